@@ -1,0 +1,102 @@
+//! Datasets: loaders turn files (or the synthetic generator) into a [`Dataset`] of dense
+//! interactions; [`split`] cuts it into train / validation / test.
+
+pub mod corpus;
+pub mod features;
+pub mod filter;
+pub mod loaders;
+pub mod split;
+pub mod synthetic;
+
+pub use features::{FeatureColumn, FeatureTable};
+pub use split::Split;
+
+use std::collections::HashMap;
+
+/// One user-item event. Ids are dense indexes into the dataset's [`IdMap`]s.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Interaction {
+    pub user: u32,
+    pub item: u32,
+    pub rating: f32,
+    /// Seconds since the epoch, or the event's position when the source has no time.
+    pub ts: i64,
+}
+
+/// Raw id <-> dense index, kept so outputs can show original ids.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IdMap {
+    raw: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl IdMap {
+    /// Dense index of `raw`, assigning the next one on first sight.
+    pub fn intern(&mut self, raw: &str) -> u32 {
+        if let Some(&i) = self.index.get(raw) {
+            return i;
+        }
+        let i = self.raw.len() as u32;
+        self.raw.push(raw.to_string());
+        self.index.insert(raw.to_string(), i);
+        i
+    }
+
+    pub fn get(&self, raw: &str) -> Option<u32> {
+        self.index.get(raw).copied()
+    }
+
+    pub fn raw(&self, i: u32) -> &str {
+        &self.raw[i as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    pub fn raws(&self) -> &[String] {
+        &self.raw
+    }
+
+    pub fn from_raws(raws: Vec<String>) -> Self {
+        let index = raws.iter().enumerate().map(|(i, r)| (r.clone(), i as u32)).collect();
+        IdMap { raw: raws, index }
+    }
+}
+
+/// A loaded, filtered dataset with dense ids.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    pub name: String,
+    pub interactions: Vec<Interaction>,
+    pub users: IdMap,
+    pub items: IdMap,
+    /// Display titles of items, when the source has them (MovieLens `u.item`, synthetic).
+    pub item_titles: Option<Vec<String>>,
+    /// Side features, one row per dense user / item id.
+    pub user_features: FeatureTable,
+    pub item_features: FeatureTable,
+}
+
+impl Dataset {
+    pub fn n_users(&self) -> usize {
+        self.users.len()
+    }
+
+    pub fn n_items(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Interactions per item, the popularity that novelty and popularity baselines use.
+    pub fn item_counts(&self) -> Vec<u64> {
+        let mut c = vec![0u64; self.n_items()];
+        for it in &self.interactions {
+            c[it.item as usize] += 1;
+        }
+        c
+    }
+}

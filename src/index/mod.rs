@@ -1,0 +1,93 @@
+//! Nearest-neighbour retrieval: one trait ([`AnnIndex`]), one registry ([`KINDS`]) mapping the
+//! config's `[index] kind` to an implementation, one file per kind.
+
+pub mod flat;
+
+use crate::config::params::ParamError;
+use crate::linalg::Matrix;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// How scores are computed; results are always "higher is better" (L2 scores are negated
+/// squared distances) so every consumer can sort one way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Inner product.
+    #[default]
+    Ip,
+    /// Cosine similarity (vectors are L2-normalised at build and query time).
+    Cos,
+    /// Negated squared Euclidean distance.
+    L2,
+}
+
+/// One retrieved item.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit {
+    pub id: u32,
+    pub score: f32,
+}
+
+/// A built index over item vectors.
+pub trait AnnIndex: Send + Sync {
+    /// Number of indexed vectors.
+    fn len(&self) -> usize;
+    fn dim(&self) -> usize;
+    fn metric(&self) -> Metric;
+
+    /// Top-`k` items for `query`, best first, never returning an id in `exclude` (sorted
+    /// ascending). Returns `min(k, len - |exclude|)` hits whenever that many exist.
+    fn search(&self, query: &[f32], k: usize, exclude: &[u32]) -> Vec<Hit>;
+
+    /// Many queries at once; the default runs [`AnnIndex::search`] over rayon. Indexes with a
+    /// faster batched path (the flat index's blocked matrix product) override it.
+    fn search_batch(&self, queries: &Matrix, k: usize, excludes: &[&[u32]]) -> Vec<Vec<Hit>> {
+        use rayon::prelude::*;
+        (0..queries.rows)
+            .into_par_iter()
+            .map(|i| self.search(queries.row(i), k, excludes.get(i).copied().unwrap_or(&[])))
+            .collect()
+    }
+
+    /// Applies search-time parameters (`ef_search`, `nprobe`, `search_k`) to a built or loaded
+    /// index, so changing them never rebuilds.
+    fn set_search_params(&mut self, _params: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
+
+    /// Bytes held by the index structure (vectors included).
+    fn memory_bytes(&self) -> usize;
+
+    /// Writes the index into `dir` (an empty directory the cache will publish atomically).
+    fn save(&self, dir: &Path) -> Result<()>;
+}
+
+/// Everything the pipeline needs to know about one index kind.
+pub struct IndexKind {
+    pub kind: &'static str,
+    pub about: &'static str,
+    /// Bump when the on-disk format or build algorithm changes, to invalidate cached indexes.
+    pub version: u32,
+    /// Keys of `[index]` applied at search time only; all other keys are build keys.
+    pub search_keys: &'static [&'static str],
+    /// Validates the whole `[index]` table (without `kind`) and returns it in canonical form
+    /// (defaults filled in), which is what gets hashed.
+    pub parse: fn(&serde_json::Value) -> Result<serde_json::Value, ParamError>,
+    /// Builds from item vectors; `params` is the canonical table from `parse`.
+    pub build: fn(&serde_json::Value, &Matrix, Metric, u64) -> Result<Box<dyn AnnIndex>>,
+    /// Loads what `save` wrote.
+    pub load: fn(&serde_json::Value, &Path) -> Result<Box<dyn AnnIndex>>,
+}
+
+/// The registry: adding an index kind is one file and one line here.
+pub static KINDS: &[&IndexKind] = &[&flat::KIND];
+
+pub fn lookup(kind: &str) -> Option<&'static IndexKind> {
+    KINDS.iter().copied().find(|k| k.kind == kind)
+}
+
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|k| k.kind).collect()
+}

@@ -1,0 +1,105 @@
+//! Recommendation models: one trait ([`Model`]), one registry ([`KINDS`]) mapping the config's
+//! `[[model]] kind` to an implementation, one file per model.
+//!
+//! Every model ends as two matrices, item vectors and one query vector per user, whose inner
+//! product (or cosine) ranks items. That single contract lets every model share the cache,
+//! the ANN indexes and the metrics, and covers popularity (a 1-d "log popularity" vector),
+//! Item2Vec, Node2Vec and the two-tower family alike.
+
+pub mod popularity;
+pub mod random;
+
+use crate::config::params::ParamError;
+use crate::data::corpus::Corpus;
+use crate::data::{Dataset, Split};
+use crate::index::Metric;
+use crate::linalg::Matrix;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+/// What a model is trained on.
+pub struct TrainInput<'a> {
+    pub dataset: &'a Dataset,
+    pub split: &'a Split,
+    /// The corpus stage's output when [`Model::corpus_params`] returned `Some`.
+    pub corpus: Option<&'a Corpus>,
+    /// Seed of this run (one of `experiment.seeds`).
+    pub seed: u64,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// Statistics of one training epoch, kept in the train stage's manifest.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct EpochLog {
+    pub epoch: usize,
+    /// Mean loss over the epoch's examples (pairs for skip-gram, rows for neural models).
+    pub loss: f64,
+    pub seconds: f64,
+    /// Tokens (skip-gram) or examples (neural) per second.
+    pub throughput: f64,
+}
+
+/// A trained model, reduced to what retrieval needs.
+#[derive(Clone, Debug, Default)]
+pub struct Trained {
+    /// `n_items x d`.
+    pub items: Matrix,
+    /// `n_users x d`: the query vector of every user, computed from training data only.
+    pub users: Matrix,
+    /// The score the vectors were trained for; the index uses it unless `[index] metric`
+    /// overrides.
+    pub metric: Metric,
+    pub epochs: Vec<EpochLog>,
+    /// Free-form facts worth keeping (skipped users, vocabulary size...).
+    pub notes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A configured model.
+pub trait Model: Send + Sync {
+    /// Parameters of the corpus this model trains on (sequences, walks), or `None` when it
+    /// needs no corpus. Hashed into the corpus stage's key, so sweeping a training-only
+    /// parameter reuses the corpus.
+    fn corpus_params(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Builds the corpus described by [`Model::corpus_params`].
+    fn build_corpus(&self, _dataset: &Dataset, _split: &Split, _seed: u64) -> Result<Corpus> {
+        anyhow::bail!("this model does not use a corpus")
+    }
+
+    fn fit(&self, input: &TrainInput) -> Result<Trained>;
+}
+
+/// Everything the pipeline needs to know about one model kind.
+pub struct ModelKind {
+    pub kind: &'static str,
+    pub about: &'static str,
+    /// Bump when training changes meaningfully, to invalidate cached results.
+    pub version: u32,
+    /// Validates the parameter table (without `kind`, `name`, `sweep`) and returns the model
+    /// with its canonical parameters (defaults filled in), which stage keys hash.
+    pub parse: fn(&serde_json::Value) -> Result<(Box<dyn Model>, serde_json::Value), ParamError>,
+}
+
+/// The registry: adding a model is one file and one line here.
+pub static KINDS: &[&ModelKind] = &[&popularity::KIND, &random::KIND];
+
+pub fn lookup(kind: &str) -> Option<&'static ModelKind> {
+    KINDS.iter().copied().find(|k| k.kind == kind)
+}
+
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|k| k.kind).collect()
+}
+
+/// Training items of every user in time order (the split keeps them sorted): the input of
+/// sequence models and of user-query pooling.
+pub fn user_histories(split: &Split) -> Vec<Vec<u32>> {
+    let mut h = vec![Vec::new(); split.n_users];
+    for it in &split.train {
+        h[it.user as usize].push(it.item);
+    }
+    h
+}

@@ -1,1 +1,16 @@
+//! `runner`: declarative, cached experiments for recommender-system embeddings.
+//!
+//! A config file ([`config`]) expands into runs; [`pipeline`] turns runs into a DAG of cached
+//! stages (data -> split -> corpus -> train -> index -> eval -> report) built from the plug-in
+//! registries of [`data`], [`models`] and [`index`]; [`metrics`] scores the retrieved lists
+//! and [`report`] writes the comparison tables.
 
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod index;
+pub mod linalg;
+pub mod metrics;
+pub mod models;
+pub mod pipeline;
+pub mod report;

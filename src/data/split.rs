@@ -1,5 +1,14 @@
-//! Train / validation / test splits. Placeholder: filled in by the spine.
-use super::Interaction;
+//! Train / validation / test splits. Every kind guarantees the same invariant: a user's test
+//! (and validation) items never appear in that user's training data.
+
+use super::{Dataset, Interaction};
+use crate::config::params::{self, ParamError, Validate};
+use crate::ensure_param;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashSet;
 
 /// A split of a dataset's interactions. Every list is sorted by (user, ts).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -9,4 +18,278 @@ pub struct Split {
     pub train: Vec<Interaction>,
     pub valid: Vec<Interaction>,
     pub test: Vec<Interaction>,
+}
+
+impl Split {
+    /// Items of each user in `list`, in list order.
+    pub fn by_user(&self, list: &[Interaction]) -> Vec<Vec<u32>> {
+        let mut out = vec![Vec::new(); self.n_users];
+        for it in list {
+            out[it.user as usize].push(it.item);
+        }
+        out
+    }
+
+    /// Per user, the sorted, de-duplicated items that must not be recommended at test time
+    /// (training plus validation items).
+    pub fn seen_sorted(&self) -> Vec<Vec<u32>> {
+        let mut out = vec![Vec::new(); self.n_users];
+        for it in self.train.iter().chain(&self.valid) {
+            out[it.user as usize].push(it.item);
+        }
+        for v in &mut out {
+            v.sort_unstable();
+            v.dedup();
+        }
+        out
+    }
+
+    /// Training interactions per item (popularity as the models may see it).
+    pub fn train_item_counts(&self) -> Vec<u64> {
+        let mut c = vec![0u64; self.n_items];
+        for it in &self.train {
+            c[it.item as usize] += 1;
+        }
+        c
+    }
+}
+
+/// One split kind in the registry.
+pub struct SplitKind {
+    pub kind: &'static str,
+    pub about: &'static str,
+    pub version: u32,
+    pub parse: fn(&Value) -> Result<Value, ParamError>,
+    pub apply: fn(&Value, &Dataset) -> anyhow::Result<Split>,
+}
+
+pub static KINDS: &[&SplitKind] = &[&LEAVE_LAST_OUT, &TEMPORAL, &RANDOM];
+
+pub fn lookup(kind: &str) -> Option<&'static SplitKind> {
+    KINDS.iter().copied().find(|k| k.kind == kind)
+}
+
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|k| k.kind).collect()
+}
+
+/// `leave_last_out`: each user's latest interaction is the test item, optionally the one
+/// before it the validation item. Users with too few interactions stay in training only.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeaveLastOut {
+    pub validation: bool,
+}
+impl Validate for LeaveLastOut {}
+
+/// `temporal`: one global time cut; the earliest `train_ratio` of interactions train, the
+/// next `valid_ratio` validate, the rest test.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ratio {
+    pub train_ratio: f64,
+    pub valid_ratio: f64,
+    /// Used by `random` only.
+    pub seed: u64,
+}
+impl Default for Ratio {
+    fn default() -> Self {
+        Ratio { train_ratio: 0.8, valid_ratio: 0.0, seed: 42 }
+    }
+}
+impl Validate for Ratio {
+    fn validate(&self) -> Result<(), ParamError> {
+        ensure_param!(self.train_ratio > 0.0 && self.train_ratio < 1.0, "train_ratio", "must be in (0, 1), got {}", self.train_ratio);
+        ensure_param!(self.valid_ratio >= 0.0, "valid_ratio", "must be >= 0, got {}", self.valid_ratio);
+        ensure_param!(
+            self.train_ratio + self.valid_ratio < 1.0,
+            "valid_ratio",
+            "train_ratio + valid_ratio must leave something to test, got {}",
+            self.train_ratio + self.valid_ratio
+        );
+        Ok(())
+    }
+}
+
+fn canon<T: serde::de::DeserializeOwned + Validate + Serialize>(v: &Value) -> Result<Value, ParamError> {
+    params::canonical::<T>(v).map(|(_, c)| c)
+}
+
+pub static LEAVE_LAST_OUT: SplitKind = SplitKind {
+    kind: "leave_last_out",
+    about: "each user's last interaction (by time) is the test item",
+    version: 1,
+    parse: canon::<LeaveLastOut>,
+    apply: |v, ds| Ok(leave_last_out(ds, params::parse::<LeaveLastOut>(v)?.validation)),
+};
+
+pub static TEMPORAL: SplitKind = SplitKind {
+    kind: "temporal",
+    about: "a global time cut by ratio",
+    version: 1,
+    parse: canon::<Ratio>,
+    apply: |v, ds| Ok(temporal(ds, &params::parse::<Ratio>(v)?)),
+};
+
+pub static RANDOM: SplitKind = SplitKind {
+    kind: "random",
+    about: "a seeded per-user random split by ratio",
+    version: 1,
+    parse: canon::<Ratio>,
+    apply: |v, ds| Ok(random(ds, &params::parse::<Ratio>(v)?)),
+};
+
+/// Interactions grouped per user, each group sorted by time (ties keep file order).
+fn grouped(ds: &Dataset) -> Vec<Vec<Interaction>> {
+    let mut g = vec![Vec::new(); ds.n_users()];
+    for it in &ds.interactions {
+        g[it.user as usize].push(*it);
+    }
+    for v in &mut g {
+        v.sort_by_key(|it| it.ts);
+    }
+    g
+}
+
+pub fn leave_last_out(ds: &Dataset, validation: bool) -> Split {
+    let mut s = Split { n_users: ds.n_users(), n_items: ds.n_items(), ..Default::default() };
+    let need = if validation { 3 } else { 2 };
+    for mut v in grouped(ds) {
+        if v.len() >= need {
+            s.test.push(v.pop().expect("len checked"));
+            if validation {
+                s.valid.push(v.pop().expect("len checked"));
+            }
+        }
+        s.train.extend(v);
+    }
+    finish(s)
+}
+
+pub fn temporal(ds: &Dataset, r: &Ratio) -> Split {
+    let mut ts: Vec<i64> = ds.interactions.iter().map(|it| it.ts).collect();
+    ts.sort_unstable();
+    let at = |f: f64| ts.get(((ts.len() as f64 * f) as usize).min(ts.len().saturating_sub(1))).copied().unwrap_or(0);
+    let (cut_train, cut_valid) = (at(r.train_ratio), at(r.train_ratio + r.valid_ratio));
+    let mut s = Split { n_users: ds.n_users(), n_items: ds.n_items(), ..Default::default() };
+    for v in grouped(ds) {
+        for it in v {
+            if it.ts < cut_train {
+                s.train.push(it);
+            } else if r.valid_ratio > 0.0 && it.ts < cut_valid {
+                s.valid.push(it);
+            } else {
+                s.test.push(it);
+            }
+        }
+    }
+    finish(s)
+}
+
+pub fn random(ds: &Dataset, r: &Ratio) -> Split {
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(r.seed);
+    let mut s = Split { n_users: ds.n_users(), n_items: ds.n_items(), ..Default::default() };
+    for mut v in grouped(ds) {
+        v.shuffle(&mut rng);
+        let n = v.len();
+        let n_train = ((n as f64 * r.train_ratio).round() as usize).clamp(1.min(n), n);
+        let n_valid = ((n as f64 * r.valid_ratio).round() as usize).min(n - n_train);
+        let mut rest = v.split_off(n_train);
+        let test = rest.split_off(n_valid);
+        s.train.extend(v);
+        s.valid.extend(rest);
+        s.test.extend(test);
+    }
+    finish(s)
+}
+
+/// Enforces the no-leakage invariant (drops held-out rows whose item the user trained on, and
+/// held-out rows of users with no training data), then sorts every list by (user, ts).
+fn finish(mut s: Split) -> Split {
+    let trained: HashSet<(u32, u32)> = s.train.iter().map(|it| (it.user, it.item)).collect();
+    let has_train: HashSet<u32> = s.train.iter().map(|it| it.user).collect();
+    let keep = |it: &Interaction| has_train.contains(&it.user) && !trained.contains(&(it.user, it.item));
+    s.valid.retain(keep);
+    s.test.retain(keep);
+    for list in [&mut s.train, &mut s.valid, &mut s.test] {
+        list.sort_by_key(|it| (it.user, it.ts));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy() -> Dataset {
+        let mut d = Dataset::default();
+        let mut t = 0;
+        for u in 0..20u32 {
+            let uid = d.users.intern(&u.to_string());
+            for k in 0..(3 + u % 5) {
+                let item = (u * 7 + k * 3) % 30;
+                let iid = d.items.intern(&item.to_string());
+                t += 1;
+                d.interactions.push(Interaction { user: uid, item: iid, rating: 1.0, ts: (t * 37 % 101) as i64 });
+            }
+        }
+        // A repeated interaction: the same item again later must not leak into test.
+        d.interactions.push(Interaction { user: 0, item: d.interactions[0].item, rating: 1.0, ts: 10_000 });
+        d
+    }
+
+    fn assert_no_leak(s: &Split) {
+        let train: HashSet<(u32, u32)> = s.train.iter().map(|i| (i.user, i.item)).collect();
+        for it in s.test.iter().chain(&s.valid) {
+            assert!(!train.contains(&(it.user, it.item)), "leak: user {} item {}", it.user, it.item);
+        }
+    }
+
+    #[test]
+    fn leave_last_out_holds_out_the_latest() {
+        let d = toy();
+        let s = leave_last_out(&d, true);
+        assert_no_leak(&s);
+        let g = grouped(&d);
+        for t in &s.test {
+            let latest = g[t.user as usize].iter().map(|i| i.ts).max().unwrap();
+            assert_eq!(t.ts, latest);
+        }
+        assert!(s.valid.len() >= 19);
+        for v in &s.valid {
+            let t = s.test.iter().find(|t| t.user == v.user);
+            if let Some(t) = t {
+                assert!(v.ts <= t.ts);
+            }
+        }
+        assert_eq!(s.train.len() + s.valid.len() + s.test.len() + 1, d.interactions.len(), "only the leaking repeat is dropped");
+    }
+
+    #[test]
+    fn temporal_cuts_time_globally() {
+        let d = toy();
+        let s = temporal(&d, &Ratio { train_ratio: 0.6, valid_ratio: 0.0, seed: 0 });
+        assert_no_leak(&s);
+        let max_train = s.train.iter().map(|i| i.ts).max().unwrap();
+        let min_test = s.test.iter().map(|i| i.ts).min().unwrap();
+        assert!(max_train <= min_test);
+    }
+
+    #[test]
+    fn random_is_seeded_and_leak_free() {
+        let d = toy();
+        let r = Ratio { train_ratio: 0.7, valid_ratio: 0.1, seed: 9 };
+        let a = random(&d, &r);
+        let b = random(&d, &r);
+        assert_eq!(a, b);
+        assert_no_leak(&a);
+        let c = random(&d, &Ratio { seed: 10, ..r });
+        assert_ne!(a.train, c.train);
+    }
+}
+
+impl std::fmt::Debug for SplitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SplitKind({})", self.kind)
+    }
 }

@@ -91,3 +91,9 @@ pub fn lookup(kind: &str) -> Option<&'static IndexKind> {
 pub fn kind_names() -> Vec<&'static str> {
     KINDS.iter().map(|k| k.kind).collect()
 }
+
+impl std::fmt::Debug for IndexKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IndexKind({})", self.kind)
+    }
+}

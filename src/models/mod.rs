@@ -103,3 +103,9 @@ pub fn user_histories(split: &Split) -> Vec<Vec<u32>> {
     }
     h
 }
+
+impl std::fmt::Debug for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ModelKind({})", self.kind)
+    }
+}

@@ -1,0 +1,460 @@
+//! Experiment specs: TOML files layered with environment variables and `--set` overrides,
+//! expanded over their sweeps and validated into [`RunSpec`]s that cannot hold a bad value.
+//!
+//! Layers, lowest first: the defaults in the section structs below (serde `default`), the
+//! TOML file, `RUNNER_SECTION__KEY` environment variables (figment), then `--set key=value`.
+
+pub mod error;
+pub mod params;
+pub mod sweep;
+
+pub use error::ConfigError;
+
+use crate::data::{loaders, split::SplitKind};
+use crate::index::{self, Metric};
+use crate::models::{self, Model};
+use crate::ensure_param;
+use error::{hint_from_serde, nearest, SourceMap};
+use params::{ParamError, Validate};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use sweep::Overrides;
+
+/// `[experiment]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExperimentSection {
+    /// Names the results folder `results/<name>/`; defaults to the file's stem.
+    pub name: String,
+    pub description: String,
+    /// One run per seed; the seed drives model initialisation, sampling and walks.
+    pub seeds: Vec<u64>,
+    /// Base folder of dataset paths; else `RUNNER_DATA_DIR`, else `./data`.
+    pub data_dir: Option<PathBuf>,
+    pub cache_dir: PathBuf,
+    pub results_dir: PathBuf,
+}
+
+impl Default for ExperimentSection {
+    fn default() -> Self {
+        ExperimentSection {
+            name: String::new(),
+            description: String::new(),
+            seeds: vec![42],
+            data_dir: None,
+            cache_dir: PathBuf::from("results/cache"),
+            results_dir: PathBuf::from("results"),
+        }
+    }
+}
+
+impl Validate for ExperimentSection {
+    fn validate(&self) -> Result<(), ParamError> {
+        ensure_param!(!self.seeds.is_empty(), "seeds", "needs at least one seed");
+        ensure_param!(
+            self.name.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)),
+            "name",
+            "`{}` may only hold letters, digits, '-', '_' and '.' (it names a folder)",
+            self.name
+        );
+        Ok(())
+    }
+}
+
+/// Which per-user ranking metrics to compute.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricName {
+    Recall,
+    Ndcg,
+    Hit,
+    Mrr,
+    Precision,
+    Coverage,
+    Novelty,
+}
+
+impl MetricName {
+    pub const ALL: [MetricName; 7] = [
+        MetricName::Recall,
+        MetricName::Ndcg,
+        MetricName::Hit,
+        MetricName::Mrr,
+        MetricName::Precision,
+        MetricName::Coverage,
+        MetricName::Novelty,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MetricName::Recall => "Recall",
+            MetricName::Ndcg => "NDCG",
+            MetricName::Hit => "Hit",
+            MetricName::Mrr => "MRR",
+            MetricName::Precision => "Precision",
+            MetricName::Coverage => "Coverage",
+            MetricName::Novelty => "Novelty",
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Cut-offs.
+    pub k: Vec<usize>,
+    pub metrics: Vec<MetricName>,
+    /// Never recommend a user's training (and validation) items.
+    pub exclude_seen: bool,
+    /// Users timed one query at a time for the latency percentiles.
+    pub latency_queries: usize,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection { k: vec![10, 20, 50], metrics: MetricName::ALL.to_vec(), exclude_seen: true, latency_queries: 1000 }
+    }
+}
+
+impl Validate for MetricsSection {
+    fn validate(&self) -> Result<(), ParamError> {
+        ensure_param!(!self.k.is_empty(), "k", "needs at least one cut-off, e.g. k = [10, 20]");
+        ensure_param!(self.k.iter().all(|&k| k > 0), "k", "cut-offs must be positive, got {:?}", self.k);
+        ensure_param!(!self.metrics.is_empty(), "metrics", "needs at least one metric");
+        Ok(())
+    }
+}
+
+/// A validated `[dataset]`.
+#[derive(Clone, Debug)]
+pub struct DatasetSpec {
+    pub kind: &'static loaders::DatasetKind,
+    /// Canonical parameters (defaults filled in), without `kind`.
+    pub params: Value,
+    pub filter: crate::data::filter::FilterConfig,
+}
+
+/// A validated `[split]`.
+#[derive(Clone, Debug)]
+pub struct SplitSpec {
+    pub kind: &'static SplitKind,
+    pub params: Value,
+}
+
+/// A validated `[[model]]` entry at one sweep point.
+#[derive(Clone)]
+pub struct ModelSpec {
+    pub kind: &'static models::ModelKind,
+    /// Display name: `name`, else the kind.
+    pub name: String,
+    pub params: Value,
+    pub model: Arc<dyn Model>,
+}
+
+/// A validated `[index]`.
+#[derive(Clone)]
+pub struct IndexSpec {
+    pub kind: &'static index::IndexKind,
+    /// Overrides the model's metric when set.
+    pub metric: Option<Metric>,
+    /// Canonical build parameters (hashed into the index key).
+    pub build: Value,
+    /// Canonical search parameters (applied after build or load).
+    pub search: Value,
+}
+
+/// One run: a model at one sweep point with one seed.
+#[derive(Clone)]
+pub struct RunSpec {
+    pub point_id: String,
+    pub overrides: Overrides,
+    pub seed: u64,
+    pub dataset: DatasetSpec,
+    pub split: SplitSpec,
+    pub model: ModelSpec,
+    pub index: IndexSpec,
+    pub metrics: MetricsSection,
+    /// The run's canonical config flattened to dotted keys, for the report's varying columns.
+    pub flat: BTreeMap<String, String>,
+}
+
+/// A config file, validated and expanded.
+pub struct Experiment {
+    pub file: PathBuf,
+    pub section: ExperimentSection,
+    pub data_dir: PathBuf,
+    pub runs: Vec<RunSpec>,
+}
+
+const SECTIONS: &[&str] = &["experiment", "dataset", "split", "model", "sampler", "index", "metrics", "sweep"];
+
+/// Loads, layers, expands and validates one config file.
+pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
+    let bare = |message: String| ConfigError { file: path.to_path_buf(), line: None, key: String::new(), message, hint: None };
+    let text = std::fs::read_to_string(path).map_err(|e| bare(format!("cannot read the config file: {e}")))?;
+    let sm = SourceMap::new(path, text);
+    let mut tree = layered_tree(path, &sm)?;
+    for s in sets {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| bare(format!("--set `{s}` is not of the form key=value")))?;
+        sweep::set_path(&mut tree, k.trim(), sweep::parse_value(v.trim()))
+            .map_err(|e| ConfigError { key: k.trim().into(), message: format!("--set: {}", e.0), ..bare(String::new()) })?;
+    }
+    expand_and_validate(tree, &sm)
+}
+
+/// The file and environment layers merged by figment, as a JSON tree.
+fn layered_tree(path: &Path, sm: &SourceMap) -> Result<Value, ConfigError> {
+    use figment::providers::{Env, Format, Toml};
+    let fig = figment::Figment::new()
+        .merge(Toml::file(path))
+        .merge(Env::prefixed("RUNNER_").filter(|k| k.as_str().contains("__")).split("__"));
+    let value: figment::value::Value = fig.extract().map_err(|e| {
+        let key = e.path.join(".");
+        sm.error(&key, e.kind.to_string(), None)
+    })?;
+    let tree = serde_json::to_value(&value).map_err(|e| sm.error("", e.to_string(), None))?;
+    if !tree.is_object() {
+        return Err(sm.error("", "the file must be a TOML table", None));
+    }
+    Ok(tree)
+}
+
+fn param_err(sm: &SourceMap, prefix: &str, e: ParamError) -> ConfigError {
+    let key = if e.path.is_empty() { prefix.to_string() } else { format!("{prefix}.{}", e.path) };
+    let hint = hint_from_serde(&e.message);
+    sm.error(&key, e.message, hint)
+}
+
+fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, ConfigError> {
+    let top = tree.as_object().cloned().unwrap_or_default();
+    for key in top.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            let hint = nearest(key, SECTIONS.iter().copied())
+                .map(|n| format!("did you mean `{n}`?"))
+                .or_else(|| Some(format!("sections: {}", SECTIONS.join(", "))));
+            return Err(sm.error(key, format!("unknown section `{key}`"), hint));
+        }
+    }
+    let global_sweep = take_sweep(&mut tree, "sweep", sm)?;
+    let mut model_sweeps = Vec::new();
+    if let Some(Value::Array(ms)) = tree.get_mut("model") {
+        for (i, m) in ms.iter_mut().enumerate() {
+            let s = match m.as_object_mut().and_then(|o| o.remove("sweep")) {
+                Some(v) => sweep_lists(&v, &format!("model.{i}.sweep"), sm)?,
+                None => BTreeMap::new(),
+            };
+            model_sweeps.push(s);
+        }
+    }
+
+    let section: ExperimentSection = params::parse(tree.get("experiment").unwrap_or(&Value::Null))
+        .map_err(|e| param_err(sm, "experiment", e))?;
+    let mut section = section;
+    if section.name.is_empty() {
+        section.name = sm.file.file_stem().and_then(|s| s.to_str()).unwrap_or("experiment").to_string();
+    }
+    let data_dir = section
+        .data_dir
+        .clone()
+        .or_else(|| std::env::var_os("RUNNER_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("data"));
+
+    if tree.get("model").and_then(Value::as_array).map_or(true, |a| a.is_empty()) {
+        return Err(sm.error(
+            "model",
+            "no [[model]] entries",
+            Some(format!("add e.g. [[model]] kind = \"popularity\"; kinds: {}", models::kind_names().join(", "))),
+        ));
+    }
+
+    let mut runs = Vec::new();
+    for point in sweep::expand(&global_sweep) {
+        let mut t = tree.clone();
+        for (k, v) in &point {
+            sweep::set_path(&mut t, k, v.clone()).map_err(|e| sm.error(&format!("sweep.{k}"), e.0, None))?;
+        }
+        let n_models = t["model"].as_array().map_or(0, |a| a.len());
+        for mi in 0..n_models {
+            for mpoint in sweep::expand(&model_sweeps[mi]) {
+                let mut mt = t.clone();
+                let mut overrides = point.clone();
+                for (k, v) in &mpoint {
+                    let full = format!("model.{mi}.{k}");
+                    sweep::set_path(&mut mt, &full, v.clone()).map_err(|e| sm.error(&format!("model.{mi}.sweep.{k}"), e.0, None))?;
+                    overrides.insert(full, v.clone());
+                }
+                for &seed in &section.seeds {
+                    runs.push(validate_run(&mt, mi, &overrides, seed, sm)?);
+                }
+            }
+        }
+    }
+    Ok(Experiment { file: sm.file.clone(), section, data_dir, runs })
+}
+
+fn take_sweep(tree: &mut Value, key: &str, sm: &SourceMap) -> Result<BTreeMap<String, Vec<Value>>, ConfigError> {
+    match tree.as_object_mut().and_then(|o| o.remove(key)) {
+        Some(v) => sweep_lists(&v, key, sm),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// Flattens a sweep table (`"model.0.dim" = [..]` or nested `[sweep.model.0] dim = [..]`).
+fn sweep_lists(v: &Value, prefix: &str, sm: &SourceMap) -> Result<BTreeMap<String, Vec<Value>>, ConfigError> {
+    let mut out = BTreeMap::new();
+    fn walk(v: &Value, path: String, out: &mut BTreeMap<String, Vec<Value>>, prefix: &str, sm: &SourceMap) -> Result<(), ConfigError> {
+        match v {
+            Value::Array(items) if items.is_empty() => Err(sm.error(&format!("{prefix}.{path}"), "a sweep list must not be empty", None)),
+            Value::Array(items) => {
+                out.insert(path, items.clone());
+                Ok(())
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    walk(v, p, out, prefix, sm)?;
+                }
+                Ok(())
+            }
+            _ => Err(sm.error(
+                &format!("{prefix}.{path}"),
+                "a sweep value must be a list of values to try",
+                Some(format!("write e.g. `\"{path}\" = [1, 2]`")),
+            )),
+        }
+    }
+    walk(v, String::new(), &mut out, prefix, sm)?;
+    Ok(out)
+}
+
+/// Splits `{kind = .., rest..}` into the kind string and the rest.
+fn kind_and_rest(v: &Value, section: &str, default: Option<&str>, allowed: &[&str], sm: &SourceMap) -> Result<(String, Value), ConfigError> {
+    let mut map: Map<String, Value> = match v {
+        Value::Object(m) => m.clone(),
+        Value::Null => Map::new(),
+        _ => return Err(sm.error(section, "must be a table", None)),
+    };
+    let kind = match map.remove("kind") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(sm.error(&format!("{section}.kind"), "must be a string", Some(format!("kinds: {}", allowed.join(", "))))),
+        None => match default {
+            Some(d) => d.to_string(),
+            None => return Err(sm.error(section, "missing `kind`", Some(format!("kinds: {}", allowed.join(", "))))),
+        },
+    };
+    if !allowed.contains(&kind.as_str()) {
+        let hint = match nearest(&kind, allowed.iter().copied()) {
+            Some(n) => format!("did you mean `{n}`? (kinds: {})", allowed.join(", ")),
+            None => format!("kinds: {}", allowed.join(", ")),
+        };
+        return Err(sm.error(&format!("{section}.kind"), format!("unknown kind `{kind}`"), Some(hint)));
+    }
+    Ok((kind, Value::Object(map)))
+}
+
+fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &SourceMap) -> Result<RunSpec, ConfigError> {
+    let null = Value::Null;
+    // Dataset: shared filter keys first, the rest belongs to the loader.
+    let (dkind, mut drest) = kind_and_rest(t.get("dataset").unwrap_or(&null), "dataset", None, &loaders::kind_names(), sm)?;
+    let filter = crate::data::filter::FilterConfig::take(&mut drest).map_err(|e| param_err(sm, "dataset", e))?;
+    let dentry = loaders::lookup(&dkind).expect("kind checked above");
+    let dparams_canon = (dentry.parse)(&drest).map_err(|e| param_err(sm, "dataset", e))?;
+
+    let (skind, srest) = kind_and_rest(t.get("split").unwrap_or(&null), "split", Some("leave_last_out"), &crate::data::split::kind_names(), sm)?;
+    let sentry = crate::data::split::lookup(&skind).expect("kind checked above");
+    let sparams = (sentry.parse)(&srest).map_err(|e| param_err(sm, "split", e))?;
+
+    let mprefix = format!("model.{mi}");
+    let mvalue = &t["model"][mi];
+    let mut mrest_map = match mvalue {
+        Value::Object(m) => m.clone(),
+        _ => return Err(sm.error(&mprefix, "must be a table ([[model]])", None)),
+    };
+    let name = match mrest_map.remove("name") {
+        Some(Value::String(s)) => Some(s),
+        Some(_) => return Err(sm.error(&format!("{mprefix}.name"), "must be a string", None)),
+        None => None,
+    };
+    let (mkind, mrest) = kind_and_rest(&Value::Object(mrest_map), &mprefix, None, &models::kind_names(), sm)?;
+    let mentry = models::lookup(&mkind).expect("kind checked above");
+    let (model, mparams) = (mentry.parse)(&mrest).map_err(|e| param_err(sm, &mprefix, e))?;
+
+    let (ikind, irest) = kind_and_rest(t.get("index").unwrap_or(&null), "index", Some("flat"), &index::kind_names(), sm)?;
+    let ientry = index::lookup(&ikind).expect("kind checked above");
+    let mut irest = irest;
+    let metric = match irest.as_object_mut().and_then(|o| o.remove("metric")) {
+        None => None,
+        Some(v) => Some(serde_json::from_value::<Metric>(v.clone()).map_err(|_| {
+            sm.error("index.metric", format!("unknown metric {v}"), Some("metrics: ip, cos, l2".into()))
+        })?),
+    };
+    let icanon = (ientry.parse)(&irest).map_err(|e| param_err(sm, "index", e))?;
+    let (build, search) = split_search_keys(&icanon, ientry.search_keys);
+
+    let metrics: crate::config::MetricsSection =
+        params::parse(t.get("metrics").unwrap_or(&null)).map_err(|e| param_err(sm, "metrics", e))?;
+
+    let mut flat = BTreeMap::new();
+    flatten("dataset", &with_kind(&dkind, &dparams_canon), &mut flat);
+    flatten("dataset", &serde_json::to_value(&filter).unwrap_or(Value::Null), &mut flat);
+    flatten("split", &with_kind(&skind, &sparams), &mut flat);
+    flatten("model", &mparams, &mut flat);
+    flatten("index", &with_kind(&ikind, &icanon), &mut flat);
+    if let Some(m) = metric {
+        flat.insert("index.metric".into(), format!("{m:?}").to_lowercase());
+    }
+    Ok(RunSpec {
+        point_id: sweep::point_id(overrides),
+        overrides: overrides.clone(),
+        seed,
+        dataset: DatasetSpec { kind: dentry, params: dparams_canon, filter },
+        split: SplitSpec { kind: sentry, params: sparams },
+        model: ModelSpec { kind: mentry, name: name.unwrap_or_else(|| mkind.clone()), params: mparams, model: Arc::from(model) },
+        index: IndexSpec { kind: ientry, metric, build, search },
+        metrics,
+        flat,
+    })
+}
+
+fn with_kind(kind: &str, params: &Value) -> Value {
+    let mut m = params.as_object().cloned().unwrap_or_default();
+    m.insert("kind".into(), Value::String(kind.to_string()));
+    Value::Object(m)
+}
+
+fn split_search_keys(canon: &Value, search_keys: &[&str]) -> (Value, Value) {
+    let mut build = Map::new();
+    let mut search = Map::new();
+    for (k, v) in canon.as_object().cloned().unwrap_or_default() {
+        if search_keys.contains(&k.as_str()) {
+            search.insert(k, v);
+        } else {
+            build.insert(k, v);
+        }
+    }
+    (Value::Object(build), Value::Object(search))
+}
+
+/// Dotted-key flattening of a JSON tree, values rendered compactly.
+pub fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                flatten(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        Value::String(s) => {
+            out.insert(prefix.to_string(), s.clone());
+        }
+        Value::Null => {}
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}

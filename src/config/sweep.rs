@@ -1,0 +1,143 @@
+//! Sweeps: the cartesian product of `[sweep]` lists, applied as dotted-key overrides on the
+//! raw config tree before validation, so every point is validated like a hand-written file.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// One sweep point: dotted key -> value.
+pub type Overrides = BTreeMap<String, Value>;
+
+/// Cartesian product of `lists` (key order is the map's, so the expansion is stable).
+pub fn expand(lists: &BTreeMap<String, Vec<Value>>) -> Vec<Overrides> {
+    let mut points = vec![Overrides::new()];
+    for (key, values) in lists {
+        let mut next = Vec::with_capacity(points.len() * values.len());
+        for p in &points {
+            for v in values {
+                let mut q = p.clone();
+                q.insert(key.clone(), v.clone());
+                next.push(q);
+            }
+        }
+        points = next;
+    }
+    points
+}
+
+/// Short stable id of a point: the first 6 hex digits of the blake3 hash of its canonical
+/// JSON, or `base` for the empty point.
+pub fn point_id(overrides: &Overrides) -> String {
+    if overrides.is_empty() {
+        return "base".to_string();
+    }
+    let canon = crate::pipeline::key::canonical_json(&serde_json::to_value(overrides).unwrap_or(Value::Null));
+    blake3::hash(canon.as_bytes()).to_hex()[..6].to_string()
+}
+
+/// Where a dotted path could not be set.
+#[derive(Debug, PartialEq)]
+pub struct SetError(pub String);
+
+/// Sets `path` (dotted; numbers index arrays; for arrays of tables with a `name`, a name
+/// selects the element) to `value` inside `tree`, creating missing table keys.
+pub fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<(), SetError> {
+    let segs: Vec<&str> = path.split('.').collect();
+    if segs.iter().any(|s| s.is_empty()) {
+        return Err(SetError(format!("`{path}` is not a valid dotted key")));
+    }
+    let mut cur = tree;
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        cur = match cur {
+            Value::Object(map) => {
+                if last {
+                    map.insert(seg.to_string(), value);
+                    return Ok(());
+                }
+                map.entry(seg.to_string()).or_insert_with(|| Value::Object(Default::default()))
+            }
+            Value::Array(items) => {
+                let idx = match seg.parse::<usize>() {
+                    Ok(n) => n,
+                    Err(_) => items
+                        .iter()
+                        .position(|it| it.get("name").and_then(Value::as_str) == Some(seg))
+                        .ok_or_else(|| SetError(format!("`{}` has no element named `{seg}`", segs[..i].join("."))))?,
+                };
+                let len = items.len();
+                let slot = items
+                    .get_mut(idx)
+                    .ok_or_else(|| SetError(format!("`{}` has {len} elements, index {idx} is out of range", segs[..i].join("."))))?;
+                if last {
+                    *slot = value;
+                    return Ok(());
+                }
+                slot
+            }
+            _ => return Err(SetError(format!("`{}` is not a table", segs[..i].join(".")))),
+        };
+    }
+    Ok(())
+}
+
+/// Parses a `--set` right-hand side as a TOML value (`32`, `0.5`, `true`, `[1, 2]`, `"x"`),
+/// falling back to a bare string so `--set dataset.kind=synthetic` works unquoted.
+pub fn parse_value(raw: &str) -> Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>() {
+        Ok(t) => t.get("v").and_then(|v| serde_json::to_value(v).ok()).unwrap_or(Value::String(raw.to_string())),
+        Err(_) => Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn expansion_is_the_cartesian_product() {
+        let mut lists = BTreeMap::new();
+        lists.insert("a".to_string(), vec![json!(1), json!(2), json!(3)]);
+        lists.insert("b".to_string(), vec![json!("x"), json!("y")]);
+        let pts = expand(&lists);
+        assert_eq!(pts.len(), 6);
+        let ids: std::collections::HashSet<_> = pts.iter().map(point_id).collect();
+        assert_eq!(ids.len(), 6, "point ids must be distinct");
+        assert_eq!(pts[0]["a"], json!(1));
+        assert_eq!(pts[0]["b"], json!("x"));
+        assert_eq!(pts[5]["a"], json!(3));
+        assert_eq!(pts[5]["b"], json!("y"));
+        assert_eq!(expand(&BTreeMap::new()), vec![Overrides::new()]);
+    }
+
+    #[test]
+    fn point_ids_are_stable() {
+        let mut p = Overrides::new();
+        p.insert("model.0.dim".into(), json!(32));
+        assert_eq!(point_id(&p), point_id(&p.clone()));
+        assert_eq!(point_id(&Overrides::new()), "base");
+    }
+
+    #[test]
+    fn set_path_indexes_arrays_and_names() {
+        let mut t = json!({"model": [{"kind": "a", "name": "first"}, {"kind": "b"}]});
+        set_path(&mut t, "model.1.dim", json!(8)).unwrap();
+        set_path(&mut t, "model.first.dim", json!(4)).unwrap();
+        set_path(&mut t, "split.seed", json!(3)).unwrap();
+        assert_eq!(t["model"][1]["dim"], json!(8));
+        assert_eq!(t["model"][0]["dim"], json!(4));
+        assert_eq!(t["split"]["seed"], json!(3));
+        assert!(set_path(&mut t, "model.5.dim", json!(1)).is_err());
+        assert!(set_path(&mut t, "model.nope.dim", json!(1)).is_err());
+    }
+
+    #[test]
+    fn parse_value_reads_toml_scalars() {
+        assert_eq!(parse_value("32"), json!(32));
+        assert_eq!(parse_value("0.5"), json!(0.5));
+        assert_eq!(parse_value("[1, 2]"), json!([1, 2]));
+        assert_eq!(parse_value("synthetic"), json!("synthetic"));
+        assert_eq!(parse_value("\"a b\""), json!("a b"));
+    }
+}

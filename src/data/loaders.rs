@@ -1,0 +1,588 @@
+//! Dataset kinds: `movielens` (100K, 1M, 10M, latest), `table` (generic CSV / TSV / parquet
+//! through polars) and `synthetic`. One registry entry each.
+
+use super::{Dataset, FeatureColumn, FeatureTable, IdMap, Interaction};
+use crate::config::params::{self, ParamError, Validate};
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One dataset kind in the registry.
+pub struct DatasetKind {
+    pub kind: &'static str,
+    pub about: &'static str,
+    /// Bump when parsing changes, to invalidate cached data stages.
+    pub version: u32,
+    pub parse: fn(&Value) -> Result<Value, ParamError>,
+    /// Loads the dataset; `data_dir` resolves relative paths.
+    pub load: fn(&Value, &Path) -> Result<Dataset>,
+    /// The identity of the input files (path, size, modification time), hashed into the data
+    /// stage's key so an edited file is reloaded.
+    pub fingerprint: fn(&Value, &Path) -> Result<Value>,
+}
+
+pub static KINDS: &[&DatasetKind] = &[&MOVIELENS, &TABLE, &super::synthetic::KIND];
+
+pub fn lookup(kind: &str) -> Option<&'static DatasetKind> {
+    KINDS.iter().copied().find(|k| k.kind == kind)
+}
+
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|k| k.kind).collect()
+}
+
+fn canon<T: serde::de::DeserializeOwned + Validate + Serialize>(v: &Value) -> Result<Value, ParamError> {
+    params::canonical::<T>(v).map(|(_, c)| c)
+}
+
+/// Resolves a dataset path against the data folder and checks it exists.
+pub fn resolve(data_dir: &Path, rel: &Path) -> Result<PathBuf> {
+    let p = if rel.is_absolute() { rel.to_path_buf() } else { data_dir.join(rel) };
+    if !p.exists() {
+        bail!(
+            "dataset path `{}` not found (resolved to `{}`); set [experiment] data_dir or RUNNER_DATA_DIR to the folder holding it",
+            rel.display(),
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+fn file_fingerprint(paths: &[PathBuf]) -> Result<Value> {
+    let mut out = BTreeMap::new();
+    for p in paths {
+        let md = std::fs::metadata(p).with_context(|| format!("cannot read `{}`", p.display()))?;
+        let mtime = md.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+        let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        out.insert(name, serde_json::json!({"bytes": md.len(), "mtime": mtime}));
+    }
+    Ok(serde_json::to_value(out)?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// MovieLens
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MlVariant {
+    #[default]
+    Auto,
+    #[serde(rename = "100k")]
+    K100,
+    #[serde(rename = "1m")]
+    M1,
+    #[serde(rename = "10m")]
+    M10,
+    Latest,
+}
+
+/// `kind = "movielens"`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MovieLensParams {
+    /// Folder holding the MovieLens files, relative to the data folder.
+    pub path: PathBuf,
+    pub variant: MlVariant,
+}
+
+impl Default for MovieLensParams {
+    fn default() -> Self {
+        MovieLensParams { path: PathBuf::from("ml-100k"), variant: MlVariant::Auto }
+    }
+}
+impl Validate for MovieLensParams {}
+
+pub static MOVIELENS: DatasetKind = DatasetKind {
+    kind: "movielens",
+    about: "MovieLens 100K (u.data), 1M/10M (ratings.dat), latest (ratings.csv)",
+    version: 1,
+    parse: canon::<MovieLensParams>,
+    load: |v, dir| {
+        let p: MovieLensParams = params::parse(v)?;
+        load_movielens(&resolve(dir, &p.path)?, p.variant)
+    },
+    fingerprint: |v, dir| {
+        let p: MovieLensParams = params::parse(v)?;
+        let root = resolve(dir, &p.path)?;
+        let (variant, ratings) = detect(&root, p.variant)?;
+        let mut files = vec![ratings];
+        for side in side_files(&root, variant) {
+            if side.exists() {
+                files.push(side);
+            }
+        }
+        file_fingerprint(&files)
+    },
+};
+
+fn detect(root: &Path, v: MlVariant) -> Result<(MlVariant, PathBuf)> {
+    if root.is_file() {
+        let name = root.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let v = match (v, name.as_str()) {
+            (MlVariant::Auto, "u.data") => MlVariant::K100,
+            (MlVariant::Auto, "ratings.dat") => MlVariant::M1,
+            (MlVariant::Auto, "ratings.csv") => MlVariant::Latest,
+            (MlVariant::Auto, _) => bail!("cannot tell the MovieLens variant of `{}`; set variant", root.display()),
+            (v, _) => v,
+        };
+        return Ok((v, root.to_path_buf()));
+    }
+    let candidates = [(MlVariant::K100, "u.data"), (MlVariant::M1, "ratings.dat"), (MlVariant::M10, "ratings.dat"), (MlVariant::Latest, "ratings.csv")];
+    for (cv, file) in candidates {
+        if (v == MlVariant::Auto || v == cv) && root.join(file).exists() {
+            return Ok((if v == MlVariant::Auto { cv } else { v }, root.join(file)));
+        }
+    }
+    bail!("`{}` holds no MovieLens ratings file (u.data, ratings.dat or ratings.csv)", root.display())
+}
+
+fn side_files(root: &Path, v: MlVariant) -> Vec<PathBuf> {
+    let dir = if root.is_file() { root.parent().unwrap_or(Path::new(".")).to_path_buf() } else { root.to_path_buf() };
+    match v {
+        MlVariant::K100 => vec![dir.join("u.item"), dir.join("u.user")],
+        MlVariant::M1 | MlVariant::M10 => vec![dir.join("movies.dat"), dir.join("users.dat")],
+        MlVariant::Latest | MlVariant::Auto => vec![dir.join("movies.csv")],
+    }
+}
+
+/// Reads a text file that may be Latin-1 (MovieLens 100K's `u.item` is).
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
+    })
+}
+
+fn field<'a>(path: &Path, line: usize, cols: &[&'a str], i: usize) -> Result<&'a str> {
+    cols.get(i).copied().ok_or_else(|| anyhow!("{}:{line}: expected at least {} fields, got {}", path.display(), i + 1, cols.len()))
+}
+
+fn number<T: std::str::FromStr>(path: &Path, line: usize, what: &str, s: &str) -> Result<T> {
+    s.trim().parse().map_err(|_| anyhow!("{}:{line}: {what} `{s}` is not a number", path.display()))
+}
+
+/// Parses `user sep item sep rating sep ts` lines (MovieLens 100K, 1M, 10M).
+fn parse_ratings(path: &Path, sep: &str, header: bool, ds: &mut Dataset) -> Result<()> {
+    let text = read_text(path)?;
+    for (n, raw) in text.lines().enumerate().skip(header as usize) {
+        let line = n + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = if sep == "\t" { raw.split(|c| c == '\t' || c == ' ').filter(|s| !s.is_empty()).collect() } else { raw.split(sep).collect() };
+        if cols.len() != 4 {
+            bail!("{}:{line}: expected 4 fields (user, item, rating, timestamp), got {}", path.display(), cols.len());
+        }
+        let user: u64 = number(path, line, "user id", cols[0])?;
+        let item: u64 = number(path, line, "item id", cols[1])?;
+        let rating: f32 = number(path, line, "rating", cols[2])?;
+        let ts: i64 = number(path, line, "timestamp", cols[3])?;
+        let u = ds.users.intern(&user.to_string());
+        let i = ds.items.intern(&item.to_string());
+        ds.interactions.push(Interaction { user: u, item: i, rating, ts });
+    }
+    if ds.interactions.is_empty() {
+        bail!("{}: no ratings (the file is empty)", path.display());
+    }
+    Ok(())
+}
+
+pub fn load_movielens(root: &Path, variant: MlVariant) -> Result<Dataset> {
+    let (variant, ratings) = detect(root, variant)?;
+    let mut ds = Dataset { name: format!("movielens-{variant:?}").to_lowercase(), ..Default::default() };
+    match variant {
+        MlVariant::K100 => parse_ratings(&ratings, "\t", false, &mut ds)?,
+        MlVariant::M1 | MlVariant::M10 => parse_ratings(&ratings, "::", false, &mut ds)?,
+        MlVariant::Latest | MlVariant::Auto => parse_ratings(&ratings, ",", true, &mut ds)?,
+    }
+    let side = side_files(root, variant);
+    match variant {
+        MlVariant::K100 => {
+            if side[0].exists() {
+                ml100k_items(&side[0], &mut ds)?;
+            }
+            if side[1].exists() {
+                ml100k_users(&side[1], &mut ds)?;
+            }
+        }
+        MlVariant::M1 | MlVariant::M10 => {
+            if side[0].exists() {
+                ml_movies_dat(&side[0], &mut ds)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(ds)
+}
+
+/// `u.item`: `id|title|release date|video date|url|19 genre flags`. Gives titles, the
+/// `genres` multi-hot field and the numeric `year`.
+fn ml100k_items(path: &Path, ds: &mut Dataset) -> Result<()> {
+    let text = read_text(path)?;
+    let n = ds.n_items();
+    let mut titles = vec![String::new(); n];
+    let mut genres = vec![Vec::new(); n];
+    let mut years = vec![f32::NAN; n];
+    for (k, raw) in text.lines().enumerate() {
+        let line = k + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = raw.split('|').collect();
+        if cols.len() < 5 {
+            bail!("{}:{line}: expected 24 `|`-separated fields, got {}", path.display(), cols.len());
+        }
+        let Some(i) = ds.items.get(cols[0].trim()) else { continue };
+        titles[i as usize] = field(path, line, &cols, 1)?.to_string();
+        let date = cols[2];
+        years[i as usize] = date.rsplit('-').next().and_then(|y| y.parse().ok()).unwrap_or(f32::NAN);
+        genres[i as usize] = cols[5.min(cols.len())..].iter().enumerate().filter(|(_, f)| f.trim() == "1").map(|(g, _)| g as u32).collect();
+    }
+    fill_nan_with_mean(&mut years);
+    for (i, t) in titles.iter_mut().enumerate() {
+        if t.is_empty() {
+            *t = ds.items.raw(i as u32).to_string();
+        }
+    }
+    ds.item_titles = Some(titles);
+    ds.item_features.columns.push(FeatureColumn::MultiHot { name: "genres".into(), cardinality: 19, values: genres });
+    ds.item_features.columns.push(FeatureColumn::Numeric { name: "year".into(), values: years });
+    Ok(())
+}
+
+/// `u.user`: `id|age|gender|occupation|zip`.
+fn ml100k_users(path: &Path, ds: &mut Dataset) -> Result<()> {
+    let text = read_text(path)?;
+    let n = ds.n_users();
+    let mut age = vec![f32::NAN; n];
+    let (mut gender, mut occupation, mut zip) = (vec![0u32; n], vec![0u32; n], vec![0u32; n]);
+    let (mut gmap, mut omap, mut zmap) = (IdMap::default(), IdMap::default(), IdMap::default());
+    for (k, raw) in text.lines().enumerate() {
+        let line = k + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = raw.split('|').collect();
+        if cols.len() != 5 {
+            bail!("{}:{line}: expected 5 `|`-separated fields (id|age|gender|occupation|zip), got {}", path.display(), cols.len());
+        }
+        let Some(u) = ds.users.get(cols[0].trim()) else { continue };
+        let u = u as usize;
+        age[u] = number(path, line, "age", cols[1])?;
+        gender[u] = gmap.intern(cols[2]);
+        occupation[u] = omap.intern(cols[3]);
+        zip[u] = zmap.intern(&cols[4].chars().take(1).collect::<String>());
+    }
+    fill_nan_with_mean(&mut age);
+    let cat = |name: &str, m: &IdMap, v: Vec<u32>| FeatureColumn::Categorical { name: name.into(), cardinality: m.len().max(1) as u32, values: v };
+    ds.user_features = FeatureTable {
+        columns: vec![
+            FeatureColumn::Numeric { name: "age".into(), values: age },
+            cat("gender", &gmap, gender),
+            cat("occupation", &omap, occupation),
+            cat("zip_prefix", &zmap, zip),
+        ],
+    };
+    Ok(())
+}
+
+/// `movies.dat`: `id::title::Genre|Genre`.
+fn ml_movies_dat(path: &Path, ds: &mut Dataset) -> Result<()> {
+    let text = read_text(path)?;
+    let n = ds.n_items();
+    let mut titles: Vec<String> = (0..n).map(|i| ds.items.raw(i as u32).to_string()).collect();
+    let mut genres = vec![Vec::new(); n];
+    let mut gmap = IdMap::default();
+    for (k, raw) in text.lines().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = raw.split("::").collect();
+        if cols.len() != 3 {
+            bail!("{}:{}: expected 3 `::`-separated fields (id::title::genres), got {}", path.display(), k + 1, cols.len());
+        }
+        let Some(i) = ds.items.get(cols[0].trim()) else { continue };
+        titles[i as usize] = cols[1].to_string();
+        genres[i as usize] = cols[2].split('|').map(|g| gmap.intern(g)).collect();
+    }
+    ds.item_titles = Some(titles);
+    ds.item_features.columns.push(FeatureColumn::MultiHot { name: "genres".into(), cardinality: gmap.len() as u32, values: genres });
+    Ok(())
+}
+
+fn fill_nan_with_mean(v: &mut [f32]) {
+    let finite: Vec<f32> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    let mean = if finite.is_empty() { 0.0 } else { finite.iter().sum::<f32>() / finite.len() as f32 };
+    v.iter_mut().filter(|x| !x.is_finite()).for_each(|x| *x = mean);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generic tables through polars
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TableFormat {
+    /// From the file extension: .csv, .tsv/.tab, .parquet/.pq.
+    #[default]
+    Auto,
+    Csv,
+    Tsv,
+    Parquet,
+}
+
+/// `kind = "table"`: any CSV / TSV / parquet file of interactions.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TableParams {
+    pub path: PathBuf,
+    pub format: TableFormat,
+    /// CSV/TSV only.
+    pub has_header: bool,
+    /// CSV only; a one-character separator overriding the format's.
+    pub separator: Option<String>,
+    pub user_col: String,
+    pub item_col: String,
+    /// Optional; every rating is 1 without it.
+    pub rating_col: Option<String>,
+    /// Optional; the row order is the time without it.
+    pub time_col: Option<String>,
+}
+
+impl Default for TableParams {
+    fn default() -> Self {
+        TableParams {
+            path: PathBuf::new(),
+            format: TableFormat::Auto,
+            has_header: true,
+            separator: None,
+            user_col: "user_id".into(),
+            item_col: "item_id".into(),
+            rating_col: None,
+            time_col: None,
+        }
+    }
+}
+
+impl Validate for TableParams {
+    fn validate(&self) -> Result<(), ParamError> {
+        crate::ensure_param!(!self.path.as_os_str().is_empty(), "path", "is required (a CSV, TSV or parquet file)");
+        if let Some(s) = &self.separator {
+            crate::ensure_param!(s.len() == 1, "separator", "must be one character, got `{s}`");
+        }
+        Ok(())
+    }
+}
+
+pub static TABLE: DatasetKind = DatasetKind {
+    kind: "table",
+    about: "a CSV, TSV or parquet file with configurable column names (polars)",
+    version: 1,
+    parse: canon::<TableParams>,
+    load: |v, dir| {
+        let p: TableParams = params::parse(v)?;
+        load_table(&resolve(dir, &p.path)?, &p)
+    },
+    fingerprint: |v, dir| {
+        let p: TableParams = params::parse(v)?;
+        file_fingerprint(&[resolve(dir, &p.path)?])
+    },
+};
+
+fn format_of(path: &Path, f: TableFormat) -> Result<TableFormat> {
+    if f != TableFormat::Auto {
+        return Ok(f);
+    }
+    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    Ok(match ext.as_str() {
+        "csv" => TableFormat::Csv,
+        "tsv" | "tab" | "txt" => TableFormat::Tsv,
+        "parquet" | "pq" => TableFormat::Parquet,
+        _ => bail!("cannot tell the format of `{}` from its extension; set format = \"csv\" | \"tsv\" | \"parquet\"", path.display()),
+    })
+}
+
+pub fn load_table(path: &Path, p: &TableParams) -> Result<Dataset> {
+    use polars::prelude::*;
+    let format = format_of(path, p.format)?;
+    let sep = match (&p.separator, format) {
+        (Some(s), _) => s.as_bytes()[0],
+        (None, TableFormat::Tsv) => b'\t',
+        _ => b',',
+    };
+    let df = match format {
+        TableFormat::Parquet => {
+            let f = std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+            ParquetReader::new(f).finish().map_err(|e| anyhow!("{}: not a readable parquet file: {e}", path.display()))?
+        }
+        _ => {
+            if std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(false) {
+                bail!("{}: the file is empty", path.display());
+            }
+            CsvReadOptions::default()
+                .with_has_header(p.has_header)
+                .with_infer_schema_length(Some(0))
+                .with_parse_options(CsvParseOptions::default().with_separator(sep))
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))
+                .and_then(|r| r.finish())
+                .map_err(|e| csv_error(path, sep, p.has_header, e.to_string()))?
+        }
+    };
+    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let col = |name: &str| -> Result<Column> {
+        df.column(name).cloned().map_err(|_| {
+            anyhow!("{}: no column `{name}`; the file has {}; set user_col / item_col / rating_col / time_col", path.display(), names.join(", "))
+        })
+    };
+    let as_str = |name: &str| -> Result<Vec<Option<String>>> {
+        let c = col(name)?.cast(&DataType::String)?;
+        Ok(c.str()?.iter().map(|o| o.map(|s| s.to_string())).collect())
+    };
+    let users = as_str(&p.user_col)?;
+    let items = as_str(&p.item_col)?;
+    let header_lines = p.has_header as usize;
+    let numeric = |name: &str, what: &str| -> Result<Vec<f64>> {
+        let raw = as_str(name)?;
+        raw.iter()
+            .enumerate()
+            .map(|(r, v)| {
+                let s = v.as_deref().unwrap_or("");
+                s.trim().parse::<f64>().map_err(|_| anyhow!("{}:{}: {what} `{s}` in column `{name}` is not a number", path.display(), r + 1 + header_lines))
+            })
+            .collect()
+    };
+    let ratings = match &p.rating_col {
+        Some(c) => numeric(c, "rating")?,
+        None => vec![1.0; users.len()],
+    };
+    let times = match &p.time_col {
+        Some(c) => numeric(c, "time")?,
+        None => (0..users.len()).map(|i| i as f64).collect(),
+    };
+    let mut ds = Dataset { name: path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(), ..Default::default() };
+    for r in 0..users.len() {
+        let line = r + 1 + header_lines;
+        let (Some(u), Some(i)) = (&users[r], &items[r]) else {
+            bail!("{}:{line}: missing user or item id", path.display());
+        };
+        let (uu, ii) = (ds.users.intern(u), ds.items.intern(i));
+        ds.interactions.push(Interaction { user: uu, item: ii, rating: ratings[r] as f32, ts: times[r] as i64 });
+    }
+    if ds.interactions.is_empty() {
+        bail!("{}: no rows", path.display());
+    }
+    Ok(ds)
+}
+
+/// polars' CSV errors do not always say where; find the first line whose field count differs
+/// from the header's so the user gets a line number.
+fn csv_error(path: &Path, sep: u8, _has_header: bool, polars_msg: String) -> anyhow::Error {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let sep = sep as char;
+        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        if let Some((_, first)) = lines.next() {
+            let want = first.split(sep).count();
+            for (n, l) in lines {
+                let got = l.split(sep).count();
+                if got != want {
+                    return anyhow!("{}:{}: expected {want} fields, got {got} ({polars_msg})", path.display(), n + 1);
+                }
+            }
+        }
+    }
+    anyhow!("{}: cannot parse: {polars_msg}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn ml100k_fixture_loads_with_titles_and_features() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "u.data", "1\t10\t5\t100\n1\t20\t3\t200\n2\t10\t4\t150\n");
+        write(d.path(), "u.item", "10|Toy Story (1995)|01-Jan-1995||http://x|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n20|GoldenEye (1995)|01-Jan-1995||http://x|0|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0|1|0|0\n");
+        write(d.path(), "u.user", "1|24|M|technician|85711\n2|53|F|other|94043\n");
+        let ds = load_movielens(d.path(), MlVariant::Auto).unwrap();
+        assert_eq!(ds.n_users(), 2);
+        assert_eq!(ds.n_items(), 2);
+        assert_eq!(ds.interactions.len(), 3);
+        assert_eq!(ds.item_titles.as_ref().unwrap()[0], "Toy Story (1995)");
+        match ds.item_features.get("genres").unwrap() {
+            FeatureColumn::MultiHot { values, .. } => assert_eq!(values[0], vec![3, 4, 5]),
+            _ => panic!("genres must be multi-hot"),
+        }
+        match ds.user_features.get("age").unwrap() {
+            FeatureColumn::Numeric { values, .. } => assert_eq!(values, &vec![24.0, 53.0]),
+            _ => panic!("age must be numeric"),
+        }
+    }
+
+    #[test]
+    fn malformed_rows_name_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "u.data", "1\t10\t5\t100\n1\t20\t3\n");
+        let e = load_movielens(d.path(), MlVariant::Auto).unwrap_err().to_string();
+        assert!(e.contains("u.data:2") && e.contains("expected 4 fields"), "{e}");
+        write(d.path(), "u.data", "1\t10\t5\t100\nx\t20\t3\t5\n");
+        let e = load_movielens(d.path(), MlVariant::Auto).unwrap_err().to_string();
+        assert!(e.contains("u.data:2") && e.contains("user id `x`"), "{e}");
+        write(d.path(), "u.data", "");
+        let e = load_movielens(d.path(), MlVariant::Auto).unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn ml1m_and_latest_formats() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "ratings.dat", "1::1193::5::978300760\n2::661::3::978302109\n");
+        write(d.path(), "movies.dat", "1193::One Flew (1975)::Drama\n661::James (1996)::Animation|Children's\n");
+        let ds = load_movielens(d.path(), MlVariant::Auto).unwrap();
+        assert_eq!(ds.interactions.len(), 2);
+        assert_eq!(ds.item_titles.as_ref().unwrap()[1], "James (1996)");
+        let d2 = tempfile::tempdir().unwrap();
+        write(d2.path(), "ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,4.5,964981247\n");
+        let ds = load_movielens(d2.path(), MlVariant::Auto).unwrap();
+        assert_eq!(ds.interactions.len(), 2);
+        assert_eq!(ds.interactions[1].rating, 4.5);
+    }
+
+    #[test]
+    fn generic_table_csv_and_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "x.csv", "u,i,r,t\na,x,1,5\nb,y,2,6\na,y,3,7\n");
+        let params = TableParams {
+            path: p.clone(),
+            user_col: "u".into(),
+            item_col: "i".into(),
+            rating_col: Some("r".into()),
+            time_col: Some("t".into()),
+            ..Default::default()
+        };
+        let ds = load_table(&p, &params).unwrap();
+        assert_eq!((ds.n_users(), ds.n_items(), ds.interactions.len()), (2, 2, 3));
+        assert_eq!(ds.interactions[2].ts, 7);
+        let bad = write(d.path(), "bad.csv", "u,i,r,t\na,x,1,5\nb,y,oops,6\n");
+        let e = load_table(&bad, &TableParams { path: bad.clone(), ..params.clone() }).unwrap_err().to_string();
+        assert!(e.contains("bad.csv:3") && e.contains("oops"), "{e}");
+        let missing = TableParams { user_col: "nope".into(), ..params.clone() };
+        let e = load_table(&p, &missing).unwrap_err().to_string();
+        assert!(e.contains("no column `nope`"), "{e}");
+        let empty = write(d.path(), "empty.csv", "");
+        assert!(load_table(&empty, &TableParams { path: empty.clone(), ..params }).unwrap_err().to_string().contains("empty"));
+    }
+}
+
+impl std::fmt::Debug for DatasetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatasetKind({})", self.kind)
+    }
+}

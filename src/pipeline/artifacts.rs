@@ -1,0 +1,188 @@
+//! On-disk formats of stage artifacts: little-endian binary columns with a small header.
+//! Chosen over JSON or parquet for the hot artifacts (matrices, interactions, corpora)
+//! because they load at memory bandwidth and need no schema code.
+
+use crate::data::corpus::Corpus;
+use crate::data::Interaction;
+use crate::linalg::Matrix;
+use anyhow::{bail, Context, Result};
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+
+const MATRIX_MAGIC: &[u8; 8] = b"RNRMAT01";
+const INTER_MAGIC: &[u8; 8] = b"RNRINT01";
+const CORPUS_MAGIC: &[u8; 8] = b"RNRCOR01";
+
+fn create(path: &Path) -> Result<BufWriter<std::fs::File>> {
+    Ok(BufWriter::new(std::fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?))
+}
+
+fn read_all(path: &Path) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .with_context(|| format!("cannot open `{}`", path.display()))?
+        .read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    path: &'a Path,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.pos + n > self.buf.len() {
+            bail!("`{}` is truncated", self.path.display());
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+    fn magic(&mut self, m: &[u8; 8]) -> Result<()> {
+        if self.take(8)? != m {
+            bail!("`{}` is not a runner artifact of the expected type", self.path.display());
+        }
+        Ok(())
+    }
+    fn f32s(&mut self, n: usize) -> Result<Vec<f32>> {
+        Ok(self.take(n * 4)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4"))).collect())
+    }
+    fn u32s(&mut self, n: usize) -> Result<Vec<u32>> {
+        Ok(self.take(n * 4)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4"))).collect())
+    }
+    fn i64s(&mut self, n: usize) -> Result<Vec<i64>> {
+        Ok(self.take(n * 8)?.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8"))).collect())
+    }
+    fn u64s(&mut self, n: usize) -> Result<Vec<u64>> {
+        Ok(self.take(n * 8)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect())
+    }
+    fn end(&self) -> Result<()> {
+        if self.pos != self.buf.len() {
+            bail!("`{}` has trailing bytes", self.path.display());
+        }
+        Ok(())
+    }
+}
+
+pub fn write_matrix(path: &Path, m: &Matrix) -> Result<()> {
+    let mut w = create(path)?;
+    w.write_all(MATRIX_MAGIC)?;
+    w.write_all(&(m.rows as u64).to_le_bytes())?;
+    w.write_all(&(m.cols as u64).to_le_bytes())?;
+    for x in &m.data {
+        w.write_all(&x.to_le_bytes())?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+pub fn read_matrix(path: &Path) -> Result<Matrix> {
+    let buf = read_all(path)?;
+    let mut r = Reader { buf: &buf, pos: 0, path };
+    r.magic(MATRIX_MAGIC)?;
+    let (rows, cols) = (r.u64()? as usize, r.u64()? as usize);
+    let data = r.f32s(rows * cols)?;
+    r.end()?;
+    Matrix::from_vec(rows, cols, data)
+}
+
+pub fn write_interactions(path: &Path, list: &[Interaction]) -> Result<()> {
+    let mut w = create(path)?;
+    w.write_all(INTER_MAGIC)?;
+    w.write_all(&(list.len() as u64).to_le_bytes())?;
+    for it in list {
+        w.write_all(&it.user.to_le_bytes())?;
+    }
+    for it in list {
+        w.write_all(&it.item.to_le_bytes())?;
+    }
+    for it in list {
+        w.write_all(&it.rating.to_le_bytes())?;
+    }
+    for it in list {
+        w.write_all(&it.ts.to_le_bytes())?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+pub fn read_interactions(path: &Path) -> Result<Vec<Interaction>> {
+    let buf = read_all(path)?;
+    let mut r = Reader { buf: &buf, pos: 0, path };
+    r.magic(INTER_MAGIC)?;
+    let n = r.u64()? as usize;
+    let (u, i, ra, t) = (r.u32s(n)?, r.u32s(n)?, r.f32s(n)?, r.i64s(n)?);
+    r.end()?;
+    Ok((0..n).map(|k| Interaction { user: u[k], item: i[k], rating: ra[k], ts: t[k] }).collect())
+}
+
+pub fn write_corpus(path: &Path, c: &Corpus) -> Result<()> {
+    let mut w = create(path)?;
+    w.write_all(CORPUS_MAGIC)?;
+    w.write_all(&(c.vocab_size as u64).to_le_bytes())?;
+    w.write_all(&(c.tokens.len() as u64).to_le_bytes())?;
+    w.write_all(&(c.offsets.len() as u64).to_le_bytes())?;
+    for t in &c.tokens {
+        w.write_all(&t.to_le_bytes())?;
+    }
+    for o in &c.offsets {
+        w.write_all(&o.to_le_bytes())?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+pub fn read_corpus(path: &Path) -> Result<Corpus> {
+    let buf = read_all(path)?;
+    let mut r = Reader { buf: &buf, pos: 0, path };
+    r.magic(CORPUS_MAGIC)?;
+    let vocab_size = r.u64()? as usize;
+    let (nt, no) = (r.u64()? as usize, r.u64()? as usize);
+    let c = Corpus { vocab_size, tokens: r.u32s(nt)?, offsets: r.u64s(no)? };
+    r.end()?;
+    c.validate()?;
+    Ok(c)
+}
+
+pub fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(v)?).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = read_all(path)?;
+    serde_json::from_slice(&bytes).with_context(|| format!("`{}` is not valid JSON of the expected shape", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_truncation() {
+        let d = tempfile::tempdir().unwrap();
+        let m = Matrix::from_vec(2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, -6.5]).unwrap();
+        let p = d.path().join("m.f32");
+        write_matrix(&p, &m).unwrap();
+        assert_eq!(read_matrix(&p).unwrap(), m);
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 2]).unwrap();
+        assert!(read_matrix(&p).unwrap_err().to_string().contains("truncated"));
+
+        let list = vec![Interaction { user: 1, item: 2, rating: 3.5, ts: -4 }, Interaction { user: 5, item: 6, rating: 7.0, ts: 8 }];
+        let p = d.path().join("i.bin");
+        write_interactions(&p, &list).unwrap();
+        assert_eq!(read_interactions(&p).unwrap(), list);
+
+        let mut c = Corpus::new(10);
+        c.push(&[1, 2, 3]);
+        c.push(&[9]);
+        let p = d.path().join("c.bin");
+        write_corpus(&p, &c).unwrap();
+        assert_eq!(read_corpus(&p).unwrap(), c);
+    }
+}

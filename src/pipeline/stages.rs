@@ -1,0 +1,428 @@
+//! What each stage does: compute (or load from the cache) its output from its upstream
+//! outputs, and write its artifacts.
+
+use super::cache::{new_manifest, Cache, Manifest};
+use super::{artifacts as art, Plan, Stage, StageKind};
+use crate::config::{MetricName, RunSpec};
+use crate::data::corpus::Corpus;
+use crate::data::{filter, Dataset, FeatureTable, IdMap, Split};
+use crate::index::{AnnIndex, Metric};
+use crate::linalg::Matrix;
+use crate::metrics::{self, latency::LatencyStats};
+use crate::models::{EpochLog, TrainInput, Trained};
+use anyhow::{anyhow, Context, Result};
+use petgraph::graph::NodeIndex;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// How a stage was satisfied.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outcome {
+    Cached,
+    Ran { seconds: f64 },
+}
+
+/// What the eval stage leaves for the report.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct EvalSummary {
+    /// Users with at least one test item, the denominator of every mean.
+    pub users: usize,
+    /// Column (e.g. `Recall@10`) -> mean value.
+    pub metrics: BTreeMap<String, f64>,
+    pub latency: LatencyStats,
+    pub train_seconds: f64,
+    pub index_seconds: f64,
+    pub index_bytes: u64,
+    pub epochs: Vec<EpochLog>,
+}
+
+#[derive(Clone)]
+enum Loaded {
+    Data(Arc<Dataset>),
+    Split(Arc<Split>),
+    Corpus(Arc<Corpus>),
+    Train(Arc<Trained>),
+    Eval(Arc<EvalSummary>),
+}
+
+/// Runs stages of a [`Plan`], sharing loaded outputs between them.
+pub struct Executor<'a> {
+    pub plan: &'a Plan,
+    pub caches: Vec<Cache>,
+    pub force: bool,
+    pub progress: bool,
+    memo: Mutex<HashMap<String, Loaded>>,
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(plan: &'a Plan, force: bool, progress: bool) -> Self {
+        let caches = plan.experiments.iter().map(|e| Cache::new(e.section.cache_dir.clone())).collect();
+        Executor { plan, caches, force, progress, memo: Mutex::new(HashMap::new()) }
+    }
+
+    fn stage(&self, key: &str) -> Result<&Stage> {
+        let n = self.plan.by_key.get(key).ok_or_else(|| anyhow!("internal: unknown stage {key}"))?;
+        Ok(&self.plan.graph[*n])
+    }
+
+    fn cache_of(&self, st: &Stage) -> &Cache {
+        &self.caches[st.run.experiment]
+    }
+
+    fn run_of(&self, st: &Stage) -> &RunSpec {
+        &self.plan.experiments[st.run.experiment].runs[st.run.run]
+    }
+
+    /// Whether `--plan` would find this stage cached (never modifies the cache).
+    pub fn is_cached(&self, st: &Stage) -> bool {
+        st.kind != StageKind::Report && !self.force && self.cache_of(st).peek(st.kind.name(), &st.key)
+    }
+
+    fn remember(&self, key: &str, v: Loaded) {
+        self.memo.lock().expect("memo lock").insert(key.to_string(), v);
+    }
+
+    fn recall(&self, key: &str) -> Option<Loaded> {
+        self.memo.lock().expect("memo lock").get(key).cloned()
+    }
+
+    /// The cache entry of an upstream stage, which must exist by now.
+    fn entry(&self, key: &str) -> Result<(PathBuf, Manifest)> {
+        let st = self.stage(key)?;
+        self.cache_of(st)
+            .lookup(st.kind.name(), key)
+            .ok_or_else(|| anyhow!("the cached {} stage `{}` vanished or was damaged while running; run again", st.kind.name(), st.label))
+    }
+
+    fn data(&self, key: &str) -> Result<Arc<Dataset>> {
+        if let Some(Loaded::Data(d)) = self.recall(key) {
+            return Ok(d);
+        }
+        let (dir, _) = self.entry(key)?;
+        let d = Arc::new(read_dataset(&dir)?);
+        self.remember(key, Loaded::Data(d.clone()));
+        Ok(d)
+    }
+
+    fn split(&self, key: &str) -> Result<Arc<Split>> {
+        if let Some(Loaded::Split(s)) = self.recall(key) {
+            return Ok(s);
+        }
+        let (dir, m) = self.entry(key)?;
+        let s = Arc::new(Split {
+            n_users: m.info["n_users"].as_u64().unwrap_or(0) as usize,
+            n_items: m.info["n_items"].as_u64().unwrap_or(0) as usize,
+            train: art::read_interactions(&dir.join("train.bin"))?,
+            valid: art::read_interactions(&dir.join("valid.bin"))?,
+            test: art::read_interactions(&dir.join("test.bin"))?,
+        });
+        self.remember(key, Loaded::Split(s.clone()));
+        Ok(s)
+    }
+
+    fn corpus(&self, key: &str) -> Result<Arc<Corpus>> {
+        if let Some(Loaded::Corpus(c)) = self.recall(key) {
+            return Ok(c);
+        }
+        let (dir, _) = self.entry(key)?;
+        let c = Arc::new(art::read_corpus(&dir.join("corpus.bin"))?);
+        self.remember(key, Loaded::Corpus(c.clone()));
+        Ok(c)
+    }
+
+    fn trained(&self, key: &str) -> Result<(Arc<Trained>, f64)> {
+        let (dir, m) = self.entry(key)?;
+        if let Some(Loaded::Train(t)) = self.recall(key) {
+            return Ok((t, m.seconds));
+        }
+        let t = Arc::new(Trained {
+            items: art::read_matrix(&dir.join("items.f32"))?,
+            users: art::read_matrix(&dir.join("users.f32"))?,
+            metric: serde_json::from_value(m.info["metric"].clone()).unwrap_or_default(),
+            epochs: serde_json::from_value(m.info["epochs"].clone()).unwrap_or_default(),
+            notes: m.info["notes"].as_object().cloned().unwrap_or_default(),
+        });
+        self.remember(key, Loaded::Train(t.clone()));
+        Ok((t, m.seconds))
+    }
+
+    /// The eval summary of a finished eval stage.
+    pub fn eval_summary(&self, key: &str) -> Result<Arc<EvalSummary>> {
+        if let Some(Loaded::Eval(e)) = self.recall(key) {
+            return Ok(e);
+        }
+        let (dir, _) = self.entry(key)?;
+        let e: Arc<EvalSummary> = Arc::new(art::read_json(&dir.join("summary.json"))?);
+        self.remember(key, Loaded::Eval(e.clone()));
+        Ok(e)
+    }
+
+    /// Runs (or finds cached) one stage.
+    pub fn execute(&self, node: NodeIndex) -> Result<Outcome> {
+        let st = &self.plan.graph[node];
+        if st.kind == StageKind::Report {
+            let t = Instant::now();
+            crate::report::write_experiment(self, st.run.experiment)?;
+            return Ok(Outcome::Ran { seconds: t.elapsed().as_secs_f64() });
+        }
+        let cache = self.cache_of(st);
+        if !self.force && cache.lookup(st.kind.name(), &st.key).is_some() {
+            return Ok(Outcome::Cached);
+        }
+        let manifest = new_manifest(st.kind.name(), &st.key, &st.label, st.config.clone(), st.upstream.clone(), 1);
+        let run = self.run_of(st);
+        let exp = &self.plan.experiments[st.run.experiment];
+        let t = Instant::now();
+        let what = || format!("{} stage `{}`", st.kind.name(), st.label);
+        match st.kind {
+            StageKind::Data => {
+                let mut ds = (run.dataset.kind.load)(&run.dataset.params, &exp.data_dir)?;
+                ds = filter::apply(ds, &run.dataset.filter);
+                if ds.interactions.is_empty() {
+                    anyhow::bail!("the dataset is empty after filtering ({:?}); relax min_rating / k_core", run.dataset.filter);
+                }
+                let ds = Arc::new(ds);
+                let d2 = ds.clone();
+                cache.store(manifest, move |dir| write_dataset(dir, &d2)).with_context(what)?;
+                self.remember(&st.key, Loaded::Data(ds));
+            }
+            StageKind::Split => {
+                let ds = self.data(&st.upstream[0])?;
+                let s = Arc::new((run.split.kind.apply)(&run.split.params, &ds)?);
+                if s.test.is_empty() {
+                    anyhow::bail!("the {} split left no test interactions; users need at least 2 interactions", run.split.kind.kind);
+                }
+                let s2 = s.clone();
+                cache
+                    .store(manifest, move |dir| {
+                        art::write_interactions(&dir.join("train.bin"), &s2.train)?;
+                        art::write_interactions(&dir.join("valid.bin"), &s2.valid)?;
+                        art::write_interactions(&dir.join("test.bin"), &s2.test)?;
+                        Ok(json!({"n_users": s2.n_users, "n_items": s2.n_items, "train": s2.train.len(), "valid": s2.valid.len(), "test": s2.test.len()}))
+                    })
+                    .with_context(what)?;
+                self.remember(&st.key, Loaded::Split(s));
+            }
+            StageKind::Corpus => {
+                let split = self.split(&st.upstream[0])?;
+                let ds = self.data(&st.upstream[1])?;
+                let c = Arc::new(run.model.model.build_corpus(&ds, &split, run.seed)?);
+                c.validate()?;
+                let c2 = c.clone();
+                cache
+                    .store(manifest, move |dir| {
+                        art::write_corpus(&dir.join("corpus.bin"), &c2)?;
+                        Ok(json!({"sequences": c2.len(), "tokens": c2.tokens.len(), "vocab": c2.vocab_size}))
+                    })
+                    .with_context(what)?;
+                self.remember(&st.key, Loaded::Corpus(c));
+            }
+            StageKind::Train => {
+                let split = self.split(&st.upstream[0])?;
+                let ds = self.data(&st.upstream[1])?;
+                let corpus = match st.upstream.get(2) {
+                    Some(k) => Some(self.corpus(k)?),
+                    None => None,
+                };
+                let input = TrainInput { dataset: &ds, split: &split, corpus: corpus.as_deref(), seed: run.seed, progress: self.progress };
+                let trained = Arc::new(run.model.model.fit(&input).with_context(what)?);
+                check_trained(&trained, &split).with_context(what)?;
+                let t2 = trained.clone();
+                cache
+                    .store(manifest, move |dir| {
+                        art::write_matrix(&dir.join("items.f32"), &t2.items)?;
+                        art::write_matrix(&dir.join("users.f32"), &t2.users)?;
+                        Ok(json!({"metric": t2.metric, "epochs": t2.epochs, "notes": t2.notes, "dim": t2.items.cols}))
+                    })
+                    .with_context(what)?;
+                self.remember(&st.key, Loaded::Train(trained));
+            }
+            StageKind::Index => {
+                let (trained, _) = self.trained(&st.upstream[0])?;
+                let metric = run.index.metric.unwrap_or(trained.metric);
+                let index = (run.index.kind.build)(&run.index.build, &trained.items, metric, run.seed).with_context(what)?;
+                cache
+                    .store(manifest, |dir| {
+                        index.save(dir)?;
+                        Ok(json!({"bytes": index.memory_bytes(), "metric": metric, "len": index.len()}))
+                    })
+                    .with_context(what)?;
+            }
+            StageKind::Eval => {
+                let (summary, per_user) = self.evaluate(st, run).with_context(what)?;
+                let summary = Arc::new(summary);
+                let s2 = summary.clone();
+                cache
+                    .store(manifest, move |dir| {
+                        art::write_json(&dir.join("summary.json"), &*s2)?;
+                        per_user.write_parquet(&dir.join("per_user.parquet"))?;
+                        Ok(json!({"users": s2.users}))
+                    })
+                    .with_context(what)?;
+                self.remember(&st.key, Loaded::Eval(summary));
+            }
+            StageKind::Report => unreachable!("handled above"),
+        }
+        Ok(Outcome::Ran { seconds: t.elapsed().as_secs_f64() })
+    }
+
+    /// Retrieval for every test user through the run's index, then the metrics.
+    fn evaluate(&self, st: &Stage, run: &RunSpec) -> Result<(EvalSummary, PerUser)> {
+        let (index_key, split_key, train_key, data_key) = (&st.upstream[0], &st.upstream[1], &st.upstream[2], &st.upstream[3]);
+        let ds = self.data(data_key)?;
+        let split = self.split(split_key)?;
+        let (trained, train_seconds) = self.trained(train_key)?;
+        let (index_dir, index_manifest) = self.entry(index_key)?;
+        let istage = self.stage(index_key)?;
+        let irun = self.run_of(istage);
+        let mut index: Box<dyn AnnIndex> = (irun.index.kind.load)(&irun.index.build, &index_dir)?;
+        index.set_search_params(&run.index.search)?;
+
+        let test = split.by_user(&split.test);
+        let seen = if run.metrics.exclude_seen { split.seen_sorted() } else { vec![Vec::new(); split.n_users] };
+        let users: Vec<u32> = (0..split.n_users as u32).filter(|&u| !test[u as usize].is_empty()).collect();
+        if users.is_empty() {
+            anyhow::bail!("no user has a test item");
+        }
+        let mut queries = Matrix::zeros(users.len(), trained.users.cols);
+        for (r, &u) in users.iter().enumerate() {
+            queries.row_mut(r).copy_from_slice(trained.users.row(u as usize));
+        }
+        let excludes: Vec<&[u32]> = users.iter().map(|&u| seen[u as usize].as_slice()).collect();
+        let kmax = *run.metrics.k.iter().max().expect("validated non-empty");
+
+        let t = Instant::now();
+        let results = index.search_batch(&queries, kmax, &excludes);
+        let batch_secs = t.elapsed().as_secs_f64();
+        let n_lat = run.metrics.latency_queries.min(users.len());
+        let step = (users.len() / n_lat.max(1)).max(1);
+        let single: Vec<f64> = (0..n_lat)
+            .map(|i| {
+                let r = (i * step).min(users.len() - 1);
+                let t = Instant::now();
+                let _ = std::hint::black_box(index.search(queries.row(r), kmax, excludes[r]));
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        let latency = metrics::latency::stats(single, users.len(), batch_secs);
+
+        let ranked: Vec<Vec<u32>> = results.iter().map(|hits| hits.iter().map(|h| h.id).collect()).collect();
+        let mut relevant: Vec<Vec<u32>> = users.iter().map(|&u| test[u as usize].clone()).collect();
+        relevant.iter_mut().for_each(|v| {
+            v.sort_unstable();
+            v.dedup();
+        });
+        let mut item_users = split.train_item_counts();
+        item_users.resize(split.n_items, 0);
+        let info = metrics::self_information(&item_users, split.n_users);
+
+        let mut columns: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut means = BTreeMap::new();
+        for &k in &run.metrics.k {
+            let scores: Vec<metrics::UserScores> = ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user(r, rel, k, &info)).collect();
+            for &m in &run.metrics.metrics {
+                let col = metrics::column(m, k);
+                if m == MetricName::Coverage {
+                    means.insert(col, metrics::coverage(&ranked, k, split.n_items));
+                    continue;
+                }
+                let vals: Vec<f64> = scores.iter().map(|s| s.get(m).unwrap_or(0.0)).collect();
+                means.insert(col.clone(), vals.iter().sum::<f64>() / vals.len() as f64);
+                columns.insert(col, vals);
+            }
+        }
+        let per_user = PerUser {
+            users: users.iter().map(|&u| ds.users.raw(u).to_string()).collect(),
+            n_relevant: relevant.iter().map(|r| r.len() as u32).collect(),
+            columns,
+        };
+        let summary = EvalSummary {
+            users: users.len(),
+            metrics: means,
+            latency,
+            train_seconds,
+            index_seconds: index_manifest.seconds,
+            index_bytes: index_manifest.info["bytes"].as_u64().unwrap_or(0),
+            epochs: trained.epochs.clone(),
+        };
+        Ok((summary, per_user))
+    }
+}
+
+/// Rejects model output that would silently produce wrong tables.
+fn check_trained(t: &Trained, split: &Split) -> Result<()> {
+    anyhow::ensure!(t.items.rows == split.n_items, "the model returned {} item vectors for {} items", t.items.rows, split.n_items);
+    anyhow::ensure!(t.users.rows == split.n_users, "the model returned {} user vectors for {} users", t.users.rows, split.n_users);
+    anyhow::ensure!(t.items.cols == t.users.cols, "item vectors have {} dimensions but user vectors {}", t.items.cols, t.users.cols);
+    if let Some(r) = t.items.first_non_finite_row() {
+        anyhow::bail!("item vector {r} holds NaN or infinity; lower the learning rate");
+    }
+    if let Some(r) = t.users.first_non_finite_row() {
+        anyhow::bail!("user vector {r} holds NaN or infinity; lower the learning rate");
+    }
+    let _ = Metric::Ip;
+    Ok(())
+}
+
+/// Per-user metric values, kept as parquet (polars) with the users' original ids.
+pub struct PerUser {
+    pub users: Vec<String>,
+    pub n_relevant: Vec<u32>,
+    pub columns: BTreeMap<String, Vec<f64>>,
+}
+
+impl PerUser {
+    pub fn write_parquet(&self, path: &Path) -> Result<()> {
+        use polars::prelude::*;
+        let mut cols: Vec<Column> =
+            vec![Column::new("user".into(), self.users.clone()), Column::new("n_relevant".into(), self.n_relevant.clone())];
+        for (name, vals) in &self.columns {
+            cols.push(Column::new(name.as_str().into(), vals.clone()));
+        }
+        let mut df = DataFrame::new(self.users.len(), cols)?;
+        let f = std::fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
+        ParquetWriter::new(f).finish(&mut df)?;
+        Ok(())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct DatasetMeta {
+    name: String,
+    users: Vec<String>,
+    items: Vec<String>,
+    item_titles: Option<Vec<String>>,
+    user_features: FeatureTable,
+    item_features: FeatureTable,
+}
+
+fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
+    art::write_interactions(&dir.join("interactions.bin"), &ds.interactions)?;
+    let meta = DatasetMeta {
+        name: ds.name.clone(),
+        users: ds.users.raws().to_vec(),
+        items: ds.items.raws().to_vec(),
+        item_titles: ds.item_titles.clone(),
+        user_features: ds.user_features.clone(),
+        item_features: ds.item_features.clone(),
+    };
+    art::write_json(&dir.join("dataset.json"), &meta)?;
+    Ok(json!({"users": ds.n_users(), "items": ds.n_items(), "interactions": ds.interactions.len()}))
+}
+
+fn read_dataset(dir: &Path) -> Result<Dataset> {
+    let meta: DatasetMeta = art::read_json(&dir.join("dataset.json"))?;
+    Ok(Dataset {
+        name: meta.name,
+        interactions: art::read_interactions(&dir.join("interactions.bin"))?,
+        users: IdMap::from_raws(meta.users),
+        items: IdMap::from_raws(meta.items),
+        item_titles: meta.item_titles,
+        user_features: meta.user_features,
+        item_features: meta.item_features,
+    })
+}

@@ -1,0 +1,150 @@
+//! Comparison tables: one row per model x sweep point x seed, the config values that vary
+//! across rows, then the metrics. Printed to the terminal (tabled) and written as
+//! `results/<experiment>/results.{md,csv,json}`.
+
+use crate::pipeline::stages::Executor;
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A finished experiment's table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub title: String,
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// The same rows as JSON objects (numbers kept as numbers).
+    pub json: Vec<Value>,
+}
+
+/// Builds the table of experiment `ei` from its eval summaries.
+pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
+    let plan = exec.plan;
+    let exp = &plan.experiments[ei];
+    let keys = &plan.run_keys[ei];
+    // Config keys whose value differs between rows.
+    let all_keys: BTreeSet<&String> = exp.runs.iter().flat_map(|r| r.flat.keys()).collect();
+    let varying: Vec<&String> = all_keys
+        .into_iter()
+        .filter(|k| {
+            let vals: BTreeSet<Option<&String>> = exp.runs.iter().map(|r| r.flat.get(*k)).collect();
+            vals.len() > 1
+        })
+        .collect();
+    let first = exp.runs.first().context("experiment has no runs")?;
+    let mut metric_cols = Vec::new();
+    for &m in &first.metrics.metrics {
+        for &k in &first.metrics.k {
+            metric_cols.push(crate::metrics::column(m, k));
+        }
+    }
+    let mut header: Vec<String> = vec!["model".into(), "point".into(), "seed".into()];
+    header.extend(varying.iter().map(|k| k.to_string()));
+    header.extend(metric_cols.iter().cloned());
+    header.extend(["train_s", "qps", "p50_us", "p99_us"].map(String::from));
+    let mut rows = Vec::new();
+    let mut json_rows = Vec::new();
+    for (run, k) in exp.runs.iter().zip(keys) {
+        let s = exec.eval_summary(&k.eval)?;
+        let mut row = vec![run.model.name.clone(), run.point_id.clone(), run.seed.to_string()];
+        let mut config = BTreeMap::new();
+        for v in &varying {
+            let val = run.flat.get(*v).cloned().unwrap_or_else(|| "-".into());
+            config.insert(v.to_string(), val.clone());
+            row.push(val);
+        }
+        for c in &metric_cols {
+            row.push(s.metrics.get(c).map_or("-".into(), |x| format!("{x:.4}")));
+        }
+        row.push(format!("{:.2}", s.train_seconds));
+        row.push(format!("{:.0}", s.latency.qps_batch));
+        row.push(format!("{:.1}", s.latency.p50_us));
+        row.push(format!("{:.1}", s.latency.p99_us));
+        rows.push(row);
+        json_rows.push(json!({
+            "model": run.model.name,
+            "kind": run.model.kind.kind,
+            "point": run.point_id,
+            "seed": run.seed,
+            "overrides": run.overrides,
+            "config": config,
+            "metrics": s.metrics,
+            "users": s.users,
+            "train_seconds": s.train_seconds,
+            "index_seconds": s.index_seconds,
+            "index_bytes": s.index_bytes,
+            "latency": s.latency,
+            "epochs": s.epochs,
+            "eval_key": k.eval,
+        }));
+    }
+    Ok(Table { title: exp.section.name.clone(), header, rows, json: json_rows })
+}
+
+pub fn to_terminal(t: &Table) -> String {
+    let mut b = tabled::builder::Builder::default();
+    b.push_record(t.header.clone());
+    for r in &t.rows {
+        b.push_record(r.clone());
+    }
+    let mut table = b.build();
+    table.with(tabled::settings::Style::rounded());
+    format!("{}\n{table}", t.title)
+}
+
+pub fn to_markdown(t: &Table) -> String {
+    let esc = |s: &String| s.replace('|', "\\|");
+    let mut out = format!("# {}\n\n| {} |\n|{}|\n", t.title, t.header.iter().map(esc).collect::<Vec<_>>().join(" | "), vec!["---"; t.header.len()].join("|"));
+    for r in &t.rows {
+        out += &format!("| {} |\n", r.iter().map(esc).collect::<Vec<_>>().join(" | "));
+    }
+    out
+}
+
+pub fn to_csv(t: &Table) -> String {
+    let cell = |s: &String| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.clone() };
+    let mut out = t.header.iter().map(cell).collect::<Vec<_>>().join(",") + "\n";
+    for r in &t.rows {
+        out += &(r.iter().map(cell).collect::<Vec<_>>().join(",") + "\n");
+    }
+    out
+}
+
+/// Writes the three result files of experiment `ei` and prints its table unless quiet.
+pub fn write_experiment(exec: &Executor, ei: usize) -> Result<()> {
+    let t = build(exec, ei)?;
+    let exp = &exec.plan.experiments[ei];
+    let dir = exp.section.results_dir.join(&exp.section.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    // Write to temporary names then rename, so a reader never sees half a table.
+    for (name, body) in [
+        ("results.md", to_markdown(&t)),
+        ("results.csv", to_csv(&t)),
+        ("results.json", serde_json::to_string_pretty(&t.json)?),
+    ] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, body)?;
+        std::fs::rename(&tmp, dir.join(name))?;
+    }
+    println!("\n{}\nwritten to {}/results.{{md,csv,json}}", to_terminal(&t), dir.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_and_csv_escape() {
+        let t = Table {
+            title: "x".into(),
+            header: vec!["a".into(), "b".into()],
+            rows: vec![vec!["1|2".into(), "say \"hi\", ok".into()]],
+            json: vec![],
+        };
+        let md = to_markdown(&t);
+        assert!(md.contains("| 1\\|2 |"), "{md}");
+        let csv = to_csv(&t);
+        assert_eq!(csv.lines().nth(1).unwrap(), "1|2,\"say \"\"hi\"\", ok\"");
+    }
+}

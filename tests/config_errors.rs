@@ -1,0 +1,155 @@
+//! Every class of config error names the file, the key and (when in the file) the line,
+//! and suggests a fix.
+
+mod common;
+use common::write_config;
+use runner::config;
+
+const BASE: &str = r#"[experiment]
+name = "t"
+
+[dataset]
+kind = "synthetic"
+n_users = 100
+n_items = 100
+n_clusters = 5
+mean_len = 10
+
+[[model]]
+kind = "popularity"
+"#;
+
+fn err(body: &str, sets: &[&str]) -> config::ConfigError {
+    let d = tempfile::tempdir().unwrap();
+    let p = write_config(d.path(), "c.toml", body);
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    match config::load(&p, &sets) {
+        Ok(_) => panic!("config should be rejected:\n{body}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn base_config_is_valid() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write_config(d.path(), "c.toml", BASE);
+    let e = config::load(&p, &[]).unwrap();
+    assert_eq!(e.runs.len(), 1);
+    assert_eq!(e.section.name, "t");
+}
+
+#[test]
+fn unknown_key_names_line_and_suggests() {
+    let body = BASE.replace("kind = \"random\"", "") + "\n[[model]]\nkind = \"random\"\ndimm = 4\n";
+    let e = err(&body, &[]);
+    assert_eq!(e.key, "model.1.dimm");
+    assert_eq!(e.line, Some(16), "{e}");
+    assert_eq!(e.hint.as_deref(), Some("did you mean `dim`?"));
+    let shown = e.to_string();
+    assert!(shown.contains("c.toml:16") && shown.contains("dimm"), "{shown}");
+}
+
+#[test]
+fn unknown_section_and_key_in_fixed_sections() {
+    let e = err(&format!("{BASE}\n[metrix]\nk = [1]\n"), &[]);
+    assert_eq!(e.key, "metrix");
+    assert_eq!(e.hint.as_deref(), Some("did you mean `metrics`?"));
+    let e = err(&format!("{BASE}\n[metrics]\nkk = [1]\n"), &[]);
+    assert_eq!(e.key, "metrics.kk");
+    assert!(e.line.is_some());
+    let e = err(&BASE.replace("name = \"t\"", "name = \"t\"\nseed = [1]"), &[]);
+    assert_eq!(e.key, "experiment.seed");
+    assert_eq!(e.hint.as_deref(), Some("did you mean `seeds`?"));
+}
+
+#[test]
+fn wrong_types() {
+    let e = err(&BASE.replace("n_users = 100", "n_users = \"many\""), &[]);
+    assert_eq!(e.key, "dataset.n_users");
+    assert_eq!(e.line, Some(6));
+    assert!(e.message.contains("invalid type"), "{}", e.message);
+    let e = err(&format!("{BASE}\n[metrics]\nk = 10\n"), &[]);
+    assert_eq!(e.key, "metrics.k");
+}
+
+#[test]
+fn out_of_range_values() {
+    let e = err(&format!("{BASE}\n[metrics]\nk = [0]\n"), &[]);
+    assert_eq!(e.key, "metrics.k");
+    assert!(e.message.contains("positive"));
+    let e = err(&BASE.replace("n_users = 100", "n_users = 0"), &[]);
+    assert_eq!(e.key, "dataset.n_users");
+    let e = err(&format!("{BASE}\n[split]\nkind = \"random\"\ntrain_ratio = 1.5\n"), &[]);
+    assert_eq!(e.key, "split.train_ratio");
+    assert_eq!(e.line, Some(15));
+    let e = err(&format!("{BASE}\n[[model]]\nkind = \"random\"\ndim = 0\n"), &[]);
+    assert_eq!(e.key, "model.1.dim");
+    assert!(e.message.contains("positive"));
+}
+
+#[test]
+fn unknown_kinds_list_allowed() {
+    let e = err(&BASE.replace("kind = \"popularity\"", "kind = \"populariti\""), &[]);
+    assert_eq!(e.key, "model.0.kind");
+    let h = e.hint.unwrap();
+    assert!(h.contains("did you mean `popularity`?") && h.contains("random"), "{h}");
+    let e = err(&BASE.replace("kind = \"synthetic\"", "kind = \"nope\""), &[]);
+    assert_eq!(e.key, "dataset.kind");
+    assert!(e.hint.unwrap().contains("movielens"));
+    let e = err(&format!("{BASE}\n[index]\nkind = \"flat\"\nmetric = \"hamming\"\n"), &[]);
+    assert_eq!(e.key, "index.metric");
+    let e = err(&BASE.replace("kind = \"popularity\"", "name = \"x\""), &[]);
+    assert_eq!(e.key, "model.0");
+    assert!(e.message.contains("missing `kind`"));
+}
+
+#[test]
+fn missing_file_models_and_bad_overrides() {
+    let e = config::load(std::path::Path::new("/nonexistent/x.toml"), &[]).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/x.toml") && e.message.contains("cannot read"));
+    let e = err("[experiment]\nname = \"x\"\n[dataset]\nkind = \"synthetic\"\n", &[]);
+    assert_eq!(e.key, "model");
+    let e = err(BASE, &["model.3.dim=4"]);
+    assert!(e.message.contains("out of range"), "{}", e.message);
+    let e = err(BASE, &["nonsense"]);
+    assert!(e.message.contains("key=value"));
+    let e = err(BASE, &["dataset.n_users=-5"]);
+    assert_eq!(e.key, "dataset.n_users");
+    assert_eq!(e.line, Some(6), "an overridden key still points at its line");
+}
+
+#[test]
+fn toml_syntax_errors_and_bad_sweeps() {
+    let e = err(&format!("{BASE}\n[sweep\n"), &[]);
+    assert!(e.message.to_lowercase().contains("line") || e.line.is_some(), "{e}");
+    let e = err(&format!("{BASE}\n[sweep]\n\"model.0.x\" = []\n"), &[]);
+    assert!(e.message.contains("must not be empty"));
+    let e = err(&format!("{BASE}\n[sweep]\n\"dataset.n_users\" = 5\n"), &[]);
+    assert!(e.message.contains("list"));
+    // A sweep value that is out of range is reported like a hand-written one.
+    let e = err(&format!("{BASE}\n[sweep]\n\"dataset.n_users\" = [10, 0]\n"), &[]);
+    assert_eq!(e.key, "dataset.n_users");
+}
+
+#[test]
+fn set_and_env_layers_override_the_file() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write_config(d.path(), "c.toml", BASE);
+    let e = config::load(&p, &["experiment.seeds=[1, 2]".to_string()]).unwrap();
+    assert_eq!(e.section.seeds, vec![1, 2]);
+    assert_eq!(e.runs.len(), 2);
+}
+
+#[test]
+fn cli_exits_nonzero_with_location_and_no_backtrace() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write_config(d.path(), "bad.toml", &BASE.replace("n_items = 100", "n_itemz = 100"));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_runner")).arg("validate").arg(&p).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.toml:7") && err.contains("n_itemz") && err.contains("did you mean `n_items`?"), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("stack backtrace"));
+    let ok = write_config(d.path(), "ok.toml", BASE);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_runner")).arg("validate").arg(&ok).output().unwrap();
+    assert!(o.status.success());
+}

@@ -1,0 +1,189 @@
+//! End-to-end behaviour of the stage DAG and its cache.
+
+mod common;
+use common::*;
+use runner::pipeline::{self, StageKind};
+
+const SMALL: &str = r#"
+[experiment]
+name = "small"
+seeds = [1]
+
+[dataset]
+kind = "synthetic"
+n_users = 300
+n_items = 200
+n_clusters = 5
+mean_len = 12
+seed = 3
+
+[[model]]
+kind = "popularity"
+
+[[model]]
+kind = "random"
+dim = 8
+
+[metrics]
+k = [5, 10]
+"#;
+
+#[test]
+fn quickstart_runs_end_to_end_and_popularity_beats_random() {
+    let d = tempfile::tempdir().unwrap();
+    let exp = load(std::path::Path::new("configs/quickstart.toml"), &sandbox_sets(d.path()));
+    let (summary, tables) = run(vec![exp], false);
+    assert_eq!(summary.failed, 0);
+    let rows = &tables[0];
+    assert_eq!(rows.len(), 2);
+    let pop = rows.iter().find(|r| r["model"] == "popularity").unwrap();
+    let rnd = rows.iter().find(|r| r["model"] == "random").unwrap();
+    assert!(metric(pop, "Recall@10") > metric(rnd, "Recall@10"), "popularity must beat random");
+    for col in ["Recall@10", "NDCG@10", "Hit@10", "MRR@10", "Precision@10", "Coverage@10", "Novelty@10"] {
+        let v = metric(pop, col);
+        assert!(v.is_finite() && v >= 0.0, "{col} = {v}");
+    }
+    for f in ["results.md", "results.csv", "results.json"] {
+        assert!(d.path().join("results/quickstart").join(f).exists(), "{f} missing");
+    }
+    let md = std::fs::read_to_string(d.path().join("results/quickstart/results.md")).unwrap();
+    assert!(md.contains("Recall@10") && md.contains("popularity"));
+}
+
+#[test]
+fn second_run_computes_nothing_and_force_recomputes() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), "small.toml", SMALL);
+    let (first, t1) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
+    assert!(first.ran >= 9, "{first:?}");
+    let (second, t2) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
+    assert_eq!(second.ran, 1, "only the report runs again: {second:?}");
+    assert_eq!(second.cached, first.ran - 1);
+    assert_eq!(t1[0][0]["metrics"], t2[0][0]["metrics"]);
+    let (forced, _) = run(vec![load(&cfg, &sandbox_sets(d.path()))], true);
+    assert_eq!(forced.cached, 0);
+}
+
+#[test]
+fn identical_stages_are_shared_across_models_and_files() {
+    let d = tempfile::tempdir().unwrap();
+    let a = write_config(d.path(), "a.toml", SMALL);
+    let b = write_config(d.path(), "b.toml", &SMALL.replace("name = \"small\"", "name = \"other\""));
+    let sets = sandbox_sets(d.path());
+    let plan = pipeline::plan(vec![load(&a, &sets), load(&b, &sets)]).unwrap();
+    let count = |k: StageKind| plan.graph.node_weights().filter(|s| s.kind == k).count();
+    assert_eq!(count(StageKind::Data), 1);
+    assert_eq!(count(StageKind::Split), 1);
+    assert_eq!(count(StageKind::Train), 2, "two models, shared by both files");
+    assert_eq!(count(StageKind::Report), 2);
+}
+
+#[test]
+fn keys_change_only_with_relevant_config() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), "small.toml", SMALL);
+    let sets = sandbox_sets(d.path());
+    let keys = |extra: &[&str]| {
+        let mut s = sets.clone();
+        s.extend(extra.iter().map(|x| x.to_string()));
+        let e = load(&cfg, &s);
+        pipeline::run_keys(&e, &e.runs[1]).unwrap()
+    };
+    let base = keys(&[]);
+    let again = keys(&[]);
+    assert_eq!(base.eval, again.eval, "same config, same keys");
+    // Writing a default explicitly changes nothing.
+    let explicit = keys(&["model.1.dim=8", "split.kind=leave_last_out"]);
+    assert_eq!(base.train, explicit.train);
+    // An evaluation-only change leaves training alone.
+    let metrics = keys(&["metrics.k=[3]"]);
+    assert_eq!(base.train, metrics.train);
+    assert_eq!(base.index, metrics.index);
+    assert_ne!(base.eval, metrics.eval);
+    // An index change leaves training alone.
+    let metric = keys(&["index.metric=cos"]);
+    assert_eq!(base.train, metric.train);
+    assert_ne!(base.index, metric.index);
+    // A split change retrains; a data change re-splits.
+    let split = keys(&["split.validation=true"]);
+    assert_eq!(base.data, split.data);
+    assert_ne!(base.split, split.split);
+    assert_ne!(base.train, split.train);
+    let data = keys(&["dataset.seed=4"]);
+    assert_ne!(base.data, data.data);
+    assert_ne!(base.split, data.split);
+    // A model parameter retrains that model only.
+    let dim = keys(&["model.1.dim=16"]);
+    assert_eq!(base.split, dim.split);
+    assert_ne!(base.train, dim.train);
+}
+
+#[test]
+fn corrupt_or_half_written_cache_entries_are_recomputed() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), "small.toml", SMALL);
+    let sets = sandbox_sets(d.path());
+    let (_, t1) = run(vec![load(&cfg, &sets)], false);
+    let e = load(&cfg, &sets);
+    let k = pipeline::run_keys(&e, &e.runs[0]).unwrap();
+    let train_dir = d.path().join("cache/train").join(&k.train);
+    // Damage an artifact of one training entry.
+    let items = train_dir.join("items.f32");
+    let mut bytes = std::fs::read(&items).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&items, bytes).unwrap();
+    // A half-written entry of another stage: no manifest.
+    let split_dir = d.path().join("cache/split").join(&k.split);
+    std::fs::remove_file(split_dir.join("manifest.json")).unwrap();
+    let (again, t2) = run(vec![load(&cfg, &sets)], false);
+    assert!(again.ran >= 2, "{again:?}");
+    assert_eq!(t1[0][0]["metrics"], t2[0][0]["metrics"], "recomputed results must match");
+}
+
+#[test]
+fn sweeps_expand_into_rows_with_varying_columns() {
+    let d = tempfile::tempdir().unwrap();
+    let body = format!("{SMALL}\n[sweep]\n\"model.1.dim\" = [4, 8, 16]\n\"metrics.k\" = [[5], [10]]\n");
+    let cfg = write_config(d.path(), "sweep.toml", &body);
+    let e = load(&cfg, &sandbox_sets(d.path()));
+    assert_eq!(e.runs.len(), 2 * 3 * 2, "2 models x 6 points");
+    let ids: std::collections::HashSet<_> = e.runs.iter().map(|r| r.point_id.clone()).collect();
+    assert_eq!(ids.len(), 6);
+    let plan = pipeline::plan(vec![e]).unwrap();
+    // Popularity ignores dim: its training is shared by all 6 points.
+    let pop_trains = plan.graph.node_weights().filter(|s| s.kind == StageKind::Train && s.label.starts_with("popularity")).count();
+    assert_eq!(pop_trains, 1);
+    // A per-model sweep.
+    let body = SMALL.replace("kind = \"random\"\ndim = 8", "kind = \"random\"\nsweep = { dim = [2, 3] }");
+    let cfg = write_config(d.path(), "msweep.toml", &body);
+    let e = load(&cfg, &sandbox_sets(d.path()));
+    assert_eq!(e.runs.len(), 3);
+    let (_, tables) = run(vec![e], false);
+    let dims: Vec<String> = tables[0].iter().map(|r| r["config"]["model.dim"].to_string()).collect();
+    assert!(dims.contains(&"\"2\"".to_string()) && dims.contains(&"\"3\"".to_string()), "{dims:?}");
+}
+
+#[test]
+fn plan_marks_cached_stages() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), "small.toml", SMALL);
+    let sets = sandbox_sets(d.path());
+    let out = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_runner"));
+        cmd.arg("run").arg(&cfg).arg("--plan").args(args);
+        for s in &sets {
+            cmd.arg("--set").arg(s);
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success());
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let before = out(&[]);
+    assert!(before.contains("to run") && !before.contains("cached"), "{before}");
+    run(vec![load(&cfg, &sets)], false);
+    let after = out(&[]);
+    assert!(after.contains("cached") && !after.contains("to run"), "{after}");
+    let forced = out(&["--force"]);
+    assert!(forced.contains("to run"));
+}

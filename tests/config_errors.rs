@@ -81,7 +81,7 @@ fn out_of_range_values() {
     assert_eq!(e.key, "dataset.n_users");
     let e = err(&format!("{BASE}\n[split]\nkind = \"random\"\ntrain_ratio = 1.5\n"), &[]);
     assert_eq!(e.key, "split.train_ratio");
-    assert_eq!(e.line, Some(15));
+    assert_eq!(e.line, Some(16));
     let e = err(&format!("{BASE}\n[[model]]\nkind = \"random\"\ndim = 0\n"), &[]);
     assert_eq!(e.key, "model.1.dim");
     assert!(e.message.contains("positive"));
@@ -105,7 +105,7 @@ fn unknown_kinds_list_allowed() {
 
 #[test]
 fn missing_file_models_and_bad_overrides() {
-    let e = config::load(std::path::Path::new("/nonexistent/x.toml"), &[]).unwrap_err();
+    let Err(e) = config::load(std::path::Path::new("/nonexistent/x.toml"), &[]) else { panic!("missing file must fail") };
     assert!(e.to_string().contains("/nonexistent/x.toml") && e.message.contains("cannot read"));
     let e = err("[experiment]\nname = \"x\"\n[dataset]\nkind = \"synthetic\"\n", &[]);
     assert_eq!(e.key, "model");

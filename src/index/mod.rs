@@ -1,7 +1,16 @@
 //! Nearest-neighbour retrieval: one trait ([`AnnIndex`]), one registry ([`KINDS`]) mapping the
 //! config's `[index] kind` to an implementation, one file per kind.
 
+pub mod annoy;
+pub mod common;
 pub mod flat;
+pub mod hnsw;
+pub mod ivf_flat;
+pub mod ivf_pq;
+pub mod kmeans;
+pub mod pq;
+#[cfg(test)]
+mod tests;
 
 use crate::config::params::ParamError;
 use crate::linalg::Matrix;
@@ -38,13 +47,16 @@ pub trait AnnIndex: Send + Sync {
     fn metric(&self) -> Metric;
 
     /// Top-`k` items for `query`, best first, never returning an id in `exclude` (sorted
-    /// ascending). Returns `min(k, len - |exclude|)` hits whenever that many exist.
-    fn search(&self, query: &[f32], k: usize, exclude: &[u32]) -> Vec<Hit>;
+    /// ascending; an unsorted list is sorted first). Returns `min(k, len - |exclude|)` hits
+    /// whenever that many exist. Errors on a dimension mismatch or a non-finite query.
+    fn search(&self, query: &[f32], k: usize, exclude: &[u32]) -> Result<Vec<Hit>>;
 
-    /// Many queries at once; the default runs [`AnnIndex::search`] over rayon. Indexes with a
-    /// faster batched path (the flat index's blocked matrix product) override it.
-    fn search_batch(&self, queries: &Matrix, k: usize, excludes: &[&[u32]]) -> Vec<Vec<Hit>> {
+    /// Many queries at once; `excludes` is empty (no exclusions) or holds one sorted list per
+    /// query. The default checks the batch once and runs [`AnnIndex::search`] over rayon.
+    /// Indexes with a faster batched path (the flat index's blocked matrix product) override it.
+    fn search_batch(&self, queries: &Matrix, k: usize, excludes: &[&[u32]]) -> Result<Vec<Vec<Hit>>> {
         use rayon::prelude::*;
+        common::check_batch(queries, self.dim(), excludes)?;
         (0..queries.rows)
             .into_par_iter()
             .map(|i| self.search(queries.row(i), k, excludes.get(i).copied().unwrap_or(&[])))
@@ -82,7 +94,8 @@ pub struct IndexKind {
 }
 
 /// The registry: adding an index kind is one file and one line here.
-pub static KINDS: &[&IndexKind] = &[&flat::KIND];
+pub static KINDS: &[&IndexKind] =
+    &[&flat::KIND, &hnsw::KIND, &ivf_flat::KIND, &ivf_pq::KIND, &annoy::KIND];
 
 pub fn lookup(kind: &str) -> Option<&'static IndexKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)

@@ -296,7 +296,7 @@ impl<'a> Executor<'a> {
         let kmax = *run.metrics.k.iter().max().expect("validated non-empty");
 
         let t = Instant::now();
-        let results = index.search_batch(&queries, kmax, &excludes);
+        let results = index.search_batch(&queries, kmax, &excludes)?;
         let batch_secs = t.elapsed().as_secs_f64();
         let n_lat = run.metrics.latency_queries.min(users.len());
         let step = (users.len() / n_lat.max(1)).max(1);
@@ -304,10 +304,10 @@ impl<'a> Executor<'a> {
             .map(|i| {
                 let r = (i * step).min(users.len() - 1);
                 let t = Instant::now();
-                let _ = std::hint::black_box(index.search(queries.row(r), kmax, excludes[r]));
-                t.elapsed().as_secs_f64()
+                std::hint::black_box(index.search(queries.row(r), kmax, excludes[r])?);
+                Ok(t.elapsed().as_secs_f64())
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let latency = metrics::latency::stats(single, users.len(), batch_secs);
 
         let ranked: Vec<Vec<u32>> = results.iter().map(|hits| hits.iter().map(|h| h.id).collect()).collect();

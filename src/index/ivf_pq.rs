@@ -1,0 +1,280 @@
+//! `ivf_pq`: inverted file + product quantisation of the residuals (`x - centroid`), 8-bit
+//! codes, asymmetric distance tables, optional exact re-ranking of the best `rerank`
+//! candidates.
+//!
+//! Written in-project for the same reason as `ivf_flat` (no maintained crates.io IVF-PQ
+//! with save/load and filtering). Scoring per probed list `l` with centroid `c`:
+//! * `ip`/`cos`: `<q, c> + sum_j T[j][code_j]`, `T[j][s] = <q_j, pq_j[s]>` (one table per query);
+//! * `l2`: `-(|q - c|² + sum_j (B_l[j][s] - 2 T[j][s]))` with the per-list term
+//!   `B_l[j][s] = |pq_j[s]|² + 2 <c_j, pq_j[s]>` precomputed at build (faiss's
+//!   "precomputed tables"), so a list costs `m x 256` additions before its scan.
+//!
+//! The original vectors are kept (they make `rerank` a pure search key); `memory_bytes`
+//! counts them.
+
+use super::common::{self, TopK};
+use super::ivf_flat::{fill_nprobe, nprobe_of, Lists};
+use super::pq::{ProductQuantizer, KSUB};
+use super::{AnnIndex, Hit, IndexKind, Metric};
+use crate::config::params::{self, ParamError, Validate};
+use crate::ensure_param;
+use crate::linalg::Matrix;
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IvfPqParams {
+    /// Number of k-means lists (clamped to the number of items at build).
+    pub nlist: usize,
+    /// Lists scanned per query (search key).
+    pub nprobe: usize,
+    /// Sub-quantisers; must divide the vector dimension. Codes are `m` bytes per item.
+    pub m: usize,
+    /// Candidates re-scored exactly (search key; 0 = no re-ranking).
+    pub rerank: usize,
+    /// Lloyd iterations of the coarse and sub-space k-means.
+    pub train_iters: usize,
+}
+
+impl Default for IvfPqParams {
+    fn default() -> Self {
+        IvfPqParams { nlist: 256, nprobe: 8, m: 16, rerank: 0, train_iters: 20 }
+    }
+}
+
+impl Validate for IvfPqParams {
+    fn validate(&self) -> Result<(), ParamError> {
+        ensure_param!(self.nlist >= 1, "nlist", "must be at least 1, got {}", self.nlist);
+        ensure_param!(self.nprobe >= 1, "nprobe", "must be at least 1, got {}", self.nprobe);
+        ensure_param!(self.nprobe <= self.nlist, "nprobe", "must not exceed nlist ({}), got {}", self.nlist, self.nprobe);
+        ensure_param!(self.m >= 1, "m", "must be at least 1, got {}", self.m);
+        ensure_param!(self.train_iters >= 1, "train_iters", "must be at least 1, got {}", self.train_iters);
+        Ok(())
+    }
+}
+
+pub static KIND: IndexKind = IndexKind {
+    kind: "ivf_pq",
+    about: "inverted file + 8-bit product quantisation: nlist, nprobe, m, rerank, train_iters",
+    version: 1,
+    search_keys: &["nprobe", "rerank"],
+    parse: parse_params,
+    build: build_boxed,
+    load: load_boxed,
+};
+
+fn parse_params(v: &serde_json::Value) -> Result<serde_json::Value, ParamError> {
+    params::canonical::<IvfPqParams>(v).map(|(_, c)| c)
+}
+
+fn parse_build(p: &serde_json::Value) -> Result<IvfPqParams, ParamError> {
+    let d = IvfPqParams::default();
+    params::parse(&fill_nprobe(p, d.nprobe, d.nlist))
+}
+
+fn build_boxed(p: &serde_json::Value, items: &Matrix, metric: Metric, seed: u64) -> Result<Box<dyn AnnIndex>> {
+    let p = parse_build(p)?;
+    Ok(Box::new(IvfPqIndex::build(&p, items, metric, seed)?))
+}
+
+fn load_boxed(p: &serde_json::Value, dir: &Path) -> Result<Box<dyn AnnIndex>> {
+    let p = parse_build(p)?;
+    Ok(Box::new(IvfPqIndex::load(&p, dir)?))
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    kind: String,
+    version: u32,
+    metric: Metric,
+    rows: usize,
+    dim: usize,
+    nlist: usize,
+    m: usize,
+}
+
+pub struct IvfPqIndex {
+    metric: Metric,
+    dim: usize,
+    lists: Lists,
+    pq: ProductQuantizer,
+    /// Codes in list order, `m` bytes each.
+    codes: Vec<u8>,
+    /// L2 only: `nlist x m x 256` per-list table terms (empty otherwise).
+    btab: Vec<f32>,
+    /// Original vectors by id (normalised for cosine), for re-ranking.
+    vecs: Matrix,
+    nprobe: usize,
+    rerank: usize,
+}
+
+fn l2_terms(lists: &Lists, pq: &ProductQuantizer) -> Vec<f32> {
+    let (m, dsub) = (pq.m, pq.dsub);
+    let mut b = vec![0.0f32; lists.nlist() * m * KSUB];
+    b.par_chunks_mut(m * KSUB).enumerate().for_each(|(l, tab)| {
+        let c = lists.centroids.row(l);
+        for j in 0..m {
+            let cj = &c[j * dsub..(j + 1) * dsub];
+            for s in 0..KSUB {
+                let p = pq.centroid(j, s);
+                tab[j * KSUB + s] = crate::linalg::dot(p, p) + 2.0 * crate::linalg::dot(cj, p);
+            }
+        }
+    });
+    b
+}
+
+impl IvfPqIndex {
+    pub fn build(p: &IvfPqParams, items: &Matrix, metric: Metric, seed: u64) -> Result<Self> {
+        p.validate()?;
+        common::check_items("ivf_pq", items)?;
+        if items.cols % p.m != 0 {
+            bail!("`m`: {} sub-quantisers must divide the vector dimension {}", p.m, items.cols);
+        }
+        let vecs = common::prepare_items(metric, items);
+        let (lists, labels) = Lists::train(&vecs, p.nlist, p.train_iters, metric, seed)?;
+        // Residuals in list order.
+        let d = vecs.cols;
+        let mut resid = Matrix::zeros(vecs.rows, d);
+        resid.data.par_chunks_mut(d).enumerate().for_each(|(pos, r)| {
+            let id = lists.ids[pos] as usize;
+            let c = lists.centroids.row(labels[id] as usize);
+            for ((o, x), c) in r.iter_mut().zip(vecs.row(id)).zip(c) {
+                *o = x - c;
+            }
+        });
+        let pq = ProductQuantizer::train(&resid, p.m, p.train_iters, seed ^ 0x7071)?;
+        let codes = pq.encode(&resid)?;
+        let btab = if metric == Metric::L2 { l2_terms(&lists, &pq) } else { vec![] };
+        Ok(IvfPqIndex { metric, dim: d, lists, pq, codes, btab, vecs, nprobe: p.nprobe, rerank: p.rerank })
+    }
+
+    pub fn load(p: &IvfPqParams, dir: &Path) -> Result<Self> {
+        let h: Header = common::read_header(dir, "ivf_pq")?;
+        if h.version != KIND.version {
+            bail!("ivf_pq index in {} has format version {}, expected {}", dir.display(), h.version, KIND.version);
+        }
+        if h.m == 0 || h.dim % h.m != 0 {
+            bail!("corrupt ivf_pq header in {}: m = {} vs dim = {}", dir.display(), h.m, h.dim);
+        }
+        let lists = Lists::load(dir, h.nlist, h.dim, h.rows, h.metric)?;
+        let pq = ProductQuantizer {
+            m: h.m,
+            dsub: h.dim / h.m,
+            centroids: common::read_array(dir, "pq_centroids.f32", h.m * KSUB * (h.dim / h.m))?,
+        };
+        let codes = common::read_array(dir, "codes.u8", h.rows * h.m)?;
+        let vecs = Matrix::from_vec(h.rows, h.dim, common::read_array(dir, "vectors.f32", h.rows * h.dim)?)?;
+        let btab = if h.metric == Metric::L2 { l2_terms(&lists, &pq) } else { vec![] };
+        Ok(IvfPqIndex { metric: h.metric, dim: h.dim, lists, pq, codes, btab, vecs, nprobe: p.nprobe, rerank: p.rerank })
+    }
+}
+
+impl AnnIndex for IvfPqIndex {
+    fn len(&self) -> usize {
+        self.vecs.rows
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    fn search(&self, query: &[f32], k: usize, exclude: &[u32]) -> Result<Vec<Hit>> {
+        common::check_query(query, self.dim)?;
+        let q = common::prepare_query(self.metric, query);
+        let ex = common::sorted(exclude);
+        let want = common::achievable(k, self.len(), &ex);
+        let cap = if self.rerank > 0 { want.max(self.rerank).min(self.len()) } else { want };
+        let mut top = TopK::new(cap);
+        let m = self.pq.m;
+        let mut tip = vec![0.0f32; m * KSUB];
+        self.pq.ip_table(&q, &mut tip);
+        let mut tl2 = if self.metric == Metric::L2 { vec![0.0f32; m * KSUB] } else { vec![] };
+        let mut order = self.lists.probe(&q, self.nprobe);
+        let np = self.nprobe.min(order.len());
+        let mut probed = 0;
+        while probed < order.len() && (probed < np || top.len() < want) {
+            if probed == np {
+                Lists::sort_rest(&mut order, np);
+            }
+            let (cs, l) = (order[probed].0, order[probed].1 as usize);
+            let (base, table): (f32, &[f32]) = match self.metric {
+                Metric::L2 => {
+                    let b = &self.btab[l * m * KSUB..(l + 1) * m * KSUB];
+                    for ((o, t), b) in tl2.iter_mut().zip(&tip).zip(b) {
+                        *o = 2.0 * t - b;
+                    }
+                    (cs, &tl2)
+                }
+                Metric::Ip => (cs, &tip),
+                Metric::Cos => (common::dot(&q, self.lists.centroids.row(l)), &tip),
+            };
+            let mut th = top.threshold();
+            for pos in self.lists.range(l) {
+                let s = base + ProductQuantizer::lookup(table, &self.codes[pos * m..(pos + 1) * m]);
+                if s > th {
+                    let id = self.lists.ids[pos];
+                    if !common::is_excluded(&ex, id) {
+                        top.push(s, id);
+                        th = top.threshold();
+                    }
+                }
+            }
+            probed += 1;
+        }
+        if self.rerank == 0 {
+            return Ok(top.into_hits());
+        }
+        let cands: Vec<u32> = top.into_hits().into_iter().map(|h| h.id).collect();
+        Ok(common::rerank_exact(self.metric, &q, &self.vecs, &cands, want, &[]))
+    }
+
+    fn set_search_params(&mut self, params: &serde_json::Value) -> Result<()> {
+        if let Some(n) = nprobe_of(params)? {
+            self.nprobe = n;
+        }
+        #[derive(Deserialize)]
+        struct S {
+            rerank: Option<usize>,
+        }
+        let s: S = serde_json::from_value(super::hnsw::strip(params, &["rerank"])).context("`rerank`")?;
+        if let Some(r) = s.rerank {
+            self.rerank = r;
+        }
+        Ok(())
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.lists.memory_bytes()
+            + self.pq.memory_bytes()
+            + self.codes.len()
+            + self.btab.len() * 4
+            + self.vecs.data.len() * 4
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        common::write_header(
+            dir,
+            &Header {
+                kind: "ivf_pq".into(),
+                version: KIND.version,
+                metric: self.metric,
+                rows: self.len(),
+                dim: self.dim,
+                nlist: self.lists.nlist(),
+                m: self.pq.m,
+            },
+        )?;
+        self.lists.save(dir)?;
+        common::write_array(dir, "pq_centroids.f32", &self.pq.centroids)?;
+        common::write_array(dir, "codes.u8", &self.codes)?;
+        common::write_array(dir, "vectors.f32", &self.vecs.data)
+    }
+}

@@ -1,0 +1,107 @@
+//! Product quantiser: `m` sub-spaces of `dim / m` coordinates, 256 centroids each (8-bit
+//! codes), trained by seeded k-means per sub-space (in parallel).
+
+use super::kmeans;
+use super::Metric;
+use crate::linalg::Matrix;
+use anyhow::{bail, Result};
+use rayon::prelude::*;
+
+pub const KSUB: usize = 256;
+
+pub struct ProductQuantizer {
+    pub m: usize,
+    pub dsub: usize,
+    /// `m x 256 x dsub` centroids.
+    pub centroids: Vec<f32>,
+}
+
+impl ProductQuantizer {
+    pub fn dim(&self) -> usize {
+        self.m * self.dsub
+    }
+
+    #[inline]
+    pub fn centroid(&self, j: usize, c: usize) -> &[f32] {
+        let o = (j * KSUB + c) * self.dsub;
+        &self.centroids[o..o + self.dsub]
+    }
+
+    /// Columns `j * dsub .. (j + 1) * dsub` of `x`.
+    fn sub(x: &Matrix, j: usize, dsub: usize) -> Matrix {
+        let mut s = Matrix::zeros(x.rows, dsub);
+        for i in 0..x.rows {
+            s.row_mut(i).copy_from_slice(&x.row(i)[j * dsub..(j + 1) * dsub]);
+        }
+        s
+    }
+
+    pub fn train(x: &Matrix, m: usize, iters: usize, seed: u64) -> Result<Self> {
+        if m == 0 || x.cols % m != 0 {
+            bail!("`m` = {m} must divide the vector dimension {}", x.cols);
+        }
+        let dsub = x.cols / m;
+        let x = kmeans::subsample(x, KSUB * kmeans::MAX_POINTS_PER_CENTROID, seed ^ 0x9a);
+        let parts: Vec<Matrix> = (0..m)
+            .into_par_iter()
+            .map(|j| kmeans::train(&Self::sub(&x, j, dsub), KSUB, iters, seed.wrapping_add(j as u64 * 7919)))
+            .collect::<Result<_>>()?;
+        let mut centroids = Vec::with_capacity(m * KSUB * dsub);
+        for p in parts {
+            centroids.extend_from_slice(&p.data);
+        }
+        Ok(ProductQuantizer { m, dsub, centroids })
+    }
+
+    /// Codes (`rows x m` bytes, row-major) of `x`.
+    pub fn encode(&self, x: &Matrix) -> Result<Vec<u8>> {
+        let per: Vec<Vec<u32>> = (0..self.m)
+            .into_par_iter()
+            .map(|j| {
+                let cent = Matrix::from_vec(KSUB, self.dsub, self.centroids[j * KSUB * self.dsub..(j + 1) * KSUB * self.dsub].to_vec())?;
+                kmeans::assign(&cent, &Self::sub(x, j, self.dsub), Metric::L2)
+            })
+            .collect::<Result<_>>()?;
+        let mut codes = vec![0u8; x.rows * self.m];
+        for (j, labels) in per.iter().enumerate() {
+            for (i, &c) in labels.iter().enumerate() {
+                codes[i * self.m + j] = c as u8;
+            }
+        }
+        Ok(codes)
+    }
+
+    /// `table[j * 256 + c] = <q_j, centroid(j, c)>`.
+    pub fn ip_table(&self, q: &[f32], table: &mut [f32]) {
+        for j in 0..self.m {
+            let qj = &q[j * self.dsub..(j + 1) * self.dsub];
+            for c in 0..KSUB {
+                table[j * KSUB + c] = crate::linalg::dot(qj, self.centroid(j, c));
+            }
+        }
+    }
+
+    /// Sum of table entries picked by one code.
+    #[inline]
+    pub fn lookup(table: &[f32], code: &[u8]) -> f32 {
+        let m = code.len();
+        let mut s = [0.0f32; 4];
+        let mut j = 0;
+        while j + 4 <= m {
+            s[0] += table[j * KSUB + code[j] as usize];
+            s[1] += table[(j + 1) * KSUB + code[j + 1] as usize];
+            s[2] += table[(j + 2) * KSUB + code[j + 2] as usize];
+            s[3] += table[(j + 3) * KSUB + code[j + 3] as usize];
+            j += 4;
+        }
+        while j < m {
+            s[0] += table[j * KSUB + code[j] as usize];
+            j += 1;
+        }
+        (s[0] + s[1]) + (s[2] + s[3])
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.centroids.len() * 4
+    }
+}

@@ -586,3 +586,32 @@ impl std::fmt::Debug for DatasetKind {
         write!(f, "DatasetKind({})", self.kind)
     }
 }
+
+#[cfg(test)]
+mod parquet_tests {
+    use super::*;
+
+    #[test]
+    fn generic_table_parquet() {
+        use polars::prelude::*;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.parquet");
+        let mut df = DataFrame::new(
+            3,
+            vec![
+                Column::new("user_id".into(), vec![10i64, 11, 10]),
+                Column::new("item_id".into(), vec!["a", "b", "b"]),
+                Column::new("ts".into(), vec![3i64, 2, 1]),
+            ],
+        )
+        .unwrap();
+        ParquetWriter::new(std::fs::File::create(&p).unwrap()).finish(&mut df).unwrap();
+        let params = TableParams { path: p.clone(), time_col: Some("ts".into()), ..Default::default() };
+        let ds = load_table(&p, &params).unwrap();
+        assert_eq!((ds.n_users(), ds.n_items(), ds.interactions.len()), (2, 2, 3));
+        assert_eq!(ds.users.raw(0), "10");
+        assert_eq!(ds.interactions[2].ts, 1);
+        std::fs::write(&p, b"not parquet").unwrap();
+        assert!(load_table(&p, &params).unwrap_err().to_string().contains("parquet"));
+    }
+}

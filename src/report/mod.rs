@@ -81,11 +81,24 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
     Ok(Table { title: exp.section.name.clone(), header, rows, json: json_rows })
 }
 
+/// The terminal shows every Recall and NDCG column but the other metrics at the smallest
+/// cut-off only, so the table fits a screen; the files keep every column.
 pub fn to_terminal(t: &Table) -> String {
+    let min_k = t
+        .header
+        .iter()
+        .filter_map(|h| h.split_once('@').and_then(|(_, k)| k.parse::<usize>().ok()))
+        .min();
+    let keep: Vec<usize> = (0..t.header.len())
+        .filter(|&i| match t.header[i].split_once('@') {
+            Some((m, k)) => m == "Recall" || m == "NDCG" || k.parse::<usize>().ok() == min_k,
+            None => true,
+        })
+        .collect();
     let mut b = tabled::builder::Builder::default();
-    b.push_record(t.header.clone());
+    b.push_record(keep.iter().map(|&i| t.header[i].clone()));
     for r in &t.rows {
-        b.push_record(r.clone());
+        b.push_record(keep.iter().map(|&i| r[i].clone()));
     }
     let mut table = b.build();
     table.with(tabled::settings::Style::rounded());

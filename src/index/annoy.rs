@@ -1,7 +1,9 @@
 //! `annoy`: a forest of random-projection trees in the style of Spotify's Annoy.
 //!
-//! Written in-project: the crates.io ports checked (see the report) are unmaintained
-//! or lack save/load over our own layout and filtered search; the algorithm is small.
+//! Written in-project. Checked on crates.io (`cargo info`): `annoy-rs` 0.1.0 only loads
+//! indexes built by the C++ library (no build); `arroy` 0.9 (Meilisearch, maintained) keeps
+//! its trees in an LMDB environment (heed) rather than a plain directory, and brings LMDB
+//! along. The algorithm itself is small.
 //!
 //! Each tree splits recursively by a hyperplane between two points found by a short,
 //! seeded 2-means on a sample of the node's items (angular: hyperplane through the origin

@@ -2,8 +2,8 @@
 //! codes, asymmetric distance tables, optional exact re-ranking of the best `rerank`
 //! candidates.
 //!
-//! Written in-project for the same reason as `ivf_flat` (no maintained crates.io IVF-PQ
-//! with save/load and filtering). Scoring per probed list `l` with centroid `c`:
+//! Written in-project for the same reason as `ivf_flat` (crates.io has `faiss` bindings that
+//! need a system libfaiss_c, and `lance-index` tied to the Lance/Arrow stack). Scoring per probed list `l` with centroid `c`:
 //! * `ip`/`cos`: `<q, c> + sum_j T[j][code_j]`, `T[j][s] = <q_j, pq_j[s]>` (one table per query);
 //! * `l2`: `-(|q - c|² + sum_j (B_l[j][s] - 2 T[j][s]))` with the per-list term
 //!   `B_l[j][s] = |pq_j[s]|² + 2 <c_j, pq_j[s]>` precomputed at build (faiss's
@@ -161,15 +161,57 @@ impl IvfPqIndex {
             bail!("corrupt ivf_pq header in {}: m = {} vs dim = {}", dir.display(), h.m, h.dim);
         }
         let lists = Lists::load(dir, h.nlist, h.dim, h.rows, h.metric)?;
-        let pq = ProductQuantizer {
-            m: h.m,
-            dsub: h.dim / h.m,
-            centroids: common::read_array(dir, "pq_centroids.f32", h.m * KSUB * (h.dim / h.m))?,
-        };
+        let pq = ProductQuantizer::new(h.m, h.dim / h.m, common::read_array(dir, "pq_centroids.f32", h.m * KSUB * (h.dim / h.m))?);
         let codes = common::read_array(dir, "codes.u8", h.rows * h.m)?;
         let vecs = Matrix::from_vec(h.rows, h.dim, common::read_array(dir, "vectors.f32", h.rows * h.dim)?)?;
         let btab = if h.metric == Metric::L2 { l2_terms(&lists, &pq) } else { vec![] };
         Ok(IvfPqIndex { metric: h.metric, dim: h.dim, lists, pq, codes, btab, vecs, nprobe: p.nprobe, rerank: p.rerank })
+    }
+}
+
+impl IvfPqIndex {
+    /// ADC scan of the lists `first` (then more while exclusions leave too few hits), then
+    /// the optional exact re-ranking.
+    fn scan(&self, q: &[f32], k: usize, exclude: &[u32], first: &[u32]) -> Vec<Hit> {
+        let ex = common::sorted(exclude);
+        let want = common::achievable(k, self.len(), &ex);
+        let cap = if self.rerank > 0 { want.max(self.rerank).min(self.len()) } else { want };
+        let mut top = TopK::new(cap);
+        let m = self.pq.m;
+        // Tables are m x 256 floats (32 KiB at m = 32): cheap to allocate per query.
+        let mut tip = vec![0.0f32; m * KSUB];
+        self.pq.ip_table(q, &mut tip);
+        let mut tl2 = if self.metric == Metric::L2 { vec![0.0f32; m * KSUB] } else { vec![] };
+        self.lists.walk(q, first, want, |l, cs| {
+            let (base, table): (f32, &[f32]) = match self.metric {
+                Metric::L2 => {
+                    let b = &self.btab[l * m * KSUB..(l + 1) * m * KSUB];
+                    for ((o, t), b) in tl2.iter_mut().zip(&tip).zip(b) {
+                        *o = 2.0 * t - b;
+                    }
+                    (cs, &tl2)
+                }
+                Metric::Ip => (cs, &tip),
+                Metric::Cos => (common::dot(q, self.lists.centroids.row(l)), &tip),
+            };
+            let mut th = top.threshold();
+            for pos in self.lists.range(l) {
+                let s = base + ProductQuantizer::lookup(table, &self.codes[pos * m..(pos + 1) * m]);
+                if s > th {
+                    let id = self.lists.ids[pos];
+                    if !common::is_excluded(&ex, id) {
+                        top.push(s, id);
+                        th = top.threshold();
+                    }
+                }
+            }
+            top.len()
+        });
+        if self.rerank == 0 {
+            return top.into_hits();
+        }
+        let cands: Vec<u32> = top.into_hits().into_iter().map(|h| h.id).collect();
+        common::rerank_exact(self.metric, q, &self.vecs, &cands, want, &[])
     }
 }
 
@@ -189,51 +231,18 @@ impl AnnIndex for IvfPqIndex {
     fn search(&self, query: &[f32], k: usize, exclude: &[u32]) -> Result<Vec<Hit>> {
         common::check_query(query, self.dim)?;
         let q = common::prepare_query(self.metric, query);
-        let ex = common::sorted(exclude);
-        let want = common::achievable(k, self.len(), &ex);
-        let cap = if self.rerank > 0 { want.max(self.rerank).min(self.len()) } else { want };
-        let mut top = TopK::new(cap);
-        let m = self.pq.m;
-        let mut tip = vec![0.0f32; m * KSUB];
-        self.pq.ip_table(&q, &mut tip);
-        let mut tl2 = if self.metric == Metric::L2 { vec![0.0f32; m * KSUB] } else { vec![] };
-        let mut order = self.lists.probe(&q, self.nprobe);
-        let np = self.nprobe.min(order.len());
-        let mut probed = 0;
-        while probed < order.len() && (probed < np || top.len() < want) {
-            if probed == np {
-                Lists::sort_rest(&mut order, np);
-            }
-            let (cs, l) = (order[probed].0, order[probed].1 as usize);
-            let (base, table): (f32, &[f32]) = match self.metric {
-                Metric::L2 => {
-                    let b = &self.btab[l * m * KSUB..(l + 1) * m * KSUB];
-                    for ((o, t), b) in tl2.iter_mut().zip(&tip).zip(b) {
-                        *o = 2.0 * t - b;
-                    }
-                    (cs, &tl2)
-                }
-                Metric::Ip => (cs, &tip),
-                Metric::Cos => (common::dot(&q, self.lists.centroids.row(l)), &tip),
-            };
-            let mut th = top.threshold();
-            for pos in self.lists.range(l) {
-                let s = base + ProductQuantizer::lookup(table, &self.codes[pos * m..(pos + 1) * m]);
-                if s > th {
-                    let id = self.lists.ids[pos];
-                    if !common::is_excluded(&ex, id) {
-                        top.push(s, id);
-                        th = top.threshold();
-                    }
-                }
-            }
-            probed += 1;
-        }
-        if self.rerank == 0 {
-            return Ok(top.into_hits());
-        }
-        let cands: Vec<u32> = top.into_hits().into_iter().map(|h| h.id).collect();
-        Ok(common::rerank_exact(self.metric, &q, &self.vecs, &cands, want, &[]))
+        let first = self.lists.probe_one(&q, self.nprobe);
+        Ok(self.scan(&q, k, exclude, &first))
+    }
+
+    fn search_batch(&self, queries: &Matrix, k: usize, excludes: &[&[u32]]) -> Result<Vec<Vec<Hit>>> {
+        common::check_batch(queries, self.dim, excludes)?;
+        let prepared = common::prepare_items(self.metric, queries);
+        let probes = self.lists.probe_batch(&prepared, self.nprobe)?;
+        Ok((0..queries.rows)
+            .into_par_iter()
+            .map(|i| self.scan(prepared.row(i), k, excludes.get(i).copied().unwrap_or(&[]), &probes[i]))
+            .collect())
     }
 
     fn set_search_params(&mut self, params: &serde_json::Value) -> Result<()> {

@@ -80,6 +80,13 @@ fn kmeans_pp(pts: &Matrix, k: usize, seed: u64) -> Matrix {
 /// are no more points than centroids, the points themselves are the centroids (duplicated
 /// cyclically to reach `k`).
 pub fn train(points: &Matrix, k: usize, iters: usize, seed: u64) -> Result<Matrix> {
+    train_with(points, k, iters, seed, Metric::L2)
+}
+
+/// As [`train`], but the Lloyd assignment step uses `assign_metric` (faiss trains an
+/// inner-product IVF with inner-product assignment, which keeps training consistent with
+/// how items are later assigned and probed).
+pub fn train_with(points: &Matrix, k: usize, iters: usize, seed: u64, assign_metric: Metric) -> Result<Matrix> {
     let (n, d) = (points.rows, points.cols);
     anyhow::ensure!(n > 0 && k > 0, "k-means needs points ({n}) and clusters ({k})");
     if n <= k {
@@ -94,7 +101,7 @@ pub fn train(points: &Matrix, k: usize, iters: usize, seed: u64) -> Result<Matri
     let mut cent = kmeans_pp(&init_pts, k, seed);
     let mut rng = common::rng(seed ^ 0xe3e3);
     for _ in 0..iters {
-        let labels = assign(&cent, &train, Metric::L2)?;
+        let labels = assign(&cent, &train, assign_metric)?;
         // Parallel per-thread sums.
         let (sums, mut counts) = labels
             .par_iter()
@@ -132,7 +139,8 @@ pub fn train(points: &Matrix, k: usize, iters: usize, seed: u64) -> Result<Matri
             if counts[c] == 0 {
                 let big = (0..k).max_by_key(|&j| counts[j]).unwrap();
                 let members: Vec<usize> = (0..train.rows).filter(|&i| labels[i] as usize == big).collect();
-                let m = members[rng.gen_range(0..members.len())];
+                // (`counts` of re-seeded clusters are virtual, so `members` may be empty.)
+                let m = if members.is_empty() { rng.gen_range(0..train.rows) } else { members[rng.gen_range(0..members.len())] };
                 let src = train.row(m).to_vec();
                 let row = cent.row_mut(c);
                 for (o, s) in row.iter_mut().zip(&src) {

@@ -14,9 +14,23 @@ pub struct ProductQuantizer {
     pub dsub: usize,
     /// `m x 256 x dsub` centroids.
     pub centroids: Vec<f32>,
+    /// The same, transposed to `m x dsub x 256` so distance tables vectorise over codes.
+    pub transposed: Vec<f32>,
 }
 
 impl ProductQuantizer {
+    pub fn new(m: usize, dsub: usize, centroids: Vec<f32>) -> Self {
+        let mut transposed = vec![0.0f32; centroids.len()];
+        for j in 0..m {
+            for c in 0..KSUB {
+                for t in 0..dsub {
+                    transposed[(j * dsub + t) * KSUB + c] = centroids[(j * KSUB + c) * dsub + t];
+                }
+            }
+        }
+        ProductQuantizer { m, dsub, centroids, transposed }
+    }
+
     pub fn dim(&self) -> usize {
         self.m * self.dsub
     }
@@ -50,7 +64,7 @@ impl ProductQuantizer {
         for p in parts {
             centroids.extend_from_slice(&p.data);
         }
-        Ok(ProductQuantizer { m, dsub, centroids })
+        Ok(Self::new(m, dsub, centroids))
     }
 
     /// Codes (`rows x m` bytes, row-major) of `x`.
@@ -73,12 +87,33 @@ impl ProductQuantizer {
 
     /// `table[j * 256 + c] = <q_j, centroid(j, c)>`.
     pub fn ip_table(&self, q: &[f32], table: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if super::common::has_avx2_fma() {
+            // SAFETY: features detected at run time.
+            return unsafe { self.ip_table_avx2(q, table) };
+        }
+        self.ip_table_portable(q, table)
+    }
+
+    #[inline(always)]
+    fn ip_table_portable(&self, q: &[f32], table: &mut [f32]) {
         for j in 0..self.m {
-            let qj = &q[j * self.dsub..(j + 1) * self.dsub];
-            for c in 0..KSUB {
-                table[j * KSUB + c] = crate::linalg::dot(qj, self.centroid(j, c));
+            let t = &mut table[j * KSUB..(j + 1) * KSUB];
+            t.fill(0.0);
+            for s in 0..self.dsub {
+                let a = q[j * self.dsub + s];
+                let row = &self.transposed[(j * self.dsub + s) * KSUB..(j * self.dsub + s + 1) * KSUB];
+                for (o, r) in t.iter_mut().zip(row) {
+                    *o += a * r;
+                }
             }
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn ip_table_avx2(&self, q: &[f32], table: &mut [f32]) {
+        self.ip_table_portable(q, table)
     }
 
     /// Sum of table entries picked by one code.
@@ -102,6 +137,6 @@ impl ProductQuantizer {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.centroids.len() * 4
+        (self.centroids.len() + self.transposed.len()) * 4
     }
 }

@@ -1,0 +1,99 @@
+//! Benchmark our index kinds on the vectors written by `bench.py` (experiments/ann_vs_faiss):
+//! `base.fbin`, `queries.fbin` (u32 rows, u32 dim, f32 data, little-endian) and `gt.ibin`
+//! (u32 rows, u32 k, i32 ids: exact inner-product top-k from faiss IndexFlatIP).
+//! One thread (a one-thread rayon pool), k = 10, metric ip. Prints one JSON line per setting.
+//!
+//! usage: ann_bench DATA_DIR [kind ...]
+
+use anyhow::{Context, Result};
+use runner::index::{lookup, AnnIndex, Metric};
+use runner::linalg::Matrix;
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+
+fn read_bin(path: &Path) -> Result<(usize, usize, Vec<u8>)> {
+    let b = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let r = u32::from_le_bytes(b[0..4].try_into()?) as usize;
+    let c = u32::from_le_bytes(b[4..8].try_into()?) as usize;
+    anyhow::ensure!(b.len() == 8 + r * c * 4, "{} has the wrong size", path.display());
+    Ok((r, c, b[8..].to_vec()))
+}
+
+fn fbin(path: &Path) -> Result<Matrix> {
+    let (r, c, b) = read_bin(path)?;
+    Matrix::from_vec(r, c, b.chunks_exact(4).map(|x| f32::from_le_bytes(x.try_into().unwrap())).collect())
+}
+
+fn ibin(path: &Path) -> Result<Vec<Vec<u32>>> {
+    let (r, c, b) = read_bin(path)?;
+    let v: Vec<u32> = b.chunks_exact(4).map(|x| i32::from_le_bytes(x.try_into().unwrap()) as u32).collect();
+    Ok(v.chunks(c).take(r).map(|x| x.to_vec()).collect())
+}
+
+fn recall(got: &[Vec<runner::index::Hit>], gt: &[Vec<u32>], k: usize) -> f64 {
+    let mut hit = 0;
+    for (g, t) in got.iter().zip(gt) {
+        hit += t[..k].iter().filter(|id| g.iter().any(|h| h.id == **id)).count();
+    }
+    hit as f64 / (gt.len() * k) as f64
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = Path::new(args.get(1).context("usage: ann_bench DATA_DIR [kind ...]")?);
+    let kinds: Vec<String> = if args.len() > 2 { args[2..].to_vec() } else { vec!["flat".into(), "hnsw".into(), "ivf_flat".into(), "ivf_pq".into(), "annoy".into()] };
+    let base = fbin(&dir.join("base.fbin"))?;
+    let queries = fbin(&dir.join("queries.fbin"))?;
+    let gt = ibin(&dir.join("gt.ibin"))?;
+    let k = 10;
+    let nlist = std::env::var("NLIST").ok().and_then(|s| s.parse().ok()).unwrap_or(1024usize);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    pool.install(|| -> Result<()> {
+        for kind in &kinds {
+            // (build params, list of search-param settings)
+            let (build, searches): (serde_json::Value, Vec<serde_json::Value>) = match kind.as_str() {
+                "flat" => (json!({}), vec![json!({})]),
+                "hnsw" => (
+                    json!({"m": 16, "ef_construction": 200}),
+                    [16, 32, 64, 128, 256].iter().map(|e| json!({"ef_search": e})).collect(),
+                ),
+                "ivf_flat" => (
+                    json!({"nlist": nlist, "nprobe": 1}),
+                    [4, 8, 16, 32, 64].iter().map(|p| json!({"nprobe": p})).collect(),
+                ),
+                "ivf_pq" => (
+                    json!({"nlist": nlist, "nprobe": 1, "m": 32}),
+                    [(8, 0), (16, 0), (32, 0), (16, 100), (32, 100), (64, 100)].iter().map(|(p, r)| json!({"nprobe": p, "rerank": r})).collect(),
+                ),
+                "annoy" => (
+                    json!({"n_trees": 50}),
+                    [1000, 5000, 20000, 50000].iter().map(|s| json!({"search_k": s})).collect(),
+                ),
+                other => anyhow::bail!("unknown kind {other}"),
+            };
+            let kd = lookup(kind).context("kind")?;
+            let canon = (kd.parse)(&build).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let t = Instant::now();
+            let mut idx: Box<dyn AnnIndex> = (kd.build)(&canon, &base, Metric::Ip, 42)?;
+            let build_s = t.elapsed().as_secs_f64();
+            for s in searches {
+                idx.set_search_params(&s)?;
+                let t = Instant::now();
+                let got = idx.search_batch(&queries, k, &[])?;
+                let secs = t.elapsed().as_secs_f64();
+                println!(
+                    "{}",
+                    json!({
+                        "lib": "runner", "index": kind, "build": build, "search": s,
+                        "build_s": (build_s * 100.0).round() / 100.0,
+                        "qps": (queries.rows as f64 / secs).round(),
+                        "recall": (recall(&got, &gt, k) * 1000.0).round() / 1000.0,
+                        "mem_mb": ((idx.memory_bytes() as f64) / 1048576.0 * 10.0).round() / 10.0,
+                    })
+                );
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Compare runner's index kinds with faiss-cpu, hnswlib and annoy (one thread, k = 10, ip).
+
+usage:
+  python bench.py gen   DATA_DIR [--n 100000] [--d 128] [--nq 1000] [--clusters 1000] [--sigma 1.0]
+  python bench.py ref   DATA_DIR > ref.jsonl          # faiss / hnswlib / annoy
+  ann_bench DATA_DIR > ours.jsonl                     # our side (Rust, see ann_bench.rs)
+  python bench.py table ref.jsonl ours.jsonl          # markdown table
+
+Data (written here, read by both sides): base.fbin, queries.fbin (u32 rows, u32 dim, f32
+little-endian) and gt.ibin (u32 rows, u32 k, i32 ids: exact inner-product top-100 from
+faiss IndexFlatIP).
+"""
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def write_bin(path, a):
+    a = np.ascontiguousarray(a)
+    with open(path, "wb") as f:
+        np.array(a.shape, dtype="<u4").tofile(f)
+        a.astype("<f4" if a.dtype.kind == "f" else "<i4").tofile(f)
+
+
+def read_bin(path, dtype):
+    with open(path, "rb") as f:
+        r, c = np.fromfile(f, dtype="<u4", count=2)
+        return np.fromfile(f, dtype=dtype).reshape(int(r), int(c))
+
+
+def gen(out, n=100_000, d=128, nq=1000, clusters=1000, sigma=1.0, seed=0):
+    import faiss
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, d)).astype(np.float32)
+    def draw(m):
+        c = rng.integers(0, clusters, m)
+        return (centres[c] + sigma * rng.standard_normal((m, d))).astype(np.float32)
+    base, queries = draw(n), draw(nq)
+    os.makedirs(out, exist_ok=True)
+    write_bin(os.path.join(out, "base.fbin"), base)
+    write_bin(os.path.join(out, "queries.fbin"), queries)
+    faiss.omp_set_num_threads(os.cpu_count())
+    idx = faiss.IndexFlatIP(d)
+    idx.add(base)
+    _, gt = idx.search(queries, 100)
+    write_bin(os.path.join(out, "gt.ibin"), gt.astype(np.int32))
+    print(f"wrote {n} x {d} base, {nq} queries, {clusters} clusters, sigma {sigma} to {out}", file=sys.stderr)
+
+
+def recall(ids, gt, k=10):
+    return float(np.mean([len(set(ids[i][:k]) & set(gt[i][:k])) / k for i in range(len(gt))]))
+
+
+def emit(lib, index, build, search, build_s, secs, nq, rec, mem):
+    print(json.dumps({"lib": lib, "index": index, "build": build, "search": search,
+                      "build_s": round(build_s, 2), "qps": round(nq / secs), "recall": round(rec, 3),
+                      "mem_mb": round(mem / 2**20, 1)}), flush=True)
+
+
+def ref(data, nlist=1024):
+    import faiss
+    import hnswlib
+    from annoy import AnnoyIndex
+
+    faiss.omp_set_num_threads(1)
+    base = read_bin(os.path.join(data, "base.fbin"), "<f4")
+    q = read_bin(os.path.join(data, "queries.fbin"), "<f4")
+    gt = read_bin(os.path.join(data, "gt.ibin"), "<i4")
+    n, d = base.shape
+    nq, k = len(q), 10
+    ser = lambda idx: faiss.serialize_index(idx).nbytes  # memory proxy: serialised size
+
+    # faiss flat
+    t = time.time(); idx = faiss.IndexFlatIP(d); idx.add(base); b = time.time() - t
+    t = time.time(); _, I = idx.search(q, k); s = time.time() - t
+    emit("faiss", "IndexFlatIP", {}, {}, b, s, nq, recall(I, gt), base.nbytes)
+
+    # faiss IVF-Flat
+    t = time.time()
+    quant = faiss.IndexFlatIP(d)
+    idx = faiss.IndexIVFFlat(quant, d, nlist, faiss.METRIC_INNER_PRODUCT)
+    idx.train(base); idx.add(base); b = time.time() - t
+    for p in [4, 8, 16, 32, 64]:
+        idx.nprobe = p
+        t = time.time(); _, I = idx.search(q, k); s = time.time() - t
+        emit("faiss", "IndexIVFFlat", {"nlist": nlist}, {"nprobe": p}, b, s, nq, recall(I, gt), ser(idx))
+
+    # faiss IVF-PQ (m = 32, 8 bits), with and without exact re-ranking of 100 candidates
+    t = time.time()
+    quant = faiss.IndexFlatIP(d)
+    pq = faiss.IndexIVFPQ(quant, d, nlist, 32, 8, faiss.METRIC_INNER_PRODUCT)
+    pq.train(base)
+    refine = faiss.IndexRefineFlat(pq)  # wraps pq; adding through it fills both
+    refine.add(base); b = time.time() - t
+    refine.k_factor = 10
+    for p, r in [(8, 0), (16, 0), (32, 0), (16, 100), (32, 100), (64, 100)]:
+        pq.nprobe = p
+        t = time.time()
+        _, I = (refine if r else pq).search(q, k)
+        s = time.time() - t
+        emit("faiss", "IndexIVFPQ" + ("+RefineFlat" if r else ""), {"nlist": nlist, "m": 32},
+             {"nprobe": p, "rerank": r}, b, s, nq, recall(I, gt), ser(pq) + (base.nbytes if r else 0))
+
+    # faiss HNSW
+    t = time.time()
+    idx = faiss.IndexHNSWFlat(d, 16, faiss.METRIC_INNER_PRODUCT)
+    idx.hnsw.efConstruction = 200
+    idx.add(base); b = time.time() - t
+    for ef in [16, 32, 64, 128, 256]:
+        idx.hnsw.efSearch = ef
+        t = time.time(); _, I = idx.search(q, k); s = time.time() - t
+        emit("faiss", "IndexHNSWFlat", {"m": 16, "ef_construction": 200}, {"ef_search": ef}, b, s, nq, recall(I, gt), ser(idx))
+
+    # hnswlib
+    t = time.time()
+    h = hnswlib.Index(space="ip", dim=d)
+    h.init_index(max_elements=n, ef_construction=200, M=16, random_seed=1)
+    h.add_items(base, np.arange(n), num_threads=1); b = time.time() - t
+    with tempfile.NamedTemporaryFile() as f:
+        h.save_index(f.name); mem = os.path.getsize(f.name)
+    for ef in [16, 32, 64, 128, 256]:
+        h.set_ef(max(ef, k))
+        t = time.time(); I, _ = h.knn_query(q, k=k, num_threads=1); s = time.time() - t
+        emit("hnswlib", "hnsw", {"m": 16, "ef_construction": 200}, {"ef_search": ef}, b, s, nq, recall(I, gt), mem)
+
+    # annoy (dot metric), 50 trees
+    t = time.time()
+    a = AnnoyIndex(d, "dot")
+    for i in range(n):
+        a.add_item(i, base[i])
+    a.build(50, n_jobs=1); b = time.time() - t
+    with tempfile.NamedTemporaryFile() as f:
+        a.save(f.name); mem = os.path.getsize(f.name)
+    ql = [row.tolist() for row in q]
+    for sk in [1000, 5000, 20000, 50000]:
+        t = time.time(); I = [a.get_nns_by_vector(v, k, search_k=sk) for v in ql]; s = time.time() - t
+        emit("annoy", "annoy", {"n_trees": 50}, {"search_k": sk}, b, s, nq, recall(I, gt), mem)
+
+
+def table(*files):
+    rows = [json.loads(l) for f in files for l in open(f) if l.strip().startswith("{")]
+    print("| lib | index | build | search | build s | qps | recall@10 | MiB |")
+    print("|---|---|---|---|---:|---:|---:|---:|")
+    for r in rows:
+        fmt = lambda o: " ".join(f"{k}={v}" for k, v in o.items()) or "-"
+        print(f"| {r['lib']} | {r['index']} | {fmt(r['build'])} | {fmt(r['search'])} | {r['build_s']} | {r['qps']} | {r['recall']:.3f} | {r['mem_mb']} |")
+
+
+if __name__ == "__main__":
+    cmd, rest = sys.argv[1], sys.argv[2:]
+    if cmd == "gen":
+        kw = {}
+        for i in range(1, len(rest), 2):
+            kw[rest[i].lstrip("-")] = float(rest[i + 1]) if rest[i] == "--sigma" else int(rest[i + 1])
+        gen(rest[0], **kw)
+    elif cmd == "ref":
+        ref(rest[0], **({"nlist": int(os.environ["NLIST"])} if "NLIST" in os.environ else {}))
+    elif cmd == "table":
+        table(*rest)
+    else:
+        sys.exit(__doc__)

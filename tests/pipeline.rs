@@ -187,3 +187,27 @@ fn plan_marks_cached_stages() {
     let forced = out(&["--force"]);
     assert!(forced.contains("to run"));
 }
+
+#[test]
+fn approximate_indexes_report_ann_recall_and_reuse_builds_across_search_params() {
+    let d = tempfile::tempdir().unwrap();
+    let body = format!("{SMALL}\n[index]\nkind = \"hnsw\"\nef_search = 64\n");
+    let cfg = write_config(d.path(), "hnsw.toml", &body);
+    let sets = sandbox_sets(d.path());
+    let e = load(&cfg, &sets);
+    let k1 = pipeline::run_keys(&e, &e.runs[1]).unwrap();
+    let (_, tables) = run(vec![e], false);
+    let rnd = tables[0].iter().find(|r| r["model"] == "random").unwrap();
+    let ann = metric(rnd, "ANNRecall@10");
+    assert!(ann > 0.9, "hnsw on 200 items should be near exact, got {ann}");
+    assert!(metric(rnd, "exact Recall@10") >= 0.0);
+    // A search-time parameter: same index entry, new evaluation.
+    let mut sets2 = sets.clone();
+    sets2.push("index.ef_search=16".into());
+    let e2 = load(&cfg, &sets2);
+    let k2 = pipeline::run_keys(&e2, &e2.runs[1]).unwrap();
+    assert_eq!(k1.index, k2.index);
+    assert_ne!(k1.eval, k2.eval);
+    let (summary, _) = run(vec![e2], false);
+    assert_eq!(summary.ran, 3, "two evals and the report: {summary:?}");
+}

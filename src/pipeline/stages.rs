@@ -335,6 +335,30 @@ impl<'a> Executor<'a> {
                 columns.insert(col, vals);
             }
         }
+        // Approximate indexes are also scored against exact search on the same queries, so a
+        // table shows what the approximation costs in recall and in recommendation quality.
+        if irun.index.kind.kind != "flat" {
+            let exact = crate::index::flat::FlatIndex::build(&trained.items, index.metric())?;
+            let exact_results = exact.search_batch(&queries, kmax, &excludes)?;
+            let exact_ranked: Vec<Vec<u32>> = exact_results.iter().map(|h| h.iter().map(|x| x.id).collect()).collect();
+            let mut overlap = 0.0;
+            for (a, e) in ranked.iter().zip(&exact_ranked) {
+                let mut e_sorted = e.clone();
+                e_sorted.sort_unstable();
+                let found = a.iter().filter(|i| e_sorted.binary_search(i).is_ok()).count();
+                overlap += if e.is_empty() { 1.0 } else { found as f64 / e.len() as f64 };
+            }
+            means.insert(format!("ANNRecall@{kmax}"), overlap / ranked.len() as f64);
+            for &k in &run.metrics.k {
+                let scores: Vec<metrics::UserScores> = exact_ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user(r, rel, k, &info)).collect();
+                for m in [MetricName::Recall, MetricName::Ndcg] {
+                    if run.metrics.metrics.contains(&m) {
+                        let v: f64 = scores.iter().map(|s| s.get(m).unwrap_or(0.0)).sum::<f64>() / scores.len() as f64;
+                        means.insert(format!("exact {}", metrics::column(m, k)), v);
+                    }
+                }
+            }
+        }
         let per_user = PerUser {
             users: users.iter().map(|&u| ds.users.raw(u).to_string()).collect(),
             n_relevant: relevant.iter().map(|r| r.len() as u32).collect(),

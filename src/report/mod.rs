@@ -38,6 +38,14 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
             metric_cols.push(crate::metrics::column(m, k));
         }
     }
+    // Extra columns some rows carry (ANN recall and exact-search metrics of approximate indexes).
+    let mut extra: BTreeSet<String> = BTreeSet::new();
+    for k in keys {
+        if let Ok(s) = exec.eval_summary(&k.eval) {
+            extra.extend(s.metrics.keys().filter(|c| !metric_cols.contains(c)).cloned());
+        }
+    }
+    metric_cols.extend(extra);
     let mut header: Vec<String> = vec!["model".into(), "point".into(), "seed".into()];
     header.extend(varying.iter().map(|k| k.to_string()));
     header.extend(metric_cols.iter().cloned());
@@ -91,7 +99,7 @@ pub fn to_terminal(t: &Table) -> String {
         .min();
     let keep: Vec<usize> = (0..t.header.len())
         .filter(|&i| match t.header[i].split_once('@') {
-            Some((m, k)) => m == "Recall" || m == "NDCG" || k.parse::<usize>().ok() == min_k,
+            Some((m, k)) => m == "Recall" || m == "NDCG" || m == "ANNRecall" || k.parse::<usize>().ok() == min_k,
             None => true,
         })
         .collect();

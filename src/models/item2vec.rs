@@ -9,8 +9,11 @@
 //! Query: the mean (`query_weighting = "mean"`) or recency-weighted mean (`"recency"`: the
 //! i-th oldest of the last `n` items weighs `i`, so the newest weighs `n`) of the last
 //! `query_last` training items' L2-normalised vectors; users without history get a zero
-//! vector. Scores are cosine ([`Metric::Cos`]): skip-gram vector norms grow with item
-//! frequency, and cosine ranks better than the inner product on MovieLens.
+//! vector. Scores are inner products ([`Metric::Ip`]) with the raw item vectors, whose norms
+//! grow with item frequency: on MovieLens-100K leave-last-out (3 seeds, defaults) that gives
+//! Recall@10 0.095-0.099 (skip-gram) / 0.094-0.106 (CBOW) against 0.055-0.064 / 0.070-0.077
+//! with cosine, which in exchange covers far more of the catalogue (Coverage@10 0.74 vs
+//! 0.29). `[index] metric = "cos"` selects the cosine variant.
 //!
 //! Items absent from the corpus keep no trace of their random initialisation: their vector is
 //! zero (score 0), rather than a random direction.
@@ -226,7 +229,7 @@ impl Model for Item2Vec {
         notes.insert("skipped_users_lt2_items".into(), json!(short_users));
         notes.insert("untrained_items".into(), json!(untrained));
         notes.insert("threads".into(), json!(if p.threads == 0 { rayon::current_num_threads() } else { p.threads }));
-        Ok(Trained { items, users, metric: Metric::Cos, epochs, notes })
+        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes })
     }
 }
 
@@ -279,7 +282,7 @@ pub fn query_vectors(items: &Matrix, histories: &[Vec<u32>], last: usize, weight
 pub static KIND: ModelKind = ModelKind {
     kind: "item2vec",
     about: "word2vec (skip-gram / CBOW, negative sampling) over user histories in time order",
-    version: 1,
+    version: 2,
     parse: |v| {
         let (p, canon) = params::canonical::<Item2VecParams>(v)?;
         Ok((Box::new(Item2Vec { params: p }), canon))
@@ -317,7 +320,7 @@ mod tests {
             (json!({"sample": -0.1}), "sample"),
             (json!({"query_last": 0}), "query_last"),
             (json!({"arch": "glove"}), "arch"),
-            (json!({"windw": 3}), ""),
+            (json!({"windw": 3}), "windw"),
         ] {
             let e = parse(bad.clone()).unwrap_err();
             assert_eq!(e.path, key, "{bad}: {e}");
@@ -360,7 +363,7 @@ mod tests {
         let input = TrainInput { dataset: &ds, split: &split, corpus: Some(&corpus), seed: 5, progress: false };
         let t = model.fit(&input).unwrap();
         assert_eq!((t.items.rows, t.items.cols, t.users.rows), (41, 16, 42));
-        assert_eq!(t.metric, Metric::Cos);
+        assert_eq!(t.metric, Metric::Ip);
         assert_eq!(t.epochs.len(), 5);
         assert!(t.epochs[4].loss < t.epochs[0].loss);
         assert_eq!(t.notes["skipped_users_lt2_items"], json!(2));
@@ -368,10 +371,10 @@ mod tests {
         assert!(t.items.row(40).iter().all(|&x| x == 0.0));
         assert!(t.users.row(41).iter().all(|&x| x == 0.0));
         assert!(t.users.row(40).iter().any(|&x| x != 0.0));
-        // Every user's best-scoring item lies in its own cluster.
-        let mut items = t.items.clone();
-        items.normalize_rows();
-        for u in 0..40 {
+        // Every user's best-scoring item (inner product and cosine) lies in its own cluster.
+        let mut unit = t.items.clone();
+        unit.normalize_rows();
+        for (u, items) in (0..40).flat_map(|u| [(u, &t.items), (u, &unit)]) {
             let q = t.users.row(u);
             let best = (0..40).max_by(|&a, &b| linalg::dot(q, items.row(a)).total_cmp(&linalg::dot(q, items.row(b)))).unwrap();
             assert_eq!(best / 10, u % 4, "user {u}");

@@ -98,6 +98,16 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// Process CPU time (user + system, all threads) in seconds, from /proc/self/stat (clock
+/// ticks of 1/100 s, Linux's USER_HZ).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |x| x.1);
+    let f: Vec<f64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    // After the command name: state is field 3, utime field 14, stime field 15.
+    if f.len() > 13 { (f[11] + f[12]) / 100.0 } else { f64::NAN }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -136,13 +146,14 @@ fn main() -> Result<()> {
     let mut runs = Vec::new();
     for seed in 0..repeat as u64 {
         cfg.seed = seed;
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), cpu_seconds());
         let out = train_with(&corpus, &cfg, kernels, &mut |_| {})?;
         let wall = t0.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - c0;
         let (r, n) = evaluate(&out.centre, &split);
         let tps = corpus.tokens.len() as f64 * cfg.epochs as f64 / wall;
         let losses: Vec<f64> = out.epochs.iter().map(|e| e.loss).collect();
-        runs.push((wall, tps, r, n, losses));
+        runs.push((wall, tps, r, n, losses, cpu));
         if let (Some(path), 0) = (&dump, seed) {
             let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
             for (i, raw) in split.raw.iter().enumerate() {
@@ -155,7 +166,7 @@ fn main() -> Result<()> {
     let (recall, recall_sd) = mean_sd(&runs.iter().map(|r| r.2).collect::<Vec<_>>());
     let (ndcg, ndcg_sd) = mean_sd(&runs.iter().map(|r| r.3).collect::<Vec<_>>());
     println!(
-        "{{\"side\": \"ours\", \"arch\": \"{:?}\", \"kernels\": \"{:?}\", \"threads\": {}, \"tokens\": {}, \"epochs\": {}, \"repeat\": {}, \"tokens_per_s\": {}, \"wall_s\": {}, \"peak_rss_mib\": {}, \"recall@10\": {}, \"recall@10_sd\": {}, \"ndcg@10\": {}, \"ndcg@10_sd\": {}, \"loss_first\": {}, \"loss_last\": {}}}",
+        "{{\"side\": \"ours\", \"arch\": \"{:?}\", \"kernels\": \"{:?}\", \"threads\": {}, \"tokens\": {}, \"epochs\": {}, \"repeat\": {}, \"tokens_per_s\": {}, \"wall_s\": {}, \"cpu_s\": {}, \"peak_rss_mib\": {}, \"recall@10\": {}, \"recall@10_sd\": {}, \"ndcg@10\": {}, \"ndcg@10_sd\": {}, \"loss_first\": {}, \"loss_last\": {}}}",
         cfg.arch,
         kernels,
         cfg.threads,
@@ -164,6 +175,7 @@ fn main() -> Result<()> {
         repeat,
         median(runs.iter().map(|r| r.1).collect()),
         median(runs.iter().map(|r| r.0).collect()),
+        median(runs.iter().map(|r| r.5).collect()),
         peak_rss_mib(),
         recall,
         recall_sd,

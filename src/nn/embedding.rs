@@ -1,0 +1,312 @@
+//! Sparse embedding tables, padded bags of ids, and the assembly of a tower's input leaf.
+//!
+//! A batch's rows are gathered (single ids) or mean-pooled (bags) on the host into the columns
+//! of one input matrix, which becomes a traced leaf ([`super::Ctx::leaf`]). After backward,
+//! [`InputBuilder::scatter`] routes the leaf's gradient back to the rows that produced it, and
+//! [`EmbeddingTable::apply`] updates those rows only, with per-row optimiser state.
+
+use super::store::{OptimConfig, SparseOptimizer, TableId};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Padding id in [`Bags`].
+pub const PAD: u32 = u32::MAX;
+
+/// Multiplicative hash for u32 keys (std's SipHash is several times slower here and the keys
+/// are not adversarial).
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (i as u64 ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+pub type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
+
+/// Gradient rows of one table: `rows[k]`'s gradient is `grad[k*dim..(k+1)*dim]`, rows unique
+/// and in first-touch order (so updates are deterministic).
+#[derive(Clone, Debug, Default)]
+pub struct SparseGrad {
+    pub dim: usize,
+    pub rows: Vec<u32>,
+    pub grad: Vec<f32>,
+    slot: IdMap<u32>,
+}
+
+impl SparseGrad {
+    pub fn new(dim: usize) -> Self {
+        SparseGrad { dim, ..Default::default() }
+    }
+
+    /// `grad[row] += scale * g`.
+    #[inline]
+    pub fn add(&mut self, row: u32, scale: f32, g: &[f32]) {
+        let dim = self.dim;
+        let k = *self.slot.entry(row).or_insert_with(|| {
+            self.rows.push(row);
+            self.grad.resize(self.grad.len() + dim, 0.0);
+            (self.rows.len() - 1) as u32
+        }) as usize;
+        for (d, s) in self.grad[k * dim..(k + 1) * dim].iter_mut().zip(g) {
+            *d += scale * s;
+        }
+    }
+
+    pub fn row_grad(&self, row: u32) -> Option<&[f32]> {
+        self.slot.get(&row).map(|&k| &self.grad[k as usize * self.dim..(k as usize + 1) * self.dim])
+    }
+}
+
+/// A `rows x dim` embedding table with row-sparse optimiser state.
+#[derive(Clone, Debug)]
+pub struct EmbeddingTable {
+    pub name: String,
+    pub rows: usize,
+    pub dim: usize,
+    pub data: Vec<f32>,
+    /// First moment (Adam, SGD momentum) or Adagrad accumulator, allocated on first update.
+    m: Vec<f32>,
+    v: Vec<f32>,
+    /// Per-row step count for lazy Adam's bias correction.
+    t: Vec<u32>,
+}
+
+impl EmbeddingTable {
+    pub fn new(name: &str, rows: usize, dim: usize, data: Vec<f32>) -> Self {
+        assert_eq!(data.len(), rows * dim);
+        EmbeddingTable { name: name.to_string(), rows, dim, data, m: Vec::new(), v: Vec::new(), t: Vec::new() }
+    }
+
+    #[inline]
+    pub fn row(&self, i: u32) -> &[f32] {
+        &self.data[i as usize * self.dim..(i as usize + 1) * self.dim]
+    }
+
+    /// Times row `i` has been updated.
+    pub fn row_steps(&self, i: u32) -> u32 {
+        self.t.get(i as usize).copied().unwrap_or(0)
+    }
+
+    /// Applies the optimiser to the rows in `g` only. Lazy Adam: moments and bias correction
+    /// advance per row when the row is touched, so untouched rows cost nothing (the state
+    /// vectors are allocated once, on the first step).
+    pub fn apply(&mut self, g: &SparseGrad, cfg: &OptimConfig) {
+        debug_assert_eq!(g.dim, self.dim);
+        if self.t.is_empty() {
+            self.m = vec![0.0; self.data.len()];
+            self.v = vec![0.0; self.data.len()];
+            self.t = vec![0; self.rows];
+        }
+        let dim = self.dim;
+        let lr = cfg.lr * cfg.sparse_lr_scale;
+        for (k, &row) in g.rows.iter().enumerate() {
+            let r = row as usize;
+            let gr = &g.grad[k * dim..(k + 1) * dim];
+            let (lo, hi) = (r * dim, (r + 1) * dim);
+            self.t[r] += 1;
+            let t = self.t[r];
+            let p = &mut self.data[lo..hi];
+            match cfg.sparse {
+                SparseOptimizer::Adagrad => {
+                    let acc = &mut self.v[lo..hi];
+                    for i in 0..dim {
+                        let gi = gr[i] + cfg.weight_decay * p[i];
+                        acc[i] += gi * gi;
+                        p[i] -= lr * gi / (acc[i].sqrt() + 1e-10);
+                    }
+                }
+                SparseOptimizer::Same => {
+                    super::store::update_row(cfg, lr, t, p, &mut self.m[lo..hi], &mut self.v[lo..hi], gr)
+                }
+            }
+        }
+    }
+}
+
+/// Variable-length bags of ids stored `rows x width`, padded with [`PAD`]; mean pooling
+/// ignores padding (the mask) and an all-padding bag pools to zeros.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Bags {
+    pub width: usize,
+    pub ids: Vec<u32>,
+}
+
+impl Bags {
+    /// Pads (or keeps the last `width` of) each list.
+    pub fn from_lists<L: AsRef<[u32]>>(lists: &[L], width: usize) -> Self {
+        let mut ids = vec![PAD; lists.len() * width];
+        for (r, l) in lists.iter().enumerate() {
+            let l = l.as_ref();
+            let l = &l[l.len().saturating_sub(width)..];
+            ids[r * width..r * width + l.len()].copy_from_slice(l);
+        }
+        Bags { width, ids }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.ids.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    pub fn bag(&self, r: usize) -> &[u32] {
+        &self.ids[r * self.width..(r + 1) * self.width]
+    }
+
+    /// The padding mask of row `r`: true where an id is present.
+    pub fn mask(&self, r: usize) -> Vec<bool> {
+        self.bag(r).iter().map(|&i| i != PAD).collect()
+    }
+
+    fn count(&self, r: usize) -> usize {
+        self.bag(r).iter().filter(|&&i| i != PAD).count()
+    }
+}
+
+/// One block of columns of a tower input.
+#[derive(Clone, Debug)]
+pub enum Segment {
+    /// Row `ids[r]` of the table.
+    Ids { table: TableId, dim: usize, ids: Vec<u32> },
+    /// Mean of the non-padding rows of bag `r`.
+    Bags { table: TableId, dim: usize, bags: Bags },
+    /// Constant values (`rows x cols`), e.g. standardised numeric features.
+    Dense { cols: usize, values: Vec<f32> },
+}
+
+impl Segment {
+    fn cols(&self) -> usize {
+        match self {
+            Segment::Ids { dim, .. } | Segment::Bags { dim, .. } => *dim,
+            Segment::Dense { cols, .. } => *cols,
+        }
+    }
+}
+
+/// Builds a `rows x cols` input matrix from embedding lookups, bags and dense columns, and
+/// scatters the matrix's gradient back to the tables.
+#[derive(Clone, Debug)]
+pub struct InputBuilder {
+    pub rows: usize,
+    pub segments: Vec<Segment>,
+}
+
+impl InputBuilder {
+    pub fn new(rows: usize) -> Self {
+        InputBuilder { rows, segments: Vec::new() }
+    }
+
+    pub fn cols(&self) -> usize {
+        self.segments.iter().map(Segment::cols).sum()
+    }
+
+    pub fn ids(&mut self, store: &super::ParamStore, table: TableId, ids: Vec<u32>) -> &mut Self {
+        assert_eq!(ids.len(), self.rows);
+        let dim = store.get_table(table).dim;
+        self.segments.push(Segment::Ids { table, dim, ids });
+        self
+    }
+
+    pub fn bags(&mut self, store: &super::ParamStore, table: TableId, bags: Bags) -> &mut Self {
+        assert_eq!(bags.rows(), self.rows);
+        let dim = store.get_table(table).dim;
+        self.segments.push(Segment::Bags { table, dim, bags });
+        self
+    }
+
+    pub fn dense(&mut self, cols: usize, values: Vec<f32>) -> &mut Self {
+        assert_eq!(values.len(), self.rows * cols);
+        self.segments.push(Segment::Dense { cols, values });
+        self
+    }
+
+    /// The input matrix, row-major.
+    pub fn build(&self, store: &super::ParamStore) -> Vec<f32> {
+        let cols = self.cols();
+        let mut out = vec![0.0f32; self.rows * cols];
+        let mut off = 0;
+        for seg in &self.segments {
+            let w = seg.cols();
+            match seg {
+                Segment::Ids { table, ids, .. } => {
+                    let t = store.get_table(*table);
+                    for (r, &id) in ids.iter().enumerate() {
+                        out[r * cols + off..r * cols + off + w].copy_from_slice(t.row(id));
+                    }
+                }
+                Segment::Bags { table, bags, .. } => {
+                    let t = store.get_table(*table);
+                    for r in 0..self.rows {
+                        let n = bags.count(r);
+                        if n == 0 {
+                            continue;
+                        }
+                        let scale = 1.0 / n as f32;
+                        let dst = &mut out[r * cols + off..r * cols + off + w];
+                        for &id in bags.bag(r).iter().filter(|&&i| i != PAD) {
+                            crate::linalg::axpy(scale, t.row(id), dst);
+                        }
+                    }
+                }
+                Segment::Dense { values, .. } => {
+                    for r in 0..self.rows {
+                        out[r * cols + off..r * cols + off + w].copy_from_slice(&values[r * w..(r + 1) * w]);
+                    }
+                }
+            }
+            off += w;
+        }
+        out
+    }
+
+    /// Adds the table gradients implied by `grad` (the input matrix's gradient) to `out`,
+    /// one [`SparseGrad`] per table (created on first use).
+    pub fn scatter(&self, grad: &[f32], out: &mut Vec<(TableId, SparseGrad)>) {
+        let cols = self.cols();
+        assert_eq!(grad.len(), self.rows * cols);
+        let mut off = 0;
+        for seg in &self.segments {
+            let w = seg.cols();
+            let sg = |out: &mut Vec<(TableId, SparseGrad)>, table: TableId| -> usize {
+                match out.iter().position(|(t, _)| *t == table) {
+                    Some(k) => k,
+                    None => {
+                        out.push((table, SparseGrad::new(w)));
+                        out.len() - 1
+                    }
+                }
+            };
+            match seg {
+                Segment::Ids { table, ids, .. } => {
+                    let k = sg(out, *table);
+                    for (r, &id) in ids.iter().enumerate() {
+                        out[k].1.add(id, 1.0, &grad[r * cols + off..r * cols + off + w]);
+                    }
+                }
+                Segment::Bags { table, bags, .. } => {
+                    let k = sg(out, *table);
+                    for r in 0..self.rows {
+                        let n = bags.count(r);
+                        if n == 0 {
+                            continue;
+                        }
+                        let g = &grad[r * cols + off..r * cols + off + w];
+                        for &id in bags.bag(r).iter().filter(|&&i| i != PAD) {
+                            out[k].1.add(id, 1.0 / n as f32, g);
+                        }
+                    }
+                }
+                Segment::Dense { .. } => {}
+            }
+            off += w;
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! Named runtime-shaped parameters, embedding tables, optimisers and checkpoints.
+
+use super::embedding::{EmbeddingTable, SparseGrad};
+use super::{Dev, Mat};
+use anyhow::{bail, Context, Result};
+use dfdx::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Handle of a dense parameter or buffer in a [`ParamStore`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ParamId(pub usize);
+
+/// Handle of an embedding table in a [`ParamStore`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TableId(pub usize);
+
+/// Initialisation of a parameter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    Const(f32),
+    /// Uniform in `[-a, a]`.
+    Uniform(f32),
+    /// Normal with this standard deviation.
+    Normal(f32),
+    /// He (Kaiming) uniform for a `fan_in x fan_out` weight: `a = sqrt(6 / fan_in)`.
+    HeUniform,
+    /// Glorot (Xavier) uniform: `a = sqrt(6 / (fan_in + fan_out))`.
+    XavierUniform,
+}
+
+impl Init {
+    fn fill(self, rng: &mut Xoshiro256PlusPlus, rows: usize, cols: usize) -> Vec<f32> {
+        let n = rows * cols;
+        let uniform = |rng: &mut Xoshiro256PlusPlus, a: f32| -> Vec<f32> {
+            (0..n).map(|_| rng.gen_range(-a..=a)).collect()
+        };
+        match self {
+            Init::Const(c) => vec![c; n],
+            Init::Uniform(a) => uniform(rng, a),
+            Init::Normal(s) => (0..n)
+                .map(|_| {
+                    // Box-Muller; avoids a rand_distr dependency in the kit.
+                    let u1: f32 = rng.gen_range(f32::EPSILON..1.0);
+                    let u2: f32 = rng.gen();
+                    s * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+                })
+                .collect(),
+            Init::HeUniform => uniform(rng, (6.0 / rows.max(1) as f32).sqrt()),
+            Init::XavierUniform => uniform(rng, (6.0 / (rows + cols).max(1) as f32).sqrt()),
+        }
+    }
+}
+
+/// One dense parameter (or non-trainable buffer such as BatchNorm's running mean).
+#[derive(Clone)]
+pub struct Param {
+    pub name: String,
+    pub rows: usize,
+    pub cols: usize,
+    pub trainable: bool,
+    pub data: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    tensor: Mat,
+}
+
+/// Which optimiser: `adam` (L2 weight decay added to the gradient, like dfdx's
+/// `WeightDecay::L2`), `adamw` (decoupled decay) or `sgd` (with optional momentum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    #[default]
+    Adam,
+    Adamw,
+    Sgd,
+}
+
+/// How embedding tables are updated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SparseOptimizer {
+    /// Follow the dense optimiser: lazy Adam/AdamW (moments and step count per row, updated
+    /// only when the row is touched), or plain SGD.
+    #[default]
+    Same,
+    /// Adagrad with a per-row accumulator.
+    Adagrad,
+}
+
+/// Optimiser settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OptimConfig {
+    pub kind: OptimizerKind,
+    pub lr: f32,
+    pub weight_decay: f32,
+    pub betas: [f32; 2],
+    pub eps: f32,
+    /// SGD momentum (0 = none).
+    pub momentum: f32,
+    /// Clip the global gradient norm (dense and sparse together) to this value; 0 = off.
+    pub clip_norm: f32,
+    pub sparse: SparseOptimizer,
+    /// Learning-rate multiplier for embedding tables.
+    pub sparse_lr_scale: f32,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig {
+            kind: OptimizerKind::Adam,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            momentum: 0.0,
+            clip_norm: 0.0,
+            sparse: SparseOptimizer::Same,
+            sparse_lr_scale: 1.0,
+        }
+    }
+}
+
+/// Gradients of one step: dense by parameter, sparse by table.
+#[derive(Default)]
+pub struct Grads {
+    pub dense: Vec<(ParamId, Vec<f32>)>,
+    pub sparse: Vec<(TableId, SparseGrad)>,
+}
+
+impl Grads {
+    pub fn global_norm(&self) -> f32 {
+        let d: f64 = self.dense.iter().flat_map(|(_, g)| g.iter()).map(|&x| (x as f64) * (x as f64)).sum();
+        let s: f64 = self.sparse.iter().flat_map(|(_, g)| g.grad.iter()).map(|&x| (x as f64) * (x as f64)).sum();
+        (d + s).sqrt() as f32
+    }
+
+    pub fn scale(&mut self, f: f32) {
+        self.dense.iter_mut().flat_map(|(_, g)| g.iter_mut()).for_each(|x| *x *= f);
+        self.sparse.iter_mut().flat_map(|(_, g)| g.grad.iter_mut()).for_each(|x| *x *= f);
+    }
+
+    /// Scales the gradients down so their global norm is at most `max`; returns the norm
+    /// before clipping.
+    pub fn clip(&mut self, max: f32) -> f32 {
+        let n = self.global_norm();
+        if max > 0.0 && n > max {
+            self.scale(max / (n + 1e-6));
+        }
+        n
+    }
+
+    pub fn all_finite(&self) -> bool {
+        self.dense.iter().all(|(_, g)| g.iter().all(|x| x.is_finite()))
+            && self.sparse.iter().all(|(_, g)| g.grad.iter().all(|x| x.is_finite()))
+    }
+}
+
+/// Adam / AdamW / SGD on one slice, the formulas of dfdx's CPU kernels. `t` is the 1-based step
+/// of this slice (global for dense parameters, per row for lazy sparse updates).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(super) fn update_row(cfg: &OptimConfig, lr: f32, t: u32, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+    match cfg.kind {
+        OptimizerKind::Adam | OptimizerKind::Adamw => {
+            let [b1, b2] = cfg.betas;
+            let bc1 = 1.0 - b1.powi(t as i32);
+            let bc2 = 1.0 - b2.powi(t as i32);
+            let l2 = if cfg.kind == OptimizerKind::Adam { cfg.weight_decay } else { 0.0 };
+            let decoupled = if cfg.kind == OptimizerKind::Adamw { cfg.weight_decay } else { 0.0 };
+            for i in 0..p.len() {
+                let gi = g[i] + l2 * p[i];
+                m[i] = m[i] * b1 + gi * (1.0 - b1);
+                v[i] = v[i] * b2 + gi * gi * (1.0 - b2);
+                let mh = m[i] / bc1;
+                let vh = v[i] / bc2;
+                p[i] -= lr * (mh / (vh.sqrt() + cfg.eps) + decoupled * p[i]);
+            }
+        }
+        OptimizerKind::Sgd => {
+            for i in 0..p.len() {
+                let gi = g[i] + cfg.weight_decay * p[i];
+                if cfg.momentum > 0.0 {
+                    m[i] = m[i] * cfg.momentum + gi;
+                    p[i] -= lr * m[i];
+                } else {
+                    p[i] -= lr * gi;
+                }
+            }
+        }
+    }
+}
+
+/// Parameters, buffers and embedding tables of one model.
+#[derive(Clone)]
+pub struct ParamStore {
+    dev: Dev,
+    params: Vec<Param>,
+    tables: Vec<EmbeddingTable>,
+    names: HashMap<String, Entry>,
+    rng: Xoshiro256PlusPlus,
+    /// Dense optimiser steps taken.
+    pub step: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Entry {
+    Param(ParamId),
+    Table(TableId),
+}
+
+impl ParamStore {
+    /// An empty store whose initialisations are drawn from `seed`.
+    pub fn new(seed: u64) -> Self {
+        ParamStore {
+            dev: Dev::seed_from_u64(seed),
+            params: Vec::new(),
+            tables: Vec::new(),
+            names: HashMap::new(),
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed_5eed_0000_0001),
+            step: 0,
+        }
+    }
+
+    pub fn dev(&self) -> &Dev {
+        &self.dev
+    }
+
+    fn claim(&mut self, name: &str, e: Entry) -> Result<()> {
+        if self.names.contains_key(name) {
+            bail!("parameter `{name}` is defined twice");
+        }
+        self.names.insert(name.to_string(), e);
+        Ok(())
+    }
+
+    fn push(&mut self, name: &str, rows: usize, cols: usize, data: Vec<f32>, trainable: bool) -> Result<ParamId> {
+        let id = ParamId(self.params.len());
+        self.claim(name, Entry::Param(id))?;
+        let tensor = self.dev.tensor_from_vec(data.clone(), (rows, cols));
+        let n = rows * cols;
+        self.params.push(Param {
+            name: name.to_string(),
+            rows,
+            cols,
+            trainable,
+            data,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            tensor,
+        });
+        Ok(id)
+    }
+
+    /// A trainable `rows x cols` parameter.
+    pub fn dense(&mut self, name: &str, rows: usize, cols: usize, init: Init) -> Result<ParamId> {
+        let data = init.fill(&mut self.rng, rows, cols);
+        self.push(name, rows, cols, data, true)
+    }
+
+    /// A non-trainable buffer (saved in checkpoints, never optimised).
+    pub fn buffer(&mut self, name: &str, rows: usize, cols: usize, value: f32) -> Result<ParamId> {
+        self.push(name, rows, cols, vec![value; rows * cols], false)
+    }
+
+    /// A sparse embedding table of `rows x dim`.
+    pub fn table(&mut self, name: &str, rows: usize, dim: usize, init: Init) -> Result<TableId> {
+        let id = TableId(self.tables.len());
+        self.claim(name, Entry::Table(id))?;
+        let data = init.fill(&mut self.rng, rows, dim);
+        self.tables.push(EmbeddingTable::new(name, rows, dim, data));
+        Ok(id)
+    }
+
+    pub fn tensor(&self, id: ParamId) -> Mat {
+        self.params[id.0].tensor.clone()
+    }
+
+    /// Every dense parameter and buffer, in creation order.
+    pub fn param_ids(&self) -> impl Iterator<Item = ParamId> {
+        (0..self.params.len()).map(ParamId)
+    }
+
+    /// Every embedding table, in creation order.
+    pub fn table_ids(&self) -> impl Iterator<Item = TableId> {
+        (0..self.tables.len()).map(TableId)
+    }
+
+    pub fn is_trainable(&self, id: ParamId) -> bool {
+        self.params[id.0].trainable
+    }
+
+    pub fn param(&self, id: ParamId) -> &Param {
+        &self.params[id.0]
+    }
+
+    pub fn value(&self, id: ParamId) -> &[f32] {
+        &self.params[id.0].data
+    }
+
+    /// Overwrites a parameter's values (tests, checkpoints).
+    pub fn set_value(&mut self, id: ParamId, data: &[f32]) {
+        let p = &mut self.params[id.0];
+        assert_eq!(p.data.len(), data.len());
+        p.data.copy_from_slice(data);
+        p.tensor = self.dev.tensor_from_vec(p.data.clone(), (p.rows, p.cols));
+    }
+
+    pub fn get_table(&self, id: TableId) -> &EmbeddingTable {
+        &self.tables[id.0]
+    }
+
+    pub fn table_mut(&mut self, id: TableId) -> &mut EmbeddingTable {
+        &mut self.tables[id.0]
+    }
+
+    pub fn param_id(&self, name: &str) -> Option<ParamId> {
+        match self.names.get(name) {
+            Some(Entry::Param(p)) => Some(*p),
+            _ => None,
+        }
+    }
+
+    pub fn table_id(&self, name: &str) -> Option<TableId> {
+        match self.names.get(name) {
+            Some(Entry::Table(t)) => Some(*t),
+            _ => None,
+        }
+    }
+
+    /// Number of scalar parameters (dense trainable + tables).
+    pub fn n_params(&self) -> usize {
+        self.params.iter().filter(|p| p.trainable).map(|p| p.data.len()).sum::<usize>()
+            + self.tables.iter().map(|t| t.data.len()).sum::<usize>()
+    }
+
+    /// Writes BatchNorm running statistics gathered during a pass.
+    pub fn apply_buffer_updates(&mut self, updates: Vec<(ParamId, Vec<f32>)>) {
+        for (id, v) in updates {
+            self.set_value(id, &v);
+        }
+    }
+
+    /// One optimiser step: clips (when configured), updates the dense parameters that have a
+    /// gradient and the touched rows of each table. Returns the gradient norm before clipping.
+    pub fn step(&mut self, grads: &mut Grads, cfg: &OptimConfig) -> f32 {
+        let norm = grads.clip(cfg.clip_norm);
+        self.step += 1;
+        let t = self.step;
+        for (id, g) in &grads.dense {
+            let p = &mut self.params[id.0];
+            if !p.trainable {
+                continue;
+            }
+            update_row(cfg, cfg.lr, t, &mut p.data, &mut p.m, &mut p.v, g);
+            // Refresh the cached tensor in place when nobody else holds it.
+            p.tensor.copy_from(&p.data);
+        }
+        for (id, g) in &grads.sparse {
+            self.tables[id.0].apply(g, cfg);
+        }
+        norm
+    }
+
+    /// Saves every parameter, buffer and table (values only) as safetensors.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_safetensors()?;
+        std::fs::write(path, bytes).with_context(|| format!("writing checkpoint {}", path.display()))
+    }
+
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        use safetensors::tensor::{Dtype, TensorView};
+        let mut blobs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let bytes = |d: &[f32]| d.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        for p in &self.params {
+            blobs.push((p.name.clone(), vec![p.rows, p.cols], bytes(&p.data)));
+        }
+        for t in &self.tables {
+            blobs.push((t.name.clone(), vec![t.rows, t.dim], bytes(&t.data)));
+        }
+        let views = blobs
+            .iter()
+            .map(|(n, s, b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b)?)))
+            .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), "runner-nn".to_string());
+        meta.insert("step".to_string(), self.step.to_string());
+        Ok(safetensors::serialize(views, &Some(meta))?)
+    }
+
+    /// Loads values saved by [`ParamStore::save`] into a store built with the same
+    /// architecture; every name and shape must match.
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+        self.from_safetensors(&bytes).with_context(|| format!("loading checkpoint {}", path.display()))
+    }
+
+    pub fn from_safetensors(&mut self, bytes: &[u8]) -> Result<()> {
+        let st = safetensors::SafeTensors::deserialize(bytes)?;
+        if st.len() != self.params.len() + self.tables.len() {
+            bail!("checkpoint holds {} tensors, the model has {}", st.len(), self.params.len() + self.tables.len());
+        }
+        let read = |name: &str, shape: [usize; 2]| -> Result<Vec<f32>> {
+            let v = st.tensor(name).with_context(|| format!("checkpoint lacks `{name}`"))?;
+            if v.dtype() != safetensors::Dtype::F32 || v.shape() != shape {
+                bail!("`{name}` is {:?} {:?} in the checkpoint, the model wants F32 {:?}", v.dtype(), v.shape(), shape);
+            }
+            Ok(v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        };
+        for i in 0..self.params.len() {
+            let (name, r, c) = (self.params[i].name.clone(), self.params[i].rows, self.params[i].cols);
+            let v = read(&name, [r, c])?;
+            self.set_value(ParamId(i), &v);
+        }
+        for t in &mut self.tables {
+            t.data = read(&t.name, [t.rows, t.dim])?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,68 @@
+"""PecanPy's side of the node2vec walk benchmark: SparseOTF walks with the same r, l, p, q;
+prints one JSON object with the same keys as rust_side (walk part).
+
+usage: pecanpy_side.py --graph FILE.edg --p P --q Q [--weighted] [--threads T] [--repeat R]
+                       [--mode SparseOTF|PreComp|...]
+"""
+import argparse
+import json
+import os
+import resource
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--graph", required=True)
+    ap.add_argument("--p", type=float, default=1.0)
+    ap.add_argument("--q", type=float, default=1.0)
+    ap.add_argument("--weighted", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--mode", default="SparseOTF")
+    a = ap.parse_args()
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(a.threads))
+    from pecanpy import pecanpy as node2vec
+
+    t = time.perf_counter()
+    g = getattr(node2vec, a.mode)(p=a.p, q=a.q, workers=a.threads, verbose=False)
+    g.read_edg(a.graph, weighted=a.weighted, directed=False)
+    read_s = time.perf_counter() - t
+    # End to end, as a user calls it. PecanPy builds a fresh numba closure per call, so
+    # every call recompiles: this is the time a user sees.
+    t = time.perf_counter()
+    walks = g.simulate_walks(num_walks=10, walk_length=80)
+    end_to_end = time.perf_counter() - t
+    tokens = sum(len(w) for w in walks)
+    del walks
+    # Walk kernel alone: the same steps simulate_walks takes, compiled once on a few jobs,
+    # then timed warm (median of --repeat), and the index->string mapping timed apart.
+    import numpy as np
+    from numba_progress import ProgressBar
+    g._preprocess_transition_probs()
+    move_forward, has_nbrs = g.get_move_forward(), g.get_has_nbrs()
+    starts = np.concatenate([np.arange(g.num_nodes, dtype=np.uint32)] * 10)
+    np.random.seed(0)
+    np.random.shuffle(starts)
+    with ProgressBar(total=starts.size, disable=True) as progress:
+        g._random_walks(8, 80, 0, starts[:8], has_nbrs, move_forward, progress)
+        times = []
+        for rep in range(a.repeat):
+            t = time.perf_counter()
+            mat = g._random_walks(starts.size, 80, rep, starts, has_nbrs, move_forward, progress)
+            times.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    _ = [g._map_walk(w) for w in mat]
+    map_s = time.perf_counter() - t
+    times.sort()
+    print(json.dumps({
+        "side": "pecanpy-" + a.mode, "graph": os.path.basename(a.graph), "nodes": len(g.nodes),
+        "p": a.p, "q": a.q, "threads": a.threads, "read_s": read_s,
+        "simulate_walks_s": end_to_end, "walk_s_median": times[len(times) // 2], "walk_s_all": times,
+        "map_to_str_s": map_s, "walk_tokens": tokens,
+        "peak_rss_mib_after_walks": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+if __name__ == "__main__":
+    main()

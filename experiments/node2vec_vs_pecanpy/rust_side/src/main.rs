@@ -1,0 +1,154 @@
+//! Our side of the node2vec benchmark: node2vec walks (runner's `graph::walks`), optional
+//! skip-gram embedding (runner's `sgns`) and node classification (runner's `graph::eval`);
+//! prints one JSON object per run with the same keys as `pecanpy_side.py`.
+//!
+//! usage: node2vec_bench --graph FILE.edg --p P --q Q [--labels FILE.labels.tsv]
+//!        [--threads T] [--repeat R] [--mode otf|alias] [--embed] [--dim 128] [--window 10]
+
+#![allow(dead_code, unused_imports)]
+
+#[path = "../../../../src/linalg.rs"]
+mod linalg;
+#[path = "../../../../src/data/corpus.rs"]
+pub mod corpus;
+
+/// Mirrors the parts of runner's `crate::data` that `graph` uses.
+mod data {
+    pub use super::corpus;
+    use std::collections::HashMap;
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Interaction {
+        pub user: u32,
+        pub item: u32,
+        pub rating: f32,
+        pub ts: i64,
+    }
+
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct Split {
+        pub n_users: usize,
+        pub n_items: usize,
+        pub train: Vec<Interaction>,
+    }
+
+    impl Split {
+        pub fn by_user(&self, list: &[Interaction]) -> Vec<Vec<u32>> {
+            let mut out = vec![Vec::new(); self.n_users];
+            for it in list {
+                out[it.user as usize].push(it.item);
+            }
+            out
+        }
+    }
+
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct IdMap {
+        raw: Vec<String>,
+        index: HashMap<String, u32>,
+    }
+
+    impl IdMap {
+        pub fn intern(&mut self, raw: &str) -> u32 {
+            if let Some(&i) = self.index.get(raw) {
+                return i;
+            }
+            let i = self.raw.len() as u32;
+            self.raw.push(raw.to_string());
+            self.index.insert(raw.to_string(), i);
+            i
+        }
+        pub fn get(&self, raw: &str) -> Option<u32> {
+            self.index.get(raw).copied()
+        }
+        pub fn len(&self) -> usize {
+            self.raw.len()
+        }
+        pub fn raws(&self) -> &[String] {
+            &self.raw
+        }
+        pub fn from_raws(raws: Vec<String>) -> Self {
+            let index = raws.iter().enumerate().map(|(i, r)| (r.clone(), i as u32)).collect();
+            IdMap { raw: raws, index }
+        }
+    }
+}
+
+#[path = "../../../../src/graph/mod.rs"]
+mod graph;
+#[path = "../../../../src/sgns/mod.rs"]
+mod sgns;
+
+use anyhow::{bail, Result};
+use std::path::Path;
+use std::time::Instant;
+
+fn peak_rss_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |k: &str| args.iter().position(|a| a == k).map(|i| args[i + 1].clone());
+    let Some(path) = get("--graph") else { bail!("--graph FILE is required") };
+    let p: f64 = get("--p").unwrap_or("1".into()).parse()?;
+    let q: f64 = get("--q").unwrap_or("1".into()).parse()?;
+    let threads: usize = get("--threads").unwrap_or("2".into()).parse()?;
+    let repeat: usize = get("--repeat").unwrap_or("3".into()).parse()?;
+    let mode = match get("--mode").as_deref() {
+        Some("alias") => graph::walks::WalkMode::Alias,
+        _ => graph::walks::WalkMode::Otf,
+    };
+    let embed = args.iter().any(|a| a == "--embed");
+    let dim: usize = get("--dim").unwrap_or("128".into()).parse()?;
+    let window: usize = get("--window").unwrap_or("10".into()).parse()?;
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
+
+    let t = Instant::now();
+    let el = graph::csr::read_edge_list(Path::new(&path), false)?;
+    let read_s = t.elapsed().as_secs_f64();
+    let g = &el.graph;
+    let cfg = graph::walks::WalkConfig { p, q, walks_per_node: 10, walk_length: 80, mode };
+    let mut times = Vec::new();
+    let mut corpus = None;
+    for rep in 0..repeat {
+        let t = Instant::now();
+        let c = graph::walks::generate_walks(g, &cfg, rep as u64)?;
+        times.push(t.elapsed().as_secs_f64());
+        corpus = Some(c);
+    }
+    let corpus = corpus.unwrap();
+    let walk_rss = peak_rss_mib();
+    times.sort_by(f64::total_cmp);
+    let mut out = serde_json::json!({
+        "side": "runner", "graph": Path::new(&path).file_name().unwrap().to_string_lossy(),
+        "nodes": g.n_nodes(), "edges": g.n_edges(), "p": p, "q": q, "threads": threads,
+        "mode": format!("{mode:?}").to_lowercase(), "read_s": read_s,
+        "walk_s_median": times[times.len() / 2], "walk_s_all": times,
+        "walk_tokens": corpus.tokens.len(), "peak_rss_mib_after_walks": walk_rss,
+    });
+    if embed {
+        let scfg = sgns::SgnsConfig { dim, window, negatives: 5, epochs: 1, sample: 0.0, threads, seed: 1, ..Default::default() };
+        let t = Instant::now();
+        let emb = sgns::engine::train(&corpus, &scfg, &mut |_| {})?;
+        out["embed_s"] = serde_json::json!(t.elapsed().as_secs_f64());
+        if let Some(lp) = get("--labels") {
+            let labels = graph::labels::read_labels(Path::new(&lp), &el.ids)?;
+            let t = Instant::now();
+            let r = graph::eval::node_classification(&emb.centre, &labels, &Default::default(), 0)?;
+            out["classify_s"] = serde_json::json!(t.elapsed().as_secs_f64());
+            out["macro_f1"] = serde_json::json!(r.macro_f1);
+            out["micro_f1"] = serde_json::json!(r.micro_f1);
+            out["macro_f1_std"] = serde_json::json!(r.macro_f1_std);
+        }
+        out["peak_rss_mib"] = serde_json::json!(peak_rss_mib());
+    }
+    println!("{out}");
+    Ok(())
+}

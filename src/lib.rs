@@ -8,9 +8,12 @@
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod graph;
 pub mod index;
 pub mod linalg;
 pub mod metrics;
 pub mod models;
+pub mod nn;
 pub mod pipeline;
 pub mod report;
+pub mod sgns;

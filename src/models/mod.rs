@@ -6,8 +6,10 @@
 //! the ANN indexes and the metrics, and covers popularity (a 1-d "log popularity" vector),
 //! Item2Vec, Node2Vec and the two-tower family alike.
 
+pub mod item2vec;
 pub mod popularity;
 pub mod random;
+pub mod two_tower;
 
 use crate::config::params::ParamError;
 use crate::data::corpus::Corpus;
@@ -84,7 +86,7 @@ pub struct ModelKind {
 }
 
 /// The registry: adding a model is one file and one line here.
-pub static KINDS: &[&ModelKind] = &[&popularity::KIND, &random::KIND];
+pub static KINDS: &[&ModelKind] = &[&popularity::KIND, &random::KIND, &item2vec::KIND, &two_tower::KIND];
 
 pub fn lookup(kind: &str) -> Option<&'static ModelKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)

@@ -173,7 +173,7 @@ impl<'a> Executor<'a> {
         if !self.force && cache.lookup(st.kind.name(), &st.key).is_some() {
             return Ok(Outcome::Cached);
         }
-        let manifest = new_manifest(st.kind.name(), &st.key, &st.label, st.config.clone(), st.upstream.clone(), 1);
+        let mut manifest = new_manifest(st.kind.name(), &st.key, &st.label, st.config.clone(), st.upstream.clone(), 1);
         let run = self.run_of(st);
         let exp = &self.plan.experiments[st.run.experiment];
         let t = Instant::now();
@@ -187,6 +187,7 @@ impl<'a> Executor<'a> {
                 }
                 let ds = Arc::new(ds);
                 let d2 = ds.clone();
+                manifest.seconds = t.elapsed().as_secs_f64();
                 cache.store(manifest, move |dir| write_dataset(dir, &d2)).with_context(what)?;
                 self.remember(&st.key, Loaded::Data(ds));
             }
@@ -197,6 +198,7 @@ impl<'a> Executor<'a> {
                     anyhow::bail!("the {} split left no test interactions; users need at least 2 interactions", run.split.kind.kind);
                 }
                 let s2 = s.clone();
+                manifest.seconds = t.elapsed().as_secs_f64();
                 cache
                     .store(manifest, move |dir| {
                         art::write_interactions(&dir.join("train.bin"), &s2.train)?;
@@ -213,6 +215,7 @@ impl<'a> Executor<'a> {
                 let c = Arc::new(run.model.model.build_corpus(&ds, &split, run.seed)?);
                 c.validate()?;
                 let c2 = c.clone();
+                manifest.seconds = t.elapsed().as_secs_f64();
                 cache
                     .store(manifest, move |dir| {
                         art::write_corpus(&dir.join("corpus.bin"), &c2)?;
@@ -232,6 +235,7 @@ impl<'a> Executor<'a> {
                 let trained = Arc::new(run.model.model.fit(&input).with_context(what)?);
                 check_trained(&trained, &split).with_context(what)?;
                 let t2 = trained.clone();
+                manifest.seconds = t.elapsed().as_secs_f64();
                 cache
                     .store(manifest, move |dir| {
                         art::write_matrix(&dir.join("items.f32"), &t2.items)?;
@@ -245,6 +249,7 @@ impl<'a> Executor<'a> {
                 let (trained, _) = self.trained(&st.upstream[0])?;
                 let metric = run.index.metric.unwrap_or(trained.metric);
                 let index = (run.index.kind.build)(&run.index.build, &trained.items, metric, run.seed).with_context(what)?;
+                manifest.seconds = t.elapsed().as_secs_f64();
                 cache
                     .store(manifest, |dir| {
                         index.save(dir)?;
@@ -256,6 +261,7 @@ impl<'a> Executor<'a> {
                 let (summary, per_user) = self.evaluate(st, run).with_context(what)?;
                 let summary = Arc::new(summary);
                 let s2 = summary.clone();
+                manifest.seconds = t.elapsed().as_secs_f64();
                 cache
                     .store(manifest, move |dir| {
                         art::write_json(&dir.join("summary.json"), &*s2)?;

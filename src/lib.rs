@@ -16,4 +16,5 @@ pub mod models;
 pub mod nn;
 pub mod pipeline;
 pub mod report;
+pub mod sampling;
 pub mod sgns;

@@ -178,6 +178,8 @@ pub struct RunSpec {
     pub model: ModelSpec,
     pub index: IndexSpec,
     pub metrics: MetricsSection,
+    /// The canonical `[sampler]` table with its `kind`, when present.
+    pub sampler: Option<Value>,
     /// The run's canonical config flattened to dotted keys, for the report's varying columns.
     pub flat: BTreeMap<String, String>,
 }
@@ -400,12 +402,24 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
     let metrics: crate::config::MetricsSection =
         params::parse(t.get("metrics").unwrap_or(&null)).map_err(|e| param_err(sm, "metrics", e))?;
 
+    let sampler = match t.get("sampler") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let (kind, rest) = kind_and_rest(v, "sampler", None, &crate::sampling::kind_names(), sm)?;
+            let canon = crate::sampling::parse(&kind, &rest).map_err(|e| param_err(sm, "sampler", e))?;
+            Some(with_kind(&kind, &canon))
+        }
+    };
+
     let mut flat = BTreeMap::new();
     flatten("dataset", &with_kind(&dkind, &dparams_canon), &mut flat);
     flatten("dataset", &serde_json::to_value(&filter).unwrap_or(Value::Null), &mut flat);
     flatten("split", &with_kind(&skind, &sparams), &mut flat);
     flatten("model", &mparams, &mut flat);
     flatten("index", &with_kind(&ikind, &icanon), &mut flat);
+    if let Some(s) = &sampler {
+        flatten("sampler", s, &mut flat);
+    }
     if let Some(m) = metric {
         flat.insert("index.metric".into(), format!("{m:?}").to_lowercase());
     }
@@ -418,6 +432,7 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
         model: ModelSpec { kind: mentry, name: name.unwrap_or_else(|| mkind.clone()), params: mparams, model: Arc::from(model) },
         index: IndexSpec { kind: ientry, metric, build, search },
         metrics,
+        sampler,
         flat,
     })
 }

@@ -360,7 +360,7 @@ mod tests {
         let model = Item2Vec { params: Item2VecParams { dim: 16, epochs: 5, threads: 1, ..Default::default() } };
         let ds = Dataset::default();
         let corpus = model.build_corpus(&ds, &split, 0).unwrap();
-        let input = TrainInput { dataset: &ds, split: &split, corpus: Some(&corpus), seed: 5, progress: false };
+        let input = TrainInput { dataset: &ds, split: &split, corpus: Some(&corpus), seed: 5, progress: false, sampler: None };
         let t = model.fit(&input).unwrap();
         assert_eq!((t.items.rows, t.items.cols, t.users.rows), (41, 16, 42));
         assert_eq!(t.metric, Metric::Ip);

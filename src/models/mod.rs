@@ -29,6 +29,8 @@ pub struct TrainInput<'a> {
     pub seed: u64,
     /// Show progress bars.
     pub progress: bool,
+    /// The canonical `[sampler]` table (with `kind`), when the config has one.
+    pub sampler: Option<&'a serde_json::Value>,
 }
 
 /// Statistics of one training epoch, kept in the train stage's manifest.

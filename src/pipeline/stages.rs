@@ -231,7 +231,7 @@ impl<'a> Executor<'a> {
                     Some(k) => Some(self.corpus(k)?),
                     None => None,
                 };
-                let input = TrainInput { dataset: &ds, split: &split, corpus: corpus.as_deref(), seed: run.seed, progress: self.progress };
+                let input = TrainInput { dataset: &ds, split: &split, corpus: corpus.as_deref(), seed: run.seed, progress: self.progress, sampler: run.sampler.as_ref() };
                 let trained = Arc::new(run.model.model.fit(&input).with_context(what)?);
                 check_trained(&trained, &split).with_context(what)?;
                 let t2 = trained.clone();

@@ -35,10 +35,15 @@ fn quickstart_runs_end_to_end_and_popularity_beats_random() {
     let (summary, tables) = run(vec![exp], false);
     assert_eq!(summary.failed, 0);
     let rows = &tables[0];
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3);
     let pop = rows.iter().find(|r| r["model"] == "popularity").unwrap();
     let rnd = rows.iter().find(|r| r["model"] == "random").unwrap();
+    let i2v = rows.iter().find(|r| r["model"] == "item2vec").unwrap();
     assert!(metric(pop, "Recall@10") > metric(rnd, "Recall@10"), "popularity must beat random");
+    // The planted sequences reward co-occurrence learning by a wide margin.
+    assert!(metric(i2v, "Recall@10") > 3.0 * metric(pop, "Recall@10"), "item2vec {} vs popularity {}", metric(i2v, "Recall@10"), metric(pop, "Recall@10"));
+    assert!(metric(i2v, "NDCG@10") > 3.0 * metric(pop, "NDCG@10"));
+    assert!(i2v["train_seconds"].as_f64().unwrap() > 0.0, "training time is recorded");
     for col in ["Recall@10", "NDCG@10", "Hit@10", "MRR@10", "Precision@10", "Coverage@10", "Novelty@10"] {
         let v = metric(pop, col);
         assert!(v.is_finite() && v >= 0.0, "{col} = {v}");

@@ -27,7 +27,9 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
     let varying: Vec<&String> = all_keys
         .into_iter()
         .filter(|k| {
-            let vals: BTreeSet<Option<&String>> = exp.runs.iter().map(|r| r.flat.get(*k)).collect();
+            // A key varies when rows that have it disagree; a parameter only one model kind
+            // has, at one value, is not a column.
+            let vals: BTreeSet<&String> = exp.runs.iter().filter_map(|r| r.flat.get(*k)).collect();
             vals.len() > 1
         })
         .collect();

@@ -153,3 +153,21 @@ fn cli_exits_nonzero_with_location_and_no_backtrace() {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_runner")).arg("validate").arg(&ok).output().unwrap();
     assert!(o.status.success());
 }
+
+#[test]
+fn environment_layer_sits_between_file_and_set() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write_config(d.path(), "c.toml", BASE);
+    let validate = |sets: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_runner"));
+        cmd.arg("validate").arg(&p).env("RUNNER_EXPERIMENT__SEEDS", "[1, 2, 3]");
+        for s in sets {
+            cmd.arg("--set").arg(s);
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert!(validate(&[]).contains("(3 runs)"), "the environment overrides the file");
+    assert!(validate(&["experiment.seeds=[7]"]).contains("(1 runs)"), "--set overrides the environment");
+}

@@ -216,3 +216,13 @@ fn approximate_indexes_report_ann_recall_and_reuse_builds_across_search_params()
     let (summary, _) = run(vec![e2], false);
     assert_eq!(summary.ran, 3, "two evals and the report: {summary:?}");
 }
+
+#[test]
+fn deterministic_models_share_one_training_across_seeds() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), "seeds.toml", &SMALL.replace("seeds = [1]", "seeds = [1, 2, 3]"));
+    let plan = pipeline::plan(vec![load(&cfg, &sandbox_sets(d.path()))]).unwrap();
+    let trains = |name: &str| plan.graph.node_weights().filter(|s| s.kind == StageKind::Train && s.label.starts_with(name)).count();
+    assert_eq!(trains("popularity"), 1);
+    assert_eq!(trains("random"), 3);
+}

@@ -74,6 +74,12 @@ pub trait Model: Send + Sync {
     }
 
     fn fit(&self, input: &TrainInput) -> Result<Trained>;
+
+    /// Whether the seed changes the result. Deterministic models (popularity) return false so
+    /// that every seed of an experiment shares one cached training.
+    fn uses_seed(&self) -> bool {
+        true
+    }
 }
 
 /// Everything the pipeline needs to know about one model kind.

@@ -24,6 +24,10 @@ impl Model for Popularity {
         let users = Matrix::from_vec(input.split.n_users, 1, vec![1.0; input.split.n_users])?;
         Ok(Trained { items, users, metric: Metric::Ip, ..Default::default() })
     }
+
+    fn uses_seed(&self) -> bool {
+        false
+    }
 }
 
 pub static KIND: ModelKind = ModelKind {

@@ -108,7 +108,8 @@ pub fn run_keys(exp: &Experiment, run: &RunSpec) -> anyhow::Result<RunKeys> {
         let cfg = json!({"model": m.kind.kind, "model_version": m.kind.version, "corpus": cp, "seed": run.seed});
         stage_key("corpus", CORPUS_VERSION, &cfg, &[&split])
     });
-    let train_cfg = json!({"model": m.kind.kind, "model_version": m.kind.version, "params": m.params, "seed": run.seed, "sampler": run.sampler});
+    let seed = m.model.uses_seed().then_some(run.seed);
+    let train_cfg = json!({"model": m.kind.kind, "model_version": m.kind.version, "params": m.params, "seed": seed, "sampler": run.sampler});
     let mut ups: Vec<&str> = vec![&split];
     if let Some(c) = &corpus {
         ups.push(c);

@@ -139,21 +139,14 @@ fn run(args: RunArgs) -> i32 {
         }
         return 0;
     }
-    let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(plan.graph.node_count() as u64) };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} stages {pos}/{len} [{bar:30}] {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = pipeline::progress::bar(plan.graph.node_count() as u64, "{spinner} stages {pos}/{len} [{bar:30}] {elapsed}", !args.quiet);
     let quiet = args.quiet;
     let log = |line: String| {
         bar.inc(1);
         if quiet {
             return;
         }
-        if bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            bar.println(line);
-        }
+        pipeline::progress::println(&line);
     };
     let (summary, errors) = dag::execute(&plan, &exec, args.jobs, &log);
     bar.finish_and_clear();

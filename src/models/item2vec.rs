@@ -186,22 +186,15 @@ impl Model for Item2Vec {
         let histories = user_histories(split);
         let short_users = histories.iter().filter(|h| h.len() < 2).count();
         let mut epochs = Vec::with_capacity(p.epochs);
-        let progress = input.progress;
-        let total_epochs = p.epochs;
+        let bar = crate::pipeline::progress::epochs("item2vec", p.epochs as u64, input.progress);
         let mut on_epoch = |e: &sgns::EpochStats| {
-            if progress {
-                eprintln!(
-                    "  item2vec epoch {}/{}: loss {:.4}, {:.0} tokens/s",
-                    e.epoch + 1,
-                    total_epochs,
-                    e.loss,
-                    e.tokens_per_sec
-                );
-            }
+            bar.set_message(format!("loss {:.4}, {:.0} tokens/s", e.loss, e.tokens_per_sec));
+            bar.inc(1);
             epochs.push(EpochLog { epoch: e.epoch + 1, loss: e.loss, seconds: e.seconds, throughput: e.tokens_per_sec });
         };
         let out = sgns::train(corpus, &p.sgns_config(input.seed), &mut on_epoch)
             .with_context(|| format!("item2vec: training on {} sequences", corpus.len()))?;
+        bar.finish_and_clear();
 
         let mut items = match p.item_vectors {
             ItemVectors::Centre => out.centre,

@@ -6,6 +6,7 @@ pub mod artifacts;
 pub mod cache;
 pub mod dag;
 pub mod key;
+pub mod progress;
 pub mod stages;
 
 use crate::config::{Experiment, RunSpec};

@@ -101,10 +101,28 @@ impl MetricName {
     }
 }
 
+/// What the eval stage measures.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Rank items for every test user (the `k` / `metrics` keys).
+    #[default]
+    Retrieval,
+    /// Macro-/Micro-F1 of a logistic regression on the item (node) vectors against the
+    /// dataset's node labels (graph datasets with `labels`).
+    NodeClassification,
+    /// ROC-AUC of held-out edges vs non-edges (split kind `edge_holdout`).
+    LinkPrediction,
+}
+
 /// `[metrics]`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSection {
+    // The graph-task keys are left out of the canonical form at their defaults, so the eval
+    // keys of retrieval runs are what they were before the keys existed.
+    #[serde(skip_serializing_if = "is_retrieval")]
+    pub task: Task,
     /// Cut-offs.
     pub k: Vec<usize>,
     pub metrics: Vec<MetricName>,
@@ -112,11 +130,35 @@ pub struct MetricsSection {
     pub exclude_seen: bool,
     /// Users timed one query at a time for the latency percentiles.
     pub latency_queries: usize,
+    /// Node classification: fraction of the labelled nodes that trains the classifier.
+    #[serde(skip_serializing_if = "is_half")]
+    pub train_fraction: f64,
+    /// Node classification: random train/test splits averaged over.
+    #[serde(skip_serializing_if = "is_ten")]
+    pub repeats: usize,
+}
+
+fn is_retrieval(t: &Task) -> bool {
+    *t == Task::Retrieval
+}
+fn is_half(x: &f64) -> bool {
+    *x == 0.5
+}
+fn is_ten(x: &usize) -> bool {
+    *x == 10
 }
 
 impl Default for MetricsSection {
     fn default() -> Self {
-        MetricsSection { k: vec![10, 20, 50], metrics: MetricName::ALL.to_vec(), exclude_seen: true, latency_queries: 1000 }
+        MetricsSection {
+            task: Task::Retrieval,
+            k: vec![10, 20, 50],
+            metrics: MetricName::ALL.to_vec(),
+            exclude_seen: true,
+            latency_queries: 1000,
+            train_fraction: 0.5,
+            repeats: 10,
+        }
     }
 }
 
@@ -125,6 +167,13 @@ impl Validate for MetricsSection {
         ensure_param!(!self.k.is_empty(), "k", "needs at least one cut-off, e.g. k = [10, 20]");
         ensure_param!(self.k.iter().all(|&k| k > 0), "k", "cut-offs must be positive, got {:?}", self.k);
         ensure_param!(!self.metrics.is_empty(), "metrics", "needs at least one metric");
+        ensure_param!(
+            self.train_fraction > 0.0 && self.train_fraction < 1.0,
+            "train_fraction",
+            "must be in (0, 1), got {}",
+            self.train_fraction
+        );
+        ensure_param!(self.repeats >= 1, "repeats", "must be at least 1");
         Ok(())
     }
 }
@@ -401,6 +450,7 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
 
     let metrics: crate::config::MetricsSection =
         params::parse(t.get("metrics").unwrap_or(&null)).map_err(|e| param_err(sm, "metrics", e))?;
+    check_task(metrics.task, &skind, sm)?;
 
     let sampler = match t.get("sampler") {
         None | Some(Value::Null) => None,
@@ -435,6 +485,24 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
         sampler,
         flat,
     })
+}
+
+/// The split must suit the task: `none` tests nothing, so it only serves node
+/// classification; link prediction scores the edges `edge_holdout` held out.
+fn check_task(task: Task, split_kind: &str, sm: &SourceMap) -> Result<(), ConfigError> {
+    match (task, split_kind) {
+        (Task::Retrieval, "none") => Err(sm.error(
+            "split.kind",
+            "split kind `none` holds nothing out, so retrieval has nothing to score",
+            Some("use it with [metrics] task = \"node_classification\"".into()),
+        )),
+        (Task::LinkPrediction, k) if k != "edge_holdout" => Err(sm.error(
+            "metrics.task",
+            format!("link prediction scores held-out edges, but split kind `{k}` holds out none"),
+            Some("set [split] kind = \"edge_holdout\"".into()),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn with_kind(kind: &str, params: &Value) -> Value {

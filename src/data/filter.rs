@@ -115,6 +115,8 @@ fn densify(ds: Dataset) -> Dataset {
         item_titles: ds.item_titles.as_ref().map(|t| iold.iter().map(|&o| t[o as usize].clone()).collect()),
         user_features: ds.user_features.select_rows(&uold),
         item_features: ds.item_features.select_rows(&iold),
+        // Node ids would no longer match; the data stage refuses filters on graph datasets.
+        graph: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Dataset kinds: `movielens` (100K, 1M, 10M, latest), `table` (generic CSV / TSV / parquet
-//! through polars) and `synthetic`. One registry entry each.
+//! through polars), `synthetic` and `edges` (a graph, [`super::edges`]). One registry entry
+//! each.
 
 use super::{Dataset, FeatureColumn, FeatureTable, IdMap, Interaction};
 use crate::config::params::{self, ParamError, Validate};
@@ -23,7 +24,7 @@ pub struct DatasetKind {
     pub fingerprint: fn(&Value, &Path) -> Result<Value>,
 }
 
-pub static KINDS: &[&DatasetKind] = &[&MOVIELENS, &TABLE, &super::synthetic::KIND];
+pub static KINDS: &[&DatasetKind] = &[&MOVIELENS, &TABLE, &super::synthetic::KIND, &super::edges::KIND];
 
 pub fn lookup(kind: &str) -> Option<&'static DatasetKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)
@@ -50,7 +51,7 @@ pub fn resolve(data_dir: &Path, rel: &Path) -> Result<PathBuf> {
     Ok(p)
 }
 
-fn file_fingerprint(paths: &[PathBuf]) -> Result<Value> {
+pub(crate) fn file_fingerprint(paths: &[PathBuf]) -> Result<Value> {
     let mut out = BTreeMap::new();
     for p in paths {
         let md = std::fs::metadata(p).with_context(|| format!("cannot read `{}`", p.display()))?;

@@ -2,6 +2,7 @@
 //! interactions; [`split`] cuts it into train / validation / test.
 
 pub mod corpus;
+pub mod edges;
 pub mod features;
 pub mod filter;
 pub mod loaders;
@@ -80,6 +81,18 @@ pub struct Dataset {
     /// Side features, one row per dense user / item id.
     pub user_features: FeatureTable,
     pub item_features: FeatureTable,
+    /// Set by graph datasets (`kind = "edges"`), whose users and items are both the node id
+    /// map and whose interactions are the edges.
+    pub graph: Option<GraphData>,
+}
+
+/// What a graph dataset adds to its interactions.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GraphData {
+    /// Whether the edges were read as directed (an undirected edge is one interaction).
+    pub directed: bool,
+    /// Node classes, for `[metrics] task = "node_classification"`.
+    pub labels: Option<crate::graph::NodeLabels>,
 }
 
 impl Dataset {

@@ -63,7 +63,7 @@ pub struct SplitKind {
     pub apply: fn(&Value, &Dataset) -> anyhow::Result<Split>,
 }
 
-pub static KINDS: &[&SplitKind] = &[&LEAVE_LAST_OUT, &TEMPORAL, &RANDOM];
+pub static KINDS: &[&SplitKind] = &[&LEAVE_LAST_OUT, &TEMPORAL, &RANDOM, &NONE, &EDGE_HOLDOUT];
 
 pub fn lookup(kind: &str) -> Option<&'static SplitKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)
@@ -111,6 +111,33 @@ impl Validate for Ratio {
     }
 }
 
+/// `none`: every interaction trains and nothing is held out, for evaluations that need no
+/// held-out interactions (node classification of a graph's nodes).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoSplit {}
+impl Validate for NoSplit {}
+
+/// `edge_holdout` (graph datasets): hold out `test_fraction` of the edges without
+/// disconnecting the graph ([`crate::graph::link_split`]); the rest trains.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeHoldout {
+    pub test_fraction: f64,
+    pub seed: u64,
+}
+impl Default for EdgeHoldout {
+    fn default() -> Self {
+        EdgeHoldout { test_fraction: 0.5, seed: 42 }
+    }
+}
+impl Validate for EdgeHoldout {
+    fn validate(&self) -> Result<(), ParamError> {
+        ensure_param!(self.test_fraction > 0.0 && self.test_fraction < 1.0, "test_fraction", "must be in (0, 1), got {}", self.test_fraction);
+        Ok(())
+    }
+}
+
 fn canon<T: serde::de::DeserializeOwned + Validate + Serialize>(v: &Value) -> Result<Value, ParamError> {
     params::canonical::<T>(v).map(|(_, c)| c)
 }
@@ -137,6 +164,25 @@ pub static RANDOM: SplitKind = SplitKind {
     version: 1,
     parse: canon::<Ratio>,
     apply: |v, ds| Ok(random(ds, &params::parse::<Ratio>(v)?)),
+};
+
+pub static NONE: SplitKind = SplitKind {
+    kind: "none",
+    about: "everything trains, nothing is tested (graph tasks such as node classification)",
+    version: 1,
+    parse: canon::<NoSplit>,
+    apply: |v, ds| {
+        params::parse::<NoSplit>(v)?;
+        Ok(finish(Split { n_users: ds.n_users(), n_items: ds.n_items(), train: ds.interactions.clone(), ..Default::default() }))
+    },
+};
+
+pub static EDGE_HOLDOUT: SplitKind = SplitKind {
+    kind: "edge_holdout",
+    about: "graph datasets: hold out a fraction of the edges, keeping the graph connected",
+    version: 1,
+    parse: canon::<EdgeHoldout>,
+    apply: |v, ds| edge_holdout(ds, &params::parse::<EdgeHoldout>(v)?),
 };
 
 /// Interactions grouped per user, each group sorted by time (ties keep file order).
@@ -201,6 +247,29 @@ pub fn random(ds: &Dataset, r: &Ratio) -> Split {
         s.test.extend(test);
     }
     finish(s)
+}
+
+/// The link-prediction split of a graph dataset. Deterministic for `p`, so the eval stage
+/// recomputes it for the sampled non-edges rather than storing them.
+pub fn link_split_of(ds: &Dataset, p: &EdgeHoldout) -> anyhow::Result<crate::graph::LinkSplit> {
+    let g = super::edges::graph_of(ds)?;
+    crate::graph::link_split(&g, p.test_fraction, p.seed)
+}
+
+/// Training edges: the residual graph of [`link_split_of`]; test: the held-out edges. Not
+/// passed through [`finish`], whose per-user rules would drop held-out edges of nodes that
+/// only appear as targets in training.
+pub fn edge_holdout(ds: &Dataset, p: &EdgeHoldout) -> anyhow::Result<Split> {
+    let ls = link_split_of(ds, p)?;
+    let full = super::edges::graph_of(ds)?;
+    let inter = |k: usize, (u, v, w): (u32, u32, f32)| Interaction { user: u, item: v, rating: w, ts: k as i64 };
+    let mut s = Split { n_users: ds.n_users(), n_items: ds.n_items(), ..Default::default() };
+    s.train = ls.train_graph.edges().enumerate().map(|(k, e)| inter(k, e)).collect();
+    s.test = ls.test_pos.iter().enumerate().map(|(k, &(u, v))| inter(k, (u, v, full.edge_weight(u, v).unwrap_or(1.0)))).collect();
+    for list in [&mut s.train, &mut s.test] {
+        list.sort_by_key(|it| (it.user, it.ts));
+    }
+    Ok(s)
 }
 
 /// Enforces the no-leakage invariant (drops held-out rows whose item the user trained on, and
@@ -273,6 +342,39 @@ mod tests {
         let max_train = s.train.iter().map(|i| i.ts).max().unwrap();
         let min_test = s.test.iter().map(|i| i.ts).min().unwrap();
         assert!(max_train <= min_test);
+    }
+
+    #[test]
+    fn none_trains_on_everything() {
+        let d = toy();
+        let s = (NONE.apply)(&serde_json::json!({}), &d).unwrap();
+        assert_eq!(s.train.len(), d.interactions.len());
+        assert!(s.test.is_empty() && s.valid.is_empty());
+        assert!(canon::<NoSplit>(&serde_json::json!({"seed": 1})).is_err());
+    }
+
+    #[test]
+    fn edge_holdout_keeps_the_graph_connected_and_is_seeded() {
+        let dir = tempfile::tempdir().unwrap();
+        // A ring of 30 nodes with chords: every node keeps a training edge.
+        let mut text = String::new();
+        for i in 0..30 {
+            text += &format!("{i} {}\n{i} {}\n", (i + 1) % 30, (i + 7) % 30);
+        }
+        std::fs::write(dir.path().join("g.edg"), text).unwrap();
+        let d = super::super::edges::load_edges(&dir.path().join("g.edg"), None, false).unwrap();
+        let p = EdgeHoldout { test_fraction: 0.3, seed: 5 };
+        let s = edge_holdout(&d, &p).unwrap();
+        assert_eq!(s.train.len() + s.test.len(), 60);
+        assert_eq!(s.test.len(), 18);
+        assert_no_leak(&s);
+        assert_eq!(s, edge_holdout(&d, &p).unwrap());
+        assert_ne!(s.test, edge_holdout(&d, &EdgeHoldout { seed: 6, ..p.clone() }).unwrap().test);
+        let g = super::super::edges::graph_from(30, &s.train, false).unwrap();
+        assert!((0..30).all(|u| g.degree(u) > 0));
+        assert_eq!(link_split_of(&d, &p).unwrap().test_pos.len(), s.test.len());
+        assert!(edge_holdout(&toy(), &p).unwrap_err().to_string().contains("not a graph"));
+        assert_eq!(canon::<EdgeHoldout>(&serde_json::json!({"test_fraction": 1.0})).unwrap_err().path, "test_fraction");
     }
 
     #[test]

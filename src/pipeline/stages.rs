@@ -3,9 +3,10 @@
 
 use super::cache::{new_manifest, Cache, Manifest};
 use super::{artifacts as art, Plan, Stage, StageKind};
-use crate::config::{MetricName, RunSpec};
+use crate::config::{params, MetricName, RunSpec, Task};
 use crate::data::corpus::Corpus;
-use crate::data::{filter, Dataset, FeatureTable, IdMap, Split};
+use crate::data::{filter, split, Dataset, FeatureTable, GraphData, IdMap, Split};
+use crate::graph::{self, NodeClassConfig, NodeLabels};
 use crate::index::{AnnIndex, Metric};
 use crate::linalg::Matrix;
 use crate::metrics::{self, latency::LatencyStats};
@@ -29,7 +30,8 @@ pub enum Outcome {
 /// What the eval stage leaves for the report.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct EvalSummary {
-    /// Users with at least one test item, the denominator of every mean.
+    /// Users with at least one test item, the denominator of every mean (graph tasks: the
+    /// labelled nodes, or the scored node pairs).
     pub users: usize,
     /// Column (e.g. `Recall@10`) -> mean value.
     pub metrics: BTreeMap<String, f64>,
@@ -181,6 +183,9 @@ impl<'a> Executor<'a> {
         match st.kind {
             StageKind::Data => {
                 let mut ds = (run.dataset.kind.load)(&run.dataset.params, &exp.data_dir)?;
+                if ds.graph.is_some() && !run.dataset.filter.is_noop() {
+                    anyhow::bail!("min_rating / k_core filters do not apply to a graph dataset (they would renumber its nodes)");
+                }
                 ds = filter::apply(ds, &run.dataset.filter);
                 if ds.interactions.is_empty() {
                     anyhow::bail!("the dataset is empty after filtering ({:?}); relax min_rating / k_core", run.dataset.filter);
@@ -194,7 +199,8 @@ impl<'a> Executor<'a> {
             StageKind::Split => {
                 let ds = self.data(&st.upstream[0])?;
                 let s = Arc::new((run.split.kind.apply)(&run.split.params, &ds)?);
-                if s.test.is_empty() {
+                // Graph tasks may hold nothing out (split `none`, node classification).
+                if s.test.is_empty() && run.metrics.task == Task::Retrieval {
                     anyhow::bail!("the {} split left no test interactions; users need at least 2 interactions", run.split.kind.kind);
                 }
                 let s2 = s.clone();
@@ -278,6 +284,9 @@ impl<'a> Executor<'a> {
 
     /// Retrieval for every test user through the run's index, then the metrics.
     fn evaluate(&self, st: &Stage, run: &RunSpec) -> Result<(EvalSummary, PerUser)> {
+        if run.metrics.task != Task::Retrieval {
+            return self.evaluate_graph(st, run);
+        }
         let (index_key, split_key, train_key, data_key) = (&st.upstream[0], &st.upstream[1], &st.upstream[2], &st.upstream[3]);
         let ds = self.data(data_key)?;
         let split = self.split(split_key)?;
@@ -383,6 +392,57 @@ impl<'a> Executor<'a> {
     }
 }
 
+impl Executor<'_> {
+    /// The node2vec paper's evaluations of the node vectors, i.e. the item matrix (a graph
+    /// dataset's items are its nodes): node classification (`Macro-F1`, `Micro-F1` and their
+    /// standard deviations over the repeats) or link prediction (`AUC`). No retrieval, so no
+    /// latency and no per-user rows.
+    fn evaluate_graph(&self, st: &Stage, run: &RunSpec) -> Result<(EvalSummary, PerUser)> {
+        let (index_key, split_key, train_key, data_key) = (&st.upstream[0], &st.upstream[1], &st.upstream[2], &st.upstream[3]);
+        let ds = self.data(data_key)?;
+        let (trained, train_seconds) = self.trained(train_key)?;
+        let (_, index_manifest) = self.entry(index_key)?;
+        let mut means = BTreeMap::new();
+        let scored = match run.metrics.task {
+            Task::NodeClassification => {
+                let labels = ds.graph.as_ref().and_then(|g| g.labels.as_ref()).ok_or_else(|| {
+                    anyhow!("node classification needs node labels: [dataset] kind = \"edges\" with `labels = \"...\"`")
+                })?;
+                // The run's seed draws the classifier's splits: the eval key follows it through
+                // the train key (node2vec uses its seed).
+                let cfg = NodeClassConfig { train_fraction: run.metrics.train_fraction, repeats: run.metrics.repeats, ..Default::default() };
+                let r = graph::node_classification(&trained.items, labels, &cfg, run.seed)?;
+                means.insert("Macro-F1".to_string(), r.macro_f1);
+                means.insert("Micro-F1".to_string(), r.micro_f1);
+                means.insert("Macro-F1 std".to_string(), r.macro_f1_std);
+                means.insert("Micro-F1 std".to_string(), r.micro_f1_std);
+                r.n_labelled
+            }
+            Task::LinkPrediction => {
+                // The split stage kept only the residual graph and the held-out edges; the
+                // sampled non-edges come from recomputing the same seeded split.
+                let p: split::EdgeHoldout = params::parse(&run.split.params).map_err(|e| anyhow!("link prediction needs split kind `edge_holdout`: {e}"))?;
+                let ls = split::link_split_of(&ds, &p)?;
+                let held_out = self.split(split_key)?.test.len();
+                anyhow::ensure!(ls.test_pos.len() == held_out, "the recomputed edge split holds out {} edges, the split stage {held_out}", ls.test_pos.len());
+                means.insert("AUC".to_string(), graph::link_prediction_auc(&trained.items, &ls, &Default::default())?);
+                ls.test_pos.len() + ls.test_neg.len()
+            }
+            Task::Retrieval => anyhow::bail!("internal: retrieval is not a graph task"),
+        };
+        let summary = EvalSummary {
+            users: scored,
+            metrics: means,
+            latency: LatencyStats::default(),
+            train_seconds,
+            index_seconds: index_manifest.seconds,
+            index_bytes: index_manifest.info["bytes"].as_u64().unwrap_or(0),
+            epochs: trained.epochs.clone(),
+        };
+        Ok((summary, PerUser { users: Vec::new(), n_relevant: Vec::new(), columns: BTreeMap::new() }))
+    }
+}
+
 /// Rejects model output that would silently produce wrong tables.
 fn check_trained(t: &Trained, split: &Split) -> Result<()> {
     anyhow::ensure!(t.items.rows == split.n_items, "the model returned {} item vectors for {} items", t.items.rows, split.n_items);
@@ -428,6 +488,17 @@ struct DatasetMeta {
     item_titles: Option<Vec<String>>,
     user_features: FeatureTable,
     item_features: FeatureTable,
+    /// Graph datasets only; absent in entries written before graphs existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    graph: Option<GraphMeta>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct GraphMeta {
+    directed: bool,
+    /// Class names and, per node, its class ids.
+    label_classes: Option<Vec<String>>,
+    node_classes: Option<Vec<Vec<u32>>>,
 }
 
 fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
@@ -439,6 +510,11 @@ fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
         item_titles: ds.item_titles.clone(),
         user_features: ds.user_features.clone(),
         item_features: ds.item_features.clone(),
+        graph: ds.graph.as_ref().map(|g| GraphMeta {
+            directed: g.directed,
+            label_classes: g.labels.as_ref().map(|l| l.classes.raws().to_vec()),
+            node_classes: g.labels.as_ref().map(|l| l.of_node.clone()),
+        }),
     };
     art::write_json(&dir.join("dataset.json"), &meta)?;
     Ok(json!({"users": ds.n_users(), "items": ds.n_items(), "interactions": ds.interactions.len()}))
@@ -454,5 +530,12 @@ fn read_dataset(dir: &Path) -> Result<Dataset> {
         item_titles: meta.item_titles,
         user_features: meta.user_features,
         item_features: meta.item_features,
+        graph: meta.graph.map(|g| GraphData {
+            directed: g.directed,
+            labels: match (g.label_classes, g.node_classes) {
+                (Some(classes), Some(of_node)) => Some(NodeLabels { classes: IdMap::from_raws(classes), of_node }),
+                _ => None,
+            },
+        }),
     })
 }

@@ -1,11 +1,23 @@
 //! Comparison tables: one row per model x sweep point x seed, the config values that vary
 //! across rows, then the metrics. Printed to the terminal (tabled) and written as
 //! `results/<experiment>/results.{md,csv,json}`.
+//!
+//! Experiments with an approximate index get the index columns too (build time, size,
+//! single-threaded and all-threads queries/s, the latency percentiles, ANN recall and the
+//! exact-search metrics beside the ANN ones) and, when they sweep index parameters, a Pareto
+//! plot of recall against queries/s ([`pareto`]).
+
+pub mod pareto;
 
 use crate::pipeline::stages::Executor;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The trailing columns of a table with an approximate index: training and index build
+/// seconds, index size, queries/s one at a time (`qps_1t`) and batched on all threads
+/// (`qps_all`), and the single-query latency percentiles.
+pub const ANN_TAIL: [&str; 9] = ["train_s", "build_s", "index_MiB", "qps_1t", "qps_all", "p50_us", "p95_us", "p99_us", "max_us"];
 
 /// A finished experiment's table.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,11 +59,34 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
             extra.extend(s.metrics.keys().filter(|c| !metric_cols.contains(c)).cloned());
         }
     }
-    metric_cols.extend(extra);
+    // ANN recall first, each exact-search metric right after the same metric through the
+    // index, anything else at the end.
+    let mut ordered: Vec<String> = extra.iter().filter(|c| c.starts_with("ANNRecall@")).cloned().collect();
+    for c in &metric_cols {
+        ordered.push(c.clone());
+        let exact = format!("exact {c}");
+        if extra.contains(&exact) {
+            ordered.push(exact);
+        }
+    }
+    let rest: Vec<String> = extra.iter().filter(|c| !ordered.contains(c)).cloned().collect();
+    ordered.extend(rest);
+    // Keep only columns some row has (graph tasks carry F1/AUC, not ranking metrics).
+    let mut present: BTreeSet<String> = BTreeSet::new();
+    for k in keys {
+        if let Ok(s) = exec.eval_summary(&k.eval) {
+            present.extend(s.metrics.keys().cloned());
+        }
+    }
+    ordered.retain(|c| present.contains(c));
+    let metric_cols = ordered;
+    // Approximate indexes: the index-stage columns (flat-only tables keep the short form).
+    let ann = exp.runs.iter().any(|r| r.index.kind.kind != "flat" && r.metrics.task == crate::config::Task::Retrieval);
+    let tail: &[&str] = if ann { &ANN_TAIL } else { &["train_s", "qps", "p50_us", "p99_us"] };
     let mut header: Vec<String> = vec!["model".into(), "point".into(), "seed".into()];
     header.extend(varying.iter().map(|k| k.to_string()));
     header.extend(metric_cols.iter().cloned());
-    header.extend(["train_s", "qps", "p50_us", "p99_us"].map(String::from));
+    header.extend(tail.iter().map(|s| s.to_string()));
     let mut rows = Vec::new();
     let mut json_rows = Vec::new();
     for (run, k) in exp.runs.iter().zip(keys) {
@@ -67,9 +102,17 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
             row.push(s.metrics.get(c).map_or("-".into(), |x| format!("{x:.4}")));
         }
         row.push(format!("{:.2}", s.train_seconds));
-        row.push(format!("{:.0}", s.latency.qps_batch));
-        row.push(format!("{:.1}", s.latency.p50_us));
-        row.push(format!("{:.1}", s.latency.p99_us));
+        if ann {
+            let l = &s.latency;
+            row.push(format!("{:.2}", s.index_seconds));
+            row.push(format!("{:.2}", s.index_bytes as f64 / (1024.0 * 1024.0)));
+            row.extend([l.qps_single, l.qps_batch].map(|q| format!("{q:.0}")));
+            row.extend([l.p50_us, l.p95_us, l.p99_us, l.max_us].map(|us| format!("{us:.1}")));
+        } else {
+            row.push(format!("{:.0}", s.latency.qps_batch));
+            row.push(format!("{:.1}", s.latency.p50_us));
+            row.push(format!("{:.1}", s.latency.p99_us));
+        }
         rows.push(row);
         json_rows.push(json!({
             "model": run.model.name,
@@ -78,6 +121,7 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
             "seed": run.seed,
             "overrides": run.overrides,
             "config": config,
+            "index": {"kind": run.index.kind.kind, "build": run.index.build, "search": run.index.search},
             "metrics": s.metrics,
             "users": s.users,
             "train_seconds": s.train_seconds,
@@ -101,7 +145,10 @@ pub fn to_terminal(t: &Table) -> String {
         .min();
     let keep: Vec<usize> = (0..t.header.len())
         .filter(|&i| match t.header[i].split_once('@') {
-            Some((m, k)) => m == "Recall" || m == "NDCG" || m == "ANNRecall" || k.parse::<usize>().ok() == min_k,
+            Some((m, k)) => {
+                let m = m.strip_prefix("exact ").unwrap_or(m);
+                m == "Recall" || m == "NDCG" || m == "ANNRecall" || k.parse::<usize>().ok() == min_k
+            }
             None => true,
         })
         .collect();
@@ -150,6 +197,12 @@ pub fn write_experiment(exec: &Executor, ei: usize) -> Result<()> {
         std::fs::rename(&tmp, dir.join(name))?;
     }
     println!("\n{}\nwritten to {}/results.{{md,csv,json}}", to_terminal(&t), dir.display());
+    if let Some(p) = pareto::write_experiment_plot(exec, ei, &t, &dir)? {
+        println!("pareto plot (recall vs queries/s): {}", p.display());
+    }
+    if let Some(p) = pareto::write_combined_plot(exec, ei)? {
+        println!("pareto plot of every experiment on this dataset: {}", p.display());
+    }
     Ok(())
 }
 

@@ -1,0 +1,347 @@
+//! Recall / throughput trade-off plots of approximate-index sweeps, in the style of
+//! ann-benchmarks: x = ANN recall (against exact flat search on the same queries, at the
+//! largest cut-off), y = single-threaded queries per second on a log scale, one curve per index
+//! kind through its Pareto-optimal points, dominated points drawn hollow. Written as SVG with
+//! plotters (text stays `<text>`, so no font files are needed).
+//!
+//! Two plots:
+//! - `results/<experiment>/pareto.svg` for an experiment whose rows carry `ANNRecall@K` and vary
+//!   an index parameter (a search key such as `ef_search`, a build key, or the kind itself);
+//! - `results/pareto-<dataset>.svg` when several experiments of one run share a dataset (the
+//!   same data stage) and one has ANN rows: every experiment's points on one plot, written by
+//!   whichever of their reports finishes last (when all their evaluations are available).
+//!
+//! Exact (`flat`) rows appear at recall 1, as the brute-force reference.
+
+use super::Table;
+use crate::pipeline::stages::Executor;
+use anyhow::{anyhow, Context, Result};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// One row of a table on the plot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    /// The curve it belongs to: the index kind (plus the model when several are plotted).
+    pub curve: String,
+    pub recall: f64,
+    pub qps: f64,
+    /// The varying index parameters, e.g. `ef_search=64`, shown beside frontier points.
+    pub label: String,
+}
+
+/// The `ANNRecall@K` column with the largest `K` among `rows`.
+pub fn recall_column(rows: &[Value]) -> Option<(String, usize)> {
+    rows.iter()
+        .filter_map(|r| r["metrics"].as_object())
+        .flat_map(|m| m.keys())
+        .filter_map(|c| c.strip_prefix("ANNRecall@").and_then(|k| k.parse::<usize>().ok()))
+        .max()
+        .map(|k| (format!("ANNRecall@{k}"), k))
+}
+
+/// Whether an experiment's rows make a trade-off plot: some row was scored against exact
+/// search and some index parameter (or the index kind) differs between rows.
+pub fn wants_plot(rows: &[Value]) -> bool {
+    recall_column(rows).is_some()
+        && rows.iter().any(|r| r["config"].as_object().is_some_and(|c| c.keys().any(|k| k.starts_with("index."))))
+}
+
+/// The plotted points of table rows: approximate rows at their ANN recall in column `col`,
+/// exact (`flat`) rows at recall 1; rows without a throughput (graph tasks) are left out.
+pub fn points(rows: &[Value], col: &str) -> Vec<Point> {
+    let models: BTreeSet<&str> = rows.iter().filter_map(|r| r["model"].as_str()).collect();
+    rows.iter()
+        .filter_map(|r| {
+            let kind = r["index"]["kind"].as_str()?;
+            let qps = r["latency"]["qps_single"].as_f64().filter(|q| q.is_finite() && *q > 0.0)?;
+            let recall = if kind == "flat" { 1.0 } else { r["metrics"][col].as_f64()? };
+            let curve = if models.len() > 1 { format!("{kind} ({})", r["model"].as_str().unwrap_or("?")) } else { kind.to_string() };
+            let label = match r["config"].as_object() {
+                _ if kind == "flat" => "exact".to_string(),
+                Some(c) => c
+                    .iter()
+                    .filter(|(k, v)| k.starts_with("index.") && *k != "index.kind" && v.as_str() != Some("-"))
+                    .map(|(k, v)| format!("{}={}", &k["index.".len()..], v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                None => String::new(),
+            };
+            Some(Point { curve, recall, qps, label })
+        })
+        .collect()
+}
+
+/// Indices of the Pareto-optimal points (no other point has both at least the recall and more
+/// queries/s), in increasing recall: the ann-benchmarks frontier.
+pub fn frontier(points: &[Point]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by(|&a, &b| points[b].recall.total_cmp(&points[a].recall).then(points[b].qps.total_cmp(&points[a].qps)));
+    let mut best = f64::NEG_INFINITY;
+    let mut keep = Vec::new();
+    for i in order {
+        if points[i].qps > best {
+            best = points[i].qps;
+            keep.push(i);
+        }
+    }
+    keep.reverse();
+    keep
+}
+
+/// Curve colours (the Tableau 10), in curve order.
+const PALETTE: [plotters::style::RGBColor; 10] = {
+    use plotters::style::RGBColor as C;
+    [
+        C(31, 119, 180),
+        C(255, 127, 14),
+        C(44, 160, 44),
+        C(214, 39, 40),
+        C(148, 103, 189),
+        C(140, 86, 75),
+        C(227, 119, 194),
+        C(127, 127, 127),
+        C(188, 189, 34),
+        C(23, 190, 207),
+    ]
+};
+
+fn qps_label(q: f64) -> String {
+    if q >= 1e6 {
+        format!("{}M", trim_num(q / 1e6))
+    } else if q >= 1e3 {
+        format!("{}k", trim_num(q / 1e3))
+    } else {
+        trim_num(q)
+    }
+}
+
+fn trim_num(x: f64) -> String {
+    let s = format!("{x:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
+/// Draws `points` to an SVG file at `path` (written under a temporary name, then renamed).
+pub fn render(path: &Path, title: &str, x_desc: &str, points: &[Point]) -> Result<()> {
+    use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    anyhow::ensure!(!points.is_empty(), "nothing to plot");
+    let rmin = points.iter().map(|p| p.recall).fold(f64::INFINITY, f64::min);
+    let span = (1.0 - rmin).max(0.05);
+    let (xmin, xmax) = ((rmin - 0.06 * span).max(0.0), 1.0 + 0.03 * span);
+    let qmin = points.iter().map(|p| p.qps).fold(f64::INFINITY, f64::min);
+    let qmax = points.iter().map(|p| p.qps).fold(0.0, f64::max);
+    let (ymin, ymax) = (qmin / 1.6, qmax * 1.6);
+
+    let mut curves: BTreeMap<&str, Vec<&Point>> = BTreeMap::new();
+    for p in points {
+        curves.entry(p.curve.as_str()).or_default().push(p);
+    }
+    // A unique temporary name: two reports of one run may write the same combined plot.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("plot.svg");
+    let tmp = path.with_file_name(format!(".{name}.{}-{seq}.tmp", std::process::id()));
+    {
+        let err = |e: &dyn std::fmt::Display| anyhow!("plotting `{}`: {e}", path.display());
+        let root = SVGBackend::new(&tmp, (960, 640)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(xmin..xmax, (ymin..ymax).log_scale())
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc("queries/s, single-threaded (log scale)")
+            .x_label_formatter(&|x| format!("{x:.2}"))
+            .y_label_formatter(&|y| qps_label(*y))
+            .light_line_style(RGBColor(240, 240, 240))
+            .x_max_light_lines(1)
+            .y_max_light_lines(1)
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (ci, (name, pts)) in curves.iter().enumerate() {
+            let color = PALETTE[ci % PALETTE.len()].to_rgba();
+            let owned: Vec<Point> = pts.iter().map(|p| (*p).clone()).collect();
+            let front = frontier(&owned);
+            let on_front: BTreeSet<usize> = front.iter().copied().collect();
+            // Dominated points: hollow markers, no line.
+            chart
+                .draw_series(
+                    owned.iter().enumerate().filter(|(i, _)| !on_front.contains(i)).map(|(_, p)| Circle::new((p.recall, p.qps), 4, color.stroke_width(1))),
+                )
+                .map_err(|e| err(&e))?;
+            let line: Vec<(f64, f64)> = front.iter().map(|&i| (owned[i].recall, owned[i].qps)).collect();
+            chart
+                .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
+                .map_err(|e| err(&e))?
+                .label(name.to_string())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2)));
+            chart.draw_series(line.iter().map(|&c| Circle::new(c, 4, color.filled()))).map_err(|e| err(&e))?;
+            chart
+                .draw_series(front.iter().filter(|&&i| !owned[i].label.is_empty()).map(|&i| {
+                    let p = &owned[i];
+                    // Labels go right of their point, or left of it near the right edge.
+                    let right = p.recall > xmin + 0.8 * (xmax - xmin);
+                    let (h, dx) = if right { (HPos::Right, -6) } else { (HPos::Left, 6) };
+                    let style = ("sans-serif", 11).into_font().color(&color).pos(Pos::new(h, VPos::Bottom));
+                    EmptyElement::at((p.recall, p.qps)) + Text::new(p.label.clone(), (dx, -4), style)
+                }))
+                .map_err(|e| err(&e))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.5))
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(())
+}
+
+/// A short name of experiment `ei`'s dataset for titles and file names, e.g. `synthetic
+/// 20000 items x 5000 users` / `movielens ml-100k`.
+fn dataset_label(exec: &Executor, ei: usize) -> String {
+    let Some(run) = exec.plan.experiments[ei].runs.first() else { return "dataset".into() };
+    let d = &run.dataset;
+    let p = &d.params;
+    let mut s = d.kind.kind.to_string();
+    if let Some(path) = p["path"].as_str() {
+        let stem = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or(path);
+        s += &format!(" {stem}");
+    } else if let (Some(i), Some(u)) = (p["n_items"].as_u64(), p["n_users"].as_u64()) {
+        s += &format!(" {i} items x {u} users");
+    }
+    s
+}
+
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// Writes `<dir>/pareto.svg` for experiment `ei` when its table calls for one.
+pub fn write_experiment_plot(exec: &Executor, ei: usize, table: &Table, dir: &Path) -> Result<Option<PathBuf>> {
+    if !wants_plot(&table.json) {
+        return Ok(None);
+    }
+    let (col, _) = recall_column(&table.json).expect("checked by wants_plot");
+    let pts = points(&table.json, &col);
+    if pts.is_empty() {
+        return Ok(None);
+    }
+    let path = dir.join("pareto.svg");
+    let title = format!("{} on {}: recall vs queries/s", table.title, dataset_label(exec, ei));
+    render(&path, &title, &format!("{col} (vs exact search on the same queries)"), &pts)?;
+    Ok(Some(path))
+}
+
+/// The single data stage key of experiment `ei`, when all its runs share one dataset.
+fn data_key<'e>(exec: &'e Executor, ei: usize) -> Option<&'e str> {
+    let keys: BTreeSet<&str> = exec.plan.run_keys[ei].iter().map(|k| k.data.as_str()).collect();
+    (keys.len() == 1).then(|| *keys.iter().next().expect("one"))
+}
+
+/// Writes `<results_dir>/pareto-<dataset>.svg` over every experiment of the run that shares
+/// experiment `ei`'s dataset, once all of their evaluations are available (so the last of their
+/// reports writes the complete plot). Experiments with approximate indexes contribute their
+/// points, exact ones their brute-force reference.
+pub fn write_combined_plot(exec: &Executor, ei: usize) -> Result<Option<PathBuf>> {
+    let Some(key) = data_key(exec, ei) else { return Ok(None) };
+    let group: Vec<usize> = (0..exec.plan.experiments.len()).filter(|&ej| data_key(exec, ej) == Some(key)).collect();
+    if group.len() < 2 {
+        return Ok(None);
+    }
+    let mut rows = Vec::new();
+    for &ej in &group {
+        match super::build(exec, ej) {
+            Ok(t) => rows.extend(t.json),
+            // Another experiment is still running (or failed): its report writes the plot.
+            Err(_) => return Ok(None),
+        }
+    }
+    let Some((col, _)) = recall_column(&rows) else { return Ok(None) };
+    let pts = points(&rows, &col);
+    if pts.iter().filter(|p| p.label != "exact").count() < 2 {
+        return Ok(None);
+    }
+    let ds = dataset_label(exec, ei);
+    let dir = &exec.plan.experiments[ei].section.results_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    let path = dir.join(format!("pareto-{}.svg", slug(&ds)));
+    let names: Vec<&str> = group.iter().map(|&ej| exec.plan.experiments[ej].section.name.as_str()).collect();
+    let title = format!("{ds}: recall vs queries/s ({})", names.join(", "));
+    render(&path, &title, &format!("{col} (vs exact search on the same queries)"), &pts)?;
+    Ok(Some(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn p(recall: f64, qps: f64) -> Point {
+        Point { curve: "hnsw".into(), recall, qps, label: String::new() }
+    }
+
+    #[test]
+    fn frontier_keeps_only_undominated_points_in_recall_order() {
+        // (0.9, 500) is dominated by (0.95, 800); (0.99, 800) ties qps with a higher recall
+        // point, so (0.95, 800) is dominated too.
+        let pts = vec![p(0.5, 5000.0), p(0.9, 500.0), p(0.95, 800.0), p(0.99, 800.0), p(1.0, 100.0), p(0.7, 6000.0)];
+        assert_eq!(frontier(&pts), vec![5, 3, 4]);
+        assert!(frontier(&[]).is_empty());
+    }
+
+    #[test]
+    fn points_take_the_largest_cutoff_and_put_flat_at_one() {
+        let rows = vec![
+            json!({"model": "m", "index": {"kind": "hnsw"}, "config": {"index.kind": "hnsw", "index.ef_search": "16", "index.nprobe": "-"},
+                   "metrics": {"ANNRecall@10": 0.8, "ANNRecall@50": 0.7}, "latency": {"qps_single": 1000.0}}),
+            json!({"model": "m", "index": {"kind": "flat"}, "config": {"index.kind": "flat"}, "metrics": {}, "latency": {"qps_single": 50.0}}),
+            json!({"model": "m", "index": {"kind": "hnsw"}, "config": {}, "metrics": {"ANNRecall@50": 0.9}, "latency": {"qps_single": 0.0}}),
+        ];
+        assert!(wants_plot(&rows));
+        let (col, k) = recall_column(&rows).unwrap();
+        assert_eq!((col.as_str(), k), ("ANNRecall@50", 50));
+        let pts = points(&rows, &col);
+        assert_eq!(pts.len(), 2, "a row without throughput is left out");
+        assert_eq!(pts[0], Point { curve: "hnsw".into(), recall: 0.7, qps: 1000.0, label: "ef_search=16".into() });
+        assert_eq!((pts[1].recall, pts[1].label.as_str()), (1.0, "exact"));
+        assert!(!wants_plot(&rows[1..2]), "no ANN recall, no plot");
+    }
+
+    #[test]
+    fn render_writes_an_svg_with_text_labels() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("p.svg");
+        let mut pts = vec![p(0.6, 20000.0), p(0.85, 9000.0), p(0.97, 3000.0), p(0.9, 2000.0)];
+        pts.push(Point { curve: "flat".into(), recall: 1.0, qps: 400.0, label: "exact".into() });
+        render(&path, "demo <&> title", "ANNRecall@10", &pts).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("<polyline"), "{svg}");
+        assert!(svg.contains("<text") && svg.contains("ANNRecall@10") && svg.contains("demo &lt;&amp;&gt; title"));
+        let texts: Vec<&str> = svg.split("<text").skip(1).filter_map(|t| t.split_once('>')?.1.split_once("</text>").map(|(b, _)| b.trim())).collect();
+        assert!(texts.contains(&"hnsw") && texts.contains(&"flat"), "legend names the curves: {texts:?}");
+        assert_eq!(qps_label(20000.0), "20k");
+        assert_eq!(qps_label(2500000.0), "2.5M");
+        assert_eq!(slug("synthetic 20000 items x 5000 users"), "synthetic-20000-items-x-5000-users");
+    }
+}

@@ -7,6 +7,16 @@
 //! Scores are `u . v / temperature`; losses: `softmax` (in-batch InfoNCE, optional logQ
 //! correction), `bce` or `bpr` against uniformly sampled negatives shared by the batch.
 //!
+//! With a `[sampler]` section the negatives come from that sampler ([`crate::sampling`])
+//! instead, drawn per row: `bce` / `bpr` take `negatives` sampled negatives per row (the other
+//! rows of the batch for `in_batch`), `softmax` takes the in-batch negatives plus `negatives`
+//! sampled ones per row (none for `in_batch`). The item tower runs once per distinct
+//! candidate item and the loss is one fused op over the `batch x candidates` score matrix
+//! ([`sampled_loss`]). The logQ correction (`logq_correction`, or the sampler's `logq`)
+//! subtracts from every softmax logit the log of the item's expected count among a row's
+//! negatives, `(B - 1) freq(i) + negatives * q(i)` (q: the sampler's proposal), which for plain
+//! in-batch sampling is Yi et al.'s `log freq(i)` up to a constant.
+//!
 //! During training an example's history is the items the user interacted with *before* that
 //! example (the training split is sorted by time), so the target never leaks into its own
 //! query; the final user query vectors use the last `history` training items.
@@ -21,12 +31,14 @@ use crate::nn::{
     l2_normalize, row_dot, to_matrix, Activation, Bags, Ctx, Init, InputBuilder, LeafId, Mlp, OptimConfig,
     OptimizerKind, ParamStore, Scalar, TMat, TableId,
 };
-use anyhow::{bail, Result};
+use crate::sampling::{self, Catalog, Sampler, Scorer};
+use anyhow::{anyhow, bail, Result};
 use dfdx::prelude::{Axes2, Axis, BroadcastTo, HasShape, MeanTo, PermuteTo, SumTo, TensorFromVec, TryMatMul, WithEmptyTape};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Instant;
 
 pub static KIND: ModelKind = ModelKind {
@@ -93,7 +105,8 @@ pub struct TwoTowerParams {
     pub user: TowerFeatures,
     pub item: TowerFeatures,
     pub loss: Loss,
-    /// Sampled negatives per batch for `bce` and `bpr`.
+    /// Sampled negatives per batch for `bce` and `bpr` (shared by the batch); with a
+    /// `[sampler]`, per row, and for `softmax` the extra sampled negatives per row.
     pub negatives: usize,
     /// Subtract log(item frequency) from in-batch softmax logits.
     pub logq_correction: bool,
@@ -201,7 +214,7 @@ pub struct TwoTower {
 
 impl Model for TwoTower {
     fn fit(&self, input: &TrainInput) -> Result<Trained> {
-        fit(&self.p, input.dataset, input.split, input.seed)
+        fit_with(&self.p, input.dataset, input.split, input.seed, input.sampler)
     }
 }
 
@@ -518,9 +531,259 @@ fn batch_loss(
     }
 }
 
+/// The negatives of each row as columns of a step's candidate matrix (the batch's positives in
+/// columns `0..b`, then the distinct sampled items): when `in_batch`, every other row whose
+/// positive differs (`pos`), then the sampled columns `cols[start[r]..start[r + 1]]` (with
+/// repeats: an item drawn twice counts twice).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct NegRows {
+    pos: Vec<u32>,
+    in_batch: bool,
+    start: Vec<usize>,
+    cols: Vec<u32>,
+}
+
+impl NegRows {
+    fn rows(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    /// Calls `f` with every negative column of row `r`, in order.
+    #[inline]
+    fn each(&self, r: usize, mut f: impl FnMut(usize)) {
+        if self.in_batch {
+            let pr = self.pos[r];
+            for (j, &pj) in self.pos.iter().enumerate() {
+                if j != r && pj != pr {
+                    f(j);
+                }
+            }
+        }
+        for &j in &self.cols[self.start[r]..self.start[r + 1]] {
+            f(j as usize);
+        }
+    }
+
+    fn count(&self, r: usize) -> usize {
+        let mut n = 0;
+        self.each(r, |_| n += 1);
+        n
+    }
+}
+
+/// Lays out one step's candidates: returns the sampled items that need a column (those not
+/// already a positive of the batch, in first-seen order) and each row's negatives: the other
+/// rows (when `in_batch`), then its `n` sampled items (`extra[r n..(r + 1) n]`) except its own
+/// positive. `col_of` is scratch of `n_items` entries set to `u32::MAX`, left that way.
+fn layout(pos: &[u32], extra: &[u32], n: usize, in_batch: bool, col_of: &mut [u32]) -> (Vec<u32>, NegRows) {
+    let b = pos.len();
+    debug_assert_eq!(extra.len(), b * n);
+    for (c, &it) in pos.iter().enumerate() {
+        if col_of[it as usize] == u32::MAX {
+            col_of[it as usize] = c as u32;
+        }
+    }
+    let mut new_items = Vec::new();
+    for &it in extra {
+        if col_of[it as usize] == u32::MAX {
+            col_of[it as usize] = (b + new_items.len()) as u32;
+            new_items.push(it);
+        }
+    }
+    let mut neg = NegRows { pos: pos.to_vec(), in_batch, start: Vec::with_capacity(b + 1), cols: Vec::with_capacity(b * n) };
+    neg.start.push(0);
+    for r in 0..b {
+        neg.cols.extend(extra[r * n..(r + 1) * n].iter().filter(|&&e| e != pos[r]).map(|&e| col_of[e as usize]));
+        neg.start.push(neg.cols.len());
+    }
+    for &it in pos.iter().chain(extra) {
+        col_of[it as usize] = u32::MAX;
+    }
+    (new_items, neg)
+}
+
+#[inline]
+fn softplus(x: f32) -> f32 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// The batch loss over per-row negatives, as a fused op like [`softmax_loss`].
+///
+/// `v` holds the candidates' vectors (row `r`'s positive in row `r`); `neg` names each row's
+/// negative columns; `corr` (empty = none) is subtracted from the softmax logits of each
+/// column. With `z = u v^T / T - corr`, row `r`'s loss is `logsumexp(z_rr, z_rj...) - z_rr`
+/// (softmax), `softplus(-z_rr) + mean_j softplus(z_rj)` (bce) or `mean_j softplus(z_rj - z_rr)`
+/// (bpr), averaged over rows. With every row's negatives the same `m` columns these are
+/// exactly [`batch_loss`]'s `bce` / `bpr`; with the other rows as negatives its `softmax`.
+/// The gradient `G = dloss/dz` is computed on the host and re-entered through the surrogate
+/// `sum(u * stop(G v)) / T + sum(v * stop(G^T u)) / T + c`.
+fn sampled_loss(ctx: &Ctx, p: &TwoTowerParams, u: TMat, v: TMat, neg: &NegRows, corr: &[f32]) -> Scalar {
+    use dfdx::prelude::NoneTape;
+    use rayon::prelude::*;
+    let b = neg.rows();
+    let c = v.shape().0;
+    debug_assert!(c >= b && (corr.is_empty() || corr.len() == c));
+    let inv_t = 1.0 / p.temperature;
+    let inv_b = 1.0 / b as f32;
+    let loss_kind = p.loss;
+    let uc = u.retaped::<NoneTape>();
+    let vc = v.retaped::<NoneTape>();
+    let logits = uc.clone().matmul(vc.clone().permute::<_, Axes2<1, 0>>()).as_vec();
+    let mut g = vec![0.0f32; b * c];
+    let row_loss: Vec<f64> = g
+        .par_chunks_mut(c)
+        .zip(logits.par_chunks(c))
+        .enumerate()
+        .map_init(
+            || vec![0.0f32; c],
+            |z, (r, (gr, lr))| {
+                if corr.is_empty() {
+                    for (zj, l) in z.iter_mut().zip(lr) {
+                        *zj = l * inv_t;
+                    }
+                } else {
+                    for ((zj, l), k) in z.iter_mut().zip(lr).zip(corr) {
+                        *zj = l * inv_t - k;
+                    }
+                }
+                let zp = z[r];
+                match loss_kind {
+                    Loss::Softmax => {
+                        let mut mx = zp;
+                        neg.each(r, |j| mx = mx.max(z[j]));
+                        // One exp per column (a column may be a negative more than once).
+                        for x in z.iter_mut() {
+                            *x = (*x - mx).exp();
+                        }
+                        let mut sum = z[r] as f64;
+                        neg.each(r, |j| sum += z[j] as f64);
+                        let scale = (1.0 / sum) as f32 * inv_b;
+                        gr[r] += z[r] * scale - inv_b;
+                        neg.each(r, |j| gr[j] += z[j] * scale);
+                        mx as f64 + sum.ln() - zp as f64
+                    }
+                    Loss::Bce => {
+                        let m = neg.count(r);
+                        let w = if m == 0 { 0.0 } else { 1.0 / m as f32 };
+                        let mut l = softplus(-zp) as f64;
+                        gr[r] -= sigmoid(-zp) * inv_b;
+                        neg.each(r, |j| {
+                            l += (w * softplus(z[j])) as f64;
+                            gr[j] += w * sigmoid(z[j]) * inv_b;
+                        });
+                        l
+                    }
+                    Loss::Bpr => {
+                        let m = neg.count(r);
+                        let w = if m == 0 { 0.0 } else { 1.0 / m as f32 };
+                        let mut l = 0.0f64;
+                        let mut gp = 0.0f32;
+                        neg.each(r, |j| {
+                            let d = z[j] - zp;
+                            l += (w * softplus(d)) as f64;
+                            let s = w * sigmoid(d) * inv_b;
+                            gr[j] += s;
+                            gp -= s;
+                        });
+                        gr[r] += gp;
+                        l
+                    }
+                }
+            },
+        )
+        .collect();
+    let loss = row_loss.iter().sum::<f64>() / b as f64;
+    let gm = ctx.constant(b, c, g);
+    let gv = gm.clone().matmul(vc) * inv_t;
+    let gtu = gm.permute::<_, Axes2<1, 0>>().matmul(uc) * inv_t;
+    let surrogate = (u * gv).sum::<(), _>() + (v * gtu).sum::<(), _>();
+    let k = loss as f32 - surrogate.as_vec()[0];
+    surrogate + k
+}
+
+/// The model's current vectors, for samplers that score items (`hard`).
+struct TowerScorer<'s, 'a> {
+    store: &'s ParamStore,
+    item_tower: &'s Tower<'a>,
+    user_tower: &'s Tower<'a>,
+    hist_of: &'s dyn Fn(u32) -> Vec<u32>,
+    all_items: &'s [u32],
+    normalize: bool,
+}
+
+impl Scorer for TowerScorer<'_, '_> {
+    fn item_vectors(&self) -> Result<crate::linalg::Matrix> {
+        Ok(encode(self.store, self.item_tower, self.all_items, &|_| Vec::new(), self.normalize))
+    }
+
+    fn user_vectors(&self, users: &[u32]) -> Result<crate::linalg::Matrix> {
+        Ok(encode(self.store, self.user_tower, users, self.hist_of, self.normalize))
+    }
+}
+
+/// How a step with a sampler picks its negatives.
+struct SamplerPlan {
+    sampler: Box<dyn Sampler>,
+    /// The other rows of the batch are negatives.
+    in_batch: bool,
+    /// Sampled negatives per row.
+    extra: usize,
+    /// Subtract log(expected count) from softmax logits.
+    correct: bool,
+    /// Scratch for [`layout`].
+    col_of: Vec<u32>,
+}
+
+impl SamplerPlan {
+    fn new(p: &TwoTowerParams, cfg: &serde_json::Value, split: &Split, seed: u64) -> Result<Self> {
+        let sampler = sampling::build(cfg, &Arc::new(Catalog::from_split(split)), sampling_seed(seed))
+            .map_err(|e| anyhow!("two_tower: [sampler]: {e:#}"))?;
+        let in_batch = p.loss == Loss::Softmax || sampler.in_batch();
+        let extra = if sampler.in_batch() { 0 } else { p.negatives };
+        if !in_batch && extra == 0 {
+            bail!("two_tower: the `{:?}` loss with a `{}` sampler needs `negatives` >= 1", p.loss, sampler.kind());
+        }
+        let correct = p.loss == Loss::Softmax && (p.logq_correction || sampler.logq());
+        if correct && extra > 0 && sampler.probability(0).is_none() {
+            bail!(
+                "two_tower: the logQ correction (`logq_correction` or the sampler's `logq`) needs the sampler's \
+                 probabilities, and a `{}` sampler's depend on the model; turn the correction off or set `negatives = 0`",
+                sampler.kind()
+            );
+        }
+        Ok(SamplerPlan { sampler, in_batch, extra, correct, col_of: vec![u32::MAX; split.n_items] })
+    }
+}
+
+/// The sampler's random stream, apart from the model's.
+fn sampling_seed(seed: u64) -> u64 {
+    seed ^ 0x5341_4d50_4c45_5253
+}
 
 /// Trains the model and encodes every user and item.
 pub fn fit(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64) -> Result<Trained> {
+    fit_with(p, dataset, split, seed, None)
+}
+
+/// [`fit`] with the canonical `[sampler]` table (with its `kind`) when the config has one;
+/// without, the built-in negatives (uniform shared for `bce` / `bpr`, in-batch for `softmax`).
+pub fn fit_with(
+    p: &TwoTowerParams,
+    dataset: &Dataset,
+    split: &Split,
+    seed: u64,
+    sampler: Option<&serde_json::Value>,
+) -> Result<Trained> {
     let (n_users, n_items) = (split.n_users, split.n_items);
     if split.train.is_empty() {
         bail!("two_tower: the training split is empty");
@@ -581,6 +844,11 @@ pub fn fit(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64) -> R
     };
     let all_users: Vec<u32> = (0..n_users as u32).collect();
     let all_items: Vec<u32> = (0..n_items as u32).collect();
+    let mut plan = match sampler {
+        Some(cfg) => Some(SamplerPlan::new(p, cfg, split, seed)?),
+        None => None,
+    };
+    let mut extra: Vec<u32> = Vec::new();
 
     let mut order: Vec<usize> = (0..split.train.len()).collect();
     let mut epochs = Vec::new();
@@ -604,7 +872,43 @@ pub fn fit(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64) -> R
             let users: Vec<u32> = chunk.iter().map(|&j| split.train[j].user).collect();
             let mut items: Vec<u32> = chunk.iter().map(|&j| split.train[j].item).collect();
             let pos_items = items.clone();
-            if p.loss != Loss::Softmax {
+            // With a sampler: per-row negatives as candidate columns (and their logQ terms).
+            let mut sampled: Option<(NegRows, Vec<f32>)> = None;
+            if let Some(sp) = plan.as_mut() {
+                extra.clear();
+                if sp.extra > 0 {
+                    let scorer = TowerScorer {
+                        store: &store,
+                        item_tower: &item_tower,
+                        user_tower: &user_tower,
+                        hist_of: &hist_of,
+                        all_items: &all_items,
+                        normalize: p.normalize,
+                    };
+                    let batch = sampling::Batch { users: &users, positives: &pos_items };
+                    sp.sampler.sample(&batch, sp.extra, &scorer, &mut extra)?;
+                }
+                let (new_items, neg) = layout(&pos_items, &extra, sp.extra, sp.in_batch, &mut sp.col_of);
+                items.extend(new_items);
+                let corr = if sp.correct {
+                    let in_b = if sp.in_batch { (b - 1) as f64 } else { 0.0 };
+                    items
+                        .iter()
+                        .map(|&i| {
+                            let q = sp.sampler.probability(i).unwrap_or(0.0);
+                            let expect = in_b * (log_q[i as usize] as f64).exp() + sp.extra as f64 * q;
+                            if expect > 0.0 {
+                                expect.ln() as f32
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                sampled = Some((neg, corr));
+            } else if p.loss != Loss::Softmax {
                 items.extend((0..p.negatives).map(|_| rng.gen_range(0..n_items as u32)));
             }
             // History before each example (the split is sorted by (user, ts)).
@@ -621,7 +925,10 @@ pub fn fit(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64) -> R
             let mut ctx = Ctx::new(&store, true, seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let (ul, u) = user_tower.forward(&mut ctx, &ub, p.normalize);
             let (il, v) = item_tower.forward(&mut ctx, &ib, p.normalize);
-            let loss = batch_loss(&ctx, p, u, v, &pos_items, &log_q);
+            let loss = match &sampled {
+                Some((neg, corr)) => sampled_loss(&ctx, p, u, v, neg, corr),
+                None => batch_loss(&ctx, p, u, v, &pos_items, &log_q),
+            };
             let mut back = ctx.backward(loss)?;
             if !back.loss.is_finite() || !back.grads.all_finite() {
                 bail!(
@@ -675,6 +982,11 @@ pub fn fit(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64) -> R
         notes.insert(format!("valid_recall@{}", p.eval_k), valid_recalls.into());
     }
     notes.insert("parameters".into(), store.n_params().into());
+    if let Some(sp) = &plan {
+        notes.insert("sampler".into(), sp.sampler.kind().into());
+        notes.insert("sampled_negatives_per_row".into(), sp.extra.into());
+        notes.extend(sp.sampler.notes());
+    }
     notes.insert("steps".into(), global_step.into());
     if !step_secs.is_empty() {
         // Median step time of the last epoch: robust to a busy machine, unlike the epoch mean.
@@ -897,6 +1209,168 @@ mod tests {
         assert_ne!(a.items, c.items);
         assert!(a.notes.contains_key("best_epoch"), "{:?}", a.notes);
         eprintln!("early stopping notes: {:?}", a.notes);
+    }
+
+    #[test]
+    fn layout_lists_in_batch_and_sampled_columns() {
+        let mut col_of = vec![u32::MAX; 10];
+        let pos = [1u32, 2, 1];
+        let extra = [5u32, 2, 7, 5, 9, 1];
+        let (new_items, neg) = layout(&pos, &extra, 2, true, &mut col_of);
+        assert_eq!(new_items, vec![5, 7, 9]);
+        let rows = |neg: &NegRows| -> Vec<Vec<usize>> {
+            (0..3).map(|r| {
+                let mut v = Vec::new();
+                neg.each(r, |j| v.push(j));
+                v
+            }).collect()
+        };
+        // Row 0 (positive 1): row 1 in-batch (row 2 shares the positive), then 5 and 2.
+        // Row 1 (positive 2): rows 0 and 2, then 7 and 5; row 2: row 1, then 9 (1 dropped).
+        assert_eq!(rows(&neg), vec![vec![1, 3, 1], vec![0, 2, 4, 3], vec![1, 5]]);
+        assert_eq!(neg.count(1), 4);
+        assert!(col_of.iter().all(|&c| c == u32::MAX));
+        let (_, neg) = layout(&pos, &extra, 2, false, &mut col_of);
+        assert_eq!(rows(&neg), vec![vec![3, 1], vec![4, 3], vec![5]]);
+    }
+
+    /// The fused per-row loss equals `batch_loss` where they overlap (shared sampled negatives
+    /// for bce / bpr; the other rows with logQ for softmax, up to the constant the expected
+    /// count adds), and its gradients match finite differences on ragged rows.
+    #[test]
+    fn sampled_loss_matches_batch_loss_and_finite_differences() {
+        let store = ParamStore::new(0);
+        let (b, d, m) = (5usize, 3usize, 4usize);
+        let pos = vec![0u32, 1, 1, 2, 3];
+        let log_q = vec![-1.0f32, -2.0, -0.5, -3.0];
+        let w = |n: usize, s: f32| -> Vec<f32> { (0..n).map(|k| ((k as f32) * 1.37 + s).sin()).collect() };
+        let (uu, vv) = (w(b * d, 0.1), w((b + m) * d, 0.7));
+        let run = |p: &TwoTowerParams, uu: &[f32], vv: &[f32], c: usize, neg: Option<(&NegRows, &[f32])>| {
+            let mut ctx = Ctx::new(&store, true, 0);
+            let (lu, u) = ctx.leaf(b, d, uu.to_vec());
+            let (lv, v) = ctx.leaf(c, d, vv.to_vec());
+            let l = match neg {
+                Some((n, corr)) => sampled_loss(&ctx, p, u, v, n, corr),
+                None => batch_loss(&ctx, p, u, v, &pos, &log_q),
+            };
+            let back = ctx.backward(l).unwrap();
+            (back.loss, back.leaves[lu.0].clone(), back.leaves[lv.0].clone())
+        };
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+        for loss in ["bce", "bpr"] {
+            let p = params(serde_json::json!({"loss": loss, "negatives": m, "temperature": 0.5}));
+            let shared = NegRows {
+                pos: pos.clone(),
+                in_batch: false,
+                start: (0..=b).map(|r| r * m).collect(),
+                cols: (0..b).flat_map(|_| (b..b + m).map(|c| c as u32)).collect(),
+            };
+            let want = run(&p, &uu, &vv, b + m, None);
+            let got = run(&p, &uu, &vv, b + m, Some((&shared, &[])));
+            assert!((want.0 - got.0).abs() < 1e-5, "{loss}: {} vs {}", got.0, want.0);
+            assert!(close(&want.1, &got.1) && close(&want.2, &got.2), "{loss} gradients differ");
+        }
+        for logq in [false, true] {
+            let p = params(serde_json::json!({"loss": "softmax", "temperature": 0.5, "logq_correction": logq}));
+            let mut col_of = vec![u32::MAX; 4];
+            let (_, neg) = layout(&pos, &[], 0, true, &mut col_of);
+            let corr: Vec<f32> = if logq { pos.iter().map(|&i| log_q[i as usize] + 1.3).collect() } else { Vec::new() };
+            let want = run(&p, &uu, &vv[..b * d], b, None);
+            let got = run(&p, &uu, &vv[..b * d], b, Some((&neg, &corr)));
+            assert!((want.0 - got.0).abs() < 1e-5, "softmax logq={logq}: {} vs {}", got.0, want.0);
+            assert!(close(&want.1, &got.1) && close(&want.2, &got.2), "softmax logq={logq} gradients differ");
+        }
+        // Ragged rows (in-batch plus some sampled columns, a repeat, an empty row).
+        let ragged = NegRows {
+            pos: pos.clone(),
+            in_batch: false,
+            start: vec![0, 3, 3, 5, 9, 10],
+            cols: vec![1, 5, 5, 0, 8, 0, 1, 6, 7, 2],
+        };
+        // In-batch rows plus sampled columns, one repeated.
+        let mixed = NegRows { pos: pos.clone(), in_batch: true, start: vec![0, 2, 2, 3, 4, 6], cols: vec![5, 5, 8, 6, 7, 8] };
+        let corr: Vec<f32> = (0..b + m).map(|c| 0.3 * c as f32 - 1.0).collect();
+        let cases = [
+            ("softmax", &ragged, &corr[..]),
+            ("softmax", &mixed, &corr[..]),
+            ("softmax", &ragged, &[][..]),
+            ("bce", &ragged, &[][..]),
+            ("bce", &mixed, &[][..]),
+            ("bpr", &ragged, &[][..]),
+            ("bpr", &mixed, &[][..]),
+        ];
+        for (loss, rows, corr) in cases {
+            let p = params(serde_json::json!({"loss": loss, "negatives": 2, "temperature": 0.5}));
+            let f = |uu: &[f32], vv: &[f32]| run(&p, uu, vv, b + m, Some((rows, corr)));
+            let (_, gu, gv) = f(&uu, &vv);
+            let eps = 1e-2f32;
+            for (which, base, g) in [("u", &uu, &gu), ("v", &vv, &gv)] {
+                for k in 0..base.len() {
+                    let mut x = base.clone();
+                    x[k] += eps;
+                    let lp = if which == "u" { f(&x, &vv).0 } else { f(&uu, &x).0 };
+                    x[k] -= 2.0 * eps;
+                    let lm = if which == "u" { f(&x, &vv).0 } else { f(&uu, &x).0 };
+                    let num = (lp - lm) / (2.0 * eps);
+                    assert!((g[k] - num).abs() < 2e-3 + 2e-2 * num.abs(), "{loss} in_batch={} d/d{which}[{k}]: {} vs {num}", rows.in_batch, g[k]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn planted_clusters_are_recovered_with_every_sampler() {
+        let (ds, split) = planted(500, 400, 10, 14, 1);
+        let cases = [
+            ("softmax", serde_json::json!({"kind": "in_batch", "logq": true}), 0usize),
+            ("softmax", serde_json::json!({"kind": "frequency"}), 16),
+            ("bce", serde_json::json!({"kind": "uniform"}), 8),
+            ("bpr", serde_json::json!({"kind": "frequency", "alpha": 0.5}), 8),
+            // (`negatives` must be >= 1 for bpr, and in_batch ignores it.)
+            ("bpr", serde_json::json!({"kind": "in_batch"}), 1),
+            ("bpr", serde_json::json!({"kind": "mixed", "parts": [{"kind": "uniform", "weight": 0.75}, {"kind": "hard", "weight": 0.25, "pool": 50, "refresh_steps": 10}]}), 8),
+            ("softmax", serde_json::json!({"kind": "hard", "pool": 50, "refresh_steps": 10}), 4),
+        ];
+        for (loss, sampler, negatives) in cases {
+            let p = params(serde_json::json!({
+                "dim": 16, "hidden": [32], "embedding_dim": 16, "batch_size": 128, "epochs": 15,
+                "lr": 0.01, "loss": loss, "negatives": negatives,
+                "temperature": if loss == "softmax" { 0.1 } else { 0.2 },
+            }));
+            let t0 = Instant::now();
+            let t = fit_with(&p, &ds, &split, 3, Some(&sampler)).unwrap();
+            let r = test_recall(&t, &split);
+            eprintln!("planted {loss} + {sampler}: Recall@10 {r:.3} in {:.1}s, notes {:?}", t0.elapsed().as_secs_f64(), t.notes);
+            assert!(r >= 0.25, "{loss} + {sampler}: Recall@10 {r:.3} below 0.25");
+            assert_eq!(t.notes["sampler"], sampler["kind"]);
+        }
+    }
+
+    #[test]
+    fn sampled_fits_are_deterministic_and_bad_combinations_are_errors() {
+        let (ds, split) = planted(200, 100, 5, 10, 3);
+        let p = params(serde_json::json!({
+            "dim": 8, "hidden": [16], "embedding_dim": 8, "batch_size": 64, "epochs": 3, "lr": 0.01,
+            "loss": "bpr", "negatives": 4, "user": {"history": 4},
+        }));
+        let s = serde_json::json!({"kind": "mixed", "parts": [{"kind": "frequency"}, {"kind": "hard", "pool": 10, "refresh_steps": 3}]});
+        let a = fit_with(&p, &ds, &split, 7, Some(&s)).unwrap();
+        let b = fit_with(&p, &ds, &split, 7, Some(&s)).unwrap();
+        let c = fit_with(&p, &ds, &split, 8, Some(&s)).unwrap();
+        assert_eq!(a.items, b.items);
+        assert_eq!(a.users, b.users);
+        assert_ne!(a.items, c.items);
+        // A refresh every 3 steps (3 epochs of ceil(1600 / 64) = 25 steps).
+        assert_eq!(a.notes["steps"], 75);
+        assert_eq!(a.notes["hard_refreshes"], 25);
+        // The sampler changes training.
+        let u = fit_with(&p, &ds, &split, 7, Some(&serde_json::json!({"kind": "uniform"}))).unwrap();
+        assert_ne!(a.items, u.items);
+        let soft = params(serde_json::json!({"loss": "softmax", "negatives": 4, "logq_correction": true, "epochs": 1}));
+        let e = fit_with(&soft, &ds, &split, 1, Some(&serde_json::json!({"kind": "hard"}))).unwrap_err().to_string();
+        assert!(e.contains("logQ") && e.contains("hard"), "{e}");
+        let e = fit_with(&p, &ds, &split, 1, Some(&serde_json::json!({"kind": "nope"}))).unwrap_err().to_string();
+        assert!(e.contains("[sampler]") && e.contains("nope"), "{e}");
     }
 
     #[test]

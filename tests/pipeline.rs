@@ -226,3 +226,21 @@ fn deterministic_models_share_one_training_across_seeds() {
     assert_eq!(trains("popularity"), 1);
     assert_eq!(trains("random"), 3);
 }
+
+#[test]
+fn sampler_changes_retrain_only_models_that_use_it() {
+    let d = tempfile::tempdir().unwrap();
+    let body = format!("{SMALL}\n[[model]]\nkind = \"two_tower\"\n");
+    let cfg = write_config(d.path(), "s.toml", &body);
+    let keys = |extra: &[&str]| {
+        let mut s = sandbox_sets(d.path());
+        s.extend(extra.iter().map(|x| x.to_string()));
+        let e = load(&cfg, &s);
+        e.runs.iter().map(|r| pipeline::run_keys(&e, r).unwrap().train).collect::<Vec<_>>()
+    };
+    let a = keys(&["sampler.kind=uniform"]);
+    let b = keys(&["sampler.kind=frequency"]);
+    assert_eq!(a[0], b[0], "popularity ignores the sampler");
+    assert_eq!(a[1], b[1], "random ignores the sampler");
+    assert_ne!(a[2], b[2], "two_tower retrains");
+}

@@ -81,6 +81,12 @@ pub trait Model: Send + Sync {
     fn uses_seed(&self) -> bool {
         true
     }
+
+    /// Whether `[sampler]` affects training; only then is it hashed into the train key, so
+    /// changing the sampler does not retrain popularity or item2vec.
+    fn uses_sampler(&self) -> bool {
+        false
+    }
 }
 
 /// Everything the pipeline needs to know about one model kind.

@@ -213,6 +213,10 @@ pub struct TwoTower {
 }
 
 impl Model for TwoTower {
+    fn uses_sampler(&self) -> bool {
+        true
+    }
+
     fn fit(&self, input: &TrainInput) -> Result<Trained> {
         fit_with(&self.p, input.dataset, input.split, input.seed, input.sampler)
     }

@@ -110,7 +110,7 @@ pub fn run_keys(exp: &Experiment, run: &RunSpec) -> anyhow::Result<RunKeys> {
         stage_key("corpus", CORPUS_VERSION, &cfg, &[&split])
     });
     let seed = m.model.uses_seed().then_some(run.seed);
-    let train_cfg = json!({"model": m.kind.kind, "model_version": m.kind.version, "params": m.params, "seed": seed, "sampler": run.sampler});
+    let train_cfg = json!({"model": m.kind.kind, "model_version": m.kind.version, "params": m.params, "seed": seed, "sampler": if m.model.uses_sampler() { run.sampler.clone() } else { None }});
     let mut ups: Vec<&str> = vec![&split];
     if let Some(c) = &corpus {
         ups.push(c);
@@ -157,7 +157,7 @@ pub fn plan(experiments: Vec<Experiment>) -> anyhow::Result<Plan> {
                 add(StageKind::Corpus, c, format!("corpus for {who}"), json!({"model": run.model.kind.kind, "corpus": run.model.model.corpus_params()}), vec![&k.split, &k.data]);
                 train_ups.push(c);
             }
-            add(StageKind::Train, &k.train, who.clone(), json!({"model": run.model.kind.kind, "params": run.model.params, "seed": run.seed}), train_ups);
+            add(StageKind::Train, &k.train, who.clone(), json!({"model": run.model.kind.kind, "params": run.model.params, "seed": run.seed, "sampler": run.sampler}), train_ups);
             add(StageKind::Index, &k.index, format!("{} index for {who}", run.index.kind.kind), json!({"kind": run.index.kind.kind, "build": run.index.build, "metric": run.index.metric}), vec![&k.train]);
             let en = add(StageKind::Eval, &k.eval, format!("eval {who}"), json!({"search": run.index.search, "metrics": run.metrics}), vec![&k.index, &k.split, &k.train, &k.data]);
             eval_nodes.push(en);

@@ -536,8 +536,30 @@ pub fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
             out.insert(prefix.to_string(), s.clone());
         }
         Value::Null => {}
+        // f32 parameters widened to f64 print as 0.009999999776482582; show the f32 digits.
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(0.0);
+            let short = if (x as f32) as f64 == x { (x as f32).to_string() } else { x.to_string() };
+            out.insert(prefix.to_string(), short);
+        }
         other => {
             out.insert(prefix.to_string(), other.to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flatten_shows_f32_digits() {
+        let mut out = BTreeMap::new();
+        let v = serde_json::json!({"lr": 0.01f32 as f64, "p": 0.1, "n": 3, "s": "x"});
+        flatten("m", &v, &mut out);
+        assert_eq!(out["m.lr"], "0.01");
+        assert_eq!(out["m.p"], "0.1");
+        assert_eq!(out["m.n"], "3");
+        assert_eq!(out["m.s"], "x");
     }
 }

@@ -1,8 +1,18 @@
-"""PecanPy's side of the node2vec walk benchmark: SparseOTF walks with the same r, l, p, q;
-prints one JSON object with the same keys as rust_side (walk part).
+"""PecanPy's side of the node2vec benchmark; prints one JSON object.
 
-usage: pecanpy_side.py --graph FILE.edg --p P --q Q [--weighted] [--threads T] [--repeat R]
-                       [--mode SparseOTF|PreComp|...]
+Walks only (default): SparseOTF walks with the same r, l, p, q as rust_side, timed end to end
+and as a warm kernel.
+
+    pecanpy_side.py --graph FILE.edg --p P --q Q [--weighted] [--threads T] [--repeat R]
+                    [--mode SparseOTF|PreComp|...]
+
+End-to-end pipeline (--emb-out), once, as a PecanPy user runs it: read the graph,
+simulate_walks (r = 10, l = 80), gensim Word2Vec (sg=1, hs=0, negative=5, window=10,
+vector_size=128, epochs=1, min_count=0, sample=0, workers=T), then write PREFIX.npy (float32
+rows) and PREFIX.ids (node id of each row) for the shared evaluator (evaluate.py).
+
+    pecanpy_side.py --graph FILE.edg --p P --q Q [--weighted] [--threads T] --emb-out PREFIX
+                    [--seed S]
 """
 import argparse
 import json
@@ -20,8 +30,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--mode", default="SparseOTF")
+    ap.add_argument("--emb-out", help="run the walks + gensim pipeline once, write PREFIX.npy/.ids")
+    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     os.environ.setdefault("NUMBA_NUM_THREADS", str(a.threads))
+    if a.emb_out:
+        return pipeline(a)
     from pecanpy import pecanpy as node2vec
 
     t = time.perf_counter()
@@ -61,6 +75,37 @@ def main():
         "simulate_walks_s": end_to_end, "walk_s_median": times[len(times) // 2], "walk_s_all": times,
         "map_to_str_s": map_s, "walk_tokens": tokens,
         "peak_rss_mib_after_walks": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+def pipeline(a):
+    import numpy as np
+    from gensim.models import Word2Vec
+    from pecanpy import pecanpy as node2vec
+
+    t = time.perf_counter()
+    g = getattr(node2vec, a.mode)(p=a.p, q=a.q, workers=a.threads, verbose=False, random_state=a.seed)
+    g.read_edg(a.graph, weighted=a.weighted, directed=False)
+    read_s = time.perf_counter() - t
+    t = time.perf_counter()
+    walks = g.simulate_walks(num_walks=10, walk_length=80)
+    walk_s = time.perf_counter() - t
+    tokens = sum(len(w) for w in walks)
+    t = time.perf_counter()
+    model = Word2Vec(walks, vector_size=128, window=10, min_count=0, sg=1, hs=0, negative=5,
+                     sample=0, epochs=1, workers=a.threads, seed=a.seed + 1)
+    train_s = time.perf_counter() - t
+    t = time.perf_counter()
+    np.save(a.emb_out + ".npy", model.wv.vectors.astype(np.float32, copy=False))
+    with open(a.emb_out + ".ids", "w") as f:
+        f.writelines(f"{k}\n" for k in model.wv.index_to_key)
+    write_s = time.perf_counter() - t
+    print(json.dumps({
+        "side": "pecanpy+gensim", "graph": os.path.basename(a.graph), "nodes": len(g.nodes),
+        "p": a.p, "q": a.q, "threads": a.threads, "seed": a.seed, "read_s": read_s,
+        "walk_s": walk_s, "train_s": train_s, "write_s": write_s, "walk_tokens": tokens,
+        "peak_rss_mib_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "emb": a.emb_out + ".npy",
     }))
 
 

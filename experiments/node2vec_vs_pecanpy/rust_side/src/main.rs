@@ -4,6 +4,14 @@
 //!
 //! usage: node2vec_bench --graph FILE.edg --p P --q Q [--labels FILE.labels.tsv]
 //!        [--threads T] [--repeat R] [--mode otf|alias] [--embed] [--dim 128] [--window 10]
+//!        node2vec_bench --graph FILE.edg --p P --q Q --emb-out PREFIX [--seed S] [--threads T]
+//!
+//! With `--emb-out` it runs the end-to-end pipeline once, as `pecanpy_side.py --emb-out`
+//! does for PecanPy + gensim: read the graph, walks (r = 10, l = 80), skip-gram (d = 128,
+//! window 10, negative 5, 1 epoch, sample 0), and writes `PREFIX.npy` (float32 rows) and
+//! `PREFIX.ids` (the raw node id of each row, one a line) for the shared evaluator
+//! (`evaluate.py`); no classification runs in this process, so its peak RSS is the
+//! pipeline's alone.
 
 #![allow(dead_code, unused_imports)]
 
@@ -93,6 +101,37 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Writes `prefix.npy` (little-endian float32, C order, rows x cols) and `prefix.ids`.
+fn write_embedding(prefix: &str, m: &linalg::Matrix, ids: &[String]) -> Result<()> {
+    use std::io::Write;
+    if ids.len() != m.rows {
+        bail!("{} ids for {} rows", ids.len(), m.rows);
+    }
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", m.rows, m.cols);
+    // magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple
+    // of 64 and ended by a newline (.npy format 1.0).
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut f = std::io::BufWriter::new(std::fs::File::create(format!("{prefix}.npy"))?);
+    f.write_all(b"\x93NUMPY\x01\x00")?;
+    f.write_all(&(header.len() as u16).to_le_bytes())?;
+    f.write_all(header.as_bytes())?;
+    for r in m.rows_iter() {
+        for x in r {
+            f.write_all(&x.to_le_bytes())?;
+        }
+    }
+    f.flush()?;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(format!("{prefix}.ids"))?);
+    for id in ids {
+        writeln!(f, "{id}")?;
+    }
+    f.flush()?;
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let get = |k: &str| args.iter().position(|a| a == k).map(|i| args[i + 1].clone());
@@ -115,6 +154,30 @@ fn main() -> Result<()> {
     let read_s = t.elapsed().as_secs_f64();
     let g = &el.graph;
     let cfg = graph::walks::WalkConfig { p, q, walks_per_node: 10, walk_length: 80, mode };
+    if let Some(prefix) = get("--emb-out") {
+        let seed: u64 = get("--seed").unwrap_or("0".into()).parse()?;
+        let t = Instant::now();
+        let corpus = graph::walks::generate_walks(g, &cfg, seed)?;
+        let walk_s = t.elapsed().as_secs_f64();
+        let scfg = sgns::SgnsConfig { dim, window, negatives: 5, epochs: 1, sample: 0.0, threads, seed: seed + 1, ..Default::default() };
+        let t = Instant::now();
+        let emb = sgns::engine::train(&corpus, &scfg, &mut |_| {})?;
+        let train_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        write_embedding(&prefix, &emb.centre, el.ids.raws())?;
+        let write_s = t.elapsed().as_secs_f64();
+        println!(
+            "{}",
+            serde_json::json!({
+                "side": "ours", "graph": Path::new(&path).file_name().unwrap().to_string_lossy(),
+                "nodes": g.n_nodes(), "p": p, "q": q, "threads": threads, "seed": seed,
+                "read_s": read_s, "walk_s": walk_s, "train_s": train_s, "write_s": write_s,
+                "walk_tokens": corpus.tokens.len(), "peak_rss_mib_self": peak_rss_mib(),
+                "emb": format!("{prefix}.npy"),
+            })
+        );
+        return Ok(());
+    }
     let mut times = Vec::new();
     let mut corpus = None;
     for rep in 0..repeat {

@@ -66,7 +66,22 @@ fn hnsw_sweep_writes_index_columns_and_a_pareto_plot() {
     let out = d.path().join("results/ann-small");
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
     let header = md.lines().find(|l| l.starts_with("| model")).unwrap();
-    for col in ["index.ef_search", "ANNRecall@10", "Recall@10", "exact Recall@10", "NDCG@10", "exact NDCG@10", "build_s", "index_MiB", "qps_1t", "qps_all", "p50_us", "p95_us", "p99_us", "max_us"] {
+    for col in [
+        "index.ef_search",
+        "ANNRecall@10",
+        "Recall@10",
+        "exact Recall@10",
+        "NDCG@10",
+        "exact NDCG@10",
+        "build_s",
+        "index_MiB",
+        "qps_1t",
+        "qps_all",
+        "p50_us",
+        "p95_us",
+        "p99_us",
+        "max_us",
+    ] {
         assert!(header.contains(&format!("| {col} |")), "no {col} column in {header}");
     }
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
@@ -89,7 +104,9 @@ fn hnsw_sweep_writes_index_columns_and_a_pareto_plot() {
 #[test]
 fn flat_only_tables_keep_their_columns_and_get_no_plot() {
     let d = tempfile::tempdir().unwrap();
-    let body = HNSW_SWEEP.replace("kind = \"hnsw\"\nm = 8\nef_construction = 32", "kind = \"flat\"").replace("\"index.ef_search\" = [10, 40, 160]", "\"model.0.dim\" = [8, 16]");
+    let body = HNSW_SWEEP
+        .replace("kind = \"hnsw\"\nm = 8\nef_construction = 32", "kind = \"flat\"")
+        .replace("\"index.ef_search\" = [10, 40, 160]", "\"model.0.dim\" = [8, 16]");
     let cfg = write_config(d.path(), "flat.toml", &body);
     let (_, tables) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
     assert!(tables[0].iter().all(|r| r["metrics"].get("ANNRecall@10").is_none()));

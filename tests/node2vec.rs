@@ -111,7 +111,13 @@ fn planted_graph(dir: &Path) {
     for a in 0..100 {
         for b in a + 1..100 {
             // A ring inside each community keeps every node in the graph.
-            let p = if a / 25 != b / 25 { 0.01 } else if b == a + 1 { 1.0 } else { 0.3 };
+            let p = if a / 25 != b / 25 {
+                0.01
+            } else if b == a + 1 {
+                1.0
+            } else {
+                0.3
+            };
             if rand() < p {
                 edges += &format!("n{a}\tn{b}\n");
             }
@@ -198,6 +204,10 @@ fn ppi_node_classification_matches_the_paper() {
     let t = std::time::Instant::now();
     let (_, tables) = run(vec![load(Path::new("configs/node2vec-ppi.toml"), &sets)], false);
     let f1 = metric(&tables[0][0], "Macro-F1");
-    println!("PPI node2vec (p=4, q=1, d=64, r=5, l=80): Macro-F1 {f1:.4}, Micro-F1 {:.4}, {:.1}s", metric(&tables[0][0], "Micro-F1"), t.elapsed().as_secs_f64());
+    println!(
+        "PPI node2vec (p=4, q=1, d=64, r=5, l=80): Macro-F1 {f1:.4}, Micro-F1 {:.4}, {:.1}s",
+        metric(&tables[0][0], "Micro-F1"),
+        t.elapsed().as_secs_f64()
+    );
     assert!(f1 > 0.15, "PPI Macro-F1 {f1}");
 }

@@ -121,9 +121,8 @@ fn invalid_sampler_configs_name_the_key() {
         assert!(e.to_string().contains(key), "{e}");
     }
     // The array-of-tables spelling reports the part's own line.
-    let e = load_err(&format!(
-        "{BASE}\n[sampler]\nkind = \"mixed\"\n\n[[sampler.parts]]\nkind = \"uniform\"\n\n[[sampler.parts]]\nkind = \"hard\"\npool = 0\n"
-    ));
+    let e =
+        load_err(&format!("{BASE}\n[sampler]\nkind = \"mixed\"\n\n[[sampler.parts]]\nkind = \"uniform\"\n\n[[sampler.parts]]\nkind = \"hard\"\npool = 0\n"));
     assert_eq!(e.key, "sampler.parts.1.pool");
     assert_eq!(e.line, Some(22), "{e}");
 }

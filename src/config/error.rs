@@ -55,14 +55,8 @@ impl SourceMap {
         let mut span: Option<std::ops::Range<usize>> = None;
         for seg in path.split('.').filter(|s| !s.is_empty()) {
             let next = match (seg.parse::<usize>(), &node) {
-                (Ok(i), Node::Item(item)) => item
-                    .as_array_of_tables()
-                    .and_then(|aot| aot.get(i))
-                    .map(|t| (t.span(), Node::Table(t))),
-                _ => node
-                    .table_like()
-                    .and_then(|t| t.get_key_value(seg))
-                    .map(|(k, v)| (k.span(), Node::Item(v))),
+                (Ok(i), Node::Item(item)) => item.as_array_of_tables().and_then(|aot| aot.get(i)).map(|t| (t.span(), Node::Table(t))),
+                _ => node.table_like().and_then(|t| t.get_key_value(seg)).map(|(k, v)| (k.span(), Node::Item(v))),
             };
             match next {
                 Some((s, n)) => {
@@ -99,12 +93,7 @@ impl<'a> Node<'a> {
 
 /// The candidate closest to `word`, if it is plausibly a typo of it.
 pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(s, _)| *s > 0.75)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+    candidates.into_iter().map(|c| (strsim::jaro_winkler(word, c), c)).filter(|(s, _)| *s > 0.75).max_by(|a, b| a.0.total_cmp(&b.0)).map(|(_, c)| c)
 }
 
 /// Turns serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant")

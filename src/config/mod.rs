@@ -11,9 +11,9 @@ pub mod sweep;
 pub use error::ConfigError;
 
 use crate::data::{loaders, split::SplitKind};
+use crate::ensure_param;
 use crate::index::{self, Metric};
 use crate::models::{self, Model};
-use crate::ensure_param;
 use error::{hint_from_serde, nearest, SourceMap};
 use params::{ParamError, Validate};
 use serde::{Deserialize, Serialize};
@@ -78,15 +78,8 @@ pub enum MetricName {
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 7] = [
-        MetricName::Recall,
-        MetricName::Ndcg,
-        MetricName::Hit,
-        MetricName::Mrr,
-        MetricName::Precision,
-        MetricName::Coverage,
-        MetricName::Novelty,
-    ];
+    pub const ALL: [MetricName; 7] =
+        [MetricName::Recall, MetricName::Ndcg, MetricName::Hit, MetricName::Mrr, MetricName::Precision, MetricName::Coverage, MetricName::Novelty];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -167,12 +160,7 @@ impl Validate for MetricsSection {
         ensure_param!(!self.k.is_empty(), "k", "needs at least one cut-off, e.g. k = [10, 20]");
         ensure_param!(self.k.iter().all(|&k| k > 0), "k", "cut-offs must be positive, got {:?}", self.k);
         ensure_param!(!self.metrics.is_empty(), "metrics", "needs at least one metric");
-        ensure_param!(
-            self.train_fraction > 0.0 && self.train_fraction < 1.0,
-            "train_fraction",
-            "must be in (0, 1), got {}",
-            self.train_fraction
-        );
+        ensure_param!(self.train_fraction > 0.0 && self.train_fraction < 1.0, "train_fraction", "must be in (0, 1), got {}", self.train_fraction);
         ensure_param!(self.repeats >= 1, "repeats", "must be at least 1");
         Ok(())
     }
@@ -250,11 +238,12 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
     let sm = SourceMap::new(path, text);
     let mut tree = layered_tree(path, &sm)?;
     for s in sets {
-        let (k, v) = s
-            .split_once('=')
-            .ok_or_else(|| bare(format!("--set `{s}` is not of the form key=value")))?;
-        sweep::set_path(&mut tree, k.trim(), sweep::parse_value(v.trim()))
-            .map_err(|e| ConfigError { key: k.trim().into(), message: format!("--set: {}", e.0), ..bare(String::new()) })?;
+        let (k, v) = s.split_once('=').ok_or_else(|| bare(format!("--set `{s}` is not of the form key=value")))?;
+        sweep::set_path(&mut tree, k.trim(), sweep::parse_value(v.trim())).map_err(|e| ConfigError {
+            key: k.trim().into(),
+            message: format!("--set: {}", e.0),
+            ..bare(String::new())
+        })?;
     }
     expand_and_validate(tree, &sm)
 }
@@ -262,9 +251,7 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
 /// The file and environment layers merged by figment, as a JSON tree.
 fn layered_tree(path: &Path, sm: &SourceMap) -> Result<Value, ConfigError> {
     use figment::providers::{Env, Format, Toml};
-    let fig = figment::Figment::new()
-        .merge(Toml::file(path))
-        .merge(Env::prefixed("RUNNER_").filter(|k| k.as_str().contains("__")).split("__"));
+    let fig = figment::Figment::new().merge(Toml::file(path)).merge(Env::prefixed("RUNNER_").filter(|k| k.as_str().contains("__")).split("__"));
     let value: figment::value::Value = fig.extract().map_err(|e| {
         let key = e.path.join(".");
         sm.error(&key, e.kind.to_string(), None)
@@ -286,9 +273,8 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
     let top = tree.as_object().cloned().unwrap_or_default();
     for key in top.keys() {
         if !SECTIONS.contains(&key.as_str()) {
-            let hint = nearest(key, SECTIONS.iter().copied())
-                .map(|n| format!("did you mean `{n}`?"))
-                .or_else(|| Some(format!("sections: {}", SECTIONS.join(", "))));
+            let hint =
+                nearest(key, SECTIONS.iter().copied()).map(|n| format!("did you mean `{n}`?")).or_else(|| Some(format!("sections: {}", SECTIONS.join(", "))));
             return Err(sm.error(key, format!("unknown section `{key}`"), hint));
         }
     }
@@ -304,17 +290,12 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
         }
     }
 
-    let section: ExperimentSection = params::parse(tree.get("experiment").unwrap_or(&Value::Null))
-        .map_err(|e| param_err(sm, "experiment", e))?;
+    let section: ExperimentSection = params::parse(tree.get("experiment").unwrap_or(&Value::Null)).map_err(|e| param_err(sm, "experiment", e))?;
     let mut section = section;
     if section.name.is_empty() {
         section.name = sm.file.file_stem().and_then(|s| s.to_str()).unwrap_or("experiment").to_string();
     }
-    let data_dir = section
-        .data_dir
-        .clone()
-        .or_else(|| std::env::var_os("RUNNER_DATA_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("data"));
+    let data_dir = section.data_dir.clone().or_else(|| std::env::var_os("RUNNER_DATA_DIR").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("data"));
 
     if tree.get("model").and_then(Value::as_array).map_or(true, |a| a.is_empty()) {
         return Err(sm.error(
@@ -373,11 +354,7 @@ fn sweep_lists(v: &Value, prefix: &str, sm: &SourceMap) -> Result<BTreeMap<Strin
                 }
                 Ok(())
             }
-            _ => Err(sm.error(
-                &format!("{prefix}.{path}"),
-                "a sweep value must be a list of values to try",
-                Some(format!("write e.g. `\"{path}\" = [1, 2]`")),
-            )),
+            _ => Err(sm.error(&format!("{prefix}.{path}"), "a sweep value must be a list of values to try", Some(format!("write e.g. `\"{path}\" = [1, 2]`")))),
         }
     }
     walk(v, String::new(), &mut out, prefix, sm)?;
@@ -441,15 +418,15 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
     let mut irest = irest;
     let metric = match irest.as_object_mut().and_then(|o| o.remove("metric")) {
         None => None,
-        Some(v) => Some(serde_json::from_value::<Metric>(v.clone()).map_err(|_| {
-            sm.error("index.metric", format!("unknown metric {v}"), Some("metrics: ip, cos, l2".into()))
-        })?),
+        Some(v) => Some(
+            serde_json::from_value::<Metric>(v.clone())
+                .map_err(|_| sm.error("index.metric", format!("unknown metric {v}"), Some("metrics: ip, cos, l2".into())))?,
+        ),
     };
     let icanon = (ientry.parse)(&irest).map_err(|e| param_err(sm, "index", e))?;
     let (build, search) = split_search_keys(&icanon, ientry.search_keys);
 
-    let metrics: crate::config::MetricsSection =
-        params::parse(t.get("metrics").unwrap_or(&null)).map_err(|e| param_err(sm, "metrics", e))?;
+    let metrics: crate::config::MetricsSection = params::parse(t.get("metrics").unwrap_or(&null)).map_err(|e| param_err(sm, "metrics", e))?;
     check_task(metrics.task, &skind, sm)?;
 
     let sampler = match t.get("sampler") {

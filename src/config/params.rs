@@ -52,9 +52,7 @@ pub fn parse<T: DeserializeOwned + Validate>(value: &serde_json::Value) -> Resul
 }
 
 /// Parses and returns the canonical JSON (defaults filled in) that stage keys hash.
-pub fn canonical<T: DeserializeOwned + Validate + serde::Serialize>(
-    value: &serde_json::Value,
-) -> Result<(T, serde_json::Value), ParamError> {
+pub fn canonical<T: DeserializeOwned + Validate + serde::Serialize>(value: &serde_json::Value) -> Result<(T, serde_json::Value), ParamError> {
     let parsed: T = parse(value)?;
     let canon = serde_json::to_value(&parsed).map_err(|e| ParamError::new("", e.to_string()))?;
     Ok((parsed, canon))

@@ -65,9 +65,7 @@ pub fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<(), SetErr
                         .ok_or_else(|| SetError(format!("`{}` has no element named `{seg}`", segs[..i].join("."))))?,
                 };
                 let len = items.len();
-                let slot = items
-                    .get_mut(idx)
-                    .ok_or_else(|| SetError(format!("`{}` has {len} elements, index {idx} is out of range", segs[..i].join("."))))?;
+                let slot = items.get_mut(idx).ok_or_else(|| SetError(format!("`{}` has {len} elements, index {idx} is out of range", segs[..i].join("."))))?;
                 if last {
                     *slot = value;
                     return Ok(());

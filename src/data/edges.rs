@@ -61,12 +61,7 @@ pub fn load_edges(path: &Path, labels: Option<&Path>, directed: bool) -> Result<
         bail!("{}: no edges", path.display());
     }
     let labels = labels.map(|l| read_labels(l, &el.ids)).transpose()?;
-    let interactions = el
-        .graph
-        .edges()
-        .enumerate()
-        .map(|(k, (u, v, w))| Interaction { user: u, item: v, rating: w, ts: k as i64 })
-        .collect();
+    let interactions = el.graph.edges().enumerate().map(|(k, (u, v, w))| Interaction { user: u, item: v, rating: w, ts: k as i64 }).collect();
     Ok(Dataset {
         name: path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(),
         interactions,

@@ -17,9 +17,7 @@ pub enum FeatureColumn {
 impl FeatureColumn {
     pub fn name(&self) -> &str {
         match self {
-            FeatureColumn::Categorical { name, .. }
-            | FeatureColumn::MultiHot { name, .. }
-            | FeatureColumn::Numeric { name, .. } => name,
+            FeatureColumn::Categorical { name, .. } | FeatureColumn::MultiHot { name, .. } | FeatureColumn::Numeric { name, .. } => name,
         }
     }
 
@@ -58,20 +56,15 @@ impl FeatureTable {
             .columns
             .iter()
             .map(|c| match c {
-                FeatureColumn::Categorical { name, cardinality, values } => FeatureColumn::Categorical {
-                    name: name.clone(),
-                    cardinality: *cardinality,
-                    values: keep.iter().map(|i| values[pick(i)]).collect(),
-                },
-                FeatureColumn::MultiHot { name, cardinality, values } => FeatureColumn::MultiHot {
-                    name: name.clone(),
-                    cardinality: *cardinality,
-                    values: keep.iter().map(|i| values[pick(i)].clone()).collect(),
-                },
-                FeatureColumn::Numeric { name, values } => FeatureColumn::Numeric {
-                    name: name.clone(),
-                    values: keep.iter().map(|i| values[pick(i)]).collect(),
-                },
+                FeatureColumn::Categorical { name, cardinality, values } => {
+                    FeatureColumn::Categorical { name: name.clone(), cardinality: *cardinality, values: keep.iter().map(|i| values[pick(i)]).collect() }
+                }
+                FeatureColumn::MultiHot { name, cardinality, values } => {
+                    FeatureColumn::MultiHot { name: name.clone(), cardinality: *cardinality, values: keep.iter().map(|i| values[pick(i)].clone()).collect() }
+                }
+                FeatureColumn::Numeric { name, values } => {
+                    FeatureColumn::Numeric { name: name.clone(), values: keep.iter().map(|i| values[pick(i)]).collect() }
+                }
             })
             .collect();
         FeatureTable { columns }

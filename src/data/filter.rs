@@ -101,11 +101,7 @@ fn densify(ds: Dataset) -> Dataset {
     };
     let (unew, uold) = remap(&user_keep);
     let (inew, iold) = remap(&item_keep);
-    let interactions = ds
-        .interactions
-        .iter()
-        .map(|it| Interaction { user: unew[it.user as usize], item: inew[it.item as usize], ..*it })
-        .collect();
+    let interactions = ds.interactions.iter().map(|it| Interaction { user: unew[it.user as usize], item: inew[it.item as usize], ..*it }).collect();
     let subset = |m: &IdMap, olds: &[u32]| IdMap::from_raws(olds.iter().map(|&o| m.raw(o).to_string()).collect());
     Dataset {
         name: ds.name.clone(),

@@ -433,9 +433,9 @@ pub fn load_table(path: &Path, p: &TableParams) -> Result<Dataset> {
     };
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     let col = |name: &str| -> Result<Column> {
-        df.column(name).cloned().map_err(|_| {
-            anyhow!("{}: no column `{name}`; the file has {}; set user_col / item_col / rating_col / time_col", path.display(), names.join(", "))
-        })
+        df.column(name)
+            .cloned()
+            .map_err(|_| anyhow!("{}: no column `{name}`; the file has {}; set user_col / item_col / rating_col / time_col", path.display(), names.join(", ")))
     };
     let as_str = |name: &str| -> Result<Vec<Option<String>>> {
         let c = col(name)?.cast(&DataType::String)?;

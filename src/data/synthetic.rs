@@ -34,17 +34,7 @@ pub struct SyntheticParams {
 
 impl Default for SyntheticParams {
     fn default() -> Self {
-        SyntheticParams {
-            n_users: 2000,
-            n_items: 1000,
-            n_clusters: 20,
-            mean_len: 30,
-            min_len: 5,
-            popularity_skew: 1.0,
-            purity: 0.9,
-            locality: 3,
-            seed: 7,
-        }
+        SyntheticParams { n_users: 2000, n_items: 1000, n_clusters: 20, mean_len: 30, min_len: 5, popularity_skew: 1.0, purity: 0.9, locality: 3, seed: 7 }
     }
 }
 
@@ -52,10 +42,21 @@ impl Validate for SyntheticParams {
     fn validate(&self) -> Result<(), ParamError> {
         ensure_param!(self.n_users > 0, "n_users", "must be positive");
         ensure_param!(self.n_clusters > 0, "n_clusters", "must be positive");
-        ensure_param!(self.n_items >= 2 * self.n_clusters, "n_items", "needs at least 2 items per cluster ({} clusters), got {}", self.n_clusters, self.n_items);
+        ensure_param!(
+            self.n_items >= 2 * self.n_clusters,
+            "n_items",
+            "needs at least 2 items per cluster ({} clusters), got {}",
+            self.n_clusters,
+            self.n_items
+        );
         ensure_param!(self.min_len >= 2, "min_len", "must be at least 2 (one to train, one to test)");
         ensure_param!(self.mean_len >= self.min_len, "mean_len", "must be >= min_len ({})", self.min_len);
-        ensure_param!(self.mean_len < self.n_items / self.n_clusters, "mean_len", "must be below the cluster size ({}) so users do not exhaust their cluster", self.n_items / self.n_clusters);
+        ensure_param!(
+            self.mean_len < self.n_items / self.n_clusters,
+            "mean_len",
+            "must be below the cluster size ({}) so users do not exhaust their cluster",
+            self.n_items / self.n_clusters
+        );
         ensure_param!((0.0..=1.0).contains(&self.purity), "purity", "must be in [0, 1], got {}", self.purity);
         ensure_param!(self.popularity_skew >= 0.0, "popularity_skew", "must be >= 0");
         ensure_param!(self.locality >= 1, "locality", "must be at least 1");
@@ -89,8 +90,7 @@ pub fn generate(p: &SyntheticParams) -> Dataset {
         weight[i] = 1.0 / ((rank + 1) as f64).powf(p.popularity_skew);
     }
     let global = WeightedIndex::new(&weight).expect("positive weights");
-    let per_cluster: Vec<WeightedIndex<f64>> =
-        ring.iter().map(|r| WeightedIndex::new(r.iter().map(|&i| weight[i])).expect("positive weights")).collect();
+    let per_cluster: Vec<WeightedIndex<f64>> = ring.iter().map(|r| WeightedIndex::new(r.iter().map(|&i| weight[i])).expect("positive weights")).collect();
 
     let mut ds = Dataset { name: "synthetic".into(), ..Default::default() };
     for i in 0..p.n_items {

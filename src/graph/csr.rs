@@ -166,9 +166,7 @@ impl Graph {
 
     /// All arcs as `(source, target, weight)`.
     pub fn arcs(&self) -> impl Iterator<Item = (u32, u32, f32)> + '_ {
-        (0..self.n_nodes() as u32).flat_map(move |u| {
-            self.neighbors(u).iter().zip(self.neighbor_weights(u)).map(move |(&v, &w)| (u, v, w))
-        })
+        (0..self.n_nodes() as u32).flat_map(move |u| self.neighbors(u).iter().zip(self.neighbor_weights(u)).map(move |(&v, &w)| (u, v, w)))
     }
 
     /// Edges once each: all arcs if directed, else pairs with `u <= v`.
@@ -212,9 +210,7 @@ pub fn parse_edge_list(text: &str, name: &str, directed: bool) -> Result<EdgeLis
             bail!("{name}:{lineno}: expected 2 or 3 columns, got {}", cols.len());
         }
         let w = if cols.len() == 3 {
-            let w: f32 = cols[2]
-                .parse()
-                .map_err(|_| anyhow::anyhow!("{name}:{lineno}: weight `{}` is not a number", cols[2]))?;
+            let w: f32 = cols[2].parse().map_err(|_| anyhow::anyhow!("{name}:{lineno}: weight `{}` is not a number", cols[2]))?;
             if !(w.is_finite() && w > 0.0) {
                 bail!("{name}:{lineno}: weight {w} must be finite and > 0");
             }
@@ -251,12 +247,7 @@ pub fn bipartite_from_split(split: &Split, weight: BipartiteWeight) -> Result<Gr
             BipartiteWeight::Count => 1.0,
             BipartiteWeight::Rating => {
                 if !(it.rating.is_finite() && it.rating > 0.0) {
-                    bail!(
-                        "user {} rated item {} with {}: rating weights must be > 0 (use weight = \"count\")",
-                        it.user,
-                        it.item,
-                        it.rating
-                    );
+                    bail!("user {} rated item {} with {}: rating weights must be > 0 (use weight = \"count\")", it.user, it.item, it.rating);
                 }
                 it.rating
             }

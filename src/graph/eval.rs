@@ -90,11 +90,7 @@ pub fn f1_scores(truth: &[Vec<u32>], pred: &[Vec<u32>], n_classes: usize) -> F1S
     let f1 = |tp: u64, fp: u64, fnn: u64| if tp == 0 { 0.0 } else { 2.0 * tp as f64 / (2 * tp + fp + fnn) as f64 };
     let (ttp, tfp, tfn) = (tp.iter().sum(), fp.iter().sum(), fnn.iter().sum());
     let present: Vec<usize> = (0..n_classes).filter(|&c| tp[c] + fp[c] + fnn[c] > 0).collect();
-    let macro_f1 = if present.is_empty() {
-        0.0
-    } else {
-        present.iter().map(|&c| f1(tp[c], fp[c], fnn[c])).sum::<f64>() / present.len() as f64
-    };
+    let macro_f1 = if present.is_empty() { 0.0 } else { present.iter().map(|&c| f1(tp[c], fp[c], fnn[c])).sum::<f64>() / present.len() as f64 };
     F1Scores { macro_f1, micro_f1: f1(ttp, tfp, tfn) }
 }
 
@@ -265,8 +261,7 @@ pub fn link_prediction_auc(emb: &Matrix, split: &LinkSplit, cfg: &LogRegConfig) 
     }
     let rows = split.train_pos.iter().chain(&split.train_neg).map(|&(u, v)| hadamard(emb, u, v));
     let x = Design::from_rows(rows, emb.cols);
-    let y: Vec<bool> =
-        std::iter::repeat(true).take(split.train_pos.len()).chain(std::iter::repeat(false).take(split.train_neg.len())).collect();
+    let y: Vec<bool> = std::iter::repeat(true).take(split.train_pos.len()).chain(std::iter::repeat(false).take(split.train_neg.len())).collect();
     let model = fit_binary(&x, &y, cfg);
     let mut scores = Vec::new();
     let mut labels = Vec::new();

@@ -358,8 +358,7 @@ fn logistic_regression_reaches_a_stationary_point() {
     let (n, d) = (400, 6);
     let true_w = [1.5, -2.0, 0.5, 0.0, 1.0, -0.5];
     let rows: Vec<Vec<f64>> = (0..n).map(|_| (0..d).map(|_| rng.gen::<f64>() * 2.0 - 1.0).collect()).collect();
-    let y: Vec<bool> =
-        rows.iter().map(|r| r.iter().zip(&true_w).map(|(a, b)| a * b).sum::<f64>() + 0.3 + 0.5 * (rng.gen::<f64>() - 0.5) > 0.0).collect();
+    let y: Vec<bool> = rows.iter().map(|r| r.iter().zip(&true_w).map(|(a, b)| a * b).sum::<f64>() + 0.3 + 0.5 * (rng.gen::<f64>() - 0.5) > 0.0).collect();
     let x = Design::from_rows(rows.clone(), d);
     let cfg = LogRegConfig { c: 10.0, ..Default::default() };
     let m = fit_binary(&x, &y, &cfg);

@@ -176,22 +176,14 @@ impl ArcAlias {
         }
         let total = *offsets.last().unwrap() as usize;
         if total > MAX_ALIAS_ENTRIES {
-            bail!(
-                "mode = \"alias\" needs {total} transition entries (more than {MAX_ALIAS_ENTRIES}); use mode = \"otf\""
-            );
+            bail!("mode = \"alias\" needs {total} transition entries (more than {MAX_ALIAS_ENTRIES}); use mode = \"otf\"");
         }
-        let sources: Vec<u32> =
-            (0..g.n_nodes() as u32).flat_map(|t| std::iter::repeat(t).take(g.degree(t))).collect();
+        let sources: Vec<u32> = (0..g.n_nodes() as u32).flat_map(|t| std::iter::repeat(t).take(g.degree(t))).collect();
         let tables: Vec<(Vec<f32>, Vec<u32>)> = (0..g.n_arcs())
             .into_par_iter()
             .map(|e| {
                 let (t, v) = (sources[e], g.indices[e]);
-                let w: Vec<f32> = g
-                    .neighbors(v)
-                    .iter()
-                    .zip(g.neighbor_weights(v))
-                    .map(|(&x, &w)| (w as f64 * alpha(g, t, x, p, q)) as f32)
-                    .collect();
+                let w: Vec<f32> = g.neighbors(v).iter().zip(g.neighbor_weights(v)).map(|(&x, &w)| (w as f64 * alpha(g, t, x, p, q)) as f32).collect();
                 let mut prob = vec![0.0; w.len()];
                 let mut alias = vec![0; w.len()];
                 build_alias(&w, &mut prob, &mut alias);
@@ -223,12 +215,7 @@ fn alpha(g: &Graph, t: u32, x: u32, p: f64, q: f64) -> f64 {
 /// The exact distribution of the next node after `t -> v`, as `(x, probability)` pairs
 /// over `v`'s neighbours (for tests and diagnostics).
 pub fn transition_probs(g: &Graph, t: u32, v: u32, p: f64, q: f64) -> Vec<(u32, f64)> {
-    let un: Vec<(u32, f64)> = g
-        .neighbors(v)
-        .iter()
-        .zip(g.neighbor_weights(v))
-        .map(|(&x, &w)| (x, w as f64 * alpha(g, t, x, p, q)))
-        .collect();
+    let un: Vec<(u32, f64)> = g.neighbors(v).iter().zip(g.neighbor_weights(v)).map(|(&x, &w)| (x, w as f64 * alpha(g, t, x, p, q))).collect();
     let s: f64 = un.iter().map(|e| e.1).sum();
     un.into_iter().map(|(x, w)| (x, w / s)).collect()
 }

@@ -144,11 +144,19 @@ impl TreeBuilder<'_> {
         let d = self.pts.cols;
         let unit = |v: &[f32]| -> Vec<f32> {
             let n = linalg::dot(v, v).sqrt();
-            if n > 0.0 { v.iter().map(|x| x / n).collect() } else { v.to_vec() }
+            if n > 0.0 {
+                v.iter().map(|x| x / n).collect()
+            } else {
+                v.to_vec()
+            }
         };
         let get = |i: u32| -> Vec<f32> {
             let r = self.pts.row(i as usize);
-            if self.angular { unit(r) } else { r.to_vec() }
+            if self.angular {
+                unit(r)
+            } else {
+                r.to_vec()
+            }
         };
         let i = rng.gen_range(0..ids.len());
         let mut j = rng.gen_range(0..ids.len() - 1);
@@ -385,10 +393,7 @@ impl AnnIndex for AnnoyIndex {
 
     fn memory_bytes(&self) -> usize {
         let f = &self.forest;
-        self.vecs.data.len() * 4
-            + f.a.len() * 13
-            + (f.normals.len() + f.offsets.len()) * 4
-            + (f.leaf_items.len() + f.roots.len()) * 4
+        self.vecs.data.len() * 4 + f.a.len() * 13 + (f.normals.len() + f.offsets.len()) * 4 + (f.leaf_items.len() + f.roots.len()) * 4
     }
 
     fn save(&self, dir: &Path) -> Result<()> {

@@ -186,9 +186,7 @@ impl TopK {
 
     /// Best first.
     pub fn into_hits(mut self) -> Vec<Hit> {
-        self.heap.sort_unstable_by(|a, b| {
-            b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1))
-        });
+        self.heap.sort_unstable_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
         self.heap.into_iter().map(|(score, id)| Hit { id, score }).collect()
     }
 }
@@ -353,9 +351,7 @@ pub fn write_array<T: Pod>(dir: &Path, name: &str, data: &[T]) -> Result<()> {
 pub fn read_array<T: Pod>(dir: &Path, name: &str, expected: usize) -> Result<Vec<T>> {
     let p = dir.join(name);
     let mut buf = Vec::new();
-    std::fs::File::open(&p)
-        .and_then(|mut f| f.read_to_end(&mut buf))
-        .with_context(|| format!("reading {}", p.display()))?;
+    std::fs::File::open(&p).and_then(|mut f| f.read_to_end(&mut buf)).with_context(|| format!("reading {}", p.display()))?;
     if buf.len() != expected * T::SIZE {
         bail!("{} holds {} bytes, expected {} ({expected} values)", p.display(), buf.len(), expected * T::SIZE);
     }

@@ -333,8 +333,7 @@ impl AnnIndex for FlatIndex {
     fn search_batch(&self, queries: &Matrix, k: usize, excludes: &[&[u32]]) -> Result<Vec<Vec<Hit>>> {
         common::check_batch(queries, self.dim, excludes)?;
         let nq = queries.rows;
-        let prepared: Vec<std::borrow::Cow<[f32]>> =
-            (0..nq).map(|i| common::prepare_query(self.metric, queries.row(i))).collect();
+        let prepared: Vec<std::borrow::Cow<[f32]>> = (0..nq).map(|i| common::prepare_query(self.metric, queries.row(i))).collect();
         let exs: Vec<std::borrow::Cow<[u32]>> = (0..nq).map(|i| common::exclusion(excludes, i)).collect();
         let threads = rayon::current_num_threads().max(1);
         let mr = Kernel::detect().mr();
@@ -360,10 +359,7 @@ impl AnnIndex for FlatIndex {
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
-        common::write_header(
-            dir,
-            &Header { kind: "flat".into(), version: KIND.version, metric: self.metric, rows: self.n, dim: self.dim },
-        )?;
+        common::write_header(dir, &Header { kind: "flat".into(), version: KIND.version, metric: self.metric, rows: self.n, dim: self.dim })?;
         common::write_array(dir, "items.f32", &self.vectors().data)
     }
 }

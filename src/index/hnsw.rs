@@ -143,12 +143,8 @@ impl HnswIndex {
         }
         let index = usearch::Index::new(&options(p, metric, items.cols)).map_err(|e| anyhow!("usearch: {e}"))?;
         // usearch fails on parallel adds unless capacity and thread contexts are reserved.
-        index
-            .reserve_capacity_and_threads(items.rows, threads())
-            .map_err(|e| anyhow!("usearch reserve: {e}"))?;
-        (0..items.rows)
-            .into_par_iter()
-            .try_for_each(|i| index.add(i as u64, items.row(i)).map_err(|e| anyhow!("usearch add of item {i}: {e}")))?;
+        index.reserve_capacity_and_threads(items.rows, threads()).map_err(|e| anyhow!("usearch reserve: {e}"))?;
+        (0..items.rows).into_par_iter().try_for_each(|i| index.add(i as u64, items.row(i)).map_err(|e| anyhow!("usearch add of item {i}: {e}")))?;
         Ok(HnswIndex { index, metric, n: items.rows, dim: items.cols, params: p.clone() })
     }
 
@@ -166,9 +162,7 @@ impl HnswIndex {
             bail!("{} holds {} x {} vectors, header says {} x {}", path.display(), index.size(), index.dimensions(), h.rows, h.dim);
         }
         index.change_expansion_search(params.ef_search);
-        index
-            .reserve_capacity_and_threads(h.rows, threads())
-            .map_err(|e| anyhow!("usearch reserve: {e}"))?;
+        index.reserve_capacity_and_threads(h.rows, threads()).map_err(|e| anyhow!("usearch reserve: {e}"))?;
         Ok(HnswIndex { index, metric: h.metric, n: h.rows, dim: h.dim, params })
     }
 
@@ -217,10 +211,7 @@ impl AnnIndex for HnswIndex {
         let hits = if ex.is_empty() {
             self.to_hits(self.index.search(query, want).map_err(|e| anyhow!("usearch search: {e}"))?, want, &ex)
         } else {
-            let m = self
-                .index
-                .filtered_search(query, want, |key| !common::is_excluded(&ex, key as u32))
-                .map_err(|e| anyhow!("usearch search: {e}"))?;
+            let m = self.index.filtered_search(query, want, |key| !common::is_excluded(&ex, key as u32)).map_err(|e| anyhow!("usearch search: {e}"))?;
             self.to_hits(m, want, &ex)
         };
         if hits.len() >= want {

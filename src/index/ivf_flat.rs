@@ -202,8 +202,7 @@ impl Lists {
     /// All lists as `(coarse score, list)`, the best `nprobe` first (sorted), the rest after
     /// (unsorted until [`Lists::sort_rest`]).
     pub fn probe(&self, q: &[f32], nprobe: usize) -> Vec<(f32, u32)> {
-        let mut s: Vec<(f32, u32)> =
-            (0..self.nlist()).map(|l| (common::score(self.coarse, q, self.centroids.row(l)), l as u32)).collect();
+        let mut s: Vec<(f32, u32)> = (0..self.nlist()).map(|l| (common::score(self.coarse, q, self.centroids.row(l)), l as u32)).collect();
         let np = nprobe.min(s.len());
         let cmp = |a: &(f32, u32), b: &(f32, u32)| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1));
         if np < s.len() {
@@ -329,10 +328,7 @@ impl AnnIndex for IvfFlatIndex {
         common::check_batch(queries, self.dim, excludes)?;
         let prepared = common::prepare_items(self.metric, queries);
         let probes = self.lists.probe_batch(&prepared, self.nprobe)?;
-        Ok((0..queries.rows)
-            .into_par_iter()
-            .map(|i| self.scan(prepared.row(i), k, excludes.get(i).copied().unwrap_or(&[]), &probes[i]))
-            .collect())
+        Ok((0..queries.rows).into_par_iter().map(|i| self.scan(prepared.row(i), k, excludes.get(i).copied().unwrap_or(&[]), &probes[i])).collect())
     }
 
     fn set_search_params(&mut self, params: &serde_json::Value) -> Result<()> {
@@ -349,14 +345,7 @@ impl AnnIndex for IvfFlatIndex {
     fn save(&self, dir: &Path) -> Result<()> {
         common::write_header(
             dir,
-            &Header {
-                kind: "ivf_flat".into(),
-                version: KIND.version,
-                metric: self.metric,
-                rows: self.len(),
-                dim: self.dim,
-                nlist: self.lists.nlist(),
-            },
+            &Header { kind: "ivf_flat".into(), version: KIND.version, metric: self.metric, rows: self.len(), dim: self.dim, nlist: self.lists.nlist() },
         )?;
         self.lists.save(dir)?;
         common::write_array(dir, "vectors.f32", &self.vecs.data)

@@ -239,10 +239,7 @@ impl AnnIndex for IvfPqIndex {
         common::check_batch(queries, self.dim, excludes)?;
         let prepared = common::prepare_items(self.metric, queries);
         let probes = self.lists.probe_batch(&prepared, self.nprobe)?;
-        Ok((0..queries.rows)
-            .into_par_iter()
-            .map(|i| self.scan(prepared.row(i), k, excludes.get(i).copied().unwrap_or(&[]), &probes[i]))
-            .collect())
+        Ok((0..queries.rows).into_par_iter().map(|i| self.scan(prepared.row(i), k, excludes.get(i).copied().unwrap_or(&[]), &probes[i])).collect())
     }
 
     fn set_search_params(&mut self, params: &serde_json::Value) -> Result<()> {
@@ -261,11 +258,7 @@ impl AnnIndex for IvfPqIndex {
     }
 
     fn memory_bytes(&self) -> usize {
-        self.lists.memory_bytes()
-            + self.pq.memory_bytes()
-            + self.codes.len()
-            + self.btab.len() * 4
-            + self.vecs.data.len() * 4
+        self.lists.memory_bytes() + self.pq.memory_bytes() + self.codes.len() + self.btab.len() * 4 + self.vecs.data.len() * 4
     }
 
     fn save(&self, dir: &Path) -> Result<()> {

@@ -124,8 +124,7 @@ pub fn train_with(points: &Matrix, k: usize, iters: usize, seed: u64, assign_met
                     c1.iter_mut().zip(&c2).for_each(|(a, b)| *a += b);
                     (s1, c1)
                 },
-            )
-            ;
+            );
         for c in 0..k {
             if counts[c] > 0 {
                 let inv = 1.0 / counts[c] as f64;

@@ -57,10 +57,7 @@ pub trait AnnIndex: Send + Sync {
     fn search_batch(&self, queries: &Matrix, k: usize, excludes: &[&[u32]]) -> Result<Vec<Vec<Hit>>> {
         use rayon::prelude::*;
         common::check_batch(queries, self.dim(), excludes)?;
-        (0..queries.rows)
-            .into_par_iter()
-            .map(|i| self.search(queries.row(i), k, excludes.get(i).copied().unwrap_or(&[])))
-            .collect()
+        (0..queries.rows).into_par_iter().map(|i| self.search(queries.row(i), k, excludes.get(i).copied().unwrap_or(&[]))).collect()
     }
 
     /// Applies search-time parameters (`ef_search`, `nprobe`, `search_k`) to a built or loaded
@@ -94,8 +91,7 @@ pub struct IndexKind {
 }
 
 /// The registry: adding an index kind is one file and one line here.
-pub static KINDS: &[&IndexKind] =
-    &[&flat::KIND, &hnsw::KIND, &ivf_flat::KIND, &ivf_pq::KIND, &annoy::KIND];
+pub static KINDS: &[&IndexKind] = &[&flat::KIND, &hnsw::KIND, &ivf_flat::KIND, &ivf_pq::KIND, &annoy::KIND];
 
 pub fn lookup(kind: &str) -> Option<&'static IndexKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)

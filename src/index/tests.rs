@@ -38,10 +38,8 @@ fn naive_score(metric: Metric, q: &[f32], x: &[f32]) -> f32 {
 
 /// Brute-force top-k (ties to the lower id), skipping `ex`.
 fn brute(metric: Metric, items: &Matrix, q: &[f32], k: usize, ex: &[u32]) -> Vec<Hit> {
-    let mut all: Vec<Hit> = (0..items.rows as u32)
-        .filter(|i| !ex.contains(i))
-        .map(|i| Hit { id: i, score: naive_score(metric, q, items.row(i as usize)) })
-        .collect();
+    let mut all: Vec<Hit> =
+        (0..items.rows as u32).filter(|i| !ex.contains(i)).map(|i| Hit { id: i, score: naive_score(metric, q, items.row(i as usize)) }).collect();
     all.sort_by(|a, b| b.score.partial_cmp(&a.score).unwrap().then(a.id.cmp(&b.id)));
     all.truncate(k);
     all
@@ -75,7 +73,11 @@ fn cases() -> Vec<(&'static str, serde_json::Value, f64)> {
 fn split_keys(k: &IndexKind, canon: &serde_json::Value) -> (serde_json::Value, serde_json::Value) {
     let (mut b, mut s) = (serde_json::Map::new(), serde_json::Map::new());
     for (key, v) in canon.as_object().unwrap() {
-        if k.search_keys.contains(&key.as_str()) { s.insert(key.clone(), v.clone()) } else { b.insert(key.clone(), v.clone()) };
+        if k.search_keys.contains(&key.as_str()) {
+            s.insert(key.clone(), v.clone())
+        } else {
+            b.insert(key.clone(), v.clone())
+        };
     }
     (serde_json::Value::Object(b), serde_json::Value::Object(s))
 }
@@ -292,7 +294,18 @@ fn params_are_validated_and_canonical() {
     // Small nlist with the search keys split off (as the pipeline builds) must not trip
     // the nprobe <= nlist check on a defaulted nprobe.
     for kind in ["ivf_flat", "ivf_pq"] {
-        let idx = build(kind, &json!({"nlist": 2, "nprobe": 1, "m": 4}).as_object().unwrap().iter().filter(|(k, _)| kind == "ivf_pq" || k.as_str() != "m").map(|(k, v)| (k.clone(), v.clone())).collect(), &clustered(300, 8, 4, 1), Metric::L2);
+        let idx = build(
+            kind,
+            &json!({"nlist": 2, "nprobe": 1, "m": 4})
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| kind == "ivf_pq" || k.as_str() != "m")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            &clustered(300, 8, 4, 1),
+            Metric::L2,
+        );
         assert!(idx.is_ok(), "{kind}: {:?}", idx.err());
     }
     let bad = [
@@ -329,4 +342,3 @@ fn hnsw_quantised_storage_keeps_recall() {
     // i8 with unit-free vectors under ip is refused rather than silently wrong.
     assert!(build("hnsw", &json!({"scalar": "i8"}), &items, Metric::Ip).is_err());
 }
-

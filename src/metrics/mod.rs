@@ -51,11 +51,7 @@ pub fn score_user(ranked: &[u32], relevant_sorted: &[u32], k: usize, self_info: 
     }
     let n_rel = relevant_sorted.len();
     let idcg: f64 = (0..n_rel.min(k)).map(|r| 1.0 / ((r + 2) as f64).log2()).sum();
-    let novelty = if top.is_empty() {
-        0.0
-    } else {
-        top.iter().map(|&i| self_info.get(i as usize).copied().unwrap_or(0.0)).sum::<f64>() / top.len() as f64
-    };
+    let novelty = if top.is_empty() { 0.0 } else { top.iter().map(|&i| self_info.get(i as usize).copied().unwrap_or(0.0)).sum::<f64>() / top.len() as f64 };
     UserScores {
         recall: if n_rel == 0 { 0.0 } else { hits as f64 / n_rel as f64 },
         ndcg: if idcg == 0.0 { 0.0 } else { dcg / idcg },

@@ -192,8 +192,8 @@ impl Model for Item2Vec {
             bar.inc(1);
             epochs.push(EpochLog { epoch: e.epoch + 1, loss: e.loss, seconds: e.seconds, throughput: e.tokens_per_sec });
         };
-        let out = sgns::train(corpus, &p.sgns_config(input.seed), &mut on_epoch)
-            .with_context(|| format!("item2vec: training on {} sequences", corpus.len()))?;
+        let out =
+            sgns::train(corpus, &p.sgns_config(input.seed), &mut on_epoch).with_context(|| format!("item2vec: training on {} sequences", corpus.len()))?;
         bar.finish_and_clear();
 
         let mut items = match p.item_vectors {

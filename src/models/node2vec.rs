@@ -114,11 +114,7 @@ impl Validate for Node2VecParams {
             "directed",
             "only applies to graph = \"dataset\" (the bipartite and co-occurrence graphs are undirected)"
         );
-        ensure_param!(
-            self.weight == BipartiteWeight::Count || self.graph == GraphParam::Bipartite,
-            "weight",
-            "only applies to graph = \"bipartite\""
-        );
+        ensure_param!(self.weight == BipartiteWeight::Count || self.graph == GraphParam::Bipartite, "weight", "only applies to graph = \"bipartite\"");
         ensure_param!(self.dim >= 1, "dim", "must be at least 1, got {}", self.dim);
         ensure_param!(self.dim <= 65_536, "dim", "must be at most 65536, got {}", self.dim);
         ensure_param!(self.window >= 1, "window", "must be at least 1, got {}", self.window);
@@ -237,8 +233,7 @@ impl Model for Node2Vec {
             bar.inc(1);
             epochs.push(EpochLog { epoch: e.epoch + 1, loss: e.loss, seconds: e.seconds, throughput: e.tokens_per_sec });
         };
-        let out = sgns::train(corpus, &p.sgns_config(input.seed), &mut on_epoch)
-            .with_context(|| format!("node2vec: training on {} walks", corpus.len()))?;
+        let out = sgns::train(corpus, &p.sgns_config(input.seed), &mut on_epoch).with_context(|| format!("node2vec: training on {} walks", corpus.len()))?;
         bar.finish_and_clear();
 
         let mut nodes_m = out.centre;

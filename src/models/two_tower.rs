@@ -28,8 +28,7 @@ use crate::index::Metric;
 use crate::linalg::{dot, Matrix};
 use crate::models::{EpochLog, Model, ModelKind, TrainInput, Trained};
 use crate::nn::{
-    l2_normalize, row_dot, to_matrix, Activation, Bags, Ctx, Init, InputBuilder, LeafId, Mlp, OptimConfig,
-    OptimizerKind, ParamStore, Scalar, TMat, TableId,
+    l2_normalize, row_dot, to_matrix, Activation, Bags, Ctx, Init, InputBuilder, LeafId, Mlp, OptimConfig, OptimizerKind, ParamStore, Scalar, TMat, TableId,
 };
 use crate::sampling::{self, Catalog, Sampler, Scorer};
 use anyhow::{anyhow, bail, Result};
@@ -41,12 +40,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Instant;
 
-pub static KIND: ModelKind = ModelKind {
-    kind: "two_tower",
-    about: "user and item MLP towers over ids, side features and history; softmax / BCE / BPR loss",
-    version: 1,
-    parse,
-};
+pub static KIND: ModelKind =
+    ModelKind { kind: "two_tower", about: "user and item MLP towers over ids, side features and history; softmax / BCE / BPR loss", version: 1, parse };
 
 fn parse(value: &serde_json::Value) -> Result<(Box<dyn Model>, serde_json::Value), ParamError> {
     let (p, canon): (TwoTowerParams, _) = params::canonical(value)?;
@@ -161,45 +156,21 @@ impl Validate for TwoTowerParams {
         for (i, &h) in self.hidden.iter().enumerate() {
             ensure_param!(h >= 1, format!("hidden.{i}"), "layer sizes must be at least 1, got {h}");
         }
-        ensure_param!(
-            self.dropout.is_finite() && (0.0..1.0).contains(&self.dropout),
-            "dropout",
-            "must be in [0, 1), got {}",
-            self.dropout
-        );
-        ensure_param!(
-            self.temperature.is_finite() && self.temperature > 0.0,
-            "temperature",
-            "must be positive, got {}",
-            self.temperature
-        );
+        ensure_param!(self.dropout.is_finite() && (0.0..1.0).contains(&self.dropout), "dropout", "must be in [0, 1), got {}", self.dropout);
+        ensure_param!(self.temperature.is_finite() && self.temperature > 0.0, "temperature", "must be positive, got {}", self.temperature);
         ensure_param!(self.embedding_dim >= 1, "embedding_dim", "must be at least 1, got {}", self.embedding_dim);
         ensure_param!(
             self.user.id || !self.user.features.is_empty() || self.user.history > 0,
             "user",
             "the user tower has no input: set `id = true`, `features` or `history`"
         );
-        ensure_param!(
-            self.item.id || !self.item.features.is_empty(),
-            "item",
-            "the item tower has no input: set `id = true` or `features`"
-        );
+        ensure_param!(self.item.id || !self.item.features.is_empty(), "item", "the item tower has no input: set `id = true` or `features`");
         ensure_param!(self.item.history == 0, "item.history", "only the user tower has a history");
         ensure_param!(self.batch_size >= 2, "batch_size", "must be at least 2, got {}", self.batch_size);
         ensure_param!(self.epochs >= 1, "epochs", "must be at least 1, got {}", self.epochs);
         ensure_param!(self.lr.is_finite() && self.lr > 0.0, "lr", "must be positive, got {}", self.lr);
-        ensure_param!(
-            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
-            "weight_decay",
-            "must be >= 0, got {}",
-            self.weight_decay
-        );
-        ensure_param!(
-            self.loss == Loss::Softmax || self.negatives >= 1,
-            "negatives",
-            "`{:?}` loss needs at least 1 negative",
-            self.loss
-        );
+        ensure_param!(self.weight_decay.is_finite() && self.weight_decay >= 0.0, "weight_decay", "must be >= 0, got {}", self.weight_decay);
+        ensure_param!(self.loss == Loss::Softmax || self.negatives >= 1, "negatives", "`{:?}` loss needs at least 1 negative", self.loss);
         ensure_param!(self.clip_norm.is_finite() && self.clip_norm >= 0.0, "clip_norm", "must be >= 0 (0 = off)");
         ensure_param!(self.eval_k >= 1, "eval_k", "must be at least 1");
         ensure_param!(self.eval_users >= 1, "eval_users", "must be at least 1");
@@ -224,10 +195,19 @@ impl Model for TwoTower {
 
 /// One feature column of a tower, resolved against the dataset.
 enum Feat<'a> {
-    Cat { table: TableId, values: &'a [u32] },
-    Multi { table: TableId, width: usize, values: &'a [Vec<u32>] },
+    Cat {
+        table: TableId,
+        values: &'a [u32],
+    },
+    Multi {
+        table: TableId,
+        width: usize,
+        values: &'a [Vec<u32>],
+    },
     /// Standardised numeric columns (all of a side's numeric features together).
-    Num { cols: Vec<(&'a [f32], f32, f32)> },
+    Num {
+        cols: Vec<(&'a [f32], f32, f32)>,
+    },
 }
 
 /// A tower: its inputs and MLP.
@@ -316,8 +296,7 @@ impl<'a> Tower<'a> {
                 }
                 FeatureColumn::Numeric { values, .. } => {
                     // Standardise on the rows present in the training split.
-                    let vals: Vec<f64> =
-                        values.iter().zip(present).filter(|(v, &p)| p && v.is_finite()).map(|(v, _)| *v as f64).collect();
+                    let vals: Vec<f64> = values.iter().zip(present).filter(|(v, &p)| p && v.is_finite()).map(|(v, _)| *v as f64).collect();
                     let n = vals.len().max(1) as f64;
                     let mean = vals.iter().sum::<f64>() / n;
                     let sd = (vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
@@ -397,14 +376,7 @@ fn encode(store: &ParamStore, tower: &Tower, ids: &[u32], hist: &dyn Fn(u32) -> 
 
 /// Mean Recall@k over `users`: the share of each user's `target` items found in the top k of
 /// items not in the user's training items.
-pub fn recall_at_k(
-    users: &Matrix,
-    items: &Matrix,
-    train: &[Interaction],
-    target: &[Interaction],
-    k: usize,
-    subset: &[u32],
-) -> f64 {
+pub fn recall_at_k(users: &Matrix, items: &Matrix, train: &[Interaction], target: &[Interaction], k: usize, subset: &[u32]) -> f64 {
     use rayon::prelude::*;
     let n_users = users.rows;
     let mut seen = vec![Vec::new(); n_users];
@@ -503,14 +475,7 @@ fn softmax_loss(ctx: &Ctx, p: &TwoTowerParams, u: TMat, v: TMat, pos_items: &[u3
 }
 
 /// The batch loss. `v` holds the positives' vectors (`b` rows) followed by the negatives'.
-fn batch_loss(
-    ctx: &Ctx,
-    p: &TwoTowerParams,
-    u: TMat,
-    v: TMat,
-    pos_items: &[u32],
-    log_q: &[f32],
-) -> Scalar {
+fn batch_loss(ctx: &Ctx, p: &TwoTowerParams, u: TMat, v: TMat, pos_items: &[u32], log_q: &[f32]) -> Scalar {
     use dfdx::tensor_ops::bce_with_logits;
     let b = pos_items.len();
     let inv_t = 1.0 / p.temperature;
@@ -750,8 +715,7 @@ struct SamplerPlan {
 
 impl SamplerPlan {
     fn new(p: &TwoTowerParams, cfg: &serde_json::Value, split: &Split, seed: u64) -> Result<Self> {
-        let sampler = sampling::build(cfg, &Arc::new(Catalog::from_split(split)), sampling_seed(seed))
-            .map_err(|e| anyhow!("two_tower: [sampler]: {e:#}"))?;
+        let sampler = sampling::build(cfg, &Arc::new(Catalog::from_split(split)), sampling_seed(seed)).map_err(|e| anyhow!("two_tower: [sampler]: {e:#}"))?;
         let in_batch = p.loss == Loss::Softmax || sampler.in_batch();
         let extra = if sampler.in_batch() { 0 } else { p.negatives };
         if !in_batch && extra == 0 {
@@ -781,13 +745,7 @@ pub fn fit(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64) -> R
 
 /// [`fit`] with the canonical `[sampler]` table (with its `kind`) when the config has one;
 /// without, the built-in negatives (uniform shared for `bce` / `bpr`, in-batch for `softmax`).
-pub fn fit_with(
-    p: &TwoTowerParams,
-    dataset: &Dataset,
-    split: &Split,
-    seed: u64,
-    sampler: Option<&serde_json::Value>,
-) -> Result<Trained> {
+pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64, sampler: Option<&serde_json::Value>) -> Result<Trained> {
     let (n_users, n_items) = (split.n_users, split.n_items);
     if split.train.is_empty() {
         bail!("two_tower: the training split is empty");
@@ -819,15 +777,8 @@ pub fn fit_with(
     } else {
         None
     };
-    let user_tower =
-        Tower::build(&mut store, "user", &p.user, p, n_users, &dataset.user_features, &user_present, history)?;
-    let opt = OptimConfig {
-        kind: p.optimizer,
-        lr: p.lr,
-        weight_decay: p.weight_decay,
-        clip_norm: p.clip_norm,
-        ..Default::default()
-    };
+    let user_tower = Tower::build(&mut store, "user", &p.user, p, n_users, &dataset.user_features, &user_present, history)?;
+    let opt = OptimConfig { kind: p.optimizer, lr: p.lr, weight_decay: p.weight_decay, clip_norm: p.clip_norm, ..Default::default() };
 
     // Early-stopping users.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x7470_7477_0000_0000);
@@ -956,12 +907,7 @@ pub fn fit_with(
             step_secs.push(ts.elapsed().as_secs_f64());
         }
         let secs = t0.elapsed().as_secs_f64();
-        epochs.push(EpochLog {
-            epoch: epoch + 1,
-            loss: loss_sum / n_ex.max(1) as f64,
-            seconds: secs,
-            throughput: n_ex as f64 / secs.max(1e-9),
-        });
+        epochs.push(EpochLog { epoch: epoch + 1, loss: loss_sum / n_ex.max(1) as f64, seconds: secs, throughput: n_ex as f64 / secs.max(1e-9) });
         if early {
             let iv = encode(&store, &item_tower, &all_items, &|_| Vec::new(), p.normalize);
             let uv = encode(&store, &user_tower, &all_users, &hist_of, p.normalize);
@@ -1076,11 +1022,7 @@ mod tests {
         }
         ds.item_features = FeatureTable {
             columns: vec![
-                FeatureColumn::Categorical {
-                    name: "genre".into(),
-                    cardinality: k as u32,
-                    values: (0..n_items as u32).map(|i| i % k as u32).collect(),
-                },
+                FeatureColumn::Categorical { name: "genre".into(), cardinality: k as u32, values: (0..n_items as u32).map(|i| i % k as u32).collect() },
                 FeatureColumn::MultiHot {
                     name: "tags".into(),
                     cardinality: 2 * k as u32,
@@ -1089,9 +1031,8 @@ mod tests {
                 FeatureColumn::Numeric { name: "year".into(), values: (0..n_items).map(|i| 1990.0 + (i % 30) as f32).collect() },
             ],
         };
-        ds.user_features = FeatureTable {
-            columns: vec![FeatureColumn::Numeric { name: "age".into(), values: (0..n_users).map(|u| (u % 50) as f32).collect() }],
-        };
+        ds.user_features =
+            FeatureTable { columns: vec![FeatureColumn::Numeric { name: "age".into(), values: (0..n_users).map(|u| (u % 50) as f32).collect() }] };
         (ds, split)
     }
 
@@ -1128,8 +1069,8 @@ mod tests {
                             s - q
                         })
                         .collect();
-                    let zi: f64 = (0..d).map(|k| (uu[i * d + k] * vv[i * d + k]) as f64).sum::<f64>() / 0.5
-                        - if logq { log_q[pos[i] as usize] as f64 } else { 0.0 };
+                    let zi: f64 =
+                        (0..d).map(|k| (uu[i * d + k] * vv[i * d + k]) as f64).sum::<f64>() / 0.5 - if logq { log_q[pos[i] as usize] as f64 } else { 0.0 };
                     let lse = z.iter().map(|x| x.exp()).sum::<f64>().ln();
                     want += lse - zi;
                 }
@@ -1223,11 +1164,13 @@ mod tests {
         let (new_items, neg) = layout(&pos, &extra, 2, true, &mut col_of);
         assert_eq!(new_items, vec![5, 7, 9]);
         let rows = |neg: &NegRows| -> Vec<Vec<usize>> {
-            (0..3).map(|r| {
-                let mut v = Vec::new();
-                neg.each(r, |j| v.push(j));
-                v
-            }).collect()
+            (0..3)
+                .map(|r| {
+                    let mut v = Vec::new();
+                    neg.each(r, |j| v.push(j));
+                    v
+                })
+                .collect()
         };
         // Row 0 (positive 1): row 1 in-batch (row 2 shares the positive), then 5 and 2.
         // Row 1 (positive 2): rows 0 and 2, then 7 and 5; row 2: row 1, then 9 (1 dropped).
@@ -1285,12 +1228,7 @@ mod tests {
             assert!(close(&want.1, &got.1) && close(&want.2, &got.2), "softmax logq={logq} gradients differ");
         }
         // Ragged rows (in-batch plus some sampled columns, a repeat, an empty row).
-        let ragged = NegRows {
-            pos: pos.clone(),
-            in_batch: false,
-            start: vec![0, 3, 3, 5, 9, 10],
-            cols: vec![1, 5, 5, 0, 8, 0, 1, 6, 7, 2],
-        };
+        let ragged = NegRows { pos: pos.clone(), in_batch: false, start: vec![0, 3, 3, 5, 9, 10], cols: vec![1, 5, 5, 0, 8, 0, 1, 6, 7, 2] };
         // In-batch rows plus sampled columns, one repeated.
         let mixed = NegRows { pos: pos.clone(), in_batch: true, start: vec![0, 2, 2, 3, 4, 6], cols: vec![5, 5, 8, 6, 7, 8] };
         let corr: Vec<f32> = (0..b + m).map(|c| 0.3 * c as f32 - 1.0).collect();
@@ -1332,7 +1270,11 @@ mod tests {
             ("bpr", serde_json::json!({"kind": "frequency", "alpha": 0.5}), 8),
             // (`negatives` must be >= 1 for bpr, and in_batch ignores it.)
             ("bpr", serde_json::json!({"kind": "in_batch"}), 1),
-            ("bpr", serde_json::json!({"kind": "mixed", "parts": [{"kind": "uniform", "weight": 0.75}, {"kind": "hard", "weight": 0.25, "pool": 50, "refresh_steps": 10}]}), 8),
+            (
+                "bpr",
+                serde_json::json!({"kind": "mixed", "parts": [{"kind": "uniform", "weight": 0.75}, {"kind": "hard", "weight": 0.25, "pool": 50, "refresh_steps": 10}]}),
+                8,
+            ),
             ("softmax", serde_json::json!({"kind": "hard", "pool": 50, "refresh_steps": 10}), 4),
         ];
         for (loss, sampler, negatives) in cases {

@@ -125,9 +125,7 @@ impl EmbeddingTable {
                         p[i] -= lr * gi / (acc[i].sqrt() + 1e-10);
                     }
                 }
-                SparseOptimizer::Same => {
-                    super::store::update_row(cfg, lr, t, p, &mut self.m[lo..hi], &mut self.v[lo..hi], gr)
-                }
+                SparseOptimizer::Same => super::store::update_row(cfg, lr, t, p, &mut self.m[lo..hi], &mut self.v[lo..hi], gr),
             }
         }
     }

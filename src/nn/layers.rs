@@ -83,30 +83,17 @@ impl BatchNorm1d {
             let m = self.momentum;
             let unbias = n as f32 / (n - 1) as f32;
             let latest = |ctx: &Ctx, id: ParamId| -> Vec<f32> {
-                ctx.buffer_updates
-                    .iter()
-                    .rev()
-                    .find(|(i, _)| *i == id)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_else(|| ctx.store.value(id).to_vec())
+                ctx.buffer_updates.iter().rev().find(|(i, _)| *i == id).map(|(_, v)| v.clone()).unwrap_or_else(|| ctx.store.value(id).to_vec())
             };
-            let rm: Vec<f32> =
-                latest(ctx, self.running_mean).iter().zip(&mean_v).map(|(r, b)| (1.0 - m) * r + m * b).collect();
-            let rv: Vec<f32> = latest(ctx, self.running_var)
-                .iter()
-                .zip(&var_v)
-                .map(|(r, b)| (1.0 - m) * r + m * b * unbias)
-                .collect();
+            let rm: Vec<f32> = latest(ctx, self.running_mean).iter().zip(&mean_v).map(|(r, b)| (1.0 - m) * r + m * b).collect();
+            let rv: Vec<f32> = latest(ctx, self.running_var).iter().zip(&var_v).map(|(r, b)| (1.0 - m) * r + m * b * unbias).collect();
             ctx.buffer_updates.push((self.running_mean, rm));
             ctx.buffer_updates.push((self.running_var, rv));
             y
         } else {
             // y = x * s + t with s = gamma / sqrt(rv + eps), t = beta - rm * s.
-            let s: Vec<f32> = (0..d)
-                .map(|j| ctx.store.value(self.gamma)[j] / (ctx.store.value(self.running_var)[j] + self.eps).sqrt())
-                .collect();
-            let t: Vec<f32> =
-                (0..d).map(|j| ctx.store.value(self.beta)[j] - ctx.store.value(self.running_mean)[j] * s[j]).collect();
+            let s: Vec<f32> = (0..d).map(|j| ctx.store.value(self.gamma)[j] / (ctx.store.value(self.running_var)[j] + self.eps).sqrt()).collect();
+            let t: Vec<f32> = (0..d).map(|j| ctx.store.value(self.beta)[j] - ctx.store.value(self.running_mean)[j] * s[j]).collect();
             let s = ctx.dev().tensor_from_vec(s, (d,)).broadcast_like::<_, Axis<0>>(&(n, d));
             let t = ctx.dev().tensor_from_vec(t, (d,)).broadcast_like::<_, Axis<0>>(&(n, d));
             x * s + t

@@ -87,14 +87,7 @@ impl<'a> Ctx<'a> {
     /// `seed` drives dropout masks; derive it from the run seed and the step for determinism.
     pub fn new(store: &'a ParamStore, train: bool, seed: u64) -> Self {
         use rand::SeedableRng;
-        Ctx {
-            store,
-            train,
-            rng: rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed),
-            used: Vec::new(),
-            leaves: Vec::new(),
-            buffer_updates: Vec::new(),
-        }
+        Ctx { store, train, rng: rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed), used: Vec::new(), leaves: Vec::new(), buffer_updates: Vec::new() }
     }
 
     pub fn dev(&self) -> &Dev {
@@ -151,12 +144,7 @@ impl<'a> Ctx<'a> {
             g.try_alloc_for(t).map_err(|e| anyhow!("allocating a gradient: {e}"))?;
             leaves.push(g.get(t).as_vec());
         }
-        Ok(Backward {
-            grads: Grads { dense, sparse: Vec::new() },
-            leaves,
-            buffer_updates: self.buffer_updates,
-            loss: value,
-        })
+        Ok(Backward { grads: Grads { dense, sparse: Vec::new() }, leaves, buffer_updates: self.buffer_updates, loss: value })
     }
 
     /// Ends an inference pass, returning the buffer updates (empty in eval mode).

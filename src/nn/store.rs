@@ -35,9 +35,7 @@ pub enum Init {
 impl Init {
     fn fill(self, rng: &mut Xoshiro256PlusPlus, rows: usize, cols: usize) -> Vec<f32> {
         let n = rows * cols;
-        let uniform = |rng: &mut Xoshiro256PlusPlus, a: f32| -> Vec<f32> {
-            (0..n).map(|_| rng.gen_range(-a..=a)).collect()
-        };
+        let uniform = |rng: &mut Xoshiro256PlusPlus, a: f32| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-a..=a)).collect() };
         match self {
             Init::Const(c) => vec![c; n],
             Init::Uniform(a) => uniform(rng, a),
@@ -154,8 +152,7 @@ impl Grads {
     }
 
     pub fn all_finite(&self) -> bool {
-        self.dense.iter().all(|(_, g)| g.iter().all(|x| x.is_finite()))
-            && self.sparse.iter().all(|(_, g)| g.grad.iter().all(|x| x.is_finite()))
+        self.dense.iter().all(|(_, g)| g.iter().all(|x| x.is_finite())) && self.sparse.iter().all(|(_, g)| g.grad.iter().all(|x| x.is_finite()))
     }
 }
 
@@ -242,16 +239,7 @@ impl ParamStore {
         self.claim(name, Entry::Param(id))?;
         let tensor = self.dev.tensor_from_vec(data.clone(), (rows, cols));
         let n = rows * cols;
-        self.params.push(Param {
-            name: name.to_string(),
-            rows,
-            cols,
-            trainable,
-            data,
-            m: vec![0.0; n],
-            v: vec![0.0; n],
-            tensor,
-        });
+        self.params.push(Param { name: name.to_string(), rows, cols, trainable, data, m: vec![0.0; n], v: vec![0.0; n], tensor });
         Ok(id)
     }
 
@@ -333,8 +321,7 @@ impl ParamStore {
 
     /// Number of scalar parameters (dense trainable + tables).
     pub fn n_params(&self) -> usize {
-        self.params.iter().filter(|p| p.trainable).map(|p| p.data.len()).sum::<usize>()
-            + self.tables.iter().map(|t| t.data.len()).sum::<usize>()
+        self.params.iter().filter(|p| p.trainable).map(|p| p.data.len()).sum::<usize>() + self.tables.iter().map(|t| t.data.len()).sum::<usize>()
     }
 
     /// Writes BatchNorm running statistics gathered during a pass.

@@ -19,9 +19,7 @@ fn create(path: &Path) -> Result<BufWriter<std::fs::File>> {
 
 fn read_all(path: &Path) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    std::fs::File::open(path)
-        .with_context(|| format!("cannot open `{}`", path.display()))?
-        .read_to_end(&mut buf)?;
+    std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?.read_to_end(&mut buf)?;
     Ok(buf)
 }
 

@@ -112,11 +112,7 @@ impl Cache {
 
     /// Computes an entry: `write` fills a fresh temporary directory and returns the stage's
     /// info; the manifest is written last and the directory renamed into place.
-    pub fn store(
-        &self,
-        mut manifest: Manifest,
-        write: impl FnOnce(&Path) -> Result<Value>,
-    ) -> Result<(PathBuf, Manifest)> {
+    pub fn store(&self, mut manifest: Manifest, write: impl FnOnce(&Path) -> Result<Value>) -> Result<(PathBuf, Manifest)> {
         let tmp_root = self.root.join(".tmp");
         std::fs::create_dir_all(&tmp_root).with_context(|| format!("cannot create cache folder `{}`", tmp_root.display()))?;
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());

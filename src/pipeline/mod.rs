@@ -98,8 +98,7 @@ fn resolved_data_dir(e: &Experiment) -> PathBuf {
 /// Computes every run's stage keys (no I/O except fingerprinting input files).
 pub fn run_keys(exp: &Experiment, run: &RunSpec) -> anyhow::Result<RunKeys> {
     let d = &run.dataset;
-    let fingerprint = (d.kind.fingerprint)(&d.params, &resolved_data_dir(exp))
-        .map_err(|e| anyhow::anyhow!("{}: [dataset]: {e:#}", exp.file.display()))?;
+    let fingerprint = (d.kind.fingerprint)(&d.params, &resolved_data_dir(exp)).map_err(|e| anyhow::anyhow!("{}: [dataset]: {e:#}", exp.file.display()))?;
     let data_cfg = json!({"kind": d.kind.kind, "kind_version": d.kind.version, "params": d.params, "filter": d.filter, "files": fingerprint});
     let data = stage_key("data", DATA_VERSION, &data_cfg, &[]);
     let split_cfg = json!({"kind": run.split.kind.kind, "kind_version": run.split.kind.version, "params": run.split.params});
@@ -154,12 +153,36 @@ pub fn plan(experiments: Vec<Experiment>) -> anyhow::Result<Plan> {
             let who = format!("{} [{} seed {}]", run.model.name, run.point_id, run.seed);
             let mut train_ups = vec![k.split.as_str(), k.data.as_str()];
             if let Some(c) = &k.corpus {
-                add(StageKind::Corpus, c, format!("corpus for {who}"), json!({"model": run.model.kind.kind, "corpus": run.model.model.corpus_params()}), vec![&k.split, &k.data]);
+                add(
+                    StageKind::Corpus,
+                    c,
+                    format!("corpus for {who}"),
+                    json!({"model": run.model.kind.kind, "corpus": run.model.model.corpus_params()}),
+                    vec![&k.split, &k.data],
+                );
                 train_ups.push(c);
             }
-            add(StageKind::Train, &k.train, who.clone(), json!({"model": run.model.kind.kind, "params": run.model.params, "seed": run.seed, "sampler": run.sampler}), train_ups);
-            add(StageKind::Index, &k.index, format!("{} index for {who}", run.index.kind.kind), json!({"kind": run.index.kind.kind, "build": run.index.build, "metric": run.index.metric}), vec![&k.train]);
-            let en = add(StageKind::Eval, &k.eval, format!("eval {who}"), json!({"search": run.index.search, "metrics": run.metrics}), vec![&k.index, &k.split, &k.train, &k.data]);
+            add(
+                StageKind::Train,
+                &k.train,
+                who.clone(),
+                json!({"model": run.model.kind.kind, "params": run.model.params, "seed": run.seed, "sampler": run.sampler}),
+                train_ups,
+            );
+            add(
+                StageKind::Index,
+                &k.index,
+                format!("{} index for {who}", run.index.kind.kind),
+                json!({"kind": run.index.kind.kind, "build": run.index.build, "metric": run.index.metric}),
+                vec![&k.train],
+            );
+            let en = add(
+                StageKind::Eval,
+                &k.eval,
+                format!("eval {who}"),
+                json!({"search": run.index.search, "metrics": run.metrics}),
+                vec![&k.index, &k.split, &k.train, &k.data],
+            );
             eval_nodes.push(en);
             keys_of_exp.push(k);
         }

@@ -237,7 +237,14 @@ impl<'a> Executor<'a> {
                     Some(k) => Some(self.corpus(k)?),
                     None => None,
                 };
-                let input = TrainInput { dataset: &ds, split: &split, corpus: corpus.as_deref(), seed: run.seed, progress: self.progress, sampler: run.sampler.as_ref() };
+                let input = TrainInput {
+                    dataset: &ds,
+                    split: &split,
+                    corpus: corpus.as_deref(),
+                    seed: run.seed,
+                    progress: self.progress,
+                    sampler: run.sampler.as_ref(),
+                };
                 let trained = Arc::new(run.model.model.fit(&input).with_context(what)?);
                 check_trained(&trained, &split).with_context(what)?;
                 let t2 = trained.clone();
@@ -405,9 +412,11 @@ impl Executor<'_> {
         let mut means = BTreeMap::new();
         let scored = match run.metrics.task {
             Task::NodeClassification => {
-                let labels = ds.graph.as_ref().and_then(|g| g.labels.as_ref()).ok_or_else(|| {
-                    anyhow!("node classification needs node labels: [dataset] kind = \"edges\" with `labels = \"...\"`")
-                })?;
+                let labels = ds
+                    .graph
+                    .as_ref()
+                    .and_then(|g| g.labels.as_ref())
+                    .ok_or_else(|| anyhow!("node classification needs node labels: [dataset] kind = \"edges\" with `labels = \"...\"`"))?;
                 // The run's seed draws the classifier's splits: the eval key follows it through
                 // the train key (node2vec uses its seed).
                 let cfg = NodeClassConfig { train_fraction: run.metrics.train_fraction, repeats: run.metrics.repeats, ..Default::default() };
@@ -468,8 +477,7 @@ pub struct PerUser {
 impl PerUser {
     pub fn write_parquet(&self, path: &Path) -> Result<()> {
         use polars::prelude::*;
-        let mut cols: Vec<Column> =
-            vec![Column::new("user".into(), self.users.clone()), Column::new("n_relevant".into(), self.n_relevant.clone())];
+        let mut cols: Vec<Column> = vec![Column::new("user".into(), self.users.clone()), Column::new("n_relevant".into(), self.n_relevant.clone())];
         for (name, vals) in &self.columns {
             cols.push(Column::new(name.as_str().into(), vals.clone()));
         }

@@ -138,11 +138,7 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
 /// The terminal shows every Recall and NDCG column but the other metrics at the smallest
 /// cut-off only, so the table fits a screen; the files keep every column.
 pub fn to_terminal(t: &Table) -> String {
-    let min_k = t
-        .header
-        .iter()
-        .filter_map(|h| h.split_once('@').and_then(|(_, k)| k.parse::<usize>().ok()))
-        .min();
+    let min_k = t.header.iter().filter_map(|h| h.split_once('@').and_then(|(_, k)| k.parse::<usize>().ok())).min();
     let keep: Vec<usize> = (0..t.header.len())
         .filter(|&i| match t.header[i].split_once('@') {
             Some((m, k)) => {
@@ -187,11 +183,7 @@ pub fn write_experiment(exec: &Executor, ei: usize) -> Result<()> {
     let dir = exp.section.results_dir.join(&exp.section.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     // Write to temporary names then rename, so a reader never sees half a table.
-    for (name, body) in [
-        ("results.md", to_markdown(&t)),
-        ("results.csv", to_csv(&t)),
-        ("results.json", serde_json::to_string_pretty(&t.json)?),
-    ] {
+    for (name, body) in [("results.md", to_markdown(&t)), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?)] {
         let tmp = dir.join(format!(".{name}.tmp"));
         std::fs::write(&tmp, body)?;
         std::fs::rename(&tmp, dir.join(name))?;
@@ -212,12 +204,7 @@ mod tests {
 
     #[test]
     fn markdown_and_csv_escape() {
-        let t = Table {
-            title: "x".into(),
-            header: vec!["a".into(), "b".into()],
-            rows: vec![vec!["1|2".into(), "say \"hi\", ok".into()]],
-            json: vec![],
-        };
+        let t = Table { title: "x".into(), header: vec!["a".into(), "b".into()], rows: vec![vec!["1|2".into(), "say \"hi\", ok".into()]], json: vec![] };
         let md = to_markdown(&t);
         assert!(md.contains("| 1\\|2 |"), "{md}");
         let csv = to_csv(&t);

@@ -44,8 +44,7 @@ pub fn recall_column(rows: &[Value]) -> Option<(String, usize)> {
 /// Whether an experiment's rows make a trade-off plot: some row was scored against exact
 /// search and some index parameter (or the index kind) differs between rows.
 pub fn wants_plot(rows: &[Value]) -> bool {
-    recall_column(rows).is_some()
-        && rows.iter().any(|r| r["config"].as_object().is_some_and(|c| c.keys().any(|k| k.starts_with("index."))))
+    recall_column(rows).is_some() && rows.iter().any(|r| r["config"].as_object().is_some_and(|c| c.keys().any(|k| k.starts_with("index."))))
 }
 
 /// The plotted points of table rows: approximate rows at their ANN recall in column `col`,

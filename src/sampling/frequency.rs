@@ -14,12 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 
-pub static KIND: SamplerKind = SamplerKind {
-    kind: "frequency",
-    about: "training frequency ^ alpha (alias table), the positive excluded",
-    parse: parse_params,
-    build,
-};
+pub static KIND: SamplerKind =
+    SamplerKind { kind: "frequency", about: "training frequency ^ alpha (alias table), the positive excluded", parse: parse_params, build };
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -36,12 +32,7 @@ impl Default for FrequencyParams {
 
 impl Validate for FrequencyParams {
     fn validate(&self) -> Result<(), ParamError> {
-        ensure_param!(
-            self.alpha.is_finite() && (0.0..=4.0).contains(&self.alpha),
-            "alpha",
-            "must be in [0, 4] (0.75 is word2vec's), got {}",
-            self.alpha
-        );
+        ensure_param!(self.alpha.is_finite() && (0.0..=4.0).contains(&self.alpha), "alpha", "must be in [0, 4] (0.75 is word2vec's), got {}", self.alpha);
         Ok(())
     }
 }
@@ -137,8 +128,7 @@ mod tests {
     }
 
     fn conditional(counts: &[u64], alpha: f64, pos: usize) -> Vec<f64> {
-        let w: Vec<f64> =
-            counts.iter().enumerate().map(|(i, &c)| if i == pos || c == 0 { 0.0 } else { (c as f64).powf(alpha) }).collect();
+        let w: Vec<f64> = counts.iter().enumerate().map(|(i, &c)| if i == pos || c == 0 { 0.0 } else { (c as f64).powf(alpha) }).collect();
         let z: f64 = w.iter().sum();
         w.iter().map(|x| x / z).collect()
     }

@@ -21,12 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 
-pub static KIND: SamplerKind = SamplerKind {
-    kind: "hard",
-    about: "top-`pool` items under the current model (flat index refreshed every `refresh_steps`)",
-    parse: parse_params,
-    build,
-};
+pub static KIND: SamplerKind =
+    SamplerKind { kind: "hard", about: "top-`pool` items under the current model (flat index refreshed every `refresh_steps`)", parse: parse_params, build };
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

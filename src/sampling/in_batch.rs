@@ -18,12 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 
-pub static KIND: SamplerKind = SamplerKind {
-    kind: "in_batch",
-    about: "the other rows of the batch; optional logQ correction",
-    parse: parse_params,
-    build,
-};
+pub static KIND: SamplerKind = SamplerKind { kind: "in_batch", about: "the other rows of the batch; optional logQ correction", parse: parse_params, build };
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -25,12 +25,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
-pub static KIND: SamplerKind = SamplerKind {
-    kind: "mixed",
-    about: "weighted mixture of other samplers: parts = [{kind, weight, ...}]",
-    parse: parse_params,
-    build,
-};
+pub static KIND: SamplerKind =
+    SamplerKind { kind: "mixed", about: "weighted mixture of other samplers: parts = [{kind, weight, ...}]", parse: parse_params, build };
 
 fn parse_params(v: &Value) -> Result<Value, ParamError> {
     let empty = Map::new();
@@ -111,8 +107,7 @@ fn build(v: &Value, catalog: &Arc<Catalog>, seed: u64) -> Result<Box<dyn Sampler
         let kind = rest.remove("kind").and_then(|k| k.as_str().map(String::from)).unwrap_or_default();
         let w = rest.remove("weight").and_then(|w| w.as_f64()).unwrap_or(1.0);
         let entry = super::lookup(&kind).ok_or_else(|| anyhow!("mixed: unknown part kind `{kind}`"))?;
-        let s = (entry.build)(&Value::Object(rest), catalog, derive_seed(seed, 1 + i as u64))
-            .map_err(|e| anyhow!("mixed part {i} ({kind}): {e:#}"))?;
+        let s = (entry.build)(&Value::Object(rest), catalog, derive_seed(seed, 1 + i as u64)).map_err(|e| anyhow!("mixed part {i} ({kind}): {e:#}"))?;
         parts.push(s);
         weights.push(w);
     }
@@ -295,12 +290,9 @@ mod tests {
     #[test]
     fn proposal_is_the_weighted_sum_and_needs_every_part() {
         let cat = Arc::new(Catalog::new(1, 4, [(0, 0), (0, 1), (0, 1), (0, 1)]));
-        let s = build_sampler(
-            &json!({"kind": "mixed", "parts": [{"kind": "uniform", "weight": 1.0}, {"kind": "in_batch", "weight": 3.0, "logq": true}]}),
-            &cat,
-            1,
-        )
-        .unwrap();
+        let s =
+            build_sampler(&json!({"kind": "mixed", "parts": [{"kind": "uniform", "weight": 1.0}, {"kind": "in_batch", "weight": 3.0, "logq": true}]}), &cat, 1)
+                .unwrap();
         assert!(s.logq() && !s.in_batch());
         assert!((s.probability(1).unwrap() - (0.25 * 0.25 + 0.75 * 0.75)).abs() < 1e-12);
         let s = build_sampler(&json!({"kind": "mixed", "parts": [{"kind": "uniform"}, {"kind": "hard"}]}), &cat, 1).unwrap();

@@ -166,8 +166,7 @@ pub fn kind_names() -> Vec<&'static str> {
 
 /// Validates the `[sampler]` table (without `kind`) of `kind` and returns its canonical form.
 pub fn parse(kind: &str, params: &Value) -> Result<Value, ParamError> {
-    let k = lookup(kind)
-        .ok_or_else(|| ParamError::new("kind", format!("unknown sampler kind `{kind}` (kinds: {})", kind_names().join(", "))))?;
+    let k = lookup(kind).ok_or_else(|| ParamError::new("kind", format!("unknown sampler kind `{kind}` (kinds: {})", kind_names().join(", "))))?;
     (k.parse)(params)
 }
 

@@ -9,12 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 
-pub static KIND: SamplerKind = SamplerKind {
-    kind: "uniform",
-    about: "uniform over every item but the positive",
-    parse: parse_params,
-    build,
-};
+pub static KIND: SamplerKind = SamplerKind { kind: "uniform", about: "uniform over every item but the positive", parse: parse_params, build };
 
 /// `uniform` has no parameters.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

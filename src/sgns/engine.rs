@@ -61,12 +61,7 @@ pub fn train(corpus: &Corpus, cfg: &SgnsConfig, on_epoch: &mut dyn FnMut(&EpochS
 ///
 /// Errors on an empty corpus, an invalid corpus (token outside the vocabulary), invalid
 /// settings, or (never seen, but checked) non-finite vectors at the end.
-pub fn train_with(
-    corpus: &Corpus,
-    cfg: &SgnsConfig,
-    kernels: KernelChoice,
-    on_epoch: &mut dyn FnMut(&EpochStats),
-) -> Result<SgnsOutput> {
+pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, kernels: KernelChoice, on_epoch: &mut dyn FnMut(&EpochStats)) -> Result<SgnsOutput> {
     cfg.check()?;
     corpus.validate().context("sgns: invalid corpus")?;
     if corpus.vocab_size == 0 || corpus.tokens.is_empty() {
@@ -94,11 +89,7 @@ pub fn train_with(
     // More threads than sequences would only add empty chunks.
     let threads = threads.min(corpus.len()).max(1);
     let chunks = split_chunks(corpus, threads);
-    let pool = if chunks.len() > 1 {
-        Some(rayon::ThreadPoolBuilder::new().num_threads(chunks.len()).build().context("sgns: thread pool")?)
-    } else {
-        None
-    };
+    let pool = if chunks.len() > 1 { Some(rayon::ThreadPoolBuilder::new().num_threads(chunks.len()).build().context("sgns: thread pool")?) } else { None };
     let use_avx2 = kernels == KernelChoice::Auto && Avx2Fma::available();
 
     let shared = Shared {
@@ -305,13 +296,7 @@ struct Shared<'a> {
     context: Rows,
 }
 
-unsafe fn run_chunk_dispatch(
-    avx2: bool,
-    sh: &Shared,
-    chunk: &Chunk,
-    epoch: usize,
-    rng: &mut Xoshiro256PlusPlus,
-) -> ChunkResult {
+unsafe fn run_chunk_dispatch(avx2: bool, sh: &Shared, chunk: &Chunk, epoch: usize, rng: &mut Xoshiro256PlusPlus) -> ChunkResult {
     #[cfg(target_arch = "x86_64")]
     if avx2 {
         return run_chunk_avx2(sh, chunk, epoch, rng);
@@ -389,12 +374,7 @@ unsafe fn step<K: Kernels>(
 
 /// One thread's share of one epoch.
 #[inline(always)]
-unsafe fn run_chunk<K: Kernels>(
-    sh: &Shared,
-    chunk: &Chunk,
-    epoch: usize,
-    rng_out: &mut Xoshiro256PlusPlus,
-) -> ChunkResult {
+unsafe fn run_chunk<K: Kernels>(sh: &Shared, chunk: &Chunk, epoch: usize, rng_out: &mut Xoshiro256PlusPlus) -> ChunkResult {
     // A local copy lives in registers; the caller's is written back at the end.
     let mut local_rng = rng_out.clone();
     let rng = &mut local_rng;
@@ -432,11 +412,7 @@ unsafe fn run_chunk<K: Kernels>(
         let n = toks.len();
         for i in 0..n {
             lr = lr0 - lr_span * ((done + i as f64) * inv_total).min(1.0) as f32;
-            let b = if cfg.dynamic_window {
-                window - ((rng.next_u32() as u64 * window as u64) >> 32) as usize
-            } else {
-                window
-            };
+            let b = if cfg.dynamic_window { window - ((rng.next_u32() as u64 * window as u64) >> 32) as usize } else { window };
             let lo = i.saturating_sub(b);
             let hi = (i + b).min(n - 1);
             let centre_id = toks[i];

@@ -14,10 +14,7 @@ pub fn write_config(dir: &Path, name: &str, body: &str) -> PathBuf {
 
 /// `--set` overrides that keep caches and results inside `dir`.
 pub fn sandbox_sets(dir: &Path) -> Vec<String> {
-    vec![
-        format!("experiment.cache_dir=\"{}\"", dir.join("cache").display()),
-        format!("experiment.results_dir=\"{}\"", dir.join("results").display()),
-    ]
+    vec![format!("experiment.cache_dir=\"{}\"", dir.join("cache").display()), format!("experiment.results_dir=\"{}\"", dir.join("results").display())]
 }
 
 pub fn load(path: &Path, sets: &[String]) -> Experiment {

@@ -129,6 +129,9 @@ fn options(p: &HnswParams, metric: Metric, dim: usize) -> IndexOptions {
     }
 }
 
+/// Items inserted one at a time before the parallel inserts start (see `HnswIndex::build`).
+const SEQUENTIAL_SEED: usize = 1024;
+
 /// Search contexts usearch must hold: one per thread that may call it concurrently.
 fn threads() -> usize {
     rayon::current_num_threads().max(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
@@ -144,7 +147,14 @@ impl HnswIndex {
         let index = usearch::Index::new(&options(p, metric, items.cols)).map_err(|e| anyhow!("usearch: {e}"))?;
         // usearch fails on parallel adds unless capacity and thread contexts are reserved.
         index.reserve_capacity_and_threads(items.rows, threads()).map_err(|e| anyhow!("usearch reserve: {e}"))?;
-        (0..items.rows).into_par_iter().try_for_each(|i| index.add(i as u64, items.row(i)).map_err(|e| anyhow!("usearch add of item {i}: {e}")))?;
+        let add = |i: usize| index.add(i as u64, items.row(i)).map_err(|e| anyhow!("usearch add of item {i}: {e}"));
+        // Concurrent inserts into a near-empty graph cannot see each other, and the graph's upper
+        // layers come out poorly linked: on 4000 clustered points, recall@10 under l2 fell from
+        // 0.98-1.00 to 0.92 when 64 threads inserted from the start. Seeding the first items in
+        // order costs well under a second and keeps recall flat across thread counts.
+        let seed = items.rows.min(SEQUENTIAL_SEED);
+        (0..seed).try_for_each(add)?;
+        (seed..items.rows).into_par_iter().try_for_each(add)?;
         Ok(HnswIndex { index, metric, n: items.rows, dim: items.cols, params: p.clone() })
     }
 

@@ -112,8 +112,9 @@ fn recall_on_clustered_data() {
             let got = idx.search_batch(&queries, 10, &[]).unwrap();
             assert!(got.iter().all(|h| h.len() == 10), "{kind}: short result");
             let r = recall(&got, &truth);
-            // The parallel hnsw build is not deterministic; under ip it lands at 0.94-0.96.
-            let min = if kind == "hnsw" && metric == Metric::Ip { 0.9 } else { min };
+            // The parallel hnsw build is not deterministic: under ip it landed at 0.91-0.95 over
+            // runs with 2 to 64 rayon threads (a broken graph gives well under 0.5).
+            let min = if kind == "hnsw" && metric == Metric::Ip { 0.85 } else { min };
             eprintln!("{kind:9} {metric:?}: recall@10 = {r:.3} (threshold {min})");
             if r < min - 1e-9 {
                 failures.push(format!("{kind} {metric:?}: recall@10 {r:.3} < {min}"));
@@ -333,11 +334,18 @@ fn params_are_validated_and_canonical() {
 fn hnsw_quantised_storage_keeps_recall() {
     let (items, queries) = (clustered(3000, 32, 30, 15), clustered(50, 32, 30, 16));
     let truth: Vec<Vec<Hit>> = (0..queries.rows).map(|i| brute(Metric::Cos, &items, queries.row(i), 10, &[])).collect();
-    for (scalar, min) in [("f16", 0.95), ("i8", 0.85)] {
-        let idx = build("hnsw", &json!({"scalar": scalar, "ef_search": 64}), &items, Metric::Cos).unwrap();
-        let r = recall(&idx.search_batch(&queries, 10, &[]).unwrap(), &truth);
-        eprintln!("hnsw {scalar}: recall@10 = {r:.3}");
-        assert!(r >= min, "hnsw {scalar}: recall {r}");
+    // Parallel inserts make the graph differ run to run (and with the core count), so the search
+    // is given a wide beam: the bound then measures the storage precision, not the graph's luck.
+    // The CI once drew 0.904 for f16 at ef_search 64 on a many-core machine.
+    let recall_of = |scalar: &str| {
+        let idx = build("hnsw", &json!({"scalar": scalar, "ef_search": 256}), &items, Metric::Cos).unwrap();
+        recall(&idx.search_batch(&queries, 10, &[]).unwrap(), &truth)
+    };
+    let full = recall_of("f32");
+    for (scalar, min, max_loss) in [("f16", 0.95, 0.03), ("i8", 0.85, 0.12)] {
+        let r = recall_of(scalar);
+        eprintln!("hnsw {scalar}: recall@10 = {r:.3} (f32: {full:.3})");
+        assert!(r >= min && r >= full - max_loss, "hnsw {scalar}: recall {r}, f32 {full}");
     }
     // i8 with unit-free vectors under ip is refused rather than silently wrong.
     assert!(build("hnsw", &json!({"scalar": "i8"}), &items, Metric::Ip).is_err());

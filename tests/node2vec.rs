@@ -168,6 +168,14 @@ fn graph_tasks_on_an_edges_dataset() {
     let f1 = metric(row, "Macro-F1");
     assert!(f1 > 0.8 && metric(row, "Micro-F1") > 0.8, "planted communities should be separable: {row}");
     assert_eq!(row["users"], 100, "every node is labelled");
+    // No index is queried: no latency in the row and no latency columns in the table.
+    assert!(row["latency"].is_null(), "{row}");
+    let plan = pipeline::plan(vec![load(&cfg, &sets)]).unwrap();
+    let exec = runner::pipeline::stages::Executor::new(&plan, false, false);
+    assert!(pipeline::dag::execute(&plan, &exec, 1, &|_| {}).1.is_empty());
+    let header = runner::report::build(&exec, 0).unwrap().header;
+    assert!(header.contains(&"Macro-F1".to_string()) && header.contains(&"train_s".to_string()), "{header:?}");
+    assert!(!header.iter().any(|c| c.contains("qps") || c.ends_with("_us")), "{header:?}");
     // A new evaluation reads the cached dataset back, labels included.
     let mut more = sets.clone();
     more.push("metrics.repeats=4".into());

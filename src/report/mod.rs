@@ -81,8 +81,16 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
     ordered.retain(|c| present.contains(c));
     let metric_cols = ordered;
     // Approximate indexes: the index-stage columns (flat-only tables keep the short form).
-    let ann = exp.runs.iter().any(|r| r.index.kind.kind != "flat" && r.metrics.task == crate::config::Task::Retrieval);
-    let tail: &[&str] = if ann { &ANN_TAIL } else { &["train_s", "qps", "p50_us", "p99_us"] };
+    let retrieval = |r: &crate::config::RunSpec| r.metrics.task == crate::config::Task::Retrieval;
+    let ann = exp.runs.iter().any(|r| r.index.kind.kind != "flat" && retrieval(r));
+    // Graph tasks (node classification, link prediction) query no index: no latency columns
+    // rather than columns of zeros.
+    let queries = exp.runs.iter().any(retrieval);
+    let tail: &[&str] = match (ann, queries) {
+        (true, _) => &ANN_TAIL,
+        (false, true) => &["train_s", "qps", "p50_us", "p99_us"],
+        (false, false) => &["train_s"],
+    };
     let mut header: Vec<String> = vec!["model".into(), "point".into(), "seed".into()];
     header.extend(varying.iter().map(|k| k.to_string()));
     header.extend(metric_cols.iter().cloned());
@@ -108,7 +116,7 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
             row.push(format!("{:.2}", s.index_bytes as f64 / (1024.0 * 1024.0)));
             row.extend([l.qps_single, l.qps_batch].map(|q| format!("{q:.0}")));
             row.extend([l.p50_us, l.p95_us, l.p99_us, l.max_us].map(|us| format!("{us:.1}")));
-        } else {
+        } else if queries {
             row.push(format!("{:.0}", s.latency.qps_batch));
             row.push(format!("{:.1}", s.latency.p50_us));
             row.push(format!("{:.1}", s.latency.p99_us));
@@ -127,7 +135,7 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
             "train_seconds": s.train_seconds,
             "index_seconds": s.index_seconds,
             "index_bytes": s.index_bytes,
-            "latency": s.latency,
+            "latency": if retrieval(run) { json!(s.latency) } else { Value::Null },
             "epochs": s.epochs,
             "eval_key": k.eval,
         }));

@@ -1,9 +1,10 @@
 //! Benchmark our index kinds on the vectors written by `bench.py` (experiments/ann_vs_faiss):
 //! `base.fbin`, `queries.fbin` (u32 rows, u32 dim, f32 data, little-endian) and `gt.ibin`
 //! (u32 rows, u32 k, i32 ids: exact inner-product top-k from faiss IndexFlatIP).
-//! One thread (a one-thread rayon pool), k = 10, metric ip. Prints one JSON line per setting.
+//! Builds use every core (like the reference side); searches run in a one-thread rayon pool,
+//! k = 10, metric ip. Prints one JSON line per setting.
 //!
-//! usage: ann_bench DATA_DIR [kind ...]
+//! usage: cargo run --release --example ann_bench -- DATA_DIR [kind ...]
 
 use anyhow::{Context, Result};
 use runner::index::{lookup, AnnIndex, Metric};
@@ -39,49 +40,60 @@ fn recall(got: &[Vec<runner::index::Hit>], gt: &[Vec<u32>], k: usize) -> f64 {
     hit as f64 / (gt.len() * k) as f64
 }
 
+/// Runs `f` until `min_secs` have passed (at least twice) and returns its result with the
+/// fastest run's seconds, as ann-benchmarks reports the best of several runs: a 1,000-query
+/// batch takes under 0.1 s, where one scheduler hiccup moves qps by 10%.
+fn best_of<T>(min_secs: f64, mut f: impl FnMut() -> Result<T>) -> Result<(T, f64)> {
+    let (start, mut best) = (Instant::now(), f64::INFINITY);
+    let mut runs = 0;
+    loop {
+        let t = Instant::now();
+        let out = f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+        runs += 1;
+        if runs >= 2 && start.elapsed().as_secs_f64() >= min_secs {
+            return Ok((out, best));
+        }
+    }
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let dir = Path::new(args.get(1).context("usage: ann_bench DATA_DIR [kind ...]")?);
-    let kinds: Vec<String> = if args.len() > 2 { args[2..].to_vec() } else { vec!["flat".into(), "hnsw".into(), "ivf_flat".into(), "ivf_pq".into(), "annoy".into()] };
+    let kinds: Vec<String> =
+        if args.len() > 2 { args[2..].to_vec() } else { vec!["flat".into(), "hnsw".into(), "ivf_flat".into(), "ivf_pq".into(), "annoy".into()] };
     let base = fbin(&dir.join("base.fbin"))?;
     let queries = fbin(&dir.join("queries.fbin"))?;
     let gt = ibin(&dir.join("gt.ibin"))?;
     let k = 10;
     let nlist = std::env::var("NLIST").ok().and_then(|s| s.parse().ok()).unwrap_or(1024usize);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    pool.install(|| -> Result<()> {
+    let min_secs: f64 = std::env::var("MIN_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    {
         for kind in &kinds {
             // (build params, list of search-param settings)
             let (build, searches): (serde_json::Value, Vec<serde_json::Value>) = match kind.as_str() {
                 "flat" => (json!({}), vec![json!({})]),
-                "hnsw" => (
-                    json!({"m": 16, "ef_construction": 200}),
+                "hnsw" | "hnsw_f16" => (
+                    if kind == "hnsw" { json!({"m": 16, "ef_construction": 200}) } else { json!({"m": 16, "ef_construction": 200, "scalar": "f16"}) },
                     [16, 32, 64, 128, 256].iter().map(|e| json!({"ef_search": e})).collect(),
                 ),
-                "ivf_flat" => (
-                    json!({"nlist": nlist, "nprobe": 1}),
-                    [4, 8, 16, 32, 64].iter().map(|p| json!({"nprobe": p})).collect(),
-                ),
+                "ivf_flat" => (json!({"nlist": nlist, "nprobe": 1}), [4, 8, 16, 32, 64].iter().map(|p| json!({"nprobe": p})).collect()),
                 "ivf_pq" => (
                     json!({"nlist": nlist, "nprobe": 1, "m": 32}),
                     [(8, 0), (16, 0), (32, 0), (16, 100), (32, 100), (64, 100)].iter().map(|(p, r)| json!({"nprobe": p, "rerank": r})).collect(),
                 ),
-                "annoy" => (
-                    json!({"n_trees": 50}),
-                    [1000, 5000, 20000, 50000].iter().map(|s| json!({"search_k": s})).collect(),
-                ),
+                "annoy" => (json!({"n_trees": 50}), [1000, 5000, 20000, 50000].iter().map(|s| json!({"search_k": s})).collect()),
                 other => anyhow::bail!("unknown kind {other}"),
             };
-            let kd = lookup(kind).context("kind")?;
+            let kd = lookup(kind.trim_end_matches("_f16")).context("kind")?;
             let canon = (kd.parse)(&build).map_err(|e| anyhow::anyhow!("{e}"))?;
             let t = Instant::now();
             let mut idx: Box<dyn AnnIndex> = (kd.build)(&canon, &base, Metric::Ip, 42)?;
             let build_s = t.elapsed().as_secs_f64();
             for s in searches {
                 idx.set_search_params(&s)?;
-                let t = Instant::now();
-                let got = idx.search_batch(&queries, k, &[])?;
-                let secs = t.elapsed().as_secs_f64();
+                let (got, secs) = one_thread.install(|| best_of(min_secs, || idx.search_batch(&queries, k, &[])))?;
                 println!(
                     "{}",
                     json!({
@@ -94,6 +106,6 @@ fn main() -> Result<()> {
                 );
             }
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }

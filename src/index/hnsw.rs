@@ -129,6 +129,52 @@ fn options(p: &HnswParams, metric: Metric, dim: usize) -> IndexOptions {
     }
 }
 
+/// usearch distance for two f32 vectors, written like usearch's own (`1 - a.b`, `1 - cos`, `|a - b|^2`).
+type Distance = Box<dyn Fn(*const f32, *const f32) -> f32 + Send + Sync>;
+
+/// Replaces usearch's f32 distance with ours. usearch takes its kernels from NumKong, which
+/// sums an f32 dot product in f64 along one dependency chain: a profile of the 100k x 128 ip
+/// benchmark put 71% of the time in `nk_dot_f32_skylake`, and our queries/s at recall 0.97 was
+/// 0.68x hnswlib's. f32 FMA with two accumulators (what hnswlib and faiss do) removes that gap
+/// (experiments/ann_vs_faiss/README.md). Quantised storage (f16, i8) keeps usearch's kernels:
+/// those vectors are not f32 in memory. Must be called again after every load.
+fn install_f32_metric(index: &mut usearch::Index, metric: Metric, dim: usize) {
+    // SAFETY (all closures): usearch passes pointers to two stored or query vectors of `dim` f32s.
+    let s = move |p: *const f32| unsafe { std::slice::from_raw_parts(p, dim) };
+    let cos = |(ab, aa, bb): (f32, f32, f32)| if aa * bb > 0.0 { 1.0 - ab / (aa * bb).sqrt() } else { 1.0 };
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        use crate::linalg::avx512;
+        // SAFETY: AVX-512F was detected above.
+        let f: Distance = match metric {
+            Metric::Ip => Box::new(move |a, b| 1.0 - unsafe { avx512::dot(s(a), s(b)) }),
+            Metric::Cos => Box::new(move |a, b| cos(unsafe { avx512::dot_and_norms(s(a), s(b)) })),
+            Metric::L2 => Box::new(move |a, b| unsafe { avx512::l2_sq(s(a), s(b)) }),
+        };
+        index.change_metric::<f32>(f);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        use crate::linalg::avx2;
+        // SAFETY: AVX2 and FMA were detected above.
+        let f: Distance = match metric {
+            Metric::Ip => Box::new(move |a, b| 1.0 - unsafe { avx2::dot(s(a), s(b)) }),
+            Metric::Cos => Box::new(move |a, b| cos(unsafe { avx2::dot_and_norms(s(a), s(b)) })),
+            Metric::L2 => Box::new(move |a, b| unsafe { avx2::l2_sq(s(a), s(b)) }),
+        };
+        index.change_metric::<f32>(f);
+        return;
+    }
+    use crate::linalg;
+    let f: Distance = match metric {
+        Metric::Ip => Box::new(move |a, b| 1.0 - linalg::dot(s(a), s(b))),
+        Metric::Cos => Box::new(move |a, b| cos(linalg::dot_and_norms(s(a), s(b)))),
+        Metric::L2 => Box::new(move |a, b| linalg::l2_sq(s(a), s(b))),
+    };
+    index.change_metric::<f32>(f);
+}
+
 /// Items inserted one at a time before the parallel inserts start (see `HnswIndex::build`).
 const SEQUENTIAL_SEED: usize = 1024;
 
@@ -144,7 +190,10 @@ impl HnswIndex {
         if p.scalar == Scalar::I8 && metric != Metric::Cos && items.data.iter().any(|x| x.abs() > 1.0) {
             bail!("hnsw `scalar = \"i8\"` needs metric = \"cos\" or coordinates within [-1, 1]; use f16 or f32");
         }
-        let index = usearch::Index::new(&options(p, metric, items.cols)).map_err(|e| anyhow!("usearch: {e}"))?;
+        let mut index = usearch::Index::new(&options(p, metric, items.cols)).map_err(|e| anyhow!("usearch: {e}"))?;
+        if p.scalar == Scalar::F32 {
+            install_f32_metric(&mut index, metric, items.cols);
+        }
         // usearch fails on parallel adds unless capacity and thread contexts are reserved.
         index.reserve_capacity_and_threads(items.rows, threads()).map_err(|e| anyhow!("usearch reserve: {e}"))?;
         let add = |i: usize| index.add(i as u64, items.row(i)).map_err(|e| anyhow!("usearch add of item {i}: {e}"));
@@ -164,10 +213,13 @@ impl HnswIndex {
             bail!("hnsw index in {} has format version {}, expected {}", dir.display(), h.version, KIND.version);
         }
         let params = HnswParams { m: h.m, ef_construction: h.ef_construction, scalar: h.scalar, ef_search: p.ef_search };
-        let index = usearch::Index::new(&options(&params, h.metric, h.dim)).map_err(|e| anyhow!("usearch: {e}"))?;
+        let mut index = usearch::Index::new(&options(&params, h.metric, h.dim)).map_err(|e| anyhow!("usearch: {e}"))?;
         let path = dir.join("graph.usearch");
         let ps = path.to_str().context("index path is not UTF-8")?;
         index.load(ps).map_err(|e| anyhow!("loading {}: {e}", path.display()))?;
+        if params.scalar == Scalar::F32 {
+            install_f32_metric(&mut index, h.metric, h.dim);
+        }
         if index.size() != h.rows || index.dimensions() != h.dim {
             bail!("{} holds {} x {} vectors, header says {} x {}", path.display(), index.size(), index.dimensions(), h.rows, h.dim);
         }

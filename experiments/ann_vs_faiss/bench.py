@@ -88,7 +88,7 @@ def ref(data, nlist=1024):
         start, best, runs = time.time(), float("inf"), 0
         while True:
             t = time.time(); out = fn(); best = min(best, time.time() - t); runs += 1
-            if not search or (runs >= 2 and time.time() - start >= min_secs):
+            if not search or min_secs <= 0 or (runs >= 2 and time.time() - start >= min_secs):
                 break
         faiss.omp_set_num_threads(cores)
         return out, best
@@ -109,8 +109,10 @@ def ref(data, nlist=1024):
 
     if want("ivf_pq"):  # m = 32, 8 bits, with and without exact re-ranking of 100 candidates
         pq = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, nlist, 32, 8, faiss.METRIC_INNER_PRODUCT)
-        refine = faiss.IndexRefineFlat(pq)  # wraps pq; adding through it fills both
-        _, b = timed(lambda: (pq.train(base), refine.add(base)))
+        _, b1 = timed(lambda: pq.train(base))
+        refine = faiss.IndexRefineFlat(pq)  # wraps the trained pq; adding through it fills both
+        _, b2 = timed(lambda: refine.add(base))
+        b = b1 + b2
         refine.k_factor = 10
         for p, r in [(8, 0), (16, 0), (32, 0), (16, 100), (32, 100), (64, 100)]:
             pq.nprobe = p

@@ -118,6 +118,28 @@ pub struct TwoTowerParams {
     pub eval_k: usize,
     /// Validation users sampled for early stopping.
     pub eval_users: usize,
+    /// Where the towers train: `cpu`, or `cuda` in a build with `--features cuda`. Defaults to
+    /// the build's device; part of the cache key, since GPU arithmetic differs in the last bits.
+    pub device: Device,
+}
+
+/// The `device` key. A binary trains on one device, chosen at build time ([`crate::nn::Dev`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    Cpu,
+    Cuda,
+}
+
+impl Device {
+    /// The device this binary was built for.
+    pub fn of_build() -> Self {
+        if cfg!(feature = "cuda") {
+            Device::Cuda
+        } else {
+            Device::Cpu
+        }
+    }
 }
 
 impl Default for TwoTowerParams {
@@ -145,6 +167,7 @@ impl Default for TwoTowerParams {
             patience: 0,
             eval_k: 10,
             eval_users: 1000,
+            device: Device::of_build(),
         }
     }
 }
@@ -174,6 +197,15 @@ impl Validate for TwoTowerParams {
         ensure_param!(self.clip_norm.is_finite() && self.clip_norm >= 0.0, "clip_norm", "must be >= 0 (0 = off)");
         ensure_param!(self.eval_k >= 1, "eval_k", "must be at least 1");
         ensure_param!(self.eval_users >= 1, "eval_users", "must be at least 1");
+        ensure_param!(
+            self.device == Device::of_build(),
+            "device",
+            "{}",
+            match self.device {
+                Device::Cuda => "this runner was built without CUDA: rebuild with `cargo build --release --features cuda` (needs the CUDA toolkit and a GPU), or set device = \"cpu\"",
+                Device::Cpu => "this runner was built with `--features cuda` and trains on the GPU: set device = \"cuda\", or use a build without the feature",
+            }
+        );
         Ok(())
     }
 }
@@ -766,7 +798,7 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
     let log_q: Vec<f32> = item_count.iter().map(|&c| ((c.max(1) as f64) / total).ln() as f32).collect();
 
     // Architecture.
-    let mut store = ParamStore::new(seed);
+    let mut store = ParamStore::new(seed)?;
     let item_tower = Tower::build(&mut store, "item", &p.item, p, n_items, &dataset.item_features, &item_present, None)?;
     let history = if p.user.history > 0 {
         let t = match item_tower.id_table {
@@ -991,6 +1023,13 @@ mod tests {
         assert_eq!(canon["hidden"], serde_json::json!([256, 128]));
         assert_eq!(canon["loss"], "softmax");
         assert_eq!(canon["optimizer"], "adam");
+        // The device defaults to the build's and is part of the canonical (hashed) params; the
+        // other device is refused with the way to get it.
+        assert_eq!(canon["device"], crate::nn::DEVICE);
+        let other = if cfg!(feature = "cuda") { "cpu" } else { "cuda" };
+        let e = parse_err(serde_json::json!({ "device": other }));
+        assert!(e.path == "device" && e.to_string().contains("features cuda"), "{e}");
+        assert_eq!(parse_err(serde_json::json!({"device": "tpu"})).path, "device");
     }
 
     /// `n_users` users in `k` clusters; each interacts with `per_user` distinct items of its
@@ -1038,7 +1077,7 @@ mod tests {
 
     #[test]
     fn loss_gradients_match_finite_differences() {
-        let store = ParamStore::new(0);
+        let store = ParamStore::new(0).unwrap();
         let (b, d) = (5usize, 3usize);
         // A repeated positive (items 1, 1) exercises the accidental-hit mask.
         let pos = vec![0u32, 1, 1, 2, 3];
@@ -1186,7 +1225,7 @@ mod tests {
     /// count adds), and its gradients match finite differences on ragged rows.
     #[test]
     fn sampled_loss_matches_batch_loss_and_finite_differences() {
-        let store = ParamStore::new(0);
+        let store = ParamStore::new(0).unwrap();
         let (b, d, m) = (5usize, 3usize, 4usize);
         let pos = vec![0u32, 1, 1, 2, 3];
         let log_q = vec![-1.0f32, -2.0, -0.5, -3.0];

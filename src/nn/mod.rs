@@ -39,9 +39,27 @@ pub use store::{Grads, Init, OptimConfig, OptimizerKind, ParamId, ParamStore, Sp
 use anyhow::{anyhow, Result};
 use dfdx::prelude::*;
 
-/// The device every tensor lives on. (The `cuda` feature compiles dfdx's CUDA kernels, but this
-/// kit keeps host master copies and is tested on the CPU only.)
-pub type Dev = Cpu;
+/// The device every tensor lives on: the CPU, or GPU 0 in a build with `--features cuda`
+/// (dfdx's `AutoDevice`). The device is chosen when the binary is built, not per run: making
+/// every layer generic over the device would double the code for a choice users make once,
+/// and a model's `device` key checks that the config and the build agree
+/// ([`crate::models::two_tower`]). Parameters keep host master copies either way.
+pub type Dev = AutoDevice;
+
+/// The device this build trains on, as the config names it.
+pub const DEVICE: &str = if cfg!(feature = "cuda") { "cuda" } else { "cpu" };
+
+/// Creates the device, seeded. A `cuda` build without a usable GPU is an error, not a panic.
+pub fn new_device(seed: u64) -> Result<Dev> {
+    #[cfg(feature = "cuda")]
+    {
+        Cuda::try_build(0, seed).map_err(|e| anyhow!("cannot open CUDA device 0 ({e:?}); check nvidia-smi, or train with a CPU build"))
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Ok(Cpu::seed_from_u64(seed))
+    }
+}
 /// The tape of traced tensors.
 pub type Tp = OwnedTape<f32, Dev>;
 /// A runtime-shaped matrix without a tape (parameters, constants).

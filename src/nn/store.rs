@@ -210,16 +210,16 @@ enum Entry {
 }
 
 impl ParamStore {
-    /// An empty store whose initialisations are drawn from `seed`.
-    pub fn new(seed: u64) -> Self {
-        ParamStore {
-            dev: Dev::seed_from_u64(seed),
+    /// An empty store whose initialisations are drawn from `seed`, on this build's device.
+    pub fn new(seed: u64) -> Result<Self> {
+        Ok(ParamStore {
+            dev: super::new_device(seed)?,
             params: Vec::new(),
             tables: Vec::new(),
             names: HashMap::new(),
             rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed_5eed_0000_0001),
             step: 0,
-        }
+        })
     }
 
     pub fn dev(&self) -> &Dev {

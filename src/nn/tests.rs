@@ -71,14 +71,14 @@ where
 
 #[test]
 fn gradcheck_linear() {
-    let mut s = ParamStore::new(1);
+    let mut s = ParamStore::new(1).unwrap();
     let lin = Linear::new(&mut s, "lin", 4, 3, true).unwrap();
     gradcheck(&mut s, weights(5 * 4, 0.1), 5, 4, true, |ctx, x| lin.forward(ctx, x));
 }
 
 #[test]
 fn gradcheck_activations_and_l2() {
-    let mut s = ParamStore::new(2);
+    let mut s = ParamStore::new(2).unwrap();
     // Inputs away from ReLU's kink.
     let x: Vec<f32> = weights(12, 0.2).iter().map(|v| if v.abs() < 0.1 { v + 0.3 } else { *v }).collect();
     gradcheck(&mut s, x.clone(), 3, 4, true, |_, x| Activation::Relu.forward(x));
@@ -90,7 +90,7 @@ fn gradcheck_activations_and_l2() {
 
 #[test]
 fn gradcheck_batchnorm_train_and_eval() {
-    let mut s = ParamStore::new(3);
+    let mut s = ParamStore::new(3).unwrap();
     let bn = BatchNorm1d::new(&mut s, "bn", 3).unwrap();
     // Non-trivial affine parameters and running statistics.
     s.set_value(bn.gamma, &[1.5, 0.7, -0.4]);
@@ -111,7 +111,7 @@ fn gradcheck_batchnorm_train_and_eval() {
 
 #[test]
 fn gradcheck_mlp_with_batchnorm_and_embeddings() {
-    let mut s = ParamStore::new(4);
+    let mut s = ParamStore::new(4).unwrap();
     let table = s.table("emb", 10, 3, Init::Normal(0.5)).unwrap();
     let mlp = Mlp::new(&mut s, "mlp", 3 + 3 + 2, &[5, 4], 2, Activation::Tanh, true, 0.0).unwrap();
     let rows = 4;
@@ -157,7 +157,7 @@ fn gradcheck_mlp_with_batchnorm_and_embeddings() {
 
 #[test]
 fn batchnorm_train_uses_batch_stats_eval_uses_running() {
-    let mut s = ParamStore::new(5);
+    let mut s = ParamStore::new(5).unwrap();
     let bn = BatchNorm1d::new(&mut s, "bn", 2).unwrap();
     let n = 64;
     let x: Vec<f32> = (0..n).flat_map(|i| [3.0 + (i as f32 * 0.7).sin() * 2.0, -1.0 + (i as f32 * 1.3).cos() * 0.5]).collect();
@@ -201,7 +201,7 @@ fn batchnorm_train_uses_batch_stats_eval_uses_running() {
 
 #[test]
 fn dropout_is_identity_in_eval_and_drops_in_train() {
-    let s = ParamStore::new(6);
+    let s = ParamStore::new(6).unwrap();
     let x = vec![1.0f32; 100 * 50];
     let d = Dropout { p: 0.3 };
     let mut ctx = Ctx::new(&s, false, 1);
@@ -221,7 +221,7 @@ fn dropout_is_identity_in_eval_and_drops_in_train() {
 fn sparse_update_touches_only_batch_rows() {
     for sparse in [SparseOptimizer::Same, SparseOptimizer::Adagrad] {
         for kind in [OptimizerKind::Adam, OptimizerKind::Adamw, OptimizerKind::Sgd] {
-            let mut s = ParamStore::new(7);
+            let mut s = ParamStore::new(7).unwrap();
             let table = s.table("emb", 1000, 4, Init::Normal(0.1)).unwrap();
             let lin = Linear::new(&mut s, "lin", 8, 1, true).unwrap();
             let before = s.get_table(table).data.clone();
@@ -256,7 +256,7 @@ fn sparse_update_touches_only_batch_rows() {
 #[test]
 fn optimisers_minimise_a_quadratic_and_clip() {
     for kind in [OptimizerKind::Adam, OptimizerKind::Adamw, OptimizerKind::Sgd] {
-        let mut s = ParamStore::new(8);
+        let mut s = ParamStore::new(8).unwrap();
         let p = s.dense("p", 1, 3, Init::Const(0.0)).unwrap();
         let target = [1.0f32, -2.0, 0.5];
         let cfg = OptimConfig { kind, lr: if kind == OptimizerKind::Sgd { 0.1 } else { 0.05 }, ..Default::default() };
@@ -280,7 +280,7 @@ fn optimisers_minimise_a_quadratic_and_clip() {
 #[test]
 fn checkpoint_round_trip_reproduces_outputs() {
     let build = |seed| {
-        let mut s = ParamStore::new(seed);
+        let mut s = ParamStore::new(seed).unwrap();
         let t = s.table("emb", 20, 4, Init::Normal(0.3)).unwrap();
         let mlp = Mlp::new(&mut s, "mlp", 4, &[6], 3, Activation::Relu, true, 0.2).unwrap();
         (s, t, mlp)
@@ -317,7 +317,7 @@ fn checkpoint_round_trip_reproduces_outputs() {
     fresh.load(&path).unwrap();
     assert_eq!(eval(&fresh), eval(&s));
     // A different architecture refuses the checkpoint, naming the tensor.
-    let mut other = ParamStore::new(1);
+    let mut other = ParamStore::new(1).unwrap();
     other.table("emb", 21, 4, Init::Normal(0.3)).unwrap();
     Mlp::new(&mut other, "mlp", 4, &[6], 3, Activation::Relu, true, 0.2).unwrap();
     let err = format!("{:#}", other.load(&path).unwrap_err());

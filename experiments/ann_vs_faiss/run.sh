@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole benchmark, both sides, on two sets: 100,000 x 128 with 1,000 queries (searches
+# repeated for a second, best run kept) and 1,000,000 x 128 with 10,000 queries (timed once).
+# Writes results/<set>-{ours,ref}.jsonl and results/<set>.md. Needs the virtualenv of README.md.
+set -euo pipefail
+PY=${PY:-/work/venvs/ann/bin/python}
+DATA=${DATA:-/work/data}
+OUT=${OUT:-results}
+cd "$(dirname "$0")"
+cargo build --release --example ann_bench
+BIN=${CARGO_TARGET_DIR:-$HOME/.cache/runner-ci-target}/release/examples/ann_bench
+mkdir -p "$OUT"
+run() { # name data_dir min_secs
+  MIN_SECS=$3 "$BIN" "$2" > "$OUT/$1-ours.jsonl"
+  MIN_SECS=$3 "$PY" bench.py ref "$2" > "$OUT/$1-ref.jsonl"
+  "$PY" bench.py table "$OUT/$1-ref.jsonl" "$OUT/$1-ours.jsonl" > "$OUT/$1.md"
+}
+[ -f "$DATA/ann100k_s1/gt.ibin" ] || "$PY" bench.py gen "$DATA/ann100k_s1" --sigma 1.0
+[ -f "$DATA/ann1m_s1/gt.ibin" ] || "$PY" bench.py gen "$DATA/ann1m_s1" --sigma 1.0 --n 1000000 --nq 10000
+for s in ${SETS:-100k 1m}; do
+  case $s in
+    100k) run 100k "$DATA/ann100k_s1" 1 ;;
+    1m) run 1m "$DATA/ann1m_s1" 0 ;;
+  esac
+done

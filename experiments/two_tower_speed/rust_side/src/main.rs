@@ -109,7 +109,7 @@ fn main() -> anyhow::Result<()> {
     let steps: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(60);
     let history: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(0);
     let batch = 1024;
-    println!("threads={} batch={batch} steps={steps} history={history}", rayon::current_num_threads());
+    println!("device={} threads={} batch={batch} steps={steps} history={history}", nn::DEVICE, rayon::current_num_threads());
     println!("| users | items | loss | median step ms (epoch 2) | steps/s (median) | examples/s (median) | epoch 1 s | epoch 2 s |");
     println!("|---:|---:|---|---:|---:|---:|---:|---:|");
     let mut sizes = vec![(6_000usize, 4_000usize), (200_000, 130_000)];

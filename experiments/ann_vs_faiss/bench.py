@@ -3,9 +3,11 @@
 
 usage:
   python bench.py gen   DATA_DIR [--n 100000] [--d 128] [--nq 1000] [--clusters 1000] [--sigma 1.0]
-  python bench.py ref   DATA_DIR > ref.jsonl          # faiss / hnswlib / annoy
-  ann_bench DATA_DIR > ours.jsonl                     # our side (Rust, see ann_bench.rs)
+  python bench.py import TRAIN_DIR DATA_DIR           # item / user vectors a runner model trained
+  python bench.py ref   DATA_DIR > ref.jsonl          # faiss / hnswlib / annoy (ONLY=, NLIST=, MIN_SECS=)
+  cargo run --release --example ann_bench -- DATA_DIR > ours.jsonl   # our side
   python bench.py table ref.jsonl ours.jsonl          # markdown table
+  (run.sh does all of it)
 
 Data (written here, read by both sides): base.fbin, queries.fbin (u32 rows, u32 dim, f32
 little-endian) and gt.ibin (u32 rows, u32 k, i32 ids: exact inner-product top-100 from
@@ -51,6 +53,34 @@ def gen(out, n=100_000, d=128, nq=1000, clusters=1000, sigma=1.0, seed=0):
     _, gt = idx.search(queries, 100)
     write_bin(os.path.join(out, "gt.ibin"), gt.astype(np.int32))
     print(f"wrote {n} x {d} base, {nq} queries, {clusters} clusters, sigma {sigma} to {out}", file=sys.stderr)
+
+
+def read_runner_matrix(path):
+    """A matrix in runner's cache format: b"RNRMAT01", rows and cols as u64, then f32 data."""
+    b = open(path, "rb").read()
+    assert b[:8] == b"RNRMAT01", f"{path} is not a runner matrix"
+    r, c = np.frombuffer(b[8:24], dtype="<u8")
+    return np.frombuffer(b[24:], dtype="<f4").reshape(int(r), int(c))
+
+
+def import_trained(train_dir, out, nq=10_000):
+    """Item vectors (base) and user vectors (queries) of a model trained by runner, taken from
+    a train stage of its cache (results/cache/train/<key>/), L2-normalised so that inner
+    product is the cosine the recommendation configs use; ground truth as in gen."""
+    import faiss
+
+    norm = lambda m: (m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    base = norm(read_runner_matrix(os.path.join(train_dir, "items.f32")))
+    users = norm(read_runner_matrix(os.path.join(train_dir, "users.f32")))
+    queries = users[np.random.default_rng(0).permutation(len(users))[:nq]]
+    os.makedirs(out, exist_ok=True)
+    write_bin(os.path.join(out, "base.fbin"), base)
+    write_bin(os.path.join(out, "queries.fbin"), queries)
+    idx = faiss.IndexFlatIP(base.shape[1])
+    idx.add(base)
+    _, gt = idx.search(queries, 100)
+    write_bin(os.path.join(out, "gt.ibin"), gt.astype(np.int32))
+    print(f"wrote {base.shape} items and {queries.shape} user queries from {train_dir} to {out}", file=sys.stderr)
 
 
 def recall(ids, gt, k=10):
@@ -172,6 +202,8 @@ if __name__ == "__main__":
         gen(rest[0], **kw)
     elif cmd == "ref":
         ref(rest[0], **({"nlist": int(os.environ["NLIST"])} if "NLIST" in os.environ else {}))
+    elif cmd == "import":
+        import_trained(rest[0], rest[1])
     elif cmd == "table":
         table(*rest)
     else:

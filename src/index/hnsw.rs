@@ -132,45 +132,52 @@ fn options(p: &HnswParams, metric: Metric, dim: usize) -> IndexOptions {
 /// usearch distance for two f32 vectors, written like usearch's own (`1 - a.b`, `1 - cos`, `|a - b|^2`).
 type Distance = Box<dyn Fn(*const f32, *const f32) -> f32 + Send + Sync>;
 
+type Pair = unsafe fn(&[f32], &[f32]) -> f32;
+type Triple = unsafe fn(&[f32], &[f32]) -> (f32, f32, f32);
+
+/// The widest f32 kernels this CPU runs: dot, (dot, norms), squared L2.
+#[cfg(target_arch = "x86_64")]
+fn f32_kernels() -> (Pair, Triple, Pair) {
+    use crate::linalg;
+    if is_x86_feature_detected!("avx512f") {
+        (linalg::avx512::dot, linalg::avx512::dot_and_norms, linalg::avx512::l2_sq)
+    } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        (linalg::avx2::dot, linalg::avx2::dot_and_norms, linalg::avx2::l2_sq)
+    } else {
+        (linalg::dot, linalg::dot_and_norms, linalg::l2_sq)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn f32_kernels() -> (Pair, Triple, Pair) {
+    use crate::linalg;
+    (linalg::dot, linalg::dot_and_norms, linalg::l2_sq)
+}
+
 /// Replaces usearch's f32 distance with ours. usearch takes its kernels from NumKong, which
 /// sums an f32 dot product in f64 along one dependency chain: a profile of the 100k x 128 ip
 /// benchmark put 71% of the time in `nk_dot_f32_skylake`, and our queries/s at recall 0.97 was
-/// 0.68x hnswlib's. f32 FMA with two accumulators (what hnswlib and faiss do) removes that gap
-/// (experiments/ann_vs_faiss/README.md). Quantised storage (f16, i8) keeps usearch's kernels:
+/// 0.68x hnswlib's. f32 FMA with two accumulators (what hnswlib and faiss do) raised it to
+/// 0.83x and cut the build time by a third (experiments/ann_vs_faiss/README.md; the rest of
+/// the gap is memory stalls in usearch's traversal, which prefetching in a patched usearch did
+/// not measurably change). Quantised storage (f16, i8) keeps usearch's kernels:
 /// those vectors are not f32 in memory. Must be called again after every load.
 fn install_f32_metric(index: &mut usearch::Index, metric: Metric, dim: usize) {
-    // SAFETY (all closures): usearch passes pointers to two stored or query vectors of `dim` f32s.
+    let (dot, dot_and_norms, l2_sq) = f32_kernels();
+    // SAFETY (all closures): usearch passes pointers to two stored or query vectors of `dim`
+    // f32s, and the kernels' CPU features were detected above.
     let s = move |p: *const f32| unsafe { std::slice::from_raw_parts(p, dim) };
-    let cos = |(ab, aa, bb): (f32, f32, f32)| if aa * bb > 0.0 { 1.0 - ab / (aa * bb).sqrt() } else { 1.0 };
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
-        use crate::linalg::avx512;
-        // SAFETY: AVX-512F was detected above.
-        let f: Distance = match metric {
-            Metric::Ip => Box::new(move |a, b| 1.0 - unsafe { avx512::dot(s(a), s(b)) }),
-            Metric::Cos => Box::new(move |a, b| cos(unsafe { avx512::dot_and_norms(s(a), s(b)) })),
-            Metric::L2 => Box::new(move |a, b| unsafe { avx512::l2_sq(s(a), s(b)) }),
-        };
-        index.change_metric::<f32>(f);
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        use crate::linalg::avx2;
-        // SAFETY: AVX2 and FMA were detected above.
-        let f: Distance = match metric {
-            Metric::Ip => Box::new(move |a, b| 1.0 - unsafe { avx2::dot(s(a), s(b)) }),
-            Metric::Cos => Box::new(move |a, b| cos(unsafe { avx2::dot_and_norms(s(a), s(b)) })),
-            Metric::L2 => Box::new(move |a, b| unsafe { avx2::l2_sq(s(a), s(b)) }),
-        };
-        index.change_metric::<f32>(f);
-        return;
-    }
-    use crate::linalg;
     let f: Distance = match metric {
-        Metric::Ip => Box::new(move |a, b| 1.0 - linalg::dot(s(a), s(b))),
-        Metric::Cos => Box::new(move |a, b| cos(linalg::dot_and_norms(s(a), s(b)))),
-        Metric::L2 => Box::new(move |a, b| linalg::l2_sq(s(a), s(b))),
+        Metric::Ip => Box::new(move |a, b| 1.0 - unsafe { dot(s(a), s(b)) }),
+        Metric::Cos => Box::new(move |a, b| {
+            let (ab, aa, bb) = unsafe { dot_and_norms(s(a), s(b)) };
+            if aa * bb > 0.0 {
+                1.0 - ab / (aa * bb).sqrt()
+            } else {
+                1.0
+            }
+        }),
+        Metric::L2 => Box::new(move |a, b| unsafe { l2_sq(s(a), s(b)) }),
     };
     index.change_metric::<f32>(f);
 }

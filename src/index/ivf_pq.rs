@@ -195,14 +195,14 @@ impl IvfPqIndex {
                 Metric::Cos => (common::dot(q, self.lists.centroids.row(l)), &tip),
             };
             let mut th = top.threshold();
-            for pos in self.lists.range(l) {
-                let s = base + ProductQuantizer::lookup(table, &self.codes[pos * m..(pos + 1) * m]);
-                if s > th {
-                    let id = self.lists.ids[pos];
-                    if !common::is_excluded(&ex, id) {
-                        top.push(s, id);
-                        th = top.threshold();
-                    }
+            let table = ProductQuantizer::rows(table);
+            let range = self.lists.range(l);
+            let codes = self.codes[range.start * m..range.end * m].chunks_exact(m);
+            for (code, &id) in codes.zip(&self.lists.ids[range]) {
+                let s = base + ProductQuantizer::lookup(table, code);
+                if s > th && !common::is_excluded(&ex, id) {
+                    top.push(s, id);
+                    th = top.threshold();
                 }
             }
             top.len()

@@ -114,24 +114,29 @@ impl ProductQuantizer {
         self.ip_table_portable(q, table)
     }
 
-    /// Sum of table entries picked by one code.
+    /// Sum of table entries picked by one code. The table comes as `m` arrays of 256 (see
+    /// [`ProductQuantizer::rows`]) so that indexing one with a `u8` needs no bounds check:
+    /// with the checks of a flat `&[f32]`, scanning the lists was 3-4x slower than faiss's.
     #[inline]
-    pub fn lookup(table: &[f32], code: &[u8]) -> f32 {
-        let m = code.len();
+    pub fn lookup(table: &[[f32; KSUB]], code: &[u8]) -> f32 {
         let mut s = [0.0f32; 4];
-        let mut j = 0;
-        while j + 4 <= m {
-            s[0] += table[j * KSUB + code[j] as usize];
-            s[1] += table[(j + 1) * KSUB + code[j + 1] as usize];
-            s[2] += table[(j + 2) * KSUB + code[j + 2] as usize];
-            s[3] += table[(j + 3) * KSUB + code[j + 3] as usize];
-            j += 4;
+        let (t4, c4) = (table.chunks_exact(4), code.chunks_exact(4));
+        let (t_rest, c_rest) = (t4.remainder(), c4.remainder());
+        for (t, c) in t4.zip(c4) {
+            s[0] += t[0][c[0] as usize];
+            s[1] += t[1][c[1] as usize];
+            s[2] += t[2][c[2] as usize];
+            s[3] += t[3][c[3] as usize];
         }
-        while j < m {
-            s[0] += table[j * KSUB + code[j] as usize];
-            j += 1;
+        for (t, &c) in t_rest.iter().zip(c_rest) {
+            s[0] += t[c as usize];
         }
         (s[0] + s[1]) + (s[2] + s[3])
+    }
+
+    /// A flat `m x 256` distance table as its `m` rows.
+    pub fn rows(table: &[f32]) -> &[[f32; KSUB]] {
+        table.as_chunks::<KSUB>().0
     }
 
     pub fn memory_bytes(&self) -> usize {

@@ -68,7 +68,8 @@ struct SearchParams {
 pub static KIND: IndexKind = IndexKind {
     kind: "hnsw",
     about: "HNSW graph (usearch): m, ef_construction, ef_search, scalar = f32|f16|i8",
-    version: 1,
+    // 2: our f32 distance kernels and an in-order seed of the graph (cached version-1 builds are not reused).
+    version: 2,
     search_keys: &["ef_search"],
     parse: parse_params,
     build: build_boxed,

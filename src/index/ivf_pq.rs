@@ -59,7 +59,8 @@ impl Validate for IvfPqParams {
 pub static KIND: IndexKind = IndexKind {
     kind: "ivf_pq",
     about: "inverted file + 8-bit product quantisation: nlist, nprobe, m, rerank, train_iters",
-    version: 1,
+    // 2: spherical k-means under inner product (cached version-1 builds are not reused).
+    version: 2,
     search_keys: &["nprobe", "rerank"],
     parse: parse_params,
     build: build_boxed,

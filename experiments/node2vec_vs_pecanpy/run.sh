@@ -12,6 +12,7 @@
 # usage: ./run.sh [REPEAT]      (default 3 runs per side and graph, interleaved)
 # env:   VENV=/work/venvs/n2v  DATA=/work/shared/data/graphs  THREADS=2
 #        OUT=/tmp/node2vec_vs_pecanpy (embeddings, runs.jsonl, table.md)
+#        SEED0=0   first seed (runs use SEED0 .. SEED0+REPEAT-1; pick another for fresh draws)
 #        CARGO_JOBS=1  CARGO_TARGET_DIR_BENCH=~/.cache/node2vec-bench-target
 #        MODE=walks    the older walk-only benchmark (median of REPEAT walk runs per side;
 #                      EMBED=1 adds our embedding + runner's own graph::eval F1)
@@ -69,8 +70,9 @@ one() { # side graph p q seed [--weighted]
 for ((rep = 0; rep < REPEAT; rep++)); do
     # Alternate which side goes first, so drifting load on a shared machine hits both alike.
     if ((rep % 2 == 0)); then order=(ours pecanpy); else order=(pecanpy ours); fi
-    for side in "${order[@]}"; do one "$side" PPI 4 1 "$rep"; done
-    for side in "${order[@]}"; do one "$side" Wikipedia 4 0.5 "$rep" --weighted; done
+    seed=$((${SEED0:-0} + rep))
+    for side in "${order[@]}"; do one "$side" PPI 4 1 "$seed"; done
+    for side in "${order[@]}"; do one "$side" Wikipedia 4 0.5 "$seed" --weighted; done
 done
 echo "scoring $(wc -l < "$runs") embeddings ..." >&2
 "$py" "$here/evaluate.py" "$runs" --labels-dir "$DATA" | tee "$OUT/table.md"

@@ -488,7 +488,7 @@ mod tests {
     }
 
     fn cos(a: &[f32], b: &[f32]) -> f32 {
-        let (d, na, nb) = (crate::linalg::dot(a, b), crate::linalg::dot(a, a), crate::linalg::dot(b, b));
+        let (d, na, nb) = crate::linalg::dot_and_norms(a, b);
         d / (na.sqrt() * nb.sqrt()).max(1e-12)
     }
 

@@ -1,5 +1,6 @@
-//! The row kernels of SGNS training: a dot product and the fused update
-//! `e += g * c; c += g * x`, over contiguous f32 rows of the embedding dimension.
+//! The row kernels of SGNS training: one example's target scores (`dots`), its fused
+//! updates `e += g * c; c += g * x` followed by `x += e` (`update_many`), and `axpy` for
+//! CBOW, over contiguous f32 rows of the embedding dimension.
 //!
 //! Two implementations behind one trait so the whole training loop is monomorphised twice:
 //! [`Portable`] (plain loops with 8 independent lanes, which LLVM vectorises for SSE2, the
@@ -14,13 +15,6 @@
 /// [`Kernels::available`] (the engine does, once per run).
 pub trait Kernels {
     fn available() -> bool;
-    /// `a . b`
-    unsafe fn dot(a: &[f32], b: &[f32]) -> f32;
-    /// `e += g * c; c += g * x` (c read before it is written), the negative-sampling step.
-    unsafe fn update(g: f32, x: &[f32], c: &mut [f32], e: &mut [f32]);
-    /// `e = g * c; c += g * x`: [`Kernels::update`] for the first target, which saves
-    /// zeroing `e` (a memset call per example otherwise).
-    unsafe fn update_first(g: f32, x: &[f32], c: &mut [f32], e: &mut [f32]);
     /// `y += a * x`
     unsafe fn axpy(a: f32, x: &[f32], y: &mut [f32]);
     /// `scores[j] = x . rows[j]` for every target row of one example.
@@ -35,11 +29,10 @@ pub trait Kernels {
     /// starting at zero); then `x += e` when `apply` (skip-gram), else `e_out = e` (CBOW).
     ///
     /// Fusing the per-target updates and the final `x += e` keeps `e` in a register per
-    /// 8-lane block: per block it reads `x` once and writes it once, where separate
-    /// `update` + `axpy` calls read and write `e` once per target. Measured on PPI node2vec
+    /// 8-lane block: per block it reads `x` once and writes it once, where one call per
+    /// target reads and writes `e` once per target. Measured on PPI node2vec
     /// (experiments/node2vec_vs_pecanpy, d = 128, 6 targets, 2 threads): training 15.2 s
-    /// with separate kernels, 11.2 s fused (with `dots`). The arithmetic
-    /// is the same as `update_first`, `update`... then `axpy(1, e, x)`, in the same order, so
+    /// with per-target kernels, 11.2 s fused (with `dots`). Targets are applied in order, so
     /// a repeated target still sees its earlier update.
     ///
     /// # Safety
@@ -54,33 +47,6 @@ pub struct Portable;
 impl Kernels for Portable {
     fn available() -> bool {
         true
-    }
-
-    #[inline(always)]
-    unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
-        crate::linalg::dot(a, b)
-    }
-
-    #[inline(always)]
-    unsafe fn update(g: f32, x: &[f32], c: &mut [f32], e: &mut [f32]) {
-        let n = x.len().min(c.len()).min(e.len());
-        let (x, c, e) = (&x[..n], &mut c[..n], &mut e[..n]);
-        for i in 0..n {
-            let ci = c[i];
-            e[i] += g * ci;
-            c[i] = ci + g * x[i];
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn update_first(g: f32, x: &[f32], c: &mut [f32], e: &mut [f32]) {
-        let n = x.len().min(c.len()).min(e.len());
-        let (x, c, e) = (&x[..n], &mut c[..n], &mut e[..n]);
-        for i in 0..n {
-            let ci = c[i];
-            e[i] = g * ci;
-            c[i] = ci + g * x[i];
-        }
     }
 
     #[inline(always)]
@@ -99,16 +65,14 @@ impl Kernels for Portable {
     unsafe fn update_many(g: &[f32], rows: &[*mut f32], x: &mut [f32], e_out: &mut [f32], apply: bool) {
         let n = x.len();
         let e = &mut e_out[..n];
-        for (j, (&gj, &r)) in g.iter().zip(rows).enumerate() {
+        e.fill(0.0);
+        for (&gj, &r) in g.iter().zip(rows) {
             let c = std::slice::from_raw_parts_mut(r, n);
-            if j == 0 {
-                Self::update_first(gj, x, c, e);
-            } else {
-                Self::update(gj, x, c, e);
+            for i in 0..n {
+                let ci = c[i];
+                e[i] += gj * ci;
+                c[i] = ci + gj * x[i];
             }
-        }
-        if rows.is_empty() {
-            e.fill(0.0);
         }
         if apply {
             crate::linalg::axpy(1.0, e, x);
@@ -123,21 +87,6 @@ pub struct Avx2Fma;
 impl Kernels for Avx2Fma {
     fn available() -> bool {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-
-    #[inline(always)]
-    unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
-        avx2::dot(a, b)
-    }
-
-    #[inline(always)]
-    unsafe fn update(g: f32, x: &[f32], c: &mut [f32], e: &mut [f32]) {
-        avx2::update(g, x, c, e)
-    }
-
-    #[inline(always)]
-    unsafe fn update_first(g: f32, x: &[f32], c: &mut [f32], e: &mut [f32]) {
-        avx2::update_first(g, x, c, e)
     }
 
     #[inline(always)]
@@ -161,15 +110,6 @@ impl Kernels for Avx2Fma {
     fn available() -> bool {
         false
     }
-    unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
-        Portable::dot(a, b)
-    }
-    unsafe fn update(g: f32, x: &[f32], c: &mut [f32], e: &mut [f32]) {
-        Portable::update(g, x, c, e)
-    }
-    unsafe fn update_first(g: f32, x: &[f32], c: &mut [f32], e: &mut [f32]) {
-        Portable::update_first(g, x, c, e)
-    }
     unsafe fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
         Portable::axpy(a, x, y)
     }
@@ -184,53 +124,6 @@ impl Kernels for Avx2Fma {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
-
-    pub use crate::linalg::avx2::dot;
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn update(g: f32, x: &[f32], c: &mut [f32], e: &mut [f32]) {
-        let n = x.len().min(c.len()).min(e.len());
-        let (px, pc, pe) = (x.as_ptr(), c.as_mut_ptr(), e.as_mut_ptr());
-        let gv = _mm256_set1_ps(g);
-        let mut i = 0;
-        while i + 8 <= n {
-            let cv = _mm256_loadu_ps(pc.add(i));
-            let ev = _mm256_loadu_ps(pe.add(i));
-            let xv = _mm256_loadu_ps(px.add(i));
-            _mm256_storeu_ps(pe.add(i), _mm256_fmadd_ps(gv, cv, ev));
-            _mm256_storeu_ps(pc.add(i), _mm256_fmadd_ps(gv, xv, cv));
-            i += 8;
-        }
-        while i < n {
-            let ci = *pc.add(i);
-            *pe.add(i) += g * ci;
-            *pc.add(i) = ci + g * *px.add(i);
-            i += 1;
-        }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn update_first(g: f32, x: &[f32], c: &mut [f32], e: &mut [f32]) {
-        let n = x.len().min(c.len()).min(e.len());
-        let (px, pc, pe) = (x.as_ptr(), c.as_mut_ptr(), e.as_mut_ptr());
-        let gv = _mm256_set1_ps(g);
-        let mut i = 0;
-        while i + 8 <= n {
-            let cv = _mm256_loadu_ps(pc.add(i));
-            let xv = _mm256_loadu_ps(px.add(i));
-            _mm256_storeu_ps(pe.add(i), _mm256_mul_ps(gv, cv));
-            _mm256_storeu_ps(pc.add(i), _mm256_fmadd_ps(gv, xv, cv));
-            i += 8;
-        }
-        while i < n {
-            let ci = *pc.add(i);
-            *pe.add(i) = g * ci;
-            *pc.add(i) = ci + g * *px.add(i);
-            i += 1;
-        }
-    }
 
     /// Four (or fewer, `N`) dot products against one `x`, one accumulator each.
     #[inline(always)]
@@ -342,20 +235,6 @@ mod tests {
         for n in [1usize, 7, 8, 15, 16, 17, 64, 100] {
             let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
             let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!((unsafe { K::dot(&a, &b) } - naive).abs() < 1e-4);
-            let (mut c, mut e) = (b.clone(), vec![1.0f32; n]);
-            unsafe { K::update(0.5, &a, &mut c, &mut e) };
-            for i in 0..n {
-                assert!((e[i] - (1.0 + 0.5 * b[i])).abs() < 1e-6);
-                assert!((c[i] - (b[i] + 0.5 * a[i])).abs() < 1e-6);
-            }
-            let (mut c, mut e) = (b.clone(), vec![1.0f32; n]);
-            unsafe { K::update_first(0.5, &a, &mut c, &mut e) };
-            for i in 0..n {
-                assert!((e[i] - 0.5 * b[i]).abs() < 1e-6);
-                assert!((c[i] - (b[i] + 0.5 * a[i])).abs() < 1e-6);
-            }
             let mut y = b.clone();
             unsafe { K::axpy(2.0, &a, &mut y) };
             for i in 0..n {

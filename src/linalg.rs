@@ -221,7 +221,7 @@ pub mod avx2 {
     }
 }
 
-/// AVX-512F twins of the [`avx2`] distance kernels, for the HNSW metric: on a CPU with 512-bit
+/// AVX-512F twins of the [`avx2`] distance kernels, for the indexes (`index::common`): on a CPU with 512-bit
 /// FMA units they halve the instructions per distance. Callers check
 /// `is_x86_feature_detected!("avx512f")` first.
 #[cfg(target_arch = "x86_64")]

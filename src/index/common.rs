@@ -207,29 +207,52 @@ pub fn has_avx2_fma() -> bool {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-use crate::linalg::avx2 as x86;
-
-/// Inner product, AVX2/FMA when the CPU has it.
+/// True when the CPU has AVX-512F (the widest distance kernels).
 #[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the features were detected at run time.
-        return unsafe { x86::dot(a, b) };
+    {
+        is_x86_feature_detected!("avx512f")
     }
-    linalg::dot(a, b)
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
-/// Squared Euclidean distance, AVX2/FMA when the CPU has it.
+/// Calls the widest of three kernels this CPU runs (the checks are cached loads).
+macro_rules! dispatch {
+    ($name:ident, $a:expr, $b:expr) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: each kernel runs only after its CPU features were detected.
+            if has_avx512() {
+                return unsafe { linalg::avx512::$name($a, $b) };
+            }
+            if has_avx2_fma() {
+                return unsafe { linalg::avx2::$name($a, $b) };
+            }
+        }
+        linalg::$name($a, $b)
+    }};
+}
+
+/// Inner product, AVX-512F or AVX2/FMA when the CPU has them.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    dispatch!(dot, a, b)
+}
+
+/// Squared Euclidean distance, AVX-512F or AVX2/FMA when the CPU has them.
 #[inline]
 pub fn l2_sq(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the features were detected at run time.
-        return unsafe { x86::l2_sq(a, b) };
-    }
-    linalg::l2_sq(a, b)
+    dispatch!(l2_sq, a, b)
+}
+
+/// `(a.b, a.a, b.b)` in one pass, AVX-512F or AVX2/FMA when the CPU has them.
+#[inline]
+pub fn dot_and_norms(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
+    dispatch!(dot_and_norms, a, b)
 }
 
 /// Higher-is-better score of `x` for an already prepared query (normalised for `Cos`).

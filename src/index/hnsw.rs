@@ -133,28 +133,6 @@ fn options(p: &HnswParams, metric: Metric, dim: usize) -> IndexOptions {
 /// usearch distance for two f32 vectors, written like usearch's own (`1 - a.b`, `1 - cos`, `|a - b|^2`).
 type Distance = Box<dyn Fn(*const f32, *const f32) -> f32 + Send + Sync>;
 
-type Pair = unsafe fn(&[f32], &[f32]) -> f32;
-type Triple = unsafe fn(&[f32], &[f32]) -> (f32, f32, f32);
-
-/// The widest f32 kernels this CPU runs: dot, (dot, norms), squared L2.
-#[cfg(target_arch = "x86_64")]
-fn f32_kernels() -> (Pair, Triple, Pair) {
-    use crate::linalg;
-    if is_x86_feature_detected!("avx512f") {
-        (linalg::avx512::dot, linalg::avx512::dot_and_norms, linalg::avx512::l2_sq)
-    } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        (linalg::avx2::dot, linalg::avx2::dot_and_norms, linalg::avx2::l2_sq)
-    } else {
-        (linalg::dot, linalg::dot_and_norms, linalg::l2_sq)
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn f32_kernels() -> (Pair, Triple, Pair) {
-    use crate::linalg;
-    (linalg::dot, linalg::dot_and_norms, linalg::l2_sq)
-}
-
 /// Replaces usearch's f32 distance with ours. usearch takes its kernels from NumKong, which
 /// sums an f32 dot product in f64 along one dependency chain: a profile of the 100k x 128 ip
 /// benchmark put 71% of the time in `nk_dot_f32_skylake`, and our queries/s at recall 0.97 was
@@ -164,21 +142,19 @@ fn f32_kernels() -> (Pair, Triple, Pair) {
 /// not measurably change). Quantised storage (f16, i8) keeps usearch's kernels:
 /// those vectors are not f32 in memory. Must be called again after every load.
 fn install_f32_metric(index: &mut usearch::Index, metric: Metric, dim: usize) {
-    let (dot, dot_and_norms, l2_sq) = f32_kernels();
-    // SAFETY (all closures): usearch passes pointers to two stored or query vectors of `dim`
-    // f32s, and the kernels' CPU features were detected above.
+    // SAFETY: usearch passes pointers to two stored or query vectors of `dim` f32s.
     let s = move |p: *const f32| unsafe { std::slice::from_raw_parts(p, dim) };
     let f: Distance = match metric {
-        Metric::Ip => Box::new(move |a, b| 1.0 - unsafe { dot(s(a), s(b)) }),
+        Metric::Ip => Box::new(move |a, b| 1.0 - common::dot(s(a), s(b))),
         Metric::Cos => Box::new(move |a, b| {
-            let (ab, aa, bb) = unsafe { dot_and_norms(s(a), s(b)) };
+            let (ab, aa, bb) = common::dot_and_norms(s(a), s(b));
             if aa * bb > 0.0 {
                 1.0 - ab / (aa * bb).sqrt()
             } else {
                 1.0
             }
         }),
-        Metric::L2 => Box::new(move |a, b| unsafe { l2_sq(s(a), s(b)) }),
+        Metric::L2 => Box::new(move |a, b| common::l2_sq(s(a), s(b))),
     };
     index.change_metric::<f32>(f);
 }

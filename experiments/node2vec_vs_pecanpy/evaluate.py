@@ -99,7 +99,7 @@ def main():
         r["macro_f1"], r["micro_f1"], r["n_labelled"], r["n_classes"] = node_classification(r["emb"], labels[g])
         print(json.dumps({k: r[k] for k in ("side", "graph", "seed", "wall_s", "max_rss_kib", "walk_s", "train_s", "macro_f1", "micro_f1")}), file=sys.stderr)
         by[(g, r["side"])].append(r)
-    sides = ["pecanpy+gensim", "ours"]
+    sides = ["pecanpy+gensim", "ours", "ours-walks+gensim", "pecanpy-walks+ours"]
     print("| graph | p, q | side | runs | walks s | training s | total s | peak RSS MiB | Macro-F1 | Micro-F1 |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     verdicts = []
@@ -119,7 +119,7 @@ def main():
             sd = f" +- {x['macro_sd']:.3f}" if len(rs) > 1 else ""
             print(f"| {g} | {rs[0]['p']:g}, {rs[0]['q']:g} | {s} | {len(rs)} | {x['walk']:.2f} | {x['train']:.2f} "
                   f"| {x['total']:.2f} | {x['rss']:.0f} | {x['macro']:.4f}{sd} | {x['micro']:.4f} |")
-        if len(row) == 2:
+        if "ours" in row and "pecanpy+gensim" in row:
             o, b = row["ours"], row["pecanpy+gensim"]
             no, nb = len(by[(g, "ours")]), len(by[(g, "pecanpy+gensim")])
             # sd over runs with n - 1, for the standard error of the difference of the means

@@ -42,6 +42,8 @@ def main():
     ap.add_argument("--mode", default="SparseOTF")
     ap.add_argument("--emb-out", help="run the walks + gensim pipeline once, write PREFIX.npy/.ids")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--walks-out", help="with --emb-out: also write the walks, one per line")
+    ap.add_argument("--walks-in", help="with --emb-out: train on these walks instead of PecanPy's")
     a = ap.parse_args()
     os.environ.setdefault("NUMBA_NUM_THREADS", str(a.threads))
     if a.emb_out:
@@ -87,10 +89,18 @@ def pipeline(a):
     import numpy as np
     from gensim.models import Word2Vec
 
-    g, read_s = load_graph(a, random_state=a.seed)
     t = time.perf_counter()
-    walks = g.simulate_walks(num_walks=10, walk_length=80)
+    if a.walks_in:  # the cross check of run.sh's CROSS mode: gensim on another side's walks
+        read_s, nodes = 0.0, None
+        walks = [line.split() for line in open(a.walks_in)]
+    else:
+        g, read_s = load_graph(a, random_state=a.seed)
+        nodes = len(g.nodes)
+        walks = g.simulate_walks(num_walks=10, walk_length=80)
     walk_s = time.perf_counter() - t
+    if a.walks_out:
+        with open(a.walks_out, "w") as f:
+            f.writelines(" ".join(w) + "\n" for w in walks)
     tokens = sum(len(w) for w in walks)
     t = time.perf_counter()
     model = Word2Vec(walks, vector_size=128, window=10, min_count=0, sg=1, hs=0, negative=5,
@@ -102,7 +112,7 @@ def pipeline(a):
         f.writelines(f"{k}\n" for k in model.wv.index_to_key)
     write_s = time.perf_counter() - t
     print(json.dumps({
-        "side": "pecanpy+gensim", "graph": os.path.basename(a.graph), "nodes": len(g.nodes),
+        "side": "ours-walks+gensim" if a.walks_in else "pecanpy+gensim", "graph": os.path.basename(a.graph), "nodes": nodes,
         "p": a.p, "q": a.q, "threads": a.threads, "seed": a.seed, "read_s": read_s,
         "walk_s": walk_s, "train_s": train_s, "write_s": write_s, "walk_tokens": tokens,
         "peak_rss_mib_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -14,6 +14,9 @@
 #        OUT=/tmp/node2vec_vs_pecanpy (embeddings, runs.jsonl, table.md)
 #        SEED0=0   first seed (runs use SEED0 .. SEED0+REPEAT-1; pick another for fresh draws)
 #        CARGO_JOBS=1  CARGO_TARGET_DIR_BENCH=~/.cache/node2vec-bench-target
+#        CROSS=1       also train each side on the other side's walks (gensim on our walks,
+#                      our SGNS on PecanPy's), to tell walk quality from training quality;
+#                      the extra rows are "ours-walks+gensim" and "pecanpy-walks+ours"
 #        MODE=walks    the older walk-only benchmark (median of REPEAT walk runs per side;
 #                      EMBED=1 adds our embedding + runner's own graph::eval F1)
 set -euo pipefail
@@ -61,6 +64,7 @@ one() { # side graph p q seed [--weighted]
     local side="$1" g="$2" p="$3" q="$4" seed="$5"; shift 5
     local args=(--graph "$DATA/$g.edg" --p "$p" --q "$q" --threads "$THREADS" --seed "$seed"
                 --emb-out "$OUT/$side.$g.$seed")
+    [[ "${CROSS:-0}" == 1 ]] && args+=(--walks-out "$OUT/$side.$g.$seed.walks")
     if [[ "$side" == ours ]]; then
         timed ours "$g" "$seed" -- "$ours" "${args[@]}"
     else
@@ -73,6 +77,18 @@ for ((rep = 0; rep < REPEAT; rep++)); do
     seed=$((${SEED0:-0} + rep))
     for side in "${order[@]}"; do one "$side" PPI 4 1 "$seed"; done
     for side in "${order[@]}"; do one "$side" Wikipedia 4 0.5 "$seed" --weighted; done
+    if [[ "${CROSS:-0}" == 1 ]]; then
+        for g in PPI Wikipedia; do
+            w=(); [[ "$g" == Wikipedia ]] && w=(--weighted)
+            pq=(--p 4 --q 1); [[ "$g" == Wikipedia ]] && pq=(--p 4 --q 0.5)
+            common=(--graph "$DATA/$g.edg" "${pq[@]}" --threads "$THREADS" --seed "$seed")
+            timed xg "$g" "$seed" -- "$py" "$here/pecanpy_side.py" "${common[@]}" "${w[@]}" \
+                --walks-in "$OUT/ours.$g.$seed.walks" --emb-out "$OUT/xg.$g.$seed"
+            timed xo "$g" "$seed" -- "$ours" "${common[@]}" \
+                --walks-in "$OUT/pecanpy.$g.$seed.walks" --emb-out "$OUT/xo.$g.$seed"
+            rm -f "$OUT"/*."$g.$seed.walks"
+        done
+    fi
 done
 echo "scoring $(wc -l < "$runs") embeddings ..." >&2
 "$py" "$here/evaluate.py" "$runs" --labels-dir "$DATA" | tee "$OUT/table.md"

@@ -88,6 +88,7 @@ mod graph;
 mod sgns;
 
 use anyhow::{bail, Result};
+use data::corpus::Corpus;
 use std::path::Path;
 use std::time::Instant;
 
@@ -132,6 +133,35 @@ fn write_embedding(prefix: &str, m: &linalg::Matrix, ids: &[String]) -> Result<(
     Ok(())
 }
 
+/// Writes one walk per line, raw node ids separated by spaces (run.sh's CROSS check).
+fn write_walks(path: &str, corpus: &Corpus, raws: &[String]) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for w in corpus.iter() {
+        let line: Vec<&str> = w.iter().map(|&t| raws[t as usize].as_str()).collect();
+        writeln!(f, "{}", line.join(" "))?;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// Reads walks written by `write_walks` or pecanpy_side.py --walks-out into a corpus over
+/// this graph's node indices.
+fn read_walks(path: &str, raws: &[String]) -> Result<Corpus> {
+    let index: std::collections::HashMap<&str, u32> = raws.iter().enumerate().map(|(i, r)| (r.as_str(), i as u32)).collect();
+    let mut corpus = Corpus::new(raws.len());
+    let mut seq = Vec::new();
+    for (n, line) in std::fs::read_to_string(path)?.lines().enumerate() {
+        seq.clear();
+        for tok in line.split_whitespace() {
+            let Some(&i) = index.get(tok) else { bail!("{path}:{}: node {tok} is not in the graph", n + 1) };
+            seq.push(i);
+        }
+        corpus.push(&seq);
+    }
+    Ok(corpus)
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let get = |k: &str| args.iter().position(|a| a == k).map(|i| args[i + 1].clone());
@@ -157,8 +187,14 @@ fn main() -> Result<()> {
     if let Some(prefix) = get("--emb-out") {
         let seed: u64 = get("--seed").unwrap_or("0".into()).parse()?;
         let t = Instant::now();
-        let corpus = graph::walks::generate_walks(g, &cfg, seed)?;
+        let corpus = match get("--walks-in") {
+            Some(f) => read_walks(&f, el.ids.raws())?,
+            None => graph::walks::generate_walks(g, &cfg, seed)?,
+        };
         let walk_s = t.elapsed().as_secs_f64();
+        if let Some(f) = get("--walks-out") {
+            write_walks(&f, &corpus, el.ids.raws())?;
+        }
         let scfg = sgns::SgnsConfig { dim, window, negatives: 5, epochs: 1, sample: 0.0, threads, seed: seed + 1, ..Default::default() };
         let t = Instant::now();
         let emb = sgns::engine::train(&corpus, &scfg, &mut |_| {})?;
@@ -169,7 +205,7 @@ fn main() -> Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "side": "ours", "graph": Path::new(&path).file_name().unwrap().to_string_lossy(),
+                "side": if get("--walks-in").is_some() { "pecanpy-walks+ours" } else { "ours" }, "graph": Path::new(&path).file_name().unwrap().to_string_lossy(),
                 "nodes": g.n_nodes(), "p": p, "q": q, "threads": threads, "seed": seed,
                 "read_s": read_s, "walk_s": walk_s, "train_s": train_s, "write_s": write_s,
                 "walk_tokens": corpus.tokens.len(), "peak_rss_mib_self": peak_rss_mib(),

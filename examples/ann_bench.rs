@@ -5,6 +5,9 @@
 //! k = 10, metric ip. Prints one JSON line per setting.
 //!
 //! usage: cargo run --release --example ann_bench -- DATA_DIR [kind ...]
+//! env:   MIN_SECS (1), NLIST (1024), EF (comma list: the hnsw ef_search settings),
+//!        INDEX_DIR: load each kind's index from INDEX_DIR/KIND when it is there, else build it
+//!        and save it there (so A/B runs of two builds of this example search one graph).
 
 use anyhow::{Context, Result};
 use runner::index::{lookup, AnnIndex, Metric};
@@ -69,6 +72,11 @@ fn main() -> Result<()> {
     let k = 10;
     let nlist = std::env::var("NLIST").ok().and_then(|s| s.parse().ok()).unwrap_or(1024usize);
     let min_secs: f64 = std::env::var("MIN_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let efs: Vec<usize> = match std::env::var("EF") {
+        Ok(s) => s.split(',').map(|x| x.trim().parse()).collect::<Result<_, _>>().context("EF: comma-separated integers")?,
+        Err(_) => vec![16, 32, 64, 128, 256],
+    };
+    let index_dir = std::env::var_os("INDEX_DIR").map(std::path::PathBuf::from);
     let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     {
         for kind in &kinds {
@@ -77,7 +85,7 @@ fn main() -> Result<()> {
                 "flat" => (json!({}), vec![json!({})]),
                 "hnsw" | "hnsw_f16" => (
                     if kind == "hnsw" { json!({"m": 16, "ef_construction": 200}) } else { json!({"m": 16, "ef_construction": 200, "scalar": "f16"}) },
-                    [16, 32, 64, 128, 256].iter().map(|e| json!({"ef_search": e})).collect(),
+                    efs.iter().map(|e| json!({"ef_search": e})).collect(),
                 ),
                 "ivf_flat" => (json!({"nlist": nlist, "nprobe": 1}), [4, 8, 16, 32, 64].iter().map(|p| json!({"nprobe": p})).collect()),
                 "ivf_pq" => (
@@ -90,8 +98,17 @@ fn main() -> Result<()> {
             let kd = lookup(kind.trim_end_matches("_f16")).context("kind")?;
             let canon = (kd.parse)(&build).map_err(|e| anyhow::anyhow!("{e}"))?;
             let t = Instant::now();
-            let mut idx: Box<dyn AnnIndex> = (kd.build)(&canon, &base, Metric::Ip, 42)?;
+            let saved = index_dir.as_ref().map(|d| d.join(kind));
+            let loaded = saved.as_ref().is_some_and(|d| d.exists());
+            let mut idx: Box<dyn AnnIndex> = match &saved {
+                Some(d) if d.exists() => (kd.load)(&canon, d)?,
+                _ => (kd.build)(&canon, &base, Metric::Ip, 42)?,
+            };
             let build_s = t.elapsed().as_secs_f64();
+            if let Some(d) = saved.filter(|d| !d.exists()) {
+                std::fs::create_dir_all(&d)?;
+                idx.save(&d)?;
+            }
             for s in searches {
                 idx.set_search_params(&s)?;
                 let (got, secs) = one_thread.install(|| best_of(min_secs, || idx.search_batch(&queries, k, &[])))?;
@@ -99,7 +116,7 @@ fn main() -> Result<()> {
                     "{}",
                     json!({
                         "lib": "runner", "index": kind, "build": build, "search": s,
-                        "build_s": (build_s * 100.0).round() / 100.0,
+                        "build_s": (build_s * 100.0).round() / 100.0, "loaded": loaded,
                         "qps": (queries.rows as f64 / secs).round(),
                         "recall": (recall(&got, &gt, k) * 1000.0).round() / 1000.0,
                         "mem_mb": ((idx.memory_bytes() as f64) / 1048576.0 * 10.0).round() / 10.0,

@@ -4,7 +4,8 @@
 usage:
   python bench.py gen   DATA_DIR [--n 100000] [--d 128] [--nq 1000] [--clusters 1000] [--sigma 1.0]
   python bench.py import TRAIN_DIR DATA_DIR           # item / user vectors a runner model trained
-  python bench.py ref   DATA_DIR > ref.jsonl          # faiss / hnswlib / annoy (ONLY=, NLIST=, MIN_SECS=)
+  python bench.py ref   DATA_DIR > ref.jsonl          # faiss / hnswlib / annoy (ONLY=, NLIST=, MIN_SECS=,
+                                                     #   EF=, INDEX_DIR=: see ref())
   cargo run --release --example ann_bench -- DATA_DIR > ours.jsonl   # our side
   python bench.py table ref.jsonl ours.jsonl          # markdown table
   (run.sh does all of it)
@@ -104,6 +105,11 @@ def ref(data, nlist=1024):
     want = lambda name: not only or name in only
     cores = os.cpu_count() or 1
     min_secs = float(os.environ.get("MIN_SECS", "1"))
+    efs = [int(x) for x in os.environ.get("EF", "16,32,64,128,256").split(",")]
+    # INDEX_DIR: load the HNSW graphs from there when present, else build and save them, so
+    # repeated search runs (A/B against our side on a noisy machine) skip the long builds.
+    index_dir = os.environ.get("INDEX_DIR")
+    saved = lambda name: os.path.join(index_dir, name) if index_dir else None
     base = read_bin(os.path.join(data, "base.fbin"), "<f4")
     q = read_bin(os.path.join(data, "queries.fbin"), "<f4")
     gt = read_bin(os.path.join(data, "gt.ibin"), "<i4")
@@ -151,21 +157,34 @@ def ref(data, nlist=1024):
                  {"nprobe": p, "rerank": r}, b, s, nq, recall(I, gt), ser(pq) + (base.nbytes if r else 0))
 
     if want("faiss_hnsw"):
-        idx = faiss.IndexHNSWFlat(d, 16, faiss.METRIC_INNER_PRODUCT)
-        idx.hnsw.efConstruction = 200
-        _, b = timed(lambda: idx.add(base))
-        for ef in [16, 32, 64, 128, 256]:
+        path = saved("faiss_hnsw.index")
+        if path and os.path.exists(path):
+            idx, b = timed(lambda: faiss.read_index(path))
+        else:
+            idx = faiss.IndexHNSWFlat(d, 16, faiss.METRIC_INNER_PRODUCT)
+            idx.hnsw.efConstruction = 200
+            _, b = timed(lambda: idx.add(base))
+            if path:
+                faiss.write_index(idx, path)
+        for ef in efs:
             idx.hnsw.efSearch = ef
             (_, I), s = timed(lambda: idx.search(q, k), search=True)
             emit("faiss", "IndexHNSWFlat", {"m": 16, "ef_construction": 200}, {"ef_search": ef}, b, s, nq, recall(I, gt), ser(idx))
 
     if want("hnswlib"):
         h = hnswlib.Index(space="ip", dim=d)
-        h.init_index(max_elements=n, ef_construction=200, M=16, random_seed=1)
-        _, b = timed(lambda: h.add_items(base, np.arange(n), num_threads=cores))
-        with tempfile.NamedTemporaryFile() as f:
-            h.save_index(f.name); mem = os.path.getsize(f.name)
-        for ef in [16, 32, 64, 128, 256]:
+        path = saved("hnswlib.bin")
+        if path and os.path.exists(path):
+            _, b = timed(lambda: h.load_index(path, max_elements=n))
+            mem = os.path.getsize(path)
+        else:
+            h.init_index(max_elements=n, ef_construction=200, M=16, random_seed=1)
+            _, b = timed(lambda: h.add_items(base, np.arange(n), num_threads=cores))
+            with tempfile.NamedTemporaryFile() as f:
+                h.save_index(f.name); mem = os.path.getsize(f.name)
+            if path:
+                h.save_index(path)
+        for ef in efs:
             h.set_ef(max(ef, k))
             (I, _), s = timed(lambda: h.knn_query(q, k=k, num_threads=1), search=True)
             emit("hnswlib", "hnsw", {"m": 16, "ef_construction": 200}, {"ef_search": ef}, b, s, nq, recall(I, gt), mem)

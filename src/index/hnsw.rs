@@ -138,8 +138,8 @@ type Distance = Box<dyn Fn(*const f32, *const f32) -> f32 + Send + Sync>;
 /// benchmark put 71% of the time in `nk_dot_f32_skylake`, and our queries/s at recall 0.97 was
 /// 0.68x hnswlib's. f32 FMA with two accumulators (what hnswlib and faiss do) raised it to
 /// 0.83x and cut the build time by a third (experiments/ann_vs_faiss/README.md; the rest of
-/// the gap is memory stalls in usearch's traversal, which prefetching in a patched usearch did
-/// not measurably change). Quantised storage (f16, i8) keeps usearch's kernels:
+/// the gap is memory stalls in usearch's traversal, which the vendored usearch's prefetching
+/// narrows: vendor/usearch/PATCHES.md). Quantised storage (f16, i8) keeps usearch's kernels:
 /// those vectors are not f32 in memory. Must be called again after every load.
 fn install_f32_metric(index: &mut usearch::Index, metric: Metric, dim: usize) {
     // SAFETY: usearch passes pointers to two stored or query vectors of `dim` f32s.

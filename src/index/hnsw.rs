@@ -2,6 +2,9 @@
 //! SIMD kernels). Parameters: `m` (connectivity), `ef_construction`, `ef_search` (search
 //! key), `scalar` = f32 | f16 | i8 (storage quantisation).
 //!
+//! With f32 storage usearch builds the graph and `hnsw_graph` searches it (in a layout that
+//! measured faster; see there). With f16 and i8 usearch does both.
+//!
 //! Exclusion uses usearch's `filtered_search` (the predicate rejects seen ids while the
 //! graph walk continues), with two fallbacks so a user always gets `min(k, unseen)` hits:
 //! an over-fetching plain search, then an exact scan.
@@ -11,6 +14,7 @@
 //! vectors whose coordinates all lie in [-1, 1].
 
 use super::common;
+use super::hnsw_graph::Graph;
 use super::{AnnIndex, Hit, IndexKind, Metric};
 use crate::config::params::{self, ParamError, Validate};
 use crate::ensure_param;
@@ -102,8 +106,14 @@ struct Header {
     scalar: Scalar,
 }
 
+/// Who answers searches: our copy of the graph (f32) or usearch itself (f16, i8).
+enum Backend {
+    Graph(Graph),
+    Usearch(usearch::Index),
+}
+
 pub struct HnswIndex {
-    index: usearch::Index,
+    backend: Backend,
     metric: Metric,
     n: usize,
     dim: usize,
@@ -188,7 +198,15 @@ impl HnswIndex {
         let seed = items.rows.min(SEQUENTIAL_SEED);
         (0..seed).try_for_each(add)?;
         (seed..items.rows).into_par_iter().try_for_each(add)?;
-        Ok(HnswIndex { index, metric, n: items.rows, dim: items.cols, params: p.clone() })
+        let backend = if p.scalar == Scalar::F32 {
+            let mut bytes = vec![0u8; index.serialized_length()];
+            index.save_to_buffer(&mut bytes).map_err(|e| anyhow!("usearch serialise: {e}"))?;
+            drop(index);
+            Backend::Graph(Graph::parse(&bytes, items.cols, metric)?)
+        } else {
+            Backend::Usearch(index)
+        };
+        Ok(HnswIndex { backend, metric, n: items.rows, dim: items.cols, params: p.clone() })
     }
 
     pub fn load(p: &HnswParams, dir: &Path) -> Result<Self> {
@@ -197,19 +215,24 @@ impl HnswIndex {
             bail!("hnsw index in {} has format version {}, expected {}", dir.display(), h.version, KIND.version);
         }
         let params = HnswParams { m: h.m, ef_construction: h.ef_construction, scalar: h.scalar, ef_search: p.ef_search };
-        let mut index = usearch::Index::new(&options(&params, h.metric, h.dim)).map_err(|e| anyhow!("usearch: {e}"))?;
         let path = dir.join("graph.usearch");
+        if params.scalar == Scalar::F32 {
+            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let g = Graph::parse(&bytes, h.dim, h.metric).with_context(|| format!("loading {}", path.display()))?;
+            if g.len() != h.rows {
+                bail!("{} holds {} vectors, header says {}", path.display(), g.len(), h.rows);
+            }
+            return Ok(HnswIndex { backend: Backend::Graph(g), metric: h.metric, n: h.rows, dim: h.dim, params });
+        }
+        let index = usearch::Index::new(&options(&params, h.metric, h.dim)).map_err(|e| anyhow!("usearch: {e}"))?;
         let ps = path.to_str().context("index path is not UTF-8")?;
         index.load(ps).map_err(|e| anyhow!("loading {}: {e}", path.display()))?;
-        if params.scalar == Scalar::F32 {
-            install_f32_metric(&mut index, h.metric, h.dim);
-        }
         if index.size() != h.rows || index.dimensions() != h.dim {
             bail!("{} holds {} x {} vectors, header says {} x {}", path.display(), index.size(), index.dimensions(), h.rows, h.dim);
         }
         index.change_expansion_search(params.ef_search);
         index.reserve_capacity_and_threads(h.rows, threads()).map_err(|e| anyhow!("usearch reserve: {e}"))?;
-        Ok(HnswIndex { index, metric: h.metric, n: h.rows, dim: h.dim, params })
+        Ok(HnswIndex { backend: Backend::Usearch(index), metric: h.metric, n: h.rows, dim: h.dim, params })
     }
 
     /// usearch distance -> higher-is-better score.
@@ -254,10 +277,18 @@ impl AnnIndex for HnswIndex {
         if want == 0 {
             return Ok(vec![]);
         }
+        let index = match &self.backend {
+            Backend::Usearch(index) => index,
+            Backend::Graph(g) => {
+                let excluded = |key: u64| common::is_excluded(&ex, key as u32);
+                let hits = g.search(query, want, self.params.ef_search, excluded);
+                return Ok(if hits.len() >= want { hits } else { g.exact(query, want, excluded) });
+            }
+        };
         let hits = if ex.is_empty() {
-            self.to_hits(self.index.search(query, want).map_err(|e| anyhow!("usearch search: {e}"))?, want, &ex)
+            self.to_hits(index.search(query, want).map_err(|e| anyhow!("usearch search: {e}"))?, want, &ex)
         } else {
-            let m = self.index.filtered_search(query, want, |key| !common::is_excluded(&ex, key as u32)).map_err(|e| anyhow!("usearch search: {e}"))?;
+            let m = index.filtered_search(query, want, |key| !common::is_excluded(&ex, key as u32)).map_err(|e| anyhow!("usearch search: {e}"))?;
             self.to_hits(m, want, &ex)
         };
         if hits.len() >= want {
@@ -265,11 +296,11 @@ impl AnnIndex for HnswIndex {
         }
         // Fallbacks: over-fetch then filter; finally an exact scan.
         let fetch = (want + ex.len()).min(self.n);
-        let hits = self.to_hits(self.index.search(query, fetch).map_err(|e| anyhow!("usearch search: {e}"))?, want, &ex);
+        let hits = self.to_hits(index.search(query, fetch).map_err(|e| anyhow!("usearch search: {e}"))?, want, &ex);
         if hits.len() >= want {
             return Ok(hits);
         }
-        Ok(self.to_hits(self.index.exact_search(query, fetch).map_err(|e| anyhow!("usearch search: {e}"))?, want, &ex))
+        Ok(self.to_hits(index.exact_search(query, fetch).map_err(|e| anyhow!("usearch search: {e}"))?, want, &ex))
     }
 
     fn set_search_params(&mut self, params: &serde_json::Value) -> Result<()> {
@@ -277,7 +308,9 @@ impl AnnIndex for HnswIndex {
         if let Some(ef) = s.ef_search {
             anyhow::ensure!(ef >= 1, "`ef_search`: must be at least 1, got {ef}");
             self.params.ef_search = ef;
-            self.index.change_expansion_search(ef);
+            if let Backend::Usearch(index) = &self.backend {
+                index.change_expansion_search(ef);
+            }
         }
         Ok(())
     }
@@ -285,13 +318,21 @@ impl AnnIndex for HnswIndex {
     /// The graph and vectors as usearch serialises them: `memory_usage()` also counts arenas
     /// reserved ahead (about 16 MiB whatever the size), which made small indexes look big.
     fn memory_bytes(&self) -> usize {
-        self.index.serialized_length()
+        match &self.backend {
+            Backend::Graph(g) => g.bytes(),
+            Backend::Usearch(index) => index.serialized_length(),
+        }
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join("graph.usearch");
-        let ps = path.to_str().context("index path is not UTF-8")?;
-        self.index.save(ps).map_err(|e| anyhow!("saving {}: {e}", path.display()))?;
+        match &self.backend {
+            Backend::Graph(g) => std::fs::write(&path, g.serialise()).with_context(|| format!("saving {}", path.display()))?,
+            Backend::Usearch(index) => {
+                let ps = path.to_str().context("index path is not UTF-8")?;
+                index.save(ps).map_err(|e| anyhow!("saving {}: {e}", path.display()))?;
+            }
+        }
         common::write_header(
             dir,
             &Header {

@@ -280,9 +280,12 @@ impl AnnIndex for HnswIndex {
         let index = match &self.backend {
             Backend::Usearch(index) => index,
             Backend::Graph(g) => {
-                let excluded = |key: u64| common::is_excluded(&ex, key as u32);
-                let hits = g.search(query, want, self.params.ef_search, excluded);
-                return Ok(if hits.len() >= want { hits } else { g.exact(query, want, excluded) });
+                let hits = if ex.is_empty() {
+                    g.search(query, want, self.params.ef_search, |_| false)
+                } else {
+                    g.search(query, want, self.params.ef_search, |s| common::is_excluded(&ex, g.key(s) as u32))
+                };
+                return Ok(if hits.len() >= want { hits } else { g.exact(query, want, |s| common::is_excluded(&ex, g.key(s) as u32)) });
             }
         };
         let hits = if ex.is_empty() {

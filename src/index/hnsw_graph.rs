@@ -152,12 +152,15 @@ impl Graph {
         &b[1..1 + (b[0] as usize).min(self.conn_base)]
     }
 
+    /// Slot `s`'s vector. `s` must be below `len()`: `check` proved that of every stored
+    /// neighbour, and the other callers loop below `len()`.
     #[inline]
     fn vector(&self, s: u32) -> &[f32] {
+        debug_assert!((s as usize) < self.keys.len());
         let at = s as usize * self.stride + 1 + self.conn_base;
-        let words = &self.blocks[at..at + self.dim];
-        // SAFETY: u32 and f32 have the same size and alignment; the words are f32 bits.
-        unsafe { std::slice::from_raw_parts(words.as_ptr() as *const f32, self.dim) }
+        // SAFETY: `at + dim <= blocks.len()` for every valid slot; u32 and f32 have the same
+        // size and alignment, and these words are f32 bits.
+        unsafe { std::slice::from_raw_parts(self.blocks.as_ptr().add(at) as *const f32, self.dim) }
     }
 
     #[inline]
@@ -200,10 +203,16 @@ impl Graph {
         }
     }
 
-    /// The `k` best keys for `q` with beam width `ef`, skipping keys for which `excluded` is
+    /// The key of a slot (our item id).
+    #[inline]
+    pub fn key(&self, slot: u32) -> u64 {
+        self.keys[slot as usize]
+    }
+
+    /// The `k` best keys for `q` with beam width `ef`, skipping slots for which `excluded` is
     /// true (they are still walked through, as usearch's and hnswlib's filters do). Fewer than
     /// `k` hits means the walk found too few accepted nodes; the caller falls back.
-    pub fn search(&self, q: &[f32], k: usize, ef: usize, excluded: impl Fn(u64) -> bool) -> Vec<Hit> {
+    pub fn search(&self, q: &[f32], k: usize, ef: usize, excluded: impl Fn(u32) -> bool) -> Vec<Hit> {
         if self.keys.is_empty() || k == 0 {
             return vec![];
         }
@@ -234,7 +243,7 @@ impl Graph {
             let mut frontier = BinaryHeap::new();
             seen[cur as usize] = tag;
             frontier.push(Cand(cur_s, cur));
-            if !excluded(self.keys[cur as usize]) {
+            if !excluded(cur) {
                 best.push(cur_s, cur);
             }
             while let Some(Cand(s, c)) = frontier.pop() {
@@ -255,7 +264,7 @@ impl Graph {
                     let s = self.score(q, n);
                     if !best.is_full() || s > best.threshold() {
                         frontier.push(Cand(s, n));
-                        if !excluded(self.keys[n as usize]) {
+                        if !excluded(n) {
                             best.push(s, n);
                         }
                     }
@@ -268,10 +277,10 @@ impl Graph {
     }
 
     /// Exact top `k` over every vector (the fallback when too many nodes are excluded).
-    pub fn exact(&self, q: &[f32], k: usize, excluded: impl Fn(u64) -> bool) -> Vec<Hit> {
+    pub fn exact(&self, q: &[f32], k: usize, excluded: impl Fn(u32) -> bool) -> Vec<Hit> {
         let mut top = TopK::new(k);
         for s in 0..self.keys.len() as u32 {
-            if !excluded(self.keys[s as usize]) {
+            if !excluded(s) {
                 top.push(self.score(q, s), s);
             }
         }
@@ -412,7 +421,7 @@ mod tests {
             let q = vec![0.5f32; 12];
             let all = g.exact(&q, 3000, |_| false);
             let banned: Vec<u64> = all[..20].iter().map(|h| h.id as u64).collect();
-            let hits = g.search(&q, 10, 64, |k| banned.contains(&k));
+            let hits = g.search(&q, 10, 64, |s| banned.contains(&g.key(s)));
             assert_eq!(hits.len(), 10);
             assert!(hits.iter().all(|h| !banned.contains(&(h.id as u64))));
         }

@@ -143,14 +143,12 @@ fn options(p: &HnswParams, metric: Metric, dim: usize) -> IndexOptions {
 /// usearch distance for two f32 vectors, written like usearch's own (`1 - a.b`, `1 - cos`, `|a - b|^2`).
 type Distance = Box<dyn Fn(*const f32, *const f32) -> f32 + Send + Sync>;
 
-/// Replaces usearch's f32 distance with ours. usearch takes its kernels from NumKong, which
-/// sums an f32 dot product in f64 along one dependency chain: a profile of the 100k x 128 ip
-/// benchmark put 71% of the time in `nk_dot_f32_skylake`, and our queries/s at recall 0.97 was
-/// 0.68x hnswlib's. f32 FMA with two accumulators (what hnswlib and faiss do) raised it to
-/// 0.83x and cut the build time by a third (experiments/ann_vs_faiss/README.md; the rest of
-/// the gap is memory stalls in usearch's traversal, which the vendored usearch's prefetching
-/// narrows: vendor/usearch/PATCHES.md). Quantised storage (f16, i8) keeps usearch's kernels:
-/// those vectors are not f32 in memory. Must be called again after every load.
+/// Replaces usearch's f32 distance with ours for the build (f32 searches run in
+/// `hnsw_graph`). usearch takes its kernels from NumKong, which sums an f32 dot product in
+/// f64 along one dependency chain: a profile of the 100k x 128 ip benchmark put 71% of the
+/// time in `nk_dot_f32_skylake`. f32 FMA with two accumulators (what hnswlib and faiss do) cut
+/// the build time by a third (experiments/ann_vs_faiss/README.md). Quantised storage (f16, i8)
+/// keeps usearch's kernels: those vectors are not f32 in memory.
 fn install_f32_metric(index: &mut usearch::Index, metric: Metric, dim: usize) {
     // SAFETY: usearch passes pointers to two stored or query vectors of `dim` f32s.
     let s = move |p: *const f32| unsafe { std::slice::from_raw_parts(p, dim) };

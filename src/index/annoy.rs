@@ -14,6 +14,8 @@
 //! distinct candidates exactly. When exclusions leave fewer than `k` unseen candidates the
 //! walk continues, so a user always gets `min(k, unseen)` hits.
 
+// Max-heap entry: priority = smallest margin on the path.
+use super::common::Scored as Entry;
 use super::common::{self, TopK};
 use super::{AnnIndex, Hit, IndexKind, Metric};
 use crate::config::params::{self, ParamError, Validate};
@@ -230,21 +232,6 @@ impl TreeBuilder<'_> {
         self.f.b[node] = lc;
         self.f.c[node] = rc;
         node as u32
-    }
-}
-
-/// Max-heap entry: priority = smallest margin on the path.
-#[derive(PartialEq)]
-struct Entry(f32, u32);
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.0.partial_cmp(&o.0).unwrap_or(std::cmp::Ordering::Equal).then(o.1.cmp(&self.1))
     }
 }
 

@@ -107,6 +107,26 @@ pub fn better(a: (f32, u32), b: (f32, u32)) -> bool {
     a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
 }
 
+/// A `(score, id)` entry for `std::collections::BinaryHeap` (a max-heap): the higher score
+/// pops first, ties to the lower id (deterministic). Scores are never NaN here (inputs are
+/// checked finite).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scored(pub f32, pub u32);
+
+impl Eq for Scored {}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Scored {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.partial_cmp(&o.0).unwrap_or(std::cmp::Ordering::Equal).then(o.1.cmp(&self.1))
+    }
+}
+
 /// Bounded heap keeping the `cap` best `(score, id)` pairs; the root is the worst kept.
 #[derive(Clone, Debug)]
 pub struct TopK {

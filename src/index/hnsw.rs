@@ -14,7 +14,7 @@
 //! vectors whose coordinates all lie in [-1, 1].
 
 use super::common;
-use super::hnsw_graph::Graph;
+use super::hnsw_graph::{cosine, Graph};
 use super::{AnnIndex, Hit, IndexKind, Metric};
 use crate::config::params::{self, ParamError, Validate};
 use crate::ensure_param;
@@ -156,14 +156,7 @@ fn install_f32_metric(index: &mut usearch::Index, metric: Metric, dim: usize) {
     let s = move |p: *const f32| unsafe { std::slice::from_raw_parts(p, dim) };
     let f: Distance = match metric {
         Metric::Ip => Box::new(move |a, b| 1.0 - common::dot(s(a), s(b))),
-        Metric::Cos => Box::new(move |a, b| {
-            let (ab, aa, bb) = common::dot_and_norms(s(a), s(b));
-            if aa * bb > 0.0 {
-                1.0 - ab / (aa * bb).sqrt()
-            } else {
-                1.0
-            }
-        }),
+        Metric::Cos => Box::new(move |a, b| 1.0 - cosine(s(a), s(b))),
         Metric::L2 => Box::new(move |a, b| common::l2_sq(s(a), s(b))),
     };
     index.change_metric::<f32>(f);
@@ -280,12 +273,10 @@ impl AnnIndex for HnswIndex {
         let index = match &self.backend {
             Backend::Usearch(index) => index,
             Backend::Graph(g) => {
-                let hits = if ex.is_empty() {
-                    g.search(query, want, self.params.ef_search, |_| false)
-                } else {
-                    g.search(query, want, self.params.ef_search, |s| common::is_excluded(&ex, g.key(s) as u32))
-                };
-                return Ok(if hits.len() >= want { hits } else { g.exact(query, want, |s| common::is_excluded(&ex, g.key(s) as u32)) });
+                // The emptiness test spares the key lookup per accepted candidate.
+                let excluded = |s: u32| !ex.is_empty() && common::is_excluded(&ex, g.key(s) as u32);
+                let hits = g.search(query, want, self.params.ef_search, excluded);
+                return Ok(if hits.len() >= want { hits } else { g.exact(query, want, excluded) });
             }
         };
         let hits = if ex.is_empty() {
@@ -318,8 +309,9 @@ impl AnnIndex for HnswIndex {
         Ok(())
     }
 
-    /// The graph and vectors as usearch serialises them: `memory_usage()` also counts arenas
-    /// reserved ahead (about 16 MiB whatever the size), which made small indexes look big.
+    /// f32: the bytes our search layout holds. f16 / i8: the graph and vectors as usearch
+    /// serialises them (`memory_usage()` also counts arenas reserved ahead, about 16 MiB
+    /// whatever the size, which made small indexes look big).
     fn memory_bytes(&self) -> usize {
         match &self.backend {
             Backend::Graph(g) => g.bytes(),

@@ -16,7 +16,7 @@
 //! (`u32 count` + `connectivity_base` slots) and `level` upper lists (`u32 count` +
 //! `connectivity` slots).
 
-use super::common::{self, TopK};
+use super::common::{self, Scored, TopK};
 use super::{Hit, Metric};
 use anyhow::{ensure, Result};
 use std::cell::RefCell;
@@ -104,16 +104,18 @@ impl Graph {
         Ok(g)
     }
 
-    /// Every count within its list's capacity and every neighbour a valid slot, so the
-    /// search may index without checks.
+    /// Every count within its list's capacity and every neighbour a valid slot, so that
+    /// `base`, `list` and `vector` never go out of bounds.
     fn check(&self) -> Result<()> {
         let n = self.keys.len() as u32;
         for s in 0..self.keys.len() {
-            let list = self.base(s as u32);
-            ensure!(list.iter().all(|&x| x < n), "usearch graph: slot {s} links outside the graph");
+            let count = self.blocks[s * self.stride] as usize;
+            ensure!(count <= self.conn_base, "usearch graph: slot {s} has {count} base links, capacity {}", self.conn_base);
+            ensure!(self.base(s as u32).iter().all(|&x| x < n), "usearch graph: slot {s} links outside the graph");
             for l in 1..=self.levels[s] as usize {
-                let list = self.list(s as u32, l);
-                ensure!(list.len() <= self.conn && list.iter().all(|&x| x < n), "usearch graph: slot {s} level {l} is malformed");
+                let count = self.upper[self.upper_at[s] as usize + (l - 1) * (1 + self.conn)] as usize;
+                ensure!(count <= self.conn, "usearch graph: slot {s} has {count} links at level {l}, capacity {}", self.conn);
+                ensure!(self.list(s as u32, l).iter().all(|&x| x < n), "usearch graph: slot {s} level {l} links outside the graph");
             }
         }
         Ok(())
@@ -157,7 +159,7 @@ impl Graph {
     #[inline]
     fn base(&self, s: u32) -> &[u32] {
         let b = &self.blocks[s as usize * self.stride..];
-        &b[1..1 + (b[0] as usize).min(self.conn_base)]
+        &b[1..1 + b[0] as usize]
     }
 
     /// Slot `s`'s vector. `s` must be below `len()`: `check` proved that of every stored
@@ -174,14 +176,15 @@ impl Graph {
     #[inline]
     fn list(&self, s: u32, level: usize) -> &[u32] {
         let at = self.upper_at[s as usize] as usize + (level - 1) * (1 + self.conn);
-        &self.upper[at + 1..at + 1 + (self.upper[at] as usize).min(self.conn)]
+        &self.upper[at + 1..at + 1 + self.upper[at] as usize]
     }
 
     #[inline]
-    fn prefetch(&self, _s: u32) {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    fn prefetch(&self, s: u32) {
         #[cfg(target_arch = "x86_64")]
         {
-            let p = self.vector(_s).as_ptr() as *const i8;
+            let p = self.vector(s).as_ptr() as *const i8;
             // SAFETY: prefetching is a hint and never faults; SSE is part of x86_64's baseline.
             unsafe {
                 use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -200,14 +203,7 @@ impl Graph {
         match self.metric {
             Metric::Ip => common::dot(q, x),
             Metric::L2 => -common::l2_sq(q, x),
-            Metric::Cos => {
-                let (ab, aa, bb) = common::dot_and_norms(q, x);
-                if aa * bb > 0.0 {
-                    ab / (aa * bb).sqrt()
-                } else {
-                    0.0
-                }
-            }
+            Metric::Cos => cosine(q, x),
         }
     }
 
@@ -250,11 +246,11 @@ impl Graph {
             let mut best = TopK::new(ef.max(k));
             let mut frontier = BinaryHeap::new();
             seen[cur as usize] = tag;
-            frontier.push(Cand(cur_s, cur));
+            frontier.push(Scored(cur_s, cur));
             if !excluded(cur) {
                 best.push(cur_s, cur);
             }
-            while let Some(Cand(s, c)) = frontier.pop() {
+            while let Some(Scored(s, c)) = frontier.pop() {
                 if best.is_full() && s < best.threshold() {
                     break;
                 }
@@ -273,7 +269,7 @@ impl Graph {
                     seen[n as usize] = tag;
                     let s = self.score(q, n);
                     if !best.is_full() || s > best.threshold() {
-                        frontier.push(Cand(s, n));
+                        frontier.push(Scored(s, n));
                         if !excluded(n) {
                             best.push(s, n);
                         }
@@ -305,23 +301,15 @@ impl Graph {
     }
 }
 
-/// A frontier entry, ordered by score (max-heap: the best candidate first).
-struct Cand(f32, u32);
-
-impl PartialEq for Cand {
-    fn eq(&self, o: &Self) -> bool {
-        self.0.total_cmp(&o.0).is_eq()
-    }
-}
-impl Eq for Cand {}
-impl PartialOrd for Cand {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Cand {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&o.0)
+/// Cosine similarity of raw vectors, 0 when either is zero (usearch's cos distance is
+/// `1 - cosine`).
+#[inline]
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (ab, aa, bb) = common::dot_and_norms(a, b);
+    if aa * bb > 0.0 {
+        ab / (aa * bb).sqrt()
+    } else {
+        0.0
     }
 }
 
@@ -400,6 +388,18 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(Graph::parse(&longer, 12, Metric::Ip).is_err());
+        // A neighbour count beyond the list's capacity, or a link outside the graph, is an
+        // error naming the slot (slot 0's base count sits after its key and level).
+        let count_at = 8 + 3000 * 4 * 12 + 64 + 40 + 2 * 3000 + 8 + 2;
+        let mut bad = bytes.clone();
+        bad[count_at..count_at + 4].copy_from_slice(&1000u32.to_le_bytes());
+        let e = Graph::parse(&bad, 12, Metric::Ip).err().expect("oversized count accepted").to_string();
+        assert!(e.contains("slot 0") && e.contains("capacity"), "{e}");
+        let mut bad = bytes.clone();
+        bad[count_at..count_at + 4].copy_from_slice(&1u32.to_le_bytes());
+        bad[count_at + 4..count_at + 8].copy_from_slice(&5000u32.to_le_bytes());
+        let e = Graph::parse(&bad, 12, Metric::Ip).err().expect("link outside accepted").to_string();
+        assert!(e.contains("slot 0") && e.contains("outside"), "{e}");
     }
 
     /// Our walk finds what usearch's own search finds (same graph, same beam), for each metric.

@@ -132,7 +132,7 @@ impl Lists {
     pub fn train(items: &Matrix, nlist: usize, iters: usize, metric: Metric, seed: u64) -> Result<(Self, Vec<u32>)> {
         let nlist = nlist.min(items.rows);
         let coarse = Self::coarse_metric(metric);
-        let centroids = kmeans::train_with(items, nlist, iters, seed, coarse)?;
+        let centroids = kmeans::train_with(items, nlist, iters, seed, coarse, kmeans::Init::PlusPlus)?;
         let labels = kmeans::assign(&centroids, items, coarse)?;
         Ok((Self::from_labels(centroids, coarse, &labels), labels))
     }

@@ -60,7 +60,8 @@ pub static KIND: IndexKind = IndexKind {
     kind: "ivf_pq",
     about: "inverted file + 8-bit product quantisation: nlist, nprobe, m, rerank, train_iters",
     // 2: spherical k-means under inner product (cached version-1 builds are not reused).
-    version: 2,
+    // 3: codebooks seeded at random training points (see `kmeans::Init::Random`).
+    version: 3,
     search_keys: &["nprobe", "rerank"],
     parse: parse_params,
     build: build_boxed,

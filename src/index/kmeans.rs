@@ -1,5 +1,5 @@
-//! Seeded k-means (k-means++ initialisation, Lloyd iterations) used by the IVF coarse
-//! quantiser and the product quantiser. Assignment runs through the flat index's blocked
+//! Seeded k-means (k-means++ or random initialisation, Lloyd iterations) used by the IVF
+//! coarse quantiser and the product quantiser. Assignment runs through the flat index's blocked
 //! SIMD kernel (exact nearest centroid, parallel over rayon).
 
 use super::common;
@@ -76,18 +76,38 @@ fn kmeans_pp(pts: &Matrix, k: usize, seed: u64) -> Matrix {
     cent
 }
 
+/// How the Lloyd iterations are seeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    /// k-means++: spreads the seeds out, so sparse regions and outliers get centroids of
+    /// their own. Used for the IVF lists (fewer lists hold the true neighbours' far tails).
+    PlusPlus,
+    /// `k` distinct training points drawn at random, as faiss seeds every k-means. Seeds
+    /// follow the density, so dense regions get finer cells. Used for the product quantiser:
+    /// on the item2vec vectors (20,000 x 64, m = 32) k-means++ codebooks had 26% lower
+    /// reconstruction error yet lower ADC recall@10 (0.829 against 0.847 at nprobe 8),
+    /// because the top-10 is decided among many near neighbours in the dense regions.
+    Random,
+}
+
 /// Trains `k` centroids on `points` (squared-L2 Lloyd), `iters` iterations, seeded. If there
 /// are no more points than centroids, the points themselves are the centroids (duplicated
 /// cyclically to reach `k`).
-pub fn train(points: &Matrix, k: usize, iters: usize, seed: u64) -> Result<Matrix> {
-    train_with(points, k, iters, seed, Metric::L2)
+pub fn train(points: &Matrix, k: usize, iters: usize, seed: u64, init: Init) -> Result<Matrix> {
+    train_with(points, k, iters, seed, Metric::L2, init)
+}
+
+/// `k` distinct rows of `pts`, drawn with `seed`.
+fn random_rows(pts: &Matrix, k: usize, seed: u64) -> Matrix {
+    let idx = sample(&mut common::rng(seed), pts.rows, k.min(pts.rows)).into_vec();
+    subset(pts, &idx)
 }
 
 /// As [`train`], but the Lloyd assignment step uses `assign_metric` (faiss trains an
 /// inner-product IVF with inner-product assignment, which keeps training consistent with
 /// how items are later assigned and probed); under inner product the centroids are kept at
 /// unit norm (spherical k-means, as faiss does for inner-product IVFs).
-pub fn train_with(points: &Matrix, k: usize, iters: usize, seed: u64, assign_metric: Metric) -> Result<Matrix> {
+pub fn train_with(points: &Matrix, k: usize, iters: usize, seed: u64, assign_metric: Metric, init: Init) -> Result<Matrix> {
     let (n, d) = (points.rows, points.cols);
     anyhow::ensure!(n > 0 && k > 0, "k-means needs points ({n}) and clusters ({k})");
     if n <= k {
@@ -98,13 +118,15 @@ pub fn train_with(points: &Matrix, k: usize, iters: usize, seed: u64, assign_met
         return Ok(c);
     }
     let train = subsample(points, k * MAX_POINTS_PER_CENTROID, seed ^ 0x5eed);
-    let init_pts = subsample(&train, (k * 32).max(4096), seed ^ 0x1717);
     // Inner-product assignment favours long centroids: plain Lloyd steps let a few of them
     // swallow most points (on item2vec vectors, one list of 256 held 9,809 of 20,000 items,
     // and search time grew with it). faiss trains inner-product IVFs spherically (unit-norm
     // centroids after every step), and so do we.
     let spherical = assign_metric == Metric::Ip;
-    let mut cent = kmeans_pp(&init_pts, k, seed);
+    let mut cent = match init {
+        Init::PlusPlus => kmeans_pp(&subsample(&train, (k * 32).max(4096), seed ^ 0x1717), k, seed),
+        Init::Random => random_rows(&train, k, seed),
+    };
     if spherical {
         cent.normalize_rows();
     }
@@ -165,4 +187,45 @@ pub fn train_with(points: &Matrix, k: usize, iters: usize, seed: u64, assign_met
         }
     }
     Ok(cent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_distr::{Distribution, Normal};
+
+    /// 90% of the points in a tight core at the origin, 10% spread far out.
+    fn core_and_tail() -> Matrix {
+        let mut rng = common::rng(5);
+        let (core, tail) = (Normal::new(0.0f32, 0.1).unwrap(), Normal::new(0.0f32, 10.0).unwrap());
+        let n = 4000;
+        let data = (0..n).flat_map(|i| (0..2).map(move |_| i)).map(|i| if i % 10 == 0 { tail.sample(&mut rng) } else { core.sample(&mut rng) }).collect();
+        Matrix::from_vec(n, 2, data).unwrap()
+    }
+
+    fn in_core(c: &Matrix) -> usize {
+        (0..c.rows).filter(|&i| common::l2_sq(c.row(i), &[0.0, 0.0]) < 0.5 * 0.5).count()
+    }
+
+    #[test]
+    fn random_init_follows_density_and_plus_plus_spreads_out() {
+        let x = core_and_tail();
+        let (k, iters) = (32, 5);
+        let random = train(&x, k, iters, 1, Init::Random).unwrap();
+        let pp = train(&x, k, iters, 1, Init::PlusPlus).unwrap();
+        // The core holds 90% of the points: density-following seeds put most cells there,
+        // k-means++ (which picks points far from the seeds so far) mostly covers the tail.
+        // (Measured at these seeds: 20 of 32 against 2 of 32.)
+        assert!(in_core(&random) >= k / 2, "random init: {} of {k} centroids in the core", in_core(&random));
+        assert!(in_core(&pp) <= k / 4, "k-means++: {} of {k} centroids in the core", in_core(&pp));
+    }
+
+    #[test]
+    fn random_init_draws_distinct_training_points() {
+        let x = core_and_tail();
+        let c = random_rows(&x, 64, 3);
+        let rows: std::collections::HashSet<Vec<u32>> = (0..c.rows).map(|i| c.row(i).iter().map(|v| v.to_bits()).collect()).collect();
+        assert_eq!(rows.len(), 64);
+        assert!((0..c.rows).all(|i| (0..x.rows).any(|j| x.row(j) == c.row(i))));
+    }
 }

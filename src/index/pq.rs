@@ -56,8 +56,10 @@ impl ProductQuantizer {
         }
         let dsub = x.cols / m;
         let x = kmeans::subsample(x, KSUB * kmeans::MAX_POINTS_PER_CENTROID, seed ^ 0x9a);
-        let parts: Vec<Matrix> =
-            (0..m).into_par_iter().map(|j| kmeans::train(&Self::sub(&x, j, dsub), KSUB, iters, seed.wrapping_add(j as u64 * 7919))).collect::<Result<_>>()?;
+        let parts: Vec<Matrix> = (0..m)
+            .into_par_iter()
+            .map(|j| kmeans::train(&Self::sub(&x, j, dsub), KSUB, iters, seed.wrapping_add(j as u64 * 7919), kmeans::Init::Random))
+            .collect::<Result<_>>()?;
         let mut centroids = Vec::with_capacity(m * KSUB * dsub);
         for p in parts {
             centroids.extend_from_slice(&p.data);

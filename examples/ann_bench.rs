@@ -6,6 +6,7 @@
 //!
 //! usage: cargo run --release --example ann_bench -- DATA_DIR [kind ...]
 //! env:   MIN_SECS (1), NLIST (1024), EF (comma list: the hnsw ef_search settings),
+//!        PQ (comma list of nprobe:rerank, the ivf_pq settings; as bench.py's PQ),
 //!        INDEX_DIR: load each kind's index from INDEX_DIR/KIND when it is there, else build it
 //!        and save it there (so A/B runs of two builds of this example search one graph).
 
@@ -76,6 +77,14 @@ fn main() -> Result<()> {
         Ok(s) => s.split(',').map(|x| x.trim().parse()).collect::<Result<_, _>>().context("EF: comma-separated integers")?,
         Err(_) => vec![16, 32, 64, 128, 256],
     };
+    let pq: Vec<(usize, usize)> = std::env::var("PQ")
+        .unwrap_or_else(|_| "8:0,16:0,32:0,16:100,32:100,64:100".into())
+        .split(',')
+        .map(|x| {
+            let (p, r) = x.trim().split_once(':').context("PQ: nprobe:rerank pairs")?;
+            Ok((p.parse()?, r.parse()?))
+        })
+        .collect::<Result<_>>()?;
     let index_dir = std::env::var_os("INDEX_DIR").map(std::path::PathBuf::from);
     let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     {
@@ -90,7 +99,7 @@ fn main() -> Result<()> {
                 "ivf_flat" => (json!({"nlist": nlist, "nprobe": 1}), [4, 8, 16, 32, 64].iter().map(|p| json!({"nprobe": p})).collect()),
                 "ivf_pq" => (
                     json!({"nlist": nlist, "nprobe": 1, "m": 32}),
-                    [(8, 0), (16, 0), (32, 0), (16, 100), (32, 100), (64, 100)].iter().map(|(p, r)| json!({"nprobe": p, "rerank": r})).collect(),
+                    pq.iter().map(|(p, r)| json!({"nprobe": p, "rerank": r})).collect(),
                 ),
                 "annoy" => (json!({"n_trees": 50}), [1000, 5000, 20000, 50000].iter().map(|s| json!({"search_k": s})).collect()),
                 other => anyhow::bail!("unknown kind {other}"),

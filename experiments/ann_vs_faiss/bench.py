@@ -144,13 +144,22 @@ def ref(data, nlist=1024):
             emit("faiss", "IndexIVFFlat", {"nlist": nlist}, {"nprobe": p}, b, s, nq, recall(I, gt), ser(idx))
 
     if want("ivf_pq"):  # m = 32, 8 bits, with and without exact re-ranking of 100 candidates
-        pq = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, nlist, 32, 8, faiss.METRIC_INNER_PRODUCT)
-        _, b1 = timed(lambda: pq.train(base))
-        refine = faiss.IndexRefineFlat(pq)  # wraps the trained pq; adding through it fills both
-        _, b2 = timed(lambda: refine.add(base))
-        b = b1 + b2
+        # PQ=nprobe:rerank,... picks the settings (as ann_bench's PQ); INDEX_DIR keeps the build.
+        settings = [tuple(int(v) for v in x.split(":")) for x in os.environ.get("PQ", "8:0,16:0,32:0,16:100,32:100,64:100").split(",")]
+        path = saved(f"faiss_ivfpq_{nlist}.index")
+        if path and os.path.exists(path):
+            refine, b = timed(lambda: faiss.read_index(path))
+            pq = faiss.downcast_index(refine.base_index)
+        else:
+            pq = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, nlist, 32, 8, faiss.METRIC_INNER_PRODUCT)
+            _, b1 = timed(lambda: pq.train(base))
+            refine = faiss.IndexRefineFlat(pq)  # wraps the trained pq; adding through it fills both
+            _, b2 = timed(lambda: refine.add(base))
+            b = b1 + b2
+            if path:
+                faiss.write_index(refine, path)
         refine.k_factor = 10
-        for p, r in [(8, 0), (16, 0), (32, 0), (16, 100), (32, 100), (64, 100)]:
+        for p, r in settings:
             pq.nprobe = p
             (_, I), s = timed(lambda: (refine if r else pq).search(q, k), search=True)
             emit("faiss", "IndexIVFPQ" + ("+RefineFlat" if r else ""), {"nlist": nlist, "m": 32},

@@ -97,10 +97,7 @@ fn main() -> Result<()> {
                     efs.iter().map(|e| json!({"ef_search": e})).collect(),
                 ),
                 "ivf_flat" => (json!({"nlist": nlist, "nprobe": 1}), [4, 8, 16, 32, 64].iter().map(|p| json!({"nprobe": p})).collect()),
-                "ivf_pq" => (
-                    json!({"nlist": nlist, "nprobe": 1, "m": 32}),
-                    pq.iter().map(|(p, r)| json!({"nprobe": p, "rerank": r})).collect(),
-                ),
+                "ivf_pq" => (json!({"nlist": nlist, "nprobe": 1, "m": 32}), pq.iter().map(|(p, r)| json!({"nprobe": p, "rerank": r})).collect()),
                 "annoy" => (json!({"n_trees": 50}), [1000, 5000, 20000, 50000].iter().map(|s| json!({"search_k": s})).collect()),
                 other => anyhow::bail!("unknown kind {other}"),
             };

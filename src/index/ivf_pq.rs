@@ -184,6 +184,7 @@ impl IvfPqIndex {
         let mut tip = vec![0.0f32; m * KSUB];
         self.pq.ip_table(q, &mut tip);
         let mut tl2 = if self.metric == Metric::L2 { vec![0.0f32; m * KSUB] } else { vec![] };
+        let mut scores = Vec::new();
         self.lists.walk(q, first, want, |l, cs| {
             let (base, table): (f32, &[f32]) = match self.metric {
                 Metric::L2 => {
@@ -197,11 +198,10 @@ impl IvfPqIndex {
                 Metric::Cos => (common::dot(q, self.lists.centroids.row(l)), &tip),
             };
             let mut th = top.threshold();
-            let table = ProductQuantizer::rows(table);
             let range = self.lists.range(l);
-            let codes = self.codes[range.start * m..range.end * m].chunks_exact(m);
-            for (code, &id) in codes.zip(&self.lists.ids[range]) {
-                let s = base + ProductQuantizer::lookup(table, code);
+            ProductQuantizer::score_codes(table, &self.codes[range.start * m..range.end * m], m, &mut scores);
+            for (&s, &id) in scores.iter().zip(&self.lists.ids[range]) {
+                let s = base + s;
                 if s > th && !common::is_excluded(&ex, id) {
                     top.push(s, id);
                     th = top.threshold();

@@ -78,7 +78,7 @@ fn main() -> Result<()> {
         Err(_) => vec![16, 32, 64, 128, 256],
     };
     let pq: Vec<(usize, usize)> = std::env::var("PQ")
-        .unwrap_or_else(|_| "8:0,16:0,32:0,16:100,32:100,64:100".into())
+        .unwrap_or_else(|_| "4:0,8:0,16:0,32:0,16:100,32:100,64:100".into())
         .split(',')
         .map(|x| {
             let (p, r) = x.trim().split_once(':').context("PQ: nprobe:rerank pairs")?;

@@ -145,7 +145,7 @@ def ref(data, nlist=1024):
 
     if want("ivf_pq"):  # m = 32, 8 bits, with and without exact re-ranking of 100 candidates
         # PQ=nprobe:rerank,... picks the settings (as ann_bench's PQ); INDEX_DIR keeps the build.
-        settings = [tuple(int(v) for v in x.split(":")) for x in os.environ.get("PQ", "8:0,16:0,32:0,16:100,32:100,64:100").split(",")]
+        settings = [tuple(int(v) for v in x.split(":")) for x in os.environ.get("PQ", "4:0,8:0,16:0,32:0,16:100,32:100,64:100").split(",")]
         path = saved(f"faiss_ivfpq_{nlist}.index")
         if path and os.path.exists(path):
             refine, b = timed(lambda: faiss.read_index(path))

@@ -204,6 +204,11 @@ impl TopK {
         }
     }
 
+    /// In no particular order (for callers that re-key and sort anyway).
+    pub fn into_unsorted(self) -> Vec<Hit> {
+        self.heap.into_iter().map(|(score, id)| Hit { id, score }).collect()
+    }
+
     /// Best first.
     pub fn into_hits(mut self) -> Vec<Hit> {
         self.heap.sort_unstable_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));

@@ -18,6 +18,7 @@
 
 use super::common::{self, Scored, TopK};
 use super::{Hit, Metric};
+use crate::linalg;
 use anyhow::{ensure, Result};
 use std::cell::RefCell;
 use std::collections::BinaryHeap;
@@ -216,12 +217,60 @@ impl Graph {
     /// The `k` best keys for `q` with beam width `ef`, skipping slots for which `excluded` is
     /// true (they are still walked through, as usearch's and hnswlib's filters do). Fewer than
     /// `k` hits means the walk found too few accepted nodes; the caller falls back.
+    ///
+    /// The metric and the SIMD width are picked once here, and the walk is compiled for each
+    /// pick so that the distance inlines into it. With that, the batched neighbour scoring
+    /// below and one sort of the result instead of two, 20,000 x 64 item vectors went from
+    /// 27.4k to 31.9k queries/s at ef 64 (best of 8 interleaved runs; medians 25.2k, 27.0k).
     pub fn search(&self, q: &[f32], k: usize, ef: usize, excluded: impl Fn(u32) -> bool) -> Vec<Hit> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: each variant runs only after its CPU features were detected.
+            if common::has_avx512() {
+                return unsafe { self.search_avx512(q, k, ef, excluded) };
+            }
+            if common::has_avx2_fma() {
+                return unsafe { self.search_avx2(q, k, ef, excluded) };
+            }
+        }
+        match self.metric {
+            Metric::Ip => self.walk(q, k, ef, excluded, linalg::dot),
+            Metric::L2 => self.walk(q, k, ef, excluded, |a, b| -linalg::l2_sq(a, b)),
+            Metric::Cos => self.walk(q, k, ef, excluded, cosine_with(linalg::dot_and_norms)),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn search_avx512(&self, q: &[f32], k: usize, ef: usize, excluded: impl Fn(u32) -> bool) -> Vec<Hit> {
+        use linalg::avx512 as v;
+        match self.metric {
+            Metric::Ip => self.walk(q, k, ef, excluded, |a, b| v::dot(a, b)),
+            Metric::L2 => self.walk(q, k, ef, excluded, |a, b| -v::l2_sq(a, b)),
+            Metric::Cos => self.walk(q, k, ef, excluded, cosine_with(|a, b| v::dot_and_norms(a, b))),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn search_avx2(&self, q: &[f32], k: usize, ef: usize, excluded: impl Fn(u32) -> bool) -> Vec<Hit> {
+        use linalg::avx2 as v;
+        match self.metric {
+            Metric::Ip => self.walk(q, k, ef, excluded, |a, b| v::dot(a, b)),
+            Metric::L2 => self.walk(q, k, ef, excluded, |a, b| -v::l2_sq(a, b)),
+            Metric::Cos => self.walk(q, k, ef, excluded, cosine_with(|a, b| v::dot_and_norms(a, b))),
+        }
+    }
+
+    /// The search itself, for one higher-is-better `score(query, vector)`.
+    #[inline(always)]
+    fn walk(&self, q: &[f32], k: usize, ef: usize, excluded: impl Fn(u32) -> bool, score: impl Fn(&[f32], &[f32]) -> f32) -> Vec<Hit> {
         if self.keys.is_empty() || k == 0 {
             return vec![];
         }
+        let score = |s: u32| score(q, self.vector(s));
         let mut cur = self.entry;
-        let mut cur_s = self.score(q, cur);
+        let mut cur_s = score(cur);
         for level in (1..=self.max_level).rev() {
             loop {
                 let mut moved = false;
@@ -229,7 +278,7 @@ impl Graph {
                     break;
                 }
                 for &n in self.list(cur, level) {
-                    let s = self.score(q, n);
+                    let s = score(n);
                     if s > cur_s {
                         (cur, cur_s, moved) = (n, s, true);
                     }
@@ -239,47 +288,53 @@ impl Graph {
                 }
             }
         }
-        VISITED.with(|v| {
-            let mut v = v.borrow_mut();
-            let tag = v.next(self.keys.len());
-            let seen = &mut v.tags;
-            let mut best = TopK::new(ef.max(k));
-            let mut frontier = BinaryHeap::new();
-            seen[cur as usize] = tag;
-            frontier.push(Scored(cur_s, cur));
-            if !excluded(cur) {
-                best.push(cur_s, cur);
+        // The tags leave the thread-local for the walk (and go back after it): inside
+        // `LocalKey::with`'s closure the walk lost the caller's target features.
+        let mut v = VISITED.with(|v| std::mem::take(&mut *v.borrow_mut()));
+        let tag = v.next(self.keys.len());
+        let seen = &mut v.tags;
+        let mut best = TopK::new(ef.max(k));
+        let mut frontier = BinaryHeap::with_capacity(4 * ef);
+        seen[cur as usize] = tag;
+        frontier.push(Scored(cur_s, cur));
+        if !excluded(cur) {
+            best.push(cur_s, cur);
+        }
+        // A node's unvisited neighbours are scored in one pass before any is pushed: with no
+        // branch on a score between them, their vector loads overlap (faiss scores four at a
+        // time for the same reason).
+        let (mut fresh, mut scores) = (Vec::with_capacity(self.conn_base), Vec::with_capacity(self.conn_base));
+        while let Some(Scored(s, c)) = frontier.pop() {
+            if best.is_full() && s < best.threshold() {
+                break;
             }
-            while let Some(Scored(s, c)) = frontier.pop() {
-                if best.is_full() && s < best.threshold() {
-                    break;
-                }
-                let nbrs = self.base(c);
-                if self.prefetch {
-                    for &n in nbrs {
-                        if seen[n as usize] != tag {
-                            self.prefetch(n);
-                        }
-                    }
-                }
-                for &n in nbrs {
-                    if seen[n as usize] == tag {
-                        continue;
-                    }
+            fresh.clear();
+            for &n in self.base(c) {
+                if seen[n as usize] != tag {
                     seen[n as usize] = tag;
-                    let s = self.score(q, n);
-                    if !best.is_full() || s > best.threshold() {
-                        frontier.push(Scored(s, n));
-                        if !excluded(n) {
-                            best.push(s, n);
-                        }
+                    fresh.push(n);
+                }
+            }
+            if self.prefetch {
+                for &n in &fresh {
+                    self.prefetch(n);
+                }
+            }
+            scores.clear();
+            scores.extend(fresh.iter().map(|&n| score(n)));
+            for (&n, &s) in fresh.iter().zip(&scores) {
+                if !best.is_full() || s > best.threshold() {
+                    frontier.push(Scored(s, n));
+                    if !excluded(n) {
+                        best.push(s, n);
                     }
                 }
             }
-            let mut hits = self.to_keys(best);
-            hits.truncate(k);
-            hits
-        })
+        }
+        VISITED.with(|c| *c.borrow_mut() = v);
+        let mut hits = self.to_keys(best);
+        hits.truncate(k);
+        hits
     }
 
     /// Exact top `k` over every vector (the fallback when too many nodes are excluded).
@@ -295,7 +350,7 @@ impl Graph {
 
     /// Slots to keys (our item ids), best first, ties to the lower id.
     fn to_keys(&self, top: TopK) -> Vec<Hit> {
-        let mut hits: Vec<Hit> = top.into_hits().into_iter().map(|h| Hit { id: self.keys[h.id as usize] as u32, score: h.score }).collect();
+        let mut hits: Vec<Hit> = top.into_unsorted().into_iter().map(|h| Hit { id: self.keys[h.id as usize] as u32, score: h.score }).collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         hits
     }
@@ -305,16 +360,25 @@ impl Graph {
 /// `1 - cosine`).
 #[inline]
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let (ab, aa, bb) = common::dot_and_norms(a, b);
-    if aa * bb > 0.0 {
-        ab / (aa * bb).sqrt()
-    } else {
-        0.0
+    cosine_with(common::dot_and_norms)(a, b)
+}
+
+/// [`cosine`] on a given `(a.b, a.a, b.b)` kernel.
+#[inline(always)]
+fn cosine_with(dot_and_norms: impl Fn(&[f32], &[f32]) -> (f32, f32, f32)) -> impl Fn(&[f32], &[f32]) -> f32 {
+    move |a, b| {
+        let (ab, aa, bb) = dot_and_norms(a, b);
+        if aa * bb > 0.0 {
+            ab / (aa * bb).sqrt()
+        } else {
+            0.0
+        }
     }
 }
 
 /// Per-thread visit tags: a node is visited in this search when its tag equals the current
 /// one, so starting a search costs one increment instead of clearing `n` flags.
+#[derive(Default)]
 struct Visited {
     tags: Vec<u16>,
     tag: u16,

@@ -7,7 +7,7 @@
 //! usage: cargo run --release --example ann_bench -- DATA_DIR [kind ...]
 //! env:   MIN_SECS (1), NLIST (1024), EF (comma list: the hnsw ef_search settings),
 //!        PQ (comma list of nprobe:rerank, the ivf_pq settings; as bench.py's PQ),
-//!        INDEX_DIR: load each kind's index from INDEX_DIR/KIND when it is there, else build it
+//!        INDEX_DIR: load each kind's index from INDEX_DIR/KIND (KIND_NLIST for IVF) when it is there, else build it
 //!        and save it there (so A/B runs of two builds of this example search one graph).
 
 use anyhow::{Context, Result};
@@ -104,7 +104,8 @@ fn main() -> Result<()> {
             let kd = lookup(kind.trim_end_matches("_f16")).context("kind")?;
             let canon = (kd.parse)(&build).map_err(|e| anyhow::anyhow!("{e}"))?;
             let t = Instant::now();
-            let saved = index_dir.as_ref().map(|d| d.join(kind));
+            // IVF builds depend on NLIST: one saved index per list count.
+            let saved = index_dir.as_ref().map(|d| d.join(if kind.starts_with("ivf") { format!("{kind}_{nlist}") } else { kind.clone() }));
             let loaded = saved.as_ref().is_some_and(|d| d.exists());
             let mut idx: Box<dyn AnnIndex> = match &saved {
                 Some(d) if d.exists() => (kd.load)(&canon, d)?,

@@ -97,12 +97,6 @@ pub fn train(points: &Matrix, k: usize, iters: usize, seed: u64, init: Init) -> 
     train_with(points, k, iters, seed, Metric::L2, init)
 }
 
-/// `k` distinct rows of `pts`, drawn with `seed`.
-fn random_rows(pts: &Matrix, k: usize, seed: u64) -> Matrix {
-    let idx = sample(&mut common::rng(seed), pts.rows, k.min(pts.rows)).into_vec();
-    subset(pts, &idx)
-}
-
 /// As [`train`], but the Lloyd assignment step uses `assign_metric` (faiss trains an
 /// inner-product IVF with inner-product assignment, which keeps training consistent with
 /// how items are later assigned and probed); under inner product the centroids are kept at
@@ -125,7 +119,8 @@ pub fn train_with(points: &Matrix, k: usize, iters: usize, seed: u64, assign_met
     let spherical = assign_metric == Metric::Ip;
     let mut cent = match init {
         Init::PlusPlus => kmeans_pp(&subsample(&train, (k * 32).max(4096), seed ^ 0x1717), k, seed),
-        Init::Random => random_rows(&train, k, seed),
+        // `n > k` here, so these are `k` distinct training points.
+        Init::Random => subsample(&train, k, seed),
     };
     if spherical {
         cent.normalize_rows();
@@ -223,7 +218,7 @@ mod tests {
     #[test]
     fn random_init_draws_distinct_training_points() {
         let x = core_and_tail();
-        let c = random_rows(&x, 64, 3);
+        let c = subsample(&x, 64, 3);
         let rows: std::collections::HashSet<Vec<u32>> = (0..c.rows).map(|i| c.row(i).iter().map(|v| v.to_bits()).collect()).collect();
         assert_eq!(rows.len(), 64);
         assert!((0..c.rows).all(|i| (0..x.rows).any(|j| x.row(j) == c.row(i))));

@@ -11,6 +11,7 @@ pub mod data;
 pub mod graph;
 pub mod index;
 pub mod linalg;
+pub mod memory;
 pub mod metrics;
 pub mod models;
 pub mod nn;

@@ -4,6 +4,8 @@ use crate::config::{self, ConfigError, Experiment};
 use crate::pipeline::{self, dag, stages::Executor};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 #[derive(Parser, Debug)]
 #[command(name = "runner", version, about = "Declarative, cached experiments for recommender-system embeddings")]
@@ -79,6 +81,7 @@ fn load_all(args: &ConfigArgs) -> Result<Vec<Experiment>, Vec<ConfigError>> {
             Err(e) => errs.push(e),
         }
     }
+    errs.extend(config::check_distinct(&exps));
     if errs.is_empty() {
         Ok(exps)
     } else {
@@ -139,9 +142,32 @@ fn run(args: RunArgs) -> i32 {
         }
         return 0;
     }
+    let stale = exec.remove_stale_tmp();
+    if stale > 0 && !args.quiet {
+        eprintln!("removed {stale} unfinished cache entries left by interrupted runs");
+    }
+    // Ctrl-C / SIGTERM: remove this process's unfinished entries, say what finished, exit 130.
+    // Finished entries stay in the cache, so running again resumes.
+    let finished = Arc::new(AtomicUsize::new(0));
+    let total = plan.graph.node_count();
+    {
+        let finished = finished.clone();
+        let installed = ctrlc::set_handler(move || {
+            let removed = pipeline::interrupt::abandon_all();
+            eprintln!(
+                "\ninterrupted: {} of {total} stages had finished (kept in the cache; run again to resume); removed {removed} unfinished entries",
+                finished.load(Ordering::SeqCst)
+            );
+            std::process::exit(130);
+        });
+        if let Err(e) = installed {
+            eprintln!("warning: cannot handle Ctrl-C ({e}); an interrupted run may leave unfinished cache entries, removed by the next run");
+        }
+    }
     let bar = pipeline::progress::bar(plan.graph.node_count() as u64, "{spinner} stages {pos}/{len} [{bar:30}] {elapsed}", !args.quiet);
     let quiet = args.quiet;
     let log = |line: String| {
+        finished.fetch_add(1, Ordering::SeqCst);
         bar.inc(1);
         if quiet {
             return;

@@ -48,12 +48,26 @@ impl SourceMap {
         SourceMap { file: file.to_path_buf(), text, doc }
     }
 
+    /// The file's text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// 1-based line of the deepest prefix of `path` found in the file.
     pub fn line_of(&self, path: &str) -> Option<usize> {
         let doc = self.doc.as_ref()?;
         let mut node = Node::Item(doc.as_item());
         let mut span: Option<std::ops::Range<usize>> = None;
-        for seg in path.split('.').filter(|s| !s.is_empty()) {
+        let segs: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
+        for (i, seg) in segs.iter().copied().enumerate() {
+            // A quoted dotted key (`"model.0.dim" = [..]` in [sweep]) is one key.
+            if i + 1 < segs.len() {
+                let rest = segs[i..].join(".");
+                if let Some((k, _)) = node.table_like().and_then(|t| t.get_key_value(&rest)) {
+                    span = k.span().or(span);
+                    break;
+                }
+            }
             let next = match (seg.parse::<usize>(), &node) {
                 (Ok(i), Node::Item(item)) => item.as_array_of_tables().and_then(|aot| aot.get(i)).map(|t| (t.span(), Node::Table(t))),
                 _ => node.table_like().and_then(|t| t.get_key_value(seg)).map(|(k, v)| (k.span(), Node::Item(v))),

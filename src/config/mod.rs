@@ -60,9 +60,19 @@ impl Validate for ExperimentSection {
             "`{}` may only hold letters, digits, '-', '_' and '.' (it names a folder)",
             self.name
         );
+        ensure_param!(self.name != "." && self.name != "..", "name", "`{}` would write over or outside `results_dir`; name the experiment", self.name);
+        ensure_param!(
+            self.name.chars().count() <= MAX_NAME,
+            "name",
+            "is {} characters long; at most {MAX_NAME} (it names a folder)",
+            self.name.chars().count()
+        );
         Ok(())
     }
 }
+
+/// Longest experiment or model name: names become folder names and table cells.
+pub const MAX_NAME: usize = 100;
 
 /// Which per-user ranking metrics to compute.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -236,22 +246,75 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
     let bare = |message: String| ConfigError { file: path.to_path_buf(), line: None, key: String::new(), message, hint: None };
     let text = std::fs::read_to_string(path).map_err(|e| bare(format!("cannot read the config file: {e}")))?;
     let sm = SourceMap::new(path, text);
-    let mut tree = layered_tree(path, &sm)?;
-    for s in sets {
-        let (k, v) = s.split_once('=').ok_or_else(|| bare(format!("--set `{s}` is not of the form key=value")))?;
-        sweep::set_path(&mut tree, k.trim(), sweep::parse_value(v.trim())).map_err(|e| ConfigError {
-            key: k.trim().into(),
-            message: format!("--set: {}", e.0),
+    let mut tree = file_tree(path, &sm)?;
+    // The environment layer, then `--set`: both address keys by dotted path, so an override
+    // of one model's key (`RUNNER_MODEL__0__DIM`) changes that key and keeps the list.
+    for (var, k, raw) in env_overrides() {
+        let v = override_value(&raw).map_err(|m| ConfigError { key: k.clone(), message: format!("environment variable {var}: {m}"), ..bare(String::new()) })?;
+        sweep::set_path(&mut tree, &k, v).map_err(|e| ConfigError {
+            key: k.clone(),
+            message: format!("environment variable {var}: {}", e.0),
             ..bare(String::new())
         })?;
+    }
+    for s in sets {
+        let (k, v) = s.split_once('=').ok_or_else(|| bare(format!("--set `{s}` is not of the form key=value")))?;
+        let v = override_value(v.trim()).map_err(|m| ConfigError { key: k.trim().into(), message: format!("--set: {m}"), ..bare(String::new()) })?;
+        sweep::set_path(&mut tree, k.trim(), v).map_err(|e| ConfigError { key: k.trim().into(), message: format!("--set: {}", e.0), ..bare(String::new()) })?;
     }
     expand_and_validate(tree, &sm)
 }
 
-/// The file and environment layers merged by figment, as a JSON tree.
-fn layered_tree(path: &Path, sm: &SourceMap) -> Result<Value, ConfigError> {
-    use figment::providers::{Env, Format, Toml};
-    let fig = figment::Figment::new().merge(Toml::file(path)).merge(Env::prefixed("RUNNER_").filter(|k| k.as_str().contains("__")).split("__"));
+/// `RUNNER_SECTION__KEY[__KEY...]` variables as (variable, dotted lower-case key, value), in
+/// name order. Variables without `__` (`RUNNER_DATA_DIR`) are not config keys.
+fn env_overrides() -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter_map(|(k, v)| {
+            let rest = k.strip_prefix("RUNNER_")?;
+            rest.contains("__").then(|| (k.clone(), rest.split("__").map(str::to_lowercase).collect::<Vec<_>>().join("."), v))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// An override's value (`--set` or environment), with NaN and infinity refused.
+fn override_value(raw: &str) -> Result<Value, String> {
+    let doc = format!("v = {raw}");
+    if let Ok(t) = doc.parse::<toml::Table>() {
+        if let Some(v) = t.get("v") {
+            if let Some(p) = non_finite(v, "") {
+                let at = if p.is_empty() { String::new() } else { format!(" at `{p}`") };
+                return Err(format!("`{raw}`{at} must be a finite number"));
+            }
+        }
+    }
+    Ok(sweep::parse_value(raw))
+}
+
+/// The dotted path of the first NaN or infinite float in a TOML value (`""` for the value
+/// itself). JSON has no NaN, so without this check `nan` would become `null` downstream and
+/// read as "not set" (`min_rating = nan` meaning no filter) or as a confusing type error.
+fn non_finite(v: &toml::Value, path: &str) -> Option<String> {
+    let join = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+    match v {
+        toml::Value::Float(x) if !x.is_finite() => Some(path.to_string()),
+        toml::Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| non_finite(x, &join(&i.to_string()))),
+        toml::Value::Table(t) => t.iter().find_map(|(k, x)| non_finite(x, &join(k))),
+        _ => None,
+    }
+}
+
+/// The TOML file (through figment) as a JSON tree, NaN and infinity refused with their line.
+fn file_tree(path: &Path, sm: &SourceMap) -> Result<Value, ConfigError> {
+    use figment::providers::{Format, Toml};
+    if let Ok(raw) = sm.text().parse::<toml::Table>() {
+        if let Some(p) = non_finite(&toml::Value::Table(raw), "") {
+            return Err(sm.error(&p, "must be a finite number (NaN and infinity are not allowed)", None));
+        }
+    }
+    let fig = figment::Figment::new().merge(Toml::file(path));
     let value: figment::value::Value = fig.extract().map_err(|e| {
         let key = e.path.join(".");
         sm.error(&key, e.kind.to_string(), None)
@@ -279,6 +342,9 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
         }
     }
     let global_sweep = take_sweep(&mut tree, "sweep", sm)?;
+    for k in global_sweep.keys() {
+        check_sweep_key(k, sm)?;
+    }
     let mut model_sweeps = Vec::new();
     if let Some(Value::Array(ms)) = tree.get_mut("model") {
         for (i, m) in ms.iter_mut().enumerate() {
@@ -295,6 +361,8 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
     if section.name.is_empty() {
         section.name = sm.file.file_stem().and_then(|s| s.to_str()).unwrap_or("experiment").to_string();
     }
+    check_output_dir(&section.results_dir, "experiment.results_dir", sm)?;
+    check_output_dir(&section.cache_dir, "experiment.cache_dir", sm)?;
     let data_dir = section.data_dir.clone().or_else(|| std::env::var_os("RUNNER_DATA_DIR").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("data"));
 
     if tree.get("model").and_then(Value::as_array).map_or(true, |a| a.is_empty()) {
@@ -304,6 +372,8 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
             Some(format!("add e.g. [[model]] kind = \"popularity\"; kinds: {}", models::kind_names().join(", "))),
         ));
     }
+
+    check_model_names(&tree, sm)?;
 
     let mut runs = Vec::new();
     for point in sweep::expand(&global_sweep) {
@@ -328,6 +398,100 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
         }
     }
     Ok(Experiment { file: sm.file.clone(), section, data_dir, runs })
+}
+
+/// `results_dir` and `cache_dir` must be folders this process can create and write, checked
+/// before anything runs rather than after every stage.
+fn check_output_dir(dir: &Path, key: &str, sm: &SourceMap) -> Result<(), ConfigError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(sm.error(key, format!("`{}` is a file, not a folder", dir.display()), Some("name a folder (it is created when missing)".into())));
+    }
+    let mut existing = dir;
+    while !existing.as_os_str().is_empty() && !existing.exists() {
+        existing = existing.parent().unwrap_or(Path::new(""));
+    }
+    let existing = if existing.as_os_str().is_empty() { Path::new(".") } else { existing };
+    if !existing.is_dir() {
+        return Err(sm.error(key, format!("`{}` cannot be created: `{}` is a file", dir.display(), existing.display()), None));
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let probe = existing.join(format!(".runner-write-probe-{}-{nanos}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(sm.error(key, format!("`{}` is not writable: {e}", existing.display()), Some("choose a folder you can write".into()))),
+    }
+}
+
+/// Experiments of one invocation must write distinct result folders: two files named
+/// `exp.toml` in different folders would otherwise overwrite each other's table.
+pub fn check_distinct(exps: &[Experiment]) -> Vec<ConfigError> {
+    let mut seen: BTreeMap<PathBuf, &Experiment> = BTreeMap::new();
+    let mut errs = Vec::new();
+    for e in exps {
+        let out = e.section.results_dir.join(&e.section.name);
+        let norm: PathBuf = out.components().collect();
+        if let Some(first) = seen.get(&norm) {
+            let sm = SourceMap::new(&e.file, std::fs::read_to_string(&e.file).unwrap_or_default());
+            errs.push(sm.error(
+                "experiment.name",
+                format!("`{}` is also the name of the experiment in {}: both would write {}/", e.section.name, first.file.display(), out.display()),
+                Some("set a distinct [experiment] name in one of them".into()),
+            ));
+        } else {
+            seen.insert(norm, e);
+        }
+    }
+    errs
+}
+
+/// A sweep key must address a section that is swept per run: a typo in the section is an
+/// error (it would otherwise run identical points), and `[experiment]` keys, which apply to
+/// the whole file, cannot vary between points.
+fn check_sweep_key(k: &str, sm: &SourceMap) -> Result<(), ConfigError> {
+    let section = k.split('.').next().unwrap_or("");
+    let at = format!("sweep.{k}");
+    if section == "experiment" || section == "sweep" {
+        let hint = if k == "experiment.seeds" {
+            "list every seed in [experiment] seeds = [1, 2, 3]; each gets its own row"
+        } else {
+            "set it in the file, or run one file per value"
+        };
+        return Err(sm.error(&at, format!("`{k}` cannot be swept: [{section}] applies to the whole file"), Some(hint.into())));
+    }
+    let swept: Vec<&str> = SECTIONS.iter().copied().filter(|s| *s != "experiment" && *s != "sweep").collect();
+    if !swept.contains(&section) {
+        let hint = nearest(section, swept.iter().copied())
+            .map(|n| format!("did you mean `{}`?", k.replacen(section, n, 1)))
+            .or_else(|| Some(format!("sections: {}", swept.join(", "))));
+        return Err(sm.error(&at, format!("sweep key `{k}` addresses no section (`{section}`)"), hint));
+    }
+    Ok(())
+}
+
+/// Model names label rows and address `model.<name>.<key>` sweeps, so they must differ.
+fn check_model_names(tree: &Value, sm: &SourceMap) -> Result<(), ConfigError> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, m) in tree["model"].as_array().into_iter().flatten().enumerate() {
+        let name = m.get("name").and_then(Value::as_str).or_else(|| m.get("kind").and_then(Value::as_str)).unwrap_or("").to_string();
+        if name.is_empty() {
+            continue;
+        }
+        if name.chars().count() > MAX_NAME {
+            return Err(sm.error(&format!("model.{i}.name"), format!("is {} characters long; at most {MAX_NAME}", name.chars().count()), None));
+        }
+        if let Some(j) = seen.insert(name.clone(), i) {
+            let key = if m.get("name").is_some() { format!("model.{i}.name") } else { format!("model.{i}") };
+            return Err(sm.error(
+                &key,
+                format!("models {j} and {i} are both named `{name}`: their rows could not be told apart"),
+                Some(format!("give each a distinct name, e.g. name = \"{name}-{i}\"")),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn take_sweep(tree: &mut Value, key: &str, sm: &SourceMap) -> Result<BTreeMap<String, Vec<Value>>, ConfigError> {
@@ -427,7 +591,7 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
     let (build, search) = split_search_keys(&icanon, ientry.search_keys);
 
     let metrics: crate::config::MetricsSection = params::parse(t.get("metrics").unwrap_or(&null)).map_err(|e| param_err(sm, "metrics", e))?;
-    check_task(metrics.task, &skind, sm)?;
+    check_task(metrics.task, &skind, &dkind, sm)?;
 
     let sampler = match t.get("sampler") {
         None | Some(Value::Null) => None,
@@ -466,7 +630,22 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
 
 /// The split must suit the task: `none` tests nothing, so it only serves node
 /// classification; link prediction scores the edges `edge_holdout` held out.
-fn check_task(task: Task, split_kind: &str, sm: &SourceMap) -> Result<(), ConfigError> {
+fn check_task(task: Task, split_kind: &str, dataset_kind: &str, sm: &SourceMap) -> Result<(), ConfigError> {
+    let graph = dataset_kind == "edges";
+    if split_kind == "edge_holdout" && !graph {
+        return Err(sm.error(
+            "split.kind",
+            format!("split kind `edge_holdout` holds out edges of a graph, but dataset kind `{dataset_kind}` is not a graph"),
+            Some("use [dataset] kind = \"edges\", or a split for interactions (leave_last_out, temporal, random)".into()),
+        ));
+    }
+    if task != Task::Retrieval && !graph {
+        return Err(sm.error(
+            "metrics.task",
+            format!("this task scores the nodes of a graph, but dataset kind `{dataset_kind}` is not a graph"),
+            Some("use [dataset] kind = \"edges\" (with `labels` for node classification), or task = \"retrieval\"".into()),
+        ));
+    }
     match (task, split_kind) {
         (Task::Retrieval, "none") => Err(sm.error(
             "split.kind",

@@ -48,6 +48,24 @@ impl FilterConfig {
         (self.user_core.unwrap_or(k), self.item_core.unwrap_or(k))
     }
 
+    /// The filter as the config writes it, e.g. `min_rating = 4, k_core = 5`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(r) = self.min_rating {
+            parts.push(format!("min_rating = {r}"));
+        }
+        for (k, v) in [("k_core", self.k_core), ("user_core", self.user_core), ("item_core", self.item_core)] {
+            if let Some(v) = v {
+                parts.push(format!("{k} = {v}"));
+            }
+        }
+        if parts.is_empty() {
+            "no filter".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     pub fn is_noop(&self) -> bool {
         self.min_rating.is_none() && self.cores() == (0, 0)
     }

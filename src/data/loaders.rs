@@ -162,7 +162,49 @@ fn field<'a>(path: &Path, line: usize, cols: &[&'a str], i: usize) -> Result<&'a
 }
 
 fn number<T: std::str::FromStr>(path: &Path, line: usize, what: &str, s: &str) -> Result<T> {
-    s.trim().parse().map_err(|_| anyhow!("{}:{line}: {what} `{s}` is not a number", path.display()))
+    s.trim().parse().map_err(|_| anyhow!("{}:{line}: {what} `{}` is not a number", path.display(), printable(s)))
+}
+
+/// A rating: any finite number (negative ratings are kept: some datasets encode dislikes so).
+fn rating_value(path: &Path, line: usize, s: &str) -> Result<f32> {
+    let r: f64 = number(path, line, "rating", s)?;
+    if !r.is_finite() || r.abs() > f32::MAX as f64 {
+        bail!("{}:{line}: rating `{}` is not a finite number", path.display(), s.trim());
+    }
+    Ok(r as f32)
+}
+
+/// A timestamp: a whole number that fits 64 bits (Unix seconds, milliseconds, or any integer
+/// clock). `964982703.0` is accepted; NaN, infinity, fractions and out-of-range values are
+/// errors, since rounding them silently would reorder interactions and move the metrics.
+pub fn timestamp(path: &Path, line: usize, s: &str) -> Result<i64> {
+    let t = s.trim();
+    if let Ok(v) = t.parse::<i64>() {
+        return Ok(v);
+    }
+    let Ok(x) = t.parse::<f64>() else {
+        bail!("{}:{line}: timestamp `{}` is not a number (a whole number, e.g. Unix seconds, is expected)", path.display(), printable(t));
+    };
+    if !x.is_finite() {
+        bail!("{}:{line}: timestamp `{t}` is not a finite number", path.display());
+    }
+    if x.fract() != 0.0 {
+        bail!("{}:{line}: timestamp `{t}` is fractional; scale the times to whole numbers (e.g. milliseconds)", path.display());
+    }
+    if x < -9.2e18 || x > 9.2e18 {
+        bail!("{}:{line}: timestamp `{t}` is out of range (at most about 9.2e18)", path.display());
+    }
+    Ok(x as i64)
+}
+
+/// `s` made safe to quote in an error: control and non-UTF-8 characters escaped, at most 80
+/// characters (a binary file misnamed `.csv` must not dump its bytes on the terminal).
+pub fn printable(s: &str) -> String {
+    let mut out: String = s.chars().take(80).flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect();
+    if s.chars().count() > 80 {
+        out.push_str("...");
+    }
+    out
 }
 
 /// Parses `user sep item sep rating sep ts` lines (MovieLens 100K, 1M, 10M).
@@ -179,8 +221,8 @@ fn parse_ratings(path: &Path, sep: &str, header: bool, ds: &mut Dataset) -> Resu
         }
         let user: u64 = number(path, line, "user id", cols[0])?;
         let item: u64 = number(path, line, "item id", cols[1])?;
-        let rating: f32 = number(path, line, "rating", cols[2])?;
-        let ts: i64 = number(path, line, "timestamp", cols[3])?;
+        let rating = rating_value(path, line, cols[2])?;
+        let ts = timestamp(path, line, cols[3])?;
         let u = ds.users.intern(&user.to_string());
         let i = ds.items.intern(&item.to_string());
         ds.interactions.push(Interaction { user: u, item: i, rating, ts });
@@ -422,6 +464,15 @@ pub fn load_table(path: &Path, p: &TableParams) -> Result<Dataset> {
             if std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(false) {
                 bail!("{}: the file is empty", path.display());
             }
+            let mut head = [0u8; 8192];
+            let n = std::io::Read::read(&mut std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?, &mut head).unwrap_or(0);
+            if head[..n].contains(&0) {
+                bail!(
+                    "{}: the file holds binary data, not {} text; check the path, or set format = \"parquet\" for a parquet file",
+                    path.display(),
+                    if sep == b'\t' { "TSV" } else { "CSV" }
+                );
+            }
             CsvReadOptions::default()
                 .with_has_header(p.has_header)
                 .with_infer_schema_length(Some(0))
@@ -433,9 +484,9 @@ pub fn load_table(path: &Path, p: &TableParams) -> Result<Dataset> {
     };
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     let col = |name: &str| -> Result<Column> {
-        df.column(name)
-            .cloned()
-            .map_err(|_| anyhow!("{}: no column `{name}`; the file has {}; set user_col / item_col / rating_col / time_col", path.display(), names.join(", ")))
+        df.column(name).cloned().map_err(|_| {
+            anyhow!("{}: no column `{name}`; the file has {}; set user_col / item_col / rating_col / time_col", path.display(), printable(&names.join(", ")))
+        })
     };
     let as_str = |name: &str| -> Result<Vec<Option<String>>> {
         let c = col(name)?.cast(&DataType::String)?;
@@ -444,32 +495,50 @@ pub fn load_table(path: &Path, p: &TableParams) -> Result<Dataset> {
     let users = as_str(&p.user_col)?;
     let items = as_str(&p.item_col)?;
     let header_lines = p.has_header as usize;
-    let numeric = |name: &str, what: &str| -> Result<Vec<f64>> {
-        let raw = as_str(name)?;
-        raw.iter()
+    // Parquet has no lines: its errors name the row (1-based).
+    let at = |r: usize| {
+        if format == TableFormat::Parquet {
+            format!("{} row {}", path.display(), r + 1)
+        } else {
+            format!("{}:{}", path.display(), r + 1 + header_lines)
+        }
+    };
+    let ratings: Vec<f32> = match &p.rating_col {
+        Some(c) => as_str(c)?
+            .iter()
             .enumerate()
             .map(|(r, v)| {
                 let s = v.as_deref().unwrap_or("");
-                s.trim().parse::<f64>().map_err(|_| anyhow!("{}:{}: {what} `{s}` in column `{name}` is not a number", path.display(), r + 1 + header_lines))
+                match s.trim().parse::<f64>() {
+                    Ok(x) if x.is_finite() && x.abs() <= f32::MAX as f64 => Ok(x as f32),
+                    Ok(_) => Err(anyhow!("{}: rating `{}` in column `{c}` is not a finite number", at(r), s.trim())),
+                    Err(_) => Err(anyhow!("{}: rating `{}` in column `{c}` is not a number", at(r), printable(s))),
+                }
             })
-            .collect()
-    };
-    let ratings = match &p.rating_col {
-        Some(c) => numeric(c, "rating")?,
+            .collect::<Result<_>>()?,
         None => vec![1.0; users.len()],
     };
-    let times = match &p.time_col {
-        Some(c) => numeric(c, "time")?,
-        None => (0..users.len()).map(|i| i as f64).collect(),
+    let times: Vec<i64> = match &p.time_col {
+        Some(c) => as_str(c)?
+            .iter()
+            .enumerate()
+            .map(|(r, v)| {
+                timestamp(Path::new(""), 0, v.as_deref().unwrap_or("")).map_err(|e| {
+                    let msg = e.to_string();
+                    let msg = msg.strip_prefix(":0: ").unwrap_or(&msg).to_string();
+                    anyhow!("{}: {msg} (column `{c}`)", at(r))
+                })
+            })
+            .collect::<Result<_>>()?,
+        None => (0..users.len() as i64).collect(),
     };
     let mut ds = Dataset { name: path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(), ..Default::default() };
     for r in 0..users.len() {
-        let line = r + 1 + header_lines;
         let (Some(u), Some(i)) = (&users[r], &items[r]) else {
-            bail!("{}:{line}: missing user or item id", path.display());
+            bail!("{}: missing user or item id", at(r));
         };
         let (uu, ii) = (ds.users.intern(u), ds.items.intern(i));
-        ds.interactions.push(Interaction { user: uu, item: ii, rating: ratings[r] as f32, ts: times[r] as i64 });
+        ds.interactions.push(Interaction { user: uu, item: ii, rating: ratings[r], ts: times[r] });
     }
     if ds.interactions.is_empty() {
         bail!("{}: no rows", path.display());
@@ -488,12 +557,12 @@ fn csv_error(path: &Path, sep: u8, _has_header: bool, polars_msg: String) -> any
             for (n, l) in lines {
                 let got = l.split(sep).count();
                 if got != want {
-                    return anyhow!("{}:{}: expected {want} fields, got {got} ({polars_msg})", path.display(), n + 1);
+                    return anyhow!("{}:{}: expected {want} fields, got {got} ({})", path.display(), n + 1, printable(&polars_msg));
                 }
             }
         }
     }
-    anyhow!("{}: cannot parse: {polars_msg}", path.display())
+    anyhow!("{}: cannot parse as {} text: {}", path.display(), if sep == b'\t' { "TSV" } else { "CSV" }, printable(&polars_msg))
 }
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ impl Validate for Item2VecParams {
         ensure_param!(self.dim <= 65_536, "dim", "must be at most 65536, got {}", self.dim);
         ensure_param!(self.window >= 1, "window", "must be at least 1, got {}", self.window);
         ensure_param!(self.negatives >= 1, "negatives", "must be at least 1, got {}", self.negatives);
+        ensure_param!(self.negatives <= 10_000, "negatives", "must be at most 10000 per pair, got {}", self.negatives);
         ensure_param!(self.epochs >= 1, "epochs", "must be at least 1, got {}", self.epochs);
         ensure_param!(self.lr.is_finite() && self.lr > 0.0, "lr", "must be a positive number, got {}", self.lr);
         ensure_param!(

@@ -82,6 +82,13 @@ pub trait Model: Send + Sync {
         true
     }
 
+    /// Whether the vectors are learned embeddings, which the pipeline checks for collapse
+    /// after training (all-zero rows, one vector for nearly everything). Popularity's 1-d
+    /// counts are not: every user shares one query vector by design.
+    fn learns_embeddings(&self) -> bool {
+        true
+    }
+
     /// Whether `[sampler]` affects training; only then is it hashed into the train key, so
     /// changing the sampler does not retrain popularity or item2vec.
     fn uses_sampler(&self) -> bool {

@@ -119,6 +119,7 @@ impl Validate for Node2VecParams {
         ensure_param!(self.dim <= 65_536, "dim", "must be at most 65536, got {}", self.dim);
         ensure_param!(self.window >= 1, "window", "must be at least 1, got {}", self.window);
         ensure_param!(self.negatives >= 1, "negatives", "must be at least 1, got {}", self.negatives);
+        ensure_param!(self.negatives <= 10_000, "negatives", "must be at most 10000 per pair, got {}", self.negatives);
         ensure_param!(self.epochs >= 1, "epochs", "must be at least 1, got {}", self.epochs);
         ensure_param!(self.lr.is_finite() && self.lr > 0.0, "lr", "must be a positive number, got {}", self.lr);
         ensure_param!(
@@ -171,7 +172,20 @@ impl Node2Vec {
             bail!("the dataset is a graph: set graph = \"dataset\" to walk its edges");
         }
         match p.graph {
-            GraphParam::Bipartite => bipartite_from_split(split, p.weight),
+            GraphParam::Bipartite => {
+                // Name a bad rating by the dataset's own ids, not the internal dense ones.
+                if p.weight == BipartiteWeight::Rating {
+                    if let Some(it) = split.train.iter().find(|it| !(it.rating.is_finite() && it.rating > 0.0)) {
+                        bail!(
+                            "user `{}` rated item `{}` with {}: weight = \"rating\" needs ratings > 0 (use weight = \"count\", or [dataset] min_rating to drop them)",
+                            dataset.users.raw(it.user),
+                            dataset.items.raw(it.item),
+                            it.rating
+                        );
+                    }
+                }
+                bipartite_from_split(split, p.weight)
+            }
             GraphParam::Cooccurrence => cooccurrence_from_split(split, p.cooc_window),
             GraphParam::Dataset => {
                 let Some(gd) = &dataset.graph else {

@@ -28,6 +28,10 @@ impl Model for Popularity {
     fn uses_seed(&self) -> bool {
         false
     }
+
+    fn learns_embeddings(&self) -> bool {
+        false
+    }
 }
 
 pub static KIND: ModelKind = ModelKind {

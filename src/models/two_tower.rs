@@ -175,9 +175,25 @@ impl Default for TwoTowerParams {
 impl Validate for TwoTowerParams {
     fn validate(&self) -> Result<(), ParamError> {
         ensure_param!(self.dim >= 1, "dim", "must be at least 1, got {}", self.dim);
+        ensure_param!(self.dim <= MAX_WIDTH, "dim", "must be at most {MAX_WIDTH}, got {}", self.dim);
         ensure_param!(!self.hidden.is_empty(), "hidden", "needs at least one layer size, e.g. [256, 128]");
         for (i, &h) in self.hidden.iter().enumerate() {
             ensure_param!(h >= 1, format!("hidden.{i}"), "layer sizes must be at least 1, got {h}");
+            ensure_param!(h <= MAX_WIDTH, format!("hidden.{i}"), "layer sizes must be at most {MAX_WIDTH}, got {h}");
+        }
+        ensure_param!(self.embedding_dim <= MAX_WIDTH, "embedding_dim", "must be at most {MAX_WIDTH}, got {}", self.embedding_dim);
+        ensure_param!(self.batch_size <= 1 << 20, "batch_size", "must be at most 1048576, got {}", self.batch_size);
+        ensure_param!(self.negatives <= 100_000, "negatives", "must be at most 100000 per row, got {}", self.negatives);
+        ensure_param!(self.user.history <= 100_000, "user.history", "must be at most 100000 items, got {}", self.user.history);
+        ensure_param!(self.epochs <= 100_000, "epochs", "must be at most 100000, got {}", self.epochs);
+        if let Err(m) = crate::memory::check(self.memory_estimate()) {
+            return Err(ParamError::new(
+                "hidden",
+                format!(
+                    "this model {m} (batch_size {}, hidden {:?}, negatives {}); use smaller layers or batches",
+                    self.batch_size, self.hidden, self.negatives
+                ),
+            ));
         }
         ensure_param!(self.dropout.is_finite() && (0.0..1.0).contains(&self.dropout), "dropout", "must be in [0, 1), got {}", self.dropout);
         ensure_param!(self.temperature.is_finite() && self.temperature > 0.0, "temperature", "must be positive, got {}", self.temperature);
@@ -207,6 +223,27 @@ impl Validate for TwoTowerParams {
             }
         );
         Ok(())
+    }
+}
+
+/// Largest layer width or dimension a config may ask for.
+pub const MAX_WIDTH: usize = 16_384;
+
+impl TwoTowerParams {
+    /// A lower bound on the bytes one training step needs, from the config alone (the
+    /// catalogue's size is not known yet, so the item tower counts only the batch's own
+    /// positives): the MLP weights with Adam's two moments, per tower a batch's activations
+    /// and their gradients at every layer, and the logits.
+    pub fn memory_estimate(&self) -> u64 {
+        let input = self.embedding_dim as u64 * 2;
+        let mut widths = vec![input];
+        widths.extend(self.hidden.iter().map(|&h| h as u64));
+        widths.push(self.dim as u64);
+        let weights: u64 = widths.windows(2).map(|w| w[0] * w[1]).sum();
+        let per_row: u64 = widths.iter().sum();
+        let batch = self.batch_size as u64;
+        let floats = 3 * weights * 2 + 2 * 2 * batch * per_row + batch * (batch + self.negatives as u64);
+        floats * 4
     }
 }
 

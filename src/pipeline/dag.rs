@@ -38,13 +38,15 @@ pub struct Summary {
     pub skipped: usize,
 }
 
-/// Runs every stage; a failing stage skips its descendants while independent branches go on.
+/// Runs every stage; a failing stage skips its descendants while independent branches go on,
+/// and the report still runs, so the table keeps every other row and marks the failed ones.
 /// `log` receives one line per finished stage.
 pub fn execute(plan: &Plan, exec: &Executor, jobs: usize, log: &(dyn Fn(String) + Sync)) -> (Summary, Vec<anyhow::Error>) {
     let g = &plan.graph;
     let mut indeg: HashMap<NodeIndex, usize> = g.node_indices().map(|n| (n, g.neighbors_directed(n, Direction::Incoming).count())).collect();
     let mut ready: VecDeque<NodeIndex> = g.node_indices().filter(|n| indeg[n] == 0).collect();
-    let mut blocked = vec![false; g.node_count()];
+    // Per node: what failed upstream of it, if anything.
+    let mut blocked: Vec<Option<String>> = vec![None; g.node_count()];
     let mut summary = Summary::default();
     let mut errors = Vec::new();
     let jobs = jobs.max(1);
@@ -54,10 +56,13 @@ pub fn execute(plan: &Plan, exec: &Executor, jobs: usize, log: &(dyn Fn(String) 
         loop {
             while running < jobs {
                 let Some(n) = ready.pop_front() else { break };
-                if blocked[n.index()] {
-                    summary.skipped += 1;
-                    release(g, n, &mut indeg, &mut ready, &mut blocked, true);
-                    continue;
+                if let Some(cause) = blocked[n.index()].clone() {
+                    if g[n].kind != StageKind::Report {
+                        summary.skipped += 1;
+                        exec.record_failure(&g[n].key, cause.clone());
+                        release(g, n, &mut indeg, &mut ready, &mut blocked, Some(cause));
+                        continue;
+                    }
                 }
                 running += 1;
                 let tx = tx.clone();
@@ -77,18 +82,23 @@ pub fn execute(plan: &Plan, exec: &Executor, jobs: usize, log: &(dyn Fn(String) 
                 Ok(Outcome::Cached) => {
                     summary.cached += 1;
                     log(format!("{:<7} cached  {}", st.kind.name(), st.label));
-                    release(g, n, &mut indeg, &mut ready, &mut blocked, false);
+                    release(g, n, &mut indeg, &mut ready, &mut blocked, None);
                 }
                 Ok(Outcome::Ran { seconds }) => {
                     summary.ran += 1;
                     log(format!("{:<7} ran     {} ({seconds:.2}s)", st.kind.name(), st.label));
-                    release(g, n, &mut indeg, &mut ready, &mut blocked, false);
+                    release(g, n, &mut indeg, &mut ready, &mut blocked, None);
                 }
                 Err(e) => {
                     summary.failed += 1;
                     log(format!("{:<7} FAILED  {}", st.kind.name(), st.label));
+                    // Stage errors usually carry the stage's name already.
+                    let msg = format!("{e:#}");
+                    let cause =
+                        if msg.starts_with(&format!("{} stage", st.kind.name())) { msg } else { format!("{} stage `{}`: {msg}", st.kind.name(), st.label) };
+                    exec.record_failure(&st.key, cause.clone());
                     errors.push(e);
-                    release(g, n, &mut indeg, &mut ready, &mut blocked, true);
+                    release(g, n, &mut indeg, &mut ready, &mut blocked, Some(cause));
                 }
             }
         }
@@ -101,12 +111,12 @@ fn release(
     n: NodeIndex,
     indeg: &mut HashMap<NodeIndex, usize>,
     ready: &mut VecDeque<NodeIndex>,
-    blocked: &mut [bool],
-    block: bool,
+    blocked: &mut [Option<String>],
+    cause: Option<String>,
 ) {
     for m in g.neighbors_directed(n, Direction::Outgoing) {
-        if block {
-            blocked[m.index()] = true;
+        if let Some(c) = &cause {
+            blocked[m.index()].get_or_insert_with(|| c.clone());
         }
         let d = indeg.get_mut(&m).expect("node");
         *d -= 1;

@@ -5,6 +5,7 @@
 pub mod artifacts;
 pub mod cache;
 pub mod dag;
+pub mod interrupt;
 pub mod key;
 pub mod progress;
 pub mod stages;

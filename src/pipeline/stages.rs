@@ -7,7 +7,7 @@ use crate::config::{params, MetricName, RunSpec, Task};
 use crate::data::corpus::Corpus;
 use crate::data::{filter, split, Dataset, FeatureTable, GraphData, IdMap, Split};
 use crate::graph::{self, NodeClassConfig, NodeLabels};
-use crate::index::{AnnIndex, Metric};
+use crate::index::AnnIndex;
 use crate::linalg::Matrix;
 use crate::metrics::{self, latency::LatencyStats};
 use crate::models::{EpochLog, TrainInput, Trained};
@@ -16,7 +16,7 @@ use petgraph::graph::NodeIndex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -58,12 +58,33 @@ pub struct Executor<'a> {
     pub force: bool,
     pub progress: bool,
     memo: Mutex<HashMap<String, Loaded>>,
+    /// Stage key -> why it failed or was skipped, for the report's failed rows.
+    failures: Mutex<HashMap<String, String>>,
 }
 
 impl<'a> Executor<'a> {
     pub fn new(plan: &'a Plan, force: bool, progress: bool) -> Self {
         let caches = plan.experiments.iter().map(|e| Cache::new(e.section.cache_dir.clone())).collect();
-        Executor { plan, caches, force, progress, memo: Mutex::new(HashMap::new()) }
+        Executor { plan, caches, force, progress, memo: Mutex::new(HashMap::new()), failures: Mutex::new(HashMap::new()) }
+    }
+
+    /// Removes temporary cache entries left by processes that died (kill -9, power loss);
+    /// returns how many.
+    pub fn remove_stale_tmp(&self) -> usize {
+        let mut roots: Vec<&Path> = self.caches.iter().map(|c| c.root.as_path()).collect();
+        roots.sort();
+        roots.dedup();
+        roots.into_iter().map(|r| Cache::new(r).remove_stale_tmp()).sum()
+    }
+
+    /// Records why a stage failed (or was skipped), for the report.
+    pub fn record_failure(&self, key: &str, why: String) {
+        self.failures.lock().expect("failures lock").insert(key.to_string(), why);
+    }
+
+    /// Why a stage failed or was skipped, if it did.
+    pub fn failure(&self, key: &str) -> Option<String> {
+        self.failures.lock().expect("failures lock").get(key).cloned()
     }
 
     fn stage(&self, key: &str) -> Result<&Stage> {
@@ -92,20 +113,23 @@ impl<'a> Executor<'a> {
         self.memo.lock().expect("memo lock").get(key).cloned()
     }
 
-    /// The cache entry of an upstream stage, which must exist by now.
-    fn entry(&self, key: &str) -> Result<(PathBuf, Manifest)> {
+    /// Reads the cache entry of an upstream stage, which must exist by now, under its shared
+    /// lock: no other process replaces it while `read` runs.
+    fn with_entry<T>(&self, key: &str, read: impl FnOnce(&Path, &Manifest) -> Result<T>) -> Result<T> {
         let st = self.stage(key)?;
-        self.cache_of(st)
+        let cache = self.cache_of(st);
+        let _lock = cache.lock_shared(st.kind.name(), key)?;
+        let (dir, m) = cache
             .lookup(st.kind.name(), key)
-            .ok_or_else(|| anyhow!("the cached {} stage `{}` vanished or was damaged while running; run again", st.kind.name(), st.label))
+            .ok_or_else(|| anyhow!("the cached {} stage `{}` vanished or was damaged while running; run again", st.kind.name(), st.label))?;
+        read(&dir, &m)
     }
 
     fn data(&self, key: &str) -> Result<Arc<Dataset>> {
         if let Some(Loaded::Data(d)) = self.recall(key) {
             return Ok(d);
         }
-        let (dir, _) = self.entry(key)?;
-        let d = Arc::new(read_dataset(&dir)?);
+        let d = Arc::new(self.with_entry(key, |dir, _| read_dataset(dir))?);
         self.remember(key, Loaded::Data(d.clone()));
         Ok(d)
     }
@@ -114,14 +138,15 @@ impl<'a> Executor<'a> {
         if let Some(Loaded::Split(s)) = self.recall(key) {
             return Ok(s);
         }
-        let (dir, m) = self.entry(key)?;
-        let s = Arc::new(Split {
-            n_users: m.info["n_users"].as_u64().unwrap_or(0) as usize,
-            n_items: m.info["n_items"].as_u64().unwrap_or(0) as usize,
-            train: art::read_interactions(&dir.join("train.bin"))?,
-            valid: art::read_interactions(&dir.join("valid.bin"))?,
-            test: art::read_interactions(&dir.join("test.bin"))?,
-        });
+        let s = Arc::new(self.with_entry(key, |dir, m| {
+            Ok(Split {
+                n_users: m.info["n_users"].as_u64().unwrap_or(0) as usize,
+                n_items: m.info["n_items"].as_u64().unwrap_or(0) as usize,
+                train: art::read_interactions(&dir.join("train.bin"))?,
+                valid: art::read_interactions(&dir.join("valid.bin"))?,
+                test: art::read_interactions(&dir.join("test.bin"))?,
+            })
+        })?);
         self.remember(key, Loaded::Split(s.clone()));
         Ok(s)
     }
@@ -130,26 +155,28 @@ impl<'a> Executor<'a> {
         if let Some(Loaded::Corpus(c)) = self.recall(key) {
             return Ok(c);
         }
-        let (dir, _) = self.entry(key)?;
-        let c = Arc::new(art::read_corpus(&dir.join("corpus.bin"))?);
+        let c = Arc::new(self.with_entry(key, |dir, _| art::read_corpus(&dir.join("corpus.bin")))?);
         self.remember(key, Loaded::Corpus(c.clone()));
         Ok(c)
     }
 
     fn trained(&self, key: &str) -> Result<(Arc<Trained>, f64)> {
-        let (dir, m) = self.entry(key)?;
-        if let Some(Loaded::Train(t)) = self.recall(key) {
-            return Ok((t, m.seconds));
-        }
-        let t = Arc::new(Trained {
-            items: art::read_matrix(&dir.join("items.f32"))?,
-            users: art::read_matrix(&dir.join("users.f32"))?,
-            metric: serde_json::from_value(m.info["metric"].clone()).unwrap_or_default(),
-            epochs: serde_json::from_value(m.info["epochs"].clone()).unwrap_or_default(),
-            notes: m.info["notes"].as_object().cloned().unwrap_or_default(),
-        });
+        let memo = self.recall(key);
+        let (t, seconds) = self.with_entry(key, |dir, m| {
+            let t = match memo {
+                Some(Loaded::Train(t)) => t,
+                _ => Arc::new(Trained {
+                    items: art::read_matrix(&dir.join("items.f32"))?,
+                    users: art::read_matrix(&dir.join("users.f32"))?,
+                    metric: serde_json::from_value(m.info["metric"].clone()).unwrap_or_default(),
+                    epochs: serde_json::from_value(m.info["epochs"].clone()).unwrap_or_default(),
+                    notes: m.info["notes"].as_object().cloned().unwrap_or_default(),
+                }),
+            };
+            Ok((t, m.seconds))
+        })?;
         self.remember(key, Loaded::Train(t.clone()));
-        Ok((t, m.seconds))
+        Ok((t, seconds))
     }
 
     /// The eval summary of a finished eval stage.
@@ -157,8 +184,7 @@ impl<'a> Executor<'a> {
         if let Some(Loaded::Eval(e)) = self.recall(key) {
             return Ok(e);
         }
-        let (dir, _) = self.entry(key)?;
-        let e: Arc<EvalSummary> = Arc::new(art::read_json(&dir.join("summary.json"))?);
+        let e: Arc<EvalSummary> = Arc::new(self.with_entry(key, |dir, _| art::read_json(&dir.join("summary.json")))?);
         self.remember(key, Loaded::Eval(e.clone()));
         Ok(e)
     }
@@ -172,7 +198,19 @@ impl<'a> Executor<'a> {
             return Ok(Outcome::Ran { seconds: t.elapsed().as_secs_f64() });
         }
         let cache = self.cache_of(st);
-        if !self.force && cache.lookup(st.kind.name(), &st.key).is_some() {
+        if !self.force {
+            let _read = cache.lock_shared(st.kind.name(), &st.key)?;
+            if cache.lookup(st.kind.name(), &st.key).is_some() {
+                return Ok(Outcome::Cached);
+            }
+        }
+        // Computing holds the entry's exclusive lock: another process that wants the same
+        // entry waits here and then finds it done. With `--force`, an entry that another
+        // process finished while this one waited (its manifest changed) is as fresh as one
+        // this process would compute, so it is reused.
+        let before = cache.manifest_digest(st.kind.name(), &st.key);
+        let _compute = cache.lock_exclusive(st.kind.name(), &st.key)?;
+        if cache.lookup(st.kind.name(), &st.key).is_some() && (!self.force || cache.manifest_digest(st.kind.name(), &st.key) != before) {
             return Ok(Outcome::Cached);
         }
         let mut manifest = new_manifest(st.kind.name(), &st.key, &st.label, st.config.clone(), st.upstream.clone(), 1);
@@ -188,7 +226,7 @@ impl<'a> Executor<'a> {
                 }
                 ds = filter::apply(ds, &run.dataset.filter);
                 if ds.interactions.is_empty() {
-                    anyhow::bail!("the dataset is empty after filtering ({:?}); relax min_rating / k_core", run.dataset.filter);
+                    anyhow::bail!("the dataset is empty after filtering ({}); relax min_rating / k_core", run.dataset.filter.describe());
                 }
                 let ds = Arc::new(ds);
                 let d2 = ds.clone();
@@ -201,7 +239,7 @@ impl<'a> Executor<'a> {
                 let s = Arc::new((run.split.kind.apply)(&run.split.params, &ds)?);
                 // Graph tasks may hold nothing out (split `none`, node classification).
                 if s.test.is_empty() && run.metrics.task == Task::Retrieval {
-                    anyhow::bail!("the {} split left no test interactions; users need at least 2 interactions", run.split.kind.kind);
+                    anyhow::bail!("the {} split left no test interactions: {}", run.split.kind.kind, why_no_test(&ds));
                 }
                 let s2 = s.clone();
                 manifest.seconds = t.elapsed().as_secs_f64();
@@ -246,7 +284,7 @@ impl<'a> Executor<'a> {
                     sampler: run.sampler.as_ref(),
                 };
                 let trained = Arc::new(run.model.model.fit(&input).with_context(what)?);
-                check_trained(&trained, &split).with_context(what)?;
+                check_trained(&trained, &split, run.model.model.learns_embeddings()).with_context(what)?;
                 let t2 = trained.clone();
                 manifest.seconds = t.elapsed().as_secs_f64();
                 cache
@@ -298,10 +336,10 @@ impl<'a> Executor<'a> {
         let ds = self.data(data_key)?;
         let split = self.split(split_key)?;
         let (trained, train_seconds) = self.trained(train_key)?;
-        let (index_dir, index_manifest) = self.entry(index_key)?;
         let istage = self.stage(index_key)?;
         let irun = self.run_of(istage);
-        let mut index: Box<dyn AnnIndex> = (irun.index.kind.load)(&irun.index.build, &index_dir)?;
+        let (mut index, index_manifest): (Box<dyn AnnIndex>, Manifest) =
+            self.with_entry(index_key, |dir, m| Ok(((irun.index.kind.load)(&irun.index.build, dir)?, m.clone())))?;
         index.set_search_params(&run.index.search)?;
 
         let test = split.by_user(&split.test);
@@ -408,7 +446,7 @@ impl Executor<'_> {
         let (index_key, split_key, train_key, data_key) = (&st.upstream[0], &st.upstream[1], &st.upstream[2], &st.upstream[3]);
         let ds = self.data(data_key)?;
         let (trained, train_seconds) = self.trained(train_key)?;
-        let (_, index_manifest) = self.entry(index_key)?;
+        let index_manifest = self.with_entry(index_key, |_, m| Ok(m.clone()))?;
         let mut means = BTreeMap::new();
         let scored = match run.metrics.task {
             Task::NodeClassification => {
@@ -452,19 +490,85 @@ impl Executor<'_> {
     }
 }
 
-/// Rejects model output that would silently produce wrong tables.
-fn check_trained(t: &Trained, split: &Split) -> Result<()> {
+/// Why a split may have held nothing out: too few interactions per user, or every held-out
+/// item repeats one the user trained on (repeats are dropped from test).
+fn why_no_test(ds: &Dataset) -> String {
+    let mut pairs: Vec<(u32, u32)> = ds.interactions.iter().map(|it| (it.user, it.item)).collect();
+    pairs.sort_unstable();
+    let total = pairs.len();
+    pairs.dedup();
+    let mut per_user = vec![0usize; ds.n_users()];
+    for &(u, _) in &pairs {
+        per_user[u as usize] += 1;
+    }
+    let users_2 = per_user.iter().filter(|&&c| c >= 2).count();
+    let repeats = total - pairs.len();
+    if users_2 == 0 && repeats > 0 {
+        format!("{repeats} of {total} interactions repeat an earlier (user, item) pair, and no user has 2 distinct items; a test item the user already trained on is dropped")
+    } else {
+        format!("{users_2} of {} users have at least 2 distinct items, which a split needs (one to train, one to test)", ds.n_users())
+    }
+}
+
+/// Rejects model output that would silently produce wrong tables: wrong shapes, NaN or
+/// infinity, and collapsed embeddings (see [`collapse`]).
+fn check_trained(t: &Trained, split: &Split, learned: bool) -> Result<()> {
     anyhow::ensure!(t.items.rows == split.n_items, "the model returned {} item vectors for {} items", t.items.rows, split.n_items);
     anyhow::ensure!(t.users.rows == split.n_users, "the model returned {} user vectors for {} users", t.users.rows, split.n_users);
     anyhow::ensure!(t.items.cols == t.users.cols, "item vectors have {} dimensions but user vectors {}", t.items.cols, t.users.cols);
+    let when = match t.epochs.last() {
+        Some(e) => format!("after epoch {} (mean loss {:.4})", e.epoch, e.loss),
+        None => "after training".to_string(),
+    };
+    let advice = "lower `lr` (10x), set `clip_norm`, or train fewer epochs";
     if let Some(r) = t.items.first_non_finite_row() {
-        anyhow::bail!("item vector {r} holds NaN or infinity; lower the learning rate");
+        anyhow::bail!("{when}, item vector {r} holds NaN or infinity; {advice}");
     }
     if let Some(r) = t.users.first_non_finite_row() {
-        anyhow::bail!("user vector {r} holds NaN or infinity; lower the learning rate");
+        anyhow::bail!("{when}, user vector {r} holds NaN or infinity; {advice}");
     }
-    let _ = Metric::Ip;
+    if !learned {
+        return Ok(());
+    }
+    // Only rows the training saw: an item or user without training data may keep its
+    // initial (zero) vector legitimately.
+    let mut item_seen = vec![false; split.n_items];
+    let mut user_seen = vec![false; split.n_users];
+    for it in &split.train {
+        item_seen[it.item as usize] = true;
+        user_seen[it.user as usize] = true;
+    }
+    for (what, m, seen) in [("item", &t.items, &item_seen), ("user", &t.users, &user_seen)] {
+        if let Some(problem) = collapse(m, seen) {
+            anyhow::bail!("{when}, the {what} vectors collapsed: {problem}; the table would rank by noise. Try: {advice}");
+        }
+    }
     Ok(())
+}
+
+/// Why a matrix of learned vectors carries no information, if it does not: more than 10% of
+/// its rows exactly zero, or more than 90% of them one and the same vector (rows with `seen`
+/// false are ignored). Thresholds leave room for legitimately equal rows, e.g. items with the
+/// same features in a feature-only tower.
+pub fn collapse(m: &Matrix, seen: &[bool]) -> Option<String> {
+    let rows: Vec<usize> = (0..m.rows).filter(|&r| seen.get(r).copied().unwrap_or(true)).collect();
+    let n = rows.len();
+    if n < 2 || m.cols == 0 {
+        return None;
+    }
+    let zero = rows.iter().filter(|&&r| m.row(r).iter().all(|&x| x == 0.0)).count();
+    if zero * 10 > n {
+        return Some(format!("{zero} of {n} ({:.0}%) are exactly zero", 100.0 * zero as f64 / n as f64));
+    }
+    let mut groups: HashMap<Vec<u32>, usize> = HashMap::new();
+    for &r in &rows {
+        *groups.entry(m.row(r).iter().map(|x| x.to_bits()).collect()).or_default() += 1;
+    }
+    let largest = groups.values().copied().max().unwrap_or(0);
+    if largest * 10 > n * 9 {
+        return Some(format!("{largest} of {n} ({:.0}%) are one identical vector", 100.0 * largest as f64 / n as f64));
+    }
+    None
 }
 
 /// Per-user metric values, kept as parquet (polars) with the users' original ids.
@@ -483,7 +587,7 @@ impl PerUser {
         }
         let mut df = DataFrame::new(self.users.len(), cols)?;
         let f = std::fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
-        ParquetWriter::new(f).finish(&mut df)?;
+        ParquetWriter::new(f).finish(&mut df).map_err(|e| anyhow!("cannot write `{}`: {e} (is the disk full?)", path.display()))?;
         Ok(())
     }
 }
@@ -546,4 +650,39 @@ fn read_dataset(dir: &Path) -> Result<Dataset> {
             },
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matrix(rows: &[[f32; 2]]) -> Matrix {
+        Matrix::from_vec(rows.len(), 2, rows.iter().flatten().copied().collect()).unwrap()
+    }
+
+    #[test]
+    fn collapse_flags_zero_and_identical_rows_but_not_healthy_vectors() {
+        let all = vec![true; 20];
+        let healthy: Vec<[f32; 2]> = (0..20).map(|i| [i as f32, 1.0 - i as f32 * 0.1]).collect();
+        assert_eq!(collapse(&matrix(&healthy), &all), None);
+        // Two zero rows of 20 (10%) are tolerated, three are not.
+        let mut m = healthy.clone();
+        m[0] = [0.0, 0.0];
+        m[1] = [0.0, 0.0];
+        assert_eq!(collapse(&matrix(&m), &all), None);
+        m[2] = [0.0, 0.0];
+        assert!(collapse(&matrix(&m), &all).unwrap().contains("3 of 20 (15%) are exactly zero"));
+        // ...unless those rows had no training data.
+        let mut seen = all.clone();
+        seen[0] = false;
+        seen[1] = false;
+        assert_eq!(collapse(&matrix(&m), &seen), None);
+        // 18 of 20 equal rows (90%) are tolerated, 19 are not.
+        let mut m: Vec<[f32; 2]> = vec![[0.5, 0.5]; 20];
+        m[0] = [1.0, 0.0];
+        m[1] = [0.0, 1.0];
+        assert_eq!(collapse(&matrix(&m), &all), None);
+        m[1] = [0.5, 0.5];
+        assert!(collapse(&matrix(&m), &all).unwrap().contains("19 of 20 (95%) are one identical vector"));
+    }
 }

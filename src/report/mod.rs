@@ -13,6 +13,7 @@ use crate::pipeline::stages::Executor;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 /// The trailing columns of a table with an approximate index: training and index build
 /// seconds, index size, queries/s one at a time (`qps_1t`) and batched on all threads
@@ -52,12 +53,21 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
             metric_cols.push(crate::metrics::column(m, k));
         }
     }
+    // Each run's summary, or why it has none: a run whose evaluation failed (or was skipped
+    // after an upstream failure) keeps its row, marked failed. A run with neither is still to
+    // come, and the table cannot be built yet.
+    let mut summaries = Vec::with_capacity(keys.len());
+    for k in keys {
+        summaries.push(match exec.eval_summary(&k.eval) {
+            Ok(s) => Ok(s),
+            Err(e) => Err(exec.failure(&k.eval).ok_or(e)?),
+        });
+    }
+    let any_failed = summaries.iter().any(Result::is_err);
     // Extra columns some rows carry (ANN recall and exact-search metrics of approximate indexes).
     let mut extra: BTreeSet<String> = BTreeSet::new();
-    for k in keys {
-        if let Ok(s) = exec.eval_summary(&k.eval) {
-            extra.extend(s.metrics.keys().filter(|c| !metric_cols.contains(c)).cloned());
-        }
+    for s in summaries.iter().flatten() {
+        extra.extend(s.metrics.keys().filter(|c| !metric_cols.contains(c)).cloned());
     }
     // ANN recall first, each exact-search metric right after the same metric through the
     // index, anything else at the end.
@@ -73,12 +83,13 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
     ordered.extend(rest);
     // Keep only columns some row has (graph tasks carry F1/AUC, not ranking metrics).
     let mut present: BTreeSet<String> = BTreeSet::new();
-    for k in keys {
-        if let Ok(s) = exec.eval_summary(&k.eval) {
-            present.extend(s.metrics.keys().cloned());
-        }
+    for s in summaries.iter().flatten() {
+        present.extend(s.metrics.keys().cloned());
     }
-    ordered.retain(|c| present.contains(c));
+    // With every run failed, keep the configured columns so the table still says what was asked.
+    if !present.is_empty() {
+        ordered.retain(|c| present.contains(c));
+    }
     let metric_cols = ordered;
     // Approximate indexes: the index-stage columns (flat-only tables keep the short form).
     let retrieval = |r: &crate::config::RunSpec| r.metrics.task == crate::config::Task::Retrieval;
@@ -92,20 +103,47 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
         (false, false) => &["train_s"],
     };
     let mut header: Vec<String> = vec!["model".into(), "point".into(), "seed".into()];
+    if any_failed {
+        header.push("status".into());
+    }
     header.extend(varying.iter().map(|k| k.to_string()));
     header.extend(metric_cols.iter().cloned());
     header.extend(tail.iter().map(|s| s.to_string()));
     let mut rows = Vec::new();
     let mut json_rows = Vec::new();
-    for (run, k) in exp.runs.iter().zip(keys) {
-        let s = exec.eval_summary(&k.eval)?;
+    for ((run, k), summary) in exp.runs.iter().zip(keys).zip(&summaries) {
         let mut row = vec![run.model.name.clone(), run.point_id.clone(), run.seed.to_string()];
+        if any_failed {
+            row.push(if summary.is_ok() { "ok".into() } else { "FAILED".into() });
+        }
         let mut config = BTreeMap::new();
         for v in &varying {
             let val = run.flat.get(*v).cloned().unwrap_or_else(|| "-".into());
             config.insert(v.to_string(), val.clone());
             row.push(val);
         }
+        let mut obj = json!({
+            "model": run.model.name,
+            "kind": run.model.kind.kind,
+            "point": run.point_id,
+            "seed": run.seed,
+            "overrides": run.overrides,
+            "config": config,
+            "index": {"kind": run.index.kind.kind, "build": run.index.build, "search": run.index.search},
+            "eval_key": k.eval,
+        });
+        let s = match summary {
+            Ok(s) => s,
+            Err(why) => {
+                row.extend(std::iter::repeat_n("-".to_string(), header.len() - row.len()));
+                rows.push(row);
+                for (key, v) in [("status", json!("failed")), ("error", json!(why)), ("metrics", json!({})), ("latency", Value::Null)] {
+                    obj[key] = v;
+                }
+                json_rows.push(obj);
+                continue;
+            }
+        };
         for c in &metric_cols {
             row.push(s.metrics.get(c).map_or("-".into(), |x| format!("{x:.4}")));
         }
@@ -122,14 +160,7 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
             row.push(format!("{:.1}", s.latency.p99_us));
         }
         rows.push(row);
-        json_rows.push(json!({
-            "model": run.model.name,
-            "kind": run.model.kind.kind,
-            "point": run.point_id,
-            "seed": run.seed,
-            "overrides": run.overrides,
-            "config": config,
-            "index": {"kind": run.index.kind.kind, "build": run.index.build, "search": run.index.search},
+        let facts = json!({
             "metrics": s.metrics,
             "users": s.users,
             "train_seconds": s.train_seconds,
@@ -137,8 +168,14 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
             "index_bytes": s.index_bytes,
             "latency": if retrieval(run) { json!(s.latency) } else { Value::Null },
             "epochs": s.epochs,
-            "eval_key": k.eval,
-        }));
+        });
+        for (key, v) in facts.as_object().into_iter().flatten() {
+            obj[key] = v.clone();
+        }
+        if any_failed {
+            obj["status"] = json!("ok");
+        }
+        json_rows.push(obj);
     }
     Ok(Table { title: exp.section.name.clone(), header, rows, json: json_rows })
 }
@@ -166,22 +203,86 @@ pub fn to_terminal(t: &Table) -> String {
     format!("{}\n{table}", t.title)
 }
 
+/// The error of each failed row (by row index), from the rows' JSON.
+fn row_errors(t: &Table) -> Vec<(usize, String)> {
+    t.json.iter().enumerate().filter_map(|(i, r)| r["error"].as_str().map(|e| (i, e.to_string()))).collect()
+}
+
 pub fn to_markdown(t: &Table) -> String {
     let esc = |s: &String| s.replace('|', "\\|");
     let mut out = format!("# {}\n\n| {} |\n|{}|\n", t.title, t.header.iter().map(esc).collect::<Vec<_>>().join(" | "), vec!["---"; t.header.len()].join("|"));
     for r in &t.rows {
         out += &format!("| {} |\n", r.iter().map(esc).collect::<Vec<_>>().join(" | "));
     }
+    let errors = row_errors(t);
+    if !errors.is_empty() {
+        out += "\nFailed rows:\n\n";
+        for (i, e) in errors {
+            let r = &t.rows[i];
+            out += &format!("- {} (point {}, seed {}): {}\n", r[0], r[1], r[2], e.replace('\n', " "));
+        }
+    }
     out
 }
 
+/// CSV of the table; with failed rows, a last `error` column holds their errors.
 pub fn to_csv(t: &Table) -> String {
     let cell = |s: &String| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.clone() };
-    let mut out = t.header.iter().map(cell).collect::<Vec<_>>().join(",") + "\n";
-    for r in &t.rows {
+    let errors: BTreeMap<usize, String> = row_errors(t).into_iter().collect();
+    let mut header = t.header.clone();
+    if !errors.is_empty() {
+        header.push("error".into());
+    }
+    let mut out = header.iter().map(cell).collect::<Vec<_>>().join(",") + "\n";
+    for (i, r) in t.rows.iter().enumerate() {
+        let mut r = r.clone();
+        if !errors.is_empty() {
+            r.push(errors.get(&i).cloned().unwrap_or_default());
+        }
         out += &(r.iter().map(cell).collect::<Vec<_>>().join(",") + "\n");
     }
     out
+}
+
+/// Writes files as one set: every file is written in full under a temporary name before any
+/// replaces its old version, so a failure (a full disk, say) leaves the old set whole and no
+/// temporary file behind, and a reader never sees a new table next to an old one.
+pub fn write_set(dir: &Path, files: &[(&str, String)]) -> Result<()> {
+    let tmp = |name: &str| dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut written = Vec::new();
+    let mut result = Ok(());
+    for (name, body) in files {
+        let t = tmp(name);
+        crate::pipeline::interrupt::register(&t);
+        written.push(t.clone());
+        if let Err(e) = std::fs::write(&t, body) {
+            result = Err(anyhow::Error::new(e).context(format!("cannot write `{}`", t.display())));
+            break;
+        }
+    }
+    // A rename over a file cannot fail for want of space; over a folder it fails, so check
+    // every destination before replacing any.
+    if result.is_ok() {
+        if let Some((name, _)) = files.iter().find(|(name, _)| dir.join(name).is_dir()) {
+            result = Err(anyhow::anyhow!("`{}` is a folder, not a results file; move it away and run again", dir.join(name).display()));
+        }
+    }
+    if result.is_ok() {
+        for (name, _) in files {
+            let (t, dest) = (tmp(name), dir.join(name));
+            if let Err(e) = crate::pipeline::interrupt::commit(&t, || std::fs::rename(&t, &dest)) {
+                result = Err(anyhow::Error::new(e).context(format!("cannot replace `{}`", dest.display())));
+                break;
+            }
+        }
+    }
+    for t in written {
+        if t.exists() {
+            let _ = std::fs::remove_file(&t);
+        }
+        crate::pipeline::interrupt::unregister(&t);
+    }
+    result
 }
 
 /// Writes the three result files of experiment `ei` and prints its table unless quiet.
@@ -189,13 +290,8 @@ pub fn write_experiment(exec: &Executor, ei: usize) -> Result<()> {
     let t = build(exec, ei)?;
     let exp = &exec.plan.experiments[ei];
     let dir = exp.section.results_dir.join(&exp.section.name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    // Write to temporary names then rename, so a reader never sees half a table.
-    for (name, body) in [("results.md", to_markdown(&t)), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?)] {
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, body)?;
-        std::fs::rename(&tmp, dir.join(name))?;
-    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the results folder `{}`", dir.display()))?;
+    write_set(&dir, &[("results.md", to_markdown(&t)), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?)])?;
     println!("\n{}\nwritten to {}/results.{{md,csv,json}}", to_terminal(&t), dir.display());
     if let Some(p) = pareto::write_experiment_plot(exec, ei, &t, &dir)? {
         println!("pareto plot (recall vs queries/s): {}", p.display());

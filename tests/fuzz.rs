@@ -1,0 +1,156 @@
+//! Property tests: random bytes and random near-valid input to the config loader and to each
+//! data loader give an error or a result, never a panic. Bounded to a few seconds.
+
+use proptest::prelude::*;
+use runner::data::{edges, loaders};
+use std::path::Path;
+
+const VALID: &str = r#"[experiment]
+name = "fuzz"
+seeds = [1, 2]
+
+[dataset]
+kind = "synthetic"
+n_users = 100
+n_items = 50
+min_rating = 1.5
+
+[split]
+kind = "leave_last_out"
+
+[[model]]
+kind = "item2vec"
+name = "i2v"
+dim = 16
+sweep = { window = [2, 4] }
+
+[[model]]
+kind = "two_tower"
+hidden = [32, 16]
+user = { id = true, history = 5 }
+
+[sampler]
+kind = "mixed"
+parts = [{ kind = "uniform", weight = 0.5 }, { kind = "frequency", weight = 0.5 }]
+
+[index]
+kind = "hnsw"
+ef_search = 32
+
+[metrics]
+k = [5, 10]
+
+[sweep]
+"model.0.dim" = [8, 16]
+index = [{ kind = "flat" }, { kind = "ivf_pq", m = 4 }]
+"#;
+
+/// Tokens a user might type in place of any word of a config.
+const TOKENS: &[&str] = &[
+    "nan",
+    "inf",
+    "-1",
+    "0",
+    "1e309",
+    "18446744073709551616",
+    "\"\"",
+    "[]",
+    "{}",
+    "[[model]]",
+    "[sweep]",
+    "kind",
+    "\"..\"",
+    "true",
+    "\"model.9.dim\"",
+    "=",
+    "\"\u{0}\"",
+    "[1, \"a\"]",
+    "{ kind = \"mixed\", parts = [{ kind = \"mixed\" }] }",
+    "\"x\"",
+];
+
+fn load_config(dir: &Path, body: &[u8]) {
+    let p = dir.join("c.toml");
+    std::fs::write(&p, body).unwrap();
+    // Output folders stay in the sandbox whatever the body says.
+    let sets = vec![format!("experiment.cache_dir=\"{}\"", dir.join("cache").display()), format!("experiment.results_dir=\"{}\"", dir.join("res").display())];
+    let _ = runner::config::load(&p, &sets);
+    let _ = runner::config::load(&p, &[]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn config_loader_survives_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let d = tempfile::tempdir().unwrap();
+        load_config(d.path(), &bytes);
+    }
+
+    #[test]
+    fn config_loader_survives_near_valid_toml(edits in proptest::collection::vec((0usize..2000, 0usize..TOKENS.len(), 0u8..3), 1..6)) {
+        let mut body = VALID.to_string();
+        for (pos, tok, how) in edits {
+            let words: Vec<(usize, &str)> = body.match_indices(|c: char| c.is_alphanumeric() || c == '_' || c == '"').collect();
+            if words.is_empty() {
+                break;
+            }
+            let (at, _) = words[pos % words.len()];
+            let end = body[at..].find(|c: char| c.is_whitespace() || c == ',' || c == '}' || c == ']').map_or(body.len(), |e| at + e);
+            match how {
+                0 => body.replace_range(at..end, TOKENS[tok]),
+                1 => body.insert_str(at, TOKENS[tok]),
+                _ => {
+                    // Drop a whole line.
+                    let ls = body[..at].rfind('\n').map_or(0, |i| i + 1);
+                    let le = body[at..].find('\n').map_or(body.len(), |i| at + i);
+                    body.replace_range(ls..le, "");
+                }
+            }
+        }
+        let d = tempfile::tempdir().unwrap();
+        load_config(d.path(), body.as_bytes());
+    }
+
+    #[test]
+    fn data_loaders_survive_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600), text in "[0-9a-z,:|\t\n .eE+-]{0,300}") {
+        let d = tempfile::tempdir().unwrap();
+        for body in [&bytes[..], text.as_bytes()] {
+            std::fs::write(d.path().join("u.data"), body).unwrap();
+            let _ = loaders::load_movielens(d.path(), loaders::MlVariant::Auto);
+            std::fs::write(d.path().join("ratings.csv"), body).unwrap();
+            let _ = loaders::load_movielens(&d.path().join("ratings.csv"), loaders::MlVariant::Latest);
+            std::fs::write(d.path().join("ratings.dat"), body).unwrap();
+            let _ = loaders::load_movielens(&d.path().join("ratings.dat"), loaders::MlVariant::M1);
+            let csv = d.path().join("x.csv");
+            std::fs::write(&csv, body).unwrap();
+            let p = loaders::TableParams { path: csv.clone(), user_col: "u".into(), item_col: "i".into(), rating_col: Some("r".into()), time_col: Some("t".into()), ..Default::default() };
+            let _ = loaders::load_table(&csv, &p);
+            let p = loaders::TableParams { path: csv.clone(), has_header: false, user_col: "column_1".into(), item_col: "column_2".into(), ..Default::default() };
+            let _ = loaders::load_table(&csv, &p);
+            let pq = d.path().join("x.parquet");
+            std::fs::write(&pq, body).unwrap();
+            let _ = loaders::load_table(&pq, &loaders::TableParams { path: pq.clone(), ..Default::default() });
+            let el = d.path().join("g.edgelist");
+            std::fs::write(&el, body).unwrap();
+            let _ = edges::load_edges(&el, None, false);
+            let _ = edges::load_edges(&el, Some(&el), true);
+        }
+    }
+
+    #[test]
+    fn table_loader_survives_near_valid_rows(rows in proptest::collection::vec(("[a-c]{1,2}", "[x-z]{1,2}", "(-?[0-9]{1,3}(\\.[0-9])?|nan|inf|-inf|1e30|)", "(-?[0-9]{1,20}(\\.[05])?|NaN|1e30|)"), 0..12)) {
+        let d = tempfile::tempdir().unwrap();
+        let mut body = String::from("u,i,r,t\n");
+        for (u, i, r, t) in &rows {
+            body += &format!("{u},{i},{r},{t}\n");
+        }
+        let csv = d.path().join("x.csv");
+        std::fs::write(&csv, &body).unwrap();
+        let p = loaders::TableParams { path: csv.clone(), user_col: "u".into(), item_col: "i".into(), rating_col: Some("r".into()), time_col: Some("t".into()), ..Default::default() };
+        if let Ok(ds) = loaders::load_table(&csv, &p) {
+            // Whatever loads holds only finite ratings.
+            prop_assert!(ds.interactions.iter().all(|it| it.rating.is_finite()));
+        }
+    }
+}

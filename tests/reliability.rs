@@ -296,6 +296,11 @@ fn config_defects_are_errors_before_anything_runs() {
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
         // 4: sweep keys that address nothing ran identical points.
         ("sweep typo", format!("{BASE}\n[sweep]\n\"modle.0.dim\" = [8, 16]\n"), vec!["modle.0.dim", "did you mean `model.0.dim`", ":11:"]),
+        (
+            "sweep inner typo",
+            format!("{BASE}\n[[model]]\nkind = \"random\"\n\n[sweep]\n\"model.1.dimm\" = [8]\n"),
+            vec![":14:", "model.1.dimm", "did you mean `dim`", "set by [sweep]"],
+        ),
         ("sweep experiment key", format!("{BASE}\n[sweep]\n\"experiment.fooo\" = [1, 2]\n"), vec!["cannot be swept"]),
         ("sweep seeds", format!("{BASE}\n[sweep]\n\"experiment.seeds\" = [[1], [2]]\n"), vec!["cannot be swept", "seeds = [1, 2, 3]"]),
         // 5: `.` or `..` wrote outside or over results_dir.
@@ -451,6 +456,13 @@ fn errors_name_paths_and_quote_raw_data_safely() {
     let (code, out) = run_on(d.path(), &table_config(d.path()));
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("repeat"), "{out}");
+    // A bad rating is named by the dataset's own ids, not internal ones.
+    std::fs::write(d.path().join("data.csv"), "u,i,r,t\nalice,zed,-1,1\nalice,x,1,2\nbob,x,3,3\nbob,y,4,4\n").unwrap();
+    let body =
+        table_config(d.path()).replace("kind = \"popularity\"", "kind = \"node2vec\"\nweight = \"rating\"\nwalks_per_node = 2\nwalk_length = 5\ndim = 8");
+    let (code, out) = run_on(d.path(), &body);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("user `alice` rated item `zed` with -1"), "{out}");
     // An empty result of the filters prints the filter as the config writes it.
     std::fs::write(d.path().join("data.csv"), "u,i,r,t\na,x,1,1\na,y,2,2\nb,x,3,3\nb,z,4,4\n").unwrap();
     let body = table_config(d.path()).replace("time_col = \"t\"\n", "time_col = \"t\"\nmin_rating = 9\n");

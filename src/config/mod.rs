@@ -392,7 +392,7 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
                     overrides.insert(full, v.clone());
                 }
                 for &seed in &section.seeds {
-                    runs.push(validate_run(&mt, mi, &overrides, seed, sm)?);
+                    runs.push(validate_run(&mt, mi, &overrides, seed, sm).map_err(|e| from_sweep(e, &point, &mpoint, mi, sm))?);
                 }
             }
         }
@@ -445,6 +445,19 @@ pub fn check_distinct(exps: &[Experiment]) -> Vec<ConfigError> {
         }
     }
     errs
+}
+
+/// An error at a key a sweep point set points at the sweep entry that set it (the key is not
+/// in the file's own section), e.g. `"model.0.dimm" = [..]` -> the `[sweep]` line.
+fn from_sweep(e: ConfigError, point: &sweep::Overrides, mpoint: &sweep::Overrides, mi: usize, sm: &SourceMap) -> ConfigError {
+    let hits = |k: &str| e.key == k || e.key.starts_with(&format!("{k}."));
+    if let Some(k) = point.keys().find(|k| hits(k)) {
+        return ConfigError { line: sm.line_of(&format!("sweep.{k}")), message: format!("{} (set by [sweep] `{k}`)", e.message), ..e };
+    }
+    if let Some(k) = mpoint.keys().find(|k| hits(&format!("model.{mi}.{k}"))) {
+        return ConfigError { line: sm.line_of(&format!("model.{mi}.sweep.{k}")), message: format!("{} (set by the model's sweep `{k}`)", e.message), ..e };
+    }
+    e
 }
 
 /// A sweep key must address a section that is swept per run: a typo in the section is an

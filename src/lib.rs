@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod eval;
 pub mod graph;
 pub mod index;
 pub mod linalg;

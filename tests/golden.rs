@@ -70,7 +70,10 @@ fn quickstart_table_is_unchanged() {
 
 #[test]
 fn node2vec_synthetic_table_is_unchanged() {
-    check("node2vec-synthetic.json", run_config(Path::new("configs/node2vec-synthetic.toml"), &["model.1.threads=1", "model.2.threads=1"], "node2vec-synthetic"));
+    check(
+        "node2vec-synthetic.json",
+        run_config(Path::new("configs/node2vec-synthetic.toml"), &["model.1.threads=1", "model.2.threads=1"], "node2vec-synthetic"),
+    );
 }
 
 /// A planted-partition graph: 4 communities of 60 nodes, dense inside, sparse across; each

@@ -173,7 +173,7 @@ fn graph_tasks_on_an_edges_dataset() {
     let plan = pipeline::plan(vec![load(&cfg, &sets)]).unwrap();
     let exec = runner::pipeline::stages::Executor::new(&plan, false, false);
     assert!(pipeline::dag::execute(&plan, &exec, 1, &|_| {}).1.is_empty());
-    let header = runner::report::build(&exec, 0).unwrap().header;
+    let header = runner::report::build(&plan.experiments[0], &exec.rows(0).unwrap()).unwrap().header;
     assert!(header.contains(&"Macro-F1".to_string()) && header.contains(&"train_s".to_string()), "{header:?}");
     assert!(!header.iter().any(|c| c.contains("qps") || c.ends_with("_us")), "{header:?}");
     // A new evaluation reads the cached dataset back, labels included.

@@ -20,7 +20,7 @@ pub enum Command {
     Run(RunArgs),
     /// Check config files without running anything.
     Validate(ConfigArgs),
-    /// List the registered dataset, split, model and index kinds.
+    /// List the registered dataset, split, model and index kinds and evaluation tasks.
     Kinds,
 }
 
@@ -212,5 +212,9 @@ fn print_kinds() {
     println!("index kinds:");
     for k in crate::index::KINDS {
         println!("  {:<16} {}", k.kind, k.about);
+    }
+    println!("evaluation tasks ([metrics] task):");
+    for t in crate::eval::KINDS {
+        println!("  {:<20} {}", t.name(), t.about());
     }
 }

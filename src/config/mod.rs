@@ -8,6 +8,8 @@ pub mod error;
 pub mod params;
 pub mod sweep;
 
+pub use crate::eval::spec::{MetricsSection, Tasks};
+pub use crate::metrics::MetricName;
 pub use error::ConfigError;
 
 use crate::data::{loaders, split::SplitKind};
@@ -73,108 +75,6 @@ impl Validate for ExperimentSection {
 
 /// Longest experiment or model name: names become folder names and table cells.
 pub const MAX_NAME: usize = 100;
-
-/// Which per-user ranking metrics to compute.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum MetricName {
-    Recall,
-    Ndcg,
-    Hit,
-    Mrr,
-    Precision,
-    Coverage,
-    Novelty,
-}
-
-impl MetricName {
-    pub const ALL: [MetricName; 7] =
-        [MetricName::Recall, MetricName::Ndcg, MetricName::Hit, MetricName::Mrr, MetricName::Precision, MetricName::Coverage, MetricName::Novelty];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            MetricName::Recall => "Recall",
-            MetricName::Ndcg => "NDCG",
-            MetricName::Hit => "Hit",
-            MetricName::Mrr => "MRR",
-            MetricName::Precision => "Precision",
-            MetricName::Coverage => "Coverage",
-            MetricName::Novelty => "Novelty",
-        }
-    }
-}
-
-/// What the eval stage measures.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Task {
-    /// Rank items for every test user (the `k` / `metrics` keys).
-    #[default]
-    Retrieval,
-    /// Macro-/Micro-F1 of a logistic regression on the item (node) vectors against the
-    /// dataset's node labels (graph datasets with `labels`).
-    NodeClassification,
-    /// ROC-AUC of held-out edges vs non-edges (split kind `edge_holdout`).
-    LinkPrediction,
-}
-
-/// `[metrics]`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetricsSection {
-    // The graph-task keys are left out of the canonical form at their defaults, so the eval
-    // keys of retrieval runs are what they were before the keys existed.
-    #[serde(skip_serializing_if = "is_retrieval")]
-    pub task: Task,
-    /// Cut-offs.
-    pub k: Vec<usize>,
-    pub metrics: Vec<MetricName>,
-    /// Never recommend a user's training (and validation) items.
-    pub exclude_seen: bool,
-    /// Users timed one query at a time for the latency percentiles.
-    pub latency_queries: usize,
-    /// Node classification: fraction of the labelled nodes that trains the classifier.
-    #[serde(skip_serializing_if = "is_half")]
-    pub train_fraction: f64,
-    /// Node classification: random train/test splits averaged over.
-    #[serde(skip_serializing_if = "is_ten")]
-    pub repeats: usize,
-}
-
-fn is_retrieval(t: &Task) -> bool {
-    *t == Task::Retrieval
-}
-fn is_half(x: &f64) -> bool {
-    *x == 0.5
-}
-fn is_ten(x: &usize) -> bool {
-    *x == 10
-}
-
-impl Default for MetricsSection {
-    fn default() -> Self {
-        MetricsSection {
-            task: Task::Retrieval,
-            k: vec![10, 20, 50],
-            metrics: MetricName::ALL.to_vec(),
-            exclude_seen: true,
-            latency_queries: 1000,
-            train_fraction: 0.5,
-            repeats: 10,
-        }
-    }
-}
-
-impl Validate for MetricsSection {
-    fn validate(&self) -> Result<(), ParamError> {
-        ensure_param!(!self.k.is_empty(), "k", "needs at least one cut-off, e.g. k = [10, 20]");
-        ensure_param!(self.k.iter().all(|&k| k > 0), "k", "cut-offs must be positive, got {:?}", self.k);
-        ensure_param!(!self.metrics.is_empty(), "metrics", "needs at least one metric");
-        ensure_param!(self.train_fraction > 0.0 && self.train_fraction < 1.0, "train_fraction", "must be in (0, 1), got {}", self.train_fraction);
-        ensure_param!(self.repeats >= 1, "repeats", "must be at least 1");
-        Ok(())
-    }
-}
 
 /// A validated `[dataset]`.
 #[derive(Clone, Debug)]
@@ -604,7 +504,7 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
     let (build, search) = split_search_keys(&icanon, ientry.search_keys);
 
     let metrics: crate::config::MetricsSection = params::parse(t.get("metrics").unwrap_or(&null)).map_err(|e| param_err(sm, "metrics", e))?;
-    check_task(metrics.task, &skind, &dkind, sm)?;
+    check_task(&metrics.task, &skind, &dkind, sm)?;
 
     let sampler = match t.get("sampler") {
         None | Some(Value::Null) => None,
@@ -641,37 +541,16 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
     })
 }
 
-/// The split must suit the task: `none` tests nothing, so it only serves node
-/// classification; link prediction scores the edges `edge_holdout` held out.
-fn check_task(task: Task, split_kind: &str, dataset_kind: &str, sm: &SourceMap) -> Result<(), ConfigError> {
-    let graph = dataset_kind == "edges";
-    if split_kind == "edge_holdout" && !graph {
-        return Err(sm.error(
-            "split.kind",
-            format!("split kind `edge_holdout` holds out edges of a graph, but dataset kind `{dataset_kind}` is not a graph"),
-            Some("use [dataset] kind = \"edges\", or a split for interactions (leave_last_out, temporal, random)".into()),
-        ));
+/// Each task must suit the dataset and split (retrieval needs held-out interactions, the
+/// graph tasks a graph, link prediction held-out edges), checked before anything runs.
+fn check_task(tasks: &Tasks, split_kind: &str, dataset_kind: &str, sm: &SourceMap) -> Result<(), ConfigError> {
+    for name in &tasks.0 {
+        let task = crate::eval::lookup(name).expect("validated by MetricsSection");
+        if let Err(m) = task.check(dataset_kind, split_kind) {
+            return Err(sm.error(m.key, m.message, Some(m.hint)));
+        }
     }
-    if task != Task::Retrieval && !graph {
-        return Err(sm.error(
-            "metrics.task",
-            format!("this task scores the nodes of a graph, but dataset kind `{dataset_kind}` is not a graph"),
-            Some("use [dataset] kind = \"edges\" (with `labels` for node classification), or task = \"retrieval\"".into()),
-        ));
-    }
-    match (task, split_kind) {
-        (Task::Retrieval, "none") => Err(sm.error(
-            "split.kind",
-            "split kind `none` holds nothing out, so retrieval has nothing to score",
-            Some("use it with [metrics] task = \"node_classification\"".into()),
-        )),
-        (Task::LinkPrediction, k) if k != "edge_holdout" => Err(sm.error(
-            "metrics.task",
-            format!("link prediction scores held-out edges, but split kind `{k}` holds out none"),
-            Some("set [split] kind = \"edge_holdout\"".into()),
-        )),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 fn with_kind(kind: &str, params: &Value) -> Value {

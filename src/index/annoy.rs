@@ -67,6 +67,7 @@ impl Validate for AnnoyParams {
 pub static KIND: IndexKind = IndexKind {
     kind: "annoy",
     about: "forest of random-projection trees: n_trees, search_k, leaf_size, split = auto|angular|euclidean",
+    exact: false,
     version: 1,
     search_keys: &["search_k"],
     parse: parse_params,

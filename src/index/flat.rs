@@ -32,6 +32,7 @@ impl Validate for FlatParams {}
 pub static KIND: IndexKind = IndexKind {
     kind: "flat",
     about: "exact top-K (blocked SIMD matrix product + bounded heaps); no parameters",
+    exact: true,
     version: 1,
     search_keys: &[],
     parse: parse_params,

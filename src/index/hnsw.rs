@@ -72,6 +72,7 @@ struct SearchParams {
 pub static KIND: IndexKind = IndexKind {
     kind: "hnsw",
     about: "HNSW graph (usearch): m, ef_construction, ef_search, scalar = f32|f16|i8",
+    exact: false,
     // 2: our f32 distance kernels and an in-order seed of the graph (cached version-1 builds are not reused).
     // 3: f32 searches run in `hnsw_graph`; the saved format is unchanged, but cached evaluations
     // (recall, queries/s) came from usearch's search and are measured again.

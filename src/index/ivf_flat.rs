@@ -52,6 +52,7 @@ impl Validate for IvfFlatParams {
 pub static KIND: IndexKind = IndexKind {
     kind: "ivf_flat",
     about: "inverted file over k-means lists, exact vectors: nlist, nprobe, train_iters",
+    exact: false,
     // 2: spherical k-means under inner product (cached version-1 builds are not reused).
     version: 2,
     search_keys: &["nprobe"],

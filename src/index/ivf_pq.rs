@@ -59,6 +59,7 @@ impl Validate for IvfPqParams {
 pub static KIND: IndexKind = IndexKind {
     kind: "ivf_pq",
     about: "inverted file + 8-bit product quantisation: nlist, nprobe, m, rerank, train_iters",
+    exact: false,
     // 2: spherical k-means under inner product (cached version-1 builds are not reused).
     // 3: codebooks seeded at random training points (see `kmeans::Init::Random`).
     version: 3,

@@ -78,6 +78,9 @@ pub trait AnnIndex: Send + Sync {
 pub struct IndexKind {
     pub kind: &'static str,
     pub about: &'static str,
+    /// Whether search is exact (flat); evaluation scores an approximate index against exact
+    /// search on the same queries.
+    pub exact: bool,
     /// Bump when the on-disk format or build algorithm changes, to invalidate cached indexes.
     pub version: u32,
     /// Keys of `[index]` applied at search time only; all other keys are build keys.

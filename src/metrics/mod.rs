@@ -8,7 +8,37 @@
 
 pub mod latency;
 
-use crate::config::MetricName;
+use serde::{Deserialize, Serialize};
+
+/// Which per-user ranking metrics to compute.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricName {
+    Recall,
+    Ndcg,
+    Hit,
+    Mrr,
+    Precision,
+    Coverage,
+    Novelty,
+}
+
+impl MetricName {
+    pub const ALL: [MetricName; 7] =
+        [MetricName::Recall, MetricName::Ndcg, MetricName::Hit, MetricName::Mrr, MetricName::Precision, MetricName::Coverage, MetricName::Novelty];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MetricName::Recall => "Recall",
+            MetricName::Ndcg => "NDCG",
+            MetricName::Hit => "Hit",
+            MetricName::Mrr => "MRR",
+            MetricName::Precision => "Precision",
+            MetricName::Coverage => "Coverage",
+            MetricName::Novelty => "Novelty",
+        }
+    }
+}
 
 /// Per-user metric values at one cut-off.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -59,9 +59,45 @@ pub struct Stage {
     pub label: String,
     /// The config slice hashed into the key (kept in the manifest).
     pub config: Value,
+    /// The keys of the stages this one reads, by role.
+    pub inputs: Inputs,
+    /// The same keys as a list (edges of the DAG, the manifest's `upstream`).
     pub upstream: Vec<String>,
     /// The run this stage was first created for (its inputs are read from it).
     pub run: RunRef,
+}
+
+/// The upstream stages a stage reads, by role; each stage kind fills the ones it needs.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    pub data: Option<String>,
+    pub split: Option<String>,
+    pub corpus: Option<String>,
+    pub train: Option<String>,
+    pub index: Option<String>,
+}
+
+impl Inputs {
+    /// The keys in a fixed order: data, split, corpus, train, index.
+    pub fn keys(&self) -> Vec<String> {
+        [&self.data, &self.split, &self.corpus, &self.train, &self.index].into_iter().flatten().cloned().collect()
+    }
+
+    fn need<'a>(&'a self, key: &'a Option<String>, role: &str) -> anyhow::Result<&'a str> {
+        key.as_deref().ok_or_else(|| anyhow::anyhow!("internal: the stage has no {role} input"))
+    }
+    pub fn data(&self) -> anyhow::Result<&str> {
+        self.need(&self.data, "data")
+    }
+    pub fn split(&self) -> anyhow::Result<&str> {
+        self.need(&self.split, "split")
+    }
+    pub fn train(&self) -> anyhow::Result<&str> {
+        self.need(&self.train, "train")
+    }
+    pub fn index(&self) -> anyhow::Result<&str> {
+        self.need(&self.index, "index")
+    }
 }
 
 /// Where a run lives: experiment and run index.
@@ -136,53 +172,65 @@ pub fn plan(experiments: Vec<Experiment>) -> anyhow::Result<Plan> {
         for (ri, run) in exp.runs.iter().enumerate() {
             let k = run_keys(exp, run)?;
             let r = RunRef { experiment: ei, run: ri };
-            let mut add = |kind: StageKind, key: &str, label: String, config: Value, ups: Vec<&str>| -> NodeIndex {
+            let mut add = |kind: StageKind, key: &str, label: String, config: Value, inputs: Inputs| -> NodeIndex {
                 if let Some(&n) = by_key.get(key) {
                     return n;
                 }
-                let n = graph.add_node(Stage { kind, key: key.into(), label, config, upstream: ups.iter().map(|s| s.to_string()).collect(), run: r });
-                for u in &ups {
-                    let un = by_key[*u];
+                let upstream = inputs.keys();
+                let n = graph.add_node(Stage { kind, key: key.into(), label, config, inputs, upstream: upstream.clone(), run: r });
+                for u in &upstream {
+                    let un = by_key[u];
                     graph.add_edge(un, n, ());
                 }
                 by_key.insert(key.into(), n);
                 n
             };
+            let some = |k: &str| Some(k.to_string());
             let ds = &run.dataset;
-            add(StageKind::Data, &k.data, format!("{} dataset", ds.kind.kind), json!({"kind": ds.kind.kind, "params": ds.params, "filter": ds.filter}), vec![]);
-            add(StageKind::Split, &k.split, run.split.kind.kind.to_string(), json!({"kind": run.split.kind.kind, "params": run.split.params}), vec![&k.data]);
+            add(
+                StageKind::Data,
+                &k.data,
+                format!("{} dataset", ds.kind.kind),
+                json!({"kind": ds.kind.kind, "params": ds.params, "filter": ds.filter}),
+                Inputs::default(),
+            );
+            add(
+                StageKind::Split,
+                &k.split,
+                run.split.kind.kind.to_string(),
+                json!({"kind": run.split.kind.kind, "params": run.split.params}),
+                Inputs { data: some(&k.data), ..Default::default() },
+            );
             let who = format!("{} [{} seed {}]", run.model.name, run.point_id, run.seed);
-            let mut train_ups = vec![k.split.as_str(), k.data.as_str()];
             if let Some(c) = &k.corpus {
                 add(
                     StageKind::Corpus,
                     c,
                     format!("corpus for {who}"),
                     json!({"model": run.model.kind.kind, "corpus": run.model.model.corpus_params()}),
-                    vec![&k.split, &k.data],
+                    Inputs { data: some(&k.data), split: some(&k.split), ..Default::default() },
                 );
-                train_ups.push(c);
             }
             add(
                 StageKind::Train,
                 &k.train,
                 who.clone(),
                 json!({"model": run.model.kind.kind, "params": run.model.params, "seed": run.seed, "sampler": run.sampler}),
-                train_ups,
+                Inputs { data: some(&k.data), split: some(&k.split), corpus: k.corpus.clone(), ..Default::default() },
             );
             add(
                 StageKind::Index,
                 &k.index,
                 format!("{} index for {who}", run.index.kind.kind),
                 json!({"kind": run.index.kind.kind, "build": run.index.build, "metric": run.index.metric}),
-                vec![&k.train],
+                Inputs { train: some(&k.train), ..Default::default() },
             );
             let en = add(
                 StageKind::Eval,
                 &k.eval,
                 format!("eval {who}"),
                 json!({"search": run.index.search, "metrics": run.metrics}),
-                vec![&k.index, &k.split, &k.train, &k.data],
+                Inputs { data: some(&k.data), split: some(&k.split), train: some(&k.train), index: some(&k.index), ..Default::default() },
             );
             eval_nodes.push(en);
             keys_of_exp.push(k);
@@ -193,6 +241,7 @@ pub fn plan(experiments: Vec<Experiment>) -> anyhow::Result<Plan> {
             key: report_key.clone(),
             label: format!("report {}", exp.section.name),
             config: Value::Null,
+            inputs: Inputs::default(),
             upstream: vec![],
             run: RunRef { experiment: ei, run: 0 },
         });

@@ -3,19 +3,21 @@
 
 use super::cache::{new_manifest, Cache, Manifest};
 use super::{artifacts as art, Plan, Stage, StageKind};
-use crate::config::{params, MetricName, RunSpec, Task};
+use crate::config::{Experiment, RunSpec};
 use crate::data::corpus::Corpus;
-use crate::data::{filter, split, Dataset, FeatureTable, GraphData, IdMap, Split};
-use crate::graph::{self, NodeClassConfig, NodeLabels};
+use crate::data::{filter, Dataset, FeatureTable, GraphData, IdMap, Split};
+use crate::eval;
+pub use crate::eval::{EvalSummary, PerUser};
+use crate::graph::NodeLabels;
 use crate::index::AnnIndex;
 use crate::linalg::Matrix;
-use crate::metrics::{self, latency::LatencyStats};
-use crate::models::{EpochLog, TrainInput, Trained};
+use crate::models::{TrainInput, Trained};
+use crate::report;
 use anyhow::{anyhow, Context, Result};
 use petgraph::graph::NodeIndex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -25,21 +27,6 @@ use std::time::Instant;
 pub enum Outcome {
     Cached,
     Ran { seconds: f64 },
-}
-
-/// What the eval stage leaves for the report.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct EvalSummary {
-    /// Users with at least one test item, the denominator of every mean (graph tasks: the
-    /// labelled nodes, or the scored node pairs).
-    pub users: usize,
-    /// Column (e.g. `Recall@10`) -> mean value.
-    pub metrics: BTreeMap<String, f64>,
-    pub latency: LatencyStats,
-    pub train_seconds: f64,
-    pub index_seconds: f64,
-    pub index_bytes: u64,
-    pub epochs: Vec<EpochLog>,
 }
 
 #[derive(Clone)]
@@ -189,12 +176,51 @@ impl<'a> Executor<'a> {
         Ok(e)
     }
 
+    /// The report's rows of experiment `ei`: each run's eval summary, or why it has none (its
+    /// stage failed or was skipped). Errs while some run is neither finished nor failed.
+    pub fn rows(&self, ei: usize) -> Result<Vec<report::Row<'a>>> {
+        let exp = &self.plan.experiments[ei];
+        exp.runs
+            .iter()
+            .zip(&self.plan.run_keys[ei])
+            .map(|(run, k)| {
+                let result = match self.eval_summary(&k.eval) {
+                    Ok(s) => Ok(s),
+                    Err(e) => Err(self.failure(&k.eval).ok_or(e)?),
+                };
+                Ok(report::Row { run, eval_key: &k.eval, result })
+            })
+            .collect()
+    }
+
+    /// The experiments sharing experiment `ei`'s one dataset (itself included), with their
+    /// rows, once every one of them is finished; empty before, or when `ei` mixes datasets.
+    fn same_dataset(&self, ei: usize) -> Vec<(&'a Experiment, Vec<report::Row<'a>>)> {
+        let plan = self.plan;
+        let data_key = |e: usize| -> Option<&str> {
+            let keys: std::collections::BTreeSet<&str> = plan.run_keys[e].iter().map(|k| k.data.as_str()).collect();
+            (keys.len() == 1).then(|| *keys.iter().next().expect("one"))
+        };
+        let Some(key) = data_key(ei) else { return Vec::new() };
+        let mut group = Vec::new();
+        for ej in (0..plan.experiments.len()).filter(|&ej| data_key(ej) == Some(key)) {
+            match self.rows(ej) {
+                Ok(rows) => group.push((&plan.experiments[ej], rows)),
+                Err(_) => return Vec::new(),
+            }
+        }
+        group
+    }
+
     /// Runs (or finds cached) one stage.
     pub fn execute(&self, node: NodeIndex) -> Result<Outcome> {
         let st = &self.plan.graph[node];
         if st.kind == StageKind::Report {
             let t = Instant::now();
-            crate::report::write_experiment(self, st.run.experiment)?;
+            let ei = st.run.experiment;
+            let rows = self.rows(ei)?;
+            let group = self.same_dataset(ei);
+            crate::report::write_experiment(&self.plan.experiments[ei], &rows, &group)?;
             return Ok(Outcome::Ran { seconds: t.elapsed().as_secs_f64() });
         }
         let cache = self.cache_of(st);
@@ -235,10 +261,10 @@ impl<'a> Executor<'a> {
                 self.remember(&st.key, Loaded::Data(ds));
             }
             StageKind::Split => {
-                let ds = self.data(&st.upstream[0])?;
+                let ds = self.data(st.inputs.data()?)?;
                 let s = Arc::new((run.split.kind.apply)(&run.split.params, &ds)?);
                 // Graph tasks may hold nothing out (split `none`, node classification).
-                if s.test.is_empty() && run.metrics.task == Task::Retrieval {
+                if s.test.is_empty() && run.metrics.task.has("retrieval") {
                     anyhow::bail!("the {} split left no test interactions: {}", run.split.kind.kind, why_no_test(&ds));
                 }
                 let s2 = s.clone();
@@ -254,8 +280,8 @@ impl<'a> Executor<'a> {
                 self.remember(&st.key, Loaded::Split(s));
             }
             StageKind::Corpus => {
-                let split = self.split(&st.upstream[0])?;
-                let ds = self.data(&st.upstream[1])?;
+                let split = self.split(st.inputs.split()?)?;
+                let ds = self.data(st.inputs.data()?)?;
                 let c = Arc::new(run.model.model.build_corpus(&ds, &split, run.seed)?);
                 c.validate()?;
                 let c2 = c.clone();
@@ -269,9 +295,9 @@ impl<'a> Executor<'a> {
                 self.remember(&st.key, Loaded::Corpus(c));
             }
             StageKind::Train => {
-                let split = self.split(&st.upstream[0])?;
-                let ds = self.data(&st.upstream[1])?;
-                let corpus = match st.upstream.get(2) {
+                let split = self.split(st.inputs.split()?)?;
+                let ds = self.data(st.inputs.data()?)?;
+                let corpus = match &st.inputs.corpus {
                     Some(k) => Some(self.corpus(k)?),
                     None => None,
                 };
@@ -297,7 +323,7 @@ impl<'a> Executor<'a> {
                 self.remember(&st.key, Loaded::Train(trained));
             }
             StageKind::Index => {
-                let (trained, _) = self.trained(&st.upstream[0])?;
+                let (trained, _) = self.trained(st.inputs.train()?)?;
                 let metric = run.index.metric.unwrap_or(trained.metric);
                 let index = (run.index.kind.build)(&run.index.build, &trained.items, metric, run.seed).with_context(what)?;
                 manifest.seconds = t.elapsed().as_secs_f64();
@@ -327,166 +353,42 @@ impl<'a> Executor<'a> {
         Ok(Outcome::Ran { seconds: t.elapsed().as_secs_f64() })
     }
 
-    /// Retrieval for every test user through the run's index, then the metrics.
+    /// Runs the run's tasks ([`crate::eval`]) on its vectors, loading its index only when a
+    /// task searches one.
     fn evaluate(&self, st: &Stage, run: &RunSpec) -> Result<(EvalSummary, PerUser)> {
-        if run.metrics.task != Task::Retrieval {
-            return self.evaluate_graph(st, run);
-        }
-        let (index_key, split_key, train_key, data_key) = (&st.upstream[0], &st.upstream[1], &st.upstream[2], &st.upstream[3]);
-        let ds = self.data(data_key)?;
-        let split = self.split(split_key)?;
-        let (trained, train_seconds) = self.trained(train_key)?;
-        let istage = self.stage(index_key)?;
-        let irun = self.run_of(istage);
-        let (mut index, index_manifest): (Box<dyn AnnIndex>, Manifest) =
-            self.with_entry(index_key, |dir, m| Ok(((irun.index.kind.load)(&irun.index.build, dir)?, m.clone())))?;
-        index.set_search_params(&run.index.search)?;
-
-        let test = split.by_user(&split.test);
-        let seen = if run.metrics.exclude_seen { split.seen_sorted() } else { vec![Vec::new(); split.n_users] };
-        let users: Vec<u32> = (0..split.n_users as u32).filter(|&u| !test[u as usize].is_empty()).collect();
-        if users.is_empty() {
-            anyhow::bail!("no user has a test item");
-        }
-        let mut queries = Matrix::zeros(users.len(), trained.users.cols);
-        for (r, &u) in users.iter().enumerate() {
-            queries.row_mut(r).copy_from_slice(trained.users.row(u as usize));
-        }
-        let excludes: Vec<&[u32]> = users.iter().map(|&u| seen[u as usize].as_slice()).collect();
-        let kmax = *run.metrics.k.iter().max().expect("validated non-empty");
-
-        let t = Instant::now();
-        let results = index.search_batch(&queries, kmax, &excludes)?;
-        let batch_secs = t.elapsed().as_secs_f64();
-        let n_lat = run.metrics.latency_queries.min(users.len());
-        let step = (users.len() / n_lat.max(1)).max(1);
-        let single: Vec<f64> = (0..n_lat)
-            .map(|i| {
-                let r = (i * step).min(users.len() - 1);
-                let t = Instant::now();
-                std::hint::black_box(index.search(queries.row(r), kmax, excludes[r])?);
-                Ok(t.elapsed().as_secs_f64())
-            })
-            .collect::<Result<_>>()?;
-        let latency = metrics::latency::stats(single, users.len(), batch_secs);
-
-        let ranked: Vec<Vec<u32>> = results.iter().map(|hits| hits.iter().map(|h| h.id).collect()).collect();
-        let mut relevant: Vec<Vec<u32>> = users.iter().map(|&u| test[u as usize].clone()).collect();
-        relevant.iter_mut().for_each(|v| {
-            v.sort_unstable();
-            v.dedup();
-        });
-        let mut item_users = split.train_item_counts();
-        item_users.resize(split.n_items, 0);
-        let info = metrics::self_information(&item_users, split.n_users);
-
-        let mut columns: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        let mut means = BTreeMap::new();
-        for &k in &run.metrics.k {
-            let scores: Vec<metrics::UserScores> = ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user(r, rel, k, &info)).collect();
-            for &m in &run.metrics.metrics {
-                let col = metrics::column(m, k);
-                if m == MetricName::Coverage {
-                    means.insert(col, metrics::coverage(&ranked, k, split.n_items));
-                    continue;
-                }
-                let vals: Vec<f64> = scores.iter().map(|s| s.get(m).unwrap_or(0.0)).collect();
-                means.insert(col.clone(), vals.iter().sum::<f64>() / vals.len() as f64);
-                columns.insert(col, vals);
-            }
-        }
-        // Approximate indexes are also scored against exact search on the same queries, so a
-        // table shows what the approximation costs in recall and in recommendation quality.
-        if irun.index.kind.kind != "flat" {
-            let exact = crate::index::flat::FlatIndex::build(&trained.items, index.metric())?;
-            let exact_results = exact.search_batch(&queries, kmax, &excludes)?;
-            let exact_ranked: Vec<Vec<u32>> = exact_results.iter().map(|h| h.iter().map(|x| x.id).collect()).collect();
-            let mut overlap = 0.0;
-            for (a, e) in ranked.iter().zip(&exact_ranked) {
-                let mut e_sorted = e.clone();
-                e_sorted.sort_unstable();
-                let found = a.iter().filter(|i| e_sorted.binary_search(i).is_ok()).count();
-                overlap += if e.is_empty() { 1.0 } else { found as f64 / e.len() as f64 };
-            }
-            means.insert(format!("ANNRecall@{kmax}"), overlap / ranked.len() as f64);
-            for &k in &run.metrics.k {
-                let scores: Vec<metrics::UserScores> = exact_ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user(r, rel, k, &info)).collect();
-                for m in [MetricName::Recall, MetricName::Ndcg] {
-                    if run.metrics.metrics.contains(&m) {
-                        let v: f64 = scores.iter().map(|s| s.get(m).unwrap_or(0.0)).sum::<f64>() / scores.len() as f64;
-                        means.insert(format!("exact {}", metrics::column(m, k)), v);
-                    }
-                }
-            }
-        }
-        let per_user = PerUser {
-            users: users.iter().map(|&u| ds.users.raw(u).to_string()).collect(),
-            n_relevant: relevant.iter().map(|r| r.len() as u32).collect(),
-            columns,
+        let tasks: Vec<&dyn eval::Task> =
+            run.metrics.task.0.iter().map(|t| eval::lookup(t).ok_or_else(|| anyhow!("internal: unknown task `{t}`"))).collect::<Result<_>>()?;
+        let ds = self.data(st.inputs.data()?)?;
+        let split = self.split(st.inputs.split()?)?;
+        let (trained, train_seconds) = self.trained(st.inputs.train()?)?;
+        let index_key = st.inputs.index()?;
+        let irun = self.run_of(self.stage(index_key)?);
+        let needs_index = tasks.iter().any(|t| t.uses_index());
+        let (index, index_manifest) = self.with_entry(index_key, |dir, m| {
+            let index = if needs_index {
+                let mut index: Box<dyn AnnIndex> = (irun.index.kind.load)(&irun.index.build, dir)?;
+                index.set_search_params(&run.index.search)?;
+                Some(index)
+            } else {
+                None
+            };
+            Ok((index, m.clone()))
+        })?;
+        let input = eval::EvalInput {
+            dataset: &ds,
+            split: &split,
+            trained: &trained,
+            index: index.as_deref(),
+            index_exact: irun.index.kind.exact,
+            metrics: &run.metrics,
+            split_params: &run.split.params,
+            seed: run.seed,
         };
-        let summary = EvalSummary {
-            users: users.len(),
-            metrics: means,
-            latency,
-            train_seconds,
-            index_seconds: index_manifest.seconds,
-            index_bytes: index_manifest.info["bytes"].as_u64().unwrap_or(0),
-            epochs: trained.epochs.clone(),
-        };
+        let (mut summary, per_user) = eval::run_tasks(&tasks, &input)?;
+        summary.train_seconds = train_seconds;
+        summary.index_seconds = index_manifest.seconds;
+        summary.index_bytes = index_manifest.info["bytes"].as_u64().unwrap_or(0);
         Ok((summary, per_user))
-    }
-}
-
-impl Executor<'_> {
-    /// The node2vec paper's evaluations of the node vectors, i.e. the item matrix (a graph
-    /// dataset's items are its nodes): node classification (`Macro-F1`, `Micro-F1` and their
-    /// standard deviations over the repeats) or link prediction (`AUC`). No retrieval, so no
-    /// latency and no per-user rows.
-    fn evaluate_graph(&self, st: &Stage, run: &RunSpec) -> Result<(EvalSummary, PerUser)> {
-        let (index_key, split_key, train_key, data_key) = (&st.upstream[0], &st.upstream[1], &st.upstream[2], &st.upstream[3]);
-        let ds = self.data(data_key)?;
-        let (trained, train_seconds) = self.trained(train_key)?;
-        let index_manifest = self.with_entry(index_key, |_, m| Ok(m.clone()))?;
-        let mut means = BTreeMap::new();
-        let scored = match run.metrics.task {
-            Task::NodeClassification => {
-                let labels = ds
-                    .graph
-                    .as_ref()
-                    .and_then(|g| g.labels.as_ref())
-                    .ok_or_else(|| anyhow!("node classification needs node labels: [dataset] kind = \"edges\" with `labels = \"...\"`"))?;
-                // The run's seed draws the classifier's splits: the eval key follows it through
-                // the train key (node2vec uses its seed).
-                let cfg = NodeClassConfig { train_fraction: run.metrics.train_fraction, repeats: run.metrics.repeats, ..Default::default() };
-                let r = graph::node_classification(&trained.items, labels, &cfg, run.seed)?;
-                means.insert("Macro-F1".to_string(), r.macro_f1);
-                means.insert("Micro-F1".to_string(), r.micro_f1);
-                means.insert("Macro-F1 std".to_string(), r.macro_f1_std);
-                means.insert("Micro-F1 std".to_string(), r.micro_f1_std);
-                r.n_labelled
-            }
-            Task::LinkPrediction => {
-                // The split stage kept only the residual graph and the held-out edges; the
-                // sampled non-edges come from recomputing the same seeded split.
-                let p: split::EdgeHoldout = params::parse(&run.split.params).map_err(|e| anyhow!("link prediction needs split kind `edge_holdout`: {e}"))?;
-                let ls = split::link_split_of(&ds, &p)?;
-                let held_out = self.split(split_key)?.test.len();
-                anyhow::ensure!(ls.test_pos.len() == held_out, "the recomputed edge split holds out {} edges, the split stage {held_out}", ls.test_pos.len());
-                means.insert("AUC".to_string(), graph::link_prediction_auc(&trained.items, &ls, &Default::default())?);
-                ls.test_pos.len() + ls.test_neg.len()
-            }
-            Task::Retrieval => anyhow::bail!("internal: retrieval is not a graph task"),
-        };
-        let summary = EvalSummary {
-            users: scored,
-            metrics: means,
-            latency: LatencyStats::default(),
-            train_seconds,
-            index_seconds: index_manifest.seconds,
-            index_bytes: index_manifest.info["bytes"].as_u64().unwrap_or(0),
-            epochs: trained.epochs.clone(),
-        };
-        Ok((summary, PerUser { users: Vec::new(), n_relevant: Vec::new(), columns: BTreeMap::new() }))
     }
 }
 
@@ -569,27 +471,6 @@ pub fn collapse(m: &Matrix, seen: &[bool]) -> Option<String> {
         return Some(format!("{largest} of {n} ({:.0}%) are one identical vector", 100.0 * largest as f64 / n as f64));
     }
     None
-}
-
-/// Per-user metric values, kept as parquet (polars) with the users' original ids.
-pub struct PerUser {
-    pub users: Vec<String>,
-    pub n_relevant: Vec<u32>,
-    pub columns: BTreeMap<String, Vec<f64>>,
-}
-
-impl PerUser {
-    pub fn write_parquet(&self, path: &Path) -> Result<()> {
-        use polars::prelude::*;
-        let mut cols: Vec<Column> = vec![Column::new("user".into(), self.users.clone()), Column::new("n_relevant".into(), self.n_relevant.clone())];
-        for (name, vals) in &self.columns {
-            cols.push(Column::new(name.as_str().into(), vals.clone()));
-        }
-        let mut df = DataFrame::new(self.users.len(), cols)?;
-        let f = std::fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
-        ParquetWriter::new(f).finish(&mut df).map_err(|e| anyhow!("cannot write `{}`: {e} (is the disk full?)", path.display()))?;
-        Ok(())
-    }
 }
 
 #[derive(Serialize, Deserialize)]

@@ -9,11 +9,13 @@
 
 pub mod pareto;
 
-use crate::pipeline::stages::Executor;
+use crate::config::{Experiment, RunSpec};
+use crate::eval::EvalSummary;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 
 /// The trailing columns of a table with an approximate index: training and index build
 /// seconds, index size, queries/s one at a time (`qps_1t`) and batched on all threads
@@ -30,11 +32,17 @@ pub struct Table {
     pub json: Vec<Value>,
 }
 
-/// Builds the table of experiment `ei` from its eval summaries.
-pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
-    let plan = exec.plan;
-    let exp = &plan.experiments[ei];
-    let keys = &plan.run_keys[ei];
+/// One run's result, as the pipeline hands it to the report.
+pub struct Row<'a> {
+    pub run: &'a RunSpec,
+    /// The eval stage's key (kept in the JSON rows, to find the per-user data).
+    pub eval_key: &'a str,
+    /// The run's summary, or why it has none (its stage failed or was skipped).
+    pub result: Result<Arc<EvalSummary>, String>,
+}
+
+/// Builds an experiment's table from its rows, one per run in the experiment's order.
+pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
     // Config keys whose value differs between rows.
     let all_keys: BTreeSet<&String> = exp.runs.iter().flat_map(|r| r.flat.keys()).collect();
     let varying: Vec<&String> = all_keys
@@ -53,20 +61,12 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
             metric_cols.push(crate::metrics::column(m, k));
         }
     }
-    // Each run's summary, or why it has none: a run whose evaluation failed (or was skipped
-    // after an upstream failure) keeps its row, marked failed. A run with neither is still to
-    // come, and the table cannot be built yet.
-    let mut summaries = Vec::with_capacity(keys.len());
-    for k in keys {
-        summaries.push(match exec.eval_summary(&k.eval) {
-            Ok(s) => Ok(s),
-            Err(e) => Err(exec.failure(&k.eval).ok_or(e)?),
-        });
-    }
-    let any_failed = summaries.iter().any(Result::is_err);
+    anyhow::ensure!(results.len() == exp.runs.len(), "internal: {} rows for {} runs", results.len(), exp.runs.len());
+    let summaries: Vec<&Result<Arc<EvalSummary>, String>> = results.iter().map(|r| &r.result).collect();
+    let any_failed = summaries.iter().any(|s| s.is_err());
     // Extra columns some rows carry (ANN recall and exact-search metrics of approximate indexes).
     let mut extra: BTreeSet<String> = BTreeSet::new();
-    for s in summaries.iter().flatten() {
+    for s in summaries.iter().copied().flatten() {
         extra.extend(s.metrics.keys().filter(|c| !metric_cols.contains(c)).cloned());
     }
     // ANN recall first, each exact-search metric right after the same metric through the
@@ -83,7 +83,7 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
     ordered.extend(rest);
     // Keep only columns some row has (graph tasks carry F1/AUC, not ranking metrics).
     let mut present: BTreeSet<String> = BTreeSet::new();
-    for s in summaries.iter().flatten() {
+    for s in summaries.iter().copied().flatten() {
         present.extend(s.metrics.keys().cloned());
     }
     // With every run failed, keep the configured columns so the table still says what was asked.
@@ -92,8 +92,8 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
     }
     let metric_cols = ordered;
     // Approximate indexes: the index-stage columns (flat-only tables keep the short form).
-    let retrieval = |r: &crate::config::RunSpec| r.metrics.task == crate::config::Task::Retrieval;
-    let ann = exp.runs.iter().any(|r| r.index.kind.kind != "flat" && retrieval(r));
+    let retrieval = |r: &RunSpec| r.metrics.task.has("retrieval");
+    let ann = exp.runs.iter().any(|r| !r.index.kind.exact && retrieval(r));
     // Graph tasks (node classification, link prediction) query no index: no latency columns
     // rather than columns of zeros.
     let queries = exp.runs.iter().any(retrieval);
@@ -111,7 +111,8 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
     header.extend(tail.iter().map(|s| s.to_string()));
     let mut rows = Vec::new();
     let mut json_rows = Vec::new();
-    for ((run, k), summary) in exp.runs.iter().zip(keys).zip(&summaries) {
+    for (row_in, summary) in results.iter().zip(&summaries) {
+        let run = row_in.run;
         let mut row = vec![run.model.name.clone(), run.point_id.clone(), run.seed.to_string()];
         if any_failed {
             row.push(if summary.is_ok() { "ok".into() } else { "FAILED".into() });
@@ -130,7 +131,7 @@ pub fn build(exec: &Executor, ei: usize) -> Result<Table> {
             "overrides": run.overrides,
             "config": config,
             "index": {"kind": run.index.kind.kind, "build": run.index.build, "search": run.index.search},
-            "eval_key": k.eval,
+            "eval_key": row_in.eval_key,
         });
         let s = match summary {
             Ok(s) => s,
@@ -285,18 +286,20 @@ pub fn write_set(dir: &Path, files: &[(&str, String)]) -> Result<()> {
     result
 }
 
-/// Writes the three result files of experiment `ei` and prints its table unless quiet.
-pub fn write_experiment(exec: &Executor, ei: usize) -> Result<()> {
-    let t = build(exec, ei)?;
-    let exp = &exec.plan.experiments[ei];
+/// Writes the three result files of an experiment and prints its table. `same_dataset` holds
+/// the finished experiments of this invocation that share its dataset (itself included),
+/// for the combined Pareto plot; it is empty while some are still running.
+pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experiment, Vec<Row>)]) -> Result<()> {
+    let t = build(exp, rows)?;
     let dir = exp.section.results_dir.join(&exp.section.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the results folder `{}`", dir.display()))?;
     write_set(&dir, &[("results.md", to_markdown(&t)), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?)])?;
     println!("\n{}\nwritten to {}/results.{{md,csv,json}}", to_terminal(&t), dir.display());
-    if let Some(p) = pareto::write_experiment_plot(exec, ei, &t, &dir)? {
+    if let Some(p) = pareto::write_experiment_plot(exp, &t, &dir)? {
         println!("pareto plot (recall vs queries/s): {}", p.display());
     }
-    if let Some(p) = pareto::write_combined_plot(exec, ei)? {
+    let tables: Vec<(&Experiment, Table)> = same_dataset.iter().map(|(e, r)| Ok((*e, build(e, r)?))).collect::<Result<_>>()?;
+    if let Some(p) = pareto::write_combined_plot(exp, &tables)? {
         println!("pareto plot of every experiment on this dataset: {}", p.display());
     }
     Ok(())

@@ -14,7 +14,7 @@
 //! Exact (`flat`) rows appear at recall 1, as the brute-force reference.
 
 use super::Table;
-use crate::pipeline::stages::Executor;
+use crate::config::Experiment;
 use anyhow::{anyhow, Context, Result};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -210,8 +210,8 @@ pub fn render(path: &Path, title: &str, x_desc: &str, points: &[Point]) -> Resul
 
 /// A short name of experiment `ei`'s dataset for titles and file names, e.g. `synthetic
 /// 20000 items x 5000 users` / `movielens ml-100k`.
-fn dataset_label(exec: &Executor, ei: usize) -> String {
-    let Some(run) = exec.plan.experiments[ei].runs.first() else { return "dataset".into() };
+fn dataset_label(exp: &Experiment) -> String {
+    let Some(run) = exp.runs.first() else { return "dataset".into() };
     let d = &run.dataset;
     let p = &d.params;
     let mut s = d.kind.kind.to_string();
@@ -237,7 +237,7 @@ fn slug(s: &str) -> String {
 }
 
 /// Writes `<dir>/pareto.svg` for experiment `ei` when its table calls for one.
-pub fn write_experiment_plot(exec: &Executor, ei: usize, table: &Table, dir: &Path) -> Result<Option<PathBuf>> {
+pub fn write_experiment_plot(exp: &Experiment, table: &Table, dir: &Path) -> Result<Option<PathBuf>> {
     if !wants_plot(&table.json) {
         return Ok(None);
     }
@@ -247,45 +247,31 @@ pub fn write_experiment_plot(exec: &Executor, ei: usize, table: &Table, dir: &Pa
         return Ok(None);
     }
     let path = dir.join("pareto.svg");
-    let title = format!("{} on {}: recall vs queries/s", table.title, dataset_label(exec, ei));
+    let title = format!("{} on {}: recall vs queries/s", table.title, dataset_label(exp));
     render(&path, &title, &format!("{col} (vs exact search on the same queries)"), &pts)?;
     Ok(Some(path))
 }
 
-/// The single data stage key of experiment `ei`, when all its runs share one dataset.
-fn data_key<'e>(exec: &'e Executor, ei: usize) -> Option<&'e str> {
-    let keys: BTreeSet<&str> = exec.plan.run_keys[ei].iter().map(|k| k.data.as_str()).collect();
-    (keys.len() == 1).then(|| *keys.iter().next().expect("one"))
-}
-
-/// Writes `<results_dir>/pareto-<dataset>.svg` over every experiment of the run that shares
-/// experiment `ei`'s dataset, once all of their evaluations are available (so the last of their
-/// reports writes the complete plot). Experiments with approximate indexes contribute their
-/// points, exact ones their brute-force reference.
-pub fn write_combined_plot(exec: &Executor, ei: usize) -> Result<Option<PathBuf>> {
-    let Some(key) = data_key(exec, ei) else { return Ok(None) };
-    let group: Vec<usize> = (0..exec.plan.experiments.len()).filter(|&ej| data_key(exec, ej) == Some(key)).collect();
+/// Writes `<results_dir>/pareto-<dataset>.svg` over the finished experiments of the run that
+/// share `exp`'s dataset (`group`, their tables, `exp` included; the pipeline hands them over
+/// once all are finished, so the last of their reports writes the complete plot).
+/// Experiments with approximate indexes contribute their points, exact ones their brute-force
+/// reference.
+pub fn write_combined_plot(exp: &Experiment, group: &[(&Experiment, Table)]) -> Result<Option<PathBuf>> {
     if group.len() < 2 {
         return Ok(None);
     }
-    let mut rows = Vec::new();
-    for &ej in &group {
-        match super::build(exec, ej) {
-            Ok(t) => rows.extend(t.json),
-            // Another experiment is still running (or failed): its report writes the plot.
-            Err(_) => return Ok(None),
-        }
-    }
+    let rows: Vec<Value> = group.iter().flat_map(|(_, t)| t.json.iter().cloned()).collect();
     let Some((col, _)) = recall_column(&rows) else { return Ok(None) };
     let pts = points(&rows, &col);
     if pts.iter().filter(|p| p.label != "exact").count() < 2 {
         return Ok(None);
     }
-    let ds = dataset_label(exec, ei);
-    let dir = &exec.plan.experiments[ei].section.results_dir;
+    let ds = dataset_label(exp);
+    let dir = &exp.section.results_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     let path = dir.join(format!("pareto-{}.svg", slug(&ds)));
-    let names: Vec<&str> = group.iter().map(|&ej| exec.plan.experiments[ej].section.name.as_str()).collect();
+    let names: Vec<&str> = group.iter().map(|(e, _)| e.section.name.as_str()).collect();
     let title = format!("{ds}: recall vs queries/s ({})", names.join(", "));
     render(&path, &title, &format!("{col} (vs exact search on the same queries)"), &pts)?;
     Ok(Some(path))

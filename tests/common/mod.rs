@@ -27,7 +27,7 @@ pub fn run(exps: Vec<Experiment>, force: bool) -> (dag::Summary, Vec<Vec<serde_j
     let exec = Executor::new(&plan, force, false);
     let (summary, errors) = dag::execute(&plan, &exec, 2, &|_| {});
     assert!(errors.is_empty(), "stage errors: {:?}", errors.iter().map(|e| format!("{e:#}")).collect::<Vec<_>>());
-    let tables = (0..plan.experiments.len()).map(|i| runner::report::build(&exec, i).unwrap().json).collect();
+    let tables = (0..plan.experiments.len()).map(|i| runner::report::build(&plan.experiments[i], &exec.rows(i).unwrap()).unwrap().json).collect();
     (summary, tables)
 }
 

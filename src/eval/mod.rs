@@ -1,0 +1,152 @@
+//! Evaluation: one trait ([`Task`]), one registry ([`KINDS`]) mapping the names in
+//! `[metrics] task` to an implementation, one file per task. The eval stage loads the run's
+//! vectors (and its index, when a task searches one), runs each named task and merges their
+//! columns into one [`EvalSummary`].
+
+pub mod link_prediction;
+pub mod node_classification;
+pub mod retrieval;
+pub mod spec;
+
+use crate::data::{Dataset, Split};
+use crate::index::AnnIndex;
+use crate::metrics::latency::LatencyStats;
+use crate::models::{EpochLog, Trained};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+pub use spec::{MetricsSection, Tasks};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What a task evaluates.
+pub struct EvalInput<'a> {
+    pub dataset: &'a Dataset,
+    pub split: &'a Split,
+    pub trained: &'a Trained,
+    /// The run's index with its search parameters applied, when some task
+    /// [uses one](Task::uses_index).
+    pub index: Option<&'a dyn AnnIndex>,
+    /// Whether that index is exact (flat); an approximate one is also scored against exact
+    /// search.
+    pub index_exact: bool,
+    pub metrics: &'a MetricsSection,
+    /// The run's split parameters (link prediction recomputes its seeded edge split).
+    pub split_params: &'a serde_json::Value,
+    /// The run's seed.
+    pub seed: u64,
+}
+
+/// What one task measured.
+#[derive(Default)]
+pub struct TaskResult {
+    /// Users (or labelled nodes, or scored node pairs) behind each mean.
+    pub users: usize,
+    /// Column (e.g. `Recall@10`) -> value.
+    pub metrics: BTreeMap<String, f64>,
+    pub latency: Option<LatencyStats>,
+    pub per_user: Option<PerUser>,
+}
+
+/// A config-time mismatch between a task and the run's dataset or split.
+pub struct Mismatch {
+    /// The config key to blame, e.g. `split.kind`.
+    pub key: &'static str,
+    pub message: String,
+    pub hint: String,
+}
+
+/// One evaluation.
+pub trait Task: Sync {
+    /// The name in `[metrics] task`.
+    fn name(&self) -> &'static str;
+    /// One line for `runner kinds`.
+    fn about(&self) -> &'static str;
+    /// Whether the task fits a dataset and split kind, checked before anything runs.
+    fn check(&self, _dataset_kind: &str, _split_kind: &str) -> Result<(), Mismatch> {
+        Ok(())
+    }
+    /// Whether [`Task::evaluate`] searches the run's index (only then is it loaded).
+    fn uses_index(&self) -> bool {
+        false
+    }
+    fn evaluate(&self, input: &EvalInput) -> Result<TaskResult>;
+}
+
+/// The registry: adding a task is one file and one line here.
+pub static KINDS: &[&dyn Task] = &[&retrieval::Retrieval, &node_classification::NodeClassification, &link_prediction::LinkPrediction];
+
+pub fn lookup(name: &str) -> Option<&'static dyn Task> {
+    KINDS.iter().copied().find(|t| t.name() == name)
+}
+
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|t| t.name()).collect()
+}
+
+/// Whether a dataset kind holds a graph (the graph tasks need one).
+pub fn is_graph(dataset_kind: &str) -> bool {
+    dataset_kind == "edges"
+}
+
+/// What the eval stage leaves for the report.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct EvalSummary {
+    /// Users with at least one test item, the denominator of every mean (graph tasks: the
+    /// labelled nodes, or the scored node pairs).
+    pub users: usize,
+    /// Column (e.g. `Recall@10`) -> mean value.
+    pub metrics: BTreeMap<String, f64>,
+    pub latency: LatencyStats,
+    pub train_seconds: f64,
+    pub index_seconds: f64,
+    pub index_bytes: u64,
+    pub epochs: Vec<EpochLog>,
+}
+
+/// Per-user metric values, kept as parquet (polars) with the users' original ids.
+#[derive(Default)]
+pub struct PerUser {
+    pub users: Vec<String>,
+    pub n_relevant: Vec<u32>,
+    pub columns: BTreeMap<String, Vec<f64>>,
+}
+
+impl PerUser {
+    pub fn write_parquet(&self, path: &Path) -> Result<()> {
+        use polars::prelude::*;
+        let mut cols: Vec<Column> = vec![Column::new("user".into(), self.users.clone()), Column::new("n_relevant".into(), self.n_relevant.clone())];
+        for (name, vals) in &self.columns {
+            cols.push(Column::new(name.as_str().into(), vals.clone()));
+        }
+        let mut df = DataFrame::new(self.users.len(), cols)?;
+        let f = std::fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
+        ParquetWriter::new(f).finish(&mut df).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e} (is the disk full?)", path.display()))?;
+        Ok(())
+    }
+}
+
+/// Runs `tasks` in order and merges what they measured; the first task that counts users
+/// sets the summary's `users`, and the first that times queries its latency.
+pub fn run_tasks(tasks: &[&dyn Task], input: &EvalInput) -> Result<(EvalSummary, PerUser)> {
+    let mut summary = EvalSummary::default();
+    let mut per_user = PerUser::default();
+    let mut have_latency = false;
+    for t in tasks {
+        let r = t.evaluate(input).with_context(|| format!("task `{}`", t.name()))?;
+        if summary.users == 0 {
+            summary.users = r.users;
+        }
+        summary.metrics.extend(r.metrics);
+        if let (false, Some(l)) = (have_latency, r.latency) {
+            summary.latency = l;
+            have_latency = true;
+        }
+        if let Some(p) = r.per_user {
+            if per_user.users.is_empty() {
+                per_user = p;
+            }
+        }
+    }
+    summary.epochs = input.trained.epochs.clone();
+    Ok((summary, per_user))
+}

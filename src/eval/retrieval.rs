@@ -1,0 +1,135 @@
+//! `task = "retrieval"` (the default): rank items for every user with a test item through the
+//! run's index, then the ranking metrics ([`crate::metrics`]) at each cut-off, the single-
+//! query latency, and, for an approximate index, the same metrics through exact search on
+//! the same queries and the share of the exact top-K the index returns (`ANNRecall@K`).
+
+use super::{is_graph, EvalInput, Mismatch, PerUser, Task, TaskResult};
+use crate::index::flat::FlatIndex;
+use crate::index::AnnIndex;
+use crate::linalg::Matrix;
+use crate::metrics::{self, MetricName};
+use anyhow::{anyhow, Result};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+pub struct Retrieval;
+
+impl Task for Retrieval {
+    fn name(&self) -> &'static str {
+        "retrieval"
+    }
+
+    fn about(&self) -> &'static str {
+        "ranking metrics of every test user's top-K through the index (the default)"
+    }
+
+    fn check(&self, dataset_kind: &str, split_kind: &str) -> Result<(), Mismatch> {
+        if split_kind == "none" {
+            return Err(Mismatch {
+                key: "split.kind",
+                message: "split kind `none` holds nothing out, so retrieval has nothing to score".into(),
+                hint: "use it with [metrics] task = \"node_classification\"".into(),
+            });
+        }
+        if split_kind == "edge_holdout" && !is_graph(dataset_kind) {
+            return Err(Mismatch {
+                key: "split.kind",
+                message: format!("split kind `edge_holdout` holds out edges of a graph, but dataset kind `{dataset_kind}` is not a graph"),
+                hint: "use [dataset] kind = \"edges\", or a split for interactions (leave_last_out, temporal, random)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn uses_index(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&self, input: &EvalInput) -> Result<TaskResult> {
+        let index = input.index.ok_or_else(|| anyhow!("internal: retrieval needs the run's index"))?;
+        let (split, trained, cfg) = (input.split, input.trained, input.metrics);
+        let test = split.by_user(&split.test);
+        let seen = if cfg.exclude_seen { split.seen_sorted() } else { vec![Vec::new(); split.n_users] };
+        let users: Vec<u32> = (0..split.n_users as u32).filter(|&u| !test[u as usize].is_empty()).collect();
+        if users.is_empty() {
+            anyhow::bail!("no user has a test item");
+        }
+        let mut queries = Matrix::zeros(users.len(), trained.users.cols);
+        for (r, &u) in users.iter().enumerate() {
+            queries.row_mut(r).copy_from_slice(trained.users.row(u as usize));
+        }
+        let excludes: Vec<&[u32]> = users.iter().map(|&u| seen[u as usize].as_slice()).collect();
+        let kmax = *cfg.k.iter().max().expect("validated non-empty");
+
+        let t = Instant::now();
+        let results = index.search_batch(&queries, kmax, &excludes)?;
+        let batch_secs = t.elapsed().as_secs_f64();
+        let n_lat = cfg.latency_queries.min(users.len());
+        let step = (users.len() / n_lat.max(1)).max(1);
+        let single: Vec<f64> = (0..n_lat)
+            .map(|i| {
+                let r = (i * step).min(users.len() - 1);
+                let t = Instant::now();
+                std::hint::black_box(index.search(queries.row(r), kmax, excludes[r])?);
+                Ok(t.elapsed().as_secs_f64())
+            })
+            .collect::<Result<_>>()?;
+        let latency = metrics::latency::stats(single, users.len(), batch_secs);
+
+        let ranked: Vec<Vec<u32>> = results.iter().map(|hits| hits.iter().map(|h| h.id).collect()).collect();
+        let mut relevant: Vec<Vec<u32>> = users.iter().map(|&u| test[u as usize].clone()).collect();
+        relevant.iter_mut().for_each(|v| {
+            v.sort_unstable();
+            v.dedup();
+        });
+        let mut item_users = split.train_item_counts();
+        item_users.resize(split.n_items, 0);
+        let info = metrics::self_information(&item_users, split.n_users);
+
+        let mut columns: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut means = BTreeMap::new();
+        for &k in &cfg.k {
+            let scores: Vec<metrics::UserScores> = ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user(r, rel, k, &info)).collect();
+            for &m in &cfg.metrics {
+                let col = metrics::column(m, k);
+                if m == MetricName::Coverage {
+                    means.insert(col, metrics::coverage(&ranked, k, split.n_items));
+                    continue;
+                }
+                let vals: Vec<f64> = scores.iter().map(|s| s.get(m).unwrap_or(0.0)).collect();
+                means.insert(col.clone(), vals.iter().sum::<f64>() / vals.len() as f64);
+                columns.insert(col, vals);
+            }
+        }
+        // Approximate indexes are also scored against exact search on the same queries, so a
+        // table shows what the approximation costs in recall and in recommendation quality.
+        if !input.index_exact {
+            let exact = FlatIndex::build(&trained.items, index.metric())?;
+            let exact_results = exact.search_batch(&queries, kmax, &excludes)?;
+            let exact_ranked: Vec<Vec<u32>> = exact_results.iter().map(|h| h.iter().map(|x| x.id).collect()).collect();
+            let mut overlap = 0.0;
+            for (a, e) in ranked.iter().zip(&exact_ranked) {
+                let mut e_sorted = e.clone();
+                e_sorted.sort_unstable();
+                let found = a.iter().filter(|i| e_sorted.binary_search(i).is_ok()).count();
+                overlap += if e.is_empty() { 1.0 } else { found as f64 / e.len() as f64 };
+            }
+            means.insert(format!("ANNRecall@{kmax}"), overlap / ranked.len() as f64);
+            for &k in &cfg.k {
+                let scores: Vec<metrics::UserScores> = exact_ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user(r, rel, k, &info)).collect();
+                for m in [MetricName::Recall, MetricName::Ndcg] {
+                    if cfg.metrics.contains(&m) {
+                        let v: f64 = scores.iter().map(|s| s.get(m).unwrap_or(0.0)).sum::<f64>() / scores.len() as f64;
+                        means.insert(format!("exact {}", metrics::column(m, k)), v);
+                    }
+                }
+            }
+        }
+        let per_user = PerUser {
+            users: users.iter().map(|&u| input.dataset.users.raw(u).to_string()).collect(),
+            n_relevant: relevant.iter().map(|r| r.len() as u32).collect(),
+            columns,
+        };
+        Ok(TaskResult { users: users.len(), metrics: means, latency: Some(latency), per_user: Some(per_user) })
+    }
+}

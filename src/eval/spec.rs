@@ -1,0 +1,128 @@
+//! `[metrics]`: which tasks the eval stage runs and how (cut-offs, metrics, exclusions, the
+//! graph tasks' protocol). Owned by evaluation, like a model owns its parameters; the config
+//! layer parses it and checks each task against the dataset and split.
+
+use super::kind_names;
+use crate::config::error::nearest;
+use crate::config::params::{ParamError, Validate};
+use crate::ensure_param;
+use crate::metrics::MetricName;
+use serde::{Deserialize, Serialize};
+
+/// The tasks the eval stage runs, by their names in [`crate::eval::KINDS`]: one name
+/// (`task = "node_classification"`) or several (`task = ["retrieval", "similarity"]`), whose
+/// columns share one row. Canonically a single name is a string, so eval keys stay what
+/// they were when `task` held one name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tasks(pub Vec<String>);
+
+impl Default for Tasks {
+    fn default() -> Self {
+        Tasks(vec!["retrieval".into()])
+    }
+}
+
+impl Tasks {
+    /// Whether the run includes the task `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|t| t == name)
+    }
+}
+
+impl Serialize for Tasks {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Tasks {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        match OneOrMany::deserialize(d) {
+            Ok(OneOrMany::One(t)) => Ok(Tasks(vec![t])),
+            Ok(OneOrMany::Many(v)) => Ok(Tasks(v)),
+            Err(_) => Err(serde::de::Error::custom("expected a task name or a list of task names")),
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    // The graph-task keys are left out of the canonical form at their defaults, so the eval
+    // keys of retrieval runs are what they were before the keys existed.
+    #[serde(skip_serializing_if = "is_retrieval")]
+    pub task: Tasks,
+    /// Cut-offs.
+    pub k: Vec<usize>,
+    pub metrics: Vec<MetricName>,
+    /// Never recommend a user's training (and validation) items.
+    pub exclude_seen: bool,
+    /// Users timed one query at a time for the latency percentiles.
+    pub latency_queries: usize,
+    /// Node classification: fraction of the labelled nodes that trains the classifier.
+    #[serde(skip_serializing_if = "is_half")]
+    pub train_fraction: f64,
+    /// Node classification: random train/test splits averaged over.
+    #[serde(skip_serializing_if = "is_ten")]
+    pub repeats: usize,
+}
+
+fn is_retrieval(t: &Tasks) -> bool {
+    *t == Tasks::default()
+}
+fn is_half(x: &f64) -> bool {
+    *x == 0.5
+}
+fn is_ten(x: &usize) -> bool {
+    *x == 10
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            task: Tasks::default(),
+            k: vec![10, 20, 50],
+            metrics: MetricName::ALL.to_vec(),
+            exclude_seen: true,
+            latency_queries: 1000,
+            train_fraction: 0.5,
+            repeats: 10,
+        }
+    }
+}
+
+impl Validate for MetricsSection {
+    fn validate(&self) -> Result<(), ParamError> {
+        ensure_param!(!self.k.is_empty(), "k", "needs at least one cut-off, e.g. k = [10, 20]");
+        ensure_param!(self.k.iter().all(|&k| k > 0), "k", "cut-offs must be positive, got {:?}", self.k);
+        ensure_param!(!self.metrics.is_empty(), "metrics", "needs at least one metric");
+        ensure_param!(self.train_fraction > 0.0 && self.train_fraction < 1.0, "train_fraction", "must be in (0, 1), got {}", self.train_fraction);
+        ensure_param!(self.repeats >= 1, "repeats", "must be at least 1");
+        ensure_param!(!self.task.0.is_empty(), "task", "needs at least one task; tasks: {}", kind_names().join(", "));
+        for (i, t) in self.task.0.iter().enumerate() {
+            let known = kind_names();
+            if !known.contains(&t.as_str()) {
+                let hint = match nearest(t, known.iter().copied()) {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => format!("tasks: {}", known.join(", ")),
+                };
+                return Err(ParamError::new(
+                    if self.task.0.len() == 1 { "task".to_string() } else { format!("task.{i}") },
+                    format!("unknown task `{t}`; {hint}"),
+                ));
+            }
+            ensure_param!(!self.task.0[..i].contains(t), "task", "`{t}` is listed twice");
+        }
+        Ok(())
+    }
+}

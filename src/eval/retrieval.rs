@@ -84,19 +84,31 @@ impl Task for Retrieval {
         });
         let mut item_users = split.train_item_counts();
         item_users.resize(split.n_items, 0);
-        let info = metrics::self_information(&item_users, split.n_users);
+        let stats = metrics::ItemStats::new(&item_users, split.n_users);
+        let info = &stats.self_info;
 
         let mut columns: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         let mut means = BTreeMap::new();
         for &k in &cfg.k {
-            let scores: Vec<metrics::UserScores> = ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user(r, rel, k, &info)).collect();
+            let scores: Vec<metrics::UserScores> = ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user_with(r, rel, k, info, &stats)).collect();
             for &m in &cfg.metrics {
                 let col = metrics::column(m, k);
-                if m == MetricName::Coverage {
-                    means.insert(col, metrics::coverage(&ranked, k, split.n_items));
-                    continue;
+                match m {
+                    MetricName::Coverage => {
+                        means.insert(col, metrics::coverage(&ranked, k, split.n_items));
+                        continue;
+                    }
+                    MetricName::Gini => {
+                        means.insert(col, metrics::gini(&ranked, k, split.n_items));
+                        continue;
+                    }
+                    _ => {}
                 }
-                let vals: Vec<f64> = scores.iter().map(|s| s.get(m).unwrap_or(0.0)).collect();
+                let vals: Vec<f64> = if m == MetricName::Ild {
+                    ranked.iter().map(|r| metrics::intra_list_diversity(&r[..r.len().min(k)], &trained.items)).collect()
+                } else {
+                    scores.iter().map(|s| s.get(m).unwrap_or(0.0)).collect()
+                };
                 means.insert(col.clone(), vals.iter().sum::<f64>() / vals.len() as f64);
                 columns.insert(col, vals);
             }
@@ -116,7 +128,7 @@ impl Task for Retrieval {
             }
             means.insert(format!("ANNRecall@{kmax}"), overlap / ranked.len() as f64);
             for &k in &cfg.k {
-                let scores: Vec<metrics::UserScores> = exact_ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user(r, rel, k, &info)).collect();
+                let scores: Vec<metrics::UserScores> = exact_ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user(r, rel, k, info)).collect();
                 for m in [MetricName::Recall, MetricName::Ndcg] {
                     if cfg.metrics.contains(&m) {
                         let v: f64 = scores.iter().map(|s| s.get(m).unwrap_or(0.0)).sum::<f64>() / scores.len() as f64;

@@ -7,6 +7,8 @@
 //! exact-search metrics beside the ANN ones) and, when they sweep index parameters, a Pareto
 //! plot of recall against queries/s ([`pareto`]).
 
+pub mod aggregate;
+pub mod latex;
 pub mod pareto;
 
 use crate::config::{Experiment, RunSpec};
@@ -23,13 +25,16 @@ use std::sync::Arc;
 pub const ANN_TAIL: [&str; 9] = ["train_s", "build_s", "index_MiB", "qps_1t", "qps_all", "p50_us", "p95_us", "p99_us", "max_us"];
 
 /// A finished experiment's table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Table {
     pub title: String,
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
     /// The same rows as JSON objects (numbers kept as numbers).
     pub json: Vec<Value>,
+    /// Which columns of `header` are metrics (the rest identify the row, give its config or
+    /// time it).
+    pub metric_cols: Vec<String>,
 }
 
 /// One run's result, as the pipeline hands it to the report.
@@ -178,7 +183,7 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
         }
         json_rows.push(obj);
     }
-    Ok(Table { title: exp.section.name.clone(), header, rows, json: json_rows })
+    Ok(Table { title: exp.section.name.clone(), header, rows, json: json_rows, metric_cols })
 }
 
 /// The terminal shows every Recall and NDCG column but the other metrics at the smallest
@@ -215,13 +220,19 @@ pub fn to_markdown(t: &Table) -> String {
     for r in &t.rows {
         out += &format!("| {} |\n", r.iter().map(esc).collect::<Vec<_>>().join(" | "));
     }
+    out
+}
+
+/// The errors of a table's failed rows as a Markdown list (empty when none failed).
+pub fn failed_rows_markdown(t: &Table) -> String {
     let errors = row_errors(t);
-    if !errors.is_empty() {
-        out += "\nFailed rows:\n\n";
-        for (i, e) in errors {
-            let r = &t.rows[i];
-            out += &format!("- {} (point {}, seed {}): {}\n", r[0], r[1], r[2], e.replace('\n', " "));
-        }
+    if errors.is_empty() {
+        return String::new();
+    }
+    let mut out = "\nFailed rows:\n\n".to_string();
+    for (i, e) in errors {
+        let r = &t.rows[i];
+        out += &format!("- {} (point {}, seed {}): {}\n", r[0], r[1], r[2], e.replace('\n', " "));
     }
     out
 }
@@ -293,8 +304,16 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
     let t = build(exp, rows)?;
     let dir = exp.section.results_dir.join(&exp.section.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the results folder `{}`", dir.display()))?;
-    write_set(&dir, &[("results.md", to_markdown(&t)), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?)])?;
-    println!("\n{}\nwritten to {}/results.{{md,csv,json}}", to_terminal(&t), dir.display());
+    // With several seeds, people read one mean ± std row per model and point; the per-seed
+    // rows stay in the CSV and JSON.
+    let shown = aggregate::by_seed(&t);
+    let shown = shown.as_ref().unwrap_or(&t);
+    let md = to_markdown(shown) + &failed_rows_markdown(&t);
+    write_set(
+        &dir,
+        &[("results.md", md), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?), ("results.tex", latex::to_latex(shown))],
+    )?;
+    println!("\n{}\nwritten to {}/results.{{md,csv,json,tex}}", to_terminal(shown), dir.display());
     if let Some(p) = pareto::write_experiment_plot(exp, &t, &dir)? {
         println!("pareto plot (recall vs queries/s): {}", p.display());
     }
@@ -311,7 +330,8 @@ mod tests {
 
     #[test]
     fn markdown_and_csv_escape() {
-        let t = Table { title: "x".into(), header: vec!["a".into(), "b".into()], rows: vec![vec!["1|2".into(), "say \"hi\", ok".into()]], json: vec![] };
+        let t =
+            Table { title: "x".into(), header: vec!["a".into(), "b".into()], rows: vec![vec!["1|2".into(), "say \"hi\", ok".into()]], ..Default::default() };
         let md = to_markdown(&t);
         assert!(md.contains("| 1\\|2 |"), "{md}");
         let csv = to_csv(&t);

@@ -1,0 +1,64 @@
+//! Paper-style output, end to end: beyond-accuracy metrics, mean ± std rows over seeds, the
+//! LaTeX table, and paired significance tests against a baseline.
+
+mod common;
+use common::*;
+
+const SEEDS: &str = r#"
+[experiment]
+name = "paper"
+seeds = [1, 2, 3]
+
+[dataset]
+kind = "synthetic"
+n_users = 400
+n_items = 200
+n_clusters = 5
+mean_len = 12
+seed = 3
+
+[[model]]
+kind = "popularity"
+
+[[model]]
+kind = "item2vec"
+dim = 16
+epochs = 5
+threads = 1
+
+[metrics]
+k = [10]
+metrics = ["recall", "ndcg", "map", "gini", "avg_pop", "long_tail", "ild", "coverage"]
+"#;
+
+#[test]
+fn seeds_give_mean_std_rows_latex_and_beyond_accuracy_columns() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), "paper.toml", SEEDS);
+    let (summary, tables) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
+    assert_eq!(summary.failed, 0);
+    let rows = &tables[0];
+    assert_eq!(rows.len(), 6, "per-seed rows stay in the JSON");
+    for r in rows {
+        for col in ["MAP@10", "Gini@10", "AvgPop@10", "LongTail@10", "ILD@10"] {
+            let v = metric(r, col);
+            assert!(v.is_finite() && v >= 0.0, "{col} = {v}");
+        }
+    }
+    let pop = rows.iter().find(|r| r["model"] == "popularity").unwrap();
+    let i2v = rows.iter().find(|r| r["model"] == "item2vec").unwrap();
+    // Popularity recommends the same head items to everyone: maximal concentration, no tail.
+    assert!(metric(pop, "Gini@10") > metric(i2v, "Gini@10"), "popularity concentrates exposure");
+    assert!(metric(pop, "AvgPop@10") > metric(i2v, "AvgPop@10"));
+    assert!(metric(pop, "LongTail@10") < metric(i2v, "LongTail@10") + 1e-12);
+    assert!(metric(pop, "MAP@10") <= metric(pop, "Recall@10") + 1e-12, "AP never exceeds recall with one test item");
+    let dir = d.path().join("results/paper");
+    let md = std::fs::read_to_string(dir.join("results.md")).unwrap();
+    let table_lines: Vec<&str> = md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| model")).collect();
+    assert_eq!(table_lines.len(), 2, "one row per model: {md}");
+    assert!(md.contains("| seeds |") && md.contains("1,2,3") && md.contains(" ± "), "{md}");
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 7, "header + one row per seed: {csv}");
+    let tex = std::fs::read_to_string(dir.join("results.tex")).unwrap();
+    assert!(tex.contains("\\toprule") && tex.contains("$\\pm$") && tex.contains("\\textbf{"), "{tex}");
+}

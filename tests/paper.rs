@@ -62,3 +62,40 @@ fn seeds_give_mean_std_rows_latex_and_beyond_accuracy_columns() {
     let tex = std::fs::read_to_string(dir.join("results.tex")).unwrap();
     assert!(tex.contains("\\toprule") && tex.contains("$\\pm$") && tex.contains("\\textbf{"), "{tex}");
 }
+
+#[test]
+fn rows_are_tested_against_the_baseline_on_the_same_users() {
+    let d = tempfile::tempdir().unwrap();
+    let body = format!("{SEEDS}\n[report]\nbaseline = \"popularity\"\n");
+    let cfg = write_config(d.path(), "paper.toml", &body);
+    let (_, tables) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
+    let rows = &tables[0];
+    let i2v = rows.iter().find(|r| r["model"] == "item2vec").unwrap();
+    let t = &i2v["tests"]["Recall@10"];
+    assert!(t["users"].as_u64().unwrap() >= 300, "{t}");
+    assert!(t["mean_diff"].as_f64().unwrap() > 0.0, "item2vec beats popularity on the planted clusters: {t}");
+    assert!(t["t_p_holm"].as_f64().unwrap() < 0.05 && t["wilcoxon_p_holm"].as_f64().unwrap() < 0.05, "{t}");
+    assert!(t["t_p_holm"].as_f64().unwrap() >= t["t_p"].as_f64().unwrap(), "Holm never lowers a p-value");
+    let pop = rows.iter().find(|r| r["model"] == "popularity").unwrap();
+    assert!(pop.get("tests").is_none(), "the baseline is not tested against itself");
+    let dir = d.path().join("results/paper");
+    let md = std::fs::read_to_string(dir.join("results.md")).unwrap();
+    let i2v_line = md.lines().find(|l| l.starts_with("| item2vec")).unwrap();
+    assert!(i2v_line.contains('†'), "{md}");
+    assert!(!md.lines().find(|l| l.starts_with("| popularity")).unwrap().contains('†'));
+    assert!(md.contains("paired t-test and Wilcoxon"), "{md}");
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains("Recall@10 p_t,Recall@10 p_wilcoxon"), "{csv}");
+    assert!(!csv.contains('†'), "the CSV stays numeric");
+    let tex = std::fs::read_to_string(dir.join("results.tex")).unwrap();
+    assert!(tex.contains("$^\\dagger$"), "{tex}");
+}
+
+#[test]
+fn a_baseline_that_names_no_model_is_a_config_error() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), "paper.toml", &format!("{SEEDS}\n[report]\nbaseline = \"populrity\"\n"));
+    let e = runner::config::load(&cfg, &[]).err().expect("an error");
+    assert_eq!(e.key, "report.baseline");
+    assert!(e.hint.unwrap().contains("did you mean `popularity`"));
+}

@@ -76,6 +76,31 @@ impl Validate for ExperimentSection {
 /// Longest experiment or model name: names become folder names and table cells.
 pub const MAX_NAME: usize = 100;
 
+/// `[report]`: how an experiment's table compares its rows.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSection {
+    /// A model's name: every other model's rows are tested against its rows on the same
+    /// users (paired t-test and Wilcoxon signed-rank, Holm-corrected), marked with a dagger
+    /// where both are significant.
+    pub baseline: Option<String>,
+    /// Significance level of the marks.
+    pub alpha: f64,
+}
+
+impl Default for ReportSection {
+    fn default() -> Self {
+        ReportSection { baseline: None, alpha: 0.05 }
+    }
+}
+
+impl Validate for ReportSection {
+    fn validate(&self) -> Result<(), ParamError> {
+        ensure_param!(self.alpha > 0.0 && self.alpha < 1.0, "alpha", "must be in (0, 1), got {}", self.alpha);
+        Ok(())
+    }
+}
+
 /// A validated `[dataset]`.
 #[derive(Clone, Debug)]
 pub struct DatasetSpec {
@@ -135,11 +160,15 @@ pub struct RunSpec {
 pub struct Experiment {
     pub file: PathBuf,
     pub section: ExperimentSection,
+    pub report: ReportSection,
     pub data_dir: PathBuf,
     pub runs: Vec<RunSpec>,
 }
 
-const SECTIONS: &[&str] = &["experiment", "dataset", "split", "model", "sampler", "index", "metrics", "sweep"];
+const SECTIONS: &[&str] = &["experiment", "dataset", "split", "model", "sampler", "index", "metrics", "report", "sweep"];
+
+/// Sections that apply to the whole file, so a sweep cannot vary them.
+const WHOLE_FILE: &[&str] = &["experiment", "report", "sweep"];
 
 /// Loads, layers, expands and validates one config file.
 pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
@@ -274,6 +303,22 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
     }
 
     check_model_names(&tree, sm)?;
+    let report: ReportSection = params::parse(tree.get("report").unwrap_or(&Value::Null)).map_err(|e| param_err(sm, "report", e))?;
+    if let Some(b) = &report.baseline {
+        let names: Vec<String> = tree["model"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("name").and_then(Value::as_str).or_else(|| m.get("kind").and_then(Value::as_str)).map(str::to_string))
+            .collect();
+        if !names.contains(b) {
+            let hint = match nearest(b, names.iter().map(String::as_str)) {
+                Some(n) => format!("did you mean `{n}`? (models: {})", names.join(", ")),
+                None => format!("models: {}", names.join(", ")),
+            };
+            return Err(sm.error("report.baseline", format!("no model is named `{b}`"), Some(hint)));
+        }
+    }
 
     let mut runs = Vec::new();
     for point in sweep::expand(&global_sweep) {
@@ -297,7 +342,7 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
             }
         }
     }
-    Ok(Experiment { file: sm.file.clone(), section, data_dir, runs })
+    Ok(Experiment { file: sm.file.clone(), section, report, data_dir, runs })
 }
 
 /// `results_dir` and `cache_dir` must be folders this process can create and write, checked
@@ -366,7 +411,7 @@ fn from_sweep(e: ConfigError, point: &sweep::Overrides, mpoint: &sweep::Override
 fn check_sweep_key(k: &str, sm: &SourceMap) -> Result<(), ConfigError> {
     let section = k.split('.').next().unwrap_or("");
     let at = format!("sweep.{k}");
-    if section == "experiment" || section == "sweep" {
+    if WHOLE_FILE.contains(&section) {
         let hint = if k == "experiment.seeds" {
             "list every seed in [experiment] seeds = [1, 2, 3]; each gets its own row"
         } else {
@@ -374,7 +419,7 @@ fn check_sweep_key(k: &str, sm: &SourceMap) -> Result<(), ConfigError> {
         };
         return Err(sm.error(&at, format!("`{k}` cannot be swept: [{section}] applies to the whole file"), Some(hint.into())));
     }
-    let swept: Vec<&str> = SECTIONS.iter().copied().filter(|s| *s != "experiment" && *s != "sweep").collect();
+    let swept: Vec<&str> = SECTIONS.iter().copied().filter(|s| !WHOLE_FILE.contains(s)).collect();
     if !swept.contains(&section) {
         let hint = nearest(section, swept.iter().copied())
             .map(|n| format!("did you mean `{}`?", k.replacen(section, n, 1)))

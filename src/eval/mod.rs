@@ -123,6 +123,28 @@ impl PerUser {
         ParquetWriter::new(f).finish(&mut df).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e} (is the disk full?)", path.display()))?;
         Ok(())
     }
+
+    /// Reads what [`PerUser::write_parquet`] wrote.
+    pub fn read_parquet(path: &Path) -> Result<Self> {
+        use polars::prelude::*;
+        let f = std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+        let df = ParquetReader::new(f).finish().map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
+        let bad = |what: &str| anyhow::anyhow!("`{}`: {what}", path.display());
+        let users = df.column("user").map_err(|_| bad("no `user` column"))?.str().map_err(|_| bad("`user` is not text"))?;
+        let users: Vec<String> = users.iter().map(|u| u.unwrap_or_default().to_string()).collect();
+        let n_relevant = df.column("n_relevant").map_err(|_| bad("no `n_relevant` column"))?.u32().map_err(|_| bad("`n_relevant` is not u32"))?;
+        let n_relevant: Vec<u32> = n_relevant.iter().map(|v| v.unwrap_or(0)).collect();
+        let mut columns = BTreeMap::new();
+        for c in df.columns() {
+            let name = c.name().to_string();
+            if name == "user" || name == "n_relevant" {
+                continue;
+            }
+            let vals = c.f64().map_err(|_| bad(&format!("`{name}` is not f64")))?;
+            columns.insert(name, vals.iter().map(|v| v.unwrap_or(f64::NAN)).collect());
+        }
+        Ok(PerUser { users, n_relevant, columns })
+    }
 }
 
 /// Runs `tasks` in order and merges what they measured; the first task that counts users

@@ -180,6 +180,7 @@ impl<'a> Executor<'a> {
     /// stage failed or was skipped). Errs while some run is neither finished nor failed.
     pub fn rows(&self, ei: usize) -> Result<Vec<report::Row<'a>>> {
         let exp = &self.plan.experiments[ei];
+        let paired = exp.report.baseline.is_some();
         exp.runs
             .iter()
             .zip(&self.plan.run_keys[ei])
@@ -188,7 +189,12 @@ impl<'a> Executor<'a> {
                     Ok(s) => Ok(s),
                     Err(e) => Err(self.failure(&k.eval).ok_or(e)?),
                 };
-                Ok(report::Row { run, eval_key: &k.eval, result })
+                // The baseline's tests pair users, so they need the per-user values.
+                let per_user = match (&result, paired) {
+                    (Ok(_), true) => Some(Arc::new(self.with_entry(&k.eval, |dir, _| PerUser::read_parquet(&dir.join("per_user.parquet")))?)),
+                    _ => None,
+                };
+                Ok(report::Row { run, eval_key: &k.eval, result, per_user })
             })
             .collect()
     }

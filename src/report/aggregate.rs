@@ -82,7 +82,7 @@ pub fn by_seed(t: &Table) -> Option<Table> {
         rows.push(row);
         json_rows.push(json!({"model": m, "point": p, "seeds": members.len(), "ok": ok.len(), "metrics": Value::Object(metrics)}));
     }
-    Some(Table { title: t.title.clone(), header, rows, json: json_rows, metric_cols: t.metric_cols.clone() })
+    Some(Table { title: t.title.clone(), header, rows, json: json_rows, metric_cols: t.metric_cols.clone(), significant: t.significant.clone() })
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub fn escape(s: &str) -> String {
             '~' => out.push_str("\\textasciitilde{}"),
             '^' => out.push_str("\\textasciicircum{}"),
             '±' => out.push_str("$\\pm$"),
+            '†' => out.push_str("$^\\dagger$"),
             _ => out.push(c),
         }
     }
@@ -31,7 +32,7 @@ pub fn escape(s: &str) -> String {
 
 /// The leading number of a cell (`0.1234 ± 0.0056` -> 0.1234).
 fn value(cell: &str) -> Option<f64> {
-    cell.split_whitespace().next()?.parse().ok()
+    cell.split_whitespace().next()?.trim_end_matches(super::DAGGER).parse().ok()
 }
 
 /// The table as a LaTeX `table` environment with a booktabs `tabular`.

@@ -8,11 +8,13 @@
 //! plot of recall against queries/s ([`pareto`]).
 
 pub mod aggregate;
+pub mod baseline;
 pub mod latex;
 pub mod pareto;
+pub mod stats;
 
 use crate::config::{Experiment, RunSpec};
-use crate::eval::EvalSummary;
+use crate::eval::{EvalSummary, PerUser};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,6 +37,29 @@ pub struct Table {
     /// Which columns of `header` are metrics (the rest identify the row, give its config or
     /// time it).
     pub metric_cols: Vec<String>,
+    /// (model, point, column) cells significantly different from the baseline's.
+    pub significant: BTreeSet<(String, String, String)>,
+}
+
+/// The mark of a cell significantly different from the baseline's.
+pub const DAGGER: &str = "†";
+
+/// A copy of `t` whose significant cells carry [`DAGGER`], for the tables people read (the
+/// CSV stays numeric).
+pub fn with_marks(t: &Table) -> Table {
+    let mut out = t.clone();
+    if t.significant.is_empty() {
+        return out;
+    }
+    let (Some(m), Some(p)) = (t.header.iter().position(|h| h == "model"), t.header.iter().position(|h| h == "point")) else { return out };
+    for row in &mut out.rows {
+        for (c, name) in t.header.iter().enumerate() {
+            if t.significant.contains(&(row[m].clone(), row[p].clone(), name.clone())) {
+                row[c].push_str(DAGGER);
+            }
+        }
+    }
+    out
 }
 
 /// One run's result, as the pipeline hands it to the report.
@@ -44,6 +69,8 @@ pub struct Row<'a> {
     pub eval_key: &'a str,
     /// The run's summary, or why it has none (its stage failed or was skipped).
     pub result: Result<Arc<EvalSummary>, String>,
+    /// Per-user metric values, loaded when the experiment compares against a baseline.
+    pub per_user: Option<Arc<PerUser>>,
 }
 
 /// Builds an experiment's table from its rows, one per run in the experiment's order.
@@ -183,7 +210,24 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
         }
         json_rows.push(obj);
     }
-    Ok(Table { title: exp.section.name.clone(), header, rows, json: json_rows, metric_cols })
+    let mut significant = BTreeSet::new();
+    if let Some(b) = &exp.report.baseline {
+        let tests = baseline::against(b, results);
+        for obj in &mut json_rows {
+            let key = (obj["model"].as_str().unwrap_or("").to_string(), obj["point"].as_str().unwrap_or("").to_string());
+            if let Some(t) = tests.get(&key) {
+                obj["tests"] = json!(t);
+            }
+        }
+        for ((m, p), cols) in &tests {
+            for (c, t) in cols {
+                if t.significant(exp.report.alpha) {
+                    significant.insert((m.clone(), p.clone(), c.clone()));
+                }
+            }
+        }
+    }
+    Ok(Table { title: exp.section.name.clone(), header, rows, json: json_rows, metric_cols, significant })
 }
 
 /// The terminal shows every Recall and NDCG column but the other metrics at the smallest
@@ -237,17 +281,30 @@ pub fn failed_rows_markdown(t: &Table) -> String {
     out
 }
 
-/// CSV of the table; with failed rows, a last `error` column holds their errors.
+/// CSV of the table; against a baseline, two columns per tested metric hold the Holm-
+/// corrected p-values (`<metric> p_t`, `<metric> p_wilcoxon`); with failed rows, a last
+/// `error` column holds their errors.
 pub fn to_csv(t: &Table) -> String {
     let cell = |s: &String| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.clone() };
     let errors: BTreeMap<usize, String> = row_errors(t).into_iter().collect();
+    let tested: Vec<String> = t.header.iter().filter(|h| t.json.iter().any(|r| r["tests"].get(h.as_str()).is_some())).cloned().collect();
     let mut header = t.header.clone();
+    for c in &tested {
+        header.push(format!("{c} p_t"));
+        header.push(format!("{c} p_wilcoxon"));
+    }
     if !errors.is_empty() {
         header.push("error".into());
     }
     let mut out = header.iter().map(cell).collect::<Vec<_>>().join(",") + "\n";
     for (i, r) in t.rows.iter().enumerate() {
         let mut r = r.clone();
+        for c in &tested {
+            let test = &t.json.get(i).map_or(&Value::Null, |j| &j["tests"][c.as_str()]);
+            for f in ["t_p_holm", "wilcoxon_p_holm"] {
+                r.push(test[f].as_f64().map_or(String::new(), |p| format!("{p:.3e}")));
+            }
+        }
         if !errors.is_empty() {
             r.push(errors.get(&i).cloned().unwrap_or_default());
         }
@@ -306,9 +363,15 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the results folder `{}`", dir.display()))?;
     // With several seeds, people read one mean ± std row per model and point; the per-seed
     // rows stay in the CSV and JSON.
-    let shown = aggregate::by_seed(&t);
-    let shown = shown.as_ref().unwrap_or(&t);
-    let md = to_markdown(shown) + &failed_rows_markdown(&t);
+    let shown = with_marks(&aggregate::by_seed(&t).unwrap_or_else(|| t.clone()));
+    let shown = &shown;
+    let mut md = to_markdown(shown) + &failed_rows_markdown(&t);
+    if let Some(b) = &exp.report.baseline {
+        md += &format!(
+            "\n{DAGGER}: differs from `{b}` on the same users (paired t-test and Wilcoxon signed-rank, both Holm-corrected p < {}); p-values in results.csv and results.json.\n",
+            exp.report.alpha
+        );
+    }
     write_set(
         &dir,
         &[("results.md", md), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?), ("results.tex", latex::to_latex(shown))],

@@ -11,6 +11,7 @@ pub mod data;
 pub mod eval;
 pub mod graph;
 pub mod index;
+pub mod interrupt;
 pub mod linalg;
 pub mod memory;
 pub mod metrics;

@@ -99,3 +99,59 @@ fn a_baseline_that_names_no_model_is_a_config_error() {
     assert_eq!(e.key, "report.baseline");
     assert!(e.hint.unwrap().contains("did you mean `popularity`"));
 }
+
+#[test]
+fn similarity_task_separates_planted_categories_and_plots_are_written() {
+    let d = tempfile::tempdir().unwrap();
+    let body = r#"
+[experiment]
+name = "sim"
+seeds = [1]
+
+[dataset]
+kind = "synthetic"
+n_users = 800
+n_items = 300
+n_clusters = 6
+mean_len = 20
+seed = 3
+
+[[model]]
+kind = "random"
+dim = 16
+
+[[model]]
+kind = "item2vec"
+dim = 16
+epochs = 10
+threads = 1
+sweep = { window = [2, 4], negatives = [3, 5] }
+
+[metrics]
+task = ["retrieval", "similarity"]
+k = [10]
+metrics = ["recall"]
+similarity_pairs = 20000
+"#;
+    let cfg = write_config(d.path(), "sim.toml", body);
+    let (summary, tables) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
+    assert_eq!(summary.failed, 0);
+    let rows = &tables[0];
+    let rnd = rows.iter().find(|r| r["model"] == "random").unwrap();
+    assert!(metric(rnd, "sim same-diff").abs() < 0.03, "random vectors know no category: {}", metric(rnd, "sim same-diff"));
+    for r in rows.iter().filter(|r| r["model"] == "item2vec") {
+        assert!(metric(r, "sim same-diff") > 0.2, "item2vec groups the planted categories: {}", metric(r, "sim same-diff"));
+        assert!(metric(r, "sim p05") <= metric(r, "sim p50") && metric(r, "sim p50") <= metric(r, "sim p95"));
+        assert!(metric(r, "sim min") >= -1.0 && metric(r, "sim max") <= 1.0);
+        assert_eq!(r["series"]["similarity histogram"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum::<f64>(), 20000.0);
+    }
+    let dir = d.path().join("results/sim");
+    for f in ["loss.svg", "similarity.svg", "Recall_10-vs-model.window.svg", "Recall_10-vs-model.negatives.svg", "heatmap-model.negatives-model.window.svg"] {
+        let svg = std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(svg.starts_with("<svg") && svg.contains("<text") && svg.trim_end().ends_with("</svg>"), "{f}");
+    }
+    // Columns in reading order.
+    let header = std::fs::read_to_string(dir.join("results.csv")).unwrap().lines().next().unwrap().to_string();
+    let pos = |c: &str| header.find(c).unwrap_or_else(|| panic!("{c} in {header}"));
+    assert!(pos("sim mean") < pos("sim std") && pos("sim p50") < pos("sim max") && pos("sim max") < pos("sim same mean"));
+}

@@ -153,7 +153,7 @@ fn run(args: RunArgs) -> i32 {
     {
         let finished = finished.clone();
         let installed = ctrlc::set_handler(move || {
-            let removed = pipeline::interrupt::abandon_all();
+            let removed = crate::interrupt::abandon_all();
             eprintln!(
                 "\ninterrupted: {} of {total} stages had finished (kept in the cache; run again to resume); removed {removed} unfinished entries",
                 finished.load(Ordering::SeqCst)

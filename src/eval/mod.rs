@@ -6,6 +6,7 @@
 pub mod link_prediction;
 pub mod node_classification;
 pub mod retrieval;
+pub mod similarity;
 pub mod spec;
 
 use crate::data::{Dataset, Split};
@@ -45,6 +46,8 @@ pub struct TaskResult {
     pub metrics: BTreeMap<String, f64>,
     pub latency: Option<LatencyStats>,
     pub per_user: Option<PerUser>,
+    /// Named series for plots (e.g. a histogram's counts).
+    pub series: BTreeMap<String, Vec<f64>>,
 }
 
 /// A config-time mismatch between a task and the run's dataset or split.
@@ -73,7 +76,7 @@ pub trait Task: Sync {
 }
 
 /// The registry: adding a task is one file and one line here.
-pub static KINDS: &[&dyn Task] = &[&retrieval::Retrieval, &node_classification::NodeClassification, &link_prediction::LinkPrediction];
+pub static KINDS: &[&dyn Task] = &[&retrieval::Retrieval, &node_classification::NodeClassification, &link_prediction::LinkPrediction, &similarity::Similarity];
 
 pub fn lookup(name: &str) -> Option<&'static dyn Task> {
     KINDS.iter().copied().find(|t| t.name() == name)
@@ -101,6 +104,9 @@ pub struct EvalSummary {
     pub index_seconds: f64,
     pub index_bytes: u64,
     pub epochs: Vec<EpochLog>,
+    /// Named series for plots (the similarity histograms); absent in older entries.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub series: BTreeMap<String, Vec<f64>>,
 }
 
 /// Per-user metric values, kept as parquet (polars) with the users' original ids.
@@ -159,6 +165,7 @@ pub fn run_tasks(tasks: &[&dyn Task], input: &EvalInput) -> Result<(EvalSummary,
             summary.users = r.users;
         }
         summary.metrics.extend(r.metrics);
+        summary.series.extend(r.series);
         if let (false, Some(l)) = (have_latency, r.latency) {
             summary.latency = l;
             have_latency = true;

@@ -142,6 +142,6 @@ impl Task for Retrieval {
             n_relevant: relevant.iter().map(|r| r.len() as u32).collect(),
             columns,
         };
-        Ok(TaskResult { users: users.len(), metrics: means, latency: Some(latency), per_user: Some(per_user) })
+        Ok(TaskResult { users: users.len(), metrics: means, latency: Some(latency), per_user: Some(per_user), ..Default::default() })
     }
 }

@@ -75,6 +75,21 @@ pub struct MetricsSection {
     /// Node classification: random train/test splits averaged over.
     #[serde(skip_serializing_if = "is_ten")]
     pub repeats: usize,
+    /// Similarity task: item pairs sampled (seeded by the run's seed).
+    #[serde(skip_serializing_if = "is_default_pairs")]
+    pub similarity_pairs: usize,
+    /// Similarity task: the item feature (categorical or multi-hot) whose equal values make
+    /// a "same category" pair; by default a graph's node labels, else the first categorical,
+    /// else the first multi-hot item feature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity_by: Option<String>,
+}
+
+/// Default of `similarity_pairs`.
+pub const DEFAULT_PAIRS: usize = 100_000;
+
+fn is_default_pairs(x: &usize) -> bool {
+    *x == DEFAULT_PAIRS
 }
 
 fn is_retrieval(t: &Tasks) -> bool {
@@ -97,6 +112,8 @@ impl Default for MetricsSection {
             latency_queries: 1000,
             train_fraction: 0.5,
             repeats: 10,
+            similarity_pairs: DEFAULT_PAIRS,
+            similarity_by: None,
         }
     }
 }
@@ -108,6 +125,7 @@ impl Validate for MetricsSection {
         ensure_param!(!self.metrics.is_empty(), "metrics", "needs at least one metric");
         ensure_param!(self.train_fraction > 0.0 && self.train_fraction < 1.0, "train_fraction", "must be in (0, 1), got {}", self.train_fraction);
         ensure_param!(self.repeats >= 1, "repeats", "must be at least 1");
+        ensure_param!((100..=100_000_000).contains(&self.similarity_pairs), "similarity_pairs", "must be in [100, 100000000], got {}", self.similarity_pairs);
         ensure_param!(!self.task.0.is_empty(), "task", "needs at least one task; tasks: {}", kind_names().join(", "));
         for (i, t) in self.task.0.iter().enumerate() {
             let known = kind_names();

@@ -17,7 +17,7 @@
 //! by `kill -9`, so [`Cache::remove_stale_tmp`] removes exactly the entries whose owner is
 //! gone, whoever and wherever it was.
 
-use super::interrupt;
+use crate::interrupt;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -5,7 +5,6 @@
 pub mod artifacts;
 pub mod cache;
 pub mod dag;
-pub mod interrupt;
 pub mod key;
 pub mod progress;
 pub mod stages;

@@ -11,6 +11,7 @@ pub mod aggregate;
 pub mod baseline;
 pub mod latex;
 pub mod pareto;
+pub mod plots;
 pub mod stats;
 
 use crate::config::{Experiment, RunSpec};
@@ -111,7 +112,11 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
             ordered.push(exact);
         }
     }
-    let rest: Vec<String> = extra.iter().filter(|c| !ordered.contains(c)).cloned().collect();
+    // The rest alphabetically, but a distribution's statistics in reading order.
+    const STAT_ORDER: [&str; 12] = ["mean", "std", "min", "p05", "p25", "p50", "p75", "p95", "max", "same mean", "diff mean", "same-diff"];
+    let stat_rank = |c: &str| c.strip_prefix("sim ").and_then(|s| STAT_ORDER.iter().position(|o| *o == s)).unwrap_or(usize::MAX);
+    let mut rest: Vec<String> = extra.iter().filter(|c| !ordered.contains(c)).cloned().collect();
+    rest.sort_by(|a, b| (stat_rank(a), a).cmp(&(stat_rank(b), b)));
     ordered.extend(rest);
     // Keep only columns some row has (graph tasks carry F1/AUC, not ranking metrics).
     let mut present: BTreeSet<String> = BTreeSet::new();
@@ -202,6 +207,9 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
             "latency": if retrieval(run) { json!(s.latency) } else { Value::Null },
             "epochs": s.epochs,
         });
+        if !s.series.is_empty() {
+            obj["series"] = json!(s.series);
+        }
         for (key, v) in facts.as_object().into_iter().flatten() {
             obj[key] = v.clone();
         }
@@ -322,7 +330,7 @@ pub fn write_set(dir: &Path, files: &[(&str, String)]) -> Result<()> {
     let mut result = Ok(());
     for (name, body) in files {
         let t = tmp(name);
-        crate::pipeline::interrupt::register(&t);
+        crate::interrupt::register(&t);
         written.push(t.clone());
         if let Err(e) = std::fs::write(&t, body) {
             result = Err(anyhow::Error::new(e).context(format!("cannot write `{}`", t.display())));
@@ -339,7 +347,7 @@ pub fn write_set(dir: &Path, files: &[(&str, String)]) -> Result<()> {
     if result.is_ok() {
         for (name, _) in files {
             let (t, dest) = (tmp(name), dir.join(name));
-            if let Err(e) = crate::pipeline::interrupt::commit(&t, || std::fs::rename(&t, &dest)) {
+            if let Err(e) = crate::interrupt::commit(&t, || std::fs::rename(&t, &dest)) {
                 result = Err(anyhow::Error::new(e).context(format!("cannot replace `{}`", dest.display())));
                 break;
             }
@@ -349,7 +357,7 @@ pub fn write_set(dir: &Path, files: &[(&str, String)]) -> Result<()> {
         if t.exists() {
             let _ = std::fs::remove_file(&t);
         }
-        crate::pipeline::interrupt::unregister(&t);
+        crate::interrupt::unregister(&t);
     }
     result
 }
@@ -379,6 +387,9 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
     println!("\n{}\nwritten to {}/results.{{md,csv,json,tex}}", to_terminal(shown), dir.display());
     if let Some(p) = pareto::write_experiment_plot(exp, &t, &dir)? {
         println!("pareto plot (recall vs queries/s): {}", p.display());
+    }
+    for p in plots::write_all(&t, &dir)? {
+        println!("plot: {}", p.display());
     }
     let tables: Vec<(&Experiment, Table)> = same_dataset.iter().map(|(e, r)| Ok((*e, build(e, r)?))).collect::<Result<_>>()?;
     if let Some(p) = pareto::write_combined_plot(exp, &tables)? {

@@ -90,7 +90,7 @@ pub fn frontier(points: &[Point]) -> Vec<usize> {
 }
 
 /// Curve colours (the Tableau 10), in curve order.
-const PALETTE: [plotters::style::RGBColor; 10] = {
+pub(crate) const PALETTE: [plotters::style::RGBColor; 10] = {
     use plotters::style::RGBColor as C;
     [
         C(31, 119, 180),

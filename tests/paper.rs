@@ -155,3 +155,47 @@ similarity_pairs = 20000
     let pos = |c: &str| header.find(c).unwrap_or_else(|| panic!("{c} in {header}"));
     assert!(pos("sim mean") < pos("sim std") && pos("sim p50") < pos("sim max") && pos("sim max") < pos("sim same mean"));
 }
+
+#[test]
+fn map_task_draws_every_mapped_item_coloured_by_category() {
+    let d = tempfile::tempdir().unwrap();
+    let body = r#"
+[experiment]
+name = "map"
+seeds = [1]
+
+[dataset]
+kind = "synthetic"
+n_users = 800
+n_items = 300
+n_clusters = 6
+mean_len = 20
+seed = 3
+
+[[model]]
+kind = "item2vec"
+dim = 16
+epochs = 10
+threads = 1
+
+[metrics]
+task = ["map"]
+map = { perplexity = 20, iterations = 300, max_items = 200 }
+"#;
+    let cfg = write_config(d.path(), "map.toml", body);
+    let (summary, tables) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
+    assert_eq!(summary.failed, 0);
+    let score = metric(&tables[0][0], "map kNN@10");
+    assert!(score > 0.2 && score <= 1.0, "neighbourhood preservation {score}");
+    let svg = std::fs::read_to_string(d.path().join("results/map/map-item2vec-base-1.svg")).unwrap();
+    assert_eq!(svg.matches("<circle").count(), 200, "one point per mapped item (max_items)");
+    // Six planted categories, six colours.
+    let mut fills: Vec<&str> = svg.split("fill=\"").skip(1).filter_map(|s| s.split('"').next()).filter(|f| f.starts_with('#') && *f != "#FFFFFF").collect();
+    fills.sort();
+    fills.dedup();
+    assert!(fills.len() >= 6, "{fills:?}");
+    // A bad key is a config error naming it.
+    let bad = write_config(d.path(), "bad.toml", &body.replace("perplexity = 20", "perplexity = 1"));
+    let e = runner::config::load(&bad, &[]).err().expect("an error");
+    assert_eq!(e.key, "metrics.map.perplexity", "{e}");
+}

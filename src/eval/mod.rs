@@ -4,6 +4,7 @@
 //! columns into one [`EvalSummary`].
 
 pub mod link_prediction;
+pub mod map;
 pub mod node_classification;
 pub mod retrieval;
 pub mod similarity;
@@ -48,6 +49,8 @@ pub struct TaskResult {
     pub per_user: Option<PerUser>,
     /// Named series for plots (e.g. a histogram's counts).
     pub series: BTreeMap<String, Vec<f64>>,
+    /// Files kept in the eval stage's cache entry for the report (e.g. `map.json`).
+    pub files: BTreeMap<String, Vec<u8>>,
 }
 
 /// A config-time mismatch between a task and the run's dataset or split.
@@ -76,7 +79,8 @@ pub trait Task: Sync {
 }
 
 /// The registry: adding a task is one file and one line here.
-pub static KINDS: &[&dyn Task] = &[&retrieval::Retrieval, &node_classification::NodeClassification, &link_prediction::LinkPrediction, &similarity::Similarity];
+pub static KINDS: &[&dyn Task] =
+    &[&retrieval::Retrieval, &node_classification::NodeClassification, &link_prediction::LinkPrediction, &similarity::Similarity, &map::Map];
 
 pub fn lookup(name: &str) -> Option<&'static dyn Task> {
     KINDS.iter().copied().find(|t| t.name() == name)
@@ -84,6 +88,18 @@ pub fn lookup(name: &str) -> Option<&'static dyn Task> {
 
 pub fn kind_names() -> Vec<&'static str> {
     KINDS.iter().map(|t| t.name()).collect()
+}
+
+/// The items (rows `0..n_items`) with at least one training interaction, ascending: the
+/// vectors the analysis tasks look at (an untrained item keeps its initial vector).
+pub fn trained_items(split: &Split, n_items: usize) -> Vec<usize> {
+    let mut seen = vec![false; n_items];
+    for it in &split.train {
+        if let Some(s) = seen.get_mut(it.item as usize) {
+            *s = true;
+        }
+    }
+    (0..n_items).filter(|&i| seen[i]).collect()
 }
 
 /// Whether a dataset kind holds a graph (the graph tasks need one).
@@ -153,9 +169,17 @@ impl PerUser {
     }
 }
 
+/// What the eval stage writes: the summary, per-user values and the tasks' files.
+pub struct EvalOutput {
+    pub summary: EvalSummary,
+    pub per_user: PerUser,
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
 /// Runs `tasks` in order and merges what they measured; the first task that counts users
 /// sets the summary's `users`, and the first that times queries its latency.
-pub fn run_tasks(tasks: &[&dyn Task], input: &EvalInput) -> Result<(EvalSummary, PerUser)> {
+pub fn run_tasks(tasks: &[&dyn Task], input: &EvalInput) -> Result<EvalOutput> {
+    let mut files = BTreeMap::new();
     let mut summary = EvalSummary::default();
     let mut per_user = PerUser::default();
     let mut have_latency = false;
@@ -166,6 +190,7 @@ pub fn run_tasks(tasks: &[&dyn Task], input: &EvalInput) -> Result<(EvalSummary,
         }
         summary.metrics.extend(r.metrics);
         summary.series.extend(r.series);
+        files.extend(r.files);
         if let (false, Some(l)) = (have_latency, r.latency) {
             summary.latency = l;
             have_latency = true;
@@ -177,5 +202,5 @@ pub fn run_tasks(tasks: &[&dyn Task], input: &EvalInput) -> Result<(EvalSummary,
         }
     }
     summary.epochs = input.trained.epochs.clone();
-    Ok((summary, per_user))
+    Ok(EvalOutput { summary, per_user, files })
 }

@@ -120,13 +120,7 @@ impl Task for Similarity {
 
     fn evaluate(&self, input: &EvalInput) -> Result<TaskResult> {
         let items = &input.trained.items;
-        let mut trained = vec![false; items.rows];
-        for it in &input.split.train {
-            if let Some(t) = trained.get_mut(it.item as usize) {
-                *t = true;
-            }
-        }
-        let pool: Vec<usize> = (0..items.rows).filter(|&i| trained[i]).collect();
+        let pool = super::trained_items(input.split, items.rows);
         if pool.len() < 2 {
             bail!("the similarity task needs at least 2 items with training data, found {}", pool.len());
         }

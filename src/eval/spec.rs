@@ -83,6 +83,33 @@ pub struct MetricsSection {
     /// else the first multi-hot item feature.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub similarity_by: Option<String>,
+    /// Map task: t-SNE perplexity, gradient-descent iterations and the most items mapped
+    /// (a seeded sample of the items with training data when there are more).
+    #[serde(skip_serializing_if = "is_default_map")]
+    pub map: MapParams,
+}
+
+/// `[metrics] map = { perplexity = 30, iterations = 1000, max_items = 10000 }`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MapParams {
+    pub perplexity: f64,
+    pub iterations: usize,
+    pub max_items: usize,
+    /// Barnes-Hut accuracy (0 would be exact; 0.5 as scikit-learn).
+    pub theta: f64,
+    /// Gradient step; 0 = auto, max(2n/3, 200) for n items (see `eval::map`).
+    pub learning_rate: f64,
+}
+
+impl Default for MapParams {
+    fn default() -> Self {
+        MapParams { perplexity: 30.0, iterations: 1000, max_items: 10_000, theta: 0.5, learning_rate: 0.0 }
+    }
+}
+
+fn is_default_map(m: &MapParams) -> bool {
+    *m == MapParams::default()
 }
 
 /// Default of `similarity_pairs`.
@@ -114,6 +141,7 @@ impl Default for MetricsSection {
             repeats: 10,
             similarity_pairs: DEFAULT_PAIRS,
             similarity_by: None,
+            map: MapParams::default(),
         }
     }
 }
@@ -125,6 +153,12 @@ impl Validate for MetricsSection {
         ensure_param!(!self.metrics.is_empty(), "metrics", "needs at least one metric");
         ensure_param!(self.train_fraction > 0.0 && self.train_fraction < 1.0, "train_fraction", "must be in (0, 1), got {}", self.train_fraction);
         ensure_param!(self.repeats >= 1, "repeats", "must be at least 1");
+        let m = &self.map;
+        ensure_param!(m.perplexity.is_finite() && m.perplexity >= 2.0 && m.perplexity <= 200.0, "map.perplexity", "must be in [2, 200], got {}", m.perplexity);
+        ensure_param!((50..=100_000).contains(&m.iterations), "map.iterations", "must be in [50, 100000], got {}", m.iterations);
+        ensure_param!((10..=200_000).contains(&m.max_items), "map.max_items", "must be in [10, 200000], got {}", m.max_items);
+        ensure_param!(m.theta.is_finite() && m.theta > 0.0 && m.theta <= 1.0, "map.theta", "must be in (0, 1], got {}", m.theta);
+        ensure_param!(m.learning_rate.is_finite() && m.learning_rate >= 0.0, "map.learning_rate", "must be >= 0 (0 = auto), got {}", m.learning_rate);
         ensure_param!((100..=100_000_000).contains(&self.similarity_pairs), "similarity_pairs", "must be in [100, 100000000], got {}", self.similarity_pairs);
         ensure_param!(!self.task.0.is_empty(), "task", "needs at least one task; tasks: {}", kind_names().join(", "));
         for (i, t) in self.task.0.iter().enumerate() {

@@ -147,6 +147,11 @@ pub fn read_corpus(path: &Path) -> Result<Corpus> {
     Ok(c)
 }
 
+/// A file's bytes, with its path in the error.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    read_all(path)
+}
+
 pub fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
     std::fs::write(path, serde_json::to_vec_pretty(v)?).with_context(|| format!("cannot write `{}`", path.display()))
 }

@@ -194,7 +194,15 @@ impl<'a> Executor<'a> {
                     (Ok(_), true) => Some(Arc::new(self.with_entry(&k.eval, |dir, _| PerUser::read_parquet(&dir.join("per_user.parquet")))?)),
                     _ => None,
                 };
-                Ok(report::Row { run, eval_key: &k.eval, result, per_user })
+                // Files the tasks left for the report (e.g. the map's points).
+                let files = match &result {
+                    Ok(_) => self.with_entry(&k.eval, |dir, m| {
+                        let names: Vec<String> = m.info["files"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
+                        names.into_iter().map(|n| Ok((n.clone(), art::read_bytes(&dir.join("files").join(&n))?))).collect::<Result<Vec<_>>>()
+                    })?,
+                    Err(_) => Vec::new(),
+                };
+                Ok(report::Row { run, eval_key: &k.eval, result, per_user, files })
             })
             .collect()
     }
@@ -341,15 +349,20 @@ impl<'a> Executor<'a> {
                     .with_context(what)?;
             }
             StageKind::Eval => {
-                let (summary, per_user) = self.evaluate(st, run).with_context(what)?;
-                let summary = Arc::new(summary);
+                let out = self.evaluate(st, run).with_context(what)?;
+                let summary = Arc::new(out.summary);
                 let s2 = summary.clone();
                 manifest.seconds = t.elapsed().as_secs_f64();
                 cache
                     .store(manifest, move |dir| {
                         art::write_json(&dir.join("summary.json"), &*s2)?;
-                        per_user.write_parquet(&dir.join("per_user.parquet"))?;
-                        Ok(json!({"users": s2.users}))
+                        out.per_user.write_parquet(&dir.join("per_user.parquet"))?;
+                        std::fs::create_dir(dir.join("files"))?;
+                        for (name, bytes) in &out.files {
+                            let p = dir.join("files").join(name);
+                            std::fs::write(&p, bytes).with_context(|| format!("cannot write `{}`", p.display()))?;
+                        }
+                        Ok(json!({"users": s2.users, "files": out.files.keys().collect::<Vec<_>>()}))
                     })
                     .with_context(what)?;
                 self.remember(&st.key, Loaded::Eval(summary));
@@ -361,7 +374,7 @@ impl<'a> Executor<'a> {
 
     /// Runs the run's tasks ([`crate::eval`]) on its vectors, loading its index only when a
     /// task searches one.
-    fn evaluate(&self, st: &Stage, run: &RunSpec) -> Result<(EvalSummary, PerUser)> {
+    fn evaluate(&self, st: &Stage, run: &RunSpec) -> Result<eval::EvalOutput> {
         let tasks: Vec<&dyn eval::Task> =
             run.metrics.task.0.iter().map(|t| eval::lookup(t).ok_or_else(|| anyhow!("internal: unknown task `{t}`"))).collect::<Result<_>>()?;
         let ds = self.data(st.inputs.data()?)?;
@@ -390,11 +403,11 @@ impl<'a> Executor<'a> {
             split_params: &run.split.params,
             seed: run.seed,
         };
-        let (mut summary, per_user) = eval::run_tasks(&tasks, &input)?;
-        summary.train_seconds = train_seconds;
-        summary.index_seconds = index_manifest.seconds;
-        summary.index_bytes = index_manifest.info["bytes"].as_u64().unwrap_or(0);
-        Ok((summary, per_user))
+        let mut out = eval::run_tasks(&tasks, &input)?;
+        out.summary.train_seconds = train_seconds;
+        out.summary.index_seconds = index_manifest.seconds;
+        out.summary.index_bytes = index_manifest.info["bytes"].as_u64().unwrap_or(0);
+        Ok(out)
     }
 }
 

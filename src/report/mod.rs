@@ -72,6 +72,8 @@ pub struct Row<'a> {
     pub result: Result<Arc<EvalSummary>, String>,
     /// Per-user metric values, loaded when the experiment compares against a baseline.
     pub per_user: Option<Arc<PerUser>>,
+    /// Files the run's tasks left for the report, by name (e.g. `map.json`).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// Builds an experiment's table from its rows, one per run in the experiment's order.
@@ -388,7 +390,9 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
     if let Some(p) = pareto::write_experiment_plot(exp, &t, &dir)? {
         println!("pareto plot (recall vs queries/s): {}", p.display());
     }
-    for p in plots::write_all(&t, &dir)? {
+    let mut plotted = plots::write_all(&t, &dir)?;
+    plotted.extend(plots::write_maps(rows, &dir)?);
+    for p in plotted {
         println!("plot: {}", p.display());
     }
     let tables: Vec<(&Experiment, Table)> = same_dataset.iter().map(|(e, r)| Ok((*e, build(e, r)?))).collect::<Result<_>>()?;

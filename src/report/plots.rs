@@ -141,6 +141,51 @@ pub fn heatmap(path: &Path, title: &str, x_desc: &str, y_desc: &str, values: &BT
     })
 }
 
+/// Draws every run's 2-D map (`map.json` of the map task) as `map-<model>-<point>-<seed>.svg`,
+/// points coloured by category (grey without one).
+pub fn write_maps(rows: &[super::Row], dir: &Path) -> Result<Vec<PathBuf>> {
+    use plotters::prelude::*;
+    let mut out = Vec::new();
+    for r in rows {
+        let Some((_, bytes)) = r.files.iter().find(|(n, _)| n == "map.json") else { continue };
+        let pts: crate::eval::map::MapPoints = serde_json::from_slice(bytes).map_err(|e| anyhow!("a damaged map of `{}`: {e}", r.run.model.name))?;
+        let slug = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect::<String>();
+        let path = dir.join(format!("map-{}-{}-{}.svg", slug(&r.run.model.name), slug(&r.run.point_id), r.run.seed));
+        let (mut x0, mut x1, mut y0, mut y1) = (f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY);
+        for (&x, &y) in pts.x.iter().zip(&pts.y) {
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        }
+        if !x0.is_finite() {
+            continue;
+        }
+        let title = format!("{} [{}] seed {}: t-SNE map of {} items", r.run.model.name, r.run.point_id, r.run.seed, pts.x.len());
+        via_tmp(&path, |tmp| {
+            let err = |e: &dyn std::fmt::Display| anyhow!("plotting `{}`: {e}", path.display());
+            let root = SVGBackend::new(tmp, (800, 800)).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| err(&e))?;
+            let (px, py) = (0.03 * (x1 - x0).max(1e-6), 0.03 * (y1 - y0).max(1e-6));
+            let mut chart = ChartBuilder::on(&root)
+                .caption(&title, ("sans-serif", 18))
+                .margin(12)
+                .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
+                .map_err(|e| err(&e))?;
+            chart
+                .draw_series(pts.x.iter().zip(&pts.y).zip(&pts.category).map(|((&x, &y), c)| {
+                    let color = match c {
+                        Some(c) => PALETTE[*c as usize % PALETTE.len()].to_rgba(),
+                        None => RGBColor(170, 170, 170).to_rgba(),
+                    };
+                    Circle::new((x, y), 2, color.filled())
+                }))
+                .map_err(|e| err(&e))?;
+            root.present().map_err(|e| err(&e))?;
+            Ok(())
+        })?;
+        out.push(path);
+    }
+    Ok(out)
+}
+
 /// `model [point] seed s` for a JSON row.
 fn row_label(r: &Value) -> String {
     format!("{} [{}] seed {}", r["model"].as_str().unwrap_or("?"), r["point"].as_str().unwrap_or("?"), r["seed"])

@@ -35,15 +35,16 @@ pub fn unregister(path: &Path) {
     active().retain(|p| p != path);
 }
 
-/// Runs `rename` (which moves `tmp` into place) unless the process is exiting, and forgets
-/// `tmp`. The registry stays locked meanwhile, so an interrupt cannot remove `tmp` mid-rename.
-pub fn commit(tmp: &Path, rename: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
+/// Runs `rename` (which moves the temporary paths `tmps` into place) unless the process is
+/// exiting, and forgets them. The registry stays locked meanwhile, so an interrupt cannot
+/// remove a temporary path mid-rename, nor land between the renames of one set of files.
+pub fn commit(tmps: &[&Path], rename: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
     let mut list = active();
     if exiting() {
         return Err(io::Error::new(io::ErrorKind::Interrupted, "the run was interrupted"));
     }
     let r = rename();
-    list.retain(|p| p != tmp);
+    list.retain(|p| !tmps.contains(&p.as_path()));
     r
 }
 

@@ -377,7 +377,9 @@ pub fn check_distinct(exps: &[Experiment]) -> Vec<ConfigError> {
     let mut errs = Vec::new();
     for e in exps {
         let out = e.section.results_dir.join(&e.section.name);
-        let norm: PathBuf = out.components().collect();
+        // `./results` and `results`, or a relative and an absolute path to one folder.
+        let abs = std::path::absolute(&out).unwrap_or_else(|_| out.clone());
+        let norm: PathBuf = abs.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect();
         if let Some(first) = seen.get(&norm) {
             let sm = SourceMap::new(&e.file, std::fs::read_to_string(&e.file).unwrap_or_default());
             errs.push(sm.error(

@@ -75,6 +75,11 @@ pub trait Task: Sync {
     fn uses_index(&self) -> bool {
         false
     }
+    /// Whether the task draws random numbers from the run's seed (then the seed is part of
+    /// the eval key, also for models whose training ignores it).
+    fn uses_seed(&self) -> bool {
+        false
+    }
     fn evaluate(&self, input: &EvalInput) -> Result<TaskResult>;
 }
 

@@ -118,6 +118,10 @@ impl Task for Similarity {
         "cosine similarity of sampled item pairs: quantiles, same vs different category, histogram"
     }
 
+    fn uses_seed(&self) -> bool {
+        true
+    }
+
     fn evaluate(&self, input: &EvalInput) -> Result<TaskResult> {
         let items = &input.trained.items;
         let pool = super::trained_items(input.split, items.rows);
@@ -147,7 +151,8 @@ impl Task for Similarity {
                 }
             }
         }
-        let mut out = TaskResult { users: all.len(), ..Default::default() };
+        // Pairs are not users: the summary's `users` stays the ranking or graph task's count.
+        let mut out = TaskResult::default();
         out.series.insert("similarity histogram".into(), histogram(&all));
         describe("sim", &mut all, &mut out.metrics);
         if !same.is_empty() && !diff.is_empty() {

@@ -146,6 +146,13 @@ impl Cache {
         }
     }
 
+    /// Whether another thread or process holds the entry's exclusive lock (computing it) right
+    /// now; never blocks.
+    pub fn is_busy(&self, stage: &str, key: &str) -> bool {
+        let Ok(f) = std::fs::OpenOptions::new().read(true).open(self.lock_path(stage, key)) else { return false };
+        matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock))
+    }
+
     /// Blocks until no other process reads, computes or replaces the entry, then holds it
     /// for computing.
     pub fn lock_exclusive(&self, stage: &str, key: &str) -> Result<EntryLock> {
@@ -274,16 +281,24 @@ impl Cache {
             // An old entry is moved aside (into our own temporary name, so an interrupt
             // removes it) before the new one takes its place.
             let old = tmp.with_extension("old");
-            interrupt::commit(&tmp, || {
-                if dest.exists() {
+            interrupt::register(&old);
+            interrupt::commit(&[&tmp, &old], || {
+                let had_old = dest.exists();
+                if had_old {
                     std::fs::rename(&dest, &old)?;
                 }
-                std::fs::rename(&tmp, &dest)
+                std::fs::rename(&tmp, &dest).inspect_err(|_| {
+                    // Put the previous entry back rather than lose it.
+                    if had_old {
+                        let _ = std::fs::rename(&old, &dest);
+                    }
+                })
             })
             .with_context(|| format!("cannot move the finished entry into `{}`", dest.display()))?;
             if old.exists() {
                 let _ = std::fs::remove_dir_all(&old);
             }
+            interrupt::unregister(&old);
             Ok((dest, manifest))
         })();
         if result.is_err() {

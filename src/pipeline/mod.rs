@@ -154,7 +154,11 @@ pub fn run_keys(exp: &Experiment, run: &RunSpec) -> anyhow::Result<RunKeys> {
     let i = &run.index;
     let index_cfg = json!({"kind": i.kind.kind, "kind_version": i.kind.version, "build": i.build, "metric": i.metric});
     let index = stage_key("index", INDEX_VERSION, &index_cfg, &[&train]);
-    let eval_cfg = json!({"search": i.search, "metrics": run.metrics});
+    let mut eval_cfg = json!({"search": i.search, "metrics": run.metrics});
+    // Only tasks that sample add the seed, so the keys of the others stay as they were.
+    if run.metrics.task.0.iter().any(|t| crate::eval::lookup(t).is_some_and(|t| t.uses_seed())) {
+        eval_cfg["seed"] = json!(run.seed);
+    }
     let eval = stage_key("eval", EVAL_VERSION, &eval_cfg, &[&index, &split]);
     Ok(RunKeys { data, split, corpus, train, index, eval })
 }

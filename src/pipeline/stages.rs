@@ -185,9 +185,10 @@ impl<'a> Executor<'a> {
             .iter()
             .zip(&self.plan.run_keys[ei])
             .map(|(run, k)| {
-                let result = match self.eval_summary(&k.eval) {
-                    Ok(s) => Ok(s),
-                    Err(e) => Err(self.failure(&k.eval).ok_or(e)?),
+                // A failure of this run wins over an older cached summary (`--force`).
+                let result = match self.failure(&k.eval) {
+                    Some(why) => Err(why),
+                    None => Ok(self.eval_summary(&k.eval)?),
                 };
                 // The baseline's tests pair users, so they need the per-user values.
                 let per_user = match (&result, paired) {
@@ -218,6 +219,11 @@ impl<'a> Executor<'a> {
         let Some(key) = data_key(ei) else { return Vec::new() };
         let mut group = Vec::new();
         for ej in (0..plan.experiments.len()).filter(|&ej| data_key(ej) == Some(key)) {
+            // Never wait here for another experiment's evaluation: its own report draws the
+            // plot once it is done.
+            if ej != ei && plan.run_keys[ej].iter().any(|k| self.caches[ej].is_busy("eval", &k.eval)) {
+                return Vec::new();
+            }
             match self.rows(ej) {
                 Ok(rows) => group.push((&plan.experiments[ej], rows)),
                 Err(_) => return Vec::new(),

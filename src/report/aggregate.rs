@@ -60,7 +60,9 @@ pub fn by_seed(t: &Table) -> Option<Table> {
             } else if c == model || c == point || ok.is_empty() {
                 t.rows[members[0]][c].clone()
             } else {
-                let vals: Option<Vec<f64>> = ok.iter().map(|&i| t.rows[i][c].parse::<f64>().ok()).collect();
+                // Metrics from the unrounded JSON values where the rows carry them.
+                let exact = |i: usize| t.json.get(i).and_then(|j| j["metrics"][name.as_str()].as_f64());
+                let vals: Option<Vec<f64>> = ok.iter().map(|&i| exact(i).or_else(|| t.rows[i][c].parse::<f64>().ok())).collect();
                 match vals {
                     Some(v) if t.metric_cols.contains(name) => {
                         let (mean, std) = mean_std(&v);

@@ -10,6 +10,12 @@ pub fn lower_is_better(col: &str) -> bool {
     matches!(m, "Gini" | "AvgPop")
 }
 
+/// Whether "best" means anything for `col`: not for spreads (`... std`) and a
+/// distribution's statistics (`sim p50`), whose better direction depends on the question.
+pub fn ranked(col: &str) -> bool {
+    !col.ends_with(" std") && (!col.starts_with("sim ") || col == "sim same-diff")
+}
+
 /// Escapes LaTeX's special characters in plain text.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -41,7 +47,7 @@ pub fn to_latex(t: &Table) -> String {
     // Per metric column: the row indices of the best and second-best values.
     let mut marks = vec![vec![""; n]; t.rows.len()];
     for (c, name) in t.header.iter().enumerate() {
-        if !t.metric_cols.contains(name) {
+        if !t.metric_cols.contains(name) || !ranked(name) {
             continue;
         }
         let mut vals: Vec<(f64, usize)> = t.rows.iter().enumerate().filter_map(|(r, row)| value(&row[c]).filter(|v| v.is_finite()).map(|v| (v, r))).collect();
@@ -117,6 +123,14 @@ mod tests {
         assert_eq!(tex.matches("\\textbf").count(), 2, "one bold per metric column");
         assert_eq!(tex.matches("\\underline").count(), 2);
         assert!(tex.contains("pop\\_ular") && tex.contains("ml\\_100k \\& friends"));
+        // A spread has no "best": a std column stays unmarked.
+        let mut t = table();
+        t.header.push("Macro-F1 std".into());
+        t.metric_cols.push("Macro-F1 std".into());
+        for (r, row) in t.rows.iter_mut().enumerate() {
+            row.push(format!("0.{r}000"));
+        }
+        assert_eq!(to_latex(&t).matches("\\textbf").count(), 2, "no bold in the std column");
         // Balanced braces.
         let open = tex.matches('{').count() - tex.matches("\\{").count();
         let close = tex.matches('}').count() - tex.matches("\\}").count();

@@ -243,14 +243,17 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
 /// The terminal shows every Recall and NDCG column but the other metrics at the smallest
 /// cut-off only, so the table fits a screen; the files keep every column.
 pub fn to_terminal(t: &Table) -> String {
-    let min_k = t.header.iter().filter_map(|h| h.split_once('@').and_then(|(_, k)| k.parse::<usize>().ok())).min();
+    // Cut-offs of the ranking columns (`Recall@10`, `exact NDCG@20`), not of analysis
+    // columns such as `map kNN@10`.
+    let ranking = |h: &str| h.split_once('@').filter(|(m, _)| !m.strip_prefix("exact ").unwrap_or(m).contains(' ')).and_then(|(_, k)| k.parse::<usize>().ok());
+    let min_k = t.header.iter().filter_map(|h| ranking(h)).min();
     let keep: Vec<usize> = (0..t.header.len())
-        .filter(|&i| match t.header[i].split_once('@') {
-            Some((m, k)) => {
+        .filter(|&i| match (t.header[i].split_once('@'), ranking(&t.header[i])) {
+            (Some((m, _)), Some(k)) => {
                 let m = m.strip_prefix("exact ").unwrap_or(m);
-                m == "Recall" || m == "NDCG" || m == "ANNRecall" || k.parse::<usize>().ok() == min_k
+                m == "Recall" || m == "NDCG" || m == "ANNRecall" || Some(k) == min_k
             }
-            None => true,
+            _ => true,
         })
         .collect();
     let mut b = tabled::builder::Builder::default();
@@ -325,7 +328,8 @@ pub fn to_csv(t: &Table) -> String {
 
 /// Writes files as one set: every file is written in full under a temporary name before any
 /// replaces its old version, so a failure (a full disk, say) leaves the old set whole and no
-/// temporary file behind, and a reader never sees a new table next to an old one.
+/// temporary file behind; the renames then follow each other (a reader could catch the
+/// microseconds between two of them) and an interrupt cannot fall between them.
 pub fn write_set(dir: &Path, files: &[(&str, String)]) -> Result<()> {
     let tmp = |name: &str| dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut written = Vec::new();
@@ -347,12 +351,18 @@ pub fn write_set(dir: &Path, files: &[(&str, String)]) -> Result<()> {
         }
     }
     if result.is_ok() {
-        for (name, _) in files {
-            let (t, dest) = (tmp(name), dir.join(name));
-            if let Err(e) = crate::interrupt::commit(&t, || std::fs::rename(&t, &dest)) {
-                result = Err(anyhow::Error::new(e).context(format!("cannot replace `{}`", dest.display())));
-                break;
+        // All renames under one hold of the interrupt registry: Ctrl-C lands before or after
+        // the set, not inside it.
+        let temps: Vec<&Path> = written.iter().map(|p| p.as_path()).collect();
+        let renamed = crate::interrupt::commit(&temps, || {
+            for (name, _) in files {
+                std::fs::rename(tmp(name), dir.join(name))
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("cannot replace `{}`: {e}", dir.join(name).display())))?;
             }
+            Ok(())
+        });
+        if let Err(e) = renamed {
+            result = Err(anyhow::Error::new(e));
         }
     }
     for t in written {

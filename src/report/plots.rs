@@ -287,6 +287,10 @@ fn sweep_plots(t: &Table, dir: &Path) -> Result<Vec<PathBuf>> {
             acc.entry((cfg(r, a), cfg(r, b))).or_default().push(value(r));
         }
         let values: BTreeMap<(String, String), f64> = acc.into_iter().map(|(k, v)| (k, v.iter().sum::<f64>() / v.len() as f64)).collect();
+        // Two models that each sweep their own key: no model has both, no heatmap.
+        if values.is_empty() {
+            return Ok(out);
+        }
         let p = dir.join(format!("heatmap-{}-{}.svg", slug(a), slug(b)));
         heatmap(&p, &format!("{}: {metric} of {model}", t.title), a, b, &values)?;
         out.push(p);
@@ -334,5 +338,18 @@ mod tests {
         let sweep = well_formed(&d.path().join("Recall_10-vs-model.p.svg"));
         assert!(sweep.contains("node2vec model.q=0.5") && sweep.contains("node2vec model.q=2"), "one line per value of the other key");
         assert!(std::fs::read_dir(d.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains("tmp")));
+        // Two models, each sweeping its own key: line plots, no heatmap, no error.
+        let d2 = tempfile::tempdir().unwrap();
+        let rows: Vec<Value> = [("a", "model.p", "1"), ("a", "model.p", "2"), ("b", "model.t", "0.1"), ("b", "model.t", "0.2")]
+            .iter()
+            .enumerate()
+            .map(|(i, (m, k, v))| {
+                let other = if *k == "model.p" { "model.t" } else { "model.p" };
+                json!({"model": m, "point": format!("p{i}"), "seed": 1, "config": {*k: v, other: "-"}, "metrics": {"Recall@10": 0.1 * i as f64}})
+            })
+            .collect();
+        let t2 = Table { title: "two".into(), json: rows, metric_cols: vec!["Recall@10".into()], ..Default::default() };
+        let names: Vec<String> = write_all(&t2, d2.path()).unwrap().iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
+        assert_eq!(names, vec!["Recall_10-vs-model.p.svg", "Recall_10-vs-model.t.svg"]);
     }
 }

@@ -100,22 +100,14 @@ fn a_baseline_that_names_no_model_is_a_config_error() {
     assert!(e.hint.unwrap().contains("did you mean `popularity`"));
 }
 
+/// Six planted categories, enough users for Item2Vec to learn them.
+const PLANTED: &str = "[dataset]\nkind = \"synthetic\"\nn_users = 800\nn_items = 300\nn_clusters = 6\nmean_len = 20\nseed = 3\n";
+
 #[test]
 fn similarity_task_separates_planted_categories_and_plots_are_written() {
     let d = tempfile::tempdir().unwrap();
-    let body = r#"
-[experiment]
-name = "sim"
-seeds = [1]
-
-[dataset]
-kind = "synthetic"
-n_users = 800
-n_items = 300
-n_clusters = 6
-mean_len = 20
-seed = 3
-
+    let body = &(format!("[experiment]\nname = \"sim\"\nseeds = [1]\n{PLANTED}")
+        + r#"
 [[model]]
 kind = "random"
 dim = 16
@@ -132,7 +124,7 @@ task = ["retrieval", "similarity"]
 k = [10]
 metrics = ["recall"]
 similarity_pairs = 20000
-"#;
+"#);
     let cfg = write_config(d.path(), "sim.toml", body);
     let (summary, tables) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
     assert_eq!(summary.failed, 0);
@@ -159,19 +151,8 @@ similarity_pairs = 20000
 #[test]
 fn map_task_draws_every_mapped_item_coloured_by_category() {
     let d = tempfile::tempdir().unwrap();
-    let body = r#"
-[experiment]
-name = "map"
-seeds = [1]
-
-[dataset]
-kind = "synthetic"
-n_users = 800
-n_items = 300
-n_clusters = 6
-mean_len = 20
-seed = 3
-
+    let body = &(format!("[experiment]\nname = \"map\"\nseeds = [1]\n{PLANTED}")
+        + r#"
 [[model]]
 kind = "item2vec"
 dim = 16
@@ -181,7 +162,7 @@ threads = 1
 [metrics]
 task = ["map"]
 map = { perplexity = 20, iterations = 300, max_items = 200 }
-"#;
+"#);
     let cfg = write_config(d.path(), "map.toml", body);
     let (summary, tables) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
     assert_eq!(summary.failed, 0);

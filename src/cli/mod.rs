@@ -22,6 +22,58 @@ pub enum Command {
     Validate(ConfigArgs),
     /// List the registered dataset, split, model and index kinds and evaluation tasks.
     Kinds,
+    /// Recommend items for a user from a run's cached vectors and index.
+    Recommend(AskArgs),
+    /// Items nearest to an item, from a run's cached vectors and index.
+    Similar(AskArgs),
+    /// Write a run's item (and user) vectors with raw ids: npy, parquet or word2vec text.
+    Export(ExportArgs),
+}
+
+/// Which run of a config to use: by default the first model, point and seed.
+#[derive(Args, Debug)]
+pub struct RunChoice {
+    /// The experiment spec file (TOML).
+    pub config: PathBuf,
+    /// Override a config value, as for `run`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// A model's name (default: the first model).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// A sweep point id as the tables show it (default: the model's first point).
+    #[arg(long)]
+    pub point: Option<String>,
+    /// A seed of `experiment.seeds` (default: the first).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct AskArgs {
+    #[command(flatten)]
+    pub run: RunChoice,
+    /// The user's raw id (recommend).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The item's raw id (similar).
+    #[arg(long)]
+    pub item: Option<String>,
+    /// How many items.
+    #[arg(short, default_value_t = 10)]
+    pub k: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub run: RunChoice,
+    /// npy, parquet or word2vec.
+    #[arg(long, default_value = "npy")]
+    pub format: String,
+    /// Output path without extension (default: results/<experiment>/export/<model>-<point>-<seed>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -116,7 +168,139 @@ pub fn main() -> i32 {
             }
         },
         Command::Run(args) => run(args),
+        Command::Recommend(args) => ask(args, true),
+        Command::Similar(args) => ask(args, false),
+        Command::Export(args) => export(args),
     }
+}
+
+/// Loads the config and picks the run: Ok((plan, experiment index, run index)).
+fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
+    let exp = match config::load(&c.config, &c.set) {
+        Ok(e) => e,
+        Err(e) => {
+            print_config_errors(&[e]);
+            return Err(2);
+        }
+    };
+    let runs = &exp.runs;
+    let model = c.model.clone().unwrap_or_else(|| runs[0].model.name.clone());
+    let pick = runs.iter().position(|r| r.model.name == model && c.point.as_ref().is_none_or(|p| &r.point_id == p) && c.seed.is_none_or(|s| r.seed == s));
+    let Some(ri) = pick else {
+        let mut names: Vec<&str> = runs.iter().map(|r| r.model.name.as_str()).collect();
+        names.dedup();
+        let points: Vec<&str> = runs.iter().filter(|r| r.model.name == model).map(|r| r.point_id.as_str()).collect();
+        eprintln!(
+            "error: {}: no run of model `{model}` at point {:?} and seed {:?} (models: {}; points of `{model}`: {})",
+            c.config.display(),
+            c.point,
+            c.seed,
+            names.join(", "),
+            points.join(", ")
+        );
+        return Err(2);
+    };
+    match pipeline::plan(vec![exp]) {
+        Ok(p) => Ok((p, ri)),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Err(2)
+        }
+    }
+}
+
+fn ask(args: AskArgs, recommend: bool) -> i32 {
+    let (plan, ri) = match choose(&args.run) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let exec = Executor::new(&plan, false, false);
+    let t = std::time::Instant::now();
+    let served = match exec.serve(0, ri) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 1;
+        }
+    };
+    let loaded = t.elapsed();
+    let t = std::time::Instant::now();
+    let (what, answers, history) = match (recommend, &args.user, &args.item) {
+        (true, Some(u), _) => (format!("user {u}"), served.recommend(u, args.k), served.history(u)),
+        (false, _, Some(i)) => (format!("item {i}"), served.similar(i, args.k), Ok(Vec::new())),
+        (true, None, _) => {
+            eprintln!("error: recommend needs --user ID");
+            return 2;
+        }
+        (false, _, None) => {
+            eprintln!("error: similar needs --item ID");
+            return 2;
+        }
+    };
+    let (answers, history) = match (answers, history) {
+        (Ok(a), Ok(h)) => (a, h),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e:#}");
+            return 1;
+        }
+    };
+    let asked = t.elapsed();
+    let title = |t: &Option<String>| t.clone().unwrap_or_default();
+    if !history.is_empty() {
+        println!("{what} had (most recent last):");
+        for h in history.iter().rev().take(10).rev() {
+            println!("  {:<12} {}", h.item, title(&h.title));
+        }
+    }
+    println!("{} for {what} ({}):", if recommend { "recommended" } else { "similar" }, served.label);
+    for (rank, a) in answers.iter().enumerate() {
+        println!("{:>3}. {:<12} {:>9.4}  {}", rank + 1, a.item, a.score, title(&a.title));
+    }
+    eprintln!("(loaded from the cache in {:.0} ms, answered in {:.2} ms)", loaded.as_secs_f64() * 1e3, asked.as_secs_f64() * 1e3);
+    0
+}
+
+fn export(args: ExportArgs) -> i32 {
+    let (plan, ri) = match choose(&args.run) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let exec = Executor::new(&plan, false, false);
+    let served = match exec.serve(0, ri) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 1;
+        }
+    };
+    let exp = &plan.experiments[0];
+    let run = &exp.runs[ri];
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| exp.section.results_dir.join(&exp.section.name).join("export").join(format!("{}-{}-{}", run.model.name, run.point_id, run.seed)));
+    if let Some(parent) = out.parent() {
+        if let Err(e) = std::fs::create_dir_all(parent) {
+            eprintln!("error: cannot create `{}`: {e}", parent.display());
+            return 1;
+        }
+    }
+    let stem = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "vectors".into());
+    let mut written = Vec::new();
+    for (side, vectors, ids) in [("items", &served.trained.items, served.dataset.items.raws()), ("users", &served.trained.users, served.dataset.users.raws())] {
+        let path = out.with_file_name(format!("{stem}.{side}"));
+        match pipeline::serve::export(vectors, ids, &args.format, &path) {
+            Ok(files) => written.extend(files),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return 1;
+            }
+        }
+    }
+    for f in written {
+        println!("{}", f.display());
+    }
+    0
 }
 
 fn run(args: RunArgs) -> i32 {

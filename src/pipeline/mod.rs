@@ -7,6 +7,7 @@ pub mod cache;
 pub mod dag;
 pub mod key;
 pub mod progress;
+pub mod serve;
 pub mod stages;
 
 use crate::config::{Experiment, RunSpec};

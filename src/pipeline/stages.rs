@@ -166,6 +166,31 @@ impl<'a> Executor<'a> {
         Ok((t, seconds))
     }
 
+    /// A cached dataset (for [`super::serve`]).
+    pub(super) fn load_data(&self, key: &str) -> Result<Arc<Dataset>> {
+        self.data(key)
+    }
+
+    /// A cached split.
+    pub(super) fn load_split(&self, key: &str) -> Result<Arc<Split>> {
+        self.split(key)
+    }
+
+    /// Cached vectors.
+    pub(super) fn load_trained(&self, key: &str) -> Result<Arc<Trained>> {
+        Ok(self.trained(key)?.0)
+    }
+
+    /// A cached index with `search` parameters applied.
+    pub(super) fn load_index(&self, key: &str, search: &Value) -> Result<Box<dyn AnnIndex>> {
+        let irun = self.run_of(self.stage(key)?);
+        self.with_entry(key, |dir, _| {
+            let mut index = (irun.index.kind.load)(&irun.index.build, dir)?;
+            index.set_search_params(search)?;
+            Ok(index)
+        })
+    }
+
     /// The eval summary of a finished eval stage.
     pub fn eval_summary(&self, key: &str) -> Result<Arc<EvalSummary>> {
         if let Some(Loaded::Eval(e)) = self.recall(key) {

@@ -1,0 +1,213 @@
+//! Use what was trained: answer "what should this user see" and "what is like this item"
+//! from a run's cached vectors and index, and export the vectors, without computing anything.
+//! A stage that is not cached is an error that says to run the config first.
+
+use super::stages::Executor;
+use super::StageKind;
+use crate::data::{Dataset, Split};
+use crate::index::{AnnIndex, Hit};
+use crate::models::Trained;
+use anyhow::{anyhow, bail, Result};
+use std::path::Path;
+use std::sync::Arc;
+
+/// One run's cached outputs, loaded for questions.
+pub struct Served {
+    pub dataset: Arc<Dataset>,
+    pub split: Arc<Split>,
+    pub trained: Arc<Trained>,
+    pub index: Box<dyn AnnIndex>,
+    /// `model [point] seed s`.
+    pub label: String,
+}
+
+/// One answer: an item with its raw id, title (when the dataset has titles) and score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub item: String,
+    pub title: Option<String>,
+    pub score: f32,
+}
+
+/// Raw ids closest to `raw` in spelling, for "did you mean" (at most 5).
+pub fn near_ids(ids: &[String], raw: &str) -> Vec<String> {
+    let mut scored: Vec<(f64, &String)> = ids.iter().map(|c| (strsim::jaro_winkler(raw, c), c)).filter(|(s, _)| *s > 0.7).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    scored.into_iter().take(5).map(|(_, c)| c.clone()).collect()
+}
+
+impl<'a> Executor<'a> {
+    /// Loads run `ri` of experiment `ei` from the cache; every stage it needs must be cached.
+    pub fn serve(&self, ei: usize, ri: usize) -> Result<Served> {
+        let exp = &self.plan.experiments[ei];
+        let run = &exp.runs[ri];
+        let keys = &self.plan.run_keys[ei][ri];
+        let label = format!("{} [{} seed {}]", run.model.name, run.point_id, run.seed);
+        for (kind, key) in [(StageKind::Data, &keys.data), (StageKind::Split, &keys.split), (StageKind::Train, &keys.train), (StageKind::Index, &keys.index)] {
+            if !self.caches[ei].peek(kind.name(), key) {
+                bail!("the {} stage of {label} is not cached; run `runner run {}` first", kind.name(), exp.file.display());
+            }
+        }
+        let dataset = self.load_data(&keys.data)?;
+        let split = self.load_split(&keys.split)?;
+        let trained = self.load_trained(&keys.train)?;
+        let index = self.load_index(&keys.index, &run.index.search)?;
+        Ok(Served { dataset, split, trained, index, label })
+    }
+}
+
+impl Served {
+    fn answers(&self, hits: Vec<Hit>) -> Vec<Answer> {
+        hits.into_iter()
+            .map(|h| Answer {
+                item: self.dataset.items.raw(h.id).to_string(),
+                title: self.dataset.item_titles.as_ref().and_then(|t| t.get(h.id as usize).cloned()),
+                score: h.score,
+            })
+            .collect()
+    }
+
+    fn user(&self, raw: &str) -> Result<u32> {
+        self.dataset.users.get(raw).ok_or_else(|| {
+            let near = near_ids(self.dataset.users.raws(), raw);
+            let hint = if near.is_empty() { String::new() } else { format!("; did you mean {}?", near.join(", ")) };
+            anyhow!("unknown user `{raw}` ({} users){hint}", self.dataset.users.len())
+        })
+    }
+
+    fn item(&self, raw: &str) -> Result<u32> {
+        self.dataset.items.get(raw).ok_or_else(|| {
+            let near = near_ids(self.dataset.items.raws(), raw);
+            let hint = if near.is_empty() { String::new() } else { format!("; did you mean {}?", near.join(", ")) };
+            anyhow!("unknown item `{raw}` ({} items){hint}", self.dataset.items.len())
+        })
+    }
+
+    /// The user's training (and validation) items, oldest first: what the model saw of them.
+    pub fn history(&self, user_raw: &str) -> Result<Vec<Answer>> {
+        let u = self.user(user_raw)?;
+        let items: Vec<Hit> =
+            self.split.train.iter().chain(&self.split.valid).filter(|it| it.user == u).map(|it| Hit { id: it.item, score: it.rating }).collect();
+        Ok(self.answers(items))
+    }
+
+    /// The top `k` items for a user through the run's index, never one they already had (as
+    /// the eval stage ranks them with `exclude_seen`).
+    pub fn recommend(&self, user_raw: &str, k: usize) -> Result<Vec<Answer>> {
+        let u = self.user(user_raw)?;
+        let mut seen: Vec<u32> = self.split.train.iter().chain(&self.split.valid).filter(|it| it.user == u).map(|it| it.item).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        let hits = self.index.search(self.trained.users.row(u as usize), k, &seen)?;
+        Ok(self.answers(hits))
+    }
+
+    /// The `k` items nearest to an item by the index's metric, the item itself left out.
+    pub fn similar(&self, item_raw: &str, k: usize) -> Result<Vec<Answer>> {
+        let i = self.item(item_raw)?;
+        let hits = self.index.search(self.trained.items.row(i as usize), k, &[i])?;
+        Ok(self.answers(hits))
+    }
+}
+
+/// Writes vectors with raw ids: `npy` (`<out>.npy` float32 rows and `<out>.ids.txt`, one id
+/// per line), `parquet` (an `id` column and `v0..v{d-1}`) or `word2vec` (gensim's text format:
+/// a `count dim` header, then `id v0 v1 ...`). Ids containing whitespace are refused for
+/// word2vec, whose lines are split on it.
+pub fn export(vectors: &crate::linalg::Matrix, ids: &[String], format: &str, out: &Path) -> Result<Vec<std::path::PathBuf>> {
+    anyhow::ensure!(vectors.rows == ids.len(), "internal: {} vectors for {} ids", vectors.rows, ids.len());
+    let write = |p: &Path, bytes: &[u8]| std::fs::write(p, bytes).map_err(|e| anyhow!("cannot write `{}`: {e}", p.display()));
+    // `<out>.<ext>`, appended (`out` may hold a dot, e.g. `run.items`).
+    let with = |ext: &str| std::path::PathBuf::from(format!("{}.{ext}", out.display()));
+    match format {
+        "npy" => {
+            let (npy, txt) = (with("npy"), with("ids.txt"));
+            let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", vectors.rows, vectors.cols);
+            // Magic, version 1.0, header length, header padded so the data starts at a multiple of 64.
+            let total = 10 + header.len() + 1;
+            header.push_str(&" ".repeat((64 - total % 64) % 64));
+            header.push('\n');
+            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+            bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+            bytes.extend_from_slice(header.as_bytes());
+            for x in &vectors.data {
+                bytes.extend_from_slice(&x.to_le_bytes());
+            }
+            write(&npy, &bytes)?;
+            write(&txt, (ids.join("\n") + "\n").as_bytes())?;
+            Ok(vec![npy, txt])
+        }
+        "word2vec" => {
+            let p = with("txt");
+            if let Some(bad) = ids.iter().find(|id| id.is_empty() || id.chars().any(char::is_whitespace)) {
+                bail!("id `{bad}` is empty or holds whitespace, which the word2vec text format cannot carry; export npy or parquet");
+            }
+            let mut s = format!("{} {}\n", vectors.rows, vectors.cols);
+            for (r, id) in ids.iter().enumerate() {
+                s.push_str(id);
+                for x in vectors.row(r) {
+                    s.push(' ');
+                    s.push_str(&format!("{x}"));
+                }
+                s.push('\n');
+            }
+            write(&p, s.as_bytes())?;
+            Ok(vec![p])
+        }
+        "parquet" => {
+            use polars::prelude::*;
+            let p = with("parquet");
+            let mut cols: Vec<Column> = vec![Column::new("id".into(), ids.to_vec())];
+            for c in 0..vectors.cols {
+                cols.push(Column::new(format!("v{c}").into(), (0..vectors.rows).map(|r| vectors.row(r)[c]).collect::<Vec<f32>>()));
+            }
+            let mut df = DataFrame::new(vectors.rows, cols)?;
+            let f = std::fs::File::create(&p).map_err(|e| anyhow!("cannot create `{}`: {e}", p.display()))?;
+            ParquetWriter::new(f).finish(&mut df).map_err(|e| anyhow!("cannot write `{}`: {e}", p.display()))?;
+            Ok(vec![p])
+        }
+        other => bail!("unknown export format `{other}`; formats: npy, parquet, word2vec"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linalg::Matrix;
+
+    #[test]
+    fn npy_header_is_aligned_and_word2vec_round_trips() {
+        let d = tempfile::tempdir().unwrap();
+        let m = Matrix::from_vec(3, 2, vec![0.5, -1.0, 2.25, 0.0, 1e-3, 3.0]).unwrap();
+        let ids: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let files = export(&m, &ids, "npy", &d.path().join("items")).unwrap();
+        let bytes = std::fs::read(&files[0]).unwrap();
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + hlen) % 64, 0, "data starts 64-byte aligned");
+        let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap();
+        assert!(header.contains("'shape': (3, 2)") && header.ends_with('\n'));
+        let data: Vec<f32> = bytes[10 + hlen..].chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        assert_eq!(data, m.data);
+        assert_eq!(std::fs::read_to_string(&files[1]).unwrap(), "a\nb\nc\n");
+        let w2v = export(&m, &ids, "word2vec", &d.path().join("items")).unwrap();
+        let text = std::fs::read_to_string(&w2v[0]).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("3 2"));
+        for (r, line) in lines.enumerate() {
+            let parts: Vec<&str> = line.split(' ').collect();
+            assert_eq!(parts[0], ids[r]);
+            let back: Vec<f32> = parts[1..].iter().map(|x| x.parse().unwrap()).collect();
+            assert_eq!(back, m.row(r), "print precision round-trips f32");
+        }
+        assert!(export(&m, &["a b".into(), "c".into(), "d".into()], "word2vec", &d.path().join("x")).unwrap_err().to_string().contains("whitespace"));
+        assert!(export(&m, &ids, "csv", &d.path().join("x")).unwrap_err().to_string().contains("formats: npy, parquet, word2vec"));
+    }
+
+    #[test]
+    fn near_ids_suggest_spellings() {
+        let ids: Vec<String> = ["alice", "alicia", "bob"].map(String::from).to_vec();
+        assert_eq!(near_ids(&ids, "alise")[0], "alice");
+        assert!(near_ids(&ids, "zzzzzz").is_empty());
+    }
+}

@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod baseline;
+pub mod html;
 pub mod latex;
 pub mod pareto;
 pub mod plots;
@@ -385,30 +386,39 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
     // rows stay in the CSV and JSON.
     let shown = with_marks(&aggregate::by_seed(&t).unwrap_or_else(|| t.clone()));
     let shown = &shown;
-    let mut md = to_markdown(shown) + &failed_rows_markdown(&t);
-    if let Some(b) = &exp.report.baseline {
-        md += &format!(
-            "\n{DAGGER}: differs from `{b}` on the same users (paired t-test and Wilcoxon signed-rank, both Holm-corrected p < {}); p-values in results.csv and results.json.\n",
+    let note = exp.report.baseline.as_ref().map(|b| {
+        format!(
+            "{DAGGER}: differs from `{b}` on the same users (paired t-test and Wilcoxon signed-rank, both Holm-corrected p < {}); p-values in results.csv and results.json.",
             exp.report.alpha
-        );
+        )
+    });
+    let mut md = to_markdown(shown) + &failed_rows_markdown(&t);
+    if let Some(n) = &note {
+        md += &format!("\n{n}\n");
     }
     write_set(
         &dir,
         &[("results.md", md), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?), ("results.tex", latex::to_latex(shown))],
     )?;
     println!("\n{}\nwritten to {}/results.{{md,csv,json,tex}}", to_terminal(shown), dir.display());
+    let mut plotted = Vec::new();
     if let Some(p) = pareto::write_experiment_plot(exp, &t, &dir)? {
         println!("pareto plot (recall vs queries/s): {}", p.display());
+        plotted.push(p);
     }
-    let mut plotted = plots::write_all(&t, &dir)?;
-    plotted.extend(plots::write_maps(rows, &dir)?);
-    for p in plotted {
+    let more = [plots::write_all(&t, &dir)?, plots::write_maps(rows, &dir)?].concat();
+    for p in &more {
         println!("plot: {}", p.display());
     }
+    plotted.extend(more);
     let tables: Vec<(&Experiment, Table)> = same_dataset.iter().map(|(e, r)| Ok((*e, build(e, r)?))).collect::<Result<_>>()?;
     if let Some(p) = pareto::write_combined_plot(exp, &tables)? {
         println!("pareto plot of every experiment on this dataset: {}", p.display());
     }
+    // The page to look at, and the folder's list of pages.
+    write_set(&dir, &[("index.html", html::page(exp, shown, &t, &plotted, note))])?;
+    write_set(&exp.section.results_dir, &[("index.html", html::index(&exp.section.results_dir)?)])?;
+    println!("report page: {}", dir.join("index.html").display());
     Ok(())
 }
 

@@ -1,0 +1,128 @@
+//! The HTML report: one page per experiment and an index, checked as text and, where Chromium
+//! is installed (`.ci/run` installs Debian's package), rendered in a real headless browser.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CFG: &str = r#"
+[experiment]
+name = "page"
+seeds = [1, 2]
+
+[dataset]
+kind = "synthetic"
+n_users = 400
+n_items = 200
+n_clusters = 5
+mean_len = 12
+seed = 3
+
+[[model]]
+kind = "popularity"
+
+[[model]]
+kind = "item2vec"
+dim = 16
+epochs = 4
+threads = 1
+sweep = { window = [2, 4] }
+
+[metrics]
+k = [10]
+metrics = ["recall", "ndcg"]
+
+[report]
+baseline = "popularity"
+"#;
+
+fn run_page(dir: &Path) -> PathBuf {
+    let cfg = write_config(dir, "page.toml", CFG);
+    let (summary, _) = run(vec![load(&cfg, &sandbox_sets(dir))], false);
+    assert_eq!(summary.failed, 0);
+    dir.join("results/page/index.html")
+}
+
+#[test]
+fn the_page_holds_the_table_every_plot_the_config_and_the_keys() {
+    let d = tempfile::tempdir().unwrap();
+    let page = run_page(d.path());
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    // Mean ± std rows: popularity once, item2vec once per window.
+    let results = &html[html.find("id=\"results\"").unwrap()..];
+    let results = &results[..results.find("</table>").unwrap()];
+    assert_eq!(results.matches("<tr>").count(), 1 + 3, "header + 3 rows");
+    assert!(results.contains(" ± ") && results.contains("item2vec") && results.contains("popularity"));
+    // Every plot written beside the tables is inline.
+    let svgs: Vec<String> = std::fs::read_dir(d.path().join("results/page"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".svg"))
+        .collect();
+    assert!(!svgs.is_empty());
+    assert_eq!(html.matches("<svg").count(), svgs.len(), "{svgs:?}");
+    for s in &svgs {
+        assert!(html.contains(&format!("<figcaption>{s}</figcaption>")), "{s}");
+    }
+    assert!(html.contains("<pre>") && html.contains("baseline = &quot;popularity&quot;"), "the config is shown, escaped");
+    let json: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(d.path().join("results/page/results.json")).unwrap()).unwrap();
+    for r in &json {
+        assert!(html.contains(r["eval_key"].as_str().unwrap()), "every run's eval key");
+    }
+    assert!(html.contains("<script>") && html.contains("sortable"), "sortable without a framework");
+    let index = std::fs::read_to_string(d.path().join("results/index.html")).unwrap();
+    assert!(index.contains("<a href=\"page/index.html\">page</a>"), "{index}");
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|b| {
+        let o = Command::new("sh").args(["-c", &format!("command -v {b}")]).output().ok()?;
+        o.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim().to_string()))
+    })
+}
+
+#[test]
+fn the_page_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        assert!(std::env::var_os("CI").is_none(), "CI installs Chromium (.ci/run): it must be here");
+        println!("skipped: no Chromium on this machine (Debian's `chromium` package; .ci/run installs it)");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let page = run_page(d.path());
+    let url = format!("file://{}", page.display());
+    let profile = d.path().join("profile");
+    let base = |extra: &[String]| {
+        let mut c = Command::new(&browser);
+        c.args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(&url);
+        c.output().unwrap()
+    };
+    // The DOM after rendering and the script: the table's cells and each plot with content.
+    let dom = base(&["--dump-dom".to_string()]);
+    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    let dom = String::from_utf8_lossy(&dom.stdout).to_string();
+    let results = &dom[dom.find("id=\"results\"").expect("the table rendered")..];
+    assert!(results.matches("<td").count() >= 3 * 5, "cells present");
+    assert!(results.contains(" ± "));
+    let svgs: Vec<&str> = dom.split("<svg").skip(1).collect();
+    assert!(!svgs.is_empty());
+    for s in &svgs {
+        let body = &s[..s.find("</svg>").expect("closed svg")];
+        assert!(body.contains("<text") && (body.contains("<path") || body.contains("<polyline") || body.contains("<circle")), "a plot with content");
+    }
+    // A screenshot: a real PNG, not a blank page.
+    let shot = d.path().join("page.png");
+    let o = base(&[format!("--screenshot={}", shot.display()), "--window-size=1280,2400".to_string()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 30_000, "a rendered page, not a blank one: {} bytes", png.len());
+    if let Ok(keep) = std::env::var("KEEP_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+}

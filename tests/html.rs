@@ -126,3 +126,29 @@ fn the_page_renders_in_headless_chromium() {
         std::fs::copy(&shot, keep).unwrap();
     }
 }
+
+#[test]
+fn runner_report_renders_again_from_the_cache_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let page = run_page(d.path());
+    let dir = page.parent().unwrap().to_path_buf();
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    for f in ["results.md", "results.csv", "results.tex", "index.html"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    let report = |arg: &Path| Command::new(env!("CARGO_BIN_EXE_runner")).arg("report").arg(arg).output().unwrap();
+    // The results folder holding the experiment, or the experiment's own folder.
+    for arg in [d.path().join("results"), dir.clone()] {
+        let o = report(&arg);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(std::fs::read_to_string(dir.join("results.csv")).unwrap(), csv, "the same table, timings included: nothing was recomputed");
+        assert!(dir.join("index.html").is_file() && dir.join("results.tex").is_file());
+    }
+    // Without the cache there is nothing to render from.
+    std::fs::remove_dir_all(d.path().join("cache")).unwrap();
+    let o = report(&dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not cached; run `runner run"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = report(&d.path().join("nothing-here"));
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -28,6 +28,16 @@ pub enum Command {
     Similar(AskArgs),
     /// Write a run's item (and user) vectors with raw ids: npy, parquet or word2vec text.
     Export(ExportArgs),
+    /// Render the tables, plots and pages of finished experiments again from the cache,
+    /// computing nothing: a results folder of one experiment, or one holding several.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// results/<experiment> folders, or results folders holding them.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
 }
 
 /// Which run of a config to use: by default the first model, point and seed.
@@ -171,7 +181,78 @@ pub fn main() -> i32 {
         Command::Recommend(args) => ask(args, true),
         Command::Similar(args) => ask(args, false),
         Command::Export(args) => export(args),
+        Command::Report(args) => report_again(args),
     }
+}
+
+/// `runner report DIR...`: every experiment folder (one with `run.json`) at or below each DIR.
+fn report_again(args: ReportArgs) -> i32 {
+    let mut found = Vec::new();
+    for d in &args.dirs {
+        if d.join("run.json").is_file() {
+            found.push(d.join("run.json"));
+        } else if let Ok(entries) = std::fs::read_dir(d) {
+            let mut below: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path().join("run.json")).filter(|p| p.is_file()).collect();
+            below.sort();
+            found.extend(below);
+        }
+    }
+    if found.is_empty() {
+        eprintln!(
+            "error: no experiment results (a folder with run.json, written by `runner run`) in {}",
+            args.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+        return 2;
+    }
+    let mut exps = Vec::new();
+    for f in &found {
+        let spec: serde_json::Value =
+            match std::fs::read_to_string(f).map_err(|e| e.to_string()).and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string())) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("error: `{}`: {e}", f.display());
+                    return 2;
+                }
+            };
+        let cfg = PathBuf::from(spec["config"].as_str().unwrap_or(""));
+        let sets: Vec<String> = spec["sets"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect();
+        match config::load(&cfg, &sets) {
+            Ok(e) => exps.push(e),
+            Err(e) => {
+                eprintln!("error: `{}` names a config that no longer loads:", f.display());
+                print_config_errors(&[e]);
+                return 2;
+            }
+        }
+    }
+    let plan = match pipeline::plan(exps) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 2;
+        }
+    };
+    let exec = Executor::new(&plan, false, false);
+    let mut code = 0;
+    for (ei, exp) in plan.experiments.iter().enumerate() {
+        // Nothing is computed: every run's evaluation must be in the cache.
+        let missing = plan.run_keys[ei].iter().filter(|k| !exec.caches[ei].peek("eval", &k.eval)).count();
+        if missing > 0 {
+            eprintln!(
+                "error: {missing} of {} evaluations of `{}` are not cached; run `runner run {}` first",
+                exp.runs.len(),
+                exp.section.name,
+                exp.file.display()
+            );
+            code = 1;
+            continue;
+        }
+        if let Err(e) = exec.write_report(ei) {
+            eprintln!("error: {e:#}");
+            code = 1;
+        }
+    }
+    code
 }
 
 /// Loads the config and picks the run: Ok((plan, experiment index, run index)).

@@ -159,6 +159,9 @@ pub struct RunSpec {
 /// A config file, validated and expanded.
 pub struct Experiment {
     pub file: PathBuf,
+    /// The overrides applied on top of the file, environment first then `--set`, as
+    /// `key=value` (kept so `runner report` can load the same experiment again).
+    pub sets: Vec<String>,
     pub section: ExperimentSection,
     pub report: ReportSection,
     pub data_dir: PathBuf,
@@ -176,9 +179,11 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| bare(format!("cannot read the config file: {e}")))?;
     let sm = SourceMap::new(path, text);
     let mut tree = file_tree(path, &sm)?;
+    let mut applied = Vec::new();
     // The environment layer, then `--set`: both address keys by dotted path, so an override
     // of one model's key (`RUNNER_MODEL__0__DIM`) changes that key and keeps the list.
     for (var, k, raw) in env_overrides() {
+        applied.push(format!("{k}={raw}"));
         let v = override_value(&raw).map_err(|m| ConfigError { key: k.clone(), message: format!("environment variable {var}: {m}"), ..bare(String::new()) })?;
         sweep::set_path(&mut tree, &k, v).map_err(|e| ConfigError {
             key: k.clone(),
@@ -187,11 +192,14 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
         })?;
     }
     for s in sets {
+        applied.push(s.clone());
         let (k, v) = s.split_once('=').ok_or_else(|| bare(format!("--set `{s}` is not of the form key=value")))?;
         let v = override_value(v.trim()).map_err(|m| ConfigError { key: k.trim().into(), message: format!("--set: {m}"), ..bare(String::new()) })?;
         sweep::set_path(&mut tree, k.trim(), v).map_err(|e| ConfigError { key: k.trim().into(), message: format!("--set: {}", e.0), ..bare(String::new()) })?;
     }
-    expand_and_validate(tree, &sm)
+    let mut exp = expand_and_validate(tree, &sm)?;
+    exp.sets = applied;
+    Ok(exp)
 }
 
 /// `RUNNER_SECTION__KEY[__KEY...]` variables as (variable, dotted lower-case key, value), in
@@ -342,7 +350,7 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
             }
         }
     }
-    Ok(Experiment { file: sm.file.clone(), section, report, data_dir, runs })
+    Ok(Experiment { file: sm.file.clone(), sets: Vec::new(), section, report, data_dir, runs })
 }
 
 /// `results_dir` and `cache_dir` must be folders this process can create and write, checked

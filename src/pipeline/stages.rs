@@ -257,15 +257,19 @@ impl<'a> Executor<'a> {
         group
     }
 
+    /// Writes experiment `ei`'s tables, plots and page from its rows.
+    pub fn write_report(&self, ei: usize) -> Result<()> {
+        let rows = self.rows(ei)?;
+        let group = self.same_dataset(ei);
+        report::write_experiment(&self.plan.experiments[ei], &rows, &group)
+    }
+
     /// Runs (or finds cached) one stage.
     pub fn execute(&self, node: NodeIndex) -> Result<Outcome> {
         let st = &self.plan.graph[node];
         if st.kind == StageKind::Report {
             let t = Instant::now();
-            let ei = st.run.experiment;
-            let rows = self.rows(ei)?;
-            let group = self.same_dataset(ei);
-            crate::report::write_experiment(&self.plan.experiments[ei], &rows, &group)?;
+            self.write_report(st.run.experiment)?;
             return Ok(Outcome::Ran { seconds: t.elapsed().as_secs_f64() });
         }
         let cache = self.cache_of(st);

@@ -415,6 +415,9 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
     if let Some(p) = pareto::write_combined_plot(exp, &tables)? {
         println!("pareto plot of every experiment on this dataset: {}", p.display());
     }
+    // What `runner report` needs to render this folder again from the cache.
+    let again = json!({"config": std::path::absolute(&exp.file).unwrap_or_else(|_| exp.file.clone()), "sets": exp.sets});
+    write_set(&dir, &[("run.json", serde_json::to_string_pretty(&again)?)])?;
     // The page to look at, and the folder's list of pages.
     write_set(&dir, &[("index.html", html::page(exp, shown, &t, &plotted, note))])?;
     write_set(&exp.section.results_dir, &[("index.html", html::index(&exp.section.results_dir)?)])?;

@@ -152,3 +152,31 @@ fn runner_report_renders_again_from_the_cache_alone() {
     let o = report(&d.path().join("nothing-here"));
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn runner_compare_pairs_two_experiments_on_their_common_users() {
+    let d = tempfile::tempdir().unwrap();
+    run_page(d.path());
+    let cfg = write_config(d.path(), "page2.toml", &CFG.replace("name = \"page\"", "name = \"page2\"").replace("epochs = 4", "epochs = 1"));
+    let (summary, _) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
+    assert_eq!(summary.failed, 0);
+    let (a, b) = (d.path().join("results/page"), d.path().join("results/page2"));
+    let o = Command::new(env!("CARGO_BIN_EXE_runner")).arg("compare").arg(&a).arg(&b).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(b.join("compare-page.md")).unwrap();
+    assert!(md.starts_with("# page2 against page"), "{md}");
+    let section = &md[md.find("## Recall@10").expect("a Recall@10 section")..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| item2vec") || l.starts_with("| popularity")).collect();
+    assert_eq!(rows.len(), 2 * 2 + 2, "item2vec at 2 points x 2 seeds, popularity at 2 seeds: {section}");
+    for r in rows.iter().filter(|r| r.starts_with("| popularity")) {
+        // The same deterministic model on the same users: no difference, p = 1.
+        assert!(r.contains("| +0.0000 |") && r.contains("| 1.000e0 |"), "{r}");
+    }
+    for r in rows.iter().filter(|r| r.starts_with("| item2vec")) {
+        let users: usize = r.split('|').nth(7).unwrap().trim().parse().unwrap();
+        assert!(users >= 300, "the users both evaluated: {r}");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_runner")).arg("compare").arg(&a).arg(d.path().join("nope")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -31,6 +31,16 @@ pub enum Command {
     /// Render the tables, plots and pages of finished experiments again from the cache,
     /// computing nothing: a results folder of one experiment, or one holding several.
     Report(ReportArgs),
+    /// Two finished experiments side by side, with paired tests where the users match.
+    Compare(CompareArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// The reference experiment's results folder (results/<experiment>).
+    pub a: PathBuf,
+    /// The experiment compared with it.
+    pub b: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -182,7 +192,64 @@ pub fn main() -> i32 {
         Command::Similar(args) => ask(args, false),
         Command::Export(args) => export(args),
         Command::Report(args) => report_again(args),
+        Command::Compare(args) => compare(args),
     }
+}
+
+/// Loads the experiment a results folder's `run.json` names.
+fn experiment_of(dir: &std::path::Path) -> Result<Experiment, String> {
+    let f = dir.join("run.json");
+    let text = std::fs::read_to_string(&f).map_err(|e| format!("`{}`: {e} (a results folder written by `runner run` holds it)", f.display()))?;
+    let spec: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("`{}`: {e}", f.display()))?;
+    let cfg = PathBuf::from(spec["config"].as_str().unwrap_or(""));
+    let sets: Vec<String> = spec["sets"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect();
+    config::load(&cfg, &sets).map_err(|e| format!("`{}` names a config that no longer loads: {e}", f.display()))
+}
+
+fn compare(args: CompareArgs) -> i32 {
+    let exps = match (experiment_of(&args.a), experiment_of(&args.b)) {
+        (Ok(a), Ok(b)) => vec![a, b],
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let plan = match pipeline::plan(exps) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 2;
+        }
+    };
+    let exec = Executor::new(&plan, false, false);
+    for ei in 0..2 {
+        let missing = plan.run_keys[ei].iter().filter(|k| !exec.caches[ei].peek("eval", &k.eval)).count();
+        if missing > 0 {
+            let e = &plan.experiments[ei];
+            eprintln!("error: {missing} of {} evaluations of `{}` are not cached; run `runner run {}` first", e.runs.len(), e.section.name, e.file.display());
+            return 1;
+        }
+    }
+    let (ra, rb) = match (exec.rows_with(0, true), exec.rows_with(1, true)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e:#}");
+            return 1;
+        }
+    };
+    let cols = crate::report::compare::compare(&ra, &rb);
+    if cols.is_empty() {
+        eprintln!("error: no run of `{}` has a counterpart (same model and seed) in `{}`", plan.experiments[1].section.name, plan.experiments[0].section.name);
+        return 1;
+    }
+    let md = crate::report::compare::to_markdown(&plan.experiments[0], &plan.experiments[1], &cols);
+    let out = args.b.join(format!("compare-{}.md", plan.experiments[0].section.name));
+    if let Err(e) = crate::report::write_set(&args.b, &[(out.file_name().and_then(|n| n.to_str()).unwrap_or("compare.md"), md.clone())]) {
+        eprintln!("error: {e:#}");
+        return 1;
+    }
+    println!("{md}\nwritten to {}", out.display());
+    0
 }
 
 /// `runner report DIR...`: every experiment folder (one with `run.json`) at or below each DIR.

@@ -204,8 +204,12 @@ impl<'a> Executor<'a> {
     /// The report's rows of experiment `ei`: each run's eval summary, or why it has none (its
     /// stage failed or was skipped). Errs while some run is neither finished nor failed.
     pub fn rows(&self, ei: usize) -> Result<Vec<report::Row<'a>>> {
+        self.rows_with(ei, self.plan.experiments[ei].report.baseline.is_some())
+    }
+
+    /// [`Executor::rows`], with the per-user values loaded when `paired` (paired tests).
+    pub fn rows_with(&self, ei: usize, paired: bool) -> Result<Vec<report::Row<'a>>> {
         let exp = &self.plan.experiments[ei];
-        let paired = exp.report.baseline.is_some();
         exp.runs
             .iter()
             .zip(&self.plan.run_keys[ei])

@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod baseline;
+pub mod compare;
 pub mod html;
 pub mod latex;
 pub mod pareto;

@@ -17,6 +17,7 @@ pub mod memory;
 pub mod metrics;
 pub mod models;
 pub mod nn;
+pub mod params;
 pub mod pipeline;
 pub mod report;
 pub mod sampling;

@@ -105,10 +105,7 @@ impl<'a> Node<'a> {
     }
 }
 
-/// The candidate closest to `word`, if it is plausibly a typo of it.
-pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates.into_iter().map(|c| (strsim::jaro_winkler(word, c), c)).filter(|(s, _)| *s > 0.75).max_by(|a, b| a.0.total_cmp(&b.0)).map(|(_, c)| c)
-}
+pub use crate::params::nearest;
 
 /// Turns serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant")
 /// into a hint naming the nearest valid key.

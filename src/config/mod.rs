@@ -5,7 +5,7 @@
 //! TOML file, `RUNNER_SECTION__KEY` environment variables (figment), then `--set key=value`.
 
 pub mod error;
-pub mod params;
+pub use crate::params;
 pub mod sweep;
 
 pub use crate::eval::spec::{MetricsSection, Tasks};

@@ -2,9 +2,9 @@
 //! logistic regression on Hadamard features of the node vectors (split `edge_holdout`).
 
 use super::{is_graph, EvalInput, Mismatch, Task, TaskResult};
-use crate::config::params;
 use crate::data::split;
 use crate::graph;
+use crate::params;
 use anyhow::{anyhow, Result};
 use std::collections::BTreeMap;
 

@@ -3,10 +3,9 @@
 //! layer parses it and checks each task against the dataset and split.
 
 use super::kind_names;
-use crate::config::error::nearest;
-use crate::config::params::{ParamError, Validate};
 use crate::ensure_param;
 use crate::metrics::MetricName;
+use crate::params::{nearest, ParamError, Validate};
 use serde::{Deserialize, Serialize};
 
 /// The tasks the eval stage runs, by their names in [`crate::eval::KINDS`]: one name

@@ -1,5 +1,8 @@
-//! Typed parsing of a plug-in's parameter table (a model's, an index's, a dataset's), with
-//! errors that name the offending key so the caller can add file, section and line.
+//! Typed parsing of a plug-in's parameter table (a model's, an index's, a dataset's, an
+//! evaluation's), with errors that name the offending key so the caller can add file, section
+//! and line. The floor every plug-in stands on: it imports nothing of the crate, so plug-ins
+//! and the config layer that calls them do not import each other (`config::params` re-exports
+//! it).
 
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -63,7 +66,12 @@ pub fn canonical<T: DeserializeOwned + Validate + serde::Serialize>(value: &serd
 macro_rules! ensure_param {
     ($cond:expr, $key:expr, $($fmt:tt)+) => {
         if !($cond) {
-            return Err($crate::config::params::ParamError::new($key, format!($($fmt)+)));
+            return Err($crate::params::ParamError::new($key, format!($($fmt)+)));
         }
     };
+}
+
+/// The candidate closest to `word`, if it is plausibly a typo of it ("did you mean").
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates.into_iter().map(|c| (strsim::jaro_winkler(word, c), c)).filter(|(s, _)| *s > 0.75).max_by(|a, b| a.0.total_cmp(&b.0)).map(|(_, c)| c)
 }

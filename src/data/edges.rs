@@ -10,8 +10,8 @@
 
 use super::loaders::{file_fingerprint, resolve, DatasetKind};
 use super::{Dataset, GraphData, Interaction};
-use crate::config::params::{self, ParamError, Validate};
 use crate::graph::{read_edge_list, read_labels, Duplicates, Graph};
+use crate::params::{self, ParamError, Validate};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

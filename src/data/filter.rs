@@ -1,7 +1,7 @@
 //! Interaction filters shared by every dataset kind: minimum rating and iterative k-core.
 
 use super::{Dataset, IdMap, Interaction};
-use crate::config::params::{self, ParamError, Validate};
+use crate::params::{self, ParamError, Validate};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

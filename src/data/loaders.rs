@@ -3,7 +3,7 @@
 //! each.
 
 use super::{Dataset, FeatureColumn, FeatureTable, IdMap, Interaction};
-use crate::config::params::{self, ParamError, Validate};
+use crate::params::{self, ParamError, Validate};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

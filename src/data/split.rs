@@ -2,8 +2,8 @@
 //! (and validation) items never appear in that user's training data.
 
 use super::{Dataset, Interaction};
-use crate::config::params::{self, ParamError, Validate};
 use crate::ensure_param;
+use crate::params::{self, ParamError, Validate};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};

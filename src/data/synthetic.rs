@@ -8,8 +8,8 @@
 
 use super::loaders::DatasetKind;
 use super::{Dataset, FeatureColumn, FeatureTable, Interaction};
-use crate::config::params::{self, ParamError, Validate};
 use crate::ensure_param;
+use crate::params::{self, ParamError, Validate};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};

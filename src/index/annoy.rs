@@ -18,9 +18,9 @@
 use super::common::Scored as Entry;
 use super::common::{self, TopK};
 use super::{AnnIndex, Hit, IndexKind, Metric};
-use crate::config::params::{self, ParamError, Validate};
 use crate::ensure_param;
 use crate::linalg::{self, Matrix};
+use crate::params::{self, ParamError, Validate};
 use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
 use rand::Rng;

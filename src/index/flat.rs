@@ -12,8 +12,8 @@
 
 use super::common::{self, TopK};
 use super::{AnnIndex, Hit, IndexKind, Metric};
-use crate::config::params::{self, ParamError, Validate};
 use crate::linalg::Matrix;
+use crate::params::{self, ParamError, Validate};
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

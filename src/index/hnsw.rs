@@ -16,9 +16,9 @@
 use super::common;
 use super::hnsw_graph::{cosine, Graph};
 use super::{AnnIndex, Hit, IndexKind, Metric};
-use crate::config::params::{self, ParamError, Validate};
 use crate::ensure_param;
 use crate::linalg::Matrix;
+use crate::params::{self, ParamError, Validate};
 use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

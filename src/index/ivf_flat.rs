@@ -15,9 +15,9 @@
 use super::common::{self, TopK};
 use super::hnsw::strip;
 use super::{kmeans, AnnIndex, Hit, IndexKind, Metric};
-use crate::config::params::{self, ParamError, Validate};
 use crate::ensure_param;
 use crate::linalg::Matrix;
+use crate::params::{self, ParamError, Validate};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;

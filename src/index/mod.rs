@@ -13,8 +13,8 @@ pub mod pq;
 #[cfg(test)]
 mod tests;
 
-use crate::config::params::ParamError;
 use crate::linalg::Matrix;
+use crate::params::ParamError;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::Path;

@@ -19,12 +19,12 @@
 //! zero (score 0), rather than a random direction.
 
 use super::{user_histories, EpochLog, Model, ModelKind, TrainInput, Trained};
-use crate::config::params::{self, ParamError, Validate};
 use crate::data::corpus::Corpus;
 use crate::data::{Dataset, Split};
 use crate::ensure_param;
 use crate::index::Metric;
 use crate::linalg::{self, Matrix};
+use crate::params::{self, ParamError, Validate};
 use crate::sgns::{self, Arch, SgnsConfig};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};

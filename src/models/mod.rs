@@ -12,11 +12,11 @@ pub mod popularity;
 pub mod random;
 pub mod two_tower;
 
-use crate::config::params::ParamError;
 use crate::data::corpus::Corpus;
 use crate::data::{Dataset, Split};
 use crate::index::Metric;
 use crate::linalg::Matrix;
+use crate::params::ParamError;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 

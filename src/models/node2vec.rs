@@ -26,13 +26,13 @@
 
 use super::item2vec::{query_vectors, QueryWeighting};
 use super::{user_histories, EpochLog, Model, ModelKind, TrainInput, Trained};
-use crate::config::params::{self, ParamError, Validate};
 use crate::data::corpus::Corpus;
 use crate::data::{edges, Dataset, Split};
 use crate::ensure_param;
 use crate::graph::{bipartite_from_split, cooccurrence_from_split, generate_walks, BipartiteWeight, Graph, WalkConfig, WalkMode};
 use crate::index::Metric;
 use crate::linalg::Matrix;
+use crate::params::{self, ParamError, Validate};
 use crate::sgns::{self, Arch, SgnsConfig};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};

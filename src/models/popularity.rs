@@ -2,9 +2,9 @@
 //! user (seen items still excluded). The baseline every table needs.
 
 use super::{Model, ModelKind, TrainInput, Trained};
-use crate::config::params::{self, Validate};
 use crate::index::Metric;
 use crate::linalg::Matrix;
+use crate::params::{self, Validate};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 

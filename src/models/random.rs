@@ -2,9 +2,9 @@
 //! user. The floor every model must clear.
 
 use super::{Model, ModelKind, TrainInput, Trained};
-use crate::config::params::{self, ParamError, Validate};
 use crate::index::Metric;
 use crate::linalg::Matrix;
+use crate::params::{self, ParamError, Validate};
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};

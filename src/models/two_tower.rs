@@ -21,7 +21,6 @@
 //! example (the training split is sorted by time), so the target never leaks into its own
 //! query; the final user query vectors use the last `history` training items.
 
-use crate::config::params::{self, ParamError, Validate};
 use crate::data::{Dataset, FeatureColumn, Interaction, Split};
 use crate::ensure_param;
 use crate::index::Metric;
@@ -30,6 +29,7 @@ use crate::models::{EpochLog, Model, ModelKind, TrainInput, Trained};
 use crate::nn::{
     l2_normalize, row_dot, to_matrix, Activation, Bags, Ctx, Init, InputBuilder, LeafId, Mlp, OptimConfig, OptimizerKind, ParamStore, Scalar, TMat, TableId,
 };
+use crate::params::{self, ParamError, Validate};
 use crate::sampling::{self, Catalog, Sampler, Scorer};
 use anyhow::{anyhow, bail, Result};
 use dfdx::prelude::{Axes2, Axis, BroadcastTo, HasShape, MeanTo, PermuteTo, SumTo, TensorFromVec, TryMatMul, WithEmptyTape};

@@ -4,8 +4,8 @@
 //! Items without training interactions are never drawn.
 
 use super::{uniform_except, Batch, Catalog, Sampler, SamplerKind, Scorer};
-use crate::config::params::{self, ParamError, Validate};
 use crate::ensure_param;
+use crate::params::{self, ParamError, Validate};
 use crate::sgns::alias::AliasTable;
 use anyhow::{bail, Result};
 use rand::SeedableRng;

@@ -10,10 +10,10 @@
 //! pool is empty (they have seen every item) gets uniform negatives.
 
 use super::{uniform_except, Batch, Catalog, Sampler, SamplerKind, Scorer};
-use crate::config::params::{self, ParamError, Validate};
 use crate::ensure_param;
 use crate::index::flat::FlatIndex;
 use crate::index::{AnnIndex, Metric};
+use crate::params::{self, ParamError, Validate};
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;

@@ -10,7 +10,7 @@
 
 use super::frequency::Frequency;
 use super::{uniform_except, Batch, Catalog, Sampler, SamplerKind, Scorer};
-use crate::config::params::{self, ParamError, Validate};
+use crate::params::{self, ParamError, Validate};
 use anyhow::{bail, Result};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;

@@ -18,7 +18,7 @@
 //! `in_batch` part is an error next to a `hard` part.
 
 use super::{derive_seed, Batch, Catalog, Sampler, SamplerKind, Scorer};
-use crate::config::params::ParamError;
+use crate::params::ParamError;
 use anyhow::{anyhow, Result};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;

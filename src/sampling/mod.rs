@@ -20,9 +20,9 @@ pub mod in_batch;
 pub mod mixed;
 pub mod uniform;
 
-use crate::config::params::ParamError;
 use crate::data::Split;
 use crate::linalg::Matrix;
+use crate::params::ParamError;
 use anyhow::{anyhow, bail, Result};
 use rand::Rng;
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! `uniform`: every item but the row's positive with equal probability.
 
 use super::{uniform_except, Batch, Catalog, Sampler, SamplerKind, Scorer};
-use crate::config::params::{self, ParamError, Validate};
+use crate::params::{self, ParamError, Validate};
 use anyhow::{bail, Result};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;

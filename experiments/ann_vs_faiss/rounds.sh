@@ -9,7 +9,7 @@
 #        KIND = hnsw (against hnswlib and faiss IndexHNSWFlat) or ivf_pq (faiss IndexIVFPQ)
 # env:   BINS="path/to/ann_bench ..." (default: the release example under CARGO_TARGET_DIR)
 #        EF=32,64,128 (hnsw)  PQ=nprobe:rerank,... (ivf_pq)  NLIST (1024)  MIN_SECS=6
-#        VENV=/work/venvs/ann
+#        VENV=$HOME/.cache/venvs/ann
 set -euo pipefail
 kind="$1" data="$2" index_dir="$3" rounds="${4:-3}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -20,7 +20,7 @@ case $kind in
 esac
 export EF="${EF:-32,64,128}" MIN_SECS="${MIN_SECS:-6}" INDEX_DIR="$index_dir"
 bins=(${BINS:-${CARGO_TARGET_DIR:-$HOME/.cache/runner-ci-target}/release/examples/ann_bench})
-py="${VENV:-/work/venvs/ann}/bin/python"
+py="${VENV:-$HOME/.cache/venvs/ann}/bin/python"
 mkdir -p "$index_dir"
 for ((r = 1; r <= rounds; r++)); do
     for b in "${bins[@]}"; do

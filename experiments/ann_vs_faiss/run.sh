@@ -3,8 +3,8 @@
 # repeated for a second, best run kept) and 1,000,000 x 128 with 10,000 queries (timed once).
 # Writes results/<set>-{ours,ref}.jsonl and results/<set>.md. Needs the virtualenv of README.md.
 set -euo pipefail
-PY=${PY:-/work/venvs/ann/bin/python}
-DATA=${DATA:-/work/data}
+PY=${PY:-$HOME/.cache/venvs/ann/bin/python}
+DATA=${DATA:-$HOME/.cache/ann-data}
 OUT=${OUT:-results}
 cd "$(dirname "$0")"
 cargo build --release --example ann_bench

@@ -10,6 +10,7 @@ excluded, full cosine ranking".
 """
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
@@ -57,7 +58,7 @@ def evaluate(vecs, train, test, k=10, last=5):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="/work/shared/data/ml-100k/u.data")
+    ap.add_argument("--data", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "data", "ml-100k", "u.data"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dim", type=int, default=64)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs both sides of the Item2Vec benchmark at T=1 and T=2 threads and prints one table.
-# usage: ./run.sh [REPEAT]   (env: VENV=/work/venvs/bench, DATA=.../u.data, THREADS="1 2")
+# usage: ./run.sh [REPEAT]   (env: VENV=$HOME/.cache/venvs/bench, DATA=.../u.data, THREADS="1 2")
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-VENV="${VENV:-/work/venvs/bench}"
-DATA="${DATA:-/work/shared/data/ml-100k/u.data}"
+VENV="${VENV:-$HOME/.cache/venvs/bench}"
+DATA="${DATA:-$(cd "$(dirname "$0")/../.." && pwd)/../shared/data/ml-100k/u.data}"
 THREADS="${THREADS:-1 2}"
 REPEAT="${1:-3}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_BENCH:-$HOME/.cache/item2vec-bench-target}"

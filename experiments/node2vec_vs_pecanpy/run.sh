@@ -10,7 +10,7 @@
 # and prints the side-by-side table (medians over runs).
 #
 # usage: ./run.sh [REPEAT]      (default 3 runs per side and graph, interleaved)
-# env:   VENV=/work/venvs/n2v  DATA=/work/shared/data/graphs  THREADS=2
+# env:   VENV=$HOME/.cache/venvs/n2v  DATA=../shared/data/graphs  THREADS=2
 #        OUT=/tmp/node2vec_vs_pecanpy (embeddings, runs.jsonl, table.md)
 #        SEED0=0   first seed (runs use SEED0 .. SEED0+REPEAT-1; pick another for fresh draws)
 #        CARGO_JOBS=1  CARGO_TARGET_DIR_BENCH=~/.cache/node2vec-bench-target
@@ -21,8 +21,8 @@
 #                      EMBED=1 adds our embedding + runner's own graph::eval F1)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-VENV="${VENV:-/work/venvs/n2v}"
-DATA="${DATA:-/work/shared/data/graphs}"
+VENV="${VENV:-$HOME/.cache/venvs/n2v}"
+DATA="${DATA:-$(cd "$(dirname "$0")/../.." && pwd)/../shared/data/graphs}"
 THREADS="${THREADS:-2}"
 REPEAT="${1:-3}"
 OUT="${OUT:-/tmp/node2vec_vs_pecanpy}"

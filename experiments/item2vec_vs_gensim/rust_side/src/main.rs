@@ -120,7 +120,7 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 }
 
 fn main() -> Result<()> {
-    let mut data = "/work/shared/data/ml-100k/u.data".to_string();
+    let mut data = "../shared/data/ml-100k/u.data".to_string(); // relative to the repository root
     let mut cfg = SgnsConfig { dim: 64, window: 5, negatives: 5, epochs: 10, sample: 0.0, ..Default::default() };
     let (mut repeat, mut kernels, mut dump) = (3usize, KernelChoice::Auto, None::<String>);
     let mut args = std::env::args().skip(1);

@@ -196,6 +196,14 @@ pub fn main() -> i32 {
     }
 }
 
+/// Why experiment `ei` cannot be rendered from the cache alone: some evaluation is missing.
+fn uncached(exec: &Executor, ei: usize) -> Option<String> {
+    let e = &exec.plan.experiments[ei];
+    let missing = exec.plan.run_keys[ei].iter().filter(|k| !exec.caches[ei].peek("eval", &k.eval)).count();
+    (missing > 0)
+        .then(|| format!("{missing} of {} evaluations of `{}` are not cached; run `runner run {}` first", e.runs.len(), e.section.name, e.file.display()))
+}
+
 /// Loads the experiment a results folder's `run.json` names.
 fn experiment_of(dir: &std::path::Path) -> Result<Experiment, String> {
     let f = dir.join("run.json");
@@ -222,13 +230,9 @@ fn compare(args: CompareArgs) -> i32 {
         }
     };
     let exec = Executor::new(&plan, false, false);
-    for ei in 0..2 {
-        let missing = plan.run_keys[ei].iter().filter(|k| !exec.caches[ei].peek("eval", &k.eval)).count();
-        if missing > 0 {
-            let e = &plan.experiments[ei];
-            eprintln!("error: {missing} of {} evaluations of `{}` are not cached; run `runner run {}` first", e.runs.len(), e.section.name, e.file.display());
-            return 1;
-        }
+    if let Some(e) = (0..2).find_map(|ei| uncached(&exec, ei)) {
+        eprintln!("error: {e}");
+        return 1;
     }
     let (ra, rb) = match (exec.rows_with(0, true), exec.rows_with(1, true)) {
         (Ok(a), Ok(b)) => (a, b),
@@ -273,21 +277,10 @@ fn report_again(args: ReportArgs) -> i32 {
     }
     let mut exps = Vec::new();
     for f in &found {
-        let spec: serde_json::Value =
-            match std::fs::read_to_string(f).map_err(|e| e.to_string()).and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string())) {
-                Ok(v) => v,
-                Err(e) => {
-                    eprintln!("error: `{}`: {e}", f.display());
-                    return 2;
-                }
-            };
-        let cfg = PathBuf::from(spec["config"].as_str().unwrap_or(""));
-        let sets: Vec<String> = spec["sets"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect();
-        match config::load(&cfg, &sets) {
+        match experiment_of(f.parent().unwrap_or(std::path::Path::new("."))) {
             Ok(e) => exps.push(e),
             Err(e) => {
-                eprintln!("error: `{}` names a config that no longer loads:", f.display());
-                print_config_errors(&[e]);
+                eprintln!("error: {e}");
                 return 2;
             }
         }
@@ -301,16 +294,9 @@ fn report_again(args: ReportArgs) -> i32 {
     };
     let exec = Executor::new(&plan, false, false);
     let mut code = 0;
-    for (ei, exp) in plan.experiments.iter().enumerate() {
-        // Nothing is computed: every run's evaluation must be in the cache.
-        let missing = plan.run_keys[ei].iter().filter(|k| !exec.caches[ei].peek("eval", &k.eval)).count();
-        if missing > 0 {
-            eprintln!(
-                "error: {missing} of {} evaluations of `{}` are not cached; run `runner run {}` first",
-                exp.runs.len(),
-                exp.section.name,
-                exp.file.display()
-            );
+    for ei in 0..plan.experiments.len() {
+        if let Some(e) = uncached(&exec, ei) {
+            eprintln!("error: {e}");
             code = 1;
             continue;
         }

@@ -33,6 +33,40 @@ pub enum Command {
     Report(ReportArgs),
     /// Two finished experiments side by side, with paired tests where the users match.
     Compare(CompareArgs),
+    /// Published datasets: list them, or download, verify and unpack them into the data folder.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// The datasets `fetch` knows, and whether each is in the data folder.
+    List(DataDirArg),
+    /// Download, check against the published MD5, and unpack to `<data folder>/<name>`;
+    /// an interrupted download resumes where it stopped.
+    Fetch(FetchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DataDirArg {
+    /// The data folder (default: RUNNER_DATA_DIR, else ./data), as configs' data_dir.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct FetchArgs {
+    /// Dataset names, e.g. ml-100k ml-1m (see `runner data list`).
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub dir: DataDirArg,
+    /// Base URL of the archives (default: RUNNER_FETCH_MIRROR, else GroupLens).
+    #[arg(long)]
+    pub mirror: Option<String>,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -193,6 +227,58 @@ pub fn main() -> i32 {
         Command::Export(args) => export(args),
         Command::Report(args) => report_again(args),
         Command::Compare(args) => compare(args),
+        Command::Data(cmd) => data(cmd),
+    }
+}
+
+fn data_dir(arg: &DataDirArg) -> PathBuf {
+    arg.data_dir.clone().or_else(|| std::env::var_os("RUNNER_DATA_DIR").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("data"))
+}
+
+/// `runner data list | fetch`: exit 0 when every name is there, 1 when a fetch failed, 2 for
+/// an unknown name.
+fn data(cmd: DataCommand) -> i32 {
+    use crate::data::fetch;
+    match cmd {
+        DataCommand::List(dir) => {
+            let root = data_dir(&dir);
+            for p in fetch::CATALOGUE {
+                let here = if root.join(p.name).exists() { "present" } else { "-" };
+                println!("{:<16} {:>7}  {:<8} {}", p.name, p.size, here, p.about);
+            }
+            println!("data folder: {}", root.display());
+            0
+        }
+        DataCommand::Fetch(args) => {
+            if let Some(e) = args.names.iter().find_map(|n| fetch::lookup(n).err()) {
+                eprintln!("error: {e}");
+                return 2;
+            }
+            let root = data_dir(&args.dir);
+            let mirror = args.mirror.clone().unwrap_or_else(fetch::default_mirror);
+            let installed = ctrlc::set_handler(|| {
+                crate::interrupt::abandon_all();
+                eprintln!("\ninterrupted: the partial download is kept under .fetch/; run the same command again to resume");
+                std::process::exit(130);
+            });
+            if let Err(e) = installed {
+                eprintln!("warning: cannot handle Ctrl-C ({e})");
+            }
+            let mut code = 0;
+            for name in &args.names {
+                let dest = root.join(name);
+                let bar = fetch::Bar::new(!args.quiet);
+                match fetch::fetch(name, &dest, &mirror, &bar) {
+                    Ok(fetch::Fetched::Present(p)) => println!("{name}: already in {}", p.display()),
+                    Ok(fetch::Fetched::Unpacked(p)) => println!("{name}: downloaded, verified and unpacked into {}", p.display()),
+                    Err(e) => {
+                        eprintln!("error: {name}: {e:#}");
+                        code = 1;
+                    }
+                }
+            }
+            code
+        }
     }
 }
 

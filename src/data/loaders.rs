@@ -86,14 +86,45 @@ pub struct MovieLensParams {
     /// Folder holding the MovieLens files, relative to the data folder.
     pub path: PathBuf,
     pub variant: MlVariant,
+    /// Download the dataset into the data folder when `path` is missing (`path` names a
+    /// published dataset: `ml-100k`, `ml-1m`, ...). Left out of the canonical params when
+    /// off, so existing configs keep their stage keys.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fetch: bool,
 }
 
 impl Default for MovieLensParams {
     fn default() -> Self {
-        MovieLensParams { path: PathBuf::from("ml-100k"), variant: MlVariant::Auto }
+        MovieLensParams { path: PathBuf::from("ml-100k"), variant: MlVariant::Auto, fetch: false }
     }
 }
-impl Validate for MovieLensParams {}
+impl Validate for MovieLensParams {
+    fn validate(&self) -> Result<(), ParamError> {
+        if self.fetch {
+            let name = self.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            super::fetch::lookup(&name).map_err(|e| ParamError::new("path", format!("with fetch = true, the folder's name says what to download: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+impl MovieLensParams {
+    /// The dataset folder, downloaded first when it is missing and `fetch` is on.
+    fn root(&self, data_dir: &Path) -> Result<PathBuf> {
+        if self.fetch {
+            let dest = if self.path.is_absolute() { self.path.clone() } else { data_dir.join(&self.path) };
+            let name = self.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            super::fetch::ensure(&name, &dest)?;
+        }
+        resolve(data_dir, &self.path).map_err(|e| {
+            let name = self.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            match super::fetch::lookup(&name) {
+                Ok(_) => anyhow!("{e}; or download it: `runner data fetch {name} --data-dir {}`, or set fetch = true in [dataset]", data_dir.display()),
+                Err(_) => e,
+            }
+        })
+    }
+}
 
 pub static MOVIELENS: DatasetKind = DatasetKind {
     kind: "movielens",
@@ -102,11 +133,11 @@ pub static MOVIELENS: DatasetKind = DatasetKind {
     parse: canon::<MovieLensParams>,
     load: |v, dir| {
         let p: MovieLensParams = params::parse(v)?;
-        load_movielens(&resolve(dir, &p.path)?, p.variant)
+        load_movielens(&p.root(dir)?, p.variant)
     },
     fingerprint: |v, dir| {
         let p: MovieLensParams = params::parse(v)?;
-        let root = resolve(dir, &p.path)?;
+        let root = p.root(dir)?;
         let (variant, ratings) = detect(&root, p.variant)?;
         let mut files = vec![ratings];
         for side in side_files(&root, variant) {

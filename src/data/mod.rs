@@ -4,6 +4,7 @@
 pub mod corpus;
 pub mod edges;
 pub mod features;
+pub mod fetch;
 pub mod filter;
 pub mod loaders;
 pub mod split;

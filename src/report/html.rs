@@ -47,7 +47,7 @@ pub fn page(exp: &Experiment, shown: &Table, full: &Table, plots: &[PathBuf], ba
     if !exp.section.description.is_empty() {
         h += &format!("<p>{}</p>\n", esc(&exp.section.description));
     }
-    h += &format!("<p>{} runs from <code>{}</code>. Click a column to sort.</p>\n", full.rows.len(), esc(&exp.file.display().to_string()));
+    h += &format!("<p>{} runs from <code>{}</code>. Click a column to sort.</p>\n", full.rows.len(), esc(&shown_path(&exp.file)));
     h += "<table class=\"sortable\" id=\"results\"><thead><tr>";
     for c in &shown.header {
         h += &format!("<th>{}</th>", esc(c));
@@ -124,4 +124,11 @@ pub fn index(results_dir: &Path) -> Result<String> {
     }
     h += "</ul>\n</body></html>\n";
     Ok(h)
+}
+
+/// `path` relative to the working folder when it lies below it (`runner report` loads the
+/// config by its absolute path; the page should read as the run did).
+fn shown_path(path: &std::path::Path) -> String {
+    let rel = std::env::current_dir().ok().and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.to_path_buf()));
+    rel.unwrap_or_else(|| path.to_path_buf()).display().to_string()
 }

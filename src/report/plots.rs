@@ -61,9 +61,23 @@ pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2)));
             chart.draw_series(l.points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| err(&e))?;
         }
+        // The legend goes in the corner with the fewest points, so it hides none if it can.
+        let (xm, ym) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+        let in_corner =
+            |right: bool, upper: bool| lines.iter().flat_map(|l| l.points.iter()).filter(|&&(x, y)| (x >= xm) == right && (y >= ym) == upper).count();
+        let corner = [
+            (true, true, SeriesLabelPosition::UpperRight),
+            (false, true, SeriesLabelPosition::UpperLeft),
+            (true, false, SeriesLabelPosition::LowerRight),
+            (false, false, SeriesLabelPosition::LowerLeft),
+        ]
+        .into_iter()
+        .min_by_key(|(r, u, _)| in_corner(*r, *u))
+        .map(|(_, _, p)| p)
+        .unwrap_or(SeriesLabelPosition::UpperRight);
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(corner)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.5))
             .label_font(("sans-serif", 13))
@@ -240,17 +254,24 @@ fn sweep_plots(t: &Table, dir: &Path) -> Result<Vec<PathBuf>> {
     // the key), are numbers taking at least two values.
     let num = |r: &Value, k: &str| r["config"][k].as_str().and_then(|s| s.parse::<f64>().ok());
     let all_keys: std::collections::BTreeSet<String> = rows.iter().filter_map(|r| r["config"].as_object()).flat_map(|c| c.keys().cloned()).collect();
+    let cfg = |r: &Value, k: &str| r["config"][k].as_str().unwrap_or("").to_string();
     let mut keys: Vec<String> = Vec::new();
     for k in all_keys {
         let present: Vec<&&Value> = rows.iter().filter(|r| r["config"][k.as_str()].as_str().is_some_and(|v| v != "-")).collect();
         let mut distinct: Vec<f64> = present.iter().filter_map(|r| num(r, &k)).collect();
         distinct.sort_by(|a, b| a.total_cmp(b));
         distinct.dedup();
-        if present.iter().all(|r| num(r, &k).is_some()) && distinct.len() > 1 {
+        // Swept within one model: a key that differs only between models (each model's own
+        // `dim`) draws no line, just scattered dots.
+        let mut per_model: BTreeMap<&str, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for r in &present {
+            per_model.entry(r["model"].as_str().unwrap_or("?")).or_default().insert(cfg(r, &k));
+        }
+        let swept = per_model.values().any(|v| v.len() > 1);
+        if present.iter().all(|r| num(r, &k).is_some()) && distinct.len() > 1 && swept {
             keys.push(k);
         }
     }
-    let cfg = |r: &Value, k: &str| r["config"][k].as_str().unwrap_or("").to_string();
     let value = |r: &Value| r["metrics"][metric.as_str()].as_f64().unwrap_or(f64::NAN);
     let slug = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect::<String>();
     let mut out = Vec::new();
@@ -351,5 +372,13 @@ mod tests {
         let t2 = Table { title: "two".into(), json: rows, metric_cols: vec!["Recall@10".into()], ..Default::default() };
         let names: Vec<String> = write_all(&t2, d2.path()).unwrap().iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
         assert_eq!(names, vec!["Recall_10-vs-model.p.svg", "Recall_10-vs-model.t.svg"]);
+        // A key that differs only between models (each model's own dim) is not a sweep: no plot.
+        let d3 = tempfile::tempdir().unwrap();
+        let rows: Vec<Value> = [("a", "32"), ("b", "64")]
+            .iter()
+            .map(|(m, dim)| json!({"model": m, "point": "base", "seed": 1, "config": {"model.dim": dim}, "metrics": {"Recall@10": 0.3}}))
+            .collect();
+        let t3 = Table { title: "dims".into(), json: rows, metric_cols: vec!["Recall@10".into()], ..Default::default() };
+        assert!(write_all(&t3, d3.path()).unwrap().is_empty());
     }
 }

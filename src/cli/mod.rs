@@ -3,8 +3,9 @@
 use crate::config::{self, ConfigError, Experiment};
 use crate::pipeline::{self, dag, stages::Executor};
 use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 #[derive(Parser, Debug)]
@@ -36,6 +37,9 @@ pub enum Command {
     /// Published datasets: list them, or download, verify and unpack them into the data folder.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Run one stage of the configs by its key (what a Slurm job runs).
+    #[command(hide = true)]
+    Stage(StageArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -156,6 +160,32 @@ pub struct RunArgs {
     /// No progress bars or stage log.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Where stages run: `local` (this process) or `slurm` (one cluster job per stage, job
+    /// arrays per stage kind). Default: the configs' `[executor] kind`, else local.
+    #[arg(long, value_parser = ["local", "slurm"])]
+    pub executor: Option<String>,
+    /// Slurm: submit the jobs and return; `runner run` again (everything cached) or
+    /// `runner report` writes the tables once they finish.
+    #[arg(long)]
+    pub detach: bool,
+    /// Slurm: cancel the submitted jobs when the waiting runner is interrupted.
+    #[arg(long)]
+    pub cancel_on_exit: bool,
+}
+
+/// `runner stage`: what a cluster job runs.
+#[derive(Args, Debug)]
+pub struct StageArgs {
+    /// The stage's key (its inputs must be in the cache).
+    #[arg(long)]
+    pub key: String,
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// The configs of the submitting run.
+    #[arg(required = true, last = true)]
+    pub configs: Vec<PathBuf>,
 }
 
 /// Expands glob patterns the shell left alone (quoted, or on Windows).
@@ -228,6 +258,49 @@ pub fn main() -> i32 {
         Command::Report(args) => report_again(args),
         Command::Compare(args) => compare(args),
         Command::Data(cmd) => data(cmd),
+        Command::Stage(args) => stage(args),
+    }
+}
+
+/// `runner stage --key K -- CONFIGS`: plans the configs as the submitting run did and runs the
+/// one stage. Exit 0 when it is in the cache afterwards, 1 when it failed, 2 for bad configs.
+fn stage(args: StageArgs) -> i32 {
+    let exps = match load_all(&ConfigArgs { configs: args.configs.clone(), set: args.set.clone() }) {
+        Ok(e) => e,
+        Err(errs) => {
+            print_config_errors(&errs);
+            return 2;
+        }
+    };
+    let plan = match pipeline::plan(exps) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 2;
+        }
+    };
+    // scancel and time limits send SIGTERM: remove the unfinished entry, as a local run does.
+    let _ = ctrlc::set_handler(|| {
+        let removed = crate::interrupt::abandon_all();
+        eprintln!("\ninterrupted: removed {removed} unfinished cache entries");
+        std::process::exit(130);
+    });
+    let exec = Executor::new(&plan, args.force, false);
+    let label = plan.by_key.get(&args.key).map(|&n| format!("{} stage `{}`", plan.graph[n].kind.name(), plan.graph[n].label)).unwrap_or_default();
+    let t = std::time::Instant::now();
+    match exec.execute_alone(&args.key) {
+        Ok(pipeline::stages::Outcome::Cached) => {
+            eprintln!("{label}: already cached");
+            0
+        }
+        Ok(pipeline::stages::Outcome::Ran { seconds }) => {
+            eprintln!("{label}: ran in {seconds:.2}s ({:.2}s with planning)", t.elapsed().as_secs_f64());
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {label}: {e:#}");
+            1
+        }
     }
 }
 
@@ -523,6 +596,90 @@ fn export(args: ExportArgs) -> i32 {
     0
 }
 
+/// `runner run --executor slurm`: submit, wait, then write the reports here.
+fn run_on_slurm(args: &RunArgs, plan: &pipeline::Plan, exec: &Executor) -> i32 {
+    use pipeline::slurm;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        let installed = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                // A second Ctrl-C while the first is handled: leave at once.
+                std::process::exit(130);
+            }
+        });
+        if let Err(e) = installed {
+            eprintln!("warning: cannot handle Ctrl-C ({e})");
+        }
+    }
+    let opts = slurm::Options {
+        configs: expand_paths(&args.config.configs),
+        sets: args.config.set.clone(),
+        force: args.force,
+        detach: args.detach,
+        cancel_on_exit: args.cancel_on_exit,
+        quiet: args.quiet,
+        runner: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("runner")),
+        cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        poll: std::env::var("RUNNER_SLURM_POLL").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0),
+    };
+    let (summary, errors) = match slurm::run(plan, exec, &opts, &interrupted) {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(slurm::Interrupted(open)) = e.downcast_ref::<slurm::Interrupted>() {
+                let cancel = args.cancel_on_exit
+                    || (std::io::stdin().is_terminal() && confirm(&format!("\ninterrupted: cancel the {} jobs still queued or running? [y/N] ", open.len())));
+                if cancel {
+                    slurm::cancel(open);
+                    eprintln!("cancelled {} jobs; finished stages stay in the cache, so running again resumes", open.len());
+                } else if !open.is_empty() {
+                    eprintln!(
+                        "\ninterrupted: {} jobs keep running (`scancel {}` stops them); `runner run` again waits for them instead of submitting them twice",
+                        open.len(),
+                        open.join(" ")
+                    );
+                }
+                return 130;
+            }
+            eprintln!("error: {e:#}");
+            return 1;
+        }
+    };
+    if args.detach {
+        let exps: Vec<String> = plan.experiments.iter().map(|e| e.file.display().to_string()).collect();
+        println!("submitted; when the jobs finish, `runner run {}` (everything cached) writes the tables", exps.join(" "));
+        return 0;
+    }
+    let mut code = if errors.is_empty() { 0 } else { 1 };
+    for &rn in &plan.reports {
+        if let Err(e) = exec.execute(rn) {
+            eprintln!("error: {e:#}");
+            code = 1;
+        }
+    }
+    if !args.quiet {
+        eprintln!(
+            "{} stages: {} ran as Slurm jobs, {} cached, {} failed, {} cancelled",
+            summary.ran + summary.cached + summary.failed + summary.skipped,
+            summary.ran,
+            summary.cached,
+            summary.failed,
+            summary.skipped
+        );
+    }
+    for e in &errors {
+        eprintln!("error: {e:#}");
+    }
+    code
+}
+
+/// Asks a yes/no question on the terminal.
+fn confirm(question: &str) -> bool {
+    eprint!("{question}");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).is_ok() && matches!(line.trim(), "y" | "Y" | "yes")
+}
+
 fn run(args: RunArgs) -> i32 {
     let exps = match load_all(&args.config) {
         Ok(e) => e,
@@ -549,6 +706,21 @@ fn run(args: RunArgs) -> i32 {
     let stale = exec.remove_stale_tmp();
     if stale > 0 && !args.quiet {
         eprintln!("removed {stale} unfinished cache entries left by interrupted runs");
+    }
+    let kinds: std::collections::BTreeSet<config::ExecutorKind> = plan.experiments.iter().map(|e| e.executor.kind).collect();
+    let slurm = match args.executor.as_deref() {
+        Some(k) => k == "slurm",
+        None if kinds.len() > 1 => {
+            eprintln!("error: the configs disagree on `[executor] kind` (local and slurm); pass --executor local or --executor slurm");
+            return 2;
+        }
+        None => kinds.contains(&config::ExecutorKind::Slurm),
+    };
+    if slurm {
+        return run_on_slurm(&args, &plan, &exec);
+    }
+    if args.detach || args.cancel_on_exit {
+        eprintln!("warning: --detach and --cancel-on-exit apply to the Slurm executor only; running locally");
     }
     // Ctrl-C / SIGTERM: remove this process's unfinished entries, say what finished, exit 130.
     // Finished entries stay in the cache, so running again resumes.

@@ -5,12 +5,14 @@
 //! TOML file, `RUNNER_SECTION__KEY` environment variables (figment), then `--set key=value`.
 
 pub mod error;
+pub mod executor;
 pub use crate::params;
 pub mod sweep;
 
 pub use crate::eval::spec::{MetricsSection, Tasks};
 pub use crate::metrics::MetricName;
 pub use error::ConfigError;
+pub use executor::{ExecutorKind, ExecutorSection};
 
 use crate::data::{loaders, split::SplitKind};
 use crate::ensure_param;
@@ -164,14 +166,16 @@ pub struct Experiment {
     pub sets: Vec<String>,
     pub section: ExperimentSection,
     pub report: ReportSection,
+    /// `[executor]`: where the stages run (local by default).
+    pub executor: ExecutorSection,
     pub data_dir: PathBuf,
     pub runs: Vec<RunSpec>,
 }
 
-const SECTIONS: &[&str] = &["experiment", "dataset", "split", "model", "sampler", "index", "metrics", "report", "sweep"];
+const SECTIONS: &[&str] = &["experiment", "dataset", "split", "model", "sampler", "index", "metrics", "report", "executor", "sweep"];
 
 /// Sections that apply to the whole file, so a sweep cannot vary them.
-const WHOLE_FILE: &[&str] = &["experiment", "report", "sweep"];
+const WHOLE_FILE: &[&str] = &["experiment", "report", "executor", "sweep"];
 
 /// Loads, layers, expands and validates one config file.
 pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
@@ -328,6 +332,8 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
         }
     }
 
+    let executor: ExecutorSection = params::parse(tree.get("executor").unwrap_or(&Value::Null)).map_err(|e| param_err(sm, "executor", e))?;
+
     let mut runs = Vec::new();
     for point in sweep::expand(&global_sweep) {
         let mut t = tree.clone();
@@ -350,7 +356,7 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
             }
         }
     }
-    Ok(Experiment { file: sm.file.clone(), sets: Vec::new(), section, report, data_dir, runs })
+    Ok(Experiment { file: sm.file.clone(), sets: Vec::new(), section, report, executor, data_dir, runs })
 }
 
 /// `results_dir` and `cache_dir` must be folders this process can create and write, checked

@@ -8,6 +8,7 @@ pub mod dag;
 pub mod key;
 pub mod progress;
 pub mod serve;
+pub mod slurm;
 pub mod stages;
 
 use crate::config::{Experiment, RunSpec};

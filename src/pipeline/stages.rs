@@ -13,7 +13,7 @@ use crate::index::AnnIndex;
 use crate::linalg::Matrix;
 use crate::models::{TrainInput, Trained};
 use crate::report;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use petgraph::graph::NodeIndex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -90,6 +90,32 @@ impl<'a> Executor<'a> {
     /// Whether `--plan` would find this stage cached (never modifies the cache).
     pub fn is_cached(&self, st: &Stage) -> bool {
         st.kind != StageKind::Report && !self.force && self.cache_of(st).peek(st.kind.name(), &st.key)
+    }
+
+    /// Whether the stage's cache entry exists, `--force` or not (never modifies the cache).
+    pub fn has_entry(&self, st: &Stage) -> bool {
+        st.kind != StageKind::Report && self.cache_of(st).peek(st.kind.name(), &st.key)
+    }
+
+    /// Runs one stage whose inputs are all in the cache (a cluster job: `runner stage`).
+    pub fn execute_alone(&self, key: &str) -> Result<Outcome> {
+        let n = *self
+            .plan
+            .by_key
+            .get(key)
+            .ok_or_else(|| anyhow!("no stage of these configs has the key `{key}` (were the configs edited since the job was submitted?)"))?;
+        for u in &self.plan.graph[n].upstream {
+            let up = self.stage(u)?;
+            if !self.has_entry(up) {
+                bail!(
+                    "input {} stage `{}` ({}) is not in the cache: its job failed or was cancelled, so this stage does not run",
+                    up.kind.name(),
+                    up.label,
+                    &u[..10]
+                );
+            }
+        }
+        self.execute(n)
     }
 
     fn remember(&self, key: &str, v: Loaded) {

@@ -24,6 +24,7 @@ fi
 
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
     echo "local-slurm: installing Debian's slurm-wlm and munge" >&2
+    apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >/dev/null
 fi
 

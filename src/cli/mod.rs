@@ -646,8 +646,19 @@ fn run_on_slurm(args: &RunArgs, plan: &pipeline::Plan, exec: &Executor) -> i32 {
         }
     };
     if args.detach {
+        for e in &plan.experiments {
+            if let Err(err) = crate::report::write_run_json(e) {
+                eprintln!("error: {err:#}");
+                return 1;
+            }
+        }
         let exps: Vec<String> = plan.experiments.iter().map(|e| e.file.display().to_string()).collect();
-        println!("submitted; when the jobs finish, `runner run {}` (everything cached) writes the tables", exps.join(" "));
+        let dirs: Vec<String> = plan.experiments.iter().map(|e| e.section.results_dir.join(&e.section.name).display().to_string()).collect();
+        println!(
+            "submitted; when the jobs finish, `runner report {}` or `runner run {}` (everything cached) writes the tables",
+            dirs.join(" "),
+            exps.join(" ")
+        );
         return 0;
     }
     let mut code = if errors.is_empty() { 0 } else { 1 };

@@ -303,11 +303,11 @@ pub fn run(plan: &Plan, exec: &Executor, opts: &Options, interrupted: &AtomicBoo
     let n_tasks = task_of.len();
     if !opts.quiet {
         eprintln!(
-            "slurm: submitted {} job arrays ({} stages{}){}; {} stages cached",
+            "slurm: submitted {} job arrays ({} stages){}{}; {} stages cached",
             jobs.len(),
             n_tasks - queued.len(),
-            if queued.is_empty() { String::new() } else { format!(", and waiting for {} still queued from an earlier submission", queued.len()) },
             if ids.is_empty() { String::new() } else { format!(": {}", ids.join(" ")) },
+            if queued.is_empty() { String::new() } else { format!("; waiting for {} stages still queued from an earlier submission", queued.len()) },
             summary.cached
         );
     }

@@ -332,6 +332,16 @@ pub fn to_csv(t: &Table) -> String {
 /// replaces its old version, so a failure (a full disk, say) leaves the old set whole and no
 /// temporary file behind; the renames then follow each other (a reader could catch the
 /// microseconds between two of them) and an interrupt cannot fall between them.
+/// `results/<experiment>/run.json`: what `runner report` needs to render the folder again from
+/// the cache (the config file and its overrides). Written by every report, and by a detached
+/// Slurm submission so `runner report` can assemble the tables once the jobs are done.
+pub fn write_run_json(exp: &Experiment) -> Result<()> {
+    let again = json!({"config": std::path::absolute(&exp.file).unwrap_or_else(|_| exp.file.clone()), "sets": exp.sets});
+    let dir = exp.section.results_dir.join(&exp.section.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    write_set(&dir, &[("run.json", serde_json::to_string_pretty(&again)?)])
+}
+
 pub fn write_set(dir: &Path, files: &[(&str, String)]) -> Result<()> {
     let tmp = |name: &str| dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut written = Vec::new();
@@ -416,9 +426,7 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
     if let Some(p) = pareto::write_combined_plot(exp, &tables)? {
         println!("pareto plot of every experiment on this dataset: {}", p.display());
     }
-    // What `runner report` needs to render this folder again from the cache.
-    let again = json!({"config": std::path::absolute(&exp.file).unwrap_or_else(|_| exp.file.clone()), "sets": exp.sets});
-    write_set(&dir, &[("run.json", serde_json::to_string_pretty(&again)?)])?;
+    write_run_json(exp)?;
     // The page to look at, and the folder's list of pages.
     write_set(&dir, &[("index.html", html::page(exp, shown, &t, &plotted, note))])?;
     write_set(&exp.section.results_dir, &[("index.html", html::index(&exp.section.results_dir)?)])?;

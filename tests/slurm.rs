@@ -167,4 +167,25 @@ fn a_sweep_on_slurm_gives_the_local_table_and_a_cancelled_job_is_rerun() {
     let o = runner(dir, &["report", "results/detached"]).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(metrics(dir, "detached"), want);
+
+    // Ctrl-C on the waiting runner with --cancel-on-exit cancels its jobs; exit 130.
+    let cfg = config(dir, "interrupted", "cache-interrupted");
+    let child = runner(dir, &["run", &cfg, "--executor", "slurm", "--cancel-on-exit", "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !Command::new("squeue").args(["-h", "--states=PENDING,RUNNING", "-n", "runner-eval", "-o", "%A"]).output().is_ok_and(|o| !o.stdout.is_empty()) {
+        assert!(t.elapsed() < Duration::from_secs(60), "the eval array never showed up in squeue");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(text(&o).contains("cancelled") && text(&o).contains("jobs"), "{}", text(&o));
+    std::thread::sleep(Duration::from_secs(1));
+    let q = Command::new("squeue").args(["-h", "--states=PENDING,RUNNING", "-o", "%j %i"]).output().unwrap();
+    let left = String::from_utf8_lossy(&q.stdout).to_string();
+    assert!(!left.contains("runner-"), "jobs left after --cancel-on-exit: {left}");
 }

@@ -173,7 +173,10 @@ pub fn slurm_dir(plan: &Plan, ei: usize) -> PathBuf {
 pub fn available() -> Result<()> {
     let out = Command::new("sinfo").arg("-h").arg("-o").arg("%P").output().map_err(|e| anyhow!("`sinfo` cannot run ({e}); is Slurm installed here?"))?;
     if !out.status.success() {
-        bail!("`sinfo` failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "Slurm does not answer (`sinfo`: {}); is slurmctld running and this machine a submit host? (A one-node cluster on this machine: `sudo scripts/local-slurm.sh start`; or run with --executor local)",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }

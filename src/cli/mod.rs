@@ -225,6 +225,36 @@ fn load_all(args: &ConfigArgs) -> Result<Vec<Experiment>, Vec<ConfigError>> {
     }
 }
 
+/// On Ctrl-C / SIGTERM: remove this process's temporary paths (`interrupt::abandon_all`), say
+/// `what(removed)`, exit 130.
+fn exit_on_interrupt(what: impl Fn(usize) -> String + Send + 'static) {
+    let installed = ctrlc::set_handler(move || {
+        let removed = crate::interrupt::abandon_all();
+        eprintln!("\ninterrupted: {}", what(removed));
+        std::process::exit(130);
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: cannot handle Ctrl-C ({e}); an interrupted run may leave unfinished temporary files, removed by the next run");
+    }
+}
+
+/// Plans the experiments, or prints why not and gives exit code 2.
+fn plan_or_exit(exps: Vec<Experiment>) -> Result<pipeline::Plan, i32> {
+    pipeline::plan(exps).map_err(|e| {
+        eprintln!("error: {e:#}");
+        2
+    })
+}
+
+/// Loads the configs and plans them, or prints the errors and gives exit code 2.
+fn load_and_plan(args: &ConfigArgs) -> Result<pipeline::Plan, i32> {
+    let exps = load_all(args).map_err(|errs| {
+        print_config_errors(&errs);
+        2
+    })?;
+    plan_or_exit(exps)
+}
+
 fn print_config_errors(errs: &[ConfigError]) {
     for e in errs {
         eprintln!("error: {e}");
@@ -265,26 +295,12 @@ pub fn main() -> i32 {
 /// `runner stage --key K -- CONFIGS`: plans the configs as the submitting run did and runs the
 /// one stage. Exit 0 when it is in the cache afterwards, 1 when it failed, 2 for bad configs.
 fn stage(args: StageArgs) -> i32 {
-    let exps = match load_all(&ConfigArgs { configs: args.configs.clone(), set: args.set.clone() }) {
-        Ok(e) => e,
-        Err(errs) => {
-            print_config_errors(&errs);
-            return 2;
-        }
-    };
-    let plan = match pipeline::plan(exps) {
+    let plan = match load_and_plan(&ConfigArgs { configs: args.configs.clone(), set: args.set.clone() }) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     // scancel and time limits send SIGTERM: remove the unfinished entry, as a local run does.
-    let _ = ctrlc::set_handler(|| {
-        let removed = crate::interrupt::abandon_all();
-        eprintln!("\ninterrupted: removed {removed} unfinished cache entries");
-        std::process::exit(130);
-    });
+    exit_on_interrupt(|removed| format!("removed {removed} unfinished cache entries"));
     let exec = Executor::new(&plan, args.force, false);
     let label = plan.by_key.get(&args.key).map(|&n| format!("{} stage `{}`", plan.graph[n].kind.name(), plan.graph[n].label)).unwrap_or_default();
     let t = std::time::Instant::now();
@@ -329,14 +345,7 @@ fn data(cmd: DataCommand) -> i32 {
             }
             let root = data_dir(&args.dir);
             let mirror = args.mirror.clone().unwrap_or_else(fetch::default_mirror);
-            let installed = ctrlc::set_handler(|| {
-                crate::interrupt::abandon_all();
-                eprintln!("\ninterrupted: the partial download is kept under .fetch/; run the same command again to resume");
-                std::process::exit(130);
-            });
-            if let Err(e) = installed {
-                eprintln!("warning: cannot handle Ctrl-C ({e})");
-            }
+            exit_on_interrupt(|_| "the partial download is kept under .fetch/; run the same command again to resume".into());
             let mut code = 0;
             for name in &args.names {
                 let dest = root.join(name);
@@ -381,12 +390,9 @@ fn compare(args: CompareArgs) -> i32 {
             return 2;
         }
     };
-    let plan = match pipeline::plan(exps) {
+    let plan = match plan_or_exit(exps) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let exec = Executor::new(&plan, false, false);
     if let Some(e) = (0..2).find_map(|ei| uncached(&exec, ei)) {
@@ -444,12 +450,9 @@ fn report_again(args: ReportArgs) -> i32 {
             }
         }
     }
-    let plan = match pipeline::plan(exps) {
+    let plan = match plan_or_exit(exps) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let exec = Executor::new(&plan, false, false);
     let mut code = 0;
@@ -630,7 +633,7 @@ fn run_on_slurm(args: &RunArgs, plan: &pipeline::Plan, exec: &Executor) -> i32 {
                 let cancel = args.cancel_on_exit
                     || (std::io::stdin().is_terminal() && confirm(&format!("\ninterrupted: cancel the {} jobs still queued or running? [y/N] ", open.len())));
                 if cancel {
-                    slurm::cancel(open);
+                    slurm::scancel(open);
                     eprintln!("cancelled {} jobs; finished stages stay in the cache, so running again resumes", open.len());
                 } else if !open.is_empty() {
                     eprintln!(
@@ -692,19 +695,9 @@ fn confirm(question: &str) -> bool {
 }
 
 fn run(args: RunArgs) -> i32 {
-    let exps = match load_all(&args.config) {
-        Ok(e) => e,
-        Err(errs) => {
-            print_config_errors(&errs);
-            return 2;
-        }
-    };
-    let plan = match pipeline::plan(exps) {
+    let plan = match load_and_plan(&args.config) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let exec = Executor::new(&plan, args.force, !args.quiet);
     if args.plan {
@@ -739,17 +732,12 @@ fn run(args: RunArgs) -> i32 {
     let total = plan.graph.node_count();
     {
         let finished = finished.clone();
-        let installed = ctrlc::set_handler(move || {
-            let removed = crate::interrupt::abandon_all();
-            eprintln!(
-                "\ninterrupted: {} of {total} stages had finished (kept in the cache; run again to resume); removed {removed} unfinished entries",
+        exit_on_interrupt(move |removed| {
+            format!(
+                "{} of {total} stages had finished (kept in the cache; run again to resume); removed {removed} unfinished entries",
                 finished.load(Ordering::SeqCst)
-            );
-            std::process::exit(130);
+            )
         });
-        if let Err(e) = installed {
-            eprintln!("warning: cannot handle Ctrl-C ({e}); an interrupted run may leave unfinished cache entries, removed by the next run");
-        }
     }
     let bar = pipeline::progress::bar(plan.graph.node_count() as u64, "{spinner} stages {pos}/{len} [{bar:30}] {elapsed}", !args.quiet);
     let quiet = args.quiet;

@@ -101,27 +101,29 @@ impl Default for MovieLensParams {
 impl Validate for MovieLensParams {
     fn validate(&self) -> Result<(), ParamError> {
         if self.fetch {
-            let name = self.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-            super::fetch::lookup(&name).map_err(|e| ParamError::new("path", format!("with fetch = true, the folder's name says what to download: {e}")))?;
+            super::fetch::lookup(&self.folder_name())
+                .map_err(|e| ParamError::new("path", format!("with fetch = true, the folder's name says what to download: {e}")))?;
         }
         Ok(())
     }
 }
 
 impl MovieLensParams {
+    /// The last part of `path`: with `fetch`, the published dataset's name.
+    fn folder_name(&self) -> String {
+        self.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+    }
+
     /// The dataset folder, downloaded first when it is missing and `fetch` is on.
     fn root(&self, data_dir: &Path) -> Result<PathBuf> {
+        let name = self.folder_name();
         if self.fetch {
             let dest = if self.path.is_absolute() { self.path.clone() } else { data_dir.join(&self.path) };
-            let name = self.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
             super::fetch::ensure(&name, &dest)?;
         }
-        resolve(data_dir, &self.path).map_err(|e| {
-            let name = self.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-            match super::fetch::lookup(&name) {
-                Ok(_) => anyhow!("{e}; or download it: `runner data fetch {name} --data-dir {}`, or set fetch = true in [dataset]", data_dir.display()),
-                Err(_) => e,
-            }
+        resolve(data_dir, &self.path).map_err(|e| match super::fetch::lookup(&name) {
+            Ok(_) => anyhow!("{e}; or download it: `runner data fetch {name} --data-dir {}`, or set fetch = true in [dataset]", data_dir.display()),
+            Err(_) => e,
         })
     }
 }

@@ -209,7 +209,8 @@ fn squeue() -> Result<HashMap<String, (String, String)>> {
         .collect())
 }
 
-fn scancel(ids: &[String]) {
+/// Cancels jobs (array tasks as `id_task`).
+pub fn scancel(ids: &[String]) {
     if !ids.is_empty() {
         let _ = Command::new("scancel").args(ids).output();
     }
@@ -414,11 +415,6 @@ impl std::fmt::Display for Interrupted {
 }
 impl std::error::Error for Interrupted {}
 
-/// Cancels jobs (array tasks as `id_task`).
-pub fn cancel(ids: &[String]) {
-    scancel(ids);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,8 +505,8 @@ time = { train = "1:00:00", default = "10" }
         let opts = Options {
             configs: vec![PathBuf::from("configs/it's.toml")],
             sets: vec!["model.0.dim=16".into()],
-            runner: PathBuf::from("/opt/runner"),
-            cwd: PathBuf::from("/home/me/proj"),
+            runner: PathBuf::from("target/release/runner"),
+            cwd: PathBuf::from("my proj"),
             force: true,
             ..Default::default()
         };
@@ -520,9 +516,12 @@ time = { train = "1:00:00", default = "10" }
         for &n in &train.stages {
             assert!(s.contains(&plan.graph[n].key), "every key is in the script");
         }
-        assert!(s.contains("exec /opt/runner stage --key \"$key\" --force --set model.0.dim=16 -- 'configs/it'\\''s.toml'"), "{s}");
+        assert!(
+            s.contains("cd 'my proj' || exit 1\nexec target/release/runner stage --key \"$key\" --force --set model.0.dim=16 -- 'configs/it'\\''s.toml'"),
+            "{s}"
+        );
         // The shell picks task i's key: run the script's selection with a fake runner.
-        let sel = s.replace("exec /opt/runner", "echo").replace("cd /home/me/proj || exit 1", "");
+        let sel = s.replace("exec target/release/runner", "echo").replace("cd 'my proj' || exit 1", "");
         for (i, &n) in train.stages.iter().enumerate() {
             let out = Command::new("sh").arg("-c").arg(&sel).env("SLURM_ARRAY_TASK_ID", i.to_string()).output().unwrap();
             let out = String::from_utf8_lossy(&out.stdout).to_string();

@@ -89,7 +89,7 @@ impl<'a> Executor<'a> {
 
     /// Whether `--plan` would find this stage cached (never modifies the cache).
     pub fn is_cached(&self, st: &Stage) -> bool {
-        st.kind != StageKind::Report && !self.force && self.cache_of(st).peek(st.kind.name(), &st.key)
+        !self.force && self.has_entry(st)
     }
 
     /// Whether the stage's cache entry exists, `--force` or not (never modifies the cache).

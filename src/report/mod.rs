@@ -328,10 +328,6 @@ pub fn to_csv(t: &Table) -> String {
     out
 }
 
-/// Writes files as one set: every file is written in full under a temporary name before any
-/// replaces its old version, so a failure (a full disk, say) leaves the old set whole and no
-/// temporary file behind; the renames then follow each other (a reader could catch the
-/// microseconds between two of them) and an interrupt cannot fall between them.
 /// `results/<experiment>/run.json`: what `runner report` needs to render the folder again from
 /// the cache (the config file and its overrides). Written by every report, and by a detached
 /// Slurm submission so `runner report` can assemble the tables once the jobs are done.
@@ -342,6 +338,10 @@ pub fn write_run_json(exp: &Experiment) -> Result<()> {
     write_set(&dir, &[("run.json", serde_json::to_string_pretty(&again)?)])
 }
 
+/// Writes files as one set: every file is written in full under a temporary name before any
+/// replaces its old version, so a failure (a full disk, say) leaves the old set whole and no
+/// temporary file behind; the renames then follow each other (a reader could catch the
+/// microseconds between two of them) and an interrupt cannot fall between them.
 pub fn write_set(dir: &Path, files: &[(&str, String)]) -> Result<()> {
     let tmp = |name: &str| dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut written = Vec::new();

@@ -7,10 +7,10 @@
 //! Item2Vec, Node2Vec and the two-tower family alike.
 
 pub mod item2vec;
+pub mod neural;
 pub mod node2vec;
 pub mod popularity;
 pub mod random;
-pub mod two_tower;
 
 use crate::data::corpus::Corpus;
 use crate::data::{Dataset, Split};
@@ -108,7 +108,7 @@ pub struct ModelKind {
 }
 
 /// The registry: adding a model is one file and one line here.
-pub static KINDS: &[&ModelKind] = &[&popularity::KIND, &random::KIND, &item2vec::KIND, &node2vec::KIND, &two_tower::KIND];
+pub static KINDS: &[&ModelKind] = &[&popularity::KIND, &random::KIND, &item2vec::KIND, &node2vec::KIND, &neural::two_tower::KIND];
 
 pub fn lookup(kind: &str) -> Option<&'static ModelKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)

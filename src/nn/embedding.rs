@@ -131,12 +131,15 @@ impl EmbeddingTable {
     }
 }
 
-/// Variable-length bags of ids stored `rows x width`, padded with [`PAD`]; mean pooling
-/// ignores padding (the mask) and an all-padding bag pools to zeros.
+/// Variable-length bags of ids stored `rows x width`, padded with [`PAD`]. Pooling ignores
+/// padding (the mask) and an all-padding bag pools to zeros; it is the mean, or with
+/// `weights` (one per slot, each bag's summing to 1) the weighted sum.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Bags {
     pub width: usize,
     pub ids: Vec<u32>,
+    /// Empty for mean pooling.
+    pub weights: Vec<f32>,
 }
 
 impl Bags {
@@ -148,7 +151,36 @@ impl Bags {
             let l = &l[l.len().saturating_sub(width)..];
             ids[r * width..r * width + l.len()].copy_from_slice(l);
         }
-        Bags { width, ids }
+        Bags { width, ids, weights: Vec::new() }
+    }
+
+    /// Like [`Bags::from_lists`] (lists in time order, newest last), pooled with weight
+    /// `decay^age` (age 0 = the newest id) normalised over each bag: `decay = 1` is the mean.
+    pub fn recency_weighted<L: AsRef<[u32]>>(lists: &[L], width: usize, decay: f32) -> Self {
+        let mut b = Self::from_lists(lists, width);
+        b.weights = vec![0.0; b.ids.len()];
+        for r in 0..lists.len() {
+            let n = b.count(r);
+            let w = &mut b.weights[r * width..r * width + n];
+            let mut total = 0.0f64;
+            for (k, x) in w.iter_mut().enumerate() {
+                *x = decay.powi((n - 1 - k) as i32);
+                total += *x as f64;
+            }
+            w.iter_mut().for_each(|x| *x = (*x as f64 / total) as f32);
+        }
+        b
+    }
+
+    /// `(id, weight)` of the ids present in bag `r`.
+    fn pooled(&self, r: usize) -> impl Iterator<Item = (u32, f32)> + '_ {
+        let n = self.count(r);
+        let mean = if n == 0 { 0.0 } else { 1.0 / n as f32 };
+        self.bag(r)
+            .iter()
+            .enumerate()
+            .filter(|(_, &i)| i != PAD)
+            .map(move |(k, &i)| (i, if self.weights.is_empty() { mean } else { self.weights[r * self.width + k] }))
     }
 
     pub fn rows(&self) -> usize {
@@ -243,13 +275,8 @@ impl InputBuilder {
                 Segment::Bags { table, bags, .. } => {
                     let t = store.get_table(*table);
                     for r in 0..self.rows {
-                        let n = bags.count(r);
-                        if n == 0 {
-                            continue;
-                        }
-                        let scale = 1.0 / n as f32;
                         let dst = &mut out[r * cols + off..r * cols + off + w];
-                        for &id in bags.bag(r).iter().filter(|&&i| i != PAD) {
+                        for (id, scale) in bags.pooled(r) {
                             crate::linalg::axpy(scale, t.row(id), dst);
                         }
                     }
@@ -292,13 +319,9 @@ impl InputBuilder {
                 Segment::Bags { table, bags, .. } => {
                     let k = sg(out, *table);
                     for r in 0..self.rows {
-                        let n = bags.count(r);
-                        if n == 0 {
-                            continue;
-                        }
                         let g = &grad[r * cols + off..r * cols + off + w];
-                        for &id in bags.bag(r).iter().filter(|&&i| i != PAD) {
-                            out[k].1.add(id, 1.0 / n as f32, g);
+                        for (id, scale) in bags.pooled(r) {
+                            out[k].1.add(id, scale, g);
                         }
                     }
                 }

@@ -43,7 +43,7 @@ use dfdx::prelude::*;
 /// (dfdx's `AutoDevice`). The device is chosen when the binary is built, not per run: making
 /// every layer generic over the device would double the code for a choice users make once,
 /// and a model's `device` key checks that the config and the build agree
-/// ([`crate::models::two_tower`]). Parameters keep host master copies either way.
+/// ([`crate::models::neural::params`]). Parameters keep host master copies either way.
 pub type Dev = AutoDevice;
 
 /// The device this build trains on, as the config names it.

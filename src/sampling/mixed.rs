@@ -19,7 +19,7 @@
 
 use super::{derive_seed, Batch, Catalog, Sampler, SamplerKind, Scorer};
 use crate::params::ParamError;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde_json::{Map, Value};
@@ -108,6 +108,9 @@ fn build(v: &Value, catalog: &Arc<Catalog>, seed: u64) -> Result<Box<dyn Sampler
         let w = rest.remove("weight").and_then(|w| w.as_f64()).unwrap_or(1.0);
         let entry = super::lookup(&kind).ok_or_else(|| anyhow!("mixed: unknown part kind `{kind}`"))?;
         let s = (entry.build)(&Value::Object(rest), catalog, derive_seed(seed, 1 + i as u64)).map_err(|e| anyhow!("mixed part {i} ({kind}): {e:#}"))?;
+        if s.shared() {
+            bail!("mixed part {i} ({kind}): `shared = true` draws once per batch, a mixture draws per row; remove `shared`");
+        }
         parts.push(s);
         weights.push(w);
     }

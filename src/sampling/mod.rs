@@ -114,6 +114,12 @@ pub trait Sampler: Send {
         false
     }
 
+    /// Whether one draw serves the whole batch: [`Sampler::sample`] then appends `n` items
+    /// in all, which may include a row's positive (the model leaves it out of that row).
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// Appends `n` negatives for every row of `batch` to `out`, row after row (row `r`'s are
     /// `out[start + r n .. start + (r + 1) n]`). Never returns a row's own positive.
     fn sample(&mut self, batch: &Batch, n: usize, scorer: &dyn Scorer, out: &mut Vec<u32>) -> Result<()>;

@@ -1,9 +1,12 @@
-//! `uniform`: every item but the row's positive with equal probability.
+//! `uniform`: every item but the row's positive with equal probability; with `shared = true`,
+//! one draw of `n` items over the whole catalogue serves every row of the batch (the default
+//! negatives of the neural towers' `bce` and `bpr`: the item tower then runs on `n` extra rows
+//! per batch instead of `n` per row).
 
 use super::{uniform_except, Batch, Catalog, Sampler, SamplerKind, Scorer};
 use crate::params::{self, ParamError, Validate};
 use anyhow::{bail, Result};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -11,10 +14,15 @@ use std::sync::Arc;
 
 pub static KIND: SamplerKind = SamplerKind { kind: "uniform", about: "uniform over every item but the positive", parse: parse_params, build };
 
-/// `uniform` has no parameters.
+/// `uniform`'s parameters.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct UniformParams {}
+pub struct UniformParams {
+    /// One draw per batch for every row (which may then hit a row's own positive: the model
+    /// drops it from that row).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
+}
 
 impl Validate for UniformParams {}
 
@@ -23,13 +31,16 @@ fn parse_params(v: &Value) -> Result<Value, ParamError> {
 }
 
 fn build(v: &Value, catalog: &Arc<Catalog>, seed: u64) -> Result<Box<dyn Sampler>> {
-    params::parse::<UniformParams>(v)?;
-    Ok(Box::new(Uniform::new(catalog.n_items, seed)?))
+    let p = params::parse::<UniformParams>(v)?;
+    let mut u = Uniform::new(catalog.n_items, seed)?;
+    u.shared = p.shared;
+    Ok(Box::new(u))
 }
 
 pub struct Uniform {
     n_items: u32,
     rng: Xoshiro256PlusPlus,
+    shared: bool,
 }
 
 impl Uniform {
@@ -40,7 +51,7 @@ impl Uniform {
         if n_items > u32::MAX as usize {
             bail!("the uniform sampler supports at most 2^32 - 1 items");
         }
-        Ok(Uniform { n_items: n_items as u32, rng: Xoshiro256PlusPlus::seed_from_u64(seed) })
+        Ok(Uniform { n_items: n_items as u32, rng: Xoshiro256PlusPlus::seed_from_u64(seed), shared: false })
     }
 
     /// One negative for positive `pos`.
@@ -55,7 +66,15 @@ impl Sampler for Uniform {
         "uniform"
     }
 
+    fn shared(&self) -> bool {
+        self.shared
+    }
+
     fn sample(&mut self, batch: &Batch, n: usize, _scorer: &dyn Scorer, out: &mut Vec<u32>) -> Result<()> {
+        if self.shared {
+            out.extend((0..n).map(|_| self.rng.gen_range(0..self.n_items)));
+            return Ok(());
+        }
         out.reserve(batch.len() * n);
         for &pos in batch.positives {
             for _ in 0..n {

@@ -1,0 +1,119 @@
+//! The training loss of the neural towers.
+
+use super::negatives::NegRows;
+use super::params::Loss;
+use crate::nn::{Ctx, Scalar, TMat};
+use dfdx::prelude::{Axes2, HasShape, PermuteTo, SumTo, TryMatMul};
+
+#[inline]
+fn softplus(x: f32) -> f32 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// The batch loss over per-row negatives, as one fused op.
+///
+/// `v` holds the candidates' vectors (row `r`'s positive in row `r`); `neg` names each row's
+/// negative columns; `corr` (empty = none) is subtracted from the softmax logits of each
+/// column. With `z = u v^T / T - corr`, row `r`'s loss is `logsumexp(z_rr, z_rj...) - z_rr`
+/// (softmax), `softplus(-z_rr) + mean_j softplus(z_rj)` (bce) or `mean_j softplus(z_rj - z_rr)`
+/// (bpr), averaged over rows.
+///
+/// Why fused: dfdx's `log_softmax` over a runtime `B x C` matrix runs its reductions element by
+/// element on one thread and took about half of a step at B = 1024, and per-row negative lists
+/// have no dfdx op at all. So the loss and its gradient with respect to the logits,
+/// `G = dloss/dz`, are computed on the host (rows in parallel), and the loss is re-entered into
+/// the graph as the surrogate `sum(u * stop(G v)) / T + sum(v * stop(G^T u)) / T + c`, whose
+/// gradients with respect to `u` and `v` are exactly those of the loss and whose value, thanks
+/// to the constant `c`, is the loss.
+pub fn fused_loss(ctx: &Ctx, loss_kind: Loss, temperature: f32, u: TMat, v: TMat, neg: &NegRows, corr: &[f32]) -> Scalar {
+    use dfdx::prelude::NoneTape;
+    use rayon::prelude::*;
+    let b = neg.rows();
+    let c = v.shape().0;
+    debug_assert!(c >= b && (corr.is_empty() || corr.len() == c));
+    let inv_t = 1.0 / temperature;
+    let inv_b = 1.0 / b as f32;
+    let uc = u.retaped::<NoneTape>();
+    let vc = v.retaped::<NoneTape>();
+    let logits = uc.clone().matmul(vc.clone().permute::<_, Axes2<1, 0>>()).as_vec();
+    let mut g = vec![0.0f32; b * c];
+    let row_loss: Vec<f64> = g
+        .par_chunks_mut(c)
+        .zip(logits.par_chunks(c))
+        .enumerate()
+        .map_init(
+            || vec![0.0f32; c],
+            |z, (r, (gr, lr))| {
+                if corr.is_empty() {
+                    for (zj, l) in z.iter_mut().zip(lr) {
+                        *zj = l * inv_t;
+                    }
+                } else {
+                    for ((zj, l), k) in z.iter_mut().zip(lr).zip(corr) {
+                        *zj = l * inv_t - k;
+                    }
+                }
+                let zp = z[r];
+                match loss_kind {
+                    Loss::Softmax => {
+                        let mut mx = zp;
+                        neg.each(r, |j| mx = mx.max(z[j]));
+                        // One exp per column (a column may be a negative more than once).
+                        for x in z.iter_mut() {
+                            *x = (*x - mx).exp();
+                        }
+                        let mut sum = z[r] as f64;
+                        neg.each(r, |j| sum += z[j] as f64);
+                        let scale = (1.0 / sum) as f32 * inv_b;
+                        gr[r] += z[r] * scale - inv_b;
+                        neg.each(r, |j| gr[j] += z[j] * scale);
+                        mx as f64 + sum.ln() - zp as f64
+                    }
+                    Loss::Bce => {
+                        let m = neg.count(r);
+                        let w = if m == 0 { 0.0 } else { 1.0 / m as f32 };
+                        let mut l = softplus(-zp) as f64;
+                        gr[r] -= sigmoid(-zp) * inv_b;
+                        neg.each(r, |j| {
+                            l += (w * softplus(z[j])) as f64;
+                            gr[j] += w * sigmoid(z[j]) * inv_b;
+                        });
+                        l
+                    }
+                    Loss::Bpr => {
+                        let m = neg.count(r);
+                        let w = if m == 0 { 0.0 } else { 1.0 / m as f32 };
+                        let mut l = 0.0f64;
+                        let mut gp = 0.0f32;
+                        neg.each(r, |j| {
+                            let d = z[j] - zp;
+                            l += (w * softplus(d)) as f64;
+                            let s = w * sigmoid(d) * inv_b;
+                            gr[j] += s;
+                            gp -= s;
+                        });
+                        gr[r] += gp;
+                        l
+                    }
+                }
+            },
+        )
+        .collect();
+    let loss = row_loss.iter().sum::<f64>() / b as f64;
+    let gm = ctx.constant(b, c, g);
+    let gv = gm.clone().matmul(vc) * inv_t;
+    let gtu = gm.permute::<_, Axes2<1, 0>>().matmul(uc) * inv_t;
+    let surrogate = (u * gv).sum::<(), _>() + (v * gtu).sum::<(), _>();
+    let k = loss as f32 - surrogate.as_vec()[0];
+    surrogate + k
+}

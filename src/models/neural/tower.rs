@@ -1,0 +1,102 @@
+//! A tower: the concatenation of its encoders' blocks -> MLP -> optional L2 normalisation.
+
+use super::encoders::{self, Build, Encoder, Input, Rows};
+use super::params::{TowerFeatures, TwoTowerParams};
+use crate::data::{FeatureColumn, FeatureTable};
+use crate::linalg::Matrix;
+use crate::nn::{l2_normalize, to_matrix, Ctx, InputBuilder, LeafId, Mlp, ParamStore, TMat, TableId};
+use anyhow::{bail, Result};
+
+pub struct Tower<'a> {
+    pub encoders: Vec<Box<dyn Encoder + 'a>>,
+    pub mlp: Mlp,
+    pub normalize: bool,
+    /// The id embedding table, when the tower has one (the user history reuses the item's).
+    pub id_table: Option<TableId>,
+}
+
+impl<'a> Tower<'a> {
+    /// Builds the tower of one side from its config: encoders in the order id, the feature
+    /// columns as listed (numeric ones together, after the others), history; then the MLP.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        store: &mut ParamStore,
+        side: &str,
+        cfg: &TowerFeatures,
+        p: &TwoTowerParams,
+        n_rows: usize,
+        table: &'a FeatureTable,
+        present: &[bool],
+        history: Option<TableId>,
+    ) -> Result<Self> {
+        let mut inputs: Vec<Input<'a>> = Vec::new();
+        if cfg.id {
+            inputs.push(Input::Id);
+        }
+        let mut numeric = Vec::new();
+        for name in &cfg.features {
+            let Some(col) = table.get(name) else {
+                bail!(
+                    "`{side}.features` names `{name}`, which the dataset's {side} features lack (it has: {})",
+                    if table.columns.is_empty() { "none".to_string() } else { table.names().join(", ") }
+                );
+            };
+            if col.len() != n_rows {
+                bail!("{side} feature `{name}` has {} rows for {n_rows} {side}s", col.len());
+            }
+            match col {
+                FeatureColumn::Numeric { name, values } => numeric.push((name.as_str(), values.as_slice())),
+                column => inputs.push(Input::Column { name: column.name(), column }),
+            }
+        }
+        if !numeric.is_empty() {
+            inputs.push(Input::Numeric(numeric));
+        }
+        if let Some(t) = history {
+            inputs.push(Input::History { table: t, len: cfg.history, pooling: cfg.history_pooling, decay: cfg.history_decay });
+        }
+        let mut b = Build { store, side, n_rows, dim: p.embedding_dim, present };
+        let encoders = inputs.iter().map(|input| encoders::build(input, &mut b)).collect::<Result<Vec<_>>>()?;
+        let id_table = encoders.iter().find_map(|e| e.id_table());
+        let width = encoders.iter().map(|e| e.width()).sum();
+        let mlp = Mlp::new(store, &format!("{side}.mlp"), width, &p.hidden, p.dim, p.activation, p.batch_norm, p.dropout)?;
+        Ok(Tower { encoders, mlp, normalize: p.normalize, id_table })
+    }
+
+    /// Width of the tower input.
+    pub fn input_width(&self) -> usize {
+        self.encoders.iter().map(|e| e.width()).sum()
+    }
+
+    /// The input rows of `rows`.
+    pub fn input(&self, store: &ParamStore, rows: &Rows) -> InputBuilder {
+        let mut b = InputBuilder::new(rows.ids.len());
+        for e in &self.encoders {
+            e.push(store, rows, &mut b);
+        }
+        b
+    }
+
+    pub fn forward(&self, ctx: &mut Ctx, b: &InputBuilder) -> (LeafId, TMat) {
+        let (leaf, x) = ctx.leaf(b.rows, b.cols(), b.build(ctx.store));
+        let y = self.mlp.forward(ctx, x);
+        (leaf, if self.normalize { l2_normalize(y, 1e-12) } else { y })
+    }
+
+    /// Vectors of `ids` in eval mode, in chunks; `hist(i)` is row `i`'s history.
+    pub fn encode(&self, store: &ParamStore, ids: &[u32], hist: &dyn Fn(u32) -> Vec<u32>) -> Matrix {
+        let mut out = Matrix::zeros(0, 0);
+        for chunk in ids.chunks(4096) {
+            let hs: Vec<Vec<u32>> = chunk.iter().map(|&i| hist(i)).collect();
+            let hr: Vec<&[u32]> = hs.iter().map(|h| h.as_slice()).collect();
+            let b = self.input(store, &Rows { ids: chunk, history: &hr });
+            let mut ctx = Ctx::new(store, false, 0);
+            let (_, y) = self.forward(&mut ctx, &b);
+            let m = to_matrix(&y);
+            out.cols = m.cols;
+            out.rows += m.rows;
+            out.data.extend_from_slice(&m.data);
+        }
+        out
+    }
+}

@@ -1,0 +1,251 @@
+//! The training loop of the neural towers: batches of (user, item) interactions, negatives from
+//! one sampler ([`super::negatives`]), the fused loss ([`super::loss`]), sparse embedding
+//! updates, and early stopping on validation Recall@K through the flat index and
+//! [`crate::metrics`].
+//!
+//! During training an example's history is the items the user interacted with *before* that
+//! example (the training split is sorted by time), so the target never leaks into its own
+//! query; the final user query vectors use the last `history` training items.
+
+use super::encoders::Rows;
+use super::loss::fused_loss;
+use super::negatives::{Negatives, TowerScorer};
+use super::params::TwoTowerParams;
+use super::tower::Tower;
+use crate::data::{Dataset, Split};
+use crate::index::flat::FlatIndex;
+use crate::index::{AnnIndex, Metric};
+use crate::linalg::Matrix;
+use crate::metrics;
+use crate::models::{EpochLog, Trained};
+use crate::nn::{Ctx, Init, OptimConfig, ParamStore};
+use anyhow::{bail, Result};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::time::Instant;
+
+/// Training interactions flattened per user: `items[start[u]..start[u + 1]]` in time order.
+pub struct Histories {
+    pub items: Vec<u32>,
+    pub start: Vec<usize>,
+}
+
+impl Histories {
+    pub fn new(split: &Split) -> Self {
+        let mut start = vec![0usize; split.n_users + 1];
+        for it in &split.train {
+            start[it.user as usize + 1] += 1;
+        }
+        for u in 0..split.n_users {
+            start[u + 1] += start[u];
+        }
+        let mut fill = start.clone();
+        let mut items = vec![0u32; split.train.len()];
+        for it in &split.train {
+            items[fill[it.user as usize]] = it.item;
+            fill[it.user as usize] += 1;
+        }
+        Histories { items, start }
+    }
+
+    pub fn of(&self, u: u32) -> &[u32] {
+        &self.items[self.start[u as usize]..self.start[u as usize + 1]]
+    }
+}
+
+/// Mean Recall@k over `users` (those with a validation item): exact search over `items`,
+/// excluding each user's training items, scored by [`metrics::score_user`].
+pub fn valid_recall(users: &Matrix, items: &Matrix, split: &Split, k: usize, subset: &[u32]) -> Result<f64> {
+    let seen = split.by_user(&split.train);
+    let mut want = split.by_user(&split.valid);
+    let subset: Vec<u32> = subset.iter().copied().filter(|&u| !want[u as usize].is_empty()).collect();
+    if subset.is_empty() {
+        return Ok(0.0);
+    }
+    let index = FlatIndex::build(items, Metric::Ip)?;
+    let mut queries = Matrix::zeros(subset.len(), users.cols);
+    let mut excludes: Vec<Vec<u32>> = Vec::with_capacity(subset.len());
+    for (r, &u) in subset.iter().enumerate() {
+        queries.row_mut(r).copy_from_slice(users.row(u as usize));
+        let mut s = seen[u as usize].clone();
+        s.sort_unstable();
+        s.dedup();
+        excludes.push(s);
+        want[u as usize].sort_unstable();
+        want[u as usize].dedup();
+    }
+    let ex: Vec<&[u32]> = excludes.iter().map(Vec::as_slice).collect();
+    let hits = index.search_batch(&queries, k, &ex)?;
+    let total: f64 = subset
+        .iter()
+        .zip(&hits)
+        .map(|(&u, h)| {
+            let ranked: Vec<u32> = h.iter().map(|x| x.id).collect();
+            metrics::score_user(&ranked, &want[u as usize], k, &[]).recall
+        })
+        .sum();
+    Ok(total / subset.len() as f64)
+}
+
+/// Trains the model with the loss's default negatives and encodes every user and item.
+pub fn fit(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64) -> Result<Trained> {
+    fit_with(p, dataset, split, seed, None)
+}
+
+/// [`fit`] with the canonical `[sampler]` table (with its `kind`) when the config has one.
+pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64, sampler: Option<&serde_json::Value>) -> Result<Trained> {
+    let (n_users, n_items) = (split.n_users, split.n_items);
+    if split.train.is_empty() {
+        bail!("two_tower: the training split is empty");
+    }
+    if n_items == 0 || n_users == 0 {
+        bail!("two_tower: the split has no users or items");
+    }
+    let hist = Histories::new(split);
+    let mut user_present = vec![false; n_users];
+    let mut item_present = vec![false; n_items];
+    let mut item_count = vec![0u64; n_items];
+    for it in &split.train {
+        user_present[it.user as usize] = true;
+        item_present[it.item as usize] = true;
+        item_count[it.item as usize] += 1;
+    }
+    let total = split.train.len() as f64;
+    let log_q: Vec<f32> = item_count.iter().map(|&c| ((c.max(1) as f64) / total).ln() as f32).collect();
+
+    // Architecture.
+    let mut store = ParamStore::new(seed)?;
+    let item_tower = Tower::build(&mut store, "item", &p.item, p, n_items, &dataset.item_features, &item_present, None)?;
+    let history = if p.user.history > 0 {
+        Some(match item_tower.id_table {
+            Some(t) => t,
+            None => store.table("user.history", n_items, p.embedding_dim, Init::Normal(0.1))?,
+        })
+    } else {
+        None
+    };
+    let user_tower = Tower::build(&mut store, "user", &p.user, p, n_users, &dataset.user_features, &user_present, history)?;
+    let opt = OptimConfig { kind: p.optimizer, lr: p.lr, weight_decay: p.weight_decay, clip_norm: p.clip_norm, ..Default::default() };
+
+    // Early-stopping users.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x7470_7477_0000_0000);
+    let early = p.patience > 0 && !split.valid.is_empty();
+    let eval_users: Vec<u32> = if early {
+        let mut us: Vec<u32> = split.valid.iter().map(|i| i.user).collect();
+        us.dedup();
+        us.shuffle(&mut rng);
+        us.truncate(p.eval_users);
+        us.sort_unstable();
+        us
+    } else {
+        Vec::new()
+    };
+    let hist_of = |u: u32| -> Vec<u32> {
+        let h = hist.of(u);
+        h[h.len().saturating_sub(p.user.history)..].to_vec()
+    };
+    let all_users: Vec<u32> = (0..n_users as u32).collect();
+    let all_items: Vec<u32> = (0..n_items as u32).collect();
+    let mut negatives = Negatives::new(p, sampler, split, seed)?;
+
+    let mut order: Vec<usize> = (0..split.train.len()).collect();
+    let mut epochs = Vec::new();
+    let mut valid_recalls = Vec::new();
+    let mut best: Option<(f64, usize, ParamStore)> = None;
+    let mut since_best = 0;
+    let mut global_step = 0u64;
+    let mut step_secs: Vec<f64> = Vec::new();
+    let bsz = p.batch_size.min(split.train.len()).max(1);
+    'epochs: for epoch in 0..p.epochs {
+        let t0 = Instant::now();
+        order.shuffle(&mut rng);
+        let (mut loss_sum, mut n_ex) = (0.0f64, 0usize);
+        step_secs.clear();
+        for (step, chunk) in order.chunks(bsz).enumerate() {
+            if chunk.len() < 2 {
+                continue;
+            }
+            let ts = Instant::now();
+            let b = chunk.len();
+            let users: Vec<u32> = chunk.iter().map(|&j| split.train[j].user).collect();
+            let positives: Vec<u32> = chunk.iter().map(|&j| split.train[j].item).collect();
+            let scorer = TowerScorer { store: &store, item_tower: &item_tower, user_tower: &user_tower, hist_of: &hist_of, all_items: &all_items };
+            let cand = negatives.step(&users, &positives, &scorer, &log_q)?;
+            // History before each example (the split is sorted by (user, ts)).
+            let hists: Vec<&[u32]> = chunk
+                .iter()
+                .map(|&j| {
+                    let u = split.train[j].user as usize;
+                    let before = &hist.items[hist.start[u]..j];
+                    &before[before.len().saturating_sub(p.user.history)..]
+                })
+                .collect();
+            let ub = user_tower.input(&store, &Rows { ids: &users, history: &hists });
+            let ib = item_tower.input(&store, &Rows { ids: &cand.items, history: &[] });
+            let mut ctx = Ctx::new(&store, true, seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let (ul, u) = user_tower.forward(&mut ctx, &ub);
+            let (il, v) = item_tower.forward(&mut ctx, &ib);
+            let loss = fused_loss(&ctx, p.loss, p.temperature, u, v, &cand.neg, &cand.corr);
+            let mut back = ctx.backward(loss)?;
+            if !back.loss.is_finite() || !back.grads.all_finite() {
+                bail!(
+                    "two_tower: the loss became {} at epoch {} step {} (global step {}); training diverged, \
+                     try a lower `lr` (now {}){}",
+                    back.loss,
+                    epoch + 1,
+                    step + 1,
+                    global_step + 1,
+                    p.lr,
+                    if p.clip_norm == 0.0 { " or set `clip_norm`" } else { "" }
+                );
+            }
+            ub.scatter(&back.leaves[ul.0], &mut back.grads.sparse);
+            ib.scatter(&back.leaves[il.0], &mut back.grads.sparse);
+            store.apply_buffer_updates(std::mem::take(&mut back.buffer_updates));
+            store.step(&mut back.grads, &opt);
+            loss_sum += back.loss as f64 * b as f64;
+            n_ex += b;
+            global_step += 1;
+            step_secs.push(ts.elapsed().as_secs_f64());
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        epochs.push(EpochLog { epoch: epoch + 1, loss: loss_sum / n_ex.max(1) as f64, seconds: secs, throughput: n_ex as f64 / secs.max(1e-9) });
+        if early {
+            let iv = item_tower.encode(&store, &all_items, &|_| Vec::new());
+            let uv = user_tower.encode(&store, &all_users, &hist_of);
+            let r = valid_recall(&uv, &iv, split, p.eval_k, &eval_users)?;
+            valid_recalls.push(r);
+            if best.as_ref().is_none_or(|(b, _, _)| r > *b) {
+                best = Some((r, epoch + 1, store.clone()));
+                since_best = 0;
+            } else {
+                since_best += 1;
+                if since_best >= p.patience {
+                    break 'epochs;
+                }
+            }
+        }
+    }
+    let mut notes = serde_json::Map::new();
+    if let Some((r, e, s)) = best {
+        store = s;
+        notes.insert("best_epoch".into(), e.into());
+        notes.insert(format!("best_valid_recall@{}", p.eval_k), r.into());
+        notes.insert(format!("valid_recall@{}", p.eval_k), valid_recalls.into());
+    }
+    notes.insert("parameters".into(), store.n_params().into());
+    notes.extend(negatives.notes());
+    notes.insert("steps".into(), global_step.into());
+    if !step_secs.is_empty() {
+        // Median step time of the last epoch: robust to a busy machine, unlike the epoch mean.
+        step_secs.sort_by(f64::total_cmp);
+        notes.insert("last_epoch_median_step_ms".into(), (step_secs[step_secs.len() / 2] * 1e3).into());
+    }
+    let items = item_tower.encode(&store, &all_items, &|_| Vec::new());
+    let users = user_tower.encode(&store, &all_users, &hist_of);
+    if let Some(r) = items.first_non_finite_row().or(users.first_non_finite_row()) {
+        bail!("two_tower: row {r} of the output vectors is not finite; try a lower `lr`");
+    }
+    Ok(Trained { items, users, metric: Metric::Ip, epochs, notes })
+}

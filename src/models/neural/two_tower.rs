@@ -1,0 +1,30 @@
+//! `kind = "two_tower"`: user and item towers over ids, side features and history.
+
+use super::params::TwoTowerParams;
+use super::train::fit_with;
+use crate::models::{Model, ModelKind, TrainInput, Trained};
+use crate::params::{self, ParamError};
+use anyhow::Result;
+
+pub static KIND: ModelKind =
+    ModelKind { kind: "two_tower", about: "user and item MLP towers over ids, side features and history; softmax / BCE / BPR loss", version: 1, parse };
+
+fn parse(value: &serde_json::Value) -> Result<(Box<dyn Model>, serde_json::Value), ParamError> {
+    let (p, canon): (TwoTowerParams, _) = params::canonical(value)?;
+    Ok((Box::new(TwoTower { p }), canon))
+}
+
+/// The configured model.
+pub struct TwoTower {
+    pub p: TwoTowerParams,
+}
+
+impl Model for TwoTower {
+    fn uses_sampler(&self) -> bool {
+        true
+    }
+
+    fn fit(&self, input: &TrainInput) -> Result<Trained> {
+        fit_with(&self.p, input.dataset, input.split, input.seed, input.sampler)
+    }
+}

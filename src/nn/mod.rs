@@ -26,6 +26,7 @@
 //! row-sparse tables, which dfdx has no notion of.
 
 pub mod embedding;
+pub mod host;
 pub mod layers;
 pub mod store;
 

@@ -324,3 +324,92 @@ fn checkpoint_round_trip_reproduces_outputs() {
     assert!(err.contains("emb"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The host fast path of an MLP equals dfdx's tape (outputs and every gradient) for each
+/// activation, with and without the L2 normalisation; with dropout (masks of its own) its
+/// gradients match finite differences; and `matmul` handles every transpose.
+#[test]
+fn host_mlp_matches_the_tape_and_finite_differences() {
+    use rand::SeedableRng;
+    let (rows, inp) = (7usize, 5usize);
+    let x = weights(rows * inp, 0.9);
+    for act in [Activation::Relu, Activation::Tanh, Activation::Identity] {
+        for normalize in [true, false] {
+            let mut store = ParamStore::new(11).unwrap();
+            let mlp = Mlp::new(&mut store, "m", inp, &[6, 4], 3, act, false, 0.0).unwrap();
+            assert!(mlp.host_ready());
+            let what = format!("{act:?} normalize={normalize}");
+            let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(1);
+            let t = mlp.host_forward(&store, x.clone(), rows, true, normalize, &mut rng);
+            let r = weights(rows * 3, 0.3);
+            let g = mlp.host_backward(&store, &t, &r);
+            let (_, back) = run(&store, &x, rows, inp, true, &|ctx: &mut Ctx, x: TMat| {
+                let y = mlp.forward(ctx, x);
+                if normalize {
+                    l2_normalize(y, 1e-12)
+                } else {
+                    y
+                }
+            });
+            let back = back.unwrap();
+            let mut ctx = Ctx::new(&store, false, 0);
+            let leaf = ctx.input(rows, inp, x.clone());
+            let y = mlp.forward(&mut ctx, leaf);
+            let y = if normalize { l2_normalize(y, 1e-12) } else { y };
+            let close = |a: &[f32], b: &[f32], w: &str| {
+                assert_eq!(a.len(), b.len());
+                for (i, (p, q)) in a.iter().zip(b).enumerate() {
+                    assert!((p - q).abs() <= 1e-5 + 1e-4 * q.abs(), "{what} {w}[{i}]: host {p} vs tape {q}");
+                }
+            };
+            close(&t.y, &y.as_vec(), "output");
+            close(&g.input, &back.leaves[0], "input gradient");
+            assert_eq!(g.params.len(), back.grads.dense.len());
+            for (id, gv) in &g.params {
+                let want = &back.grads.dense.iter().find(|(i, _)| i == id).expect("the tape has every parameter").1;
+                close(gv, want, &store.param(*id).name);
+            }
+        }
+    }
+    // Dropout: the mask is fixed by the generator's seed, so finite differences apply.
+    let mut store = ParamStore::new(5).unwrap();
+    let mlp = Mlp::new(&mut store, "m", inp, &[16], 3, Activation::Tanh, false, 0.4).unwrap();
+    let r = weights(rows * 3, 0.5);
+    let f = |x: &[f32]| -> (f64, crate::nn::host::Trace) {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(9);
+        let t = mlp.host_forward(&store, x.to_vec(), rows, true, true, &mut rng);
+        (t.y.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum(), t)
+    };
+    let (_, t) = f(&x);
+    let g = mlp.host_backward(&store, &t, &r);
+    let eps = 1e-2;
+    for k in 0..x.len() {
+        let mut xp = x.clone();
+        xp[k] += eps;
+        let mut xm = x.clone();
+        xm[k] -= eps;
+        let num = (f(&xp).0 - f(&xm).0) / (2.0 * eps as f64);
+        assert!((g.input[k] as f64 - num).abs() < 2e-3 + 2e-2 * num.abs(), "dropout input[{k}]: {} vs {num}", g.input[k]);
+    }
+    // matmul with each transpose against the naive product, accumulating.
+    let (m, n, k) = (3usize, 4usize, 5usize);
+    let a = weights(m * k, 0.1);
+    let b = weights(k * n, 0.2);
+    let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+    let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+    let mut want = vec![1.0f32; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            want[i * n + j] += 0.5 * (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>();
+        }
+    }
+    for (aa, a_t) in [(&a, false), (&at, true)] {
+        for (bb, b_t) in [(&b, false), (&bt, true)] {
+            let mut c = vec![1.0f32; m * n];
+            crate::nn::host::matmul(m, n, k, aa, a_t, bb, b_t, &mut c, true, 0.5);
+            for (p, q) in c.iter().zip(&want) {
+                assert!((p - q).abs() < 1e-5, "a_t={a_t} b_t={b_t}: {c:?} vs {want:?}");
+            }
+        }
+    }
+}

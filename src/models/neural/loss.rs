@@ -47,73 +47,137 @@ pub fn fused_loss(ctx: &Ctx, loss_kind: Loss, temperature: f32, u: TMat, v: TMat
     let vc = v.retaped::<NoneTape>();
     let logits = uc.clone().matmul(vc.clone().permute::<_, Axes2<1, 0>>()).as_vec();
     let mut g = vec![0.0f32; b * c];
-    let row_loss: Vec<f64> = g
+    let losses: Vec<f64> = g
         .par_chunks_mut(c)
         .zip(logits.par_chunks(c))
         .enumerate()
         .map_init(
             || vec![0.0f32; c],
             |z, (r, (gr, lr))| {
-                if corr.is_empty() {
-                    for (zj, l) in z.iter_mut().zip(lr) {
-                        *zj = l * inv_t;
-                    }
-                } else {
-                    for ((zj, l), k) in z.iter_mut().zip(lr).zip(corr) {
-                        *zj = l * inv_t - k;
-                    }
-                }
-                let zp = z[r];
-                match loss_kind {
-                    Loss::Softmax => {
-                        let mut mx = zp;
-                        neg.each(r, |j| mx = mx.max(z[j]));
-                        // One exp per column (a column may be a negative more than once).
-                        for x in z.iter_mut() {
-                            *x = (*x - mx).exp();
-                        }
-                        let mut sum = z[r] as f64;
-                        neg.each(r, |j| sum += z[j] as f64);
-                        let scale = (1.0 / sum) as f32 * inv_b;
-                        gr[r] += z[r] * scale - inv_b;
-                        neg.each(r, |j| gr[j] += z[j] * scale);
-                        mx as f64 + sum.ln() - zp as f64
-                    }
-                    Loss::Bce => {
-                        let m = neg.count(r);
-                        let w = if m == 0 { 0.0 } else { 1.0 / m as f32 };
-                        let mut l = softplus(-zp) as f64;
-                        gr[r] -= sigmoid(-zp) * inv_b;
-                        neg.each(r, |j| {
-                            l += (w * softplus(z[j])) as f64;
-                            gr[j] += w * sigmoid(z[j]) * inv_b;
-                        });
-                        l
-                    }
-                    Loss::Bpr => {
-                        let m = neg.count(r);
-                        let w = if m == 0 { 0.0 } else { 1.0 / m as f32 };
-                        let mut l = 0.0f64;
-                        let mut gp = 0.0f32;
-                        neg.each(r, |j| {
-                            let d = z[j] - zp;
-                            l += (w * softplus(d)) as f64;
-                            let s = w * sigmoid(d) * inv_b;
-                            gr[j] += s;
-                            gp -= s;
-                        });
-                        gr[r] += gp;
-                        l
-                    }
-                }
+                logits_row(lr, inv_t, corr, z);
+                row_loss(loss_kind, r, z, gr, neg, inv_b)
             },
         )
         .collect();
-    let loss = row_loss.iter().sum::<f64>() / b as f64;
+    let loss = losses.iter().sum::<f64>() / b as f64;
     let gm = ctx.constant(b, c, g);
     let gv = gm.clone().matmul(vc) * inv_t;
     let gtu = gm.permute::<_, Axes2<1, 0>>().matmul(uc) * inv_t;
     let surrogate = (u * gv).sum::<(), _>() + (v * gtu).sum::<(), _>();
     let k = loss as f32 - surrogate.as_vec()[0];
     surrogate + k
+}
+
+/// `z = l / T - corr` for one row of logits `l`.
+#[inline]
+pub fn logits_row(l: &[f32], inv_t: f32, corr: &[f32], z: &mut [f32]) {
+    if corr.is_empty() {
+        for (zj, l) in z.iter_mut().zip(l) {
+            *zj = l * inv_t;
+        }
+    } else {
+        for ((zj, l), k) in z.iter_mut().zip(l).zip(corr) {
+            *zj = l * inv_t - k;
+        }
+    }
+}
+
+/// Row `r`'s loss from its scaled logits `z` (overwritten), adding `dloss/dz` (the batch mean's,
+/// hence the `inv_b`) to `gr`.
+#[inline]
+pub fn row_loss(loss_kind: Loss, r: usize, z: &mut [f32], gr: &mut [f32], neg: &NegRows, inv_b: f32) -> f64 {
+    let zp = z[r];
+    match loss_kind {
+        Loss::Softmax if neg.in_batch && !neg.has_twin(r) => {
+            // Every other row is a negative (no accidental hit): whole-slice passes the
+            // compiler vectorises, instead of one call per negative.
+            let b = neg.rows();
+            let sampled = &neg.cols[neg.start[r]..neg.start[r + 1]];
+            let mut mx = lane_max(&z[..b]);
+            for &j in sampled {
+                mx = mx.max(z[j as usize]);
+            }
+            for x in z.iter_mut() {
+                *x = (*x - mx).exp();
+            }
+            let sum = lane_sum(&z[..b]) as f64 + sampled.iter().map(|&j| z[j as usize] as f64).sum::<f64>();
+            let scale = (1.0 / sum) as f32 * inv_b;
+            for (g, x) in gr[..b].iter_mut().zip(&z[..b]) {
+                *g += x * scale;
+            }
+            for &j in sampled {
+                gr[j as usize] += z[j as usize] * scale;
+            }
+            gr[r] -= inv_b;
+            mx as f64 + sum.ln() - zp as f64
+        }
+        Loss::Softmax => {
+            let mut mx = zp;
+            neg.each(r, |j| mx = mx.max(z[j]));
+            // One exp per column (a column may be a negative more than once).
+            for x in z.iter_mut() {
+                *x = (*x - mx).exp();
+            }
+            let mut sum = z[r] as f64;
+            neg.each(r, |j| sum += z[j] as f64);
+            let scale = (1.0 / sum) as f32 * inv_b;
+            gr[r] += z[r] * scale - inv_b;
+            neg.each(r, |j| gr[j] += z[j] * scale);
+            mx as f64 + sum.ln() - zp as f64
+        }
+        Loss::Bce => {
+            let m = neg.count(r);
+            let w = if m == 0 { 0.0 } else { 1.0 / m as f32 };
+            let mut l = softplus(-zp) as f64;
+            gr[r] -= sigmoid(-zp) * inv_b;
+            neg.each(r, |j| {
+                l += (w * softplus(z[j])) as f64;
+                gr[j] += w * sigmoid(z[j]) * inv_b;
+            });
+            l
+        }
+        Loss::Bpr => {
+            let m = neg.count(r);
+            let w = if m == 0 { 0.0 } else { 1.0 / m as f32 };
+            let mut l = 0.0f64;
+            let mut gp = 0.0f32;
+            neg.each(r, |j| {
+                let d = z[j] - zp;
+                l += (w * softplus(d)) as f64;
+                let s = w * sigmoid(d) * inv_b;
+                gr[j] += s;
+                gp -= s;
+            });
+            gr[r] += gp;
+            l
+        }
+    }
+}
+
+/// The maximum of `x` over 8 lanes.
+#[inline]
+fn lane_max(x: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            m[i] = m[i].max(c[i]);
+        }
+    }
+    rest.iter().chain(&m).fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+}
+
+/// The sum of `x` over 8 lanes.
+#[inline]
+fn lane_sum(x: &[f32]) -> f32 {
+    let mut m = [0.0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            m[i] += c[i];
+        }
+    }
+    m.iter().sum::<f32>() + rest.iter().sum::<f32>()
 }

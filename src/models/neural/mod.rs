@@ -11,6 +11,7 @@
 //! | `tower.rs` | encoders -> MLP -> L2 |
 //! | `negatives.rs` | samplers, the step's candidate columns, logQ |
 //! | `loss.rs` | the fused loss and its gradient |
+//! | `step.rs` | one step: the CPU fast path over row blocks, or dfdx's tape |
 //! | `train.rs` | the training loop, early stopping |
 //! | `two_tower.rs` | `kind = "two_tower"` |
 
@@ -18,6 +19,7 @@ pub mod encoders;
 pub mod loss;
 pub mod negatives;
 pub mod params;
+pub mod step;
 pub mod tower;
 pub mod train;
 pub mod two_tower;

@@ -50,6 +50,14 @@ impl NegRows {
         }
     }
 
+    /// Whether another row of the batch has row `r`'s positive (an accidental hit, left out
+    /// of the row's in-batch negatives).
+    #[inline]
+    pub fn has_twin(&self, r: usize) -> bool {
+        let pr = self.pos[r];
+        self.pos.iter().filter(|&&p| p == pr).count() > 1
+    }
+
     pub fn count(&self, r: usize) -> usize {
         let mut n = 0;
         self.each(r, |_| n += 1);

@@ -549,3 +549,74 @@ fn bce_and_bpr_train_on_in_batch_negatives_alone() {
         assert!(e.contains("negatives") && e.contains("in_batch"), "{e}");
     }
 }
+
+/// The CPU fast path (row blocks on host slices) computes the same step as dfdx's tape over
+/// the whole batch: loss, every dense gradient and the gradients of both towers' inputs, for
+/// a batch larger than one block, with in-batch softmax (logQ) and with shared bce negatives.
+#[test]
+fn host_step_matches_the_graph_step() {
+    use super::step::{graph_step, host_step, BLOCK};
+    use super::tower::Tower;
+    let (ds, split) = planted(400, 300, 10, 10, 6);
+    let present_u = vec![true; 400];
+    let present_i = vec![true; 300];
+    let b = BLOCK + 61;
+    let users: Vec<u32> = (0..b as u32).map(|i| (i * 7) % 400).collect();
+    let positives: Vec<u32> = (0..b as u32).map(|i| (i * 13) % 300).collect();
+    let hs: Vec<Vec<u32>> = (0..b).map(|r| (0..r % 5).map(|k| ((r * 3 + k) % 300) as u32).collect()).collect();
+    let hr: Vec<&[u32]> = hs.iter().map(Vec::as_slice).collect();
+    let log_q: Vec<f32> = (0..300).map(|i| -3.0 - (i % 7) as f32 * 0.1).collect();
+    for (loss, act, normalize) in [("softmax", "relu", true), ("bce", "tanh", false), ("bpr", "relu", true)] {
+        let p = params(serde_json::json!({
+            "loss": loss, "activation": act, "normalize": normalize, "dim": 8, "hidden": [16, 12], "embedding_dim": 6,
+            "negatives": 24, "logq_correction": true, "temperature": 0.3,
+            "user": {"features": ["age"], "history": 4}, "item": {"features": ["genre", "tags", "year"]},
+        }));
+        let mut store = ParamStore::new(2).unwrap();
+        let item = Tower::build(&mut store, "item", &p.item, &p, 300, &ds.item_features, &present_i, None).unwrap();
+        let user = Tower::build(&mut store, "user", &p.user, &p, 400, &ds.user_features, &present_u, item.id_table).unwrap();
+        assert!(super::step::host_ready(&user, &item));
+        let mut negs = Negatives::new(&p, None, &split, 3).unwrap();
+        let cand = negs.step(&users, &positives, &NoScorer, &log_q).unwrap();
+        let ub = user.input(&store, &Rows { ids: &users, history: &hr });
+        let ib = item.input(&store, &Rows { ids: &cand.items, history: &[] });
+        let h = host_step(&store, &user, &item, &ub, &ib, &cand, p.loss, p.temperature, 1);
+        let g = graph_step(&store, &user, &item, &ub, &ib, &cand, p.loss, p.temperature, 1).unwrap();
+        assert!((h.loss - g.loss).abs() <= 1e-5 * g.loss.abs().max(1.0), "{loss}: loss {} vs {}", h.loss, g.loss);
+        let close = |a: &[f32], b: &[f32], what: &str| {
+            assert_eq!(a.len(), b.len(), "{loss} {what}");
+            let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-6);
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert!((x - y).abs() <= 1e-4 * scale, "{loss} {what}[{i}]: host {x} vs graph {y} (scale {scale})");
+            }
+        };
+        close(&h.user_input, &g.user_input, "user input gradient");
+        close(&h.item_input, &g.item_input, "item input gradient");
+        assert_eq!(h.grads.dense.len(), g.grads.dense.len());
+        for (id, x) in &h.grads.dense {
+            let y = &g.grads.dense.iter().find(|(i, _)| i == id).unwrap().1;
+            close(x, y, &store.param(*id).name);
+        }
+    }
+}
+
+/// Training on the fast path gives bit-identical losses and vectors with 1 and 2 threads
+/// (blocks do not depend on the thread count and are reduced in order).
+#[test]
+fn training_is_identical_for_any_thread_count() {
+    let (ds, split) = planted(300, 200, 10, 12, 8);
+    let p = params(serde_json::json!({
+        "dim": 16, "hidden": [32], "embedding_dim": 16, "batch_size": 300, "epochs": 3, "lr": 0.01,
+        "dropout": 0.1, "user": {"history": 5},
+    }));
+    let fit_on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| fit(&p, &ds, &split, 4).unwrap())
+    };
+    let (one, two) = (fit_on(1), fit_on(2));
+    assert_eq!(one.notes["step_path"], "host");
+    let losses = |t: &Trained| t.epochs.iter().map(|e| e.loss).collect::<Vec<_>>();
+    assert_eq!(losses(&one), losses(&two));
+    assert_eq!(one.items, two.items);
+    assert_eq!(one.users, two.users);
+}

@@ -8,9 +8,9 @@
 //! query; the final user query vectors use the last `history` training items.
 
 use super::encoders::Rows;
-use super::loss::fused_loss;
 use super::negatives::{Negatives, TowerScorer};
 use super::params::TwoTowerParams;
+use super::step;
 use super::tower::Tower;
 use crate::data::{Dataset, Split};
 use crate::index::flat::FlatIndex;
@@ -18,7 +18,7 @@ use crate::index::{AnnIndex, Metric};
 use crate::linalg::Matrix;
 use crate::metrics;
 use crate::models::{EpochLog, Trained};
-use crate::nn::{Ctx, Init, OptimConfig, ParamStore};
+use crate::nn::{Init, OptimConfig, ParamStore};
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -148,6 +148,7 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
     let all_users: Vec<u32> = (0..n_users as u32).collect();
     let all_items: Vec<u32> = (0..n_items as u32).collect();
     let mut negatives = Negatives::new(p, sampler, split, seed)?;
+    let fast = step::host_ready(&user_tower, &item_tower);
 
     let mut order: Vec<usize> = (0..split.train.len()).collect();
     let mut epochs = Vec::new();
@@ -183,16 +184,17 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
                 .collect();
             let ub = user_tower.input(&store, &Rows { ids: &users, history: &hists });
             let ib = item_tower.input(&store, &Rows { ids: &cand.items, history: &[] });
-            let mut ctx = Ctx::new(&store, true, seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            let (ul, u) = user_tower.forward(&mut ctx, &ub);
-            let (il, v) = item_tower.forward(&mut ctx, &ib);
-            let loss = fused_loss(&ctx, p.loss, p.temperature, u, v, &cand.neg, &cand.corr);
-            let mut back = ctx.backward(loss)?;
-            if !back.loss.is_finite() || !back.grads.all_finite() {
+            let step_seed = seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut out = if fast {
+                step::host_step(&store, &user_tower, &item_tower, &ub, &ib, &cand, p.loss, p.temperature, step_seed)
+            } else {
+                step::graph_step(&store, &user_tower, &item_tower, &ub, &ib, &cand, p.loss, p.temperature, step_seed)?
+            };
+            if !out.loss.is_finite() || !out.grads.all_finite() {
                 bail!(
                     "two_tower: the loss became {} at epoch {} step {} (global step {}); training diverged, \
                      try a lower `lr` (now {}){}",
-                    back.loss,
+                    out.loss,
                     epoch + 1,
                     step + 1,
                     global_step + 1,
@@ -200,11 +202,11 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
                     if p.clip_norm == 0.0 { " or set `clip_norm`" } else { "" }
                 );
             }
-            ub.scatter(&back.leaves[ul.0], &mut back.grads.sparse);
-            ib.scatter(&back.leaves[il.0], &mut back.grads.sparse);
-            store.apply_buffer_updates(std::mem::take(&mut back.buffer_updates));
-            store.step(&mut back.grads, &opt);
-            loss_sum += back.loss as f64 * b as f64;
+            ub.scatter(&out.user_input, &mut out.grads.sparse);
+            ib.scatter(&out.item_input, &mut out.grads.sparse);
+            store.apply_buffer_updates(out.buffer_updates);
+            store.step(&mut out.grads, &opt);
+            loss_sum += out.loss as f64 * b as f64;
             n_ex += b;
             global_step += 1;
             step_secs.push(ts.elapsed().as_secs_f64());
@@ -236,6 +238,7 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
     }
     notes.insert("parameters".into(), store.n_params().into());
     notes.extend(negatives.notes());
+    notes.insert("step_path".into(), if fast { "host" } else { "graph" }.into());
     notes.insert("steps".into(), global_step.into());
     if !step_secs.is_empty() {
         // Median step time of the last epoch: robust to a busy machine, unlike the epoch mean.

@@ -111,6 +111,51 @@ pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// `z[i] = exp(z[i] - shift)` for every element, the softmax's inner loop.
+///
+/// libm's `expf` is a scalar call per element; on the two-tower loss (512 x 512 per step) it
+/// was 8% of training time. This is Cephes' `expf` (range reduction by `ln 2` in two parts,
+/// a degree-6 polynomial, the exponent set directly; relative error below 2e-7 against `f64`
+/// exp in the test), written so that the compiler vectorises it: 8 lanes in the AVX2 build
+/// chosen at run time. Inputs below -87.3 give about 1e-38 instead of a denormal or 0, above
+/// 88.3 they give exp(88.3) (the softmax only ever passes values <= 0).
+pub fn exp_shifted(z: &mut [f32], shift: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        unsafe { exp_shifted_avx2(z, shift) };
+        return;
+    }
+    exp_shifted_body(z, shift)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn exp_shifted_avx2(z: &mut [f32], shift: f32) {
+    exp_shifted_body(z, shift)
+}
+
+#[inline(always)]
+fn exp_shifted_body(z: &mut [f32], shift: f32) {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer without a rounding
+    // instruction the baseline build lacks.
+    const ROUND: f32 = 12_582_912.0;
+    for v in z.iter_mut() {
+        let x = (*v - shift).max(-87.3).min(88.3);
+        let n = (x * LOG2E + ROUND) - ROUND;
+        let r = x - n * LN2_HI - n * LN2_LO;
+        let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 5.000_000_1e-1;
+        let e = p * r * r + r + 1.0;
+        // n is a whole number in [-126, 128] here, so the bits of n + 127 + 2^23 (a float
+        // whose low mantissa bits hold the integer) give 2^n without a float-to-int cast.
+        let bits = (n + (127.0 + 8_388_608.0)).to_bits() << 23;
+        *v = e * f32::from_bits(bits);
+    }
+}
+
 /// AVX2+FMA kernels shared by the skip-gram engine and the indexes; callers check
 /// `is_x86_feature_detected!("avx2")` and `("fma")` before calling (no `target-cpu=native`).
 #[cfg(target_arch = "x86_64")]
@@ -369,5 +414,26 @@ mod tests {
         m.normalize_rows();
         assert_eq!(m.row(0), &[0.6, 0.8]);
         assert_eq!(m.row(1), &[0.0, 0.0]);
+    }
+
+    #[test]
+    fn exp_shifted_is_accurate_on_both_kernels() {
+        let xs: Vec<f32> = (0..20_000).map(|i| -90.0 + i as f32 * 0.0089).collect();
+        let check = |z: &[f32], what: &str| {
+            for (x, e) in xs.iter().zip(z) {
+                let want = ((*x - 1.5) as f64).exp();
+                let rel = ((*e as f64) - want).abs() / want.max(1e-37);
+                assert!(rel < 2e-7 || (want < 1e-37 && *e < 1e-37), "{what}: exp({} - 1.5) = {e} vs {want}", x);
+            }
+        };
+        let mut z = xs.clone();
+        exp_shifted(&mut z, 1.5);
+        check(&z, "dispatched");
+        let mut z = xs.clone();
+        exp_shifted_body(&mut z, 1.5);
+        check(&z, "baseline");
+        let mut z = vec![0.0f32, 1.0, -1.0];
+        exp_shifted(&mut z, 0.0);
+        assert!(z[0] == 1.0 && (z[1] - std::f32::consts::E).abs() < 1e-6 && (z[2] - 1.0 / std::f32::consts::E).abs() < 1e-7);
     }
 }

@@ -6,6 +6,7 @@
 //! [`EmbeddingTable::apply`] updates those rows only, with per-row optimiser state.
 
 use super::store::{OptimConfig, SparseOptimizer, TableId};
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -109,25 +110,41 @@ impl EmbeddingTable {
         }
         let dim = self.dim;
         let lr = cfg.lr * cfg.sparse_lr_scale;
-        for (k, &row) in g.rows.iter().enumerate() {
-            let r = row as usize;
-            let gr = &g.grad[k * dim..(k + 1) * dim];
-            let (lo, hi) = (r * dim, (r + 1) * dim);
-            self.t[r] += 1;
-            let t = self.t[r];
-            let p = &mut self.data[lo..hi];
-            match cfg.sparse {
-                SparseOptimizer::Adagrad => {
-                    let acc = &mut self.v[lo..hi];
-                    for i in 0..dim {
-                        let gi = gr[i] + cfg.weight_decay * p[i];
-                        acc[i] += gi * gi;
-                        p[i] -= lr * gi / (acc[i].sqrt() + 1e-10);
+        // Rows are updated in parallel by blocks of the table: each block takes the touched
+        // rows that fall in it (found in the row-sorted list), so no two threads share a row.
+        const BLOCK_ROWS: usize = 128;
+        let mut order: Vec<(u32, u32)> = g.rows.iter().enumerate().map(|(k, &r)| (r, k as u32)).collect();
+        order.sort_unstable();
+        let span = BLOCK_ROWS * dim;
+        self.data
+            .par_chunks_mut(span)
+            .zip(self.m.par_chunks_mut(span))
+            .zip(self.v.par_chunks_mut(span))
+            .zip(self.t.par_chunks_mut(BLOCK_ROWS))
+            .enumerate()
+            .for_each(|(block, (((data, m), v), t))| {
+                let lo = (block * BLOCK_ROWS) as u32;
+                let (a, b) = (order.partition_point(|&(r, _)| r < lo), order.partition_point(|&(r, _)| r < lo + BLOCK_ROWS as u32));
+                for &(row, k) in &order[a..b] {
+                    let r = (row - lo) as usize;
+                    let k = k as usize;
+                    let gr = &g.grad[k * dim..(k + 1) * dim];
+                    let (s, e) = (r * dim, (r + 1) * dim);
+                    t[r] += 1;
+                    let p = &mut data[s..e];
+                    match cfg.sparse {
+                        SparseOptimizer::Adagrad => {
+                            let acc = &mut v[s..e];
+                            for i in 0..dim {
+                                let gi = gr[i] + cfg.weight_decay * p[i];
+                                acc[i] += gi * gi;
+                                p[i] -= lr * gi / (acc[i].sqrt() + 1e-10);
+                            }
+                        }
+                        SparseOptimizer::Same => super::store::update_row(cfg, lr, t[r], p, &mut m[s..e], &mut v[s..e], gr),
                     }
                 }
-                SparseOptimizer::Same => super::store::update_row(cfg, lr, t, p, &mut self.m[lo..hi], &mut self.v[lo..hi], gr),
-            }
-        }
+            });
     }
 }
 

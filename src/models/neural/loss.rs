@@ -97,9 +97,7 @@ pub fn row_loss(loss_kind: Loss, r: usize, z: &mut [f32], gr: &mut [f32], neg: &
             for &j in sampled {
                 mx = mx.max(z[j as usize]);
             }
-            for x in z.iter_mut() {
-                *x = (*x - mx).exp();
-            }
+            crate::linalg::exp_shifted(z, mx);
             let sum = lane_sum(&z[..b]) as f64 + sampled.iter().map(|&j| z[j as usize] as f64).sum::<f64>();
             let scale = (1.0 / sum) as f32 * inv_b;
             for (g, x) in gr[..b].iter_mut().zip(&z[..b]) {
@@ -115,9 +113,7 @@ pub fn row_loss(loss_kind: Loss, r: usize, z: &mut [f32], gr: &mut [f32], neg: &
             let mut mx = zp;
             neg.each(r, |j| mx = mx.max(z[j]));
             // One exp per column (a column may be a negative more than once).
-            for x in z.iter_mut() {
-                *x = (*x - mx).exp();
-            }
+            crate::linalg::exp_shifted(z, mx);
             let mut sum = z[r] as f64;
             neg.each(r, |j| sum += z[j] as f64);
             let scale = (1.0 / sum) as f32 * inv_b;

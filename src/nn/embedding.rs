@@ -78,7 +78,8 @@ pub struct EmbeddingTable {
     /// First moment (Adam, SGD momentum) or Adagrad accumulator, allocated on first update.
     m: Vec<f32>,
     v: Vec<f32>,
-    /// Per-row step count for lazy Adam's bias correction.
+    /// Per row: the number of updates (lazy Adam's bias correction), or with
+    /// [`SparseOptimizer::CatchUp`] the global step of the last update.
     t: Vec<u32>,
 }
 
@@ -93,7 +94,8 @@ impl EmbeddingTable {
         &self.data[i as usize * self.dim..(i as usize + 1) * self.dim]
     }
 
-    /// Times row `i` has been updated.
+    /// Times row `i` has been updated (with [`SparseOptimizer::CatchUp`], the step of its
+    /// last update).
     pub fn row_steps(&self, i: u32) -> u32 {
         self.t.get(i as usize).copied().unwrap_or(0)
     }
@@ -101,7 +103,7 @@ impl EmbeddingTable {
     /// Applies the optimiser to the rows in `g` only. Lazy Adam: moments and bias correction
     /// advance per row when the row is touched, so untouched rows cost nothing (the state
     /// vectors are allocated once, on the first step).
-    pub fn apply(&mut self, g: &SparseGrad, cfg: &OptimConfig) {
+    pub fn apply(&mut self, g: &SparseGrad, cfg: &OptimConfig, step: u32) {
         debug_assert_eq!(g.dim, self.dim);
         if self.t.is_empty() {
             self.m = vec![0.0; self.data.len()];
@@ -130,9 +132,16 @@ impl EmbeddingTable {
                     let k = k as usize;
                     let gr = &g.grad[k * dim..(k + 1) * dim];
                     let (s, e) = (r * dim, (r + 1) * dim);
-                    t[r] += 1;
+                    let last = t[r];
+                    t[r] = if cfg.sparse == SparseOptimizer::CatchUp { step } else { t[r] + 1 };
                     let p = &mut data[s..e];
                     match cfg.sparse {
+                        SparseOptimizer::CatchUp => {
+                            if last > 0 && step > last + 1 {
+                                catch_up(cfg, lr, last, step - last - 1, p, &mut m[s..e], &mut v[s..e]);
+                            }
+                            super::store::update_row(cfg, lr, step, p, &mut m[s..e], &mut v[s..e], gr)
+                        }
                         SparseOptimizer::Adagrad => {
                             let acc = &mut v[s..e];
                             for i in 0..dim {
@@ -145,6 +154,40 @@ impl EmbeddingTable {
                     }
                 }
             });
+    }
+}
+
+/// The `missed` steps after step `last` that dense Adam (or SGD with momentum) takes on a row
+/// whose gradient is zero: the moments decay and the row moves on its momentum. For Adam,
+/// step `last + j` moves it by `lr m_j / bc1 / (sqrt(v_j / bc2) + eps)` with `m_j = b1^j m`,
+/// `v_j = b2^j v`, which is `lr (m / sqrt(v)) rho^j sqrt(bc2) / bc1` with `rho = b1 / sqrt(b2)`
+/// when `eps` is small; summed over `j` with the bias corrections of step `last + 1`.
+fn catch_up(cfg: &OptimConfig, lr: f32, last: u32, missed: u32, p: &mut [f32], m: &mut [f32], v: &mut [f32]) {
+    use super::store::OptimizerKind;
+    let k = missed.min(i32::MAX as u32) as i32;
+    let geometric = |r: f64| if r >= 1.0 { k as f64 } else { r * (1.0 - r.powi(k)) / (1.0 - r) };
+    match cfg.kind {
+        OptimizerKind::Adam | OptimizerKind::Adamw => {
+            let [b1, b2] = cfg.betas.map(|b| b as f64);
+            let first = (last + 1).min(i32::MAX as u32) as i32;
+            let scale = ((1.0 - b2.powi(first)).sqrt() / (1.0 - b1.powi(first)) * geometric(b1 / b2.sqrt())) as f32;
+            let (d1, d2) = (b1.powi(k) as f32, b2.powi(k) as f32);
+            for ((p, m), v) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
+                *p -= lr * scale * *m / (v.sqrt() + cfg.eps);
+                *m *= d1;
+                *v *= d2;
+            }
+        }
+        OptimizerKind::Sgd if cfg.momentum > 0.0 => {
+            let mu = cfg.momentum as f64;
+            let scale = geometric(mu) as f32;
+            let d = mu.powi(k) as f32;
+            for (p, m) in p.iter_mut().zip(m.iter_mut()) {
+                *p -= lr * scale * *m;
+                *m *= d;
+            }
+        }
+        OptimizerKind::Sgd => {}
     }
 }
 

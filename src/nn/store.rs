@@ -87,6 +87,12 @@ pub enum SparseOptimizer {
     Same,
     /// Adagrad with a per-row accumulator.
     Adagrad,
+    /// Like `Same`, but a touched row first catches up on the steps it missed, as dense Adam
+    /// (or SGD with momentum) would have moved it on its momentum alone, and Adam's bias
+    /// correction counts every step: the update PyTorch's dense `Adam` makes, at the cost of
+    /// the touched rows only. The missed steps are summed in closed form, with the bias
+    /// correction of the first missed step and without weight decay.
+    CatchUp,
 }
 
 /// Optimiser settings.
@@ -356,7 +362,7 @@ impl ParamStore {
             },
             || {
                 for (id, g) in &grads.sparse {
-                    tables[id.0].apply(g, cfg);
+                    tables[id.0].apply(g, cfg, t);
                 }
             },
         );

@@ -413,3 +413,48 @@ fn host_mlp_matches_the_tape_and_finite_differences() {
         }
     }
 }
+
+/// `CatchUp` moves a row touched at two steps far apart as dense Adam (and SGD with momentum)
+/// moves it when it is updated at every step with zero gradients in between.
+#[test]
+fn catch_up_matches_dense_updates_of_a_rarely_touched_row() {
+    for (kind, momentum) in [(OptimizerKind::Adam, 0.0), (OptimizerKind::Sgd, 0.9)] {
+        let cfg = OptimConfig { kind, momentum, lr: 0.01, sparse: SparseOptimizer::CatchUp, ..Default::default() };
+        let g1 = [0.3f32, -0.2, 0.05, 1.0];
+        let g2 = [-0.1f32, 0.4, 0.2, -0.5];
+        // Dense reference: every step from 1 to 1040, the gradient at 1000 and 1030 only.
+        let mut p = vec![0.5f32, -0.5, 0.25, 0.0];
+        let (mut m, mut v) = (vec![0.0f32; 4], vec![0.0f32; 4]);
+        for t in 1..=1040u32 {
+            let g = if t == 1000 {
+                g1
+            } else if t == 1030 {
+                g2
+            } else {
+                [0.0; 4]
+            };
+            super::store::update_row(&cfg, cfg.lr, t, &mut p, &mut m, &mut v, &g);
+        }
+        // Sparse: the row is touched at 1000 and 1030; the final read catches up to 1040.
+        let sparse = |sparse: SparseOptimizer| -> EmbeddingTable {
+            let cfg = OptimConfig { sparse, ..cfg };
+            let mut table = EmbeddingTable::new("e", 2, 4, vec![0.5, -0.5, 0.25, 0.0, 9.0, 9.0, 9.0, 9.0]);
+            for (step, g) in [(1000, g1), (1030, g2), (1040, [0.0; 4])] {
+                let mut sg = SparseGrad::new(4);
+                sg.add(0, 1.0, &g);
+                table.apply(&sg, &cfg, step);
+            }
+            table
+        };
+        let (caught, lazy) = (sparse(SparseOptimizer::CatchUp), sparse(SparseOptimizer::Same));
+        assert_eq!(caught.row_steps(0), 1040);
+        assert_eq!(caught.row(1), &[9.0; 4], "an untouched row stays");
+        // Within 1% of the distance the row moved (the bias correction of the first missed
+        // step stands for the others), and far closer than the lazy update.
+        let start = [0.5f32, -0.5, 0.25, 0.0];
+        let dist = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt();
+        let moved = dist(&p, &start);
+        assert!(dist(caught.row(0), &p) < 0.01 * moved, "{kind:?}: caught up {:?} vs dense {p:?}", caught.row(0));
+        assert!(dist(lazy.row(0), &p) > 10.0 * dist(caught.row(0), &p), "{kind:?}: lazy {:?} is not further from dense {p:?}", lazy.row(0));
+    }
+}

@@ -47,6 +47,7 @@ pub fn fused_loss(ctx: &Ctx, loss_kind: Loss, temperature: f32, u: TMat, v: TMat
     let vc = v.retaped::<NoneTape>();
     let logits = uc.clone().matmul(vc.clone().permute::<_, Axes2<1, 0>>()).as_vec();
     let mut g = vec![0.0f32; b * c];
+    let twins = neg.twins();
     let losses: Vec<f64> = g
         .par_chunks_mut(c)
         .zip(logits.par_chunks(c))
@@ -55,7 +56,7 @@ pub fn fused_loss(ctx: &Ctx, loss_kind: Loss, temperature: f32, u: TMat, v: TMat
             || vec![0.0f32; c],
             |z, (r, (gr, lr))| {
                 logits_row(lr, inv_t, corr, z);
-                row_loss(loss_kind, r, z, gr, neg, inv_b)
+                row_loss(loss_kind, r, z, gr, neg, twins[r], inv_b)
             },
         )
         .collect();
@@ -83,12 +84,12 @@ pub fn logits_row(l: &[f32], inv_t: f32, corr: &[f32], z: &mut [f32]) {
 }
 
 /// Row `r`'s loss from its scaled logits `z` (overwritten), adding `dloss/dz` (the batch mean's,
-/// hence the `inv_b`) to `gr`.
+/// hence the `inv_b`) to `gr`. `twin`: another row has the same positive ([`NegRows::twins`]).
 #[inline]
-pub fn row_loss(loss_kind: Loss, r: usize, z: &mut [f32], gr: &mut [f32], neg: &NegRows, inv_b: f32) -> f64 {
+pub fn row_loss(loss_kind: Loss, r: usize, z: &mut [f32], gr: &mut [f32], neg: &NegRows, twin: bool, inv_b: f32) -> f64 {
     let zp = z[r];
     match loss_kind {
-        Loss::Softmax if neg.in_batch && !neg.has_twin(r) => {
+        Loss::Softmax if neg.in_batch && !twin => {
             // Every other row is a negative (no accidental hit): whole-slice passes the
             // compiler vectorises, instead of one call per negative.
             let b = neg.rows();

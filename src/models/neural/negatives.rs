@@ -50,12 +50,19 @@ impl NegRows {
         }
     }
 
-    /// Whether another row of the batch has row `r`'s positive (an accidental hit, left out
+    /// Per row, whether another row of the batch has its positive (an accidental hit, left out
     /// of the row's in-batch negatives).
-    #[inline]
-    pub fn has_twin(&self, r: usize) -> bool {
-        let pr = self.pos[r];
-        self.pos.iter().filter(|&&p| p == pr).count() > 1
+    pub fn twins(&self) -> Vec<bool> {
+        let mut order: Vec<(u32, usize)> = self.pos.iter().enumerate().map(|(r, &p)| (p, r)).collect();
+        order.sort_unstable();
+        let mut twin = vec![false; self.pos.len()];
+        for w in order.windows(2) {
+            if w[0].0 == w[1].0 {
+                twin[w[0].1] = true;
+                twin[w[1].1] = true;
+            }
+        }
+        twin
     }
 
     pub fn count(&self, r: usize) -> usize {

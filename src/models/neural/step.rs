@@ -83,6 +83,7 @@ pub fn host_step(
     // rows of dU = G V / T and its share of dV = G^T U / T.
     let (inv_t, inv_b) = (1.0 / temperature, 1.0 / b as f32);
     let user_blocks: Vec<(usize, usize)> = blocks(b).collect();
+    let twins = cand.neg.twins();
     let parts: Vec<(f64, Vec<f32>, Vec<f32>)> = user_blocks
         .par_iter()
         .map(|&(s, e)| {
@@ -95,7 +96,7 @@ pub fn host_step(
             for (i, gr) in g.chunks_mut(c).enumerate() {
                 logits_row(gr, inv_t, &cand.corr, &mut z);
                 gr.fill(0.0);
-                loss += row_loss(loss_kind, s + i, &mut z, gr, &cand.neg, inv_b);
+                loss += row_loss(loss_kind, s + i, &mut z, gr, &cand.neg, twins[s + i], inv_b);
             }
             let mut du = vec![0.0f32; rows * d];
             matmul(rows, d, c, &g, false, &v, false, &mut du, false, inv_t);

@@ -126,7 +126,14 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
         None
     };
     let user_tower = Tower::build(&mut store, "user", &p.user, p, n_users, &dataset.user_features, &user_present, history)?;
-    let opt = OptimConfig { kind: p.optimizer, lr: p.lr, weight_decay: p.weight_decay, clip_norm: p.clip_norm, ..Default::default() };
+    let opt = OptimConfig {
+        kind: p.optimizer,
+        lr: p.lr,
+        weight_decay: p.weight_decay,
+        clip_norm: p.clip_norm,
+        sparse: p.sparse_update.optimizer(),
+        ..Default::default()
+    };
 
     // Early-stopping users.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x7470_7477_0000_0000);
@@ -158,77 +165,82 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
     let mut global_step = 0u64;
     let mut step_secs: Vec<f64> = Vec::new();
     let bsz = p.batch_size.min(split.train.len()).max(1);
-    'epochs: for epoch in 0..p.epochs {
-        let t0 = Instant::now();
-        order.shuffle(&mut rng);
-        let (mut loss_sum, mut n_ex) = (0.0f64, 0usize);
-        step_secs.clear();
-        for (step, chunk) in order.chunks(bsz).enumerate() {
-            if chunk.len() < 2 {
-                continue;
+    // The loop runs on a worker of rayon's pool, so that each step's parallel phases start
+    // and end on the pool's own threads instead of waking them from outside every time.
+    rayon::scope(|_| -> Result<()> {
+        'epochs: for epoch in 0..p.epochs {
+            let t0 = Instant::now();
+            order.shuffle(&mut rng);
+            let (mut loss_sum, mut n_ex) = (0.0f64, 0usize);
+            step_secs.clear();
+            for (step, chunk) in order.chunks(bsz).enumerate() {
+                if chunk.len() < 2 {
+                    continue;
+                }
+                let ts = Instant::now();
+                let b = chunk.len();
+                let users: Vec<u32> = chunk.iter().map(|&j| split.train[j].user).collect();
+                let positives: Vec<u32> = chunk.iter().map(|&j| split.train[j].item).collect();
+                let scorer = TowerScorer { store: &store, item_tower: &item_tower, user_tower: &user_tower, hist_of: &hist_of, all_items: &all_items };
+                let cand = negatives.step(&users, &positives, &scorer, &log_q)?;
+                // History before each example (the split is sorted by (user, ts)).
+                let hists: Vec<&[u32]> = chunk
+                    .iter()
+                    .map(|&j| {
+                        let u = split.train[j].user as usize;
+                        let before = &hist.items[hist.start[u]..j];
+                        &before[before.len().saturating_sub(p.user.history)..]
+                    })
+                    .collect();
+                let ub = user_tower.input(&store, &Rows { ids: &users, history: &hists });
+                let ib = item_tower.input(&store, &Rows { ids: &cand.items, history: &[] });
+                let step_seed = seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let mut out = if fast {
+                    step::host_step(&store, &user_tower, &item_tower, &ub, &ib, &cand, p.loss, p.temperature, step_seed)
+                } else {
+                    step::graph_step(&store, &user_tower, &item_tower, &ub, &ib, &cand, p.loss, p.temperature, step_seed)?
+                };
+                if !out.loss.is_finite() || !out.grads.all_finite() {
+                    bail!(
+                        "two_tower: the loss became {} at epoch {} step {} (global step {}); training diverged, \
+                             try a lower `lr` (now {}){}",
+                        out.loss,
+                        epoch + 1,
+                        step + 1,
+                        global_step + 1,
+                        p.lr,
+                        if p.clip_norm == 0.0 { " or set `clip_norm`" } else { "" }
+                    );
+                }
+                ub.scatter(&out.user_input, &mut out.grads.sparse);
+                ib.scatter(&out.item_input, &mut out.grads.sparse);
+                store.apply_buffer_updates(out.buffer_updates);
+                store.step(&mut out.grads, &opt);
+                loss_sum += out.loss as f64 * b as f64;
+                n_ex += b;
+                global_step += 1;
+                step_secs.push(ts.elapsed().as_secs_f64());
             }
-            let ts = Instant::now();
-            let b = chunk.len();
-            let users: Vec<u32> = chunk.iter().map(|&j| split.train[j].user).collect();
-            let positives: Vec<u32> = chunk.iter().map(|&j| split.train[j].item).collect();
-            let scorer = TowerScorer { store: &store, item_tower: &item_tower, user_tower: &user_tower, hist_of: &hist_of, all_items: &all_items };
-            let cand = negatives.step(&users, &positives, &scorer, &log_q)?;
-            // History before each example (the split is sorted by (user, ts)).
-            let hists: Vec<&[u32]> = chunk
-                .iter()
-                .map(|&j| {
-                    let u = split.train[j].user as usize;
-                    let before = &hist.items[hist.start[u]..j];
-                    &before[before.len().saturating_sub(p.user.history)..]
-                })
-                .collect();
-            let ub = user_tower.input(&store, &Rows { ids: &users, history: &hists });
-            let ib = item_tower.input(&store, &Rows { ids: &cand.items, history: &[] });
-            let step_seed = seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            let mut out = if fast {
-                step::host_step(&store, &user_tower, &item_tower, &ub, &ib, &cand, p.loss, p.temperature, step_seed)
-            } else {
-                step::graph_step(&store, &user_tower, &item_tower, &ub, &ib, &cand, p.loss, p.temperature, step_seed)?
-            };
-            if !out.loss.is_finite() || !out.grads.all_finite() {
-                bail!(
-                    "two_tower: the loss became {} at epoch {} step {} (global step {}); training diverged, \
-                     try a lower `lr` (now {}){}",
-                    out.loss,
-                    epoch + 1,
-                    step + 1,
-                    global_step + 1,
-                    p.lr,
-                    if p.clip_norm == 0.0 { " or set `clip_norm`" } else { "" }
-                );
-            }
-            ub.scatter(&out.user_input, &mut out.grads.sparse);
-            ib.scatter(&out.item_input, &mut out.grads.sparse);
-            store.apply_buffer_updates(out.buffer_updates);
-            store.step(&mut out.grads, &opt);
-            loss_sum += out.loss as f64 * b as f64;
-            n_ex += b;
-            global_step += 1;
-            step_secs.push(ts.elapsed().as_secs_f64());
-        }
-        let secs = t0.elapsed().as_secs_f64();
-        epochs.push(EpochLog { epoch: epoch + 1, loss: loss_sum / n_ex.max(1) as f64, seconds: secs, throughput: n_ex as f64 / secs.max(1e-9) });
-        if early {
-            let iv = item_tower.encode(&store, &all_items, &|_| Vec::new());
-            let uv = user_tower.encode(&store, &all_users, &hist_of);
-            let r = valid_recall(&uv, &iv, split, p.eval_k, &eval_users)?;
-            valid_recalls.push(r);
-            if best.as_ref().is_none_or(|(b, _, _)| r > *b) {
-                best = Some((r, epoch + 1, store.clone()));
-                since_best = 0;
-            } else {
-                since_best += 1;
-                if since_best >= p.patience {
-                    break 'epochs;
+            let secs = t0.elapsed().as_secs_f64();
+            epochs.push(EpochLog { epoch: epoch + 1, loss: loss_sum / n_ex.max(1) as f64, seconds: secs, throughput: n_ex as f64 / secs.max(1e-9) });
+            if early {
+                let iv = item_tower.encode(&store, &all_items, &|_| Vec::new());
+                let uv = user_tower.encode(&store, &all_users, &hist_of);
+                let r = valid_recall(&uv, &iv, split, p.eval_k, &eval_users)?;
+                valid_recalls.push(r);
+                if best.as_ref().is_none_or(|(b, _, _)| r > *b) {
+                    best = Some((r, epoch + 1, store.clone()));
+                    since_best = 0;
+                } else {
+                    since_best += 1;
+                    if since_best >= p.patience {
+                        break 'epochs;
+                    }
                 }
             }
         }
-    }
+        Ok(())
+    })?;
     let mut notes = serde_json::Map::new();
     if let Some((r, e, s)) = best {
         store = s;

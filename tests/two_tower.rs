@@ -127,10 +127,13 @@ fn invalid_sampler_configs_name_the_key() {
     assert_eq!(e.line, Some(22), "{e}");
 }
 
-/// Golden results: configs/two-tower-ml100k.toml, seed 1, gives what the model gave before the
-/// towers became encoders (recorded at commit 1d71b89: Recall@10 0.1994, NDCG@10 0.1079,
-/// Recall@50 0.5027; over seeds 1-3 the standard deviations were 0.0065, 0.0037 and 0.0112),
-/// within about two seed-to-seed standard deviations. Skipped without MovieLens 100K.
+/// Golden results: configs/two-tower-ml100k.toml keeps its results. Before the towers became
+/// encoders and got their CPU fast path (commit 1d71b89) seeds 1-3 gave Recall@10 0.1937,
+/// NDCG@10 0.1037 and Recall@50 0.4910 on average. Any change of arithmetic order (another
+/// matrix-product kernel, block sums) moves a run as far as another seed does: over six runs
+/// (two codes x seeds 1-3) the seed-to-seed standard deviations were about 0.012, 0.0055 and
+/// 0.011. So the mean of seeds 1-3 must stay within two standard errors of a difference of
+/// two 3-seed means (2 x sd x sqrt(2 / 3)). Skipped without MovieLens 100K.
 #[test]
 fn two_tower_ml100k_golden_results() {
     let Some(data) = shared_data().filter(|p| p.join("ml-100k/u.data").exists()) else {
@@ -140,13 +143,16 @@ fn two_tower_ml100k_golden_results() {
     let d = tempfile::tempdir().unwrap();
     let mut sets = sandbox_sets(d.path());
     sets.push(format!("experiment.data_dir=\"{}\"", data.display()));
-    sets.push("experiment.seeds=[1]".into());
+    sets.push("experiment.seeds=[1, 2, 3]".into());
     let exp = load(Path::new("configs/two-tower-ml100k.toml"), &sets);
     let (_, tables) = run(vec![exp], false);
-    let tt = tables[0].iter().find(|r| r["model"] == "two_tower").unwrap();
-    for (col, want, tol) in [("Recall@10", 0.1994, 0.015), ("NDCG@10", 0.1079, 0.008), ("Recall@50", 0.5027, 0.025)] {
-        let got = metric(tt, col);
-        println!("two-tower ml-100k seed 1 {col}: {got:.4} (golden {want:.4} +- {tol})");
-        assert!((got - want).abs() <= tol, "{col} {got:.4} left the golden {want:.4} +- {tol}");
+    let rows: Vec<&serde_json::Value> = tables[0].iter().filter(|r| r["model"] == "two_tower").collect();
+    assert!(!rows.is_empty());
+    for (col, golden, sd) in [("Recall@10", 0.1937, 0.012), ("NDCG@10", 0.1037, 0.0055), ("Recall@50", 0.4910, 0.011)] {
+        let vals: Vec<f64> = rows.iter().map(|r| metric(r, col)).collect();
+        let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+        let tol = 2.0 * sd * (2.0f64 / 3.0).sqrt();
+        println!("two-tower ml-100k {col}: mean {mean:.4} of {vals:?} (golden {golden:.4} +- {tol:.4})");
+        assert!((mean - golden).abs() <= tol, "{col}: mean {mean:.4} left the golden {golden:.4} +- {tol:.4}");
     }
 }

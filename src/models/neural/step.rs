@@ -45,19 +45,24 @@ fn blocks(n: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..n.div_ceil(BLOCK)).map(move |i| (i * BLOCK, ((i + 1) * BLOCK).min(n)))
 }
 
-/// The fast path. `seed` drives the dropout masks (per tower and block).
-#[allow(clippy::too_many_arguments)]
-pub fn host_step(
-    store: &ParamStore,
-    user: &Tower,
-    item: &Tower,
-    ub: &InputBuilder,
-    ib: &InputBuilder,
-    cand: &Candidates,
-    loss_kind: Loss,
-    temperature: f32,
-    seed: u64,
-) -> StepOut {
+/// What a step computes on: the parameters, the towers, their inputs and the candidates.
+#[derive(Clone, Copy)]
+pub struct StepInput<'s, 'a> {
+    pub store: &'s ParamStore,
+    pub user: &'s Tower<'a>,
+    pub item: &'s Tower<'a>,
+    pub ub: &'s InputBuilder,
+    pub ib: &'s InputBuilder,
+    pub cand: &'s Candidates,
+    pub loss: Loss,
+    pub temperature: f32,
+    /// Drives the dropout masks (per tower and block on the fast path).
+    pub seed: u64,
+}
+
+/// The fast path.
+pub fn host_step(x: &StepInput) -> StepOut {
+    let StepInput { store, user, item, ub, ib, cand, loss: loss_kind, temperature, seed } = *x;
     let (b, c) = (ub.rows, ib.rows);
     let towers = [user, item];
     let inputs = [ub.build(store), ib.build(store)];
@@ -140,19 +145,9 @@ pub fn host_step(
     StepOut { loss: (loss / b as f64) as f32, grads: Grads { dense, sparse: Vec::new() }, user_input, item_input, buffer_updates: Vec::new() }
 }
 
-/// The dfdx path over the whole batch. `seed` drives the dropout masks.
-#[allow(clippy::too_many_arguments)]
-pub fn graph_step(
-    store: &ParamStore,
-    user: &Tower,
-    item: &Tower,
-    ub: &InputBuilder,
-    ib: &InputBuilder,
-    cand: &Candidates,
-    loss_kind: Loss,
-    temperature: f32,
-    seed: u64,
-) -> Result<StepOut> {
+/// The dfdx path over the whole batch.
+pub fn graph_step(x: &StepInput) -> Result<StepOut> {
+    let StepInput { store, user, item, ub, ib, cand, loss: loss_kind, temperature, seed } = *x;
     let mut ctx = Ctx::new(store, true, seed);
     let (ul, u) = user.forward(&mut ctx, ub);
     let (il, v) = item.forward(&mut ctx, ib);

@@ -555,7 +555,7 @@ fn bce_and_bpr_train_on_in_batch_negatives_alone() {
 /// a batch larger than one block, with in-batch softmax (logQ) and with shared bce negatives.
 #[test]
 fn host_step_matches_the_graph_step() {
-    use super::step::{graph_step, host_step, BLOCK};
+    use super::step::{graph_step, host_step, StepInput, BLOCK};
     use super::tower::Tower;
     let (ds, split) = planted(400, 300, 10, 10, 6);
     let present_u = vec![true; 400];
@@ -580,8 +580,8 @@ fn host_step_matches_the_graph_step() {
         let cand = negs.step(&users, &positives, &NoScorer, &log_q).unwrap();
         let ub = user.input(&store, &Rows { ids: &users, history: &hr });
         let ib = item.input(&store, &Rows { ids: &cand.items, history: &[] });
-        let h = host_step(&store, &user, &item, &ub, &ib, &cand, p.loss, p.temperature, 1);
-        let g = graph_step(&store, &user, &item, &ub, &ib, &cand, p.loss, p.temperature, 1).unwrap();
+        let input = StepInput { store: &store, user: &user, item: &item, ub: &ub, ib: &ib, cand: &cand, loss: p.loss, temperature: p.temperature, seed: 1 };
+        let (h, g) = (host_step(&input), graph_step(&input).unwrap());
         assert!((h.loss - g.loss).abs() <= 1e-5 * g.loss.abs().max(1.0), "{loss}: loss {} vs {}", h.loss, g.loss);
         let close = |a: &[f32], b: &[f32], what: &str| {
             assert_eq!(a.len(), b.len(), "{loss} {what}");

@@ -195,11 +195,18 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
                 let ub = user_tower.input(&store, &Rows { ids: &users, history: &hists });
                 let ib = item_tower.input(&store, &Rows { ids: &cand.items, history: &[] });
                 let step_seed = seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                let mut out = if fast {
-                    step::host_step(&store, &user_tower, &item_tower, &ub, &ib, &cand, p.loss, p.temperature, step_seed)
-                } else {
-                    step::graph_step(&store, &user_tower, &item_tower, &ub, &ib, &cand, p.loss, p.temperature, step_seed)?
+                let input = step::StepInput {
+                    store: &store,
+                    user: &user_tower,
+                    item: &item_tower,
+                    ub: &ub,
+                    ib: &ib,
+                    cand: &cand,
+                    loss: p.loss,
+                    temperature: p.temperature,
+                    seed: step_seed,
                 };
+                let mut out = if fast { step::host_step(&input) } else { step::graph_step(&input)? };
                 if !out.loss.is_finite() || !out.grads.all_finite() {
                     bail!(
                         "two_tower: the loss became {} at epoch {} step {} (global step {}); training diverged, \

@@ -7,7 +7,7 @@ usage:
   ~/.cache/bench-venv/bin/python experiments/two_tower_vs_pytorch/bench.py \
       [--sizes ml100k,large] [--seeds 1 2 3] [--threads 2] [--epochs 10] [--large-epochs 2] \
       [--large-interactions 2000000] [--only both|runner|torch] [--torch-history bag|padded] \
-      [--torch-adam fused|default] [--runner PATH] [--data-dir DIR] [--work DIR]
+      [--torch-adam fused|default] [--runner-sparse-update catch_up|lazy] [--runner PATH] [--data-dir DIR] [--work DIR]
 
 Sizes:
   ml100k  MovieLens 100K (<data-dir>/ml-100k/u.data), `--epochs` epochs.
@@ -18,7 +18,8 @@ Both sides: leave-last-out split; user tower [id emb 32 | mean of the last <= 20
 embs] -> 128 -> ReLU -> 64 -> L2; item tower id emb 32 -> 128 -> ReLU -> 64 -> L2; in-batch
 sampled softmax, T = 0.1, logQ correction, accidental hits masked; Adam lr 0.01, batch 512.
 The PyTorch side uses dense gradients and torch.optim.Adam (fused=True unless --torch-adam
-default); the runner updates embedding rows sparsely with lazy Adam.
+default); the runner updates only the batch's embedding rows, with `sparse_update = "catch_up"`
+(the rows move as dense Adam moves them; `--runner-sparse-update lazy` for plain lazy Adam).
 
 Writes under <work>: the generated configs, the runner's cache and results, runs.csv (one line
 per run) and table.md (the Markdown table printed at the end).
@@ -184,7 +185,7 @@ def load_table(path):
 # The runner side
 
 
-def runner_config(size, seed, epochs, work, data_dir, large_csv):
+def runner_config(size, seed, epochs, work, data_dir, large_csv, sparse_update):
     name = f"tt-bench-{size}"
     if size == "ml100k":
         dataset = '[dataset]\nkind = "movielens"\npath = "ml-100k"\n'
@@ -214,6 +215,7 @@ temperature = {TEMP}
 batch_size = {BATCH}
 epochs = {epochs}
 lr = {LR}
+sparse_update = "{sparse_update}"
 user = {{ id = true, history = {HIST} }}
 item = {{ id = true }}
 
@@ -234,8 +236,8 @@ def epoch_mean(xs):
     return float(np.mean(xs[1:] if len(xs) > 1 else xs))
 
 
-def run_runner(runner, size, seed, epochs, threads, work, data_dir, large_csv):
-    name, text = runner_config(size, seed, epochs, work, data_dir, large_csv)
+def run_runner(runner, size, seed, epochs, threads, work, data_dir, large_csv, sparse_update):
+    name, text = runner_config(size, seed, epochs, work, data_dir, large_csv, sparse_update)
     cfg = os.path.join(work, f"{name}.toml")
     with open(cfg, "w") as f:
         f.write(text)
@@ -438,6 +440,10 @@ def main():
                     help="torch.optim.Adam(fused=True) (default: the same update in one kernel; the for-loop "
                          "implementation took 4-30x longer per step on the dense 200k x 32 + 50k x 32 tables) or "
                          "torch.optim.Adam's CPU default")
+    ap.add_argument("--runner-sparse-update", choices=["catch_up", "lazy"], default="catch_up",
+                    help="the runner's `sparse_update`: catch_up (default: embedding rows move as under "
+                         "torch.optim.Adam's dense update, the same optimiser as the torch side) or lazy "
+                         "(the runner's default: only the batch's rows, Adam state per row)")
     ap.add_argument("--runner", default=default_runner())
     ap.add_argument("--data-dir", default=os.environ.get("RUNNER_DATA_DIR") or os.path.join(REPO, "..", "shared", "data"))
     ap.add_argument("--work", default=os.path.expanduser("~/.cache/runner-bench/two_tower_vs_pytorch"))
@@ -486,7 +492,7 @@ def main():
                     load1 = os.getloadavg()[0]
                     log(f"[{size}] {side} seed {seed}: {epochs} epochs, {load_str()}")
                     if side == "runner":
-                        r = run_runner(runner, size, seed, epochs, args.threads, work, data_dir, large_csv)
+                        r = run_runner(runner, size, seed, epochs, args.threads, work, data_dir, large_csv, args.runner_sparse_update)
                     else:
                         r = run_torch(d, seed, epochs, args.torch_history, args.torch_adam)
                     results.setdefault((size, side), []).append(r)

@@ -144,10 +144,13 @@ fn exp_shifted_body(z: &mut [f32], shift: f32) {
     // instruction the baseline build lacks.
     const ROUND: f32 = 12_582_912.0;
     for v in z.iter_mut() {
+        // max / min rather than clamp: they vectorise without clamp's NaN branch (a NaN input
+        // becomes exp(-87.3) here; the loss that called this stays NaN through its own terms).
+        #[allow(clippy::manual_clamp)]
         let x = (*v - shift).max(-87.3).min(88.3);
         let n = (x * LOG2E + ROUND) - ROUND;
         let r = x - n * LN2_HI - n * LN2_LO;
-        let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 5.000_000_1e-1;
+        let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 0.5;
         let e = p * r * r + r + 1.0;
         // n is a whole number in [-126, 128] here, so the bits of n + 127 + 2^23 (a float
         // whose low mantissa bits hold the integer) give 2^n without a float-to-int cast.

@@ -17,8 +17,8 @@ fn build<'a>(input: &Input<'a>, b: &mut Build) -> Option<Result<Box<dyn Encoder 
             bail!("{} feature `{name}` holds {v}, outside its cardinality {cardinality}", b.side);
         }
         let table = b.table(&format!("feature.{name}"), *cardinality as usize)?;
-        let width = values.iter().map(Vec::len).max().unwrap_or(0).clamp(1, MAX_VALUES);
-        Ok(Box::new(MultiHot { table, dim: b.dim, width, values }) as Box<dyn Encoder>)
+        let bag_width = values.iter().map(Vec::len).max().unwrap_or(0).clamp(1, MAX_VALUES);
+        Ok(Box::new(MultiHot { table, dim: b.dim, bag_width, values }) as Box<dyn Encoder>)
     })())
 }
 
@@ -26,7 +26,7 @@ pub struct MultiHot<'a> {
     table: TableId,
     dim: usize,
     /// Padded bag width.
-    width: usize,
+    bag_width: usize,
     values: &'a [Vec<u32>],
 }
 
@@ -41,6 +41,6 @@ impl Encoder for MultiHot<'_> {
 
     fn push(&self, store: &ParamStore, rows: &Rows, input: &mut InputBuilder) {
         let lists: Vec<&[u32]> = rows.ids.iter().map(|&i| self.values[i as usize].as_slice()).collect();
-        input.bags(store, self.table, Bags::from_lists(&lists, self.width));
+        input.bags(store, self.table, Bags::from_lists(&lists, self.bag_width));
     }
 }

@@ -77,13 +77,15 @@ pub enum OptimizerKind {
     Sgd,
 }
 
-/// How embedding tables are updated.
+/// How embedding tables are updated (a model's `sparse_update` key: "lazy", "adagrad",
+/// "catch_up").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum SparseOptimizer {
     /// Follow the dense optimiser: lazy Adam/AdamW (moments and step count per row, updated
     /// only when the row is touched), or plain SGD.
     #[default]
+    #[serde(rename = "lazy")]
     Same,
     /// Adagrad with a per-row accumulator.
     Adagrad,
@@ -110,6 +112,12 @@ pub struct OptimConfig {
     pub sparse: SparseOptimizer,
     /// Learning-rate multiplier for embedding tables.
     pub sparse_lr_scale: f32,
+}
+
+impl SparseOptimizer {
+    pub fn is_lazy(&self) -> bool {
+        *self == SparseOptimizer::Same
+    }
 }
 
 impl Default for OptimConfig {

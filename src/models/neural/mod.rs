@@ -27,5 +27,5 @@ pub mod two_tower;
 #[cfg(test)]
 mod tests;
 
-pub use params::{Device, Loss, Pooling, SparseUpdate, TowerFeatures, TwoTowerParams, MAX_WIDTH};
+pub use params::{Device, Loss, Pooling, TowerFeatures, TwoTowerParams, MAX_WIDTH};
 pub use train::{fit, fit_with};

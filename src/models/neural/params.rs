@@ -1,7 +1,7 @@
 //! The parameters of `kind = "two_tower"` (and the defaults the other neural kinds start from).
 
 use crate::ensure_param;
-use crate::nn::{Activation, OptimizerKind};
+use crate::nn::{Activation, OptimizerKind, SparseOptimizer};
 use crate::params::{ParamError, Validate};
 use serde::{Deserialize, Serialize};
 
@@ -99,10 +99,11 @@ pub struct TwoTowerParams {
     pub weight_decay: f32,
     pub optimizer: OptimizerKind,
     /// How embedding rows are updated: `lazy` (only the batch's rows, Adam's moments and bias
-    /// correction per row) or `catch_up` (a touched row first replays the momentum steps it
-    /// missed: the update of PyTorch's dense Adam, still touching the batch's rows only).
-    #[serde(skip_serializing_if = "SparseUpdate::is_lazy")]
-    pub sparse_update: SparseUpdate,
+    /// correction per row), `catch_up` (a touched row first replays the momentum steps it
+    /// missed: the update of PyTorch's dense Adam, still touching the batch's rows only) or
+    /// `adagrad`.
+    #[serde(skip_serializing_if = "SparseOptimizer::is_lazy")]
+    pub sparse_update: SparseOptimizer,
     /// Clip the global gradient norm (0 = off).
     pub clip_norm: f32,
     /// Stop after this many epochs without a better validation Recall@`eval_k` (0 = off; needs
@@ -156,7 +157,7 @@ impl Default for TwoTowerParams {
             lr: 1e-3,
             weight_decay: 0.0,
             optimizer: OptimizerKind::Adam,
-            sparse_update: SparseUpdate::Lazy,
+            sparse_update: SparseOptimizer::Same,
             clip_norm: 0.0,
             patience: 0,
             eval_k: 10,
@@ -222,28 +223,6 @@ impl Validate for TwoTowerParams {
             }
         );
         Ok(())
-    }
-}
-
-/// The `sparse_update` key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum SparseUpdate {
-    #[default]
-    Lazy,
-    CatchUp,
-}
-
-impl SparseUpdate {
-    fn is_lazy(&self) -> bool {
-        *self == SparseUpdate::Lazy
-    }
-
-    pub fn optimizer(self) -> crate::nn::SparseOptimizer {
-        match self {
-            SparseUpdate::Lazy => crate::nn::SparseOptimizer::Same,
-            SparseUpdate::CatchUp => crate::nn::SparseOptimizer::CatchUp,
-        }
     }
 }
 

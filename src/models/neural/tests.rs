@@ -4,7 +4,7 @@ use super::encoders::{self, Build, Input, Rows};
 use super::loss::fused_loss;
 use super::negatives::{layout, NegRows, Negatives};
 use super::params::{Loss, TwoTowerParams};
-use super::train::valid_recall;
+use super::train::Validation;
 use super::{fit, fit_with, two_tower};
 use crate::data::{Dataset, FeatureColumn, FeatureTable, Interaction, Split};
 use crate::models::Trained;
@@ -31,7 +31,12 @@ fn params(v: serde_json::Value) -> TwoTowerParams {
 fn test_recall(t: &Trained, split: &Split) -> f64 {
     let users: Vec<u32> = (0..split.n_users as u32).collect();
     let on_test = Split { valid: split.test.clone(), ..split.clone() };
-    valid_recall(&t.users, &t.items, &on_test, 10, &users).unwrap()
+    let v = Validation::new(&on_test, &users);
+    let mut queries = crate::linalg::Matrix::zeros(v.users.len(), t.users.cols);
+    for (r, &u) in v.users.iter().enumerate() {
+        queries.row_mut(r).copy_from_slice(t.users.row(u as usize));
+    }
+    v.recall(&queries, &t.items, 10).unwrap()
 }
 
 #[test]
@@ -50,6 +55,9 @@ fn invalid_configs_name_the_key() {
         (serde_json::json!({"user": {"idd": true}}), "user"),
         (serde_json::json!({"lr": -1.0}), "lr"),
         (serde_json::json!({"batch_size": 1}), "batch_size"),
+        (serde_json::json!({"sparse_update": "eager"}), "sparse_update"),
+        (serde_json::json!({"user": {"history_pooling": "max"}}), "user"),
+        (serde_json::json!({"user": {"history_decay": 0.0}}), "user.history_decay"),
     ];
     for (v, key) in cases {
         let e = parse_err(v.clone());
@@ -62,6 +70,10 @@ fn invalid_configs_name_the_key() {
     assert_eq!(canon["hidden"], serde_json::json!([256, 128]));
     assert_eq!(canon["loss"], "softmax");
     assert_eq!(canon["optimizer"], "adam");
+    // Keys added later stay out of the canonical (hashed) params at their defaults.
+    assert!(canon.get("sparse_update").is_none() && canon["user"].get("history_pooling").is_none(), "{canon}");
+    let (_, canon) = (two_tower::KIND.parse)(&serde_json::json!({"sparse_update": "catch_up"})).unwrap();
+    assert_eq!(canon["sparse_update"], "catch_up");
     // The device defaults to the build's and is part of the canonical (hashed) params; the
     // other device is refused with the way to get it.
     assert_eq!(canon["device"], crate::nn::DEVICE);

@@ -54,38 +54,48 @@ impl Histories {
     }
 }
 
-/// Mean Recall@k over `users` (those with a validation item): exact search over `items`,
-/// excluding each user's training items, scored by [`metrics::score_user`].
-pub fn valid_recall(users: &Matrix, items: &Matrix, split: &Split, k: usize, subset: &[u32]) -> Result<f64> {
-    let seen = split.by_user(&split.train);
-    let mut want = split.by_user(&split.valid);
-    let subset: Vec<u32> = subset.iter().copied().filter(|&u| !want[u as usize].is_empty()).collect();
-    if subset.is_empty() {
-        return Ok(0.0);
+/// Early stopping's yardstick: validation users (those of `users` with a validation item),
+/// their training items to exclude and their validation items, gathered once per fit.
+pub struct Validation {
+    pub users: Vec<u32>,
+    excludes: Vec<Vec<u32>>,
+    wants: Vec<Vec<u32>>,
+}
+
+impl Validation {
+    pub fn new(split: &Split, users: &[u32]) -> Self {
+        let sorted = |mut v: Vec<u32>| {
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let seen = split.by_user(&split.train);
+        let want = split.by_user(&split.valid);
+        let users: Vec<u32> = users.iter().copied().filter(|&u| !want[u as usize].is_empty()).collect();
+        let excludes = users.iter().map(|&u| sorted(seen[u as usize].clone())).collect();
+        let wants = users.iter().map(|&u| sorted(want[u as usize].clone())).collect();
+        Validation { users, excludes, wants }
     }
-    let index = FlatIndex::build(items, Metric::Ip)?;
-    let mut queries = Matrix::zeros(subset.len(), users.cols);
-    let mut excludes: Vec<Vec<u32>> = Vec::with_capacity(subset.len());
-    for (r, &u) in subset.iter().enumerate() {
-        queries.row_mut(r).copy_from_slice(users.row(u as usize));
-        let mut s = seen[u as usize].clone();
-        s.sort_unstable();
-        s.dedup();
-        excludes.push(s);
-        want[u as usize].sort_unstable();
-        want[u as usize].dedup();
+
+    /// Mean Recall@k of `queries` (row `r` is user `self.users[r]`) by exact search over
+    /// `items`, each user's training items excluded, scored by [`metrics::score_user`].
+    pub fn recall(&self, queries: &Matrix, items: &Matrix, k: usize) -> Result<f64> {
+        if self.users.is_empty() {
+            return Ok(0.0);
+        }
+        let index = FlatIndex::build(items, Metric::Ip)?;
+        let ex: Vec<&[u32]> = self.excludes.iter().map(Vec::as_slice).collect();
+        let hits = index.search_batch(queries, k, &ex)?;
+        let total: f64 = hits
+            .iter()
+            .zip(&self.wants)
+            .map(|(h, want)| {
+                let ranked: Vec<u32> = h.iter().map(|x| x.id).collect();
+                metrics::score_user(&ranked, want, k, &[]).recall
+            })
+            .sum();
+        Ok(total / self.users.len() as f64)
     }
-    let ex: Vec<&[u32]> = excludes.iter().map(Vec::as_slice).collect();
-    let hits = index.search_batch(&queries, k, &ex)?;
-    let total: f64 = subset
-        .iter()
-        .zip(&hits)
-        .map(|(&u, h)| {
-            let ranked: Vec<u32> = h.iter().map(|x| x.id).collect();
-            metrics::score_user(&ranked, &want[u as usize], k, &[]).recall
-        })
-        .sum();
-    Ok(total / subset.len() as f64)
 }
 
 /// Trains the model with the loss's default negatives and encodes every user and item.
@@ -131,23 +141,21 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
         lr: p.lr,
         weight_decay: p.weight_decay,
         clip_norm: p.clip_norm,
-        sparse: p.sparse_update.optimizer(),
+        sparse: p.sparse_update,
         ..Default::default()
     };
 
     // Early-stopping users.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x7470_7477_0000_0000);
     let early = p.patience > 0 && !split.valid.is_empty();
-    let eval_users: Vec<u32> = if early {
+    let validation = early.then(|| {
         let mut us: Vec<u32> = split.valid.iter().map(|i| i.user).collect();
         us.dedup();
         us.shuffle(&mut rng);
         us.truncate(p.eval_users);
         us.sort_unstable();
-        us
-    } else {
-        Vec::new()
-    };
+        Validation::new(split, &us)
+    });
     let hist_of = |u: u32| -> Vec<u32> {
         let h = hist.of(u);
         h[h.len().saturating_sub(p.user.history)..].to_vec()
@@ -230,10 +238,10 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
             }
             let secs = t0.elapsed().as_secs_f64();
             epochs.push(EpochLog { epoch: epoch + 1, loss: loss_sum / n_ex.max(1) as f64, seconds: secs, throughput: n_ex as f64 / secs.max(1e-9) });
-            if early {
+            if let Some(validation) = &validation {
                 let iv = item_tower.encode(&store, &all_items, &|_| Vec::new());
-                let uv = user_tower.encode(&store, &all_users, &hist_of);
-                let r = valid_recall(&uv, &iv, split, p.eval_k, &eval_users)?;
+                let uv = user_tower.encode(&store, &validation.users, &hist_of);
+                let r = validation.recall(&uv, &iv, p.eval_k)?;
                 valid_recalls.push(r);
                 if best.as_ref().is_none_or(|(b, _, _)| r > *b) {
                     best = Some((r, epoch + 1, store.clone()));

@@ -125,6 +125,16 @@ fn invalid_sampler_configs_name_the_key() {
         load_err(&format!("{BASE}\n[sampler]\nkind = \"mixed\"\n\n[[sampler.parts]]\nkind = \"uniform\"\n\n[[sampler.parts]]\nkind = \"hard\"\npool = 0\n"));
     assert_eq!(e.key, "sampler.parts.1.pool");
     assert_eq!(e.line, Some(22), "{e}");
+    // A bpr loss without negatives is refused when the config loads, unless the sampler
+    // supplies the other rows of the batch.
+    let bpr = BASE.replace("kind = \"two_tower\"", "kind = \"two_tower\"\nloss = \"bpr\"\nnegatives = 0");
+    let e = load_err(&bpr);
+    assert_eq!(e.key, "model.0.negatives", "{e}");
+    assert!(e.to_string().contains("in_batch"), "{e}");
+    let e = load_err(&format!("{bpr}\n[sampler]\nkind = \"uniform\"\n"));
+    assert_eq!(e.key, "model.0.negatives", "{e}");
+    let d = tempfile::tempdir().unwrap();
+    config::load(&write_config(d.path(), "ok.toml", &format!("{bpr}\n[sampler]\nkind = \"in_batch\"\n")), &[]).expect("in_batch supplies the negatives");
 }
 
 /// Golden results: configs/two-tower-ml100k.toml keeps its results. Before the towers became

@@ -575,6 +575,7 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
             Some(with_kind(&kind, &canon))
         }
     };
+    model.check_sampler(sampler.as_ref()).map_err(|e| param_err(sm, &mprefix, e))?;
 
     let mut flat = BTreeMap::new();
     flatten("dataset", &with_kind(&dkind, &dparams_canon), &mut flat);

@@ -94,6 +94,12 @@ pub trait Model: Send + Sync {
     fn uses_sampler(&self) -> bool {
         false
     }
+
+    /// Checks the model's parameters against the canonical `[sampler]` table (with its
+    /// `kind`) when the config loads; the error's path is a key of the model.
+    fn check_sampler(&self, _sampler: Option<&serde_json::Value>) -> Result<(), crate::params::ParamError> {
+        Ok(())
+    }
 }
 
 /// Everything the pipeline needs to know about one model kind.

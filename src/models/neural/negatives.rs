@@ -111,6 +111,22 @@ pub fn default_sampler(p: &TwoTowerParams) -> serde_json::Value {
     }
 }
 
+/// A loss needs negatives: `bce` / `bpr` with `negatives = 0` only get them from an in-batch
+/// sampler. Checked when the config loads (with the sampler's kind) and again when training
+/// starts (with the built sampler).
+pub fn check_negatives(p: &TwoTowerParams, sampler_in_batch: bool) -> Result<(), crate::params::ParamError> {
+    if p.loss != Loss::Softmax && p.negatives == 0 && !sampler_in_batch {
+        let loss = serde_json::to_value(p.loss).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        return Err(crate::params::ParamError::new(
+            "negatives",
+            format!(
+                "0 leaves the `{loss}` loss without negatives: set `negatives` >= 1, or use the other rows of the batch with [sampler] kind = \"in_batch\""
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// How a step picks its negatives.
 pub struct Negatives {
     pub sampler: Box<dyn Sampler>,
@@ -145,11 +161,8 @@ impl Negatives {
             .map_err(|e| anyhow!("two_tower: {}{e:#}", if cfg.is_some() { "[sampler]: " } else { "" }))?;
         let in_batch = p.loss == Loss::Softmax || sampler.in_batch();
         let extra = if sampler.in_batch() { 0 } else { p.negatives };
-        if !in_batch && extra == 0 {
-            bail!(
-                "two_tower: `negatives = 0` leaves the `{:?}` loss without negatives: set `negatives` >= 1, or use the other rows of the batch with [sampler] kind = \"in_batch\"",
-                p.loss
-            );
+        if let Err(e) = check_negatives(p, sampler.in_batch()) {
+            bail!("two_tower: `negatives`: {}", e.message);
         }
         let correct = p.loss == Loss::Softmax && (p.logq_correction || sampler.logq());
         if correct && extra > 0 && sampler.probability(0).is_none() {

@@ -136,14 +136,7 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
         None
     };
     let user_tower = Tower::build(&mut store, "user", &p.user, p, n_users, &dataset.user_features, &user_present, history)?;
-    let opt = OptimConfig {
-        kind: p.optimizer,
-        lr: p.lr,
-        weight_decay: p.weight_decay,
-        clip_norm: p.clip_norm,
-        sparse: p.sparse_update,
-        ..Default::default()
-    };
+    let opt = OptimConfig { kind: p.optimizer, lr: p.lr, weight_decay: p.weight_decay, clip_norm: p.clip_norm, sparse: p.sparse_update, ..Default::default() };
 
     // Early-stopping users.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x7470_7477_0000_0000);

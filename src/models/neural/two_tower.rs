@@ -24,6 +24,10 @@ impl Model for TwoTower {
         true
     }
 
+    fn check_sampler(&self, sampler: Option<&serde_json::Value>) -> Result<(), ParamError> {
+        super::negatives::check_negatives(&self.p, sampler.is_some_and(|s| s["kind"] == "in_batch"))
+    }
+
     fn fit(&self, input: &TrainInput) -> Result<Trained> {
         fit_with(&self.p, input.dataset, input.split, input.seed, input.sampler)
     }

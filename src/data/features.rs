@@ -8,16 +8,29 @@ use serde::{Deserialize, Serialize};
 pub enum FeatureColumn {
     /// One category per row, `0..cardinality`.
     Categorical { name: String, cardinality: u32, values: Vec<u32> },
-    /// A bag of categories per row (genres, tags), mean-pooled by neural models.
-    MultiHot { name: String, cardinality: u32, values: Vec<Vec<u32>> },
+    /// A bag of categories per row (genres, tags), mean-pooled by neural models. `labels`
+    /// names the categories when the source does (MovieLens genres), so text encoders can
+    /// read the column as words.
+    MultiHot {
+        name: String,
+        cardinality: u32,
+        values: Vec<Vec<u32>>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        labels: Vec<String>,
+    },
     /// A raw number per row; models standardise it on the training split.
     Numeric { name: String, values: Vec<f32> },
+    /// Free text per row (titles, descriptions), read by the text encoders.
+    Text { name: String, values: Vec<String> },
 }
 
 impl FeatureColumn {
     pub fn name(&self) -> &str {
         match self {
-            FeatureColumn::Categorical { name, .. } | FeatureColumn::MultiHot { name, .. } | FeatureColumn::Numeric { name, .. } => name,
+            FeatureColumn::Categorical { name, .. }
+            | FeatureColumn::MultiHot { name, .. }
+            | FeatureColumn::Numeric { name, .. }
+            | FeatureColumn::Text { name, .. } => name,
         }
     }
 
@@ -26,11 +39,24 @@ impl FeatureColumn {
             FeatureColumn::Categorical { values, .. } => values.len(),
             FeatureColumn::MultiHot { values, .. } => values.len(),
             FeatureColumn::Numeric { values, .. } => values.len(),
+            FeatureColumn::Text { values, .. } => values.len(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The words of row `r` for text encoders: a text column's text, a multi-hot column's
+    /// category labels; `None` for columns that hold no words.
+    pub fn text_of(&self, r: usize) -> Option<String> {
+        match self {
+            FeatureColumn::Text { values, .. } => Some(values[r].clone()),
+            FeatureColumn::MultiHot { values, labels, .. } if !labels.is_empty() => {
+                Some(values[r].iter().filter_map(|&v| labels.get(v as usize)).cloned().collect::<Vec<_>>().join(" "))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -59,11 +85,17 @@ impl FeatureTable {
                 FeatureColumn::Categorical { name, cardinality, values } => {
                     FeatureColumn::Categorical { name: name.clone(), cardinality: *cardinality, values: keep.iter().map(|i| values[pick(i)]).collect() }
                 }
-                FeatureColumn::MultiHot { name, cardinality, values } => {
-                    FeatureColumn::MultiHot { name: name.clone(), cardinality: *cardinality, values: keep.iter().map(|i| values[pick(i)].clone()).collect() }
-                }
+                FeatureColumn::MultiHot { name, cardinality, values, labels } => FeatureColumn::MultiHot {
+                    name: name.clone(),
+                    cardinality: *cardinality,
+                    values: keep.iter().map(|i| values[pick(i)].clone()).collect(),
+                    labels: labels.clone(),
+                },
                 FeatureColumn::Numeric { name, values } => {
                     FeatureColumn::Numeric { name: name.clone(), values: keep.iter().map(|i| values[pick(i)]).collect() }
+                }
+                FeatureColumn::Text { name, values } => {
+                    FeatureColumn::Text { name: name.clone(), values: keep.iter().map(|i| values[pick(i)].clone()).collect() }
                 }
             })
             .collect();

@@ -131,7 +131,7 @@ impl MovieLensParams {
 pub static MOVIELENS: DatasetKind = DatasetKind {
     kind: "movielens",
     about: "MovieLens 100K (u.data), 1M/10M (ratings.dat), latest (ratings.csv)",
-    version: 1,
+    version: 2,
     parse: canon::<MovieLensParams>,
     load: |v, dir| {
         let p: MovieLensParams = params::parse(v)?;
@@ -294,8 +294,32 @@ pub fn load_movielens(root: &Path, variant: MlVariant) -> Result<Dataset> {
     Ok(ds)
 }
 
-/// `u.item`: `id|title|release date|video date|url|19 genre flags`. Gives titles, the
-/// `genres` multi-hot field and the numeric `year`.
+/// The 19 genres of `u.item`'s flags, in order (as `u.genre` lists them).
+const ML100K_GENRES: [&str; 19] = [
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+];
+
+/// `u.item`: `id|title|release date|video date|url|19 genre flags`. Gives titles (also as
+/// the text column `title`), the `genres` multi-hot field (labelled, so text encoders read
+/// it as words) and the numeric `year`.
 fn ml100k_items(path: &Path, ds: &mut Dataset) -> Result<()> {
     let text = read_text(path)?;
     let n = ds.n_items();
@@ -323,8 +347,10 @@ fn ml100k_items(path: &Path, ds: &mut Dataset) -> Result<()> {
             *t = ds.items.raw(i as u32).to_string();
         }
     }
+    ds.item_features.columns.push(FeatureColumn::Text { name: "title".into(), values: titles.clone() });
     ds.item_titles = Some(titles);
-    ds.item_features.columns.push(FeatureColumn::MultiHot { name: "genres".into(), cardinality: 19, values: genres });
+    let labels = ML100K_GENRES.iter().map(|g| g.to_string()).collect();
+    ds.item_features.columns.push(FeatureColumn::MultiHot { name: "genres".into(), cardinality: 19, values: genres, labels });
     ds.item_features.columns.push(FeatureColumn::Numeric { name: "year".into(), values: years });
     Ok(())
 }
@@ -384,8 +410,10 @@ fn ml_movies_dat(path: &Path, ds: &mut Dataset) -> Result<()> {
         titles[i as usize] = cols[1].to_string();
         genres[i as usize] = cols[2].split('|').map(|g| gmap.intern(g)).collect();
     }
+    ds.item_features.columns.push(FeatureColumn::Text { name: "title".into(), values: titles.clone() });
     ds.item_titles = Some(titles);
-    ds.item_features.columns.push(FeatureColumn::MultiHot { name: "genres".into(), cardinality: gmap.len() as u32, values: genres });
+    let (cardinality, labels) = (gmap.len() as u32, gmap.raws().to_vec());
+    ds.item_features.columns.push(FeatureColumn::MultiHot { name: "genres".into(), cardinality, values: genres, labels });
     Ok(())
 }
 
@@ -425,6 +453,13 @@ pub struct TableParams {
     pub rating_col: Option<String>,
     /// Optional; the row order is the time without it.
     pub time_col: Option<String>,
+    /// Columns of item text (titles, descriptions) repeated on the item's rows: each becomes
+    /// a text feature of the items (the first non-empty value of an item), for `text` inputs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub item_text_cols: Vec<String>,
+    /// The same for users.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub user_text_cols: Vec<String>,
 }
 
 impl Default for TableParams {
@@ -438,6 +473,8 @@ impl Default for TableParams {
             item_col: "item_id".into(),
             rating_col: None,
             time_col: None,
+            item_text_cols: Vec::new(),
+            user_text_cols: Vec::new(),
         }
     }
 }
@@ -518,7 +555,11 @@ pub fn load_table(path: &Path, p: &TableParams) -> Result<Dataset> {
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     let col = |name: &str| -> Result<Column> {
         df.column(name).cloned().map_err(|_| {
-            anyhow!("{}: no column `{name}`; the file has {}; set user_col / item_col / rating_col / time_col", path.display(), printable(&names.join(", ")))
+            anyhow!(
+                "{}: no column `{name}`; the file has {}; set user_col / item_col / rating_col / time_col / item_text_cols / user_text_cols",
+                path.display(),
+                printable(&names.join(", "))
+            )
         })
     };
     let as_str = |name: &str| -> Result<Vec<Option<String>>> {
@@ -575,6 +616,23 @@ pub fn load_table(path: &Path, p: &TableParams) -> Result<Dataset> {
     }
     if ds.interactions.is_empty() {
         bail!("{}: no rows", path.display());
+    }
+    for (cols, users) in [(&p.item_text_cols, false), (&p.user_text_cols, true)] {
+        for c in cols {
+            let values = as_str(c)?;
+            let n = if users { ds.n_users() } else { ds.n_items() };
+            let mut text = vec![String::new(); n];
+            for (it, v) in ds.interactions.iter().zip(&values) {
+                let slot = &mut text[if users { it.user } else { it.item } as usize];
+                if slot.is_empty() {
+                    if let Some(v) = v {
+                        slot.push_str(v.trim());
+                    }
+                }
+            }
+            let table = if users { &mut ds.user_features } else { &mut ds.item_features };
+            table.columns.push(FeatureColumn::Text { name: c.clone(), values: text });
+        }
     }
     Ok(ds)
 }
@@ -679,6 +737,13 @@ mod tests {
         let missing = TableParams { user_col: "nope".into(), ..params.clone() };
         let e = load_table(&p, &missing).unwrap_err().to_string();
         assert!(e.contains("no column `nope`"), "{e}");
+        // Text columns repeated on an item's rows: the first non-empty value is the item's.
+        let t = write(d.path(), "text.csv", "u,i,title\na,x,\nb,y,Blue Moon\na,y,other\nc,x,Red Sun\n");
+        let tp = TableParams { path: t.clone(), user_col: "u".into(), item_col: "i".into(), item_text_cols: vec!["title".into()], ..Default::default() };
+        let ds = load_table(&t, &tp).unwrap();
+        assert_eq!(ds.item_features.get("title"), Some(&FeatureColumn::Text { name: "title".into(), values: vec!["Red Sun".into(), "Blue Moon".into()] }));
+        let e = load_table(&t, &TableParams { item_text_cols: vec!["titel".into()], ..tp }).unwrap_err().to_string();
+        assert!(e.contains("no column `titel`") && e.contains("item_text_cols"), "{e}");
         let empty = write(d.path(), "empty.csv", "");
         assert!(load_table(&empty, &TableParams { path: empty.clone(), ..params }).unwrap_err().to_string().contains("empty"));
     }

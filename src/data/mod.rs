@@ -9,6 +9,7 @@ pub mod filter;
 pub mod loaders;
 pub mod split;
 pub mod synthetic;
+pub mod text;
 
 pub use features::{FeatureColumn, FeatureTable};
 pub use split::Split;

@@ -18,6 +18,9 @@ pub struct Split {
     pub train: Vec<Interaction>,
     pub valid: Vec<Interaction>,
     pub test: Vec<Interaction>,
+    /// The items a test user's ranking is drawn from, sorted, when not every item
+    /// (`cold_items`: the held-out items, which no training interaction shows).
+    pub candidates: Option<Vec<u32>>,
 }
 
 impl Split {
@@ -63,7 +66,7 @@ pub struct SplitKind {
     pub apply: fn(&Value, &Dataset) -> anyhow::Result<Split>,
 }
 
-pub static KINDS: &[&SplitKind] = &[&LEAVE_LAST_OUT, &TEMPORAL, &RANDOM, &NONE, &EDGE_HOLDOUT];
+pub static KINDS: &[&SplitKind] = &[&LEAVE_LAST_OUT, &TEMPORAL, &RANDOM, &NONE, &EDGE_HOLDOUT, &COLD_ITEMS];
 
 pub fn lookup(kind: &str) -> Option<&'static SplitKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)
@@ -138,6 +141,29 @@ impl Validate for EdgeHoldout {
     }
 }
 
+/// `cold_items`: hold out `fraction` of the items (drawn with `seed`) with all their
+/// interactions. The rest trains; the held-out items' interactions test, ranked among the
+/// held-out items only: the cold-start question "which of the new items will this user
+/// take?". Only models that embed an item from its content can answer it. Test users are
+/// those with training interactions (a user's query needs some history).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ColdItems {
+    pub fraction: f64,
+    pub seed: u64,
+}
+impl Default for ColdItems {
+    fn default() -> Self {
+        ColdItems { fraction: 0.1, seed: 42 }
+    }
+}
+impl Validate for ColdItems {
+    fn validate(&self) -> Result<(), ParamError> {
+        ensure_param!(self.fraction > 0.0 && self.fraction < 1.0, "fraction", "must be in (0, 1), got {}", self.fraction);
+        Ok(())
+    }
+}
+
 fn canon<T: serde::de::DeserializeOwned + Validate + Serialize>(v: &Value) -> Result<Value, ParamError> {
     params::canonical::<T>(v).map(|(_, c)| c)
 }
@@ -183,6 +209,14 @@ pub static EDGE_HOLDOUT: SplitKind = SplitKind {
     version: 1,
     parse: canon::<EdgeHoldout>,
     apply: |v, ds| edge_holdout(ds, &params::parse::<EdgeHoldout>(v)?),
+};
+
+pub static COLD_ITEMS: SplitKind = SplitKind {
+    kind: "cold_items",
+    about: "hold out a fraction of the items with all their interactions (cold start)",
+    version: 1,
+    parse: canon::<ColdItems>,
+    apply: |v, ds| cold_items(ds, &params::parse::<ColdItems>(v)?),
 };
 
 /// Interactions grouped per user, each group sorted by time (ties keep file order).
@@ -247,6 +281,32 @@ pub fn random(ds: &Dataset, r: &Ratio) -> Split {
         s.test.extend(test);
     }
     finish(s)
+}
+
+pub fn cold_items(ds: &Dataset, p: &ColdItems) -> anyhow::Result<Split> {
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(p.seed);
+    // Only items with interactions can be held out meaningfully.
+    let counts = ds.item_counts();
+    let mut items: Vec<u32> = (0..ds.n_items() as u32).filter(|&i| counts[i as usize] > 0).collect();
+    items.shuffle(&mut rng);
+    let n_cold = ((items.len() as f64 * p.fraction).round() as usize).clamp(1, items.len().saturating_sub(1).max(1));
+    if items.len() < 2 {
+        anyhow::bail!("cold_items needs at least 2 items with interactions, the dataset has {}", items.len());
+    }
+    let mut cold = items[..n_cold].to_vec();
+    cold.sort_unstable();
+    let mut is_cold = vec![false; ds.n_items()];
+    cold.iter().for_each(|&i| is_cold[i as usize] = true);
+    let mut s = Split { n_users: ds.n_users(), n_items: ds.n_items(), ..Default::default() };
+    for it in &ds.interactions {
+        if is_cold[it.item as usize] {
+            s.test.push(*it);
+        } else {
+            s.train.push(*it);
+        }
+    }
+    s.candidates = Some(cold);
+    Ok(finish(s))
 }
 
 /// The link-prediction split of a graph dataset. Deterministic for `p`, so the eval stage

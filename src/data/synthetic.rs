@@ -5,6 +5,10 @@
 //! its ring in small steps (`locality`), with probability `1 - purity` jumping to a globally
 //! popular item instead. Popularity follows a Zipf law (`popularity_skew`). Sequence-aware
 //! models can therefore predict the next item from the last few; popularity cannot.
+//!
+//! Items also get planted text (the column `title`): words of their cluster's own vocabulary
+//! plus shared noise words, so text models can place an item they never saw in training
+//! (cold start). The text has its own random stream: interactions do not depend on it.
 
 use super::loaders::DatasetKind;
 use super::{Dataset, FeatureColumn, FeatureTable, Interaction};
@@ -67,7 +71,7 @@ impl Validate for SyntheticParams {
 pub static KIND: DatasetKind = DatasetKind {
     kind: "synthetic",
     about: "built-in seeded generator with planted clusters and sequences",
-    version: 1,
+    version: 2,
     parse: |v| params::canonical::<SyntheticParams>(v).map(|(_, c)| c),
     load: |v, _| Ok(generate(&params::parse(v)?)),
     fingerprint: |_, _| Ok(serde_json::Value::Null),
@@ -149,8 +153,10 @@ pub fn generate(p: &SyntheticParams) -> Dataset {
                 name: "tags".into(),
                 cardinality: (c + 5) as u32,
                 values: (0..p.n_items).map(|i| vec![cluster_of(i, c) as u32, (c + i % 5) as u32]).collect(),
+                labels: Vec::new(),
             },
             FeatureColumn::Numeric { name: "price".into(), values: (0..p.n_items).map(|i| (cluster_of(i, c) as f32) + (i % 7) as f32 * 0.1).collect() },
+            FeatureColumn::Text { name: "title".into(), values: planted_titles(p) },
         ],
     };
     ds.user_features = FeatureTable {
@@ -160,6 +166,36 @@ pub fn generate(p: &SyntheticParams) -> Dataset {
         ],
     };
     ds
+}
+
+/// Words per cluster vocabulary, and shared noise words.
+const CLUSTER_WORDS: usize = 8;
+const NOISE_WORDS: usize = 40;
+
+/// A pronounceable made-up word of 2-3 syllables.
+fn word(rng: &mut impl Rng) -> String {
+    const ONSETS: [&str; 16] = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st"];
+    const VOWELS: [&str; 6] = ["a", "e", "i", "o", "u", "ai"];
+    (0..rng.gen_range(2..=3)).map(|_| format!("{}{}", ONSETS[rng.gen_range(0..ONSETS.len())], VOWELS[rng.gen_range(0..VOWELS.len())])).collect()
+}
+
+/// Item titles: two words of the item's cluster vocabulary and one or two noise words, in
+/// random order (e.g. "tiboza kenu rasta").
+fn planted_titles(p: &SyntheticParams) -> Vec<String> {
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(p.seed ^ 0x7e57_7e57);
+    let vocab: Vec<Vec<String>> = (0..p.n_clusters).map(|_| (0..CLUSTER_WORDS).map(|_| word(&mut rng)).collect()).collect();
+    let noise: Vec<String> = (0..NOISE_WORDS).map(|_| word(&mut rng)).collect();
+    (0..p.n_items)
+        .map(|i| {
+            let own = &vocab[cluster_of(i, p.n_clusters)];
+            let mut words = vec![own[rng.gen_range(0..CLUSTER_WORDS)].clone(), own[rng.gen_range(0..CLUSTER_WORDS)].clone()];
+            for _ in 0..rng.gen_range(1..=2) {
+                words.push(noise[rng.gen_range(0..NOISE_WORDS)].clone());
+            }
+            rand::seq::SliceRandom::shuffle(&mut words[..], &mut rng);
+            words.join(" ")
+        })
+        .collect()
 }
 
 #[cfg(test)]

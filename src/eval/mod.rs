@@ -36,6 +36,8 @@ pub struct EvalInput<'a> {
     pub split_params: &'a serde_json::Value,
     /// The run's seed.
     pub seed: u64,
+    /// Whether the model embeds items from their content ([`crate::models::Model::scores_unseen_items`]).
+    pub scores_unseen_items: bool,
 }
 
 /// What one task measured.
@@ -51,6 +53,9 @@ pub struct TaskResult {
     pub series: BTreeMap<String, Vec<f64>>,
     /// Files kept in the eval stage's cache entry for the report (e.g. `map.json`).
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Why the task has no numbers for this model (e.g. it cannot score unseen items): the
+    /// report shows the reason in the row instead of metrics.
+    pub unsupported: Option<String>,
 }
 
 /// A config-time mismatch between a task and the run's dataset or split.
@@ -128,6 +133,9 @@ pub struct EvalSummary {
     /// Named series for plots (the similarity histograms); absent in older entries.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub series: BTreeMap<String, Vec<f64>>,
+    /// Why the run has no metrics although it ran (see [`TaskResult::unsupported`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsupported: Option<String>,
 }
 
 /// Per-user metric values, kept as parquet (polars) with the users' original ids.
@@ -192,6 +200,9 @@ pub fn run_tasks(tasks: &[&dyn Task], input: &EvalInput) -> Result<EvalOutput> {
         let r = t.evaluate(input).with_context(|| format!("task `{}`", t.name()))?;
         if summary.users == 0 {
             summary.users = r.users;
+        }
+        if summary.unsupported.is_none() {
+            summary.unsupported = r.unsupported;
         }
         summary.metrics.extend(r.metrics);
         summary.series.extend(r.series);

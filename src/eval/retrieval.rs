@@ -14,6 +14,9 @@ use std::time::Instant;
 
 pub struct Retrieval;
 
+/// The row of a model that embeds items by id only, on a split whose test items it never saw.
+pub const UNSEEN: &str = "cannot score unseen items: the model embeds an item from its training interactions, and the test items have none; use a model that reads item content (dssm, or two_tower with item `text` or `features`)";
+
 impl Task for Retrieval {
     fn name(&self) -> &'static str {
         "retrieval"
@@ -48,8 +51,22 @@ impl Task for Retrieval {
     fn evaluate(&self, input: &EvalInput) -> Result<TaskResult> {
         let index = input.index.ok_or_else(|| anyhow!("internal: retrieval needs the run's index"))?;
         let (split, trained, cfg) = (input.split, input.trained, input.metrics);
+        if split.candidates.is_some() && !input.scores_unseen_items {
+            return Ok(TaskResult { unsupported: Some(UNSEEN.into()), ..Default::default() });
+        }
         let test = split.by_user(&split.test);
-        let seen = if cfg.exclude_seen { split.seen_sorted() } else { vec![Vec::new(); split.n_users] };
+        let mut seen = if cfg.exclude_seen { split.seen_sorted() } else { vec![Vec::new(); split.n_users] };
+        // A split that ranks only some items (cold start): every other item is excluded too.
+        if let Some(c) = &split.candidates {
+            let others: Vec<u32> = (0..split.n_items as u32).filter(|i| c.binary_search(i).is_err()).collect();
+            for (u, s) in seen.iter_mut().enumerate() {
+                if !test[u].is_empty() {
+                    s.extend_from_slice(&others);
+                    s.sort_unstable();
+                    s.dedup();
+                }
+            }
+        }
         let users: Vec<u32> = (0..split.n_users as u32).filter(|&u| !test[u as usize].is_empty()).collect();
         if users.is_empty() {
             anyhow::bail!("no user has a test item");

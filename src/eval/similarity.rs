@@ -33,7 +33,7 @@ pub fn categories(ds: &Dataset, by: Option<&str>) -> Result<Option<Vec<Vec<u32>>
                     })
                     .collect(),
             ),
-            FeatureColumn::Numeric { .. } => None,
+            FeatureColumn::Numeric { .. } | FeatureColumn::Text { .. } => None,
         }
     };
     if let Some(name) = by {
@@ -43,7 +43,10 @@ pub fn categories(ds: &Dataset, by: Option<&str>) -> Result<Option<Vec<Vec<u32>>
         };
         return match of(col) {
             Some(c) => Ok(Some(c)),
-            None => bail!("similarity_by: `{name}` is numeric; name a categorical or multi-hot feature"),
+            None => bail!(
+                "similarity_by: `{name}` is {}; name a categorical or multi-hot feature",
+                if matches!(col, FeatureColumn::Text { .. }) { "text" } else { "numeric" }
+            ),
         };
     }
     if let Some(l) = ds.graph.as_ref().and_then(|g| g.labels.as_ref()) {

@@ -83,7 +83,7 @@ fn inter(user: u32, item: u32, rating: f32, ts: i64) -> Interaction {
 fn toy_split() -> Split {
     // user 0: items 0,1,2,0 ; user 1: items 2,3 ; item 4 unseen.
     let train = vec![inter(0, 0, 5.0, 1), inter(0, 1, 3.0, 2), inter(0, 2, 4.0, 3), inter(0, 0, 1.0, 4), inter(1, 2, 2.0, 1), inter(1, 3, 1.0, 2)];
-    Split { n_users: 2, n_items: 5, train, valid: vec![], test: vec![] }
+    Split { n_users: 2, n_items: 5, train, ..Default::default() }
 }
 
 #[test]

@@ -89,6 +89,13 @@ pub trait Model: Send + Sync {
         true
     }
 
+    /// Whether the model embeds an item from its content (text, features), so it can rank
+    /// items without training interactions (`split.kind = "cold_items"`). Models that learn a
+    /// vector per item id cannot: their row says so instead of showing chance-level numbers.
+    fn scores_unseen_items(&self) -> bool {
+        false
+    }
+
     /// Whether `[sampler]` affects training; only then is it hashed into the train key, so
     /// changing the sampler does not retrain popularity or item2vec.
     fn uses_sampler(&self) -> bool {
@@ -114,7 +121,16 @@ pub struct ModelKind {
 }
 
 /// The registry: adding a model is one file and one line here.
-pub static KINDS: &[&ModelKind] = &[&popularity::KIND, &random::KIND, &item2vec::KIND, &node2vec::KIND, &neural::two_tower::KIND];
+pub static KINDS: &[&ModelKind] = &[
+    &popularity::KIND,
+    &random::KIND,
+    &item2vec::KIND,
+    &node2vec::KIND,
+    &neural::two_tower::KIND,
+    &neural::dssm::KIND,
+    &neural::cdssm::KIND,
+    &neural::youtube_dnn::KIND,
+];
 
 pub fn lookup(kind: &str) -> Option<&'static ModelKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)

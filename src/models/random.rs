@@ -40,6 +40,11 @@ impl Model for RandomModel {
         let users = gen(input.split.n_users)?;
         Ok(Trained { items, users, metric: Metric::Ip, ..Default::default() })
     }
+
+    /// Chance level by design, for seen and unseen items alike: the floor of a cold-start table.
+    fn scores_unseen_items(&self) -> bool {
+        true
+    }
 }
 
 pub static KIND: ModelKind = ModelKind {

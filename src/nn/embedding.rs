@@ -157,20 +157,52 @@ impl EmbeddingTable {
     }
 }
 
+impl EmbeddingTable {
+    /// With [`SparseOptimizer::CatchUp`], brings every row up to global step `step` (the
+    /// moves dense Adam made on momentum since each row's last update), so values read now,
+    /// for validation or at the end of training, are the dense optimiser's. No-op otherwise.
+    pub fn catch_up_all(&mut self, cfg: &OptimConfig, step: u32) {
+        if cfg.sparse != SparseOptimizer::CatchUp || self.t.is_empty() {
+            return;
+        }
+        let (dim, lr) = (self.dim, cfg.lr * cfg.sparse_lr_scale);
+        self.data.par_chunks_mut(dim).zip(self.m.par_chunks_mut(dim)).zip(self.v.par_chunks_mut(dim)).zip(self.t.par_iter_mut()).for_each(
+            |(((p, m), v), t)| {
+                if *t > 0 && *t < step {
+                    catch_up(cfg, lr, *t, step - *t, p, m, v);
+                    *t = step;
+                }
+            },
+        );
+    }
+}
+
 /// The `missed` steps after step `last` that dense Adam (or SGD with momentum) takes on a row
 /// whose gradient is zero: the moments decay and the row moves on its momentum. For Adam,
-/// step `last + j` moves it by `lr m_j / bc1 / (sqrt(v_j / bc2) + eps)` with `m_j = b1^j m`,
-/// `v_j = b2^j v`, which is `lr (m / sqrt(v)) rho^j sqrt(bc2) / bc1` with `rho = b1 / sqrt(b2)`
-/// when `eps` is small; summed over `j` with the bias corrections of step `last + 1`.
+/// step `last + j` moves it by `lr m_j / bc1_j / (sqrt(v_j / bc2_j) + eps)` with
+/// `m_j = b1^j m`, `v_j = b2^j v` and the bias corrections `bc_j` of step `last + j`, which
+/// is `lr (m / sqrt(v)) rho^j sqrt(bc2_j) / bc1_j` with `rho = b1 / sqrt(b2)` when `eps` is
+/// small: one factor for the whole row, summed over `j` until `rho^j` is negligible.
 fn catch_up(cfg: &OptimConfig, lr: f32, last: u32, missed: u32, p: &mut [f32], m: &mut [f32], v: &mut [f32]) {
     use super::store::OptimizerKind;
     let k = missed.min(i32::MAX as u32) as i32;
-    let geometric = |r: f64| if r >= 1.0 { k as f64 } else { r * (1.0 - r.powi(k)) / (1.0 - r) };
     match cfg.kind {
         OptimizerKind::Adam | OptimizerKind::Adamw => {
             let [b1, b2] = cfg.betas.map(|b| b as f64);
+            let rho = b1 / b2.sqrt();
+            // rho^j falls below 1e-12 of the first term after this many steps (about 260
+            // with the default betas); later steps add nothing an f32 can hold.
+            let horizon = if rho < 1.0 { ((1e-12f64).ln() / rho.ln()).ceil() as i32 } else { k };
             let first = (last + 1).min(i32::MAX as u32) as i32;
-            let scale = ((1.0 - b2.powi(first)).sqrt() / (1.0 - b1.powi(first)) * geometric(b1 / b2.sqrt())) as f32;
+            let (mut p1, mut p2) = (b1.powi(first), b2.powi(first));
+            let (mut scale, mut r) = (0.0f64, rho);
+            for _ in 0..k.min(horizon) {
+                scale += r * (1.0 - p2).sqrt() / (1.0 - p1);
+                r *= rho;
+                p1 *= b1;
+                p2 *= b2;
+            }
+            let scale = scale as f32;
             let (d1, d2) = (b1.powi(k) as f32, b2.powi(k) as f32);
             for ((p, m), v) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
                 *p -= lr * scale * *m / (v.sqrt() + cfg.eps);
@@ -180,7 +212,7 @@ fn catch_up(cfg: &OptimConfig, lr: f32, last: u32, missed: u32, p: &mut [f32], m
         }
         OptimizerKind::Sgd if cfg.momentum > 0.0 => {
             let mu = cfg.momentum as f64;
-            let scale = geometric(mu) as f32;
+            let scale = if mu >= 1.0 { k as f64 } else { mu * (1.0 - mu.powi(k)) / (1.0 - mu) } as f32;
             let d = mu.powi(k) as f32;
             for (p, m) in p.iter_mut().zip(m.iter_mut()) {
                 *p -= lr * scale * *m;
@@ -232,6 +264,15 @@ impl Bags {
         b
     }
 
+    /// Like [`Bags::from_lists`], pooled by the sum (weight 1 per id: DSSM's count vector
+    /// times the first layer). The width is the longest list, at most `max_width`.
+    pub fn summed<L: AsRef<[u32]>>(lists: &[L], max_width: usize) -> Self {
+        let width = lists.iter().map(|l| l.as_ref().len()).max().unwrap_or(0).clamp(1, max_width.max(1));
+        let mut b = Self::from_lists(lists, width);
+        b.weights = b.ids.iter().map(|&i| if i == PAD { 0.0 } else { 1.0 }).collect();
+        b
+    }
+
     /// `(id, weight)` of the ids present in bag `r`.
     fn pooled(&self, r: usize) -> impl Iterator<Item = (u32, f32)> + '_ {
         let n = self.count(r);
@@ -270,12 +311,14 @@ pub enum Segment {
     Bags { table: TableId, dim: usize, bags: Bags },
     /// Constant values (`rows x cols`), e.g. standardised numeric features.
     Dense { cols: usize, values: Vec<f32> },
+    /// Max-pooled tanh convolution over each row's words ([`super::conv`]).
+    Conv { table: TableId, dim: usize, conv: super::conv::ConvText },
 }
 
 impl Segment {
     fn cols(&self) -> usize {
         match self {
-            Segment::Ids { dim, .. } | Segment::Bags { dim, .. } => *dim,
+            Segment::Ids { dim, .. } | Segment::Bags { dim, .. } | Segment::Conv { dim, .. } => *dim,
             Segment::Dense { cols, .. } => *cols,
         }
     }
@@ -312,42 +355,53 @@ impl InputBuilder {
         self
     }
 
+    pub fn conv(&mut self, store: &super::ParamStore, table: TableId, conv: super::conv::ConvText) -> &mut Self {
+        assert_eq!(conv.words.len(), self.rows);
+        let dim = store.get_table(table).dim;
+        self.segments.push(Segment::Conv { table, dim, conv });
+        self
+    }
+
     pub fn dense(&mut self, cols: usize, values: Vec<f32>) -> &mut Self {
         assert_eq!(values.len(), self.rows * cols);
         self.segments.push(Segment::Dense { cols, values });
         self
     }
 
-    /// The input matrix, row-major.
+    /// The input matrix, row-major. Rows are gathered in parallel; the result does not
+    /// depend on the thread count (each row is summed in its own order).
     pub fn build(&self, store: &super::ParamStore) -> Vec<f32> {
         let cols = self.cols();
         let mut out = vec![0.0f32; self.rows * cols];
-        let mut off = 0;
-        for seg in &self.segments {
-            let w = seg.cols();
-            match seg {
-                Segment::Ids { table, ids, .. } => {
-                    let t = store.get_table(*table);
-                    for (r, &id) in ids.iter().enumerate() {
-                        out[r * cols + off..r * cols + off + w].copy_from_slice(t.row(id));
-                    }
-                }
-                Segment::Bags { table, bags, .. } => {
-                    let t = store.get_table(*table);
-                    for r in 0..self.rows {
-                        let dst = &mut out[r * cols + off..r * cols + off + w];
+        if cols == 0 {
+            return out;
+        }
+        out.par_chunks_mut(cols).enumerate().for_each(|(r, dst)| {
+            let mut off = 0;
+            for seg in &self.segments {
+                let w = seg.cols();
+                let dst = &mut dst[off..off + w];
+                match seg {
+                    Segment::Ids { table, ids, .. } => dst.copy_from_slice(store.get_table(*table).row(ids[r])),
+                    Segment::Bags { table, bags, .. } => {
+                        let t = store.get_table(*table);
                         for (id, scale) in bags.pooled(r) {
                             crate::linalg::axpy(scale, t.row(id), dst);
                         }
                     }
+                    Segment::Dense { values, .. } => dst.copy_from_slice(&values[r * w..(r + 1) * w]),
+                    // Whole blocks, below: the max-pool remembers its winners per block.
+                    Segment::Conv { .. } => {}
                 }
-                Segment::Dense { values, .. } => {
-                    for r in 0..self.rows {
-                        out[r * cols + off..r * cols + off + w].copy_from_slice(&values[r * w..(r + 1) * w]);
-                    }
-                }
+                off += w;
             }
-            off += w;
+        });
+        let mut off = 0;
+        for seg in &self.segments {
+            if let Segment::Conv { table, conv, .. } = seg {
+                conv.forward(store.get_table(*table), &mut out, cols, off);
+            }
+            off += seg.cols();
         }
         out
     }
@@ -386,6 +440,10 @@ impl InputBuilder {
                     }
                 }
                 Segment::Dense { .. } => {}
+                Segment::Conv { table, conv, .. } => {
+                    let k = sg(out, *table);
+                    conv.backward(w, grad, cols, off, &mut out[k].1);
+                }
             }
             off += w;
         }

@@ -92,8 +92,8 @@ pub enum SparseOptimizer {
     /// Like `Same`, but a touched row first catches up on the steps it missed, as dense Adam
     /// (or SGD with momentum) would have moved it on its momentum alone, and Adam's bias
     /// correction counts every step: the update PyTorch's dense `Adam` makes, at the cost of
-    /// the touched rows only. The missed steps are summed in closed form, with the bias
-    /// correction of the first missed step and without weight decay.
+    /// the touched rows only. The missed steps are summed per row (one factor for the row,
+    /// with each step's bias correction), without weight decay.
     CatchUp,
 }
 
@@ -375,6 +375,12 @@ impl ParamStore {
             },
         );
         norm
+    }
+
+    /// Brings every table row up to the current step (see [`EmbeddingTable::catch_up_all`]).
+    pub fn catch_up(&mut self, cfg: &OptimConfig) {
+        let step = self.step;
+        self.tables.iter_mut().for_each(|t| t.catch_up_all(cfg, step));
     }
 
     /// Saves every parameter, buffer and table (values only) as safetensors.

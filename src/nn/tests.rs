@@ -415,46 +415,63 @@ fn host_mlp_matches_the_tape_and_finite_differences() {
 }
 
 /// `CatchUp` moves a row touched at two steps far apart as dense Adam (and SGD with momentum)
-/// moves it when it is updated at every step with zero gradients in between.
+/// moves it when it is updated at every step with zero gradients in between: late in
+/// training, and early, where Adam's bias correction changes from one step to the next.
 #[test]
 fn catch_up_matches_dense_updates_of_a_rarely_touched_row() {
     for (kind, momentum) in [(OptimizerKind::Adam, 0.0), (OptimizerKind::Sgd, 0.9)] {
-        let cfg = OptimConfig { kind, momentum, lr: 0.01, sparse: SparseOptimizer::CatchUp, ..Default::default() };
-        let g1 = [0.3f32, -0.2, 0.05, 1.0];
-        let g2 = [-0.1f32, 0.4, 0.2, -0.5];
-        // Dense reference: every step from 1 to 1040, the gradient at 1000 and 1030 only.
-        let mut p = vec![0.5f32, -0.5, 0.25, 0.0];
-        let (mut m, mut v) = (vec![0.0f32; 4], vec![0.0f32; 4]);
-        for t in 1..=1040u32 {
-            let g = if t == 1000 {
-                g1
-            } else if t == 1030 {
-                g2
-            } else {
-                [0.0; 4]
-            };
-            super::store::update_row(&cfg, cfg.lr, t, &mut p, &mut m, &mut v, &g);
-        }
-        // Sparse: the row is touched at 1000 and 1030; the final read catches up to 1040.
-        let sparse = |sparse: SparseOptimizer| -> EmbeddingTable {
-            let cfg = OptimConfig { sparse, ..cfg };
-            let mut table = EmbeddingTable::new("e", 2, 4, vec![0.5, -0.5, 0.25, 0.0, 9.0, 9.0, 9.0, 9.0]);
-            for (step, g) in [(1000, g1), (1030, g2), (1040, [0.0; 4])] {
-                let mut sg = SparseGrad::new(4);
-                sg.add(0, 1.0, &g);
-                table.apply(&sg, &cfg, step);
+        for [t1, t2, end] in [[1000u32, 1030, 1040], [3, 40, 60]] {
+            let cfg = OptimConfig { kind, momentum, lr: 0.01, sparse: SparseOptimizer::CatchUp, ..Default::default() };
+            let g1 = [0.3f32, -0.2, 0.05, 1.0];
+            let g2 = [-0.1f32, 0.4, 0.2, -0.5];
+            // Dense reference: every step from 1 to `end`, the gradient at t1 and t2 only.
+            let mut p = vec![0.5f32, -0.5, 0.25, 0.0];
+            let (mut m, mut v) = (vec![0.0f32; 4], vec![0.0f32; 4]);
+            for t in 1..=end {
+                let g = if t == t1 {
+                    g1
+                } else if t == t2 {
+                    g2
+                } else {
+                    [0.0; 4]
+                };
+                super::store::update_row(&cfg, cfg.lr, t, &mut p, &mut m, &mut v, &g);
             }
-            table
-        };
-        let (caught, lazy) = (sparse(SparseOptimizer::CatchUp), sparse(SparseOptimizer::Same));
-        assert_eq!(caught.row_steps(0), 1040);
-        assert_eq!(caught.row(1), &[9.0; 4], "an untouched row stays");
-        // Within 1% of the distance the row moved (the bias correction of the first missed
-        // step stands for the others), and far closer than the lazy update.
-        let start = [0.5f32, -0.5, 0.25, 0.0];
-        let dist = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt();
-        let moved = dist(&p, &start);
-        assert!(dist(caught.row(0), &p) < 0.01 * moved, "{kind:?}: caught up {:?} vs dense {p:?}", caught.row(0));
-        assert!(dist(lazy.row(0), &p) > 10.0 * dist(caught.row(0), &p), "{kind:?}: lazy {:?} is not further from dense {p:?}", lazy.row(0));
+            let touched = |cfg: &OptimConfig| {
+                let mut table = EmbeddingTable::new("e", 2, 4, vec![0.5, -0.5, 0.25, 0.0, 9.0, 9.0, 9.0, 9.0]);
+                for (step, g) in [(t1, g1), (t2, g2)] {
+                    let mut sg = SparseGrad::new(4);
+                    sg.add(0, 1.0, &g);
+                    table.apply(&sg, cfg, step);
+                }
+                table
+            };
+            // Sparse: the row is touched at t1 and t2; a zero gradient at `end` catches up.
+            let sparse = |sparse: SparseOptimizer| -> EmbeddingTable {
+                let cfg = OptimConfig { sparse, ..cfg };
+                let mut table = touched(&cfg);
+                let mut sg = SparseGrad::new(4);
+                sg.add(0, 1.0, &[0.0; 4]);
+                table.apply(&sg, &cfg, end);
+                table
+            };
+            let (caught, lazy) = (sparse(SparseOptimizer::CatchUp), sparse(SparseOptimizer::Same));
+            assert_eq!(caught.row_steps(0), end);
+            assert_eq!(caught.row(1), &[9.0; 4], "an untouched row stays");
+            // The end-of-training flush moves a row not touched at the end the same way.
+            let mut flushed = touched(&cfg);
+            flushed.catch_up_all(&cfg, end);
+            assert_eq!(flushed.row_steps(0), end);
+            assert_eq!(flushed.row(1), &[9.0; 4], "a never-touched row has no momentum");
+            // Within 0.1% of the distance the row moved (eps is left out of the replayed
+            // steps; the rest is rounding), and far closer than the lazy update.
+            let start = [0.5f32, -0.5, 0.25, 0.0];
+            let dist = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt();
+            let moved = dist(&p, &start);
+            for (what, t) in [("caught up", &caught), ("flushed", &flushed)] {
+                assert!(dist(t.row(0), &p) < 1e-3 * moved, "{kind:?} {t1}..{end}: {what} {:?} vs dense {p:?}", t.row(0));
+            }
+            assert!(dist(lazy.row(0), &p) > 10.0 * dist(caught.row(0), &p), "{kind:?}: lazy {:?} is not further from dense {p:?}", lazy.row(0));
+        }
     }
 }

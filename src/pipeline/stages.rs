@@ -158,6 +158,12 @@ impl<'a> Executor<'a> {
                 train: art::read_interactions(&dir.join("train.bin"))?,
                 valid: art::read_interactions(&dir.join("valid.bin"))?,
                 test: art::read_interactions(&dir.join("test.bin"))?,
+                candidates: match m.info.get("candidates") {
+                    Some(Value::Array(c)) => {
+                        Some(c.iter().map(|v| v.as_u64().map(|x| x as u32).ok_or_else(|| anyhow!("a candidate is not an item index"))).collect::<Result<_>>()?)
+                    }
+                    _ => None,
+                },
             })
         })?);
         self.remember(key, Loaded::Split(s.clone()));
@@ -353,7 +359,12 @@ impl<'a> Executor<'a> {
                         art::write_interactions(&dir.join("train.bin"), &s2.train)?;
                         art::write_interactions(&dir.join("valid.bin"), &s2.valid)?;
                         art::write_interactions(&dir.join("test.bin"), &s2.test)?;
-                        Ok(json!({"n_users": s2.n_users, "n_items": s2.n_items, "train": s2.train.len(), "valid": s2.valid.len(), "test": s2.test.len()}))
+                        let mut info =
+                            json!({"n_users": s2.n_users, "n_items": s2.n_items, "train": s2.train.len(), "valid": s2.valid.len(), "test": s2.test.len()});
+                        if let Some(c) = &s2.candidates {
+                            info["candidates"] = json!(c);
+                        }
+                        Ok(info)
                     })
                     .with_context(what)?;
                 self.remember(&st.key, Loaded::Split(s));
@@ -467,6 +478,7 @@ impl<'a> Executor<'a> {
             metrics: &run.metrics,
             split_params: &run.split.params,
             seed: run.seed,
+            scores_unseen_items: run.model.model.scores_unseen_items(),
         };
         let mut out = eval::run_tasks(&tasks, &input)?;
         out.summary.train_seconds = train_seconds;

@@ -100,7 +100,9 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
     }
     anyhow::ensure!(results.len() == exp.runs.len(), "internal: {} rows for {} runs", results.len(), exp.runs.len());
     let summaries: Vec<&Result<Arc<EvalSummary>, String>> = results.iter().map(|r| &r.result).collect();
-    let any_failed = summaries.iter().any(|s| s.is_err());
+    // A status column when some row failed, or ran without numbers (a model that cannot
+    // score the split's items).
+    let any_failed = summaries.iter().any(|s| s.as_ref().map_or(true, |s| s.unsupported.is_some()));
     // Extra columns some rows carry (ANN recall and exact-search metrics of approximate indexes).
     let mut extra: BTreeSet<String> = BTreeSet::new();
     for s in summaries.iter().copied().flatten() {
@@ -156,7 +158,10 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
         let run = row_in.run;
         let mut row = vec![run.model.name.clone(), run.point_id.clone(), run.seed.to_string()];
         if any_failed {
-            row.push(if summary.is_ok() { "ok".into() } else { "FAILED".into() });
+            row.push(match summary {
+                Err(_) => "FAILED".into(),
+                Ok(s) => s.unsupported.as_deref().map_or("ok", |why| why.split(':').next().unwrap_or(why)).to_string(),
+            });
         }
         let mut config = BTreeMap::new();
         for v in &varying {
@@ -186,11 +191,18 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
                 continue;
             }
         };
+        if let Some(why) = &s.unsupported {
+            obj["status"] = json!("unsupported");
+            obj["reason"] = json!(why);
+        }
         for c in &metric_cols {
             row.push(s.metrics.get(c).map_or("-".into(), |x| format!("{x:.4}")));
         }
         row.push(format!("{:.2}", s.train_seconds));
-        if ann {
+        if s.unsupported.is_some() {
+            // Nothing was searched: no speed to show.
+            row.extend(std::iter::repeat_n("-".to_string(), header.len() - row.len()));
+        } else if ann {
             let l = &s.latency;
             row.push(format!("{:.2}", s.index_seconds));
             row.push(format!("{:.2}", s.index_bytes as f64 / (1024.0 * 1024.0)));
@@ -217,7 +229,7 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
         for (key, v) in facts.as_object().into_iter().flatten() {
             obj[key] = v.clone();
         }
-        if any_failed {
+        if any_failed && s.unsupported.is_none() {
             obj["status"] = json!("ok");
         }
         json_rows.push(obj);
@@ -282,16 +294,20 @@ pub fn to_markdown(t: &Table) -> String {
     out
 }
 
-/// The errors of a table's failed rows as a Markdown list (empty when none failed).
+/// The errors of a table's failed rows, and the reasons of rows without numbers, as
+/// Markdown lists (empty when there are none).
 pub fn failed_rows_markdown(t: &Table) -> String {
-    let errors = row_errors(t);
-    if errors.is_empty() {
-        return String::new();
-    }
-    let mut out = "\nFailed rows:\n\n".to_string();
-    for (i, e) in errors {
-        let r = &t.rows[i];
-        out += &format!("- {} (point {}, seed {}): {}\n", r[0], r[1], r[2], e.replace('\n', " "));
+    let mut out = String::new();
+    let reasons: Vec<(usize, String)> = t.json.iter().enumerate().filter_map(|(i, r)| r["reason"].as_str().map(|e| (i, e.to_string()))).collect();
+    for (title, list) in [("Failed rows", row_errors(t)), ("Rows without numbers", reasons)] {
+        if list.is_empty() {
+            continue;
+        }
+        out += &format!("\n{title}:\n\n");
+        for (i, e) in list {
+            let r = &t.rows[i];
+            out += &format!("- {} (point {}, seed {}): {}\n", r[0], r[1], r[2], e.replace('\n', " "));
+        }
     }
     out
 }

@@ -1,5 +1,5 @@
 //! The neural retrieval models: two towers, each the concatenation of input encoders
-//! ([`encoders`]: id, categorical, multi-hot, numeric, history) fed through an MLP
+//! ([`encoders`]: id, categorical, multi-hot, numeric, history, text) fed through an MLP
 //! ([`tower`]), scored by `u . v / temperature` and trained on the [`crate::nn`] kit with
 //! one negatives path ([`negatives`]: a sampler per loss, the `[sampler]` section or the
 //! loss's default) and one fused loss ([`loss`]: softmax, BCE, BPR).
@@ -14,7 +14,12 @@
 //! | `step.rs` | one step: the CPU fast path over row blocks, or dfdx's tape |
 //! | `train.rs` | the training loop, early stopping |
 //! | `two_tower.rs` | `kind = "two_tower"` |
+//! | `dssm.rs` | `kind = "dssm"`: two-tower defaults for text (word hashing, tanh, gamma) |
+//! | `cdssm.rs` | `kind = "cdssm"`: DSSM with a convolution over word windows |
+//! | `youtube_dnn.rs` | `kind = "youtube_dnn"`: two-tower defaults of the YouTube candidate network |
 
+pub mod cdssm;
+pub mod dssm;
 pub mod encoders;
 pub mod loss;
 pub mod negatives;
@@ -23,9 +28,12 @@ pub mod step;
 pub mod tower;
 pub mod train;
 pub mod two_tower;
+pub mod youtube_dnn;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod text_tests;
 
 pub use params::{Device, Loss, Pooling, TowerFeatures, TwoTowerParams, MAX_WIDTH};
 pub use train::{fit, fit_with};

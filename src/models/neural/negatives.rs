@@ -106,7 +106,8 @@ pub fn layout(pos: &[u32], extra: &[u32], n: usize, in_batch: bool, col_of: &mut
 /// The default sampler of a loss, as a `[sampler]` table.
 pub fn default_sampler(p: &TwoTowerParams) -> serde_json::Value {
     match p.loss {
-        Loss::Softmax => serde_json::json!({"kind": "in_batch", "logq": p.logq_correction}),
+        Loss::Softmax if p.in_batch => serde_json::json!({"kind": "in_batch", "logq": p.logq_correction}),
+        Loss::Softmax => serde_json::json!({"kind": "uniform"}),
         Loss::Bce | Loss::Bpr => serde_json::json!({"kind": "uniform", "shared": true}),
     }
 }
@@ -115,6 +116,18 @@ pub fn default_sampler(p: &TwoTowerParams) -> serde_json::Value {
 /// sampler. Checked when the config loads (with the sampler's kind) and again when training
 /// starts (with the built sampler).
 pub fn check_negatives(p: &TwoTowerParams, sampler_in_batch: bool) -> Result<(), crate::params::ParamError> {
+    if p.loss == Loss::Softmax && !p.in_batch && sampler_in_batch {
+        return Err(crate::params::ParamError::new(
+            "in_batch",
+            "false asks for sampled negatives only, but [sampler] kind = \"in_batch\" samples the batch's rows; drop one of them",
+        ));
+    }
+    if p.loss == Loss::Softmax && !p.in_batch && p.negatives == 0 {
+        return Err(crate::params::ParamError::new(
+            "negatives",
+            "0 leaves the softmax without negatives when `in_batch = false`: set `negatives` >= 1 (DSSM uses 4)",
+        ));
+    }
     if p.loss != Loss::Softmax && p.negatives == 0 && !sampler_in_batch {
         let loss = serde_json::to_value(p.loss).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
         return Err(crate::params::ParamError::new(
@@ -159,7 +172,7 @@ impl Negatives {
         let default = default_sampler(p);
         let sampler = sampling::build(cfg.unwrap_or(&default), &Arc::new(Catalog::from_split(split)), sampling_seed(seed))
             .map_err(|e| anyhow!("two_tower: {}{e:#}", if cfg.is_some() { "[sampler]: " } else { "" }))?;
-        let in_batch = p.loss == Loss::Softmax || sampler.in_batch();
+        let in_batch = (p.loss == Loss::Softmax && p.in_batch) || sampler.in_batch();
         let extra = if sampler.in_batch() { 0 } else { p.negatives };
         if let Err(e) = check_negatives(p, sampler.in_batch()) {
             bail!("two_tower: `negatives`: {}", e.message);

@@ -35,6 +35,40 @@ pub struct TowerFeatures {
     /// `recency` pooling: the weight of the item `a` places before the newest is `decay^a`.
     #[serde(skip_serializing_if = "is_default_decay")]
     pub history_decay: f32,
+    /// Columns read as text (text columns such as `title`, or labelled multi-hot columns such
+    /// as MovieLens `genres`): word-hashed into letter trigrams whose embeddings are summed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub text: Vec<String>,
+    /// Users only: the text (the item tower's `text` columns) of the last `text_history`
+    /// training items, hashed together (0 = off).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub text_history: usize,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// How text inputs are encoded (the `text_encoder` key; `conv` takes its width from
+/// `window`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TextEncoder {
+    /// DSSM: the sum of the text's letter-trigram embeddings.
+    #[default]
+    Bag,
+    /// CDSSM: a tanh convolution over windows of `window` words, max-pooled over positions.
+    Conv,
+}
+
+impl TextEncoder {
+    fn is_bag(&self) -> bool {
+        *self == TextEncoder::Bag
+    }
 }
 
 /// History pooling: the plain mean, or a recency-weighted mean (newer items count more).
@@ -53,6 +87,17 @@ impl Pooling {
 }
 
 const DEFAULT_DECAY: f32 = 0.8;
+const DEFAULT_BUCKETS: u32 = 50_000;
+
+fn is_default_buckets(b: &u32) -> bool {
+    *b == DEFAULT_BUCKETS
+}
+
+const DEFAULT_WINDOW: usize = 3;
+
+fn is_default_window(w: &usize) -> bool {
+    *w == DEFAULT_WINDOW
+}
 
 // Left out of the canonical parameters at its default, so configs written before the key
 // existed keep their stage keys.
@@ -62,7 +107,15 @@ fn is_default_decay(d: &f32) -> bool {
 
 impl Default for TowerFeatures {
     fn default() -> Self {
-        TowerFeatures { id: true, features: Vec::new(), history: 0, history_pooling: Pooling::Mean, history_decay: DEFAULT_DECAY }
+        TowerFeatures {
+            id: true,
+            features: Vec::new(),
+            history: 0,
+            history_pooling: Pooling::Mean,
+            history_decay: DEFAULT_DECAY,
+            text: Vec::new(),
+            text_history: 0,
+        }
     }
 }
 
@@ -72,7 +125,7 @@ impl Default for TowerFeatures {
 pub struct TwoTowerParams {
     /// Output dimension of both towers.
     pub dim: usize,
-    /// Hidden layer sizes of each tower's MLP.
+    /// Hidden layer sizes of each tower's MLP (`[]`: one linear layer to `dim`).
     pub hidden: Vec<usize>,
     pub activation: Activation,
     pub batch_norm: bool,
@@ -82,8 +135,18 @@ pub struct TwoTowerParams {
     pub normalize: bool,
     /// Scores are divided by this.
     pub temperature: f32,
-    /// Width of id, categorical and multi-hot embeddings.
+    /// Width of id, categorical, multi-hot and text embeddings.
     pub embedding_dim: usize,
+    /// Hash buckets of the letter-trigram word hashing of `text` inputs (one embedding row
+    /// each).
+    #[serde(skip_serializing_if = "is_default_buckets")]
+    pub buckets: u32,
+    /// How `text` and `text_history` are encoded: `bag` (DSSM) or `conv` (CDSSM).
+    #[serde(skip_serializing_if = "TextEncoder::is_bag")]
+    pub text_encoder: TextEncoder,
+    /// `conv`: words per convolution window.
+    #[serde(skip_serializing_if = "is_default_window")]
+    pub window: usize,
     pub user: TowerFeatures,
     pub item: TowerFeatures,
     pub loss: Loss,
@@ -93,6 +156,11 @@ pub struct TwoTowerParams {
     pub negatives: usize,
     /// Subtract log(item frequency) from in-batch softmax logits.
     pub logq_correction: bool,
+    /// `softmax`: the other rows of the batch are negatives. `false` leaves a row's softmax
+    /// over its positive and its `negatives` sampled items (DSSM's positive plus 4 random
+    /// documents), by default uniform.
+    #[serde(skip_serializing_if = "is_true")]
+    pub in_batch: bool,
     pub batch_size: usize,
     pub epochs: usize,
     pub lr: f32,
@@ -147,11 +215,15 @@ impl Default for TwoTowerParams {
             normalize: true,
             temperature: 0.1,
             embedding_dim: 64,
+            buckets: DEFAULT_BUCKETS,
+            text_encoder: TextEncoder::Bag,
+            window: DEFAULT_WINDOW,
             user: TowerFeatures::default(),
             item: TowerFeatures::default(),
             loss: Loss::Softmax,
             negatives: 256,
             logq_correction: false,
+            in_batch: true,
             batch_size: 1024,
             epochs: 10,
             lr: 1e-3,
@@ -171,7 +243,6 @@ impl Validate for TwoTowerParams {
     fn validate(&self) -> Result<(), ParamError> {
         ensure_param!(self.dim >= 1, "dim", "must be at least 1, got {}", self.dim);
         ensure_param!(self.dim <= MAX_WIDTH, "dim", "must be at most {MAX_WIDTH}, got {}", self.dim);
-        ensure_param!(!self.hidden.is_empty(), "hidden", "needs at least one layer size, e.g. [256, 128]");
         for (i, &h) in self.hidden.iter().enumerate() {
             ensure_param!(h >= 1, format!("hidden.{i}"), "layer sizes must be at least 1, got {h}");
             ensure_param!(h <= MAX_WIDTH, format!("hidden.{i}"), "layer sizes must be at most {MAX_WIDTH}, got {h}");
@@ -194,12 +265,27 @@ impl Validate for TwoTowerParams {
         ensure_param!(self.temperature.is_finite() && self.temperature > 0.0, "temperature", "must be positive, got {}", self.temperature);
         ensure_param!(self.embedding_dim >= 1, "embedding_dim", "must be at least 1, got {}", self.embedding_dim);
         ensure_param!(
-            self.user.id || !self.user.features.is_empty() || self.user.history > 0,
+            self.user.id || !self.user.features.is_empty() || self.user.history > 0 || !self.user.text.is_empty() || self.user.text_history > 0,
             "user",
-            "the user tower has no input: set `id = true`, `features` or `history`"
+            "the user tower has no input: set `id = true`, `features`, `history`, `text` or `text_history`"
         );
-        ensure_param!(self.item.id || !self.item.features.is_empty(), "item", "the item tower has no input: set `id = true` or `features`");
+        ensure_param!(
+            self.item.id || !self.item.features.is_empty() || !self.item.text.is_empty(),
+            "item",
+            "the item tower has no input: set `id = true`, `features` or `text`"
+        );
         ensure_param!(self.item.history == 0, "item.history", "only the user tower has a history");
+        ensure_param!(self.item.text_history == 0, "item.text_history", "only the user tower has a history");
+        ensure_param!(
+            self.user.text_history == 0 || !self.item.text.is_empty(),
+            "user.text_history",
+            "reads the item tower's text columns, but `item.text` is empty; set e.g. item.text = [\"title\"]"
+        );
+        ensure_param!(self.user.text_history <= 10_000, "user.text_history", "must be at most 10000 items, got {}", self.user.text_history);
+        ensure_param!(self.window >= 1, "window", "must be at least 1 word, got {}", self.window);
+        ensure_param!(self.window <= 64, "window", "must be at most 64 words, got {}", self.window);
+        ensure_param!(self.buckets >= 1, "buckets", "must be at least 1 (the paper uses about 50000), got {}", self.buckets);
+        ensure_param!(self.buckets <= 1 << 26, "buckets", "must be at most {}, got {}", 1u32 << 26, self.buckets);
         ensure_param!(
             self.user.history_decay.is_finite() && self.user.history_decay > 0.0 && self.user.history_decay <= 1.0,
             "user.history_decay",
@@ -229,7 +315,20 @@ impl Validate for TwoTowerParams {
 /// Largest layer width or dimension a config may ask for.
 pub const MAX_WIDTH: usize = 16_384;
 
+/// How a tower's text inputs are hashed and encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextSettings {
+    pub buckets: u32,
+    pub encoder: TextEncoder,
+    /// `conv`: words per window.
+    pub window: usize,
+}
+
 impl TwoTowerParams {
+    pub fn text_settings(&self) -> TextSettings {
+        TextSettings { buckets: self.buckets, encoder: self.text_encoder, window: self.window }
+    }
+
     /// A lower bound on the bytes one training step needs, from the config alone (the
     /// catalogue's size is not known yet, so the item tower counts only the batch's own
     /// positives): the MLP weights with Adam's two moments, per tower a batch's activations

@@ -3,7 +3,7 @@
 use super::encoders::{self, Build, Input, Rows};
 use super::loss::fused_loss;
 use super::negatives::{layout, NegRows, Negatives};
-use super::params::{Loss, TwoTowerParams};
+use super::params::{Loss, TextEncoder, TextSettings, TwoTowerParams};
 use super::train::Validation;
 use super::{fit, fit_with, two_tower};
 use crate::data::{Dataset, FeatureColumn, FeatureTable, Interaction, Split};
@@ -42,7 +42,7 @@ fn test_recall(t: &Trained, split: &Split) -> f64 {
 #[test]
 fn invalid_configs_name_the_key() {
     let cases = [
-        (serde_json::json!({"hidden": []}), "hidden"),
+        (serde_json::json!({"hidden": [-1]}), "hidden[0]"),
         (serde_json::json!({"hidden": [64, 0]}), "hidden.1"),
         (serde_json::json!({"dim": 0}), "dim"),
         (serde_json::json!({"dropout": 1.5}), "dropout"),
@@ -117,6 +117,7 @@ fn planted(n_users: usize, n_items: usize, k: usize, per_user: usize, seed: u64)
                 name: "tags".into(),
                 cardinality: 2 * k as u32,
                 values: (0..n_items as u32).map(|i| vec![i % k as u32, k as u32 + (i % 2)]).collect(),
+                labels: Vec::new(),
             },
             FeatureColumn::Numeric { name: "year".into(), values: (0..n_items).map(|i| 1990.0 + (i % 30) as f32).collect() },
         ],
@@ -365,7 +366,12 @@ fn fused_loss_matches_its_definition_and_finite_differences() {
 fn encoder_columns() -> Vec<FeatureColumn> {
     vec![
         FeatureColumn::Categorical { name: "genre".into(), cardinality: 3, values: vec![0, 2, 1, 2, 0, 1] },
-        FeatureColumn::MultiHot { name: "tags".into(), cardinality: 4, values: vec![vec![0, 3], vec![1], vec![], vec![2, 3, 1], vec![3], vec![0]] },
+        FeatureColumn::MultiHot {
+            name: "tags".into(),
+            cardinality: 4,
+            values: vec![vec![0, 3], vec![1], vec![], vec![2, 3, 1], vec![3], vec![0]],
+            labels: Vec::new(),
+        },
         FeatureColumn::Numeric { name: "year".into(), values: vec![1990.0, 2000.0, f32::NAN, 1995.0, 2010.0, 1980.0] },
     ]
 }
@@ -376,7 +382,21 @@ fn encoder_columns() -> Vec<FeatureColumn> {
 fn every_encoder_passes_a_gradient_check() {
     use super::params::Pooling;
     let cols = encoder_columns();
+    let text = [
+        FeatureColumn::Text {
+            name: "title".into(),
+            values: ["Good Movie", "", "a good one", "movie night", "Night of the Good", "x"].map(String::from).to_vec(),
+        },
+        FeatureColumn::MultiHot {
+            name: "genres".into(),
+            cardinality: 3,
+            values: vec![vec![0], vec![1, 2], vec![], vec![2], vec![0, 1], vec![]],
+            labels: ["Sci-Fi", "Drama", "War"].map(String::from).to_vec(),
+        },
+    ];
     let present = vec![true; 6];
+    let bag = TextSettings { buckets: 13, encoder: TextEncoder::Bag, window: 3 };
+    let conv = TextSettings { encoder: TextEncoder::Conv, window: 2, ..bag };
     let ids = [3u32, 0, 5, 3, 1];
     let hists: Vec<Vec<u32>> = vec![vec![1, 4], vec![], vec![2, 2, 0, 5], vec![3], vec![0, 1, 2, 3, 4, 5]];
     let hist_refs: Vec<&[u32]> = hists.iter().map(Vec::as_slice).collect();
@@ -389,6 +409,11 @@ fn every_encoder_passes_a_gradient_check() {
         ("multi_hot", Input::Column { name: "tags", column: &cols[1] }),
         ("history", Input::History { table: items, len: 3, pooling: Pooling::Mean, decay: 0.8 }),
         ("history", Input::History { table: items, len: 3, pooling: Pooling::Recency, decay: 0.5 }),
+        // 13 buckets: trigrams collide, and a repeated bucket's gradient must add up.
+        ("text", Input::Text { columns: vec![("title", &text[0]), ("genres", &text[1])], text: bag }),
+        ("text_history", Input::TextHistory { columns: vec![("title", &text[0])], n_items: 6, len: 2, text: bag }),
+        ("conv_text", Input::Text { columns: vec![("title", &text[0]), ("genres", &text[1])], text: conv }),
+        ("conv_text", Input::TextHistory { columns: vec![("title", &text[0])], n_items: 6, len: 2, text: conv }),
     ];
     let mut seen_kinds = Vec::new();
     for (kind, input) in &cases {
@@ -402,6 +427,8 @@ fn every_encoder_passes_a_gradient_check() {
         };
         let b0 = block(&store);
         assert_eq!(b0.cols(), e.width());
+        // The forward pass the gradient belongs to (the conv encoder remembers its max).
+        b0.build(&store);
         let c: Vec<f32> = (0..ids.len() * e.width()).map(|k| ((k as f32) * 0.77).cos()).collect();
         let loss = |s: &ParamStore| -> f64 { block(s).build(s).iter().zip(&c).map(|(x, c)| (x * c) as f64).sum() };
         let mut grads: Vec<(TableId, SparseGrad)> = Vec::new();
@@ -459,13 +486,18 @@ fn every_encoder_passes_a_gradient_check() {
 fn encoders_compose_into_a_tower_input() {
     let (mut ds, split) = planted(40, 30, 3, 6, 9);
     ds.user_features = FeatureTable {
-        columns: vec![FeatureColumn::MultiHot { name: "likes".into(), cardinality: 5, values: (0..40).map(|u| vec![u % 5, (u + 1) % 5]).collect() }],
+        columns: vec![FeatureColumn::MultiHot {
+            name: "likes".into(),
+            cardinality: 5,
+            values: (0..40).map(|u| vec![u % 5, (u + 1) % 5]).collect(),
+            labels: Vec::new(),
+        }],
     };
     let p = params(serde_json::json!({"embedding_dim": 6, "hidden": [8], "dim": 4, "user": {"id": true, "features": ["likes"], "history": 3}}));
     let mut store = ParamStore::new(1).unwrap();
     let present = vec![true; 40];
     let items = store.table("item.id", 30, 6, crate::nn::Init::Normal(0.1)).unwrap();
-    let tower = super::tower::Tower::build(&mut store, "user", &p.user, &p, 40, &ds.user_features, &present, Some(items)).unwrap();
+    let tower = super::tower::Tower::build(&mut store, "user", &p.user, &p, 40, &ds.user_features, &present, Some(items), None).unwrap();
     let kinds: Vec<&str> = tower.encoders.iter().map(|e| e.kind()).collect();
     assert_eq!(kinds, ["id", "multi_hot", "history"]);
     assert_eq!(tower.input_width(), 18);
@@ -585,8 +617,8 @@ fn host_step_matches_the_graph_step() {
             "user": {"features": ["age"], "history": 4}, "item": {"features": ["genre", "tags", "year"]},
         }));
         let mut store = ParamStore::new(2).unwrap();
-        let item = Tower::build(&mut store, "item", &p.item, &p, 300, &ds.item_features, &present_i, None).unwrap();
-        let user = Tower::build(&mut store, "user", &p.user, &p, 400, &ds.user_features, &present_u, item.id_table).unwrap();
+        let item = Tower::build(&mut store, "item", &p.item, &p, 300, &ds.item_features, &present_i, None, None).unwrap();
+        let user = Tower::build(&mut store, "user", &p.user, &p, 400, &ds.user_features, &present_u, item.id_table, None).unwrap();
         assert!(super::step::host_ready(&user, &item));
         let mut negs = Negatives::new(&p, None, &split, 3).unwrap();
         let cand = negs.step(&users, &positives, &NoScorer, &log_q).unwrap();

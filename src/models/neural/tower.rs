@@ -7,6 +7,26 @@ use crate::linalg::Matrix;
 use crate::nn::{l2_normalize, to_matrix, Ctx, InputBuilder, LeafId, Mlp, ParamStore, TMat, TableId};
 use anyhow::{bail, Result};
 
+/// The item side's text, which the user tower's `text_history` reads.
+pub struct ItemText<'a> {
+    pub columns: Vec<(&'a str, &'a FeatureColumn)>,
+    pub n_items: usize,
+}
+
+/// The columns `names` of `table`, for a `text` key; unknown names list what the side has.
+pub fn text_columns<'a>(side: &str, names: &[String], table: &'a FeatureTable) -> Result<Vec<(&'a str, &'a FeatureColumn)>> {
+    names
+        .iter()
+        .map(|name| match table.get(name) {
+            Some(c) => Ok((c.name(), c)),
+            None => bail!(
+                "`{side}.text` names `{name}`, which the dataset's {side} features lack (it has: {})",
+                if table.columns.is_empty() { "none".to_string() } else { table.names().join(", ") }
+            ),
+        })
+        .collect()
+}
+
 pub struct Tower<'a> {
     pub encoders: Vec<Box<dyn Encoder + 'a>>,
     pub mlp: Mlp,
@@ -28,6 +48,7 @@ impl<'a> Tower<'a> {
         table: &'a FeatureTable,
         present: &[bool],
         history: Option<TableId>,
+        item_text: Option<ItemText<'a>>,
     ) -> Result<Self> {
         let mut inputs: Vec<Input<'a>> = Vec::new();
         if cfg.id {
@@ -46,6 +67,9 @@ impl<'a> Tower<'a> {
             }
             match col {
                 FeatureColumn::Numeric { name, values } => numeric.push((name.as_str(), values.as_slice())),
+                FeatureColumn::Text { .. } => {
+                    bail!("{side} feature `{name}` is a text column: list it under `{side}.text` (word hashing), not `{side}.features`")
+                }
                 column => inputs.push(Input::Column { name: column.name(), column }),
             }
         }
@@ -54,6 +78,13 @@ impl<'a> Tower<'a> {
         }
         if let Some(t) = history {
             inputs.push(Input::History { table: t, len: cfg.history, pooling: cfg.history_pooling, decay: cfg.history_decay });
+        }
+        if !cfg.text.is_empty() {
+            inputs.push(Input::Text { columns: text_columns(side, &cfg.text, table)?, text: p.text_settings() });
+        }
+        if cfg.text_history > 0 {
+            let Some(it) = item_text else { bail!("`{side}.text_history`: only the user tower has a history") };
+            inputs.push(Input::TextHistory { columns: it.columns, n_items: it.n_items, len: cfg.text_history, text: p.text_settings() });
         }
         let mut b = Build { store, side, n_rows, dim: p.embedding_dim, present };
         let encoders = inputs.iter().map(|input| encoders::build(input, &mut b)).collect::<Result<Vec<_>>>()?;

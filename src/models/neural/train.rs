@@ -11,7 +11,7 @@ use super::encoders::Rows;
 use super::negatives::{Negatives, TowerScorer};
 use super::params::TwoTowerParams;
 use super::step;
-use super::tower::Tower;
+use super::tower::{text_columns, ItemText, Tower};
 use crate::data::{Dataset, Split};
 use crate::index::flat::FlatIndex;
 use crate::index::{AnnIndex, Metric};
@@ -126,7 +126,7 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
 
     // Architecture.
     let mut store = ParamStore::new(seed)?;
-    let item_tower = Tower::build(&mut store, "item", &p.item, p, n_items, &dataset.item_features, &item_present, None)?;
+    let item_tower = Tower::build(&mut store, "item", &p.item, p, n_items, &dataset.item_features, &item_present, None, None)?;
     let history = if p.user.history > 0 {
         Some(match item_tower.id_table {
             Some(t) => t,
@@ -135,7 +135,10 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
     } else {
         None
     };
-    let user_tower = Tower::build(&mut store, "user", &p.user, p, n_users, &dataset.user_features, &user_present, history)?;
+    let item_text = ItemText { columns: text_columns("item", &p.item.text, &dataset.item_features)?, n_items };
+    let user_tower = Tower::build(&mut store, "user", &p.user, p, n_users, &dataset.user_features, &user_present, history, Some(item_text))?;
+    // Items of the history that any user encoder reads (the pooled ids, the text).
+    let history_len = p.user.history.max(p.user.text_history);
     let opt = OptimConfig { kind: p.optimizer, lr: p.lr, weight_decay: p.weight_decay, clip_norm: p.clip_norm, sparse: p.sparse_update, ..Default::default() };
 
     // Early-stopping users.
@@ -151,7 +154,7 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
     });
     let hist_of = |u: u32| -> Vec<u32> {
         let h = hist.of(u);
-        h[h.len().saturating_sub(p.user.history)..].to_vec()
+        h[h.len().saturating_sub(history_len)..].to_vec()
     };
     let all_users: Vec<u32> = (0..n_users as u32).collect();
     let all_items: Vec<u32> = (0..n_items as u32).collect();
@@ -190,7 +193,7 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
                     .map(|&j| {
                         let u = split.train[j].user as usize;
                         let before = &hist.items[hist.start[u]..j];
-                        &before[before.len().saturating_sub(p.user.history)..]
+                        &before[before.len().saturating_sub(history_len)..]
                     })
                     .collect();
                 let ub = user_tower.input(&store, &Rows { ids: &users, history: &hists });
@@ -229,6 +232,9 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
                 global_step += 1;
                 step_secs.push(ts.elapsed().as_secs_f64());
             }
+            // Rows missed in the last steps still move on momentum under dense Adam: read
+            // the tables (validation, the saved model) as it would have left them.
+            store.catch_up(&opt);
             let secs = t0.elapsed().as_secs_f64();
             epochs.push(EpochLog { epoch: epoch + 1, loss: loss_sum / n_ex.max(1) as f64, seconds: secs, throughput: n_ex as f64 / secs.max(1e-9) });
             if let Some(validation) = &validation {

@@ -24,6 +24,10 @@ impl Model for TwoTower {
         true
     }
 
+    fn scores_unseen_items(&self) -> bool {
+        !self.p.item.text.is_empty() || !self.p.item.features.is_empty()
+    }
+
     fn check_sampler(&self, sampler: Option<&serde_json::Value>) -> Result<(), ParamError> {
         super::negatives::check_negatives(&self.p, sampler.is_some_and(|s| s["kind"] == "in_batch"))
     }

@@ -9,10 +9,13 @@
 //! needs no backward pass of its own.
 
 pub mod categorical;
+pub mod conv_text;
 pub mod history;
 pub mod id;
 pub mod multi_hot;
 pub mod numeric;
+pub mod text;
+pub mod text_history;
 
 use crate::data::FeatureColumn;
 use crate::nn::{Init, InputBuilder, ParamStore, TableId};
@@ -51,7 +54,13 @@ pub enum Input<'a> {
     Numeric(Vec<(&'a str, &'a [f32])>),
     /// The user's last `len` items through the item embeddings `table`.
     History { table: TableId, len: usize, pooling: super::params::Pooling, decay: f32 },
+    /// Columns of the side read as words, hashed into `buckets` letter trigrams.
+    Text { columns: Vec<(&'a str, &'a FeatureColumn)>, text: TextSettings },
+    /// The text (item `columns`, `n_items` rows) of the user's last `len` items.
+    TextHistory { columns: Vec<(&'a str, &'a FeatureColumn)>, n_items: usize, len: usize, text: TextSettings },
 }
+
+pub use super::params::{TextEncoder, TextSettings};
 
 /// What encoders may use while being built.
 pub struct Build<'s> {
@@ -82,7 +91,8 @@ pub struct EncoderKind {
 }
 
 /// Every encoder kind, in the order they are asked.
-pub static KINDS: &[&EncoderKind] = &[&id::KIND, &categorical::KIND, &multi_hot::KIND, &numeric::KIND, &history::KIND];
+pub static KINDS: &[&EncoderKind] =
+    &[&id::KIND, &categorical::KIND, &multi_hot::KIND, &numeric::KIND, &history::KIND, &text::KIND, &text_history::KIND, &conv_text::KIND];
 
 /// The encoder for `input`: the first kind that handles it.
 pub fn build<'a>(input: &Input<'a>, b: &mut Build) -> Result<Box<dyn Encoder + 'a>> {

@@ -81,12 +81,14 @@ pub struct EmbeddingTable {
     /// Per row: the number of updates (lazy Adam's bias correction), or with
     /// [`SparseOptimizer::CatchUp`] the global step of the last update.
     t: Vec<u32>,
+    /// [`SparseOptimizer::CatchUp`]'s sums of skipped steps.
+    replay: super::catch_up::Replay,
 }
 
 impl EmbeddingTable {
     pub fn new(name: &str, rows: usize, dim: usize, data: Vec<f32>) -> Self {
         assert_eq!(data.len(), rows * dim);
-        EmbeddingTable { name: name.to_string(), rows, dim, data, m: Vec::new(), v: Vec::new(), t: Vec::new() }
+        EmbeddingTable { name: name.to_string(), rows, dim, data, m: Vec::new(), v: Vec::new(), t: Vec::new(), replay: Default::default() }
     }
 
     #[inline]
@@ -112,6 +114,10 @@ impl EmbeddingTable {
         }
         let dim = self.dim;
         let lr = cfg.lr * cfg.sparse_lr_scale;
+        if cfg.sparse == SparseOptimizer::CatchUp {
+            self.replay.extend(cfg, step);
+        }
+        let replay = &self.replay;
         // Rows are updated in parallel by blocks of the table: each block takes the touched
         // rows that fall in it (found in the row-sorted list), so no two threads share a row.
         const BLOCK_ROWS: usize = 128;
@@ -138,7 +144,7 @@ impl EmbeddingTable {
                     match cfg.sparse {
                         SparseOptimizer::CatchUp => {
                             if last > 0 && step > last + 1 {
-                                catch_up(cfg, lr, last, step - last - 1, p, &mut m[s..e], &mut v[s..e]);
+                                replay.apply(cfg, lr, last, step - last - 1, p, &mut m[s..e], &mut v[s..e]);
                             }
                             super::store::update_row(cfg, lr, step, p, &mut m[s..e], &mut v[s..e], gr)
                         }
@@ -166,60 +172,16 @@ impl EmbeddingTable {
             return;
         }
         let (dim, lr) = (self.dim, cfg.lr * cfg.sparse_lr_scale);
+        self.replay.extend(cfg, step);
+        let replay = &self.replay;
         self.data.par_chunks_mut(dim).zip(self.m.par_chunks_mut(dim)).zip(self.v.par_chunks_mut(dim)).zip(self.t.par_iter_mut()).for_each(
             |(((p, m), v), t)| {
                 if *t > 0 && *t < step {
-                    catch_up(cfg, lr, *t, step - *t, p, m, v);
+                    replay.apply(cfg, lr, *t, step - *t, p, m, v);
                     *t = step;
                 }
             },
         );
-    }
-}
-
-/// The `missed` steps after step `last` that dense Adam (or SGD with momentum) takes on a row
-/// whose gradient is zero: the moments decay and the row moves on its momentum. For Adam,
-/// step `last + j` moves it by `lr m_j / bc1_j / (sqrt(v_j / bc2_j) + eps)` with
-/// `m_j = b1^j m`, `v_j = b2^j v` and the bias corrections `bc_j` of step `last + j`, which
-/// is `lr (m / sqrt(v)) rho^j sqrt(bc2_j) / bc1_j` with `rho = b1 / sqrt(b2)` when `eps` is
-/// small: one factor for the whole row, summed over `j` until `rho^j` is negligible.
-fn catch_up(cfg: &OptimConfig, lr: f32, last: u32, missed: u32, p: &mut [f32], m: &mut [f32], v: &mut [f32]) {
-    use super::store::OptimizerKind;
-    let k = missed.min(i32::MAX as u32) as i32;
-    match cfg.kind {
-        OptimizerKind::Adam | OptimizerKind::Adamw => {
-            let [b1, b2] = cfg.betas.map(|b| b as f64);
-            let rho = b1 / b2.sqrt();
-            // rho^j falls below 1e-12 of the first term after this many steps (about 260
-            // with the default betas); later steps add nothing an f32 can hold.
-            let horizon = if rho < 1.0 { ((1e-12f64).ln() / rho.ln()).ceil() as i32 } else { k };
-            let first = (last + 1).min(i32::MAX as u32) as i32;
-            let (mut p1, mut p2) = (b1.powi(first), b2.powi(first));
-            let (mut scale, mut r) = (0.0f64, rho);
-            for _ in 0..k.min(horizon) {
-                scale += r * (1.0 - p2).sqrt() / (1.0 - p1);
-                r *= rho;
-                p1 *= b1;
-                p2 *= b2;
-            }
-            let scale = scale as f32;
-            let (d1, d2) = (b1.powi(k) as f32, b2.powi(k) as f32);
-            for ((p, m), v) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
-                *p -= lr * scale * *m / (v.sqrt() + cfg.eps);
-                *m *= d1;
-                *v *= d2;
-            }
-        }
-        OptimizerKind::Sgd if cfg.momentum > 0.0 => {
-            let mu = cfg.momentum as f64;
-            let scale = if mu >= 1.0 { k as f64 } else { mu * (1.0 - mu.powi(k)) / (1.0 - mu) } as f32;
-            let d = mu.powi(k) as f32;
-            for (p, m) in p.iter_mut().zip(m.iter_mut()) {
-                *p -= lr * scale * *m;
-                *m *= d;
-            }
-        }
-        OptimizerKind::Sgd => {}
     }
 }
 

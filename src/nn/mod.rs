@@ -25,6 +25,7 @@
 //! kernels (`tensor_ops/adam/cpu_kernel.rs`, `sgd/cpu_kernel.rs`), and the same code serves the
 //! row-sparse tables, which dfdx has no notion of.
 
+pub mod catch_up;
 pub mod conv;
 pub mod embedding;
 pub mod host;

@@ -64,8 +64,9 @@ impl ConvText {
                 for row in self.rows_at(r, t) {
                     crate::linalg::axpy(1.0, table.row(row), &mut pre);
                 }
+                crate::linalg::tanh_inplace(&mut pre);
                 for d in 0..dim {
-                    let a = pre[d].tanh();
+                    let a = pre[d];
                     if t == 0 || a > best[d] {
                         best[d] = a;
                         who[d] = t as u32;

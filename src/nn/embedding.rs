@@ -10,6 +10,9 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+/// Rows per block of [`InputBuilder::scatter`]'s parallel bag gradients.
+const SCATTER_ROWS: usize = 64;
+
 /// Padding id in [`Bags`].
 pub const PAD: u32 = u32::MAX;
 
@@ -60,6 +63,13 @@ impl SparseGrad {
         }) as usize;
         for (d, s) in self.grad[k * dim..(k + 1) * dim].iter_mut().zip(g) {
             *d += scale * s;
+        }
+    }
+
+    /// Adds every row of `other` (in its order) to this one.
+    pub fn merge(&mut self, other: &SparseGrad) {
+        for (k, &row) in other.rows.iter().enumerate() {
+            self.add(row, 1.0, &other.grad[k * self.dim..(k + 1) * self.dim]);
         }
     }
 
@@ -275,12 +285,14 @@ pub enum Segment {
     Dense { cols: usize, values: Vec<f32> },
     /// Max-pooled tanh convolution over each row's words ([`super::conv`]).
     Conv { table: TableId, dim: usize, conv: super::conv::ConvText },
+    /// Sums of whole bags per row ([`super::groups`]).
+    Groups { table: TableId, dim: usize, groups: super::groups::GroupBags },
 }
 
 impl Segment {
     fn cols(&self) -> usize {
         match self {
-            Segment::Ids { dim, .. } | Segment::Bags { dim, .. } | Segment::Conv { dim, .. } => *dim,
+            Segment::Ids { dim, .. } | Segment::Bags { dim, .. } | Segment::Conv { dim, .. } | Segment::Groups { dim, .. } => *dim,
             Segment::Dense { cols, .. } => *cols,
         }
     }
@@ -314,6 +326,13 @@ impl InputBuilder {
         assert_eq!(bags.rows(), self.rows);
         let dim = store.get_table(table).dim;
         self.segments.push(Segment::Bags { table, dim, bags });
+        self
+    }
+
+    pub fn groups(&mut self, store: &super::ParamStore, table: TableId, groups: super::groups::GroupBags) -> &mut Self {
+        assert_eq!(groups.rows.len(), self.rows);
+        let dim = store.get_table(table).dim;
+        self.segments.push(Segment::Groups { table, dim, groups });
         self
     }
 
@@ -352,16 +371,19 @@ impl InputBuilder {
                         }
                     }
                     Segment::Dense { values, .. } => dst.copy_from_slice(&values[r * w..(r + 1) * w]),
-                    // Whole blocks, below: the max-pool remembers its winners per block.
-                    Segment::Conv { .. } => {}
+                    // Whole blocks, below: the max-pool remembers its winners per block, and
+                    // bags of bags sum each bag once.
+                    Segment::Conv { .. } | Segment::Groups { .. } => {}
                 }
                 off += w;
             }
         });
         let mut off = 0;
         for seg in &self.segments {
-            if let Segment::Conv { table, conv, .. } = seg {
-                conv.forward(store.get_table(*table), &mut out, cols, off);
+            match seg {
+                Segment::Conv { table, conv, .. } => conv.forward(store.get_table(*table), &mut out, cols, off),
+                Segment::Groups { table, groups, .. } => groups.forward(store.get_table(*table), &mut out, cols, off),
+                _ => {}
             }
             off += seg.cols();
         }
@@ -394,17 +416,33 @@ impl InputBuilder {
                 }
                 Segment::Bags { table, bags, .. } => {
                     let k = sg(out, *table);
-                    for r in 0..self.rows {
-                        let g = &grad[r * cols + off..r * cols + off + w];
-                        for (id, scale) in bags.pooled(r) {
-                            out[k].1.add(id, scale, g);
-                        }
+                    // Blocks of rows in parallel, merged in block order: the same sums for
+                    // any number of threads.
+                    let parts: Vec<SparseGrad> = (0..self.rows.div_ceil(SCATTER_ROWS))
+                        .into_par_iter()
+                        .map(|c| {
+                            let mut part = SparseGrad::new(w);
+                            for r in c * SCATTER_ROWS..((c + 1) * SCATTER_ROWS).min(self.rows) {
+                                let g = &grad[r * cols + off..r * cols + off + w];
+                                for (id, scale) in bags.pooled(r) {
+                                    part.add(id, scale, g);
+                                }
+                            }
+                            part
+                        })
+                        .collect();
+                    for part in &parts {
+                        out[k].1.merge(part);
                     }
                 }
                 Segment::Dense { .. } => {}
                 Segment::Conv { table, conv, .. } => {
                     let k = sg(out, *table);
                     conv.backward(w, grad, cols, off, &mut out[k].1);
+                }
+                Segment::Groups { table, groups, .. } => {
+                    let k = sg(out, *table);
+                    groups.backward(w, grad, cols, off, &mut out[k].1);
                 }
             }
             off += w;

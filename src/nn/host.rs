@@ -95,7 +95,7 @@ impl Mlp {
             linear(store, lin.w, lin.b, &cur, rows, lin.inp, lin.out, &mut h);
             match self.activation {
                 Activation::Relu => h.iter_mut().for_each(|v| *v = v.max(0.0)),
-                Activation::Tanh => h.iter_mut().for_each(|v| *v = v.tanh()),
+                Activation::Tanh => crate::linalg::tanh_inplace(&mut h),
                 Activation::Identity => {}
             }
             let p = self.dropout.p;

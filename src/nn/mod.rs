@@ -28,6 +28,7 @@
 pub mod catch_up;
 pub mod conv;
 pub mod embedding;
+pub mod groups;
 pub mod host;
 pub mod layers;
 pub mod store;

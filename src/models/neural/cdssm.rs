@@ -2,7 +2,8 @@
 //! defaults. Like [`super::dssm`] both towers read text only, but words keep their order: a
 //! tanh convolution slides over windows of `window` (3) words, each word a bag of letter
 //! trigrams, with `embedding_dim` (300) filters; the max over positions feeds the semantic
-//! layer (`dim`, 128) and the cosine is scaled by `gamma`.
+//! layer (`hidden`, 128, tanh), then the output layer (`dim`, 128), and the cosine is scaled
+//! by `gamma`.
 
 use super::dssm::with_defaults;
 use super::params::TwoTowerParams;
@@ -24,7 +25,7 @@ pub fn defaults() -> Value {
         "text_encoder": "conv",
         "window": 3,
         "embedding_dim": 300,
-        "hidden": [],
+        "hidden": [128],
         "dim": 128,
         "activation": "tanh",
         "temperature": 0.1,

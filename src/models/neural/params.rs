@@ -125,7 +125,7 @@ impl Default for TowerFeatures {
 pub struct TwoTowerParams {
     /// Output dimension of both towers.
     pub dim: usize,
-    /// Hidden layer sizes of each tower's MLP (`[]`: one linear layer to `dim`).
+    /// Hidden layer sizes of each tower's MLP.
     pub hidden: Vec<usize>,
     pub activation: Activation,
     pub batch_norm: bool,
@@ -242,6 +242,7 @@ impl Default for TwoTowerParams {
 impl Validate for TwoTowerParams {
     fn validate(&self) -> Result<(), ParamError> {
         ensure_param!(self.dim >= 1, "dim", "must be at least 1, got {}", self.dim);
+        ensure_param!(!self.hidden.is_empty(), "hidden", "needs at least one layer size, e.g. [256, 128]");
         ensure_param!(self.dim <= MAX_WIDTH, "dim", "must be at most {MAX_WIDTH}, got {}", self.dim);
         for (i, &h) in self.hidden.iter().enumerate() {
             ensure_param!(h >= 1, format!("hidden.{i}"), "layer sizes must be at least 1, got {h}");

@@ -42,7 +42,7 @@ fn test_recall(t: &Trained, split: &Split) -> f64 {
 #[test]
 fn invalid_configs_name_the_key() {
     let cases = [
-        (serde_json::json!({"hidden": [-1]}), "hidden[0]"),
+        (serde_json::json!({"hidden": []}), "hidden"),
         (serde_json::json!({"hidden": [64, 0]}), "hidden.1"),
         (serde_json::json!({"dim": 0}), "dim"),
         (serde_json::json!({"dropout": 1.5}), "dropout"),

@@ -37,6 +37,7 @@ fn dssm_defaults_gamma_and_errors_name_the_key() {
         (serde_json::json!({"gamma": 10.0, "temperature": 0.1}), "gamma"),
         (serde_json::json!({"gamma": -1.0}), "gamma"),
         (serde_json::json!({"buckets": 0}), "buckets"),
+        (serde_json::json!({"hidden": []}), "hidden"),
         (serde_json::json!({"hidden": [300, 0]}), "hidden.1"),
         (serde_json::json!({"window": 0}), "window"),
         (serde_json::json!({"item": {"text": [], "id": false}}), "item"),
@@ -46,6 +47,19 @@ fn dssm_defaults_gamma_and_errors_name_the_key() {
         let e = dssm_err(v.clone());
         assert_eq!(e.path, key, "{v}: {e:?}");
     }
+    // CDSSM: the same towers with the convolution over windows of 3 words.
+    let (model, canon) = (super::cdssm::KIND.parse)(&serde_json::json!({})).unwrap();
+    let p: TwoTowerParams = params::parse(&canon).unwrap();
+    assert_eq!((p.text_encoder, p.window, p.hidden.as_slice()), (super::params::TextEncoder::Conv, 3, &[128][..]));
+    assert!(model.scores_unseen_items());
+    match (super::cdssm::KIND.parse)(&serde_json::json!({"window": 0})) {
+        Err(e) => assert_eq!(e.path, "window"),
+        Ok(_) => panic!("window 0 must be rejected"),
+    }
+    // YouTube DNN: history and id, logQ.
+    let (_, canon) = (super::youtube_dnn::KIND.parse)(&serde_json::json!({"user": {"features": ["age"]}})).unwrap();
+    assert_eq!((canon["user"]["history"].as_u64(), canon["logq_correction"].as_bool()), (Some(50), Some(true)));
+    assert_eq!(canon["user"]["features"], serde_json::json!(["age"]));
     // The `two_tower` kind knows the text keys too, and keeps old configs' canonical form.
     let (_, canon) = (two_tower::KIND.parse)(&serde_json::json!({})).unwrap();
     for key in ["buckets", "in_batch"] {

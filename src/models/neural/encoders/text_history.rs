@@ -2,10 +2,12 @@
 //! `text_history` training items' text (the item tower's `text` columns) are summed through
 //! the user tower's own table, so a user needs no id to be encoded (DSSM's query side).
 
-use super::text::{row_bags, MAX_TRIGRAMS};
+use super::text::row_bags;
 use super::{Build, Encoder, EncoderKind, Input, Rows, TextEncoder, TextSettings};
-use crate::nn::{Bags, InputBuilder, ParamStore, TableId};
+use crate::nn::groups::GroupBags;
+use crate::nn::{InputBuilder, ParamStore, TableId};
 use anyhow::Result;
+use std::sync::Arc;
 
 pub static KIND: EncoderKind = EncoderKind { name: "text_history", about: "the summed trigram embeddings of the text of the user's last items", build };
 
@@ -14,7 +16,7 @@ fn build<'a>(input: &Input<'a>, b: &mut Build) -> Option<Result<Box<dyn Encoder 
     Some((|| {
         let item_bags = row_bags(columns, *n_items, *buckets, "item")?;
         let table = b.table("text_history", *buckets as usize)?;
-        Ok(Box::new(TextHistory { table, dim: b.dim, len: *len, item_bags }) as Box<dyn Encoder>)
+        Ok(Box::new(TextHistory { table, dim: b.dim, len: *len, item_bags: Arc::new(item_bags) }) as Box<dyn Encoder>)
     })())
 }
 
@@ -22,7 +24,7 @@ pub struct TextHistory {
     table: TableId,
     dim: usize,
     len: usize,
-    item_bags: Vec<Vec<u32>>,
+    item_bags: Arc<Vec<Vec<u32>>>,
 }
 
 impl Encoder for TextHistory {
@@ -35,11 +37,8 @@ impl Encoder for TextHistory {
     }
 
     fn push(&self, store: &ParamStore, rows: &Rows, input: &mut InputBuilder) {
-        let lists: Vec<Vec<u32>> = rows
-            .history
-            .iter()
-            .map(|h| h[h.len().saturating_sub(self.len)..].iter().flat_map(|&i| self.item_bags[i as usize].iter().copied()).collect())
-            .collect();
-        input.bags(store, self.table, Bags::summed(&lists, MAX_TRIGRAMS));
+        // Each item's trigrams are summed once per pass however many rows list the item.
+        let lists: Vec<Vec<u32>> = rows.history.iter().map(|h| h[h.len().saturating_sub(self.len)..].to_vec()).collect();
+        input.groups(store, self.table, GroupBags::new(self.item_bags.clone(), &lists));
     }
 }

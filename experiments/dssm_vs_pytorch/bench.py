@@ -280,16 +280,7 @@ def run_torch(d, seed, epochs, dense, max_steps=None):
             pos = d.train_item[chunk]
             u = model.user(*bags_input(history_bags(d, chunk, users)))
             v = model.item(*bags_input([d.bags[i] for i in pos]))
-            logits = (u @ v.T) / TEMP
-            pos_t = torch.from_numpy(pos)
-            same = pos_t[None, :] == pos_t[:, None]
-            same.fill_diagonal_(False)
-            logits = logits.masked_fill(same, float("-inf"))
-            loss = torch.nn.functional.cross_entropy(logits, torch.arange(b))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.item() * b
+            loss_sum += tt.softmax_step(opt, u, v, pos, TEMP) * b
             n_ex += b
             steps += 1
             if max_steps and steps >= max_steps:

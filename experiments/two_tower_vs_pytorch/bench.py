@@ -360,6 +360,26 @@ def evaluate_torch(model, d, impl):
         return float(hits / n), float(ndcg / n)
 
 
+def softmax_step(opt, u, v, pos, temp, log_q=None):
+    """One optimiser step of the in-batch softmax: logits u v^T / temp (minus each column's
+    log frequency with `log_q`), accidental hits (another row with the same positive) masked.
+    Returns the batch's mean loss."""
+    import torch
+
+    pos_t = torch.from_numpy(pos)
+    logits = (u @ v.T) / temp
+    if log_q is not None:
+        logits = logits - log_q[pos_t][None, :]
+    same = pos_t[None, :] == pos_t[:, None]
+    same.fill_diagonal_(False)
+    logits = logits.masked_fill(same, float("-inf"))
+    loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(pos)))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def run_torch(d, seed, epochs, impl, adam):
     import torch
 
@@ -382,18 +402,9 @@ def run_torch(d, seed, epochs, impl, adam):
             users = d.train_user[chunk]
             pos = d.train_item[chunk]
             hist = history_of(d, users, chunk, impl)
-            pos_t = torch.from_numpy(pos)
             u = model.user(torch.from_numpy(users), hist)
-            v = model.item(pos_t)
-            logits = (u @ v.T) / TEMP - log_q[pos_t][None, :]
-            same = pos_t[None, :] == pos_t[:, None]
-            same.fill_diagonal_(False)
-            logits = logits.masked_fill(same, float("-inf"))
-            loss = torch.nn.functional.cross_entropy(logits, torch.arange(b))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.item() * b
+            v = model.item(torch.from_numpy(pos))
+            loss_sum += softmax_step(opt, u, v, pos, TEMP, log_q) * b
             n_ex += b
         s = time.perf_counter() - t0
         secs.append(s)

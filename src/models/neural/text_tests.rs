@@ -142,6 +142,28 @@ fn dssm_ranks_cold_items_from_planted_text() {
     assert!(r_id < 0.25, "id-only cold Recall@10 {r_id} should be near chance");
 }
 
+/// The paper's softmax, over the positive and 4 random items (`in_batch = false`; the default
+/// sampler is then uniform per row), trains too.
+#[test]
+fn dssm_with_four_random_negatives_per_row_learns_cold_items() {
+    let (ds, split) = planted();
+    let p: TwoTowerParams = params::parse(
+        &dssm::with_defaults(
+            &serde_json::json!({"embedding_dim": 32, "hidden": [64], "dim": 32, "batch_size": 128, "epochs": 4, "lr": 0.003, "buckets": 5000,
+                                "in_batch": false, "negatives": 4}),
+            &dssm::defaults(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let t = fit(&p, &ds, &split, 2).unwrap();
+    assert_eq!(t.notes["sampler"], "uniform");
+    assert_eq!(t.notes["sampled_negatives_per_row"], 4);
+    let r = cold_recall(&t, &split);
+    println!("cold Recall@10 with 4 random negatives: {r:.4}");
+    assert!(r > 0.4, "cold Recall@10 {r}");
+}
+
 /// A text column listed under `features` is an error that points to `text`; `text` naming a
 /// column without words points back to `features`.
 #[test]

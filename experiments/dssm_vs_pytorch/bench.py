@@ -262,35 +262,16 @@ def run_torch(d, seed, epochs, dense, max_steps=None):
 
     model = build_model(seed, dense)
     opt = torch.optim.Adam(model.parameters(), lr=LR, fused=True)
-    rng = np.random.default_rng(seed)
-    # Position of every training example inside its user's list: its history ends there.
-    N = d.n_train
-    tputs, secs, loss_last, steps = [], [], float("nan"), 0
     t_all = time.time()
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        order = rng.permutation(N)
-        loss_sum, n_ex = 0.0, 0
-        for a in range(0, N, BATCH):
-            chunk = order[a:a + BATCH]
-            b = len(chunk)
-            if b < 2:
-                continue
-            users = d.train_user[chunk]
-            pos = d.train_item[chunk]
-            u = model.user(*bags_input(history_bags(d, chunk, users)))
-            v = model.item(*bags_input([d.bags[i] for i in pos]))
-            loss_sum += tt.softmax_step(opt, u, v, pos, TEMP) * b
-            n_ex += b
-            steps += 1
-            if max_steps and steps >= max_steps:
-                break
-        s = time.perf_counter() - t0
-        secs.append(s)
-        tputs.append(n_ex / s)
-        loss_last = loss_sum / max(1, n_ex)
-        if max_steps and steps >= max_steps:
-            break
+
+    def step(chunk):
+        # `chunk` indexes the training rows (sorted by user, then time): a row's history ends there.
+        users, pos = d.train_user[chunk], d.train_item[chunk]
+        u = model.user(*bags_input(history_bags(d, chunk, users)))
+        v = model.item(*bags_input([d.bags[i] for i in pos]))
+        return tt.softmax_step(opt, u, v, pos, TEMP)
+
+    tputs, secs, loss_last = tt.train_epochs(d.n_train, seed, epochs, step, max_steps)
     if max_steps:
         return dict(throughput=tputs[-1], recall=float("nan"), ndcg=float("nan"), loss=loss_last,
                     epoch_s=[round(s, 2) for s in secs], wall=time.time() - t_all)

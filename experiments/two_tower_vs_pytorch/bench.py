@@ -380,36 +380,50 @@ def softmax_step(opt, u, v, pos, temp, log_q=None):
     return loss.item()
 
 
+def train_epochs(n, seed, epochs, step, max_steps=None):
+    """Shuffled batches of BATCH training rows (a last batch of one row is skipped), `epochs`
+    times or until `max_steps` steps; `step(chunk)` trains on the rows `chunk` and returns the
+    batch's mean loss. Returns examples/s and seconds per epoch and the last epoch's loss."""
+    rng = np.random.default_rng(seed)
+    tputs, secs, loss_last, steps = [], [], float("nan"), 0
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        order = rng.permutation(n)
+        loss_sum, n_ex = 0.0, 0
+        for a in range(0, n, BATCH):
+            chunk = order[a : a + BATCH]
+            if len(chunk) < 2:
+                continue
+            loss_sum += step(chunk) * len(chunk)
+            n_ex += len(chunk)
+            steps += 1
+            if max_steps and steps >= max_steps:
+                break
+        s = time.perf_counter() - t0
+        secs.append(s)
+        tputs.append(n_ex / s)
+        loss_last = loss_sum / max(1, n_ex)
+        if max_steps and steps >= max_steps:
+            break
+    return tputs, secs, loss_last
+
+
 def run_torch(d, seed, epochs, impl, adam):
     import torch
 
     model = build_torch_model(d, seed)
     opt = torch.optim.Adam(model.parameters(), lr=LR, **({"fused": True} if adam == "fused" else {}))
-    rng = np.random.default_rng(seed)
     log_q = torch.from_numpy(d.log_q)
-    N = d.n_train
-    tputs, secs, loss_last = [], [], float("nan")
     t_all = time.time()
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        order = rng.permutation(N)
-        loss_sum, n_ex = 0.0, 0
-        for a in range(0, N, BATCH):
-            chunk = order[a : a + BATCH]
-            b = len(chunk)
-            if b < 2:
-                continue
-            users = d.train_user[chunk]
-            pos = d.train_item[chunk]
-            hist = history_of(d, users, chunk, impl)
-            u = model.user(torch.from_numpy(users), hist)
-            v = model.item(torch.from_numpy(pos))
-            loss_sum += softmax_step(opt, u, v, pos, TEMP, log_q) * b
-            n_ex += b
-        s = time.perf_counter() - t0
-        secs.append(s)
-        tputs.append(n_ex / s)
-        loss_last = loss_sum / max(1, n_ex)
+
+    def step(chunk):
+        users, pos = d.train_user[chunk], d.train_item[chunk]
+        hist = history_of(d, users, chunk, impl)
+        u = model.user(torch.from_numpy(users), hist)
+        v = model.item(torch.from_numpy(pos))
+        return softmax_step(opt, u, v, pos, TEMP, log_q)
+
+    tputs, secs, loss_last = train_epochs(d.n_train, seed, epochs, step)
     model.eval()
     recall, ndcg = evaluate_torch(model, d, impl)
     return dict(

@@ -148,21 +148,7 @@ k = [10]
 
 def run_runner(runner, seed, epochs, threads, work, data_dir):
     name, text = runner_config(seed, epochs, work, data_dir)
-    cfg = os.path.join(work, f"{name}.toml")
-    with open(cfg, "w") as f:
-        f.write(text)
-    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
-    t0 = time.time()
-    p = subprocess.run([runner, "run", cfg, "--force", "-q"], cwd=work, env=env, capture_output=True, text=True)
-    wall = time.time() - t0
-    if p.returncode != 0:
-        raise RuntimeError(f"runner failed (exit {p.returncode}) on {cfg}:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
-    rows = json.load(open(os.path.join(work, "results", name, "results.json")))
-    row = [r for r in rows if r.get("model") == "dssm" and r.get("seed") == seed][-1]
-    ep = row["epochs"]
-    return dict(throughput=tt.epoch_mean(e["throughput"] for e in ep), recall=float(row["metrics"]["Recall@10"]),
-                ndcg=float(row["metrics"]["NDCG@10"]), loss=float(ep[-1]["loss"]),
-                epoch_s=[round(e["seconds"], 2) for e in ep], wall=wall)
+    return tt.run_config(runner, name, text, "dssm", seed, threads, work)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,14 +160,7 @@ def build_model(seed, dense):
     from torch import nn
 
     torch.manual_seed(seed)
-
-    def linear(i, o):
-        l = nn.Linear(i, o)
-        b = (6.0 / i) ** 0.5
-        with torch.no_grad():
-            l.weight.uniform_(-b, b)
-            l.bias.zero_()
-        return l
+    linear = tt.he_linear
 
     class Tower(nn.Module):
         def __init__(self):

@@ -236,8 +236,9 @@ def epoch_mean(xs):
     return float(np.mean(xs[1:] if len(xs) > 1 else xs))
 
 
-def run_runner(runner, size, seed, epochs, threads, work, data_dir, large_csv, sparse_update):
-    name, text = runner_config(size, seed, epochs, work, data_dir, large_csv, sparse_update)
+def run_config(runner, name, text, model, seed, threads, work):
+    """Writes config `text` as <work>/<name>.toml, runs it and returns the `model` row's
+    numbers for `seed` from its results.json."""
     cfg = os.path.join(work, f"{name}.toml")
     with open(cfg, "w") as f:
         f.write(text)
@@ -248,9 +249,9 @@ def run_runner(runner, size, seed, epochs, threads, work, data_dir, large_csv, s
     if p.returncode != 0:
         raise RuntimeError(f"runner failed (exit {p.returncode}) on {cfg}:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     rows = json.load(open(os.path.join(work, "results", name, "results.json")))
-    row = [r for r in rows if r.get("model") == "two_tower" and r.get("seed") == seed]
+    row = [r for r in rows if r.get("model") == model and r.get("seed") == seed]
     if not row:
-        raise RuntimeError(f"no two_tower row for seed {seed} in {work}/results/{name}/results.json")
+        raise RuntimeError(f"no {model} row for seed {seed} in {work}/results/{name}/results.json")
     row = row[-1]
     ep = row["epochs"]
     return dict(
@@ -263,8 +264,26 @@ def run_runner(runner, size, seed, epochs, threads, work, data_dir, large_csv, s
     )
 
 
+def run_runner(runner, size, seed, epochs, threads, work, data_dir, large_csv, sparse_update):
+    name, text = runner_config(size, seed, epochs, work, data_dir, large_csv, sparse_update)
+    return run_config(runner, name, text, "two_tower", seed, threads, work)
+
+
 # ---------------------------------------------------------------------------------------------
 # The PyTorch side
+
+
+def he_linear(i, o):
+    """nn.Linear(i, o) initialised as the runner's layers: He-uniform weights, zero bias."""
+    from torch import nn
+    import torch
+
+    l = nn.Linear(i, o)
+    b = math.sqrt(6.0 / i)
+    with torch.no_grad():
+        l.weight.uniform_(-b, b)
+        l.bias.zero_()
+    return l
 
 
 def build_torch_model(d, seed):
@@ -272,14 +291,7 @@ def build_torch_model(d, seed):
     from torch import nn
 
     torch.manual_seed(seed)
-
-    def linear(i, o):
-        l = nn.Linear(i, o)
-        b = math.sqrt(6.0 / i)
-        with torch.no_grad():
-            l.weight.uniform_(-b, b)
-            l.bias.zero_()
-        return l
+    linear = he_linear
 
     class TwoTower(nn.Module):
         def __init__(self):

@@ -20,8 +20,10 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
-/// Rows per block of the fast path.
-pub const BLOCK: usize = 128;
+/// Rows per block of the fast path: 256 rather than 128 packs the same weights fewer times
+/// into larger products (faster on ml-100k, see experiments/two_tower_vs_pytorch) and still
+/// gives each of 2 cores a block of a 512-row batch.
+pub const BLOCK: usize = 256;
 
 /// What a step computed.
 pub struct StepOut {

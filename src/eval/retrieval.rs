@@ -56,17 +56,24 @@ impl Task for Retrieval {
         }
         let test = split.by_user(&split.test);
         let mut seen = if cfg.exclude_seen { split.seen_sorted() } else { vec![Vec::new(); split.n_users] };
-        // A split that ranks only some items (cold start): every other item is excluded too.
-        if let Some(c) = &split.candidates {
-            let others: Vec<u32> = (0..split.n_items as u32).filter(|i| c.binary_search(i).is_err()).collect();
-            for (u, s) in seen.iter_mut().enumerate() {
-                if !test[u].is_empty() {
-                    s.extend_from_slice(&others);
-                    s.sort_unstable();
-                    s.dedup();
+        // A split that ranks only some items (cold start): exact search over those items'
+        // vectors, in their own numbering. (Excluding every other item instead would list
+        // users x items ids.)
+        let sub;
+        let (index, index_exact) = match &split.candidates {
+            Some(c) => {
+                let mut m = Matrix::zeros(c.len(), trained.items.cols);
+                for (r, &i) in c.iter().enumerate() {
+                    m.row_mut(r).copy_from_slice(trained.items.row(i as usize));
                 }
+                sub = FlatIndex::build(&m, index.metric())?;
+                for s in seen.iter_mut() {
+                    *s = s.iter().filter_map(|i| c.binary_search(i).ok().map(|k| k as u32)).collect();
+                }
+                (&sub as &dyn AnnIndex, true)
             }
-        }
+            None => (index, input.index_exact),
+        };
         let users: Vec<u32> = (0..split.n_users as u32).filter(|&u| !test[u as usize].is_empty()).collect();
         if users.is_empty() {
             anyhow::bail!("no user has a test item");
@@ -93,7 +100,8 @@ impl Task for Retrieval {
             .collect::<Result<_>>()?;
         let latency = metrics::latency::stats(single, users.len(), batch_secs);
 
-        let ranked: Vec<Vec<u32>> = results.iter().map(|hits| hits.iter().map(|h| h.id).collect()).collect();
+        let global = |id: u32| split.candidates.as_ref().map_or(id, |c| c[id as usize]);
+        let ranked: Vec<Vec<u32>> = results.iter().map(|hits| hits.iter().map(|h| global(h.id)).collect()).collect();
         let mut relevant: Vec<Vec<u32>> = users.iter().map(|&u| test[u as usize].clone()).collect();
         relevant.iter_mut().for_each(|v| {
             v.sort_unstable();
@@ -132,7 +140,7 @@ impl Task for Retrieval {
         }
         // Approximate indexes are also scored against exact search on the same queries, so a
         // table shows what the approximation costs in recall and in recommendation quality.
-        if !input.index_exact {
+        if !index_exact {
             let exact = FlatIndex::build(&trained.items, index.metric())?;
             let exact_results = exact.search_batch(&queries, kmax, &excludes)?;
             let exact_ranked: Vec<Vec<u32>> = exact_results.iter().map(|h| h.iter().map(|x| x.id).collect()).collect();

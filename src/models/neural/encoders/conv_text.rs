@@ -25,7 +25,7 @@ fn build<'a>(input: &Input<'a>, b: &mut Build) -> Option<Result<Box<dyn Encoder 
     };
     Some((|| {
         let side = if history.is_some() { "item" } else { b.side };
-        super::text::row_bags(columns, n, text.buckets, side)?;
+        super::text::check_columns(columns, n, side)?;
         let words = row_words(columns, n, text.buckets);
         let name = if history.is_some() { "conv_history" } else { "conv" };
         let table = b.table(name, ConvRows::table_rows(text.window, text.buckets))?;

@@ -25,6 +25,17 @@ fn build<'a>(input: &Input<'a>, b: &mut Build) -> Option<Result<Box<dyn Encoder 
 
 /// Per row, the trigram buckets of its text in `columns` (words of all columns together).
 pub fn row_bags(columns: &[(&str, &FeatureColumn)], n_rows: usize, buckets: u32, side: &str) -> Result<Vec<Vec<u32>>> {
+    check_columns(columns, n_rows, side)?;
+    Ok((0..n_rows)
+        .map(|r| {
+            let text: Vec<String> = columns.iter().filter_map(|(_, c)| c.text_of(r)).collect();
+            letter_trigram_bag(&text.join(" "), buckets)
+        })
+        .collect())
+}
+
+/// Every column has a row per `side` row and holds words.
+pub fn check_columns(columns: &[(&str, &FeatureColumn)], n_rows: usize, side: &str) -> Result<()> {
     for (name, col) in columns {
         if col.len() != n_rows {
             bail!("{side} feature `{name}` has {} rows for {n_rows} {side}s", col.len());
@@ -33,12 +44,7 @@ pub fn row_bags(columns: &[(&str, &FeatureColumn)], n_rows: usize, buckets: u32,
             bail!("`{side}.text` names `{name}`, which holds no words (a text column, or a multi-hot column with labels such as MovieLens `genres`); list it under `{side}.features` instead");
         }
     }
-    Ok((0..n_rows)
-        .map(|r| {
-            let text: Vec<String> = columns.iter().filter_map(|(_, c)| c.text_of(r)).collect();
-            letter_trigram_bag(&text.join(" "), buckets)
-        })
-        .collect())
+    Ok(())
 }
 
 pub struct Text {

@@ -358,26 +358,18 @@ pub fn run(plan: &Plan, exec: &Executor, opts: &Options, interrupted: &AtomicBoo
                 newly_failed.push((n, why));
             }
         }
-        for (n, why) in newly_failed {
-            let st = &g[n];
-            let log = log_of(n);
-            let cause = format!("{} stage `{}`: Slurm job {} {why}; log {}:\n    {}", st.kind.name(), st.label, task_of[&n], log.display(), tail(&log, 8));
-            exec.record_failure(&st.key, cause.clone());
+        let log_cause = |n: NodeIndex, why: &str| {
+            let (st, log) = (&g[n], log_of(n));
+            format!("{} stage `{}`: Slurm job {} {why}; log {}:\n    {}", st.kind.name(), st.label, task_of[&n], log.display(), tail(&log, 8))
+        };
+        for (root, cause, downstream) in settle_failures(g, &mut fate, newly_failed, &log_cause) {
+            exec.record_failure(&g[root].key, cause.clone());
             errors.push(anyhow!(cause.clone()));
-            // Cancel what depends on it, transitively; the report marks those rows too.
-            let mut cancel = Vec::new();
-            let mut stack = vec![n];
-            while let Some(m) = stack.pop() {
-                for d in g.neighbors_directed(m, Direction::Outgoing) {
-                    if let Some(f @ (Fate::Waiting | Fate::Running)) = fate.get_mut(&d) {
-                        *f = Fate::Skipped(cause.clone());
-                        exec.record_failure(&g[d].key, cause.clone());
-                        cancel.push(task_of[&d].clone());
-                        stack.push(d);
-                    }
-                }
+            // The report marks the dependants' rows with the same cause.
+            for &d in &downstream {
+                exec.record_failure(&g[d].key, cause.clone());
             }
-            scancel(&cancel);
+            scancel(&downstream.iter().map(|d| task_of[d].clone()).collect::<Vec<_>>());
         }
         let count = |p: &dyn Fn(&Fate) -> bool| fate.values().filter(|f| p(f)).count();
         let (waiting, running) = (count(&|f| *f == Fate::Waiting), count(&|f| *f == Fate::Running));
@@ -402,6 +394,49 @@ pub fn run(plan: &Plan, exec: &Executor, opts: &Options, interrupted: &AtomicBoo
         }
         std::thread::sleep(Duration::from_secs_f64(opts.poll.max(0.05)));
     }
+}
+
+/// Attributes the failures seen in one poll of the queue: upstream stages first, and
+/// everything downstream of a failed stage (still waiting, running, or failed in this same
+/// poll) becomes `Skipped` with the upstream cause and is returned for cancelling.
+///
+/// Why the order matters: arrays wait with `afterany`, so when a train task is cancelled its
+/// index task may start, refuse (its input is not in the cache) and fail before the next
+/// poll. Both show up in one `squeue` answer; the row must then say "train cancelled", not
+/// report the index stage's refusal as a failure of its own.
+fn settle_failures(
+    g: &petgraph::graph::DiGraph<super::Stage, ()>,
+    fate: &mut HashMap<NodeIndex, Fate>,
+    mut newly_failed: Vec<(NodeIndex, String)>,
+    cause_of: &dyn Fn(NodeIndex, &str) -> String,
+) -> Vec<(NodeIndex, String, Vec<NodeIndex>)> {
+    newly_failed.sort_by_key(|&(n, _)| (g[n].kind, n));
+    let fresh: BTreeSet<NodeIndex> = newly_failed.iter().map(|&(n, _)| n).collect();
+    let mut out = Vec::new();
+    for (n, why) in newly_failed {
+        if matches!(fate[&n], Fate::Skipped(_)) {
+            continue; // an upstream failure of this poll already explains it
+        }
+        let cause = cause_of(n, &why);
+        let mut downstream = Vec::new();
+        let mut stack = vec![n];
+        while let Some(m) = stack.pop() {
+            for d in g.neighbors_directed(m, Direction::Outgoing) {
+                let open = match fate.get(&d) {
+                    Some(Fate::Waiting | Fate::Running) => true,
+                    Some(Fate::Failed(_)) => fresh.contains(&d),
+                    _ => false,
+                };
+                if open {
+                    fate.insert(d, Fate::Skipped(cause.clone()));
+                    downstream.push(d);
+                    stack.push(d);
+                }
+            }
+        }
+        out.push((n, cause, downstream));
+    }
+    out
 }
 
 /// The waiting runner was interrupted; the jobs still queued or running.
@@ -477,6 +512,31 @@ time = { train = "1:00:00", default = "10" }
         }
         assert_eq!(jobs[0].after, Vec::<usize>::new());
         assert_eq!(jobs[2].after, vec![0, 1], "corpus reads the data and the split");
+    }
+
+    #[test]
+    fn a_failure_seen_with_its_upstream_in_one_poll_is_blamed_on_the_upstream() {
+        let (_d, plan) = plan_of(SWEEP);
+        let g = &plan.graph;
+        let train = g.node_indices().find(|&n| g[n].kind == StageKind::Train).unwrap();
+        let index = g.neighbors_directed(train, Direction::Outgoing).find(|&n| g[n].kind == StageKind::Index).unwrap();
+        let eval = g.neighbors_directed(index, Direction::Outgoing).find(|&n| g[n].kind == StageKind::Eval).unwrap();
+        let mut fate: HashMap<NodeIndex, Fate> = g.node_indices().map(|n| (n, Fate::Waiting)).collect();
+        // The index task ran after the cancelled train task and refused; one squeue answer
+        // lists both, the index task first.
+        fate.insert(index, Fate::Failed("FAILED (NonZeroExitCode)".into()));
+        fate.insert(train, Fate::Failed("CANCELLED".into()));
+        let newly = vec![(index, "FAILED (NonZeroExitCode)".to_string()), (train, "CANCELLED".to_string())];
+        let roots = settle_failures(g, &mut fate, newly, &|n, why| format!("{} {why}", g[n].kind.name()));
+        assert_eq!(roots.len(), 1, "one cause, not two: {roots:?}");
+        let (root, cause, downstream) = &roots[0];
+        assert_eq!((*root, cause.as_str()), (train, "train CANCELLED"));
+        assert!(downstream.contains(&index) && downstream.contains(&eval), "{downstream:?}");
+        assert_eq!(fate[&index], Fate::Skipped("train CANCELLED".into()));
+        assert_eq!(fate[&eval], Fate::Skipped("train CANCELLED".into()));
+        // Siblings of other training stages are untouched.
+        let other = g.node_indices().find(|&n| g[n].kind == StageKind::Train && n != train).unwrap();
+        assert_eq!(fate[&other], Fate::Waiting);
     }
 
     #[test]

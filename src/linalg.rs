@@ -144,7 +144,7 @@ fn exp_shifted_body(z: &mut [f32], shift: f32) {
 
 /// Cephes' `expf` for one value, branch-free so that loops over it vectorise.
 #[inline(always)]
-fn exp_poly(x: f32) -> f32 {
+pub(crate) fn exp_poly(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;

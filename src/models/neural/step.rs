@@ -9,7 +9,7 @@
 //! * [`graph_step`], dfdx's tape over the whole batch ([`super::loss::fused_loss`]): for
 //!   BatchNorm (statistics over the whole batch) and CUDA builds.
 
-use super::loss::{fused_loss, logits_row, row_loss};
+use super::loss::{fused_loss, row_from_logits};
 use super::negatives::Candidates;
 use super::params::Loss;
 use super::tower::Tower;
@@ -41,6 +41,13 @@ pub struct StepOut {
 /// Whether the fast path computes these towers.
 pub fn host_ready(user: &Tower, item: &Tower) -> bool {
     cfg!(not(feature = "cuda")) && user.mlp.host_ready() && item.mlp.host_ready()
+}
+
+thread_local! {
+    /// A block's logits / `dloss/dz` (`rows x c`, 512 KiB at ml-100k's batch) and a row of
+    /// scratch, kept per worker thread: allocating them zeroed for every block showed up as
+    /// memset and page faults in profiles.
+    static LOGITS: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 fn blocks(n: usize) -> impl Iterator<Item = (usize, usize)> {
@@ -96,20 +103,22 @@ pub fn host_step(x: &StepInput) -> StepOut {
         .map(|&(s, e)| {
             let rows = e - s;
             let ub_rows = &u[s * d..e * d];
-            let mut g = vec![0.0f32; rows * c];
-            matmul(rows, c, d, ub_rows, false, &v, true, &mut g, false, 1.0);
-            let mut z = vec![0.0f32; c];
-            let mut loss = 0.0f64;
-            for (i, gr) in g.chunks_mut(c).enumerate() {
-                logits_row(gr, inv_t, &cand.corr, &mut z);
-                gr.fill(0.0);
-                loss += row_loss(loss_kind, s + i, &mut z, gr, &cand.neg, twins[s + i], inv_b);
-            }
-            let mut du = vec![0.0f32; rows * d];
-            matmul(rows, d, c, &g, false, &v, false, &mut du, false, inv_t);
-            let mut dv = vec![0.0f32; c * d];
-            matmul(c, d, rows, &g, true, ub_rows, false, &mut dv, false, inv_t);
-            (loss, du, dv)
+            LOGITS.with_borrow_mut(|(g, z)| {
+                // Every value of `g` is written by the product before it is read.
+                g.resize(rows * c, 0.0);
+                z.resize(c, 0.0);
+                let g = &mut g[..rows * c];
+                matmul(rows, c, d, ub_rows, false, &v, true, g, false, 1.0);
+                let mut loss = 0.0f64;
+                for (i, gr) in g.chunks_mut(c).enumerate() {
+                    loss += row_from_logits(loss_kind, s + i, gr, &mut z[..c], inv_t, &cand.corr, &cand.neg, twins[s + i], inv_b);
+                }
+                let mut du = vec![0.0f32; rows * d];
+                matmul(rows, d, c, g, false, &v, false, &mut du, false, inv_t);
+                let mut dv = vec![0.0f32; c * d];
+                matmul(c, d, rows, g, true, ub_rows, false, &mut dv, false, inv_t);
+                (loss, du, dv)
+            })
         })
         .collect();
     let mut loss = 0.0f64;

@@ -362,6 +362,30 @@ fn fused_loss_matches_its_definition_and_finite_differences() {
     }
 }
 
+/// The fused in-batch softmax row gives the general path's bits: loss and gradient, with and
+/// without logQ, on a batch whose width is not a multiple of 8 and with sampled columns past it.
+#[test]
+fn the_fused_softmax_row_gives_the_general_paths_bits() {
+    use super::loss::{logits_row, row_loss, softmax_in_batch_row};
+    let (b, c) = (37usize, 45usize);
+    let neg = NegRows { pos: (0..b as u32).collect(), in_batch: true, start: vec![0; b + 1], cols: Vec::new() };
+    let corr: Vec<f32> = (0..c).map(|j| (j as f32 * 0.77).cos() - 0.5).collect();
+    for r in [0, 5, 36] {
+        for k in [&corr[..], &[][..]] {
+            let logits: Vec<f32> = (0..c).map(|j| ((j * 31 + r * 7) as f32 * 0.913).sin() * 3.0).collect();
+            let mut z = vec![0.0f32; c];
+            let mut want = vec![0.0f32; c];
+            logits_row(&logits, 1.0 / 0.07, k, &mut z);
+            let lw = row_loss(Loss::Softmax, r, &mut z, &mut want, &neg, false, 1.0 / b as f32);
+            let mut got = logits.clone();
+            let lg = softmax_in_batch_row(&mut got, 1.0 / 0.07, k, r, b, 1.0 / b as f32);
+            assert_eq!(lg.to_bits(), lw.to_bits(), "row {r}: loss {lg} vs {lw}");
+            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "row {r}: {got:?}\n{want:?}");
+            assert!(got[b..].iter().all(|&x| x == 0.0) && got[r] < 0.0);
+        }
+    }
+}
+
 /// A small feature table for encoder tests: 6 rows.
 fn encoder_columns() -> Vec<FeatureColumn> {
     vec![

@@ -53,6 +53,16 @@ fn quickstart_runs_end_to_end_and_popularity_beats_random() {
     }
     let md = std::fs::read_to_string(d.path().join("results/quickstart/results.md")).unwrap();
     assert!(md.contains("Recall@10") && md.contains("popularity"));
+    // Every stage that ran records the process's peak memory in its manifest (Linux).
+    if std::path::Path::new("/proc/self/status").exists() {
+        let manifests: Vec<_> = glob::glob(&format!("{}/cache/*/*/manifest.json", d.path().display())).unwrap().map(|p| p.unwrap()).collect();
+        assert!(manifests.len() >= 8, "{manifests:?}");
+        for m in manifests {
+            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+            let peak = v["peak_rss_bytes"].as_u64().unwrap_or(0);
+            assert!(peak > 1 << 20, "{}: peak_rss_bytes {peak}", m.display());
+        }
+    }
 }
 
 #[test]

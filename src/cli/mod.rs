@@ -309,8 +309,9 @@ fn stage(args: StageArgs) -> i32 {
             eprintln!("{label}: already cached");
             0
         }
-        Ok(pipeline::stages::Outcome::Ran { seconds }) => {
-            eprintln!("{label}: ran in {seconds:.2}s ({:.2}s with planning)", t.elapsed().as_secs_f64());
+        Ok(pipeline::stages::Outcome::Ran { seconds, peak_rss_bytes }) => {
+            let peak = peak_rss_bytes.map(|b| format!(", peak {}", crate::memory::human(b))).unwrap_or_default();
+            eprintln!("{label}: ran in {seconds:.2}s ({:.2}s with planning{peak})", t.elapsed().as_secs_f64());
             0
         }
         Err(e) => {

@@ -47,6 +47,9 @@ pub struct Manifest {
     pub created_unix: u64,
     /// Wall time the stage took to compute.
     pub seconds: f64,
+    /// Peak resident memory of the process while the stage computed ([`crate::memory::Window`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
     pub files: BTreeMap<String, FileSum>,
     /// Stage-specific facts (epoch losses, index size, metric summaries...).
     pub info: Value,
@@ -327,6 +330,7 @@ pub fn new_manifest(stage: &str, key: &str, label: &str, config: Value, upstream
         code_version,
         created_unix: 0,
         seconds: 0.0,
+        peak_rss_bytes: None,
         files: BTreeMap::new(),
         info: Value::Null,
     }

@@ -84,9 +84,9 @@ pub fn execute(plan: &Plan, exec: &Executor, jobs: usize, log: &(dyn Fn(String) 
                     log(format!("{:<7} cached  {}", st.kind.name(), st.label));
                     release(g, n, &mut indeg, &mut ready, &mut blocked, None);
                 }
-                Ok(Outcome::Ran { seconds }) => {
+                Ok(Outcome::Ran { seconds, peak_rss_bytes }) => {
                     summary.ran += 1;
-                    log(format!("{:<7} ran     {} ({seconds:.2}s)", st.kind.name(), st.label));
+                    log(format!("{:<7} ran     {} {}", st.kind.name(), st.label, super::stages::ran_note(seconds, peak_rss_bytes)));
                     release(g, n, &mut indeg, &mut ready, &mut blocked, None);
                 }
                 Err(e) => {

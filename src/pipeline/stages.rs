@@ -26,7 +26,19 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Outcome {
     Cached,
-    Ran { seconds: f64 },
+    /// `peak_rss_bytes`: see [`crate::memory::Window`] (none for the report).
+    Ran {
+        seconds: f64,
+        peak_rss_bytes: Option<u64>,
+    },
+}
+
+/// ` (2.31s, peak 412 MB)`: how a stage that ran is logged.
+pub fn ran_note(seconds: f64, peak: Option<u64>) -> String {
+    match peak {
+        Some(b) => format!("({seconds:.2}s, peak {})", crate::memory::human(b)),
+        None => format!("({seconds:.2}s)"),
+    }
 }
 
 #[derive(Clone)]
@@ -306,7 +318,7 @@ impl<'a> Executor<'a> {
         if st.kind == StageKind::Report {
             let t = Instant::now();
             self.write_report(st.run.experiment)?;
-            return Ok(Outcome::Ran { seconds: t.elapsed().as_secs_f64() });
+            return Ok(Outcome::Ran { seconds: t.elapsed().as_secs_f64(), peak_rss_bytes: None });
         }
         let cache = self.cache_of(st);
         if !self.force {
@@ -328,6 +340,7 @@ impl<'a> Executor<'a> {
         let run = self.run_of(st);
         let exp = &self.plan.experiments[st.run.experiment];
         let t = Instant::now();
+        let window = crate::memory::Window::open();
         let what = || format!("{} stage `{}`", st.kind.name(), st.label);
         match st.kind {
             StageKind::Data => {
@@ -341,7 +354,7 @@ impl<'a> Executor<'a> {
                 }
                 let ds = Arc::new(ds);
                 let d2 = ds.clone();
-                manifest.seconds = t.elapsed().as_secs_f64();
+                (manifest.seconds, manifest.peak_rss_bytes) = (t.elapsed().as_secs_f64(), window.peak());
                 cache.store(manifest, move |dir| write_dataset(dir, &d2)).with_context(what)?;
                 self.remember(&st.key, Loaded::Data(ds));
             }
@@ -353,7 +366,7 @@ impl<'a> Executor<'a> {
                     anyhow::bail!("the {} split left no test interactions: {}", run.split.kind.kind, why_no_test(&ds));
                 }
                 let s2 = s.clone();
-                manifest.seconds = t.elapsed().as_secs_f64();
+                (manifest.seconds, manifest.peak_rss_bytes) = (t.elapsed().as_secs_f64(), window.peak());
                 cache
                     .store(manifest, move |dir| {
                         art::write_interactions(&dir.join("train.bin"), &s2.train)?;
@@ -375,7 +388,7 @@ impl<'a> Executor<'a> {
                 let c = Arc::new(run.model.model.build_corpus(&ds, &split, run.seed)?);
                 c.validate()?;
                 let c2 = c.clone();
-                manifest.seconds = t.elapsed().as_secs_f64();
+                (manifest.seconds, manifest.peak_rss_bytes) = (t.elapsed().as_secs_f64(), window.peak());
                 cache
                     .store(manifest, move |dir| {
                         art::write_corpus(&dir.join("corpus.bin"), &c2)?;
@@ -402,7 +415,7 @@ impl<'a> Executor<'a> {
                 let trained = Arc::new(run.model.model.fit(&input).with_context(what)?);
                 check_trained(&trained, &split, run.model.model.learns_embeddings()).with_context(what)?;
                 let t2 = trained.clone();
-                manifest.seconds = t.elapsed().as_secs_f64();
+                (manifest.seconds, manifest.peak_rss_bytes) = (t.elapsed().as_secs_f64(), window.peak());
                 cache
                     .store(manifest, move |dir| {
                         art::write_matrix(&dir.join("items.f32"), &t2.items)?;
@@ -416,7 +429,7 @@ impl<'a> Executor<'a> {
                 let (trained, _) = self.trained(st.inputs.train()?)?;
                 let metric = run.index.metric.unwrap_or(trained.metric);
                 let index = (run.index.kind.build)(&run.index.build, &trained.items, metric, run.seed).with_context(what)?;
-                manifest.seconds = t.elapsed().as_secs_f64();
+                (manifest.seconds, manifest.peak_rss_bytes) = (t.elapsed().as_secs_f64(), window.peak());
                 cache
                     .store(manifest, |dir| {
                         index.save(dir)?;
@@ -428,7 +441,7 @@ impl<'a> Executor<'a> {
                 let out = self.evaluate(st, run).with_context(what)?;
                 let summary = Arc::new(out.summary);
                 let s2 = summary.clone();
-                manifest.seconds = t.elapsed().as_secs_f64();
+                (manifest.seconds, manifest.peak_rss_bytes) = (t.elapsed().as_secs_f64(), window.peak());
                 cache
                     .store(manifest, move |dir| {
                         art::write_json(&dir.join("summary.json"), &*s2)?;
@@ -445,7 +458,7 @@ impl<'a> Executor<'a> {
             }
             StageKind::Report => unreachable!("handled above"),
         }
-        Ok(Outcome::Ran { seconds: t.elapsed().as_secs_f64() })
+        Ok(Outcome::Ran { seconds: t.elapsed().as_secs_f64(), peak_rss_bytes: window.peak() })
     }
 
     /// Runs the run's tasks ([`crate::eval`]) on its vectors, loading its index only when a

@@ -32,6 +32,7 @@
 
 use super::alias::AliasTable;
 use super::kernels::{Avx2Fma, Kernels, Portable};
+use super::rows::{HotSet, Replica, Rows, View, HOT_BYTES, SYNC_TOKENS};
 use super::{Arch, EpochStats, SgnsConfig, SgnsOutput};
 use crate::data::corpus::Corpus;
 use crate::linalg::Matrix;
@@ -40,6 +41,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use std::ops::Range;
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// Which row kernels to use.
@@ -91,6 +93,8 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, kernels: KernelChoice, on_e
     let chunks = split_chunks(corpus, threads);
     let pool = if chunks.len() > 1 { Some(rayon::ThreadPoolBuilder::new().num_threads(chunks.len()).build().context("sgns: thread pool")?) } else { None };
     let use_avx2 = kernels == KernelChoice::Auto && Avx2Fma::available();
+    let hot = (chunks.len() > 1).then(|| HotSet::new(&counts, dim, HOT_BYTES));
+    let merge = Mutex::new(());
 
     let shared = Shared {
         corpus,
@@ -101,6 +105,8 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, kernels: KernelChoice, on_e
         inv_dist: &inv_dist,
         centre: Rows::new(&mut centre),
         context: Rows::new(&mut context),
+        hot: hot.as_ref(),
+        merge: &merge,
     };
     let mut epochs = Vec::with_capacity(cfg.epochs);
     for epoch in 0..cfg.epochs {
@@ -251,40 +257,6 @@ struct ChunkResult {
     lr: f32,
 }
 
-/// A table shared by the Hogwild workers.
-#[derive(Clone, Copy)]
-struct Rows {
-    ptr: *mut f32,
-    rows: usize,
-    dim: usize,
-}
-
-// SAFETY: see the module docs: concurrent lock-free updates are the algorithm (Hogwild).
-unsafe impl Send for Rows {}
-unsafe impl Sync for Rows {}
-
-impl Rows {
-    fn new(m: &mut Matrix) -> Self {
-        Rows { ptr: m.data.as_mut_ptr(), rows: m.rows, dim: m.cols }
-    }
-
-    /// # Safety
-    /// `i < rows`, and the caller holds no other reference to row `i` of this table.
-    #[inline(always)]
-    unsafe fn row<'a>(self, i: u32) -> &'a mut [f32] {
-        debug_assert!((i as usize) < self.rows);
-        std::slice::from_raw_parts_mut(self.ptr.add(i as usize * self.dim), self.dim)
-    }
-
-    /// # Safety
-    /// `i < rows`.
-    #[inline(always)]
-    unsafe fn ptr(self, i: u32) -> *mut f32 {
-        debug_assert!((i as usize) < self.rows);
-        self.ptr.add(i as usize * self.dim)
-    }
-}
-
 struct Shared<'a> {
     corpus: &'a Corpus,
     cfg: &'a SgnsConfig,
@@ -294,6 +266,9 @@ struct Shared<'a> {
     inv_dist: &'a [f32],
     centre: Rows,
     context: Rows,
+    /// With more than one thread: the rows each thread trains a copy of ([`super::rows`]).
+    hot: Option<&'a HotSet>,
+    merge: &'a Mutex<()>,
 }
 
 unsafe fn run_chunk_dispatch(avx2: bool, sh: &Shared, chunk: &Chunk, epoch: usize, rng: &mut Xoshiro256PlusPlus) -> ChunkResult {
@@ -302,14 +277,20 @@ unsafe fn run_chunk_dispatch(avx2: bool, sh: &Shared, chunk: &Chunk, epoch: usiz
         return run_chunk_avx2(sh, chunk, epoch, rng);
     }
     let _ = avx2;
-    run_chunk::<Portable>(sh, chunk, epoch, rng)
+    match sh.hot {
+        Some(_) => run_chunk::<Portable, true>(sh, chunk, epoch, rng),
+        None => run_chunk::<Portable, false>(sh, chunk, epoch, rng),
+    }
 }
 
 /// The whole loop compiled with AVX2 + FMA enabled, so the kernels inline into it.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_chunk_avx2(sh: &Shared, chunk: &Chunk, epoch: usize, rng: &mut Xoshiro256PlusPlus) -> ChunkResult {
-    run_chunk::<Avx2Fma>(sh, chunk, epoch, rng)
+    match sh.hot {
+        Some(_) => run_chunk::<Avx2Fma, true>(sh, chunk, epoch, rng),
+        None => run_chunk::<Avx2Fma, false>(sh, chunk, epoch, rng),
+    }
 }
 
 /// Per-thread buffers of one example's targets (the positive, then the negatives).
@@ -339,8 +320,9 @@ impl Targets {
 /// the same example (the later dot then misses the earlier update, an O(lr) difference).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn step<K: Kernels>(
+unsafe fn step<K: Kernels, const HOT: bool>(
     sh: &Shared,
+    view: &View,
     rng: &mut Xoshiro256PlusPlus,
     x: &mut [f32],
     target: u32,
@@ -351,10 +333,10 @@ unsafe fn step<K: Kernels>(
 ) -> f32 {
     let cfg = sh.cfg;
     tg.rows.clear();
-    tg.rows.push(sh.context.ptr(target));
+    tg.rows.push(view.context::<HOT>(target));
     for _ in 0..cfg.negatives {
         if let Some(t) = draw_negative(sh.alias, rng, target, cfg.redraw_positive) {
-            tg.rows.push(sh.context.ptr(t));
+            tg.rows.push(view.context::<HOT>(t));
         }
     }
     let m = tg.rows.len();
@@ -374,7 +356,7 @@ unsafe fn step<K: Kernels>(
 
 /// One thread's share of one epoch.
 #[inline(always)]
-unsafe fn run_chunk<K: Kernels>(sh: &Shared, chunk: &Chunk, epoch: usize, rng_out: &mut Xoshiro256PlusPlus) -> ChunkResult {
+unsafe fn run_chunk<K: Kernels, const HOT: bool>(sh: &Shared, chunk: &Chunk, epoch: usize, rng_out: &mut Xoshiro256PlusPlus) -> ChunkResult {
     // A local copy lives in registers; the caller's is written back at the end.
     let mut local_rng = rng_out.clone();
     let rng = &mut local_rng;
@@ -394,6 +376,18 @@ unsafe fn run_chunk<K: Kernels>(sh: &Shared, chunk: &Chunk, epoch: usize, rng_ou
     let mut loss = 0.0f64;
     let mut pairs = 0u64;
     let mut lr = lr0;
+    let mut replica = match (HOT, sh.hot) {
+        (true, Some(hot)) => Some(Replica::new(hot, sh.centre, sh.context, sh.merge)),
+        _ => None,
+    };
+    let view = match &mut replica {
+        Some(r) => r.view(sh.centre, sh.context),
+        None => View::shared(sh.centre, sh.context),
+    };
+    let mut since_merge = 0usize;
+    // At least 16 merges per chunk and epoch, so that a small corpus is not trained for a
+    // whole epoch on stale copies.
+    let sync_every = (chunk.tokens as usize / 16).clamp(256, SYNC_TOKENS);
 
     for s in chunk.seqs.clone() {
         let seq = sh.corpus.seq(s);
@@ -411,6 +405,16 @@ unsafe fn run_chunk<K: Kernels>(sh: &Shared, chunk: &Chunk, epoch: usize, rng_ou
         };
         let n = toks.len();
         for i in 0..n {
+            if HOT {
+                since_merge += 1;
+                if since_merge >= sync_every {
+                    // Between positions: no row reference is alive.
+                    if let Some(r) = replica.as_mut() {
+                        r.sync(sh.centre, sh.context, sh.merge);
+                    }
+                    since_merge = 0;
+                }
+            }
             lr = lr0 - lr_span * ((done + i as f64) * inv_total).min(1.0) as f32;
             let b = if cfg.dynamic_window { window - ((rng.next_u32() as u64 * window as u64) >> 32) as usize } else { window };
             let lo = i.saturating_sub(b);
@@ -418,7 +422,7 @@ unsafe fn run_chunk<K: Kernels>(sh: &Shared, chunk: &Chunk, epoch: usize, rng_ou
             let centre_id = toks[i];
             match cfg.arch {
                 Arch::SkipGram => {
-                    let x = sh.centre.row(centre_id);
+                    let x = view.centre_row::<HOT>(centre_id);
                     for j in lo..=hi {
                         if j == i {
                             continue;
@@ -426,7 +430,7 @@ unsafe fn run_chunk<K: Kernels>(sh: &Shared, chunk: &Chunk, epoch: usize, rng_ou
                         let w = if cfg.distance_weighting { sh.inv_dist[i.abs_diff(j)] } else { 1.0 };
                         let glr = lr * w;
                         let target = toks[j];
-                        let l = step::<K>(sh, rng, x, target, glr, &mut targets, &mut e, true);
+                        let l = step::<K, HOT>(sh, &view, rng, x, target, glr, &mut targets, &mut e, true);
                         loss += l as f64;
                         pairs += 1;
                     }
@@ -449,14 +453,14 @@ unsafe fn run_chunk<K: Kernels>(sh: &Shared, chunk: &Chunk, epoch: usize, rng_ou
                     }
                     h.fill(0.0);
                     for (&id, &w) in ctx_ids.iter().zip(&ctx_w) {
-                        K::axpy(w / wsum, sh.centre.row(id), &mut h);
+                        K::axpy(w / wsum, view.centre_row::<HOT>(id), &mut h);
                     }
-                    let l = step::<K>(sh, rng, &mut h, centre_id, lr, &mut targets, &mut e, false);
+                    let l = step::<K, HOT>(sh, &view, rng, &mut h, centre_id, lr, &mut targets, &mut e, false);
                     // word2vec's cbow_mean: every context row gets the whole error (scaled by
                     // its relative weight when distance weighting is on; 1 otherwise).
                     let scale = ctx_ids.len() as f32 / wsum;
                     for (&id, &w) in ctx_ids.iter().zip(&ctx_w) {
-                        K::axpy(w * scale, &e, sh.centre.row(id));
+                        K::axpy(w * scale, &e, view.centre_row::<HOT>(id));
                     }
                     loss += l as f64;
                     pairs += 1;
@@ -464,6 +468,9 @@ unsafe fn run_chunk<K: Kernels>(sh: &Shared, chunk: &Chunk, epoch: usize, rng_ou
             }
         }
         done += seq.len() as f64;
+    }
+    if let Some(r) = replica.as_mut() {
+        r.sync(sh.centre, sh.context, sh.merge);
     }
     *rng_out = local_rng;
     ChunkResult { loss, pairs, lr }
@@ -574,12 +581,30 @@ mod tests {
         }
     }
 
+    /// Two threads (hot rows copied per thread and merged, the rest Hogwild) learn what one
+    /// thread learns: the same final loss within 5 % and at least 90 % of its cluster
+    /// separation, with every row hot (50 items) and with a third of them cold (1,500 items of
+    /// d = 64: 1,024 hot).
     #[test]
-    fn multi_thread_trains() {
-        let corpus = planted(5, 10, 400, 20, 5);
-        let out = train(&corpus, &SgnsConfig { threads: 2, ..cfg(Arch::SkipGram) }, &mut |_| {}).unwrap();
-        assert!(separation(&out.centre, 10) > 0.3);
-        assert_eq!(out.epochs[0].tokens, 8000);
+    fn multi_thread_trains_as_well_as_one() {
+        for (per, seqs, dim) in [(10usize, 400usize, 16usize), (300, 4000, 64)] {
+            let corpus = planted(5, per, seqs, 20, 5);
+            let hot = HotSet::new(&corpus.counts(), dim, HOT_BYTES).len();
+            assert_eq!(hot, (5 * per).min(1024), "hot rows");
+            // (CBOW's mean input learns too slowly on the larger corpus in 5 epochs.)
+            let archs: &[Arch] = if per == 10 { &[Arch::SkipGram, Arch::Cbow] } else { &[Arch::SkipGram] };
+            for &arch in archs {
+                let one = train(&corpus, &SgnsConfig { dim, ..cfg(arch) }, &mut |_| {}).unwrap();
+                let two = train(&corpus, &SgnsConfig { dim, threads: 2, ..cfg(arch) }, &mut |_| {}).unwrap();
+                assert_eq!(two.epochs[0].tokens, 20 * seqs as u64);
+                let (l1, l2) = (one.epochs.last().unwrap().loss, two.epochs.last().unwrap().loss);
+                // The loss is measured as training goes, on each thread's copies: a little
+                // staler with copies, hence the wider band than for the separation.
+                assert!((l1 - l2).abs() < 0.05 * l1, "{arch:?} {per}x{dim}: loss {l1} vs {l2}");
+                let (s1, s2) = (separation(&one.centre, per), separation(&two.centre, per));
+                assert!(s1 > 0.3 && s2 > 0.9 * s1, "{arch:?} {per}x{dim}: separation {s1} vs {s2}");
+            }
+        }
     }
 
     #[test]

@@ -4,13 +4,15 @@
 //! One file per concept, finalfrontier style:
 //! - [`alias`]: Vose alias table, O(1) draws from unigram^alpha;
 //! - [`kernels`]: the f32 row kernels (dot, fused SGD update), portable and AVX2+FMA;
-//! - [`engine`]: the training loop (pair streaming, subsampling, windows, Hogwild threads).
+//! - [`engine`]: the training loop (pair streaming, subsampling, windows, Hogwild threads);
+//! - [`rows`]: where a thread reads and writes rows (shared tables, its copies of hot rows).
 //!
 //! The configuration, statistics and output types live here.
 
 pub mod alias;
 pub mod engine;
 pub mod kernels;
+pub mod rows;
 
 pub use alias::AliasTable;
 pub use engine::train;

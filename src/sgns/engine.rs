@@ -8,9 +8,11 @@
 //! # Threads (Hogwild)
 //! The corpus is cut into `threads` contiguous chunks of about equal token counts; each epoch
 //! runs one chunk per thread of a dedicated rayon pool, each with its own xoshiro256++ RNG
-//! seeded from `(seed, epoch, chunk)`. Threads read and write the shared tables without
-//! locks, like word2vec, gensim and finalfrontier: two threads may update the same row at
-//! once and one of the two increments can be lost or mixed. This is a data race in the
+//! seeded from `(seed, epoch, chunk)`. Each thread trains its own copies of the hottest rows
+//! and merges them into the shared tables under a lock every few thousand tokens
+//! ([`super::rows`]); the other rows it reads and writes in the shared tables without locks,
+//! like word2vec, gensim and finalfrontier: two threads may update the same row at once and
+//! one of the two increments can be lost or mixed. This is a data race in the
 //! strict sense (the rows are reached through raw pointers), tolerated because updates are
 //! sparse and tiny; it makes runs with `threads > 1` non-reproducible. `threads = 1` runs on
 //! the calling thread and is bit-exact for a seed (and a kernel choice: the AVX2 kernels use

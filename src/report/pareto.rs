@@ -11,7 +11,9 @@
 //!   same data stage) and one has ANN rows: every experiment's points on one plot, written by
 //!   whichever of their reports finishes last (when all their evaluations are available).
 //!
-//! Exact (`flat`) rows appear at recall 1, as the brute-force reference.
+//! Exact (`flat`) rows appear at recall 1, as the brute-force reference (at their measured
+//! recall when they have one: on a vectors dataset every row is scored against the ground
+//! truth).
 
 use super::Table;
 use crate::config::Experiment;
@@ -55,7 +57,13 @@ pub fn points(rows: &[Value], col: &str) -> Vec<Point> {
         .filter_map(|r| {
             let kind = r["index"]["kind"].as_str()?;
             let qps = r["latency"]["qps_single"].as_f64().filter(|q| q.is_finite() && *q > 0.0)?;
-            let recall = if kind == "flat" { 1.0 } else { r["metrics"][col].as_f64()? };
+            // Flat rows are at recall 1 unless they were measured (task `ann` scores them
+            // against the dataset's ground truth too).
+            let recall = match r["metrics"][col].as_f64() {
+                Some(x) => x,
+                None if kind == "flat" => 1.0,
+                None => return None,
+            };
             let curve = if models.len() > 1 { format!("{kind} ({})", r["model"].as_str().unwrap_or("?")) } else { kind.to_string() };
             let label = match r["config"].as_object() {
                 _ if kind == "flat" => "exact".to_string(),

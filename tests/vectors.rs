@@ -112,7 +112,11 @@ fn index_sweep_on_a_vectors_dataset_needs_no_model_and_gives_the_ann_table_and_p
         assert!(!header.contains(col), "{col} in {header}");
     }
     let svg = std::fs::read_to_string(out.join("pareto.svg")).expect("pareto.svg is written");
-    assert!(svg.contains("<svg") && svg.contains("ANNRecall@10") && svg.contains("hnsw") && svg.contains("flat"), "pareto plot");
+    assert!(
+        svg.contains("<svg") && svg.contains("ANNRecall@10") && svg.contains("true neighbours") && svg.contains("hnsw") && svg.contains("flat"),
+        "pareto plot"
+    );
+    assert!(svg.contains("on vectors base:"), "the dataset's file names the plot");
 
     // The vectors are cached once, in the data stage: the train stage holds no copy.
     let cache = d.path().join("cache");
@@ -213,6 +217,10 @@ fn vectors_config_errors_name_the_key_and_line() {
     assert!(e.message.contains("did you mean .fvecs?"), "{e}");
     let e = config_error("[dataset]\nkind = \"vectors\"\nbase = \"b.fvecs\"\n");
     assert_eq!(e.key, "dataset.query");
-    let e = config_error("[dataset]\nkind = \"vector\"\n");
+    let e = config_error("[dataset]\nkind = \"vector\"\n\n[[model]]\nkind = \"random\"\n");
     assert!(e.hint.as_deref().unwrap().contains("did you mean `vectors`?"), "{e}");
+    // Without a model and without a vectors dataset, the hint says which dataset needs none.
+    let e = config_error("[dataset]\nkind = \"vector\"\n");
+    let hint = e.hint.unwrap();
+    assert!(e.message.contains("no [[model]]") && hint.contains("kind = \"vectors\", needs none") && !hint.contains("passthrough"), "{hint}");
 }

@@ -316,7 +316,10 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
         return Err(sm.error(
             "model",
             "no [[model]] entries",
-            Some(format!("add e.g. [[model]] kind = \"popularity\"; kinds: {}", models::kind_names().join(", "))),
+            Some(format!(
+                "add e.g. [[model]] kind = \"popularity\"; kinds: {} (an ANN benchmark, [dataset] kind = \"vectors\", needs none)",
+                models::kind_names().into_iter().filter(|k| *k != models::passthrough::KIND_NAME).collect::<Vec<_>>().join(", ")
+            )),
         ));
     }
 

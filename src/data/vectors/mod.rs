@@ -214,7 +214,9 @@ fn metric_name(m: Metric) -> &'static str {
 /// Loads a vectors dataset: reads and checks the files, and computes the ground truth when
 /// none is given.
 pub fn load(p: &VectorsParams, dir: &Path) -> Result<Dataset> {
-    let (base, queries, truth, metric, name) = match &p.file {
+    // Each route gives the vectors, where they came from (for errors), the ground truth, the
+    // metric and the dataset's name.
+    let (base, queries, sources, truth, metric, name) = match &p.file {
         Some(f) => {
             let path = resolve(dir, f)?;
             let file = hdf5::read(&path)?;
@@ -235,22 +237,15 @@ pub fn load(p: &VectorsParams, dir: &Path) -> Result<Dataset> {
                 (None, m) => m.unwrap_or(Metric::L2),
             };
             let truth = file.neighbors.map(|n| (n, path.clone(), "neighbors"));
-            (file.base, file.queries, truth, metric, stem(&path))
+            let sources = (format!("`{}` dataset `train`", path.display()), format!("`{}` dataset `test`", path.display()));
+            (file.base, file.queries, sources, truth, metric, stem(&path))
         }
         None => {
             let (b, q) = (p.base.as_ref().expect("validated"), p.query.as_ref().expect("validated"));
             let (bp, qp) = (resolve(dir, b)?, resolve(dir, q)?);
             let base = read_vectors(&bp, "base vectors")?;
             let queries = read_vectors(&qp, "query vectors")?;
-            if queries.cols != base.cols {
-                bail!(
-                    "the query vectors (`{}`) have {} dimensions but the base vectors (`{}`) {}: queries must live in the base's space",
-                    qp.display(),
-                    queries.cols,
-                    bp.display(),
-                    base.cols
-                );
-            }
+            let sources = (format!("`{}`", bp.display()), format!("`{}`", qp.display()));
             let truth = match &p.ground_truth {
                 Some(g) => {
                     let gp = resolve(dir, g)?;
@@ -262,12 +257,21 @@ pub fn load(p: &VectorsParams, dir: &Path) -> Result<Dataset> {
                 }
                 None => None,
             };
-            (base, queries, truth, p.metric.unwrap_or(Metric::L2), stem(&bp))
+            (base, queries, sources, truth, p.metric.unwrap_or(Metric::L2), stem(&bp))
         }
     };
-    for (m, what) in [(&base, "base"), (&queries, "query")] {
+    if queries.cols != base.cols {
+        bail!(
+            "the query vectors ({}) have {} dimensions but the base vectors ({}) {}: queries must live in the base's space",
+            sources.1,
+            queries.cols,
+            sources.0,
+            base.cols
+        );
+    }
+    for (m, what, source) in [(&base, "base", &sources.0), (&queries, "query", &sources.1)] {
         if let Some(r) = m.first_non_finite_row() {
-            bail!("{what} vector {r} holds NaN or infinity");
+            bail!("{source}: {what} vector {r} holds NaN or infinity");
         }
     }
     let set = match truth {

@@ -114,7 +114,7 @@ fn files_that_disagree_are_clear_errors() {
     // A NaN in a vector names it.
     write_fvecs(&d.path().join("nan.fvecs"), &[vec![0.0, 0.0], vec![f32::NAN, 1.0]]);
     let e = load_with(serde_json::json!({"base": "nan.fvecs"}));
-    assert!(e.contains("base vector 1 holds NaN"), "{e}");
+    assert!(e.contains("nan.fvecs`: base vector 1 holds NaN"), "{e}");
     // A missing file names the path and the data folder setting.
     let e = load_with(serde_json::json!({"query": "nope.fvecs"}));
     assert!(e.contains("nope.fvecs") && e.contains("data_dir"), "{e}");
@@ -182,6 +182,13 @@ fn hdf5_without_neighbors_or_distance_uses_the_metric_and_exact_search() {
     let p = params(serde_json::json!({"file": "x.h5", "ground_truth_k": 2})).unwrap();
     let v = vectors(&load(&p, d.path()).unwrap()).clone();
     assert_eq!((v.metric, v.from_file, v.neighbors.clone()), (Metric::L2, false, vec![1, 0, 3, 2]));
+    // Queries of another dimension than the base.
+    let mut b = ::hdf5_pure::FileBuilder::new();
+    b.create_dataset("train").with_f32_data(&[0.0, 1.0]).with_shape(&[1, 2]);
+    b.create_dataset("test").with_f32_data(&[0.0, 1.0, 2.0]).with_shape(&[1, 3]);
+    b.write(d.path().join("d.h5")).unwrap();
+    let e = load(&params(serde_json::json!({"file": "d.h5"})).unwrap(), d.path()).unwrap_err().to_string();
+    assert!(e.contains("d.h5` dataset `test`) have 3 dimensions but the base vectors") && e.contains("dataset `train`) 2"), "{e}");
     let mut b = ::hdf5_pure::FileBuilder::new();
     b.create_dataset("train").with_f32_data(&[0.0, 1.0]).with_shape(&[1, 2]);
     b.create_dataset("test").with_f32_data(&[0.0, 1.0]).with_shape(&[1, 2]);

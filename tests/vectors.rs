@@ -212,6 +212,10 @@ fn vectors_config_errors_name_the_key_and_line() {
     assert!(e.key == "dataset" && e.message.contains("k_core = 5"), "{e}");
     let e = config_error(&format!("{VECTORS}metric = \"cos\"\n\n[index]\nkind = \"hnsw\"\nmetric = \"ip\"\n"));
     assert_eq!((e.key.as_str(), e.line), ("index.metric", Some(9)), "{e}");
+    // Without `metric`, files are by l2.
+    let e = config_error(&format!("{VECTORS}\n[index]\nkind = \"hnsw\"\nmetric = \"cos\"\n"));
+    assert_eq!((e.key.as_str(), e.line), ("index.metric", Some(8)), "{e}");
+    assert!(e.message.contains("by metric \"l2\"") && e.message.contains("search by \"cos\""), "{e}");
     let e = config_error("[dataset]\nkind = \"vectors\"\nbase = \"b.fvec\"\nquery = \"q.fvecs\"\n");
     assert_eq!((e.key.as_str(), e.line), ("dataset.base", Some(3)), "{e}");
     assert!(e.message.contains("did you mean .fvecs?"), "{e}");

@@ -581,12 +581,19 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
                 .map_err(|_| sm.error("index.metric", format!("unknown metric {v}"), Some("metrics: ip, cos, l2".into())))?,
         ),
     };
-    if let (Some(m), Some(dm)) = (metric, dparams_canon.get("metric").filter(|_| vectors)) {
+    // The metric of a vectors dataset's neighbours, when the config tells it: `metric`, else
+    // `l2` for files (an HDF5 file's `distance` attribute is read with the data).
+    let dataset_metric = match (vectors, dparams_canon.get("metric")) {
+        (false, _) => None,
+        (true, Some(m)) => Some(m.clone()),
+        (true, None) => dparams_canon.get("file").is_none().then(|| Value::String("l2".into())),
+    };
+    if let (Some(m), Some(dm)) = (metric, &dataset_metric) {
         if serde_json::to_value(m).ok().as_ref() != Some(dm) {
             return Err(sm.error(
                 "index.metric",
                 format!(
-                    "the dataset's true neighbours are by metric {dm} ([dataset] metric), but the index would search by {}",
+                    "the dataset's true neighbours are by metric {dm} ([dataset] metric, default \"l2\"), but the index would search by {}",
                     serde_json::to_value(m).unwrap_or_default()
                 ),
                 Some("leave [index] metric out: the dataset's metric applies".into()),

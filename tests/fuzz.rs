@@ -2,6 +2,7 @@
 //! data loader give an error or a result, never a panic. Bounded to a few seconds.
 
 use proptest::prelude::*;
+use runner::data::vectors::{fvecs, hdf5, npy};
 use runner::data::{edges, loaders};
 use std::path::Path;
 
@@ -136,6 +137,43 @@ proptest! {
             let _ = edges::load_edges(&el, None, false);
             let _ = edges::load_edges(&el, Some(&el), true);
         }
+    }
+
+    #[test]
+    fn vector_readers_survive_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600), dim in 1i32..6) {
+        let d = tempfile::tempdir().unwrap();
+        // Random bytes, and a plausible first record followed by random bytes.
+        let mut headed = dim.to_le_bytes().to_vec();
+        headed.extend_from_slice(&bytes);
+        let mut npy_headed = b"\x93NUMPY\x01\x00".to_vec();
+        npy_headed.extend_from_slice(&bytes);
+        for body in [&bytes[..], &headed[..], &npy_headed[..]] {
+            let p = d.path().join("x");
+            std::fs::write(&p, body).unwrap();
+            let _ = fvecs::read_vectors(&p, fvecs::Elem::F32);
+            let _ = fvecs::read_vectors(&p, fvecs::Elem::U8);
+            let _ = fvecs::read_ids(&p);
+            let _ = npy::read_vectors(&p, "base vectors");
+            let _ = npy::read_ids(&p);
+            let _ = hdf5::read(&p);
+        }
+    }
+
+    #[test]
+    fn hdf5_reader_survives_cut_and_damaged_files(cut in 0usize..15136, flips in proptest::collection::vec((0usize..15136, any::<u8>()), 0..6)) {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ann-tiny-euclidean.hdf5");
+        let good = std::fs::read(fixture).unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.hdf5");
+        std::fs::write(&p, &good[..cut.min(good.len())]).unwrap();
+        let _ = hdf5::read(&p);
+        let mut damaged = good.clone();
+        for (at, b) in flips {
+            let at = at % damaged.len();
+            damaged[at] = b;
+        }
+        std::fs::write(&p, &damaged).unwrap();
+        let _ = hdf5::read(&p);
     }
 
     #[test]

@@ -306,11 +306,20 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
     check_output_dir(&section.cache_dir, "experiment.cache_dir", sm)?;
     let data_dir = section.data_dir.clone().or_else(|| std::env::var_os("RUNNER_DATA_DIR").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("data"));
 
+    // A vectors dataset needs no model: its vectors pass through to the index.
+    let vectors = tree.get("dataset").and_then(|d| d.get("kind")).and_then(Value::as_str).is_some_and(crate::data::vectors::is_vectors);
+    if vectors && tree.get("model").is_none() {
+        tree["model"] = serde_json::json!([{"kind": models::passthrough::KIND_NAME}]);
+        model_sweeps.push(BTreeMap::new());
+    }
     if tree.get("model").and_then(Value::as_array).map_or(true, |a| a.is_empty()) {
         return Err(sm.error(
             "model",
             "no [[model]] entries",
-            Some(format!("add e.g. [[model]] kind = \"popularity\"; kinds: {}", models::kind_names().join(", "))),
+            Some(format!(
+                "add e.g. [[model]] kind = \"popularity\"; kinds: {} (an ANN benchmark, [dataset] kind = \"vectors\", needs none)",
+                models::kind_names().into_iter().filter(|k| *k != models::passthrough::KIND_NAME).collect::<Vec<_>>().join(", ")
+            )),
         ));
     }
 
@@ -532,7 +541,17 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
     let dentry = loaders::lookup(&dkind).expect("kind checked above");
     let dparams_canon = (dentry.parse)(&drest).map_err(|e| param_err(sm, "dataset", e))?;
 
-    let (skind, srest) = kind_and_rest(t.get("split").unwrap_or(&null), "split", Some("leave_last_out"), &crate::data::split::kind_names(), sm)?;
+    let vectors = crate::data::vectors::is_vectors(&dkind);
+    if vectors && !filter.is_noop() {
+        return Err(sm.error(
+            "dataset",
+            format!("filters ({}) do not apply to a vectors dataset: it has no interactions", filter.describe()),
+            Some("remove min_rating / k_core / user_core / item_core".into()),
+        ));
+    }
+    // A vectors dataset brings its own queries: it is not split.
+    let default_split = if vectors { "none" } else { "leave_last_out" };
+    let (skind, srest) = kind_and_rest(t.get("split").unwrap_or(&null), "split", Some(default_split), &crate::data::split::kind_names(), sm)?;
     let sentry = crate::data::split::lookup(&skind).expect("kind checked above");
     let sparams = (sentry.parse)(&srest).map_err(|e| param_err(sm, "split", e))?;
 
@@ -549,6 +568,7 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
     };
     let (mkind, mrest) = kind_and_rest(&Value::Object(mrest_map), &mprefix, None, &models::kind_names(), sm)?;
     let mentry = models::lookup(&mkind).expect("kind checked above");
+    check_vectors_model(vectors, &mkind, &format!("{mprefix}.kind"), sm)?;
     let (model, mparams) = (mentry.parse)(&mrest).map_err(|e| param_err(sm, &mprefix, e))?;
 
     let (ikind, irest) = kind_and_rest(t.get("index").unwrap_or(&null), "index", Some("flat"), &index::kind_names(), sm)?;
@@ -561,10 +581,30 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
                 .map_err(|_| sm.error("index.metric", format!("unknown metric {v}"), Some("metrics: ip, cos, l2".into())))?,
         ),
     };
+    // The metric of a vectors dataset's neighbours, when the config tells it: `metric`, else
+    // `l2` for files (an HDF5 file's `distance` attribute is read with the data).
+    let dataset_metric = match (vectors, dparams_canon.get("metric")) {
+        (false, _) => None,
+        (true, Some(m)) => Some(m.clone()),
+        (true, None) => dparams_canon.get("file").is_none().then(|| Value::String("l2".into())),
+    };
+    if let (Some(m), Some(dm)) = (metric, &dataset_metric) {
+        if serde_json::to_value(m).ok().as_ref() != Some(dm) {
+            return Err(sm.error(
+                "index.metric",
+                format!(
+                    "the dataset's true neighbours are by metric {dm} ([dataset] metric, default \"l2\"), but the index would search by {}",
+                    serde_json::to_value(m).unwrap_or_default()
+                ),
+                Some("leave [index] metric out: the dataset's metric applies".into()),
+            ));
+        }
+    }
     let icanon = (ientry.parse)(&irest).map_err(|e| param_err(sm, "index", e))?;
     let (build, search) = split_search_keys(&icanon, ientry.search_keys);
 
-    let metrics: crate::config::MetricsSection = params::parse(t.get("metrics").unwrap_or(&null)).map_err(|e| param_err(sm, "metrics", e))?;
+    let metrics_value = if vectors { with_vectors_defaults(t.get("metrics").unwrap_or(&null)) } else { t.get("metrics").cloned().unwrap_or(Value::Null) };
+    let metrics: crate::config::MetricsSection = params::parse(&metrics_value).map_err(|e| param_err(sm, "metrics", e))?;
     check_task(&metrics.task, &skind, &dkind, sm)?;
 
     let sampler = match t.get("sampler") {
@@ -601,6 +641,36 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
         sampler,
         flat,
     })
+}
+
+/// A vectors dataset goes with the `passthrough` model only (there are no interactions to
+/// train on), and `passthrough` with a vectors dataset only.
+fn check_vectors_model(vectors: bool, model_kind: &str, key: &str, sm: &SourceMap) -> Result<(), ConfigError> {
+    let passthrough = model_kind == models::passthrough::KIND_NAME;
+    if vectors && !passthrough {
+        return Err(sm.error(
+            key,
+            format!("model kind `{model_kind}` trains on interactions, but a vectors dataset has none: its vectors go to the index as they are"),
+            Some("leave [[model]] out (or kind = \"passthrough\")".into()),
+        ));
+    }
+    if passthrough && !vectors {
+        return Err(sm.error(
+            key,
+            "model kind `passthrough` hands a vectors dataset's vectors to the index, but the dataset is not one",
+            Some("use [dataset] kind = \"vectors\", or a model that trains".into()),
+        ));
+    }
+    Ok(())
+}
+
+/// `[metrics]` of a vectors dataset: unless set, the task is `ann` and the cut-off 10
+/// (ann-benchmarks' recall@10).
+fn with_vectors_defaults(metrics: &Value) -> Value {
+    let mut m = metrics.as_object().cloned().unwrap_or_default();
+    m.entry("task").or_insert_with(|| Value::String("ann".into()));
+    m.entry("k").or_insert_with(|| serde_json::json!([10]));
+    Value::Object(m)
 }
 
 /// Each task must suit the dataset and split (retrieval needs held-out interactions, the

@@ -1,6 +1,6 @@
 //! Dataset kinds: `movielens` (100K, 1M, 10M, latest), `table` (generic CSV / TSV / parquet
-//! through polars), `synthetic` and `edges` (a graph, [`super::edges`]). One registry entry
-//! each.
+//! through polars), `synthetic`, `edges` (a graph, [`super::edges`]) and `vectors` (an ANN
+//! benchmark, [`super::vectors`]). One registry entry each.
 
 use super::{Dataset, FeatureColumn, FeatureTable, IdMap, Interaction};
 use crate::params::{self, ParamError, Validate};
@@ -24,7 +24,7 @@ pub struct DatasetKind {
     pub fingerprint: fn(&Value, &Path) -> Result<Value>,
 }
 
-pub static KINDS: &[&DatasetKind] = &[&MOVIELENS, &TABLE, &super::synthetic::KIND, &super::edges::KIND];
+pub static KINDS: &[&DatasetKind] = &[&MOVIELENS, &TABLE, &super::synthetic::KIND, &super::edges::KIND, &super::vectors::KIND];
 
 pub fn lookup(kind: &str) -> Option<&'static DatasetKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)

@@ -10,6 +10,7 @@ pub mod loaders;
 pub mod split;
 pub mod synthetic;
 pub mod text;
+pub mod vectors;
 
 pub use features::{FeatureColumn, FeatureTable};
 pub use split::Split;
@@ -65,6 +66,12 @@ impl IdMap {
         &self.raw
     }
 
+    /// Ids `"0"` to `n - 1`: rows of a file that has no ids of its own (a vectors dataset's
+    /// base and queries).
+    pub fn numbered(n: usize) -> Self {
+        Self::from_raws((0..n).map(|i| i.to_string()).collect())
+    }
+
     pub fn from_raws(raws: Vec<String>) -> Self {
         let index = raws.iter().enumerate().map(|(i, r)| (r.clone(), i as u32)).collect();
         IdMap { raw: raws, index }
@@ -86,6 +93,9 @@ pub struct Dataset {
     /// Set by graph datasets (`kind = "edges"`), whose users and items are both the node id
     /// map and whose interactions are the edges.
     pub graph: Option<GraphData>,
+    /// Set by vectors datasets (`kind = "vectors"`): base and query vectors and the true
+    /// neighbours, with no interactions; the queries are the users, the base vectors the items.
+    pub vectors: Option<std::sync::Arc<vectors::VectorSet>>,
 }
 
 /// What a graph dataset adds to its interactions.
@@ -98,10 +108,12 @@ pub struct GraphData {
 }
 
 impl Dataset {
+    /// Users: a vectors dataset's queries.
     pub fn n_users(&self) -> usize {
         self.users.len()
     }
 
+    /// Items: a vectors dataset's base vectors.
     pub fn n_items(&self) -> usize {
         self.items.len()
     }

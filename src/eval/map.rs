@@ -98,6 +98,10 @@ impl Task for Map {
         "2-D t-SNE map of the item vectors (SVG coloured by category) and its neighbourhood preservation"
     }
 
+    fn check(&self, dataset_kind: &str, _split_kind: &str) -> Result<(), super::Mismatch> {
+        super::needs_interactions(self.name(), dataset_kind)
+    }
+
     fn uses_seed(&self) -> bool {
         true
     }

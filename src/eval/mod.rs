@@ -3,6 +3,7 @@
 //! vectors (and its index, when a task searches one), runs each named task and merges their
 //! columns into one [`EvalSummary`].
 
+pub mod ann;
 pub mod link_prediction;
 pub mod map;
 pub mod node_classification;
@@ -90,7 +91,7 @@ pub trait Task: Sync {
 
 /// The registry: adding a task is one file and one line here.
 pub static KINDS: &[&dyn Task] =
-    &[&retrieval::Retrieval, &node_classification::NodeClassification, &link_prediction::LinkPrediction, &similarity::Similarity, &map::Map];
+    &[&retrieval::Retrieval, &node_classification::NodeClassification, &link_prediction::LinkPrediction, &similarity::Similarity, &map::Map, &ann::Ann];
 
 pub fn lookup(name: &str) -> Option<&'static dyn Task> {
     KINDS.iter().copied().find(|t| t.name() == name)
@@ -115,6 +116,19 @@ pub fn trained_items(split: &Split, n_items: usize) -> Vec<usize> {
 /// Whether a dataset kind holds a graph (the graph tasks need one).
 pub fn is_graph(dataset_kind: &str) -> bool {
     dataset_kind == "edges"
+}
+
+/// The mismatch of a task that needs interactions (held-out items, trained items) with a
+/// vectors dataset, which has none, if `dataset_kind` is one.
+pub fn needs_interactions(task: &str, dataset_kind: &str) -> Result<(), Mismatch> {
+    if crate::data::vectors::is_vectors(dataset_kind) {
+        return Err(Mismatch {
+            key: "metrics.task",
+            message: format!("task `{task}` needs users' interactions, but a vectors dataset has only queries and their true neighbours"),
+            hint: "use task = \"ann\" (the default for kind = \"vectors\")".into(),
+        });
+    }
+    Ok(())
 }
 
 /// What the eval stage leaves for the report.

@@ -27,6 +27,7 @@ impl Task for Retrieval {
     }
 
     fn check(&self, dataset_kind: &str, split_kind: &str) -> Result<(), Mismatch> {
+        super::needs_interactions(self.name(), dataset_kind)?;
         if split_kind == "none" {
             return Err(Mismatch {
                 key: "split.kind",

@@ -121,6 +121,10 @@ impl Task for Similarity {
         "cosine similarity of sampled item pairs: quantiles, same vs different category, histogram"
     }
 
+    fn check(&self, dataset_kind: &str, _split_kind: &str) -> Result<(), super::Mismatch> {
+        super::needs_interactions(self.name(), dataset_kind)
+    }
+
     fn uses_seed(&self) -> bool {
         true
     }

@@ -9,6 +9,7 @@
 pub mod item2vec;
 pub mod neural;
 pub mod node2vec;
+pub mod passthrough;
 pub mod popularity;
 pub mod random;
 
@@ -96,6 +97,13 @@ pub trait Model: Send + Sync {
         false
     }
 
+    /// Whether the model's vectors are its dataset's own (a vectors dataset's base and
+    /// queries, [`passthrough`]): the train stage then stores no copy of them, and the
+    /// pipeline reads them from the data stage; the report shows no training time.
+    fn passes_vectors_through(&self) -> bool {
+        false
+    }
+
     /// Whether `[sampler]` affects training; only then is it hashed into the train key, so
     /// changing the sampler does not retrain popularity or item2vec.
     fn uses_sampler(&self) -> bool {
@@ -130,6 +138,7 @@ pub static KINDS: &[&ModelKind] = &[
     &neural::dssm::KIND,
     &neural::cdssm::KIND,
     &neural::youtube_dnn::KIND,
+    &passthrough::KIND,
 ];
 
 pub fn lookup(kind: &str) -> Option<&'static ModelKind> {

@@ -12,6 +12,7 @@ use std::path::Path;
 const MATRIX_MAGIC: &[u8; 8] = b"RNRMAT01";
 const INTER_MAGIC: &[u8; 8] = b"RNRINT01";
 const CORPUS_MAGIC: &[u8; 8] = b"RNRCOR01";
+const IDS_MAGIC: &[u8; 8] = b"RNRIDS01";
 
 fn create(path: &Path) -> Result<BufWriter<std::fs::File>> {
     Ok(BufWriter::new(std::fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?))
@@ -147,6 +148,31 @@ pub fn read_corpus(path: &Path) -> Result<Corpus> {
     Ok(c)
 }
 
+/// Writes a row-major `rows x cols` table of ids (a vectors dataset's true neighbours).
+pub fn write_ids(path: &Path, rows: usize, cols: usize, ids: &[u32]) -> Result<()> {
+    anyhow::ensure!(ids.len() == rows * cols, "internal: {} ids for {rows} x {cols}", ids.len());
+    let mut w = create(path)?;
+    w.write_all(IDS_MAGIC)?;
+    w.write_all(&(rows as u64).to_le_bytes())?;
+    w.write_all(&(cols as u64).to_le_bytes())?;
+    for x in ids {
+        w.write_all(&x.to_le_bytes())?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads what [`write_ids`] wrote: (rows, cols, ids).
+pub fn read_ids(path: &Path) -> Result<(usize, usize, Vec<u32>)> {
+    let buf = read_all(path)?;
+    let mut r = Reader { buf: &buf, pos: 0, path };
+    r.magic(IDS_MAGIC)?;
+    let (rows, cols) = (r.u64()? as usize, r.u64()? as usize);
+    let ids = r.u32s(rows.checked_mul(cols).ok_or_else(|| anyhow::anyhow!("`{}` declares too many ids", path.display()))?)?;
+    r.end()?;
+    Ok((rows, cols, ids))
+}
+
 /// A file's bytes, with its path in the error.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     read_all(path)
@@ -187,5 +213,12 @@ mod tests {
         let p = d.path().join("c.bin");
         write_corpus(&p, &c).unwrap();
         assert_eq!(read_corpus(&p).unwrap(), c);
+
+        let p = d.path().join("n.ids");
+        write_ids(&p, 2, 2, &[3, 1, 0, 7]).unwrap();
+        assert_eq!(read_ids(&p).unwrap(), (2, 2, vec![3, 1, 0, 7]));
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(read_ids(&p).unwrap_err().to_string().contains("truncated"));
     }
 }

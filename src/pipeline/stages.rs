@@ -191,18 +191,30 @@ impl<'a> Executor<'a> {
         Ok(c)
     }
 
+    /// A train stage's vectors. A model that passes a vectors dataset through stores none:
+    /// its entry says `from_data`, and the vectors are the data stage's base and queries, so
+    /// a large base (SIFT1M's 512 MB, GIST's 3.8 GB) is cached once, not once per stage.
     fn trained(&self, key: &str) -> Result<(Arc<Trained>, f64)> {
         let memo = self.recall(key);
         let (t, seconds) = self.with_entry(key, |dir, m| {
             let t = match memo {
                 Some(Loaded::Train(t)) => t,
-                _ => Arc::new(Trained {
-                    items: art::read_matrix(&dir.join("items.f32"))?,
-                    users: art::read_matrix(&dir.join("users.f32"))?,
-                    metric: serde_json::from_value(m.info["metric"].clone()).unwrap_or_default(),
-                    epochs: serde_json::from_value(m.info["epochs"].clone()).unwrap_or_default(),
-                    notes: m.info["notes"].as_object().cloned().unwrap_or_default(),
-                }),
+                _ => {
+                    let (items, users) = if m.info["from_data"] == json!(true) {
+                        let ds = self.data(self.stage(key)?.inputs.data()?)?;
+                        let v = ds.vectors.as_ref().ok_or_else(|| anyhow!("the train stage's vectors are its dataset's, but the dataset holds no vectors"))?;
+                        (v.base.clone(), v.queries.clone())
+                    } else {
+                        (art::read_matrix(&dir.join("items.f32"))?, art::read_matrix(&dir.join("users.f32"))?)
+                    };
+                    Arc::new(Trained {
+                        items,
+                        users,
+                        metric: serde_json::from_value(m.info["metric"].clone()).unwrap_or_default(),
+                        epochs: serde_json::from_value(m.info["epochs"].clone()).unwrap_or_default(),
+                        notes: m.info["notes"].as_object().cloned().unwrap_or_default(),
+                    })
+                }
             };
             Ok((t, m.seconds))
         })?;
@@ -348,9 +360,13 @@ impl<'a> Executor<'a> {
                 if ds.graph.is_some() && !run.dataset.filter.is_noop() {
                     anyhow::bail!("min_rating / k_core filters do not apply to a graph dataset (they would renumber its nodes)");
                 }
-                ds = filter::apply(ds, &run.dataset.filter);
-                if ds.interactions.is_empty() {
-                    anyhow::bail!("the dataset is empty after filtering ({}); relax min_rating / k_core", run.dataset.filter.describe());
+                // A vectors dataset has no interactions to filter (the config refuses filters
+                // on it): its queries and base vectors are the whole dataset.
+                if ds.vectors.is_none() {
+                    ds = filter::apply(ds, &run.dataset.filter);
+                    if ds.interactions.is_empty() {
+                        anyhow::bail!("the dataset is empty after filtering ({}); relax min_rating / k_core", run.dataset.filter.describe());
+                    }
                 }
                 let ds = Arc::new(ds);
                 let d2 = ds.clone();
@@ -415,12 +431,19 @@ impl<'a> Executor<'a> {
                 let trained = Arc::new(run.model.model.fit(&input).with_context(what)?);
                 check_trained(&trained, &split, run.model.model.learns_embeddings()).with_context(what)?;
                 let t2 = trained.clone();
+                // A vectors dataset's own vectors stay in its data stage only (see `trained`).
+                let from_data = run.model.model.passes_vectors_through();
                 (manifest.seconds, manifest.peak_rss_bytes) = (t.elapsed().as_secs_f64(), window.peak());
                 cache
                     .store(manifest, move |dir| {
-                        art::write_matrix(&dir.join("items.f32"), &t2.items)?;
-                        art::write_matrix(&dir.join("users.f32"), &t2.users)?;
-                        Ok(json!({"metric": t2.metric, "epochs": t2.epochs, "notes": t2.notes, "dim": t2.items.cols}))
+                        let mut info = json!({"metric": t2.metric, "epochs": t2.epochs, "notes": t2.notes, "dim": t2.items.cols});
+                        if from_data {
+                            info["from_data"] = json!(true);
+                        } else {
+                            art::write_matrix(&dir.join("items.f32"), &t2.items)?;
+                            art::write_matrix(&dir.join("users.f32"), &t2.users)?;
+                        }
+                        Ok(info)
                     })
                     .with_context(what)?;
                 self.remember(&st.key, Loaded::Train(trained));
@@ -593,6 +616,17 @@ struct DatasetMeta {
     /// Graph datasets only; absent in entries written before graphs existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     graph: Option<GraphMeta>,
+    /// Vectors datasets only: the vectors and neighbours are binary files beside this one, and
+    /// `users` / `items` are left empty (the rows' numbers, rebuilt on reading).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vectors: Option<VectorsMeta>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct VectorsMeta {
+    k: usize,
+    metric: crate::index::Metric,
+    from_file: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -605,10 +639,16 @@ struct GraphMeta {
 
 fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
     art::write_interactions(&dir.join("interactions.bin"), &ds.interactions)?;
+    if let Some(v) = &ds.vectors {
+        art::write_matrix(&dir.join("base.f32"), &v.base)?;
+        art::write_matrix(&dir.join("queries.f32"), &v.queries)?;
+        art::write_ids(&dir.join("neighbors.ids"), v.queries.rows, v.k, &v.neighbors)?;
+    }
+    let ids = |m: &IdMap| if ds.vectors.is_some() { Vec::new() } else { m.raws().to_vec() };
     let meta = DatasetMeta {
         name: ds.name.clone(),
-        users: ds.users.raws().to_vec(),
-        items: ds.items.raws().to_vec(),
+        users: ids(&ds.users),
+        items: ids(&ds.items),
         item_titles: ds.item_titles.clone(),
         user_features: ds.user_features.clone(),
         item_features: ds.item_features.clone(),
@@ -617,18 +657,37 @@ fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
             label_classes: g.labels.as_ref().map(|l| l.classes.raws().to_vec()),
             node_classes: g.labels.as_ref().map(|l| l.of_node.clone()),
         }),
+        vectors: ds.vectors.as_ref().map(|v| VectorsMeta { k: v.k, metric: v.metric, from_file: v.from_file }),
     };
     art::write_json(&dir.join("dataset.json"), &meta)?;
-    Ok(json!({"users": ds.n_users(), "items": ds.n_items(), "interactions": ds.interactions.len()}))
+    let mut info = json!({"users": ds.n_users(), "items": ds.n_items(), "interactions": ds.interactions.len()});
+    if let Some(v) = &ds.vectors {
+        info["vectors"] = json!({"dim": v.base.cols, "k": v.k, "metric": v.metric, "ground_truth": if v.from_file { "file" } else { "exact search" }});
+    }
+    Ok(info)
 }
 
 fn read_dataset(dir: &Path) -> Result<Dataset> {
     let meta: DatasetMeta = art::read_json(&dir.join("dataset.json"))?;
+    let vectors = match &meta.vectors {
+        Some(v) => {
+            let (base, queries) = (art::read_matrix(&dir.join("base.f32"))?, art::read_matrix(&dir.join("queries.f32"))?);
+            let (rows, k, neighbors) = art::read_ids(&dir.join("neighbors.ids"))?;
+            anyhow::ensure!(rows == queries.rows && k == v.k, "`{}`: {rows} x {k} neighbours for {} queries of {} each", dir.display(), queries.rows, v.k);
+            Some(Arc::new(crate::data::vectors::VectorSet { base, queries, neighbors, k, metric: v.metric, from_file: v.from_file }))
+        }
+        None => None,
+    };
+    let (users, items) = match &vectors {
+        Some(v) => (IdMap::numbered(v.queries.rows), IdMap::numbered(v.base.rows)),
+        None => (IdMap::from_raws(meta.users), IdMap::from_raws(meta.items)),
+    };
     Ok(Dataset {
         name: meta.name,
         interactions: art::read_interactions(&dir.join("interactions.bin"))?,
-        users: IdMap::from_raws(meta.users),
-        items: IdMap::from_raws(meta.items),
+        users,
+        items,
+        vectors,
         item_titles: meta.item_titles,
         user_features: meta.user_features,
         item_features: meta.item_features,

@@ -134,17 +134,22 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
         ordered.retain(|c| present.contains(c));
     }
     let metric_cols = ordered;
-    // Approximate indexes: the index-stage columns (flat-only tables keep the short form).
+    // Approximate indexes, and ANN benchmarks (task `ann`, flat rows included): the
+    // index-stage columns (flat-only retrieval tables keep the short form).
     let retrieval = |r: &RunSpec| r.metrics.task.has("retrieval");
-    let ann = exp.runs.iter().any(|r| !r.index.kind.exact && retrieval(r));
+    let benchmark = |r: &RunSpec| r.metrics.task.has("ann");
+    let ann = exp.runs.iter().any(|r| (!r.index.kind.exact && retrieval(r)) || benchmark(r));
     // Graph tasks (node classification, link prediction) query no index: no latency columns
     // rather than columns of zeros.
-    let queries = exp.runs.iter().any(retrieval);
+    let queries = exp.runs.iter().any(|r| retrieval(r) || benchmark(r));
     let tail: &[&str] = match (ann, queries) {
         (true, _) => &ANN_TAIL,
         (false, true) => &["train_s", "qps", "p50_us", "p99_us"],
         (false, false) => &["train_s"],
     };
+    // Nothing trains when every model passes a vectors dataset through: no `train_s`.
+    let trains = exp.runs.iter().any(|r| !r.model.model.passes_vectors_through());
+    let tail: Vec<&str> = tail.iter().copied().filter(|c| trains || *c != "train_s").collect();
     let mut header: Vec<String> = vec!["model".into(), "point".into(), "seed".into()];
     if any_failed {
         header.push("status".into());
@@ -198,7 +203,9 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
         for c in &metric_cols {
             row.push(s.metrics.get(c).map_or("-".into(), |x| format!("{x:.4}")));
         }
-        row.push(format!("{:.2}", s.train_seconds));
+        if trains {
+            row.push(format!("{:.2}", s.train_seconds));
+        }
         if s.unsupported.is_some() {
             // Nothing was searched: no speed to show.
             row.extend(std::iter::repeat_n("-".to_string(), header.len() - row.len()));
@@ -220,7 +227,7 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
             "train_seconds": s.train_seconds,
             "index_seconds": s.index_seconds,
             "index_bytes": s.index_bytes,
-            "latency": if retrieval(run) { json!(s.latency) } else { Value::Null },
+            "latency": if retrieval(run) || benchmark(run) { json!(s.latency) } else { Value::Null },
             "epochs": s.epochs,
         });
         if !s.series.is_empty() {

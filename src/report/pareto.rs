@@ -1,6 +1,6 @@
 //! Recall / throughput trade-off plots of approximate-index sweeps, in the style of
-//! ann-benchmarks: x = ANN recall (against exact flat search on the same queries, at the
-//! largest cut-off), y = single-threaded queries per second on a log scale, one curve per index
+//! ann-benchmarks: x = ANN recall (against exact flat search on the same queries, or a vectors
+//! dataset's ground truth, at the largest cut-off), y = single-threaded queries per second on a log scale, one curve per index
 //! kind through its Pareto-optimal points, dominated points drawn hollow. Written as SVG with
 //! plotters (text stays `<text>`, so no font files are needed).
 //!
@@ -11,7 +11,9 @@
 //!   same data stage) and one has ANN rows: every experiment's points on one plot, written by
 //!   whichever of their reports finishes last (when all their evaluations are available).
 //!
-//! Exact (`flat`) rows appear at recall 1, as the brute-force reference.
+//! Exact (`flat`) rows appear at recall 1, as the brute-force reference (at their measured
+//! recall when they have one: on a vectors dataset every row is scored against the ground
+//! truth).
 
 use super::Table;
 use crate::config::Experiment;
@@ -55,7 +57,13 @@ pub fn points(rows: &[Value], col: &str) -> Vec<Point> {
         .filter_map(|r| {
             let kind = r["index"]["kind"].as_str()?;
             let qps = r["latency"]["qps_single"].as_f64().filter(|q| q.is_finite() && *q > 0.0)?;
-            let recall = if kind == "flat" { 1.0 } else { r["metrics"][col].as_f64()? };
+            // Flat rows are at recall 1 unless they were measured (task `ann` scores them
+            // against the dataset's ground truth too).
+            let recall = match r["metrics"][col].as_f64() {
+                Some(x) => x,
+                None if kind == "flat" => 1.0,
+                None => return None,
+            };
             let curve = if models.len() > 1 { format!("{kind} ({})", r["model"].as_str().unwrap_or("?")) } else { kind.to_string() };
             let label = match r["config"].as_object() {
                 _ if kind == "flat" => "exact".to_string(),
@@ -215,13 +223,24 @@ fn dataset_label(exp: &Experiment) -> String {
     let d = &run.dataset;
     let p = &d.params;
     let mut s = d.kind.kind.to_string();
-    if let Some(path) = p["path"].as_str() {
+    // `path` of the interaction and graph kinds, `file` or `base` of a vectors dataset.
+    if let Some(path) = p["path"].as_str().or(p["file"].as_str()).or(p["base"].as_str()) {
         let stem = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or(path);
         s += &format!(" {stem}");
     } else if let (Some(i), Some(u)) = (p["n_items"].as_u64(), p["n_users"].as_u64()) {
         s += &format!(" {i} items x {u} users");
     }
     s
+}
+
+/// The x axis: ANN recall against what. On a vectors dataset (task `ann`) the file's ground
+/// truth (or exact search done once in the data stage); else exact search in the eval stage.
+fn recall_axis(exp: &Experiment, col: &str) -> String {
+    if exp.runs.iter().any(|r| r.metrics.task.has("ann")) {
+        format!("{col} (vs the dataset's true neighbours)")
+    } else {
+        format!("{col} (vs exact search on the same queries)")
+    }
 }
 
 fn slug(s: &str) -> String {
@@ -248,7 +267,7 @@ pub fn write_experiment_plot(exp: &Experiment, table: &Table, dir: &Path) -> Res
     }
     let path = dir.join("pareto.svg");
     let title = format!("{} on {}: recall vs queries/s", table.title, dataset_label(exp));
-    render(&path, &title, &format!("{col} (vs exact search on the same queries)"), &pts)?;
+    render(&path, &title, &recall_axis(exp, &col), &pts)?;
     Ok(Some(path))
 }
 
@@ -273,7 +292,7 @@ pub fn write_combined_plot(exp: &Experiment, group: &[(&Experiment, Table)]) -> 
     let path = dir.join(format!("pareto-{}.svg", slug(&ds)));
     let names: Vec<&str> = group.iter().map(|(e, _)| e.section.name.as_str()).collect();
     let title = format!("{ds}: recall vs queries/s ({})", names.join(", "));
-    render(&path, &title, &format!("{col} (vs exact search on the same queries)"), &pts)?;
+    render(&path, &title, &recall_axis(exp, &col), &pts)?;
     Ok(Some(path))
 }
 

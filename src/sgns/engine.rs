@@ -95,7 +95,7 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, kernels: KernelChoice, on_e
     let chunks = split_chunks(corpus, threads);
     let pool = if chunks.len() > 1 { Some(rayon::ThreadPoolBuilder::new().num_threads(chunks.len()).build().context("sgns: thread pool")?) } else { None };
     let use_avx2 = kernels == KernelChoice::Auto && Avx2Fma::available();
-    let hot = (chunks.len() > 1).then(|| HotSet::new(&counts, dim, HOT_BYTES));
+    let hot = if chunks.len() > 1 { HotSet::new(&counts, dim, HOT_BYTES) } else { None };
     let merge = Mutex::new(());
 
     let shared = Shared {
@@ -583,16 +583,14 @@ mod tests {
         }
     }
 
-    /// Two threads (hot rows copied per thread and merged, the rest Hogwild) learn what one
-    /// thread learns: the same final loss within 8 % and at least 90 % of its cluster
-    /// separation, with every row hot (50 items) and with a third of them cold (1,500 items of
-    /// d = 128: 1,024 hot).
+    /// Two threads learn what one thread learns: the same final loss within 3 % and at least
+    /// 90 % of its cluster separation, with copied rows (50 items) and Hogwild (1,500 items of
+    /// d = 128, more than [`HOT_BYTES`]).
     #[test]
     fn multi_thread_trains_as_well_as_one() {
         for (per, seqs, dim) in [(10usize, 400usize, 16usize), (300, 4000, 128)] {
             let corpus = planted(5, per, seqs, 20, 5);
-            let hot = HotSet::new(&corpus.counts(), dim, HOT_BYTES).len();
-            assert_eq!(hot, (5 * per).min(1024), "hot rows");
+            assert_eq!(HotSet::new(&corpus.counts(), dim, HOT_BYTES).is_some(), per == 10);
             // (CBOW's mean input learns too slowly on the larger corpus in 5 epochs.)
             let archs: &[Arch] = if per == 10 { &[Arch::SkipGram, Arch::Cbow] } else { &[Arch::SkipGram] };
             for &arch in archs {
@@ -600,10 +598,7 @@ mod tests {
                 let two = train(&corpus, &SgnsConfig { dim, threads: 2, ..cfg(arch) }, &mut |_| {}).unwrap();
                 assert_eq!(two.epochs[0].tokens, 20 * seqs as u64);
                 let (l1, l2) = (one.epochs.last().unwrap().loss, two.epochs.last().unwrap().loss);
-                // The loss is measured as training goes, on each thread's copies, which miss
-                // the other thread's last few thousand tokens: up to 6 % higher here, while
-                // the vectors separate the clusters as well (the assertion below).
-                assert!((l1 - l2).abs() < 0.08 * l1, "{arch:?} {per}x{dim}: loss {l1} vs {l2}");
+                assert!((l1 - l2).abs() < 0.03 * l1, "{arch:?} {per}x{dim}: loss {l1} vs {l2}");
                 let (s1, s2) = (separation(&one.centre, per), separation(&two.centre, per));
                 assert!(s1 > 0.3 && s2 > 0.9 * s1, "{arch:?} {per}x{dim}: separation {s1} vs {s2}");
             }

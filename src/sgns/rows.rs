@@ -7,23 +7,25 @@
 //! times a millisecond, so their cache lines bounce between cores. On MovieLens-100K (1,682
 //! items) two threads trained slower than one (experiments/item2vec_vs_gensim).
 //!
-//! With more than one thread each worker therefore trains private copies of the most frequent
-//! rows (as many as fit in [`HOT_BYTES`] of centre and context rows together; on a catalogue
-//! of that size, all of them) and, every [`SYNC_TOKENS`] tokens and at the end of its chunk,
-//! adds what its copies moved since the last merge to the shared rows and reloads them, under
-//! a lock ([`Replica::sync`]). Updates are summed, never lost (Hogwild loses racing
-//! increments); what a thread does not see is the other threads' last few thousand tokens on
-//! hot rows, a staleness of the same order as Hogwild's on cold rows. Other rows stay
-//! Hogwild: they are rarely shared at the same moment. One thread trains on the shared
-//! tables directly, bit-exact for a seed.
+//! With more than one thread, when the whole vocabulary's rows fit in [`HOT_BYTES`], each
+//! worker therefore trains private copies of them and, every [`SYNC_TOKENS`] tokens (at least
+//! 16 times per chunk) and at the end of its chunk, adds what its copies moved since the last
+//! merge to the shared rows and reloads them, under a lock ([`Replica::sync`]). Updates are
+//! summed, never lost (Hogwild loses racing increments); what a thread does not see is the
+//! other threads' last few thousand tokens, a staleness of the same order as Hogwild's.
+//!
+//! A larger vocabulary stays Hogwild: its updates spread over more rows, and copying only its
+//! most frequent rows measured slower than plain Hogwild on PPI (3,852 nodes, d = 128: 2
+//! threads 1.2-1.6x one thread with copies of the top 1,024 rows, 1.6-1.8x without), the
+//! copies and their snapshot crowding the L2 cache the shared rows need. One thread trains on
+//! the shared tables directly, bit-exact for a seed.
 
 use crate::linalg::Matrix;
 use std::sync::Mutex;
 
-/// Bytes of hot rows (centre + context) each thread keeps (the merge snapshot doubles it).
-/// On ml-100k (1,682 items, d = 64: 861 KB) copying every row gave 2 threads 1.4-1.6x one
-/// thread's tokens/s, copying the top 256 rows about 1.3x and plain Hogwild about 1.0x
-/// (experiments/item2vec_vs_gensim).
+/// The most bytes of rows (centre + context) a thread copies; the merge snapshot doubles it.
+/// On ml-100k (1,682 items, d = 64: 861 KB) copies gave 2 threads 1.2-1.8x one thread's
+/// tokens/s against 1.0-1.4x for Hogwild (experiments/item2vec_vs_gensim).
 pub const HOT_BYTES: usize = 1 << 20;
 
 /// Tokens a thread trains between merges of its hot rows. A merge costs two passes over the
@@ -68,7 +70,7 @@ impl Rows {
     }
 }
 
-/// The hot rows: the most frequent ids, and each id's slot among them.
+/// The rows each thread copies (every id that occurs), and each id's slot among them.
 pub struct HotSet {
     /// Per id: its slot, or `NONE`.
     slot: Vec<u32>,
@@ -77,18 +79,18 @@ pub struct HotSet {
 }
 
 impl HotSet {
-    /// The most frequent ids (ties: the lower id) whose centre and context rows of `dim`
-    /// floats fit in `budget` bytes.
-    pub fn new(counts: &[u64], dim: usize, budget: usize) -> HotSet {
-        let n = (budget / (2 * 4 * dim.max(1))).min(counts.len());
-        let mut order: Vec<u32> = (0..counts.len() as u32).filter(|&i| counts[i as usize] > 0).collect();
-        order.sort_by_key(|&i| (std::cmp::Reverse(counts[i as usize]), i));
-        order.truncate(n);
+    /// The ids that occur, when their centre and context rows of `dim` floats fit in `budget`
+    /// bytes; `None` (train Hogwild) when they do not.
+    pub fn new(counts: &[u64], dim: usize, budget: usize) -> Option<HotSet> {
+        let ids: Vec<u32> = (0..counts.len() as u32).filter(|&i| counts[i as usize] > 0).collect();
+        if ids.len().saturating_mul(2 * 4 * dim) > budget {
+            return None;
+        }
         let mut slot = vec![NONE; counts.len()];
-        for (s, &id) in order.iter().enumerate() {
+        for (s, &id) in ids.iter().enumerate() {
             slot[id as usize] = s as u32;
         }
-        HotSet { slot, ids: order }
+        Some(HotSet { slot, ids })
     }
 
     pub fn len(&self) -> usize {
@@ -213,14 +215,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hot_set_is_the_most_frequent_ids_that_fit() {
+    fn the_hot_set_is_every_occurring_id_when_they_fit() {
         let counts = [5u64, 0, 9, 9, 1, 7];
-        // 3 rows of dim 2 in 2 tables of f32: 48 bytes.
-        let h = HotSet::new(&counts, 2, 48);
-        assert_eq!(h.ids, vec![2, 3, 5]);
-        assert_eq!(h.slot, vec![NONE, NONE, 0, 1, NONE, 2]);
-        // Never a row that never occurs, whatever the budget.
-        assert_eq!(HotSet::new(&counts, 2, 1 << 20).len(), 5);
+        // 5 rows of dim 2 in 2 tables of f32: 80 bytes.
+        let h = HotSet::new(&counts, 2, 80).unwrap();
+        assert_eq!(h.ids, vec![0, 2, 3, 4, 5]);
+        assert_eq!(h.slot, vec![0, NONE, 1, 2, 3, 4]);
+        assert!(HotSet::new(&counts, 2, 79).is_none(), "one byte short: Hogwild");
     }
 
     /// Two threads' changes to the same hot row both reach the shared table, and a merge
@@ -231,13 +232,13 @@ mod tests {
         let mut c = Matrix::from_vec(vocab, dim, (0..12).map(|x| x as f32).collect()).unwrap();
         let mut x = Matrix::zeros(vocab, dim);
         let (cr, xr) = (Rows::new(&mut c), Rows::new(&mut x));
-        let hot = HotSet::new(&[10, 1, 10, 0], dim, 2 * 4 * dim * 2); // ids 0 and 2
+        let hot = HotSet::new(&[10, 0, 10, 1], dim, 1 << 10).unwrap(); // ids 0, 2 and 3
         let lock = Mutex::new(());
         unsafe {
             let mut a = Replica::new(&hot, cr, xr, &lock);
             let mut b = Replica::new(&hot, cr, xr, &lock);
             let (va, vb) = (a.view(cr, xr), b.view(cr, xr));
-            // Hot rows go to the copies, cold ones to the shared table.
+            // Copied rows go to the copies, an id that never occurs to the shared table.
             assert_ne!(va.centre::<true>(2), cr.ptr(2));
             assert_eq!(va.centre::<true>(1), cr.ptr(1));
             *va.centre::<true>(2) += 1.0;

@@ -68,8 +68,12 @@ pub struct EntryLock {
 }
 
 fn checksum(path: &Path) -> Result<FileSum> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    Ok(FileSum { bytes: bytes.len() as u64, blake3: blake3::hash(&bytes).to_hex().to_string() })
+    // Streamed: reading the file whole put a copy of the largest artifact (360 MB of
+    // interactions at 15M) in memory at every store and every lookup.
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(std::io::BufReader::with_capacity(1 << 20, file)).with_context(|| format!("cannot read `{}`", path.display()))?;
+    Ok(FileSum { bytes: hasher.count(), blake3: hasher.finalize().to_hex().to_string() })
 }
 
 /// Relative paths of all files below `dir` (manifest excluded).

@@ -8,10 +8,10 @@
 //! # Threads (Hogwild)
 //! The corpus is cut into `threads` contiguous chunks of about equal token counts; each epoch
 //! runs one chunk per thread of a dedicated rayon pool, each with its own xoshiro256++ RNG
-//! seeded from `(seed, epoch, chunk)`. Each thread trains its own copies of the hottest rows
-//! and merges them into the shared tables under a lock every few thousand tokens
-//! ([`super::rows`]); the other rows it reads and writes in the shared tables without locks,
-//! like word2vec, gensim and finalfrontier: two threads may update the same row at once and
+//! seeded from `(seed, epoch, chunk)`. When both tables fit in 1 MiB (a small catalogue), each
+//! thread trains its own copies and merges them into the shared tables under a lock every few
+//! thousand tokens ([`super::rows`]); otherwise threads read and write the shared tables
+//! without locks, like word2vec, gensim and finalfrontier: two threads may update the same row at once and
 //! one of the two increments can be lost or mixed. This is a data race in the
 //! strict sense (the rows are reached through raw pointers), tolerated because updates are
 //! sparse and tiny; it makes runs with `threads > 1` non-reproducible. `threads = 1` runs on
@@ -34,7 +34,7 @@
 
 use super::alias::AliasTable;
 use super::kernels::{Avx2Fma, Kernels, Portable};
-use super::rows::{HotSet, Replica, Rows, View, HOT_BYTES, SYNC_TOKENS};
+use super::rows::{copies_fit, Replica, Rows, SYNC_TOKENS};
 use super::{Arch, EpochStats, SgnsConfig, SgnsOutput};
 use crate::data::corpus::Corpus;
 use crate::linalg::Matrix;
@@ -95,7 +95,6 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, kernels: KernelChoice, on_e
     let chunks = split_chunks(corpus, threads);
     let pool = if chunks.len() > 1 { Some(rayon::ThreadPoolBuilder::new().num_threads(chunks.len()).build().context("sgns: thread pool")?) } else { None };
     let use_avx2 = kernels == KernelChoice::Auto && Avx2Fma::available();
-    let hot = if chunks.len() > 1 { HotSet::new(&counts, dim, HOT_BYTES) } else { None };
     let merge = Mutex::new(());
 
     let shared = Shared {
@@ -107,7 +106,7 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, kernels: KernelChoice, on_e
         inv_dist: &inv_dist,
         centre: Rows::new(&mut centre),
         context: Rows::new(&mut context),
-        hot: hot.as_ref(),
+        copies: chunks.len() > 1 && copies_fit(vocab, dim),
         merge: &merge,
     };
     let mut epochs = Vec::with_capacity(cfg.epochs);
@@ -269,7 +268,7 @@ struct Shared<'a> {
     centre: Rows,
     context: Rows,
     /// With more than one thread: the rows each thread trains a copy of ([`super::rows`]).
-    hot: Option<&'a HotSet>,
+    copies: bool,
     merge: &'a Mutex<()>,
 }
 
@@ -279,20 +278,14 @@ unsafe fn run_chunk_dispatch(avx2: bool, sh: &Shared, chunk: &Chunk, epoch: usiz
         return run_chunk_avx2(sh, chunk, epoch, rng);
     }
     let _ = avx2;
-    match sh.hot {
-        Some(_) => run_chunk::<Portable, true>(sh, chunk, epoch, rng),
-        None => run_chunk::<Portable, false>(sh, chunk, epoch, rng),
-    }
+    run_chunk::<Portable>(sh, chunk, epoch, rng)
 }
 
 /// The whole loop compiled with AVX2 + FMA enabled, so the kernels inline into it.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_chunk_avx2(sh: &Shared, chunk: &Chunk, epoch: usize, rng: &mut Xoshiro256PlusPlus) -> ChunkResult {
-    match sh.hot {
-        Some(_) => run_chunk::<Avx2Fma, true>(sh, chunk, epoch, rng),
-        None => run_chunk::<Avx2Fma, false>(sh, chunk, epoch, rng),
-    }
+    run_chunk::<Avx2Fma>(sh, chunk, epoch, rng)
 }
 
 /// Per-thread buffers of one example's targets (the positive, then the negatives).
@@ -322,9 +315,9 @@ impl Targets {
 /// the same example (the later dot then misses the earlier update, an O(lr) difference).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn step<K: Kernels, const HOT: bool>(
+unsafe fn step<K: Kernels>(
     sh: &Shared,
-    view: &View,
+    context: Rows,
     rng: &mut Xoshiro256PlusPlus,
     x: &mut [f32],
     target: u32,
@@ -335,10 +328,10 @@ unsafe fn step<K: Kernels, const HOT: bool>(
 ) -> f32 {
     let cfg = sh.cfg;
     tg.rows.clear();
-    tg.rows.push(view.context::<HOT>(target));
+    tg.rows.push(context.ptr(target));
     for _ in 0..cfg.negatives {
         if let Some(t) = draw_negative(sh.alias, rng, target, cfg.redraw_positive) {
-            tg.rows.push(view.context::<HOT>(t));
+            tg.rows.push(context.ptr(t));
         }
     }
     let m = tg.rows.len();
@@ -358,7 +351,7 @@ unsafe fn step<K: Kernels, const HOT: bool>(
 
 /// One thread's share of one epoch.
 #[inline(always)]
-unsafe fn run_chunk<K: Kernels, const HOT: bool>(sh: &Shared, chunk: &Chunk, epoch: usize, rng_out: &mut Xoshiro256PlusPlus) -> ChunkResult {
+unsafe fn run_chunk<K: Kernels>(sh: &Shared, chunk: &Chunk, epoch: usize, rng_out: &mut Xoshiro256PlusPlus) -> ChunkResult {
     // A local copy lives in registers; the caller's is written back at the end.
     let mut local_rng = rng_out.clone();
     let rng = &mut local_rng;
@@ -378,13 +371,11 @@ unsafe fn run_chunk<K: Kernels, const HOT: bool>(sh: &Shared, chunk: &Chunk, epo
     let mut loss = 0.0f64;
     let mut pairs = 0u64;
     let mut lr = lr0;
-    let mut replica = match (HOT, sh.hot) {
-        (true, Some(hot)) => Some(Replica::new(hot, sh.centre, sh.context, sh.merge)),
-        _ => None,
-    };
-    let view = match &mut replica {
-        Some(r) => r.view(sh.centre, sh.context),
-        None => View::shared(sh.centre, sh.context),
+    // The tables this thread trains: its copies, or the shared ones (Hogwild).
+    let mut replica = sh.copies.then(|| Replica::new(sh.centre, sh.context, sh.merge));
+    let (centre, context) = match &mut replica {
+        Some(r) => r.rows(),
+        None => (sh.centre, sh.context),
     };
     let mut since_merge = 0usize;
     // At least 16 merges per chunk and epoch, so that a small corpus is not trained for a
@@ -407,13 +398,11 @@ unsafe fn run_chunk<K: Kernels, const HOT: bool>(sh: &Shared, chunk: &Chunk, epo
         };
         let n = toks.len();
         for i in 0..n {
-            if HOT {
+            if let Some(r) = replica.as_mut() {
                 since_merge += 1;
                 if since_merge >= sync_every {
                     // Between positions: no row reference is alive.
-                    if let Some(r) = replica.as_mut() {
-                        r.sync(sh.centre, sh.context, sh.merge);
-                    }
+                    r.sync(sh.centre, sh.context, sh.merge);
                     since_merge = 0;
                 }
             }
@@ -424,7 +413,7 @@ unsafe fn run_chunk<K: Kernels, const HOT: bool>(sh: &Shared, chunk: &Chunk, epo
             let centre_id = toks[i];
             match cfg.arch {
                 Arch::SkipGram => {
-                    let x = view.centre_row::<HOT>(centre_id);
+                    let x = centre.row(centre_id);
                     for j in lo..=hi {
                         if j == i {
                             continue;
@@ -432,7 +421,7 @@ unsafe fn run_chunk<K: Kernels, const HOT: bool>(sh: &Shared, chunk: &Chunk, epo
                         let w = if cfg.distance_weighting { sh.inv_dist[i.abs_diff(j)] } else { 1.0 };
                         let glr = lr * w;
                         let target = toks[j];
-                        let l = step::<K, HOT>(sh, &view, rng, x, target, glr, &mut targets, &mut e, true);
+                        let l = step::<K>(sh, context, rng, x, target, glr, &mut targets, &mut e, true);
                         loss += l as f64;
                         pairs += 1;
                     }
@@ -455,14 +444,14 @@ unsafe fn run_chunk<K: Kernels, const HOT: bool>(sh: &Shared, chunk: &Chunk, epo
                     }
                     h.fill(0.0);
                     for (&id, &w) in ctx_ids.iter().zip(&ctx_w) {
-                        K::axpy(w / wsum, view.centre_row::<HOT>(id), &mut h);
+                        K::axpy(w / wsum, centre.row(id), &mut h);
                     }
-                    let l = step::<K, HOT>(sh, &view, rng, &mut h, centre_id, lr, &mut targets, &mut e, false);
+                    let l = step::<K>(sh, context, rng, &mut h, centre_id, lr, &mut targets, &mut e, false);
                     // word2vec's cbow_mean: every context row gets the whole error (scaled by
                     // its relative weight when distance weighting is on; 1 otherwise).
                     let scale = ctx_ids.len() as f32 / wsum;
                     for (&id, &w) in ctx_ids.iter().zip(&ctx_w) {
-                        K::axpy(w * scale, &e, view.centre_row::<HOT>(id));
+                        K::axpy(w * scale, &e, centre.row(id));
                     }
                     loss += l as f64;
                     pairs += 1;
@@ -585,12 +574,12 @@ mod tests {
 
     /// Two threads learn what one thread learns: the same final loss within 3 % and at least
     /// 90 % of its cluster separation, with copied rows (50 items) and Hogwild (1,500 items of
-    /// d = 128, more than [`HOT_BYTES`]).
+    /// d = 128, more than [`super::rows::COPY_BYTES`]).
     #[test]
     fn multi_thread_trains_as_well_as_one() {
         for (per, seqs, dim) in [(10usize, 400usize, 16usize), (300, 4000, 128)] {
             let corpus = planted(5, per, seqs, 20, 5);
-            assert_eq!(HotSet::new(&corpus.counts(), dim, HOT_BYTES).is_some(), per == 10);
+            assert_eq!(copies_fit(corpus.vocab_size, dim), per == 10);
             // (CBOW's mean input learns too slowly on the larger corpus in 5 epochs.)
             let archs: &[Arch] = if per == 10 { &[Arch::SkipGram, Arch::Cbow] } else { &[Arch::SkipGram] };
             for &arch in archs {

@@ -5,7 +5,7 @@
 //! - [`alias`]: Vose alias table, O(1) draws from unigram^alpha;
 //! - [`kernels`]: the f32 row kernels (dot, fused SGD update), portable and AVX2+FMA;
 //! - [`engine`]: the training loop (pair streaming, subsampling, windows, Hogwild threads);
-//! - [`rows`]: where a thread reads and writes rows (shared tables, its copies of hot rows).
+//! - [`rows`]: where a thread reads and writes rows (shared tables, or its copies of them).
 //!
 //! The configuration, statistics and output types live here.
 

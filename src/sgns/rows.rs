@@ -1,5 +1,5 @@
 //! Where a worker thread reads and writes embedding rows: the shared tables, or its own copies
-//! of the hottest rows.
+//! of them.
 //!
 //! # Why copies
 //! Plain Hogwild (every thread writes the shared rows without locks, as word2vec and gensim do)
@@ -7,7 +7,7 @@
 //! times a millisecond, so their cache lines bounce between cores. On MovieLens-100K (1,682
 //! items) two threads trained slower than one (experiments/item2vec_vs_gensim).
 //!
-//! With more than one thread, when the whole vocabulary's rows fit in [`HOT_BYTES`], each
+//! With more than one thread, when both tables fit in [`COPY_BYTES`] ([`copies_fit`]), each
 //! worker therefore trains private copies of them and, every [`SYNC_TOKENS`] tokens (at least
 //! 16 times per chunk) and at the end of its chunk, adds what its copies moved since the last
 //! merge to the shared rows and reloads them, under a lock ([`Replica::sync`]). Updates are
@@ -26,14 +26,16 @@ use std::sync::Mutex;
 /// The most bytes of rows (centre + context) a thread copies; the merge snapshot doubles it.
 /// On ml-100k (1,682 items, d = 64: 861 KB) copies gave 2 threads 1.2-1.8x one thread's
 /// tokens/s against 1.0-1.4x for Hogwild (experiments/item2vec_vs_gensim).
-pub const HOT_BYTES: usize = 1 << 20;
+pub const COPY_BYTES: usize = 1 << 20;
 
-/// Tokens a thread trains between merges of its hot rows. A merge costs two passes over the
-/// hot rows; at 8,192 tokens (hundreds of thousands of row updates) it is about 1 % of the
-/// time on ml-100k.
+/// Tokens a thread trains between merges (at most; the engine merges at least 16 times per
+/// chunk). A merge costs two passes over the copies: 5-8 % of an epoch on ml-100k.
 pub const SYNC_TOKENS: usize = 8192;
 
-const NONE: u32 = u32::MAX;
+/// Whether threads train copies of a `vocab x dim` centre and context table.
+pub fn copies_fit(vocab: usize, dim: usize) -> bool {
+    vocab.saturating_mul(2 * 4 * dim) <= COPY_BYTES
+}
 
 /// A table shared by the workers.
 #[derive(Clone, Copy)]
@@ -43,8 +45,8 @@ pub struct Rows {
     dim: usize,
 }
 
-// SAFETY: see the module docs of `engine`: concurrent lock-free updates of cold rows are the
-// algorithm (Hogwild); hot rows are written only under the merge lock.
+// SAFETY: see the module docs of `engine`: concurrent lock-free updates are the algorithm
+// (Hogwild); a table that threads copy is written only under the merge lock.
 unsafe impl Send for Rows {}
 unsafe impl Sync for Rows {}
 
@@ -68,145 +70,55 @@ impl Rows {
         debug_assert!((i as usize) < self.rows);
         self.ptr.add(i as usize * self.dim)
     }
-}
 
-/// The rows each thread copies (every id that occurs), and each id's slot among them.
-pub struct HotSet {
-    /// Per id: its slot, or `NONE`.
-    slot: Vec<u32>,
-    /// Per slot: its id.
-    ids: Vec<u32>,
-}
-
-impl HotSet {
-    /// The ids that occur, when their centre and context rows of `dim` floats fit in `budget`
-    /// bytes; `None` (train Hogwild) when they do not.
-    pub fn new(counts: &[u64], dim: usize, budget: usize) -> Option<HotSet> {
-        let ids: Vec<u32> = (0..counts.len() as u32).filter(|&i| counts[i as usize] > 0).collect();
-        if ids.len().saturating_mul(2 * 4 * dim) > budget {
-            return None;
-        }
-        let mut slot = vec![NONE; counts.len()];
-        for (s, &id) in ids.iter().enumerate() {
-            slot[id as usize] = s as u32;
-        }
-        Some(HotSet { slot, ids })
-    }
-
-    pub fn len(&self) -> usize {
-        self.ids.len()
+    /// # Safety
+    /// The caller holds no other reference into the table.
+    unsafe fn all<'a>(self) -> &'a mut [f32] {
+        std::slice::from_raw_parts_mut(self.ptr, self.rows * self.dim)
     }
 }
 
-/// One thread's copies of the hot rows, and what they held at the last merge.
-pub struct Replica<'a> {
-    hot: &'a HotSet,
-    dim: usize,
-    centre: Vec<f32>,
-    context: Vec<f32>,
+/// One thread's copies of the centre and context tables, and what they held at the last merge.
+pub struct Replica {
+    centre: Matrix,
+    context: Matrix,
     snap_centre: Vec<f32>,
     snap_context: Vec<f32>,
 }
 
-impl<'a> Replica<'a> {
-    /// Copies of the hot rows as the shared tables hold them now.
+impl Replica {
+    /// Copies of the shared tables as they are now.
     ///
     /// # Safety
-    /// `centre` and `context` have a row for every id of `hot`, and hot rows are written only
-    /// under `lock`.
-    pub unsafe fn new(hot: &'a HotSet, centre: Rows, context: Rows, lock: &Mutex<()>) -> Self {
-        let dim = centre.dim;
-        let n = hot.len() * dim;
-        let mut r = Replica { hot, dim, centre: vec![0.0; n], context: vec![0.0; n], snap_centre: vec![0.0; n], snap_context: vec![0.0; n] };
+    /// The shared tables are written only under `lock` while replicas exist.
+    pub unsafe fn new(centre: Rows, context: Rows, lock: &Mutex<()>) -> Self {
         let _g = lock.lock().unwrap_or_else(|e| e.into_inner());
-        for (s, &id) in hot.ids.iter().enumerate() {
-            let range = s * dim..(s + 1) * dim;
-            r.centre[range.clone()].copy_from_slice(centre.row(id));
-            r.context[range].copy_from_slice(context.row(id));
-        }
-        r.snap_centre.copy_from_slice(&r.centre);
-        r.snap_context.copy_from_slice(&r.context);
-        r
+        let copy = |t: Rows| Matrix { rows: t.rows, cols: t.dim, data: t.all().to_vec() };
+        let (centre, context) = (copy(centre), copy(context));
+        Replica { snap_centre: centre.data.clone(), snap_context: context.data.clone(), centre, context }
     }
 
-    /// The rows this thread reads and writes: its copies for hot ids, the shared rows else.
-    pub fn view(&mut self, centre: Rows, context: Rows) -> View {
-        View { centre, context, slot: self.hot.slot.as_ptr(), hot_centre: self.centre.as_mut_ptr(), hot_context: self.context.as_mut_ptr(), dim: self.dim }
+    /// The copies, as the tables this thread trains.
+    pub fn rows(&mut self) -> (Rows, Rows) {
+        (Rows::new(&mut self.centre), Rows::new(&mut self.context))
     }
 
-    /// Adds what the copies moved since the last merge to the shared rows, then reloads the
+    /// Adds what the copies moved since the last merge to the shared tables, then reloads the
     /// copies (which now hold the other threads' merged changes too).
     ///
     /// # Safety
-    /// As [`Replica::new`]; no [`View`] of this replica is in use.
+    /// As [`Replica::new`]; no reference into the copies is alive.
     pub unsafe fn sync(&mut self, centre: Rows, context: Rows, lock: &Mutex<()>) {
-        let dim = self.dim;
         let _g = lock.lock().unwrap_or_else(|e| e.into_inner());
-        for (s, &id) in self.hot.ids.iter().enumerate() {
-            let range = s * dim..(s + 1) * dim;
-            for (shared, copy, snap) in [
-                (centre.row(id), &mut self.centre[range.clone()], &mut self.snap_centre[range.clone()]),
-                (context.row(id), &mut self.context[range.clone()], &mut self.snap_context[range.clone()]),
-            ] {
-                for ((x, c), p) in shared.iter_mut().zip(copy.iter_mut()).zip(snap.iter_mut()) {
-                    *x += *c - *p;
-                    *c = *x;
-                    *p = *x;
-                }
+        for (shared, copy, snap) in
+            [(centre.all(), &mut self.centre.data, &mut self.snap_centre), (context.all(), &mut self.context.data, &mut self.snap_context)]
+        {
+            for ((x, c), p) in shared.iter_mut().zip(copy.iter_mut()).zip(snap.iter_mut()) {
+                *x += *c - *p;
+                *c = *x;
+                *p = *x;
             }
         }
-    }
-}
-
-/// How a worker reaches rows: through its hot copies (`HOT`) or straight to the shared tables.
-#[derive(Clone, Copy)]
-pub struct View {
-    centre: Rows,
-    context: Rows,
-    slot: *const u32,
-    hot_centre: *mut f32,
-    hot_context: *mut f32,
-    dim: usize,
-}
-
-impl View {
-    /// The shared tables only (one thread).
-    pub fn shared(centre: Rows, context: Rows) -> View {
-        View { centre, context, slot: std::ptr::null(), hot_centre: std::ptr::null_mut(), hot_context: std::ptr::null_mut(), dim: centre.dim }
-    }
-
-    /// # Safety
-    /// `i` is in the vocabulary; with `HOT`, the view came from [`Replica::view`] and the
-    /// replica is alive and not merging.
-    #[inline(always)]
-    pub unsafe fn centre<const HOT: bool>(&self, i: u32) -> *mut f32 {
-        if HOT {
-            let s = *self.slot.add(i as usize);
-            if s != NONE {
-                return self.hot_centre.add(s as usize * self.dim);
-            }
-        }
-        self.centre.ptr(i)
-    }
-
-    /// # Safety
-    /// As [`View::centre`].
-    #[inline(always)]
-    pub unsafe fn context<const HOT: bool>(&self, i: u32) -> *mut f32 {
-        if HOT {
-            let s = *self.slot.add(i as usize);
-            if s != NONE {
-                return self.hot_context.add(s as usize * self.dim);
-            }
-        }
-        self.context.ptr(i)
-    }
-
-    /// # Safety
-    /// As [`View::centre`], and the caller holds no other reference to the row.
-    #[inline(always)]
-    pub unsafe fn centre_row<'a, const HOT: bool>(&self, i: u32) -> &'a mut [f32] {
-        std::slice::from_raw_parts_mut(self.centre::<HOT>(i), self.dim)
     }
 }
 
@@ -215,43 +127,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hot_set_is_every_occurring_id_when_they_fit() {
-        let counts = [5u64, 0, 9, 9, 1, 7];
-        // 5 rows of dim 2 in 2 tables of f32: 80 bytes.
-        let h = HotSet::new(&counts, 2, 80).unwrap();
-        assert_eq!(h.ids, vec![0, 2, 3, 4, 5]);
-        assert_eq!(h.slot, vec![0, NONE, 1, 2, 3, 4]);
-        assert!(HotSet::new(&counts, 2, 79).is_none(), "one byte short: Hogwild");
+    fn copies_fit_in_the_budget() {
+        // ml-100k at d = 64: 1,682 x 64 x 2 tables x 4 bytes = 861 KB.
+        assert!(copies_fit(1682, 64));
+        assert!(!copies_fit(3852, 128), "PPI at d = 128 trains Hogwild");
+        assert!(copies_fit(COPY_BYTES / 16, 2) && !copies_fit(COPY_BYTES / 16 + 1, 2));
     }
 
-    /// Two threads' changes to the same hot row both reach the shared table, and a merge
-    /// hands each thread the other's: nothing is lost, whatever the order of the merges.
+    /// Two threads' changes to the same row both reach the shared table, and a merge hands
+    /// each thread the other's: nothing is lost, whatever the order of the merges.
     #[test]
     fn merges_add_every_threads_change() {
         let (vocab, dim) = (4, 3);
         let mut c = Matrix::from_vec(vocab, dim, (0..12).map(|x| x as f32).collect()).unwrap();
         let mut x = Matrix::zeros(vocab, dim);
         let (cr, xr) = (Rows::new(&mut c), Rows::new(&mut x));
-        let hot = HotSet::new(&[10, 0, 10, 1], dim, 1 << 10).unwrap(); // ids 0, 2 and 3
         let lock = Mutex::new(());
         unsafe {
-            let mut a = Replica::new(&hot, cr, xr, &lock);
-            let mut b = Replica::new(&hot, cr, xr, &lock);
-            let (va, vb) = (a.view(cr, xr), b.view(cr, xr));
-            // Copied rows go to the copies, an id that never occurs to the shared table.
-            assert_ne!(va.centre::<true>(2), cr.ptr(2));
-            assert_eq!(va.centre::<true>(1), cr.ptr(1));
-            *va.centre::<true>(2) += 1.0;
-            *vb.centre::<true>(2) += 10.0;
-            *vb.context::<true>(0) -= 2.0;
-            assert_eq!(c.data[6], 6.0, "unmerged changes stay in the copies");
+            let mut a = Replica::new(cr, xr, &lock);
+            let mut b = Replica::new(cr, xr, &lock);
+            let ((ac, _), (bc, bx)) = (a.rows(), b.rows());
+            assert_ne!(ac.ptr(2), cr.ptr(2), "threads train their copies");
+            ac.row(2)[0] += 1.0;
+            bc.row(2)[0] += 10.0;
+            bx.row(0)[0] -= 2.0;
+            assert_eq!(cr.row(2)[0], 6.0, "unmerged changes stay in the copies");
             a.sync(cr, xr, &lock);
             assert_eq!(cr.row(2)[0], 7.0);
             b.sync(cr, xr, &lock);
             assert_eq!(cr.row(2)[0], 17.0, "both changes land");
             assert_eq!(xr.row(0)[0], -2.0);
             a.sync(cr, xr, &lock);
-            assert_eq!(a.centre[dim], 17.0, "a merge brings the other thread's change");
+            assert_eq!(a.centre.row(2)[0], 17.0, "a merge brings the other thread's change");
             assert_eq!(cr.row(2)[0], 17.0, "a merge without changes changes nothing");
         }
     }

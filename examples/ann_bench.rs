@@ -103,6 +103,10 @@ fn main() -> Result<()> {
             };
             let kd = lookup(kind.trim_end_matches("_f16")).context("kind")?;
             let canon = (kd.parse)(&build).map_err(|e| anyhow::anyhow!("{e}"))?;
+            // Peak memory the build adds (high-water mark less what was resident before it), as
+            // bench.py measures the reference builds.
+            let window = runner::memory::Window::open();
+            let before = runner::memory::rss().unwrap_or(0);
             let t = Instant::now();
             // IVF builds depend on NLIST: one saved index per list count.
             let saved = index_dir.as_ref().map(|d| d.join(if kind.starts_with("ivf") { format!("{kind}_{nlist}") } else { kind.clone() }));
@@ -112,6 +116,8 @@ fn main() -> Result<()> {
                 _ => (kd.build)(&canon, &base, Metric::Ip, 42)?,
             };
             let build_s = t.elapsed().as_secs_f64();
+            let build_peak = window.peak().unwrap_or(0).saturating_sub(before);
+            drop(window);
             if let Some(d) = saved.filter(|d| !d.exists()) {
                 std::fs::create_dir_all(&d)?;
                 idx.save(&d)?;
@@ -127,6 +133,7 @@ fn main() -> Result<()> {
                         "qps": (queries.rows as f64 / secs).round(),
                         "recall": (recall(&got, &gt, k) * 1000.0).round() / 1000.0,
                         "mem_mb": ((idx.memory_bytes() as f64) / 1048576.0 * 10.0).round() / 10.0,
+                        "build_peak_mb": ((build_peak as f64) / 1048576.0 * 10.0).round() / 10.0,
                     })
                 );
             }

@@ -88,18 +88,43 @@ def recall(ids, gt, k=10):
     return float(np.mean([len(set(ids[i][:k]) & set(gt[i][:k])) / k for i in range(len(gt))]))
 
 
+# Peak memory a build adds: the kernel's high-water mark (VmHWM), reset through
+# /proc/self/clear_refs before the build, less the resident memory before it. The same
+# measure as ann_bench's (runner::memory::Window), so the base vectors both sides hold
+# already are not counted.
+BUILD_PEAK = {"mb": 0.0}
+
+
+def status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def measured_build(fn):
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    before = status_kib("VmRSS")
+    out = fn()
+    BUILD_PEAK["mb"] = max(BUILD_PEAK["mb"], (status_kib("VmHWM") - before) / 1024)
+    return out
+
+
 def emit(lib, index, build, search, build_s, secs, nq, rec, mem):
     print(json.dumps({"lib": lib, "index": index, "build": build, "search": search,
                       "build_s": round(build_s, 2), "qps": round(nq / secs), "recall": round(rec, 3),
-                      "mem_mb": round(mem / 2**20, 1)}), flush=True)
+                      "mem_mb": round(mem / 2**20, 1), "build_peak_mb": round(BUILD_PEAK["mb"], 1)}), flush=True)
 
 
 def ref(data, nlist=1024):
     """Every reference setting; builds use every core, searches one thread (as our side does).
     ONLY=flat,ivf_flat,ivf_pq,faiss_hnsw,hnswlib,annoy picks sections."""
     import faiss
-    import hnswlib
-    from annoy import AnnoyIndex
 
     only = [x for x in os.environ.get("ONLY", "").split(",") if x]
     want = lambda name: not only or name in only
@@ -123,19 +148,21 @@ def ref(data, nlist=1024):
         faiss.omp_set_num_threads(1 if search else cores)
         start, best, runs = time.time(), float("inf"), 0
         while True:
-            t = time.time(); out = fn(); best = min(best, time.time() - t); runs += 1
+            t = time.time(); out = fn() if search else measured_build(fn); best = min(best, time.time() - t); runs += 1
             if not search or min_secs <= 0 or (runs >= 2 and time.time() - start >= min_secs):
                 break
         faiss.omp_set_num_threads(cores)
         return out, best
 
     if want("flat"):
+        BUILD_PEAK["mb"] = 0.0
         idx, b = timed(lambda: faiss.IndexFlatIP(d))
         _, b2 = timed(lambda: idx.add(base))
         (_, I), s = timed(lambda: idx.search(q, k), search=True)
         emit("faiss", "IndexFlatIP", {}, {}, b + b2, s, nq, recall(I, gt), base.nbytes)
 
     if want("ivf_flat"):
+        BUILD_PEAK["mb"] = 0.0
         idx = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
         _, b = timed(lambda: (idx.train(base), idx.add(base)))
         for p in [4, 8, 16, 32, 64]:
@@ -144,6 +171,7 @@ def ref(data, nlist=1024):
             emit("faiss", "IndexIVFFlat", {"nlist": nlist}, {"nprobe": p}, b, s, nq, recall(I, gt), ser(idx))
 
     if want("ivf_pq"):  # m = 32, 8 bits, with and without exact re-ranking of 100 candidates
+        BUILD_PEAK["mb"] = 0.0
         # PQ=nprobe:rerank,... picks the settings (as ann_bench's PQ); INDEX_DIR keeps the build.
         settings = [tuple(int(v) for v in x.split(":")) for x in os.environ.get("PQ", "4:0,8:0,16:0,32:0,16:100,32:100,64:100").split(",")]
         path = saved(f"faiss_ivfpq_{nlist}.index")
@@ -166,6 +194,7 @@ def ref(data, nlist=1024):
                  {"nprobe": p, "rerank": r}, b, s, nq, recall(I, gt), ser(pq) + (base.nbytes if r else 0))
 
     if want("faiss_hnsw"):
+        BUILD_PEAK["mb"] = 0.0
         path = saved("faiss_hnsw.index")
         if path and os.path.exists(path):
             idx, b = timed(lambda: faiss.read_index(path))
@@ -181,14 +210,17 @@ def ref(data, nlist=1024):
             emit("faiss", "IndexHNSWFlat", {"m": 16, "ef_construction": 200}, {"ef_search": ef}, b, s, nq, recall(I, gt), ser(idx))
 
     if want("hnswlib"):
+        import hnswlib
+        BUILD_PEAK["mb"] = 0.0
         h = hnswlib.Index(space="ip", dim=d)
         path = saved("hnswlib.bin")
         if path and os.path.exists(path):
             _, b = timed(lambda: h.load_index(path, max_elements=n))
             mem = os.path.getsize(path)
         else:
-            h.init_index(max_elements=n, ef_construction=200, M=16, random_seed=1)
-            _, b = timed(lambda: h.add_items(base, np.arange(n), num_threads=cores))
+            # init_index allocates the whole graph, so it is part of the build (time and memory).
+            _, b = timed(lambda: (h.init_index(max_elements=n, ef_construction=200, M=16, random_seed=1),
+                                  h.add_items(base, np.arange(n), num_threads=cores)))
             with tempfile.NamedTemporaryFile() as f:
                 h.save_index(f.name); mem = os.path.getsize(f.name)
             if path:
@@ -199,11 +231,14 @@ def ref(data, nlist=1024):
             emit("hnswlib", "hnsw", {"m": 16, "ef_construction": 200}, {"ef_search": ef}, b, s, nq, recall(I, gt), mem)
 
     if want("annoy"):  # dot metric, 50 trees; queried one vector at a time (annoy's only API)
+        from annoy import AnnoyIndex
+        BUILD_PEAK["mb"] = 0.0
         a = AnnoyIndex(d, "dot")
-        t = time.time()
-        for i in range(n):
-            a.add_item(i, base[i])
-        a.build(50, n_jobs=-1); b = time.time() - t
+        def build_annoy():
+            for i in range(n):
+                a.add_item(i, base[i])
+            a.build(50, n_jobs=-1)
+        _, b = timed(build_annoy)
         with tempfile.NamedTemporaryFile() as f:
             a.save(f.name); mem = os.path.getsize(f.name)
         ql = [row.tolist() for row in q]
@@ -214,11 +249,11 @@ def ref(data, nlist=1024):
 
 def table(*files):
     rows = [json.loads(l) for f in files for l in open(f) if l.strip().startswith("{")]
-    print("| lib | index | build | search | build s | qps | recall@10 | MiB |")
-    print("|---|---|---|---|---:|---:|---:|---:|")
+    print("| lib | index | build | search | build s | build peak MiB | qps | recall@10 | MiB |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
         fmt = lambda o: " ".join(f"{k}={v}" for k, v in o.items()) or "-"
-        print(f"| {r['lib']} | {r['index']} | {fmt(r['build'])} | {fmt(r['search'])} | {r['build_s']} | {r['qps']} | {r['recall']:.3f} | {r['mem_mb']} |")
+        print(f"| {r['lib']} | {r['index']} | {fmt(r['build'])} | {fmt(r['search'])} | {r['build_s']} | {r.get('build_peak_mb', '-')} | {r['qps']} | {r['recall']:.3f} | {r['mem_mb']} |")
 
 
 if __name__ == "__main__":

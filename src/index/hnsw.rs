@@ -1,9 +1,10 @@
-//! `hnsw`: hierarchical navigable small-world graph on the `usearch` crate (C++ core with
-//! SIMD kernels). Parameters: `m` (connectivity), `ef_construction`, `ef_search` (search
-//! key), `scalar` = f32 | f16 | i8 (storage quantisation).
+//! `hnsw`: hierarchical navigable small-world graph. Parameters: `m` (connectivity),
+//! `ef_construction`, `ef_search` (search key), `scalar` = f32 | f16 | i8 (storage
+//! quantisation).
 //!
-//! With f32 storage usearch builds the graph and `hnsw_graph` searches it (in a layout that
-//! measured faster; see there). With f16 and i8 usearch does both.
+//! With f32 storage the graph is built (`hnsw_build`) and searched (`hnsw_graph`) in our own
+//! layout and saved in usearch's file format. With f16 and i8 the `usearch` crate (C++ core
+//! with SIMD kernels) does both, as those vectors are not f32 in memory.
 //!
 //! Exclusion uses usearch's `filtered_search` (the predicate rejects seen ids while the
 //! graph walk continues), with two fallbacks so a user always gets `min(k, unseen)` hits:
@@ -14,7 +15,8 @@
 //! vectors whose coordinates all lie in [-1, 1].
 
 use super::common;
-use super::hnsw_graph::{cosine, Graph};
+use super::hnsw_build;
+use super::hnsw_graph::Graph;
 use super::{AnnIndex, Hit, IndexKind, Metric};
 use crate::ensure_param;
 use crate::linalg::Matrix;
@@ -22,6 +24,7 @@ use crate::params::{self, ParamError, Validate};
 use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::io::Write;
 use std::path::Path;
 use usearch::ffi::{IndexOptions, MetricKind, ScalarKind};
 
@@ -71,12 +74,13 @@ struct SearchParams {
 
 pub static KIND: IndexKind = IndexKind {
     kind: "hnsw",
-    about: "HNSW graph (usearch): m, ef_construction, ef_search, scalar = f32|f16|i8",
+    about: "HNSW graph: m, ef_construction, ef_search, scalar = f32|f16|i8 (f16 and i8 on usearch)",
     exact: false,
     // 2: our f32 distance kernels and an in-order seed of the graph (cached version-1 builds are not reused).
     // 3: f32 searches run in `hnsw_graph`; the saved format is unchanged, but cached evaluations
     // (recall, queries/s) came from usearch's search and are measured again.
-    version: 3,
+    // 4: f32 graphs are built by `hnsw_build` (hnswlib's insertion), no longer by usearch.
+    version: 4,
     search_keys: &["ef_search"],
     parse: parse_params,
     build: build_boxed,
@@ -87,9 +91,9 @@ fn parse_params(v: &serde_json::Value) -> Result<serde_json::Value, ParamError> 
     params::canonical::<HnswParams>(v).map(|(_, c)| c)
 }
 
-fn build_boxed(p: &serde_json::Value, items: &Matrix, metric: Metric, _seed: u64) -> Result<Box<dyn AnnIndex>> {
+fn build_boxed(p: &serde_json::Value, items: &Matrix, metric: Metric, seed: u64) -> Result<Box<dyn AnnIndex>> {
     let p: HnswParams = params::parse(p)?;
-    Ok(Box::new(HnswIndex::build(&p, items, metric)?))
+    Ok(Box::new(HnswIndex::build(&p, items, metric, seed)?))
 }
 
 fn load_boxed(p: &serde_json::Value, dir: &Path) -> Result<Box<dyn AnnIndex>> {
@@ -143,61 +147,30 @@ fn options(p: &HnswParams, metric: Metric, dim: usize) -> IndexOptions {
     }
 }
 
-/// usearch distance for two f32 vectors, written like usearch's own (`1 - a.b`, `1 - cos`, `|a - b|^2`).
-type Distance = Box<dyn Fn(*const f32, *const f32) -> f32 + Send + Sync>;
-
-/// Replaces usearch's f32 distance with ours for the build (f32 searches run in
-/// `hnsw_graph`). usearch takes its kernels from NumKong, which sums an f32 dot product in
-/// f64 along one dependency chain: a profile of the 100k x 128 ip benchmark put 71% of the
-/// time in `nk_dot_f32_skylake`. f32 FMA with two accumulators (what hnswlib and faiss do) cut
-/// the build time by a third (experiments/ann_vs_faiss/README.md). Quantised storage (f16, i8)
-/// keeps usearch's kernels: those vectors are not f32 in memory.
-fn install_f32_metric(index: &mut usearch::Index, metric: Metric, dim: usize) {
-    // SAFETY: usearch passes pointers to two stored or query vectors of `dim` f32s.
-    let s = move |p: *const f32| unsafe { std::slice::from_raw_parts(p, dim) };
-    let f: Distance = match metric {
-        Metric::Ip => Box::new(move |a, b| 1.0 - common::dot(s(a), s(b))),
-        Metric::Cos => Box::new(move |a, b| 1.0 - cosine(s(a), s(b))),
-        Metric::L2 => Box::new(move |a, b| common::l2_sq(s(a), s(b))),
-    };
-    index.change_metric::<f32>(f);
-}
-
-/// Items inserted one at a time before the parallel inserts start (see `HnswIndex::build`).
-const SEQUENTIAL_SEED: usize = 1024;
-
 /// Search contexts usearch must hold: one per thread that may call it concurrently.
 fn threads() -> usize {
     rayon::current_num_threads().max(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
 }
 
 impl HnswIndex {
-    pub fn build(p: &HnswParams, items: &Matrix, metric: Metric) -> Result<Self> {
+    /// `seed` draws the nodes' levels (f32 graphs only; usearch draws its own).
+    pub fn build(p: &HnswParams, items: &Matrix, metric: Metric, seed: u64) -> Result<Self> {
         p.validate()?;
         common::check_items("hnsw", items)?;
         if p.scalar == Scalar::I8 && metric != Metric::Cos && items.data.iter().any(|x| x.abs() > 1.0) {
             bail!("hnsw `scalar = \"i8\"` needs metric = \"cos\" or coordinates within [-1, 1]; use f16 or f32");
         }
-        let mut index = usearch::Index::new(&options(p, metric, items.cols)).map_err(|e| anyhow!("usearch: {e}"))?;
-        if p.scalar == Scalar::F32 {
-            install_f32_metric(&mut index, metric, items.cols);
-        }
-        // usearch fails on parallel adds unless capacity and thread contexts are reserved.
-        index.reserve_capacity_and_threads(items.rows, threads()).map_err(|e| anyhow!("usearch reserve: {e}"))?;
-        let add = |i: usize| index.add(i as u64, items.row(i)).map_err(|e| anyhow!("usearch add of item {i}: {e}"));
-        // Concurrent inserts into a near-empty graph cannot see each other, and the graph's upper
-        // layers come out poorly linked: on 4000 clustered points, recall@10 under l2 fell from
-        // 0.98-1.00 to 0.92 when 64 threads inserted from the start. Seeding the first items in
-        // order costs well under a second and keeps recall flat across thread counts.
-        let seed = items.rows.min(SEQUENTIAL_SEED);
-        (0..seed).try_for_each(add)?;
-        (seed..items.rows).into_par_iter().try_for_each(add)?;
         let backend = if p.scalar == Scalar::F32 {
-            let mut bytes = vec![0u8; index.serialized_length()];
-            index.save_to_buffer(&mut bytes).map_err(|e| anyhow!("usearch serialise: {e}"))?;
-            drop(index);
-            Backend::Graph(Graph::parse(&bytes, items.cols, metric)?)
+            Backend::Graph(hnsw_build::build(items, metric, p.m, p.ef_construction, seed)?)
         } else {
+            let index = usearch::Index::new(&options(p, metric, items.cols)).map_err(|e| anyhow!("usearch: {e}"))?;
+            // usearch fails on parallel adds unless capacity and thread contexts are reserved.
+            index.reserve_capacity_and_threads(items.rows, threads()).map_err(|e| anyhow!("usearch reserve: {e}"))?;
+            let add = |i: usize| index.add(i as u64, items.row(i)).map_err(|e| anyhow!("usearch add of item {i}: {e}"));
+            // The first items in order, as `hnsw_build` seeds its graph (see there why).
+            let seed = items.rows.min(hnsw_build::SEQUENTIAL_SEED);
+            (0..seed).try_for_each(add)?;
+            (seed..items.rows).into_par_iter().try_for_each(add)?;
             Backend::Usearch(index)
         };
         Ok(HnswIndex { backend, metric, n: items.rows, dim: items.cols, params: p.clone() })
@@ -323,7 +296,10 @@ impl AnnIndex for HnswIndex {
     fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join("graph.usearch");
         match &self.backend {
-            Backend::Graph(g) => std::fs::write(&path, g.serialise()).with_context(|| format!("saving {}", path.display()))?,
+            Backend::Graph(g) => {
+                let mut w = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?);
+                g.write_to(&mut w).and_then(|_| w.flush()).with_context(|| format!("saving {}", path.display()))?
+            }
             Backend::Usearch(index) => {
                 let ps = path.to_str().context("index path is not UTF-8")?;
                 index.save(ps).map_err(|e| anyhow!("saving {}: {e}", path.display()))?;

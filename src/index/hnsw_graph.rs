@@ -1,5 +1,5 @@
-//! The f32 search side of `hnsw`: usearch builds the graph; searches run here, on a copy of
-//! the graph in hnswlib's memory layout.
+//! The f32 graph of `hnsw` in hnswlib's memory layout: built here (`hnsw_build`), searched
+//! here, saved and loaded in usearch's file format.
 //!
 //! Why not usearch's own search: on 1M x 128 vectors usearch's base-layer walk reached a node's
 //! vector through two pointer tables (`nodes_`, then `vectors_lookup_`), checked visits in a
@@ -7,8 +7,8 @@
 //! 0.97 stayed at 0.5-0.75x hnswlib's even with prefetching patched in (vendor/usearch).
 //! Here every node's base-layer block holds its neighbour count, its neighbour slots and its
 //! vector side by side (one stride apart), visits are epoch tags in a flat array, and the
-//! distance is inlined. The graph is exactly usearch's: it is read from usearch's serialised
-//! form and written back in that form, byte for byte, so saved indexes stay usearch files.
+//! distance is inlined. Graphs are read from usearch's serialised form and written back in
+//! that form, byte for byte, so saved indexes stay usearch files that usearch itself loads.
 //!
 //! usearch's format (v2, f32, 32-bit slots): `u32 rows, u32 bytes per vector`, the vectors in
 //! slot order, a 64-byte head, `u64 size, connectivity, connectivity_base, max_level,
@@ -18,27 +18,32 @@
 
 use super::common::{self, TopK};
 use super::{Hit, Metric};
-use crate::linalg;
+use crate::linalg::{self, Matrix};
 use anyhow::{ensure, Result};
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::io::Write;
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
 
 pub struct Graph {
-    dim: usize,
-    metric: Metric,
-    conn: usize,
-    conn_base: usize,
+    pub(super) dim: usize,
+    pub(super) metric: Metric,
+    pub(super) conn: usize,
+    pub(super) conn_base: usize,
     /// u32 words per base block: count, `conn_base` slots, `dim` f32 (as bits).
     stride: usize,
-    blocks: Vec<u32>,
+    /// Atomic because a parallel build rewrites neighbour lists while other threads walk
+    /// them; a relaxed load or store is a plain `mov`, so searches pay nothing for it.
+    blocks: Vec<AtomicU32>,
     keys: Vec<u64>,
-    levels: Vec<i16>,
+    pub(super) levels: Vec<i16>,
     /// Start of each slot's upper lists in `upper` (levels 1..=level, `1 + conn` words each).
     upper_at: Vec<u32>,
-    upper: Vec<u32>,
-    max_level: usize,
-    entry: u32,
+    upper: Vec<AtomicU32>,
+    pub(super) max_level: usize,
+    pub(super) entry: u32,
     head: [u8; 64],
     /// Prefetch neighbour vectors (only when the blocks outgrow the caches; see `PREFETCH_FROM`).
     prefetch: bool,
@@ -70,8 +75,8 @@ impl<'a> Reader<'a> {
     fn i16(&mut self) -> Result<i16> {
         Ok(i16::from_le_bytes(self.take(2)?.try_into()?))
     }
-    fn u32s(&mut self, out: &mut Vec<u32>, n: usize) -> Result<()> {
-        out.extend(self.take(4 * n)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())));
+    fn u32s(&mut self, out: &mut Vec<AtomicU32>, n: usize) -> Result<()> {
+        out.extend(self.take(4 * n)?.chunks_exact(4).map(|c| AtomicU32::new(u32::from_le_bytes(c.try_into().unwrap()))));
         Ok(())
     }
 }
@@ -95,7 +100,7 @@ impl Graph {
             ensure!(r.i16()? == level && level >= 0 && level as usize <= max_level, "usearch graph: bad level at slot {slot}");
             r.u32s(&mut blocks, 1 + conn_base)?;
             let v = &vectors[slot * 4 * dim..(slot + 1) * 4 * dim];
-            blocks.extend(v.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())));
+            blocks.extend(v.chunks_exact(4).map(|c| AtomicU32::new(u32::from_le_bytes(c.try_into().unwrap()))));
             upper_at.push(u32::try_from(upper.len())?);
             r.u32s(&mut upper, level as usize * (1 + conn))?;
         }
@@ -106,46 +111,79 @@ impl Graph {
         Ok(g)
     }
 
+    /// A graph of `items` with no links yet, slot = row = key, `levels[s]` upper levels at
+    /// slot `s` (`hnsw_build` fills the links). `head` is usearch's file head for these
+    /// vectors (see `hnsw_build::usearch_head`).
+    pub(super) fn unlinked(items: &Matrix, metric: Metric, conn: usize, levels: Vec<i16>, head: [u8; 64]) -> Result<Graph> {
+        let (n, dim, conn_base) = (items.rows, items.cols, 2 * conn);
+        ensure!(levels.len() == n, "{} levels for {n} vectors", levels.len());
+        let stride = 1 + conn_base + dim;
+        let mut blocks = Vec::with_capacity(n * stride);
+        let mut upper_at = Vec::with_capacity(n);
+        let mut upper_len = 0usize;
+        for (s, &level) in levels.iter().enumerate() {
+            blocks.extend((0..1 + conn_base).map(|_| AtomicU32::new(0)));
+            blocks.extend(items.row(s).iter().map(|x| AtomicU32::new(x.to_bits())));
+            upper_at.push(u32::try_from(upper_len)?);
+            upper_len += level as usize * (1 + conn);
+        }
+        let upper = (0..upper_len).map(|_| AtomicU32::new(0)).collect();
+        let max_level = levels.first().map_or(0, |&l| l as usize);
+        let prefetch = 4 * blocks.len() >= PREFETCH_FROM;
+        let keys = (0..n as u64).collect();
+        Ok(Graph { dim, metric, conn, conn_base, stride, blocks, keys, levels, upper_at, upper, max_level, entry: 0, head, prefetch })
+    }
+
     /// Every count within its list's capacity and every neighbour a valid slot, so that
-    /// `base`, `list` and `vector` never go out of bounds.
+    /// `neighbours` and `vector` never go out of bounds.
     fn check(&self) -> Result<()> {
         let n = self.keys.len() as u32;
-        for s in 0..self.keys.len() {
-            let count = self.blocks[s * self.stride] as usize;
-            ensure!(count <= self.conn_base, "usearch graph: slot {s} has {count} base links, capacity {}", self.conn_base);
-            ensure!(self.base(s as u32).iter().all(|&x| x < n), "usearch graph: slot {s} links outside the graph");
-            for l in 1..=self.levels[s] as usize {
-                let count = self.upper[self.upper_at[s] as usize + (l - 1) * (1 + self.conn)] as usize;
-                ensure!(count <= self.conn, "usearch graph: slot {s} has {count} links at level {l}, capacity {}", self.conn);
-                ensure!(self.list(s as u32, l).iter().all(|&x| x < n), "usearch graph: slot {s} level {l} links outside the graph");
+        for s in 0..n {
+            for l in 0..=self.levels[s as usize] as usize {
+                let count = self.links(s, l)[0].load(Relaxed) as usize;
+                let cap = self.capacity(l);
+                ensure!(count <= cap, "usearch graph: slot {s} has {count} links at level {l}, capacity {cap}");
+                ensure!(self.neighbours(s, l).iter().all(|x| x.load(Relaxed) < n), "usearch graph: slot {s} level {l} links outside the graph");
             }
         }
         Ok(())
     }
 
-    /// The bytes usearch's `save` would write for this graph.
-    pub fn serialise(&self) -> Vec<u8> {
+    /// Writes what usearch's `save` would write for this graph (streamed, so saving a large
+    /// index needs no second copy of it in memory).
+    pub fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
         let n = self.keys.len();
-        let mut out = Vec::with_capacity(self.bytes() + 64);
-        out.extend((n as u32).to_le_bytes());
-        out.extend((4 * self.dim as u32).to_le_bytes());
+        let words = |out: &mut dyn Write, w: &[AtomicU32]| -> std::io::Result<()> {
+            let bytes: Vec<u8> = w.iter().flat_map(|x| x.load(Relaxed).to_le_bytes()).collect();
+            out.write_all(&bytes)
+        };
+        out.write_all(&(n as u32).to_le_bytes())?;
+        out.write_all(&(4 * self.dim as u32).to_le_bytes())?;
         for s in 0..n {
-            out.extend(self.vector(s as u32).iter().flat_map(|x| x.to_le_bytes()));
+            let at = s * self.stride + 1 + self.conn_base;
+            words(out, &self.blocks[at..at + self.dim])?;
         }
-        out.extend(self.head);
+        out.write_all(&self.head)?;
         for v in [n, self.conn, self.conn_base, self.max_level, self.entry as usize] {
-            out.extend((v as u64).to_le_bytes());
+            out.write_all(&(v as u64).to_le_bytes())?;
         }
-        out.extend(self.levels.iter().flat_map(|l| l.to_le_bytes()));
+        let levels: Vec<u8> = self.levels.iter().flat_map(|l| l.to_le_bytes()).collect();
+        out.write_all(&levels)?;
         for s in 0..n {
-            out.extend(self.keys[s].to_le_bytes());
-            out.extend(self.levels[s].to_le_bytes());
-            let b = &self.blocks[s * self.stride..s * self.stride + 1 + self.conn_base];
-            out.extend(b.iter().flat_map(|x| x.to_le_bytes()));
+            out.write_all(&self.keys[s].to_le_bytes())?;
+            out.write_all(&self.levels[s].to_le_bytes())?;
+            words(out, &self.blocks[s * self.stride..s * self.stride + 1 + self.conn_base])?;
             let at = self.upper_at[s] as usize;
-            let up = &self.upper[at..at + self.levels[s] as usize * (1 + self.conn)];
-            out.extend(up.iter().flat_map(|x| x.to_le_bytes()));
+            words(out, &self.upper[at..at + self.levels[s] as usize * (1 + self.conn)])?;
         }
+        Ok(())
+    }
+
+    /// The bytes usearch's `save` would write for this graph.
+    #[cfg(test)]
+    pub fn serialise(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.bytes() + 64);
+        self.write_to(&mut out).expect("writing to a Vec cannot fail");
         out
     }
 
@@ -158,27 +196,49 @@ impl Graph {
         4 * (self.blocks.len() + self.upper.len() + self.upper_at.len()) + 8 * self.keys.len() + 2 * self.levels.len()
     }
 
+    /// Neighbours a list at `level` holds at most: `conn_base` on the base layer, `conn` above.
     #[inline]
-    fn base(&self, s: u32) -> &[u32] {
-        let b = &self.blocks[s as usize * self.stride..];
-        &b[1..1 + b[0] as usize]
+    pub(super) fn capacity(&self, level: usize) -> usize {
+        if level == 0 {
+            self.conn_base
+        } else {
+            self.conn
+        }
+    }
+
+    /// Slot `s`'s list at `level` (which must be at most the slot's level): the count word,
+    /// then `capacity(level)` neighbour words.
+    #[inline]
+    pub(super) fn links(&self, s: u32, level: usize) -> &[AtomicU32] {
+        if level == 0 {
+            let at = s as usize * self.stride;
+            &self.blocks[at..at + 1 + self.conn_base]
+        } else {
+            let at = self.upper_at[s as usize] as usize + (level - 1) * (1 + self.conn);
+            &self.upper[at..at + 1 + self.conn]
+        }
+    }
+
+    /// The neighbours slot `s` holds at `level`. During a parallel build another thread may be
+    /// rewriting the list: its count never exceeds the capacity and every word is some valid
+    /// slot, so a reader sees a mix of old and new neighbours, never an invalid one.
+    #[inline]
+    pub(super) fn neighbours(&self, s: u32, level: usize) -> &[AtomicU32] {
+        let l = self.links(s, level);
+        // Acquire: pairs with the build's release store of the count after the slots.
+        &l[1..1 + l[0].load(Acquire) as usize]
     }
 
     /// Slot `s`'s vector. `s` must be below `len()`: `check` proved that of every stored
     /// neighbour, and the other callers loop below `len()`.
     #[inline]
-    fn vector(&self, s: u32) -> &[f32] {
+    pub(super) fn vector(&self, s: u32) -> &[f32] {
         debug_assert!((s as usize) < self.keys.len());
         let at = s as usize * self.stride + 1 + self.conn_base;
-        // SAFETY: `at + dim <= blocks.len()` for every valid slot; u32 and f32 have the same
-        // size and alignment, and these words are f32 bits.
+        // SAFETY: `at + dim <= blocks.len()` for every valid slot; AtomicU32 has u32's size and
+        // alignment, so f32's too, and these words are f32 bits that nothing writes after
+        // the graph is made (only count and neighbour words change during a build).
         unsafe { std::slice::from_raw_parts(self.blocks.as_ptr().add(at) as *const f32, self.dim) }
-    }
-
-    #[inline]
-    fn list(&self, s: u32, level: usize) -> &[u32] {
-        let at = self.upper_at[s as usize] as usize + (level - 1) * (1 + self.conn);
-        &self.upper[at + 1..at + 1 + self.upper[at] as usize]
     }
 
     #[inline]
@@ -219,68 +279,70 @@ impl Graph {
     /// true (they are still walked through, as usearch's and hnswlib's filters do). Fewer than
     /// `k` hits means the walk found too few accepted nodes; the caller falls back.
     ///
-    /// The metric and the SIMD width are picked once here, and the walk is compiled for each
-    /// pick so that the distance inlines into it. With that, the batched neighbour scoring
-    /// below and one sort of the result instead of two, 20,000 x 64 item vectors went from
-    /// 27.4k to 31.9k queries/s at ef 64 (best of 8 interleaved runs; medians 25.2k, 27.0k);
-    /// packed heap keys then took it to 33.3k (median 28.6k, hnswlib's 19.6k in the same 10
-    /// interleaved runs, best 29.0k).
+    /// The walk is compiled for each metric and SIMD width (`with_kernel`) so that the distance
+    /// inlines into it. With that, the batched neighbour scoring in `beam` and one sort of the
+    /// result instead of two, 20,000 x 64 item vectors went from 27.4k to 31.9k queries/s at ef
+    /// 64 (best of 8 interleaved runs; medians 25.2k, 27.0k); packed heap keys then took it to
+    /// 33.3k (median 28.6k, hnswlib's 19.6k in the same 10 interleaved runs, best 29.0k).
     pub fn search(&self, q: &[f32], k: usize, ef: usize, excluded: impl Fn(u32) -> bool) -> Vec<Hit> {
+        self.with_kernel(Search { q, k, ef, excluded })
+    }
+
+    /// Runs `job` with this graph's metric as a higher-is-better `score(a, b)` on the widest
+    /// SIMD the CPU has, picked once per call and inlined into the job.
+    #[inline]
+    pub(super) fn with_kernel<J: Job>(&self, job: J) -> J::Out {
         #[cfg(target_arch = "x86_64")]
         {
             // SAFETY: each variant runs only after its CPU features were detected.
             if common::has_avx512() {
-                return unsafe { self.search_avx512(q, k, ef, excluded) };
+                return unsafe { self.with_avx512(job) };
             }
             if common::has_avx2_fma() {
-                return unsafe { self.search_avx2(q, k, ef, excluded) };
+                return unsafe { self.with_avx2(job) };
             }
         }
         match self.metric {
-            Metric::Ip => self.walk(q, k, ef, excluded, linalg::dot),
-            Metric::L2 => self.walk(q, k, ef, excluded, |a, b| -linalg::l2_sq(a, b)),
-            Metric::Cos => self.walk(q, k, ef, excluded, cosine_with(linalg::dot_and_norms)),
+            Metric::Ip => job.run(self, linalg::dot),
+            Metric::L2 => job.run(self, |a, b| -linalg::l2_sq(a, b)),
+            Metric::Cos => job.run(self, cosine_with(linalg::dot_and_norms)),
         }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn search_avx512(&self, q: &[f32], k: usize, ef: usize, excluded: impl Fn(u32) -> bool) -> Vec<Hit> {
+    unsafe fn with_avx512<J: Job>(&self, job: J) -> J::Out {
         use linalg::avx512 as v;
         match self.metric {
-            Metric::Ip => self.walk(q, k, ef, excluded, |a, b| v::dot(a, b)),
-            Metric::L2 => self.walk(q, k, ef, excluded, |a, b| -v::l2_sq(a, b)),
-            Metric::Cos => self.walk(q, k, ef, excluded, cosine_with(|a, b| v::dot_and_norms(a, b))),
+            Metric::Ip => job.run(self, |a, b| v::dot(a, b)),
+            Metric::L2 => job.run(self, |a, b| -v::l2_sq(a, b)),
+            Metric::Cos => job.run(self, cosine_with(|a, b| v::dot_and_norms(a, b))),
         }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn search_avx2(&self, q: &[f32], k: usize, ef: usize, excluded: impl Fn(u32) -> bool) -> Vec<Hit> {
+    unsafe fn with_avx2<J: Job>(&self, job: J) -> J::Out {
         use linalg::avx2 as v;
         match self.metric {
-            Metric::Ip => self.walk(q, k, ef, excluded, |a, b| v::dot(a, b)),
-            Metric::L2 => self.walk(q, k, ef, excluded, |a, b| -v::l2_sq(a, b)),
-            Metric::Cos => self.walk(q, k, ef, excluded, cosine_with(|a, b| v::dot_and_norms(a, b))),
+            Metric::Ip => job.run(self, |a, b| v::dot(a, b)),
+            Metric::L2 => job.run(self, |a, b| -v::l2_sq(a, b)),
+            Metric::Cos => job.run(self, cosine_with(|a, b| v::dot_and_norms(a, b))),
         }
     }
 
-    /// The search itself, for one higher-is-better `score(query, vector)`.
+    /// Greedy descent (beam width 1) from `(cur, cur_s)` on level `top` down to level
+    /// `stop + 1`: the closest node found, to start level `stop` from.
     #[inline(always)]
-    fn walk(&self, q: &[f32], k: usize, ef: usize, excluded: impl Fn(u32) -> bool, score: impl Fn(&[f32], &[f32]) -> f32) -> Vec<Hit> {
-        if self.keys.is_empty() || k == 0 {
-            return vec![];
-        }
-        let score = |s: u32| score(q, self.vector(s));
-        let mut cur = self.entry;
-        let mut cur_s = score(cur);
-        for level in (1..=self.max_level).rev() {
+    pub(super) fn descend(&self, score: &impl Fn(u32) -> f32, mut cur: u32, mut cur_s: f32, top: usize, stop: usize) -> (u32, f32) {
+        for level in (stop + 1..=top).rev() {
+            if (self.levels[cur as usize] as usize) < level {
+                continue;
+            }
             loop {
                 let mut moved = false;
-                if (self.levels[cur as usize] as usize) < level {
-                    break;
-                }
-                for &n in self.list(cur, level) {
+                for n in self.neighbours(cur, level) {
+                    let n = n.load(Relaxed);
                     let s = score(n);
                     if s > cur_s {
                         (cur, cur_s, moved) = (n, s, true);
@@ -291,6 +353,21 @@ impl Graph {
                 }
             }
         }
+        (cur, cur_s)
+    }
+
+    /// Best-first search on one level from `(start, start_s)`: the `cap` best accepted nodes
+    /// seen (packed keys, see `pack`), stopping once the best unexpanded node scores below the
+    /// worst of them.
+    #[inline(always)]
+    pub(super) fn beam(
+        &self,
+        score: &impl Fn(u32) -> f32,
+        (start, start_s): (u32, f32),
+        level: usize,
+        cap: usize,
+        excluded: &impl Fn(u32) -> bool,
+    ) -> BinaryHeap<Reverse<u64>> {
         // The tags leave the thread-local for the walk (and go back after it): inside
         // `LocalKey::with`'s closure the walk lost the caller's target features.
         let mut v = VISITED.with(|v| std::mem::take(&mut *v.borrow_mut()));
@@ -299,9 +376,8 @@ impl Graph {
         // Both heaps hold packed `(score, slot)` keys (see `pack`), so each comparison is one
         // integer compare: with `(f32, u32)` pairs compared field by field, the two heaps
         // took a fifth of the search time on 20,000 x 64 vectors.
-        let cap = ef.max(k);
         let mut best: BinaryHeap<Reverse<u64>> = BinaryHeap::with_capacity(cap + 1);
-        let mut frontier: BinaryHeap<u64> = BinaryHeap::with_capacity(4 * ef);
+        let mut frontier: BinaryHeap<u64> = BinaryHeap::with_capacity(4 * cap);
         // Scores at or below this cannot enter `best` (it is full and its worst is that).
         let threshold = |best: &BinaryHeap<Reverse<u64>>| if best.len() < cap { f32::NEG_INFINITY } else { unpack(best.peek().map_or(0, |r| r.0)).0 };
         let keep = |best: &mut BinaryHeap<Reverse<u64>>, key: u64| {
@@ -313,10 +389,10 @@ impl Graph {
                 }
             }
         };
-        seen[cur as usize] = tag;
-        frontier.push(pack(cur_s, cur));
-        if !excluded(cur) {
-            keep(&mut best, pack(cur_s, cur));
+        seen[start as usize] = tag;
+        frontier.push(pack(start_s, start));
+        if !excluded(start) {
+            keep(&mut best, pack(start_s, start));
         }
         // A node's unvisited neighbours are scored in one pass before any is pushed: with no
         // branch on a score between them, their vector loads overlap (faiss scores four at a
@@ -328,7 +404,8 @@ impl Graph {
                 break;
             }
             fresh.clear();
-            for &n in self.base(c) {
+            for n in self.neighbours(c, level) {
+                let n = n.load(Relaxed);
                 if seen[n as usize] != tag {
                     seen[n as usize] = tag;
                     fresh.push(n);
@@ -353,9 +430,7 @@ impl Graph {
             }
         }
         VISITED.with(|c| *c.borrow_mut() = v);
-        let mut hits = self.to_keys(best.into_iter().map(|r| unpack(r.0)));
-        hits.truncate(k);
-        hits
+        best
     }
 
     /// Exact top `k` over every vector (the fallback when too many nodes are excluded).
@@ -377,18 +452,50 @@ impl Graph {
     }
 }
 
+/// Work that runs with the graph's score kernel inlined (see `Graph::with_kernel`).
+pub(super) trait Job {
+    type Out;
+    /// `score(a, b)` is the metric as a higher-is-better similarity of two vectors.
+    fn run(self, g: &Graph, score: impl Fn(&[f32], &[f32]) -> f32) -> Self::Out;
+}
+
+struct Search<'a, E> {
+    q: &'a [f32],
+    k: usize,
+    ef: usize,
+    excluded: E,
+}
+
+impl<E: Fn(u32) -> bool> Job for Search<'_, E> {
+    type Out = Vec<Hit>;
+
+    #[inline(always)]
+    fn run(self, g: &Graph, score: impl Fn(&[f32], &[f32]) -> f32) -> Vec<Hit> {
+        if g.keys.is_empty() || self.k == 0 {
+            return vec![];
+        }
+        let q = self.q;
+        let score = |s: u32| score(q, g.vector(s));
+        let start = g.descend(&score, g.entry, score(g.entry), g.max_level, 0);
+        let best = g.beam(&score, start, 0, self.ef.max(self.k), &self.excluded);
+        let mut hits = g.to_keys(best.into_iter().map(|r| unpack(r.0)));
+        hits.truncate(self.k);
+        hits
+    }
+}
+
 /// `(score, slot)` as one integer whose order is the walk's: higher score first, then the
 /// lower slot. The score's bits are mapped so that unsigned order is float order (scores are
 /// finite: vectors and queries are checked for NaN and infinity before they get here).
 #[inline(always)]
-fn pack(score: f32, slot: u32) -> u64 {
+pub(super) fn pack(score: f32, slot: u32) -> u64 {
     let b = score.to_bits();
     let ord = if b >> 31 == 1 { !b } else { b | 0x8000_0000 };
     (u64::from(ord) << 32) | u64::from(u32::MAX - slot)
 }
 
 #[inline(always)]
-fn unpack(key: u64) -> (f32, u32) {
+pub(super) fn unpack(key: u64) -> (f32, u32) {
     let ord = (key >> 32) as u32;
     let b = if ord >> 31 == 1 { ord & 0x7fff_ffff } else { !ord };
     (f32::from_bits(b), u32::MAX - key as u32)

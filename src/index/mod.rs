@@ -5,6 +5,7 @@ pub mod annoy;
 pub mod common;
 pub mod flat;
 pub mod hnsw;
+mod hnsw_build;
 mod hnsw_graph;
 pub mod ivf_flat;
 pub mod ivf_pq;

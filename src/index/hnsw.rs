@@ -184,8 +184,9 @@ impl HnswIndex {
         let params = HnswParams { m: h.m, ef_construction: h.ef_construction, scalar: h.scalar, ef_search: p.ef_search };
         let path = dir.join("graph.usearch");
         if params.scalar == Scalar::F32 {
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let g = Graph::parse(&bytes, h.dim, h.metric).with_context(|| format!("loading {}", path.display()))?;
+            let file = std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+            let g =
+                Graph::read_from(std::io::BufReader::with_capacity(1 << 16, file), h.dim, h.metric).with_context(|| format!("loading {}", path.display()))?;
             if g.len() != h.rows {
                 bail!("{} holds {} vectors, header says {}", path.display(), g.len(), h.rows);
             }

@@ -19,11 +19,11 @@
 use super::common::{self, TopK};
 use super::{Hit, Metric};
 use crate::linalg::{self, Matrix};
-use anyhow::{ensure, Result};
+use anyhow::{anyhow, ensure, Result};
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 
@@ -54,57 +54,108 @@ pub struct Graph {
 /// no gain from prefetching); at 100k x 128 (64 MB) and 1M x 128 it hides the misses.
 const PREFETCH_FROM: usize = 32 << 20;
 
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
+/// Reads usearch's format from a stream, counting bytes for error messages.
+struct Reader<R> {
+    r: R,
+    at: u64,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        ensure!(self.b.len() - self.at >= n, "usearch graph ends early (byte {})", self.at);
-        let s = &self.b[self.at..self.at + n];
-        self.at += n;
-        Ok(s)
+impl<R: Read + Seek> Reader<R> {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<()> {
+        self.r.read_exact(buf).map_err(|_| anyhow!("usearch graph ends early (byte {})", self.at))?;
+        self.at += buf.len() as u64;
+        Ok(())
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut b = [0u8; N];
+        self.fill(&mut b)?;
+        Ok(b)
     }
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into()?))
+        Ok(u32::from_le_bytes(self.array()?))
     }
     fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into()?))
+        Ok(u64::from_le_bytes(self.array()?))
     }
     fn i16(&mut self) -> Result<i16> {
-        Ok(i16::from_le_bytes(self.take(2)?.try_into()?))
+        Ok(i16::from_le_bytes(self.array()?))
     }
-    fn u32s(&mut self, out: &mut Vec<AtomicU32>, n: usize) -> Result<()> {
-        out.extend(self.take(4 * n)?.chunks_exact(4).map(|c| AtomicU32::new(u32::from_le_bytes(c.try_into().unwrap()))));
+    /// Little-endian u32 words into `out`.
+    fn u32s(&mut self, out: &[AtomicU32]) -> Result<()> {
+        let mut buf = [0u8; 4096];
+        for chunk in out.chunks(1024) {
+            let bytes = &mut buf[..4 * chunk.len()];
+            self.fill(bytes)?;
+            for (w, c) in chunk.iter().zip(bytes.chunks_exact(4)) {
+                w.store(u32::from_le_bytes(c.try_into().expect("4 bytes")), Relaxed);
+            }
+        }
+        Ok(())
+    }
+    fn seek(&mut self, to: u64) -> Result<()> {
+        self.r.seek(SeekFrom::Start(to))?;
+        self.at = to;
         Ok(())
     }
 }
 
 impl Graph {
     /// Parses usearch's serialised f32 index (what `Index::save_to_buffer` or `save` wrote).
+    #[cfg(test)]
     pub fn parse(bytes: &[u8], dim: usize, metric: Metric) -> Result<Graph> {
-        let mut r = Reader { b: bytes, at: 0 };
+        Self::read_from(std::io::Cursor::new(bytes), dim, metric)
+    }
+
+    /// Reads usearch's serialised f32 index from a stream, straight into the blocks: the
+    /// vectors come first in the file but their place in a block depends on the connectivity
+    /// stored after them, so the reader looks ahead and comes back. Loading needs the graph's
+    /// memory and no copy of the file.
+    pub fn read_from(r: impl Read + Seek, dim: usize, metric: Metric) -> Result<Graph> {
+        let mut r = Reader { r, at: 0 };
         let rows = r.u32()? as usize;
         ensure!(r.u32()? as usize == 4 * dim, "usearch graph: vectors are not {dim} f32s");
-        let vectors = r.take(rows * 4 * dim)?;
-        let head: [u8; 64] = r.take(64)?.try_into()?;
+        let vectors_at = r.at;
+        r.seek(vectors_at + (rows * 4 * dim) as u64)?;
+        let head: [u8; 64] = r.array()?;
         let (size, conn, conn_base, max_level, entry) = (r.u64()? as usize, r.u64()? as usize, r.u64()? as usize, r.u64()? as usize, r.u64()?);
         ensure!(size == rows && (entry as usize) < rows.max(1), "usearch graph: {size} nodes for {rows} vectors, entry {entry}");
-        let levels: Vec<i16> = (0..size).map(|_| r.i16()).collect::<Result<_>>()?;
+        ensure!(
+            conn <= 1 << 16 && conn_base <= 1 << 16 && max_level <= i16::MAX as usize,
+            "usearch graph: connectivity {conn} / {conn_base}, top level {max_level}"
+        );
+        let graph_at = r.at;
+        // Every slot's record holds at least its key, level and base list: a file shorter
+        // than that is cut (checked before allocating for `size` slots).
+        let len = r.r.seek(SeekFrom::End(0))?;
+        let least = (size as u64).saturating_mul(8 + 2 + 2 + 4 * (1 + conn_base as u64));
+        ensure!(len.saturating_sub(graph_at) >= least, "usearch graph ends early ({len} bytes for {size} nodes)");
         let stride = 1 + conn_base + dim;
-        let mut blocks = Vec::with_capacity(size * stride);
-        let (mut keys, mut upper_at, mut upper) = (Vec::with_capacity(size), Vec::with_capacity(size), Vec::new());
+        let blocks: Vec<AtomicU32> = (0..size * stride).map(|_| AtomicU32::new(0)).collect();
+        r.seek(vectors_at)?;
+        for slot in 0..size {
+            let at = slot * stride + 1 + conn_base;
+            r.u32s(&blocks[at..at + dim])?;
+        }
+        r.seek(graph_at)?;
+        let levels: Vec<i16> = (0..size).map(|_| r.i16()).collect::<Result<_>>()?;
+        let (mut keys, mut upper_at) = (Vec::with_capacity(size), Vec::with_capacity(size));
+        let mut upper_len = 0usize;
+        for (slot, &level) in levels.iter().enumerate() {
+            ensure!(level >= 0 && level as usize <= max_level, "usearch graph: bad level at slot {slot}");
+            upper_at.push(u32::try_from(upper_len)?);
+            upper_len += level as usize * (1 + conn);
+        }
+        let upper: Vec<AtomicU32> = (0..upper_len).map(|_| AtomicU32::new(0)).collect();
         for (slot, &level) in levels.iter().enumerate() {
             keys.push(r.u64()?);
-            ensure!(r.i16()? == level && level >= 0 && level as usize <= max_level, "usearch graph: bad level at slot {slot}");
-            r.u32s(&mut blocks, 1 + conn_base)?;
-            let v = &vectors[slot * 4 * dim..(slot + 1) * 4 * dim];
-            blocks.extend(v.chunks_exact(4).map(|c| AtomicU32::new(u32::from_le_bytes(c.try_into().unwrap()))));
-            upper_at.push(u32::try_from(upper.len())?);
-            r.u32s(&mut upper, level as usize * (1 + conn))?;
+            ensure!(r.i16()? == level, "usearch graph: bad level at slot {slot}");
+            r.u32s(&blocks[slot * stride..slot * stride + 1 + conn_base])?;
+            let at = upper_at[slot] as usize;
+            r.u32s(&upper[at..at + level as usize * (1 + conn)])?;
         }
-        ensure!(r.at == bytes.len(), "usearch graph: {} trailing bytes", bytes.len() - r.at);
+        let mut extra = Vec::new();
+        r.r.read_to_end(&mut extra)?;
+        ensure!(extra.is_empty(), "usearch graph: {} trailing bytes", extra.len());
         let prefetch = 4 * blocks.len() >= PREFETCH_FROM;
         let g = Graph { dim, metric, conn, conn_base, stride, blocks, keys, levels, upper_at, upper, max_level, entry: entry as u32, head, prefetch };
         g.check()?;

@@ -108,6 +108,21 @@ pub struct GraphData {
 }
 
 impl Dataset {
+    /// A copy of everything but the interactions.
+    pub fn without_interactions(&self) -> Dataset {
+        Dataset {
+            name: self.name.clone(),
+            interactions: Vec::new(),
+            users: self.users.clone(),
+            items: self.items.clone(),
+            item_titles: self.item_titles.clone(),
+            user_features: self.user_features.clone(),
+            item_features: self.item_features.clone(),
+            graph: self.graph.clone(),
+            vectors: self.vectors.clone(),
+        }
+    }
+
     /// Users: a vectors dataset's queries.
     pub fn n_users(&self) -> usize {
         self.users.len()

@@ -37,6 +37,11 @@ impl Task for LinkPrediction {
         Ok(())
     }
 
+    /// The non-edges are drawn again from the whole graph (`evaluate`).
+    fn reads_interactions(&self) -> bool {
+        true
+    }
+
     fn evaluate(&self, input: &EvalInput) -> Result<TaskResult> {
         // The split stage kept only the residual graph and the held-out edges; the sampled
         // non-edges come from recomputing the same seeded split.

@@ -86,6 +86,11 @@ pub trait Task: Sync {
     fn uses_seed(&self) -> bool {
         false
     }
+    /// Whether the task reads the dataset's interactions (not only the split's): then the
+    /// executor keeps them until this task has run (see `pipeline::stages`).
+    fn reads_interactions(&self) -> bool {
+        false
+    }
     fn evaluate(&self, input: &EvalInput) -> Result<TaskResult>;
 }
 

@@ -14,6 +14,9 @@ use std::time::Instant;
 
 pub struct Retrieval;
 
+/// Users ranked per block (see `evaluate`).
+const BLOCK: usize = 8192;
+
 /// The row of a model that embeds items by id only, on a split whose test items it never saw.
 pub const UNSEEN: &str = "cannot score unseen items: the model embeds an item from its training interactions, and the test items have none; use a model that reads item content (dssm, or two_tower with item `text` or `features`)";
 
@@ -79,95 +82,128 @@ impl Task for Retrieval {
         if users.is_empty() {
             anyhow::bail!("no user has a test item");
         }
-        let mut queries = Matrix::zeros(users.len(), trained.users.cols);
-        for (r, &u) in users.iter().enumerate() {
-            queries.row_mut(r).copy_from_slice(trained.users.row(u as usize));
-        }
-        let excludes: Vec<&[u32]> = users.iter().map(|&u| seen[u as usize].as_slice()).collect();
         let kmax = *cfg.k.iter().max().expect("validated non-empty");
+        let global = |id: u32| split.candidates.as_ref().map_or(id, |c| c[id as usize]);
+        let mut item_users = split.train_item_counts();
+        item_users.resize(split.n_items, 0);
+        let stats = metrics::ItemStats::new(&item_users, split.n_users);
+        let info = &stats.self_info;
+        // Approximate indexes are also scored against exact search on the same queries, so a
+        // table shows what the approximation costs in recall and in recommendation quality.
+        let exact = if index_exact { None } else { Some(FlatIndex::build(&trained.items, index.metric())?) };
 
-        let t = Instant::now();
-        let results = index.search_batch(&queries, kmax, &excludes)?;
-        let batch_secs = t.elapsed().as_secs_f64();
+        // Users go through in blocks, and only per-user scores outlive a block: holding every
+        // user's rankings (and the exact ones) at once took most of this stage's memory at
+        // 500k users. `BLOCK` is a multiple of any kernel's query tile, so each query is
+        // scored exactly as in one batch of all users.
+        let mut columns: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut n_relevant = Vec::with_capacity(users.len());
+        let lists = cfg.metrics.iter().any(|m| matches!(m, MetricName::Coverage | MetricName::Gini));
+        let mut top_counts: Vec<Vec<u64>> = if lists { cfg.k.iter().map(|_| vec![0u64; split.n_items]).collect() } else { Vec::new() };
+        let exact_metrics: Vec<MetricName> = [MetricName::Recall, MetricName::Ndcg].into_iter().filter(|m| cfg.metrics.contains(m)).collect();
+        let mut exact_sums = vec![vec![0.0f64; exact_metrics.len()]; cfg.k.len()];
+        let (mut overlap, mut batch_secs) = (0.0, 0.0);
+        for block in users.chunks(BLOCK) {
+            let mut queries = Matrix::zeros(block.len(), trained.users.cols);
+            for (r, &u) in block.iter().enumerate() {
+                queries.row_mut(r).copy_from_slice(trained.users.row(u as usize));
+            }
+            let excludes: Vec<&[u32]> = block.iter().map(|&u| seen[u as usize].as_slice()).collect();
+            let t = Instant::now();
+            let results = index.search_batch(&queries, kmax, &excludes)?;
+            batch_secs += t.elapsed().as_secs_f64();
+            let ranked: Vec<Vec<u32>> = results.iter().map(|hits| hits.iter().map(|h| global(h.id)).collect()).collect();
+            drop(results);
+            let relevant: Vec<Vec<u32>> = block
+                .iter()
+                .map(|&u| {
+                    let mut v = test[u as usize].clone();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                })
+                .collect();
+            n_relevant.extend(relevant.iter().map(|r| r.len() as u32));
+            for (ki, &k) in cfg.k.iter().enumerate() {
+                if lists {
+                    for r in &ranked {
+                        for &i in r.iter().take(k) {
+                            if let Some(c) = top_counts[ki].get_mut(i as usize) {
+                                *c += 1;
+                            }
+                        }
+                    }
+                }
+                let scores: Vec<metrics::UserScores> = ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user_with(r, rel, k, info, &stats)).collect();
+                for &m in &cfg.metrics {
+                    let col = columns.entry(metrics::column(m, k)).or_default();
+                    match m {
+                        MetricName::Coverage | MetricName::Gini => {}
+                        MetricName::Ild => col.extend(ranked.iter().map(|r| metrics::intra_list_diversity(&r[..r.len().min(k)], &trained.items))),
+                        _ => col.extend(scores.iter().map(|s| s.get(m).unwrap_or(0.0))),
+                    }
+                }
+            }
+            if let Some(exact) = &exact {
+                let exact_ranked: Vec<Vec<u32>> = exact.search_batch(&queries, kmax, &excludes)?.iter().map(|h| h.iter().map(|x| x.id).collect()).collect();
+                for (a, e) in ranked.iter().zip(&exact_ranked) {
+                    let mut e_sorted = e.clone();
+                    e_sorted.sort_unstable();
+                    let found = a.iter().filter(|i| e_sorted.binary_search(i).is_ok()).count();
+                    overlap += if e.is_empty() { 1.0 } else { found as f64 / e.len() as f64 };
+                }
+                for (ki, &k) in cfg.k.iter().enumerate() {
+                    for (r, rel) in exact_ranked.iter().zip(&relevant) {
+                        let s = metrics::score_user(r, rel, k, info);
+                        for (mi, &m) in exact_metrics.iter().enumerate() {
+                            exact_sums[ki][mi] += s.get(m).unwrap_or(0.0);
+                        }
+                    }
+                }
+            }
+        }
+
         let n_lat = cfg.latency_queries.min(users.len());
         let step = (users.len() / n_lat.max(1)).max(1);
         let single: Vec<f64> = (0..n_lat)
             .map(|i| {
-                let r = (i * step).min(users.len() - 1);
+                let u = users[(i * step).min(users.len() - 1)] as usize;
                 let t = Instant::now();
-                std::hint::black_box(index.search(queries.row(r), kmax, excludes[r])?);
+                std::hint::black_box(index.search(trained.users.row(u), kmax, &seen[u])?);
                 Ok(t.elapsed().as_secs_f64())
             })
             .collect::<Result<_>>()?;
         let latency = metrics::latency::stats(single, users.len(), batch_secs);
 
-        let global = |id: u32| split.candidates.as_ref().map_or(id, |c| c[id as usize]);
-        let ranked: Vec<Vec<u32>> = results.iter().map(|hits| hits.iter().map(|h| global(h.id)).collect()).collect();
-        let mut relevant: Vec<Vec<u32>> = users.iter().map(|&u| test[u as usize].clone()).collect();
-        relevant.iter_mut().for_each(|v| {
-            v.sort_unstable();
-            v.dedup();
-        });
-        let mut item_users = split.train_item_counts();
-        item_users.resize(split.n_items, 0);
-        let stats = metrics::ItemStats::new(&item_users, split.n_users);
-        let info = &stats.self_info;
-
-        let mut columns: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         let mut means = BTreeMap::new();
-        for &k in &cfg.k {
-            let scores: Vec<metrics::UserScores> = ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user_with(r, rel, k, info, &stats)).collect();
+        for (ki, &k) in cfg.k.iter().enumerate() {
             for &m in &cfg.metrics {
                 let col = metrics::column(m, k);
                 match m {
                     MetricName::Coverage => {
-                        means.insert(col, metrics::coverage(&ranked, k, split.n_items));
-                        continue;
+                        means.insert(col.clone(), metrics::coverage_of_counts(&top_counts[ki]));
+                        columns.remove(&col);
                     }
                     MetricName::Gini => {
-                        means.insert(col, metrics::gini(&ranked, k, split.n_items));
-                        continue;
+                        means.insert(col.clone(), metrics::gini_of_counts(top_counts[ki].clone()));
+                        columns.remove(&col);
                     }
-                    _ => {}
-                }
-                let vals: Vec<f64> = if m == MetricName::Ild {
-                    ranked.iter().map(|r| metrics::intra_list_diversity(&r[..r.len().min(k)], &trained.items)).collect()
-                } else {
-                    scores.iter().map(|s| s.get(m).unwrap_or(0.0)).collect()
-                };
-                means.insert(col.clone(), vals.iter().sum::<f64>() / vals.len() as f64);
-                columns.insert(col, vals);
-            }
-        }
-        // Approximate indexes are also scored against exact search on the same queries, so a
-        // table shows what the approximation costs in recall and in recommendation quality.
-        if !index_exact {
-            let exact = FlatIndex::build(&trained.items, index.metric())?;
-            let exact_results = exact.search_batch(&queries, kmax, &excludes)?;
-            let exact_ranked: Vec<Vec<u32>> = exact_results.iter().map(|h| h.iter().map(|x| x.id).collect()).collect();
-            let mut overlap = 0.0;
-            for (a, e) in ranked.iter().zip(&exact_ranked) {
-                let mut e_sorted = e.clone();
-                e_sorted.sort_unstable();
-                let found = a.iter().filter(|i| e_sorted.binary_search(i).is_ok()).count();
-                overlap += if e.is_empty() { 1.0 } else { found as f64 / e.len() as f64 };
-            }
-            means.insert(format!("ANNRecall@{kmax}"), overlap / ranked.len() as f64);
-            for &k in &cfg.k {
-                let scores: Vec<metrics::UserScores> = exact_ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user(r, rel, k, info)).collect();
-                for m in [MetricName::Recall, MetricName::Ndcg] {
-                    if cfg.metrics.contains(&m) {
-                        let v: f64 = scores.iter().map(|s| s.get(m).unwrap_or(0.0)).sum::<f64>() / scores.len() as f64;
-                        means.insert(format!("exact {}", metrics::column(m, k)), v);
+                    _ => {
+                        let vals = &columns[&col];
+                        means.insert(col, vals.iter().sum::<f64>() / vals.len() as f64);
                     }
                 }
             }
+            if exact.is_some() {
+                for (mi, &m) in exact_metrics.iter().enumerate() {
+                    means.insert(format!("exact {}", metrics::column(m, k)), exact_sums[ki][mi] / users.len() as f64);
+                }
+            }
         }
-        let per_user = PerUser {
-            users: users.iter().map(|&u| input.dataset.users.raw(u).to_string()).collect(),
-            n_relevant: relevant.iter().map(|r| r.len() as u32).collect(),
-            columns,
-        };
+        if exact.is_some() {
+            means.insert(format!("ANNRecall@{kmax}"), overlap / users.len() as f64);
+        }
+        let per_user = PerUser { users: users.iter().map(|&u| input.dataset.users.raw(u).to_string()).collect(), n_relevant, columns };
         Ok(TaskResult { users: users.len(), metrics: means, latency: Some(latency), per_user: Some(per_user), ..Default::default() })
     }
 }

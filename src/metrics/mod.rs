@@ -170,6 +170,12 @@ pub fn score_user_with(ranked: &[u32], relevant_sorted: &[u32], k: usize, self_i
 /// Gini index of item exposure in the top-`k` lists over a catalogue of `n_items`: items
 /// sorted by exposure count c (ascending), G = sum_i (2i - n - 1) c_i / (n sum c), i = 1..n.
 pub fn gini(lists: &[Vec<u32>], k: usize, n_items: usize) -> f64 {
+    gini_of_counts(top_counts(lists, k, n_items))
+}
+
+/// How often each of `n_items` items appears in the top-`k` lists (ids beyond the catalogue
+/// are ignored).
+fn top_counts(lists: &[Vec<u32>], k: usize, n_items: usize) -> Vec<u64> {
     let mut counts = vec![0u64; n_items];
     for l in lists {
         for &i in l.iter().take(k) {
@@ -178,10 +184,15 @@ pub fn gini(lists: &[Vec<u32>], k: usize, n_items: usize) -> f64 {
             }
         }
     }
+    counts
+}
+
+/// [`gini`] from each item's exposure count (so callers can count list by list).
+pub fn gini_of_counts(mut counts: Vec<u64>) -> f64 {
     counts.sort_unstable();
     let total: u64 = counts.iter().sum();
     let n = counts.len() as f64;
-    if total == 0 || n_items == 0 {
+    if total == 0 || counts.is_empty() {
         return 0.0;
     }
     counts.iter().enumerate().map(|(i, &c)| (2.0 * (i + 1) as f64 - n - 1.0) * c as f64).sum::<f64>() / (n * total as f64)
@@ -215,18 +226,15 @@ pub fn self_information(train_item_users: &[u64], n_users: usize) -> Vec<f64> {
 
 /// Share of the catalogue that appears in anyone's top-`k`.
 pub fn coverage(lists: &[Vec<u32>], k: usize, n_items: usize) -> f64 {
-    if n_items == 0 {
+    coverage_of_counts(&top_counts(lists, k, n_items))
+}
+
+/// [`coverage`] from each item's exposure count.
+pub fn coverage_of_counts(counts: &[u64]) -> f64 {
+    if counts.is_empty() {
         return 0.0;
     }
-    let mut seen = vec![false; n_items];
-    for l in lists {
-        for &i in l.iter().take(k) {
-            if let Some(s) = seen.get_mut(i as usize) {
-                *s = true;
-            }
-        }
-    }
-    seen.iter().filter(|&&s| s).count() as f64 / n_items as f64
+    counts.iter().filter(|&&c| c > 0).count() as f64 / counts.len() as f64
 }
 
 /// Column name of a metric at a cut-off, e.g. `Recall@10`.

@@ -54,9 +54,6 @@ impl<'a> Reader<'a> {
     fn u32s(&mut self, n: usize) -> Result<Vec<u32>> {
         Ok(self.take(n * 4)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4"))).collect())
     }
-    fn i64s(&mut self, n: usize) -> Result<Vec<i64>> {
-        Ok(self.take(n * 8)?.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8"))).collect())
-    }
     fn u64s(&mut self, n: usize) -> Result<Vec<u64>> {
         Ok(self.take(n * 8)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect())
     }
@@ -110,14 +107,54 @@ pub fn write_interactions(path: &Path, list: &[Interaction]) -> Result<()> {
     Ok(())
 }
 
+/// Streams the columns into the list, so reading needs the list's memory and a buffer
+/// (reading the file whole, then its columns, then the list took three times the list: 1 GB
+/// at 15M interactions).
 pub fn read_interactions(path: &Path) -> Result<Vec<Interaction>> {
-    let buf = read_all(path)?;
-    let mut r = Reader { buf: &buf, pos: 0, path };
-    r.magic(INTER_MAGIC)?;
-    let n = r.u64()? as usize;
-    let (u, i, ra, t) = (r.u32s(n)?, r.u32s(n)?, r.f32s(n)?, r.i64s(n)?);
-    r.end()?;
-    Ok((0..n).map(|k| Interaction { user: u[k], item: i[k], rating: ra[k], ts: t[k] }).collect())
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+    let size = file.metadata().with_context(|| format!("cannot read `{}`", path.display()))?.len();
+    let mut r = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut head = [0u8; 16];
+    if size < 16 {
+        bail!("`{}` is truncated", path.display());
+    }
+    r.read_exact(&mut head).with_context(|| format!("cannot read `{}`", path.display()))?;
+    if &head[..8] != INTER_MAGIC {
+        bail!("`{}` is not a runner artifact of the expected type", path.display());
+    }
+    let n = u64::from_le_bytes(head[8..].try_into().expect("8 bytes"));
+    // Four columns: user, item (u32), rating (f32), ts (i64).
+    let want = n.checked_mul(20).and_then(|b| b.checked_add(16)).ok_or_else(|| anyhow::anyhow!("`{}` declares too many interactions", path.display()))?;
+    if size < want {
+        bail!("`{}` is truncated", path.display());
+    }
+    if size > want {
+        bail!("`{}` has trailing bytes", path.display());
+    }
+    let n = n as usize;
+    let mut out = vec![Interaction { user: 0, item: 0, rating: 0.0, ts: 0 }; n];
+    let io = |e: std::io::Error| anyhow::Error::from(e).context(format!("cannot read `{}`", path.display()));
+    column::<4>(&mut r, n, |k, b| out[k].user = u32::from_le_bytes(b)).map_err(io)?;
+    column::<4>(&mut r, n, |k, b| out[k].item = u32::from_le_bytes(b)).map_err(io)?;
+    column::<4>(&mut r, n, |k, b| out[k].rating = f32::from_le_bytes(b)).map_err(io)?;
+    column::<8>(&mut r, n, |k, b| out[k].ts = i64::from_le_bytes(b)).map_err(io)?;
+    Ok(out)
+}
+
+/// Reads `n` little-endian values of `W` bytes, in chunks, handing each to `set(index, bytes)`.
+fn column<const W: usize>(r: &mut impl Read, n: usize, mut set: impl FnMut(usize, [u8; W])) -> std::io::Result<()> {
+    const CHUNK: usize = 8192;
+    let mut buf = vec![0u8; W * CHUNK];
+    let mut k = 0;
+    while k < n {
+        let m = (n - k).min(CHUNK);
+        r.read_exact(&mut buf[..m * W])?;
+        for (j, c) in buf[..m * W].chunks_exact(W).enumerate() {
+            set(k + j, c.try_into().expect("W bytes"));
+        }
+        k += m;
+    }
+    Ok(())
 }
 
 pub fn write_corpus(path: &Path, c: &Corpus) -> Result<()> {
@@ -206,6 +243,18 @@ mod tests {
         let p = d.path().join("i.bin");
         write_interactions(&p, &list).unwrap();
         assert_eq!(read_interactions(&p).unwrap(), list);
+        // More than one read chunk per column.
+        let long: Vec<Interaction> = (0..20_000).map(|k| Interaction { user: k, item: 3 * k, rating: k as f32 / 2.0, ts: -(k as i64) }).collect();
+        write_interactions(&p, &long).unwrap();
+        assert_eq!(read_interactions(&p).unwrap(), long);
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 3]).unwrap();
+        assert!(read_interactions(&p).unwrap_err().to_string().contains("truncated"));
+        std::fs::write(&p, [&bytes[..], &[0u8]].concat()).unwrap();
+        assert!(read_interactions(&p).unwrap_err().to_string().contains("trailing"));
+        std::fs::write(&p, b"RNRMAT01").unwrap();
+        assert!(read_interactions(&p).is_err());
+        write_interactions(&p, &list).unwrap();
 
         let mut c = Corpus::new(10);
         c.push(&[1, 2, 3]);

@@ -43,7 +43,10 @@ pub fn ran_note(seconds: f64, peak: Option<u64>) -> String {
 
 #[derive(Clone)]
 enum Loaded {
-    Data(Arc<Dataset>),
+    /// A dataset, and whether it holds its interactions: only splits read them, so once a
+    /// data key's splits are done the memo keeps it without (at 15M interactions, 360 MB
+    /// that every later stage held for nothing).
+    Data(Arc<Dataset>, bool),
     Split(Arc<Split>),
     Corpus(Arc<Corpus>),
     Train(Arc<Trained>),
@@ -57,6 +60,9 @@ pub struct Executor<'a> {
     pub force: bool,
     pub progress: bool,
     memo: Mutex<HashMap<String, Loaded>>,
+    /// Data key -> stages of this plan that read its interactions (splits, and evaluations
+    /// with a task that does) and have not run yet (see `Loaded::Data`).
+    readers_left: Mutex<HashMap<String, usize>>,
     /// Stage key -> why it failed or was skipped, for the report's failed rows.
     failures: Mutex<HashMap<String, String>>,
 }
@@ -64,7 +70,21 @@ pub struct Executor<'a> {
 impl<'a> Executor<'a> {
     pub fn new(plan: &'a Plan, force: bool, progress: bool) -> Self {
         let caches = plan.experiments.iter().map(|e| Cache::new(e.section.cache_dir.clone())).collect();
-        Executor { plan, caches, force, progress, memo: Mutex::new(HashMap::new()), failures: Mutex::new(HashMap::new()) }
+        let mut readers_left: HashMap<String, usize> = HashMap::new();
+        for st in plan.graph.node_weights().filter(|st| reads_interactions(plan, st)) {
+            if let Ok(d) = st.inputs.data() {
+                *readers_left.entry(d.to_string()).or_default() += 1;
+            }
+        }
+        Executor {
+            plan,
+            caches,
+            force,
+            progress,
+            memo: Mutex::new(HashMap::new()),
+            readers_left: Mutex::new(readers_left),
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Removes temporary cache entries left by processes that died (kill -9, power loss);
@@ -127,6 +147,8 @@ impl<'a> Executor<'a> {
                 );
             }
         }
+        // No other stage runs in this process.
+        self.readers_left.lock().expect("readers lock").clear();
         self.execute(n)
     }
 
@@ -150,13 +172,60 @@ impl<'a> Executor<'a> {
         read(&dir, &m)
     }
 
+    /// A dataset, with its interactions only while a stage that reads them is still to run
+    /// (stages that do not read them may get an empty list).
     fn data(&self, key: &str) -> Result<Arc<Dataset>> {
-        if let Some(Loaded::Data(d)) = self.recall(key) {
+        if let Some(Loaded::Data(d, _)) = self.recall(key) {
             return Ok(d);
         }
-        let d = Arc::new(self.with_entry(key, |dir, _| read_dataset(dir))?);
-        self.remember(key, Loaded::Data(d.clone()));
+        let full = self.readers_left.lock().expect("readers lock").get(key).is_some_and(|&n| n > 0);
+        let d = Arc::new(self.with_entry(key, |dir, _| read_dataset(dir, full))?);
+        self.remember(key, Loaded::Data(d.clone(), full));
         Ok(d)
+    }
+
+    /// Whether this executor holds the dataset of data key `key` with its interactions
+    /// (`None`: it holds none).
+    pub fn holds_interactions(&self, key: &str) -> Option<bool> {
+        match self.recall(key) {
+            Some(Loaded::Data(d, full)) => Some(full && !d.interactions.is_empty()),
+            _ => None,
+        }
+    }
+
+    /// A dataset with its interactions, for a stage that reads them.
+    fn data_with_interactions(&self, key: &str) -> Result<Arc<Dataset>> {
+        if let Some(Loaded::Data(d, true)) = self.recall(key) {
+            return Ok(d);
+        }
+        let d = Arc::new(self.with_entry(key, |dir, _| read_dataset(dir, true))?);
+        self.remember(key, Loaded::Data(d.clone(), true));
+        Ok(d)
+    }
+
+    /// Counts a reader of `data_key`'s interactions as done (run, cached or failed); after the
+    /// last one the memo keeps the dataset without them.
+    fn reader_done(&self, data_key: &str) {
+        let mut left = self.readers_left.lock().expect("readers lock");
+        let Some(n) = left.get_mut(data_key) else { return };
+        *n = n.saturating_sub(1);
+        if *n > 0 {
+            return;
+        }
+        drop(left);
+        let mut memo = self.memo.lock().expect("memo lock");
+        if let Some(Loaded::Data(d, true)) = memo.remove(data_key) {
+            // Without other holders the interactions are freed here; otherwise when the
+            // stages that hold the full dataset finish.
+            let slim = match Arc::try_unwrap(d) {
+                Ok(mut ds) => {
+                    ds.interactions = Vec::new();
+                    ds
+                }
+                Err(d) => d.without_interactions(),
+            };
+            memo.insert(data_key.to_string(), Loaded::Data(Arc::new(slim), false));
+        }
     }
 
     fn split(&self, key: &str) -> Result<Arc<Split>> {
@@ -327,6 +396,16 @@ impl<'a> Executor<'a> {
     /// Runs (or finds cached) one stage.
     pub fn execute(&self, node: NodeIndex) -> Result<Outcome> {
         let st = &self.plan.graph[node];
+        let out = self.execute_stage(st);
+        if reads_interactions(self.plan, st) {
+            if let Ok(d) = st.inputs.data() {
+                self.reader_done(d);
+            }
+        }
+        out
+    }
+
+    fn execute_stage(&self, st: &Stage) -> Result<Outcome> {
         if st.kind == StageKind::Report {
             let t = Instant::now();
             self.write_report(st.run.experiment)?;
@@ -372,10 +451,10 @@ impl<'a> Executor<'a> {
                 let d2 = ds.clone();
                 (manifest.seconds, manifest.peak_rss_bytes) = (t.elapsed().as_secs_f64(), window.peak());
                 cache.store(manifest, move |dir| write_dataset(dir, &d2)).with_context(what)?;
-                self.remember(&st.key, Loaded::Data(ds));
+                self.remember(&st.key, Loaded::Data(ds, true));
             }
             StageKind::Split => {
-                let ds = self.data(st.inputs.data()?)?;
+                let ds = self.data_with_interactions(st.inputs.data()?)?;
                 let s = Arc::new((run.split.kind.apply)(&run.split.params, &ds)?);
                 // Graph tasks may hold nothing out (split `none`, node classification).
                 if s.test.is_empty() && run.metrics.task.has("retrieval") {
@@ -489,7 +568,7 @@ impl<'a> Executor<'a> {
     fn evaluate(&self, st: &Stage, run: &RunSpec) -> Result<eval::EvalOutput> {
         let tasks: Vec<&dyn eval::Task> =
             run.metrics.task.0.iter().map(|t| eval::lookup(t).ok_or_else(|| anyhow!("internal: unknown task `{t}`"))).collect::<Result<_>>()?;
-        let ds = self.data(st.inputs.data()?)?;
+        let ds = if reads_interactions(self.plan, st) { self.data_with_interactions(st.inputs.data()?)? } else { self.data(st.inputs.data()?)? };
         let split = self.split(st.inputs.split()?)?;
         let (trained, train_seconds) = self.trained(st.inputs.train()?)?;
         let index_key = st.inputs.index()?;
@@ -521,6 +600,19 @@ impl<'a> Executor<'a> {
         out.summary.index_seconds = index_manifest.seconds;
         out.summary.index_bytes = index_manifest.info["bytes"].as_u64().unwrap_or(0);
         Ok(out)
+    }
+}
+
+/// Whether a stage reads its dataset's interactions: splits do, and evaluations with a task
+/// that does.
+fn reads_interactions(plan: &Plan, st: &Stage) -> bool {
+    match st.kind {
+        StageKind::Split => true,
+        StageKind::Eval => {
+            let run = &plan.experiments[st.run.experiment].runs[st.run.run];
+            run.metrics.task.0.iter().any(|t| eval::lookup(t).is_some_and(|t| t.reads_interactions()))
+        }
+        _ => false,
     }
 }
 
@@ -667,7 +759,8 @@ fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
     Ok(info)
 }
 
-fn read_dataset(dir: &Path) -> Result<Dataset> {
+/// `interactions`: whether to read them (only splits need them).
+fn read_dataset(dir: &Path, interactions: bool) -> Result<Dataset> {
     let meta: DatasetMeta = art::read_json(&dir.join("dataset.json"))?;
     let vectors = match &meta.vectors {
         Some(v) => {
@@ -684,7 +777,7 @@ fn read_dataset(dir: &Path) -> Result<Dataset> {
     };
     Ok(Dataset {
         name: meta.name,
-        interactions: art::read_interactions(&dir.join("interactions.bin"))?,
+        interactions: if interactions { art::read_interactions(&dir.join("interactions.bin"))? } else { Vec::new() },
         users,
         items,
         vectors,

@@ -60,6 +60,9 @@ pub struct Executor<'a> {
     pub force: bool,
     pub progress: bool,
     memo: Mutex<HashMap<String, Loaded>>,
+    /// Stage key -> stages of this plan that read its output and have not run yet: at zero
+    /// the memo lets go of it (a later reader, such as the report, loads it again).
+    users_left: Mutex<HashMap<String, usize>>,
     /// Data key -> stages of this plan that read its interactions (splits, and evaluations
     /// with a task that does) and have not run yet (see `Loaded::Data`).
     readers_left: Mutex<HashMap<String, usize>>,
@@ -70,6 +73,12 @@ pub struct Executor<'a> {
 impl<'a> Executor<'a> {
     pub fn new(plan: &'a Plan, force: bool, progress: bool) -> Self {
         let caches = plan.experiments.iter().map(|e| Cache::new(e.section.cache_dir.clone())).collect();
+        let mut users_left: HashMap<String, usize> = HashMap::new();
+        for st in plan.graph.node_weights() {
+            for u in &st.upstream {
+                *users_left.entry(u.clone()).or_default() += 1;
+            }
+        }
         let mut readers_left: HashMap<String, usize> = HashMap::new();
         for st in plan.graph.node_weights().filter(|st| reads_interactions(plan, st)) {
             if let Ok(d) = st.inputs.data() {
@@ -82,6 +91,7 @@ impl<'a> Executor<'a> {
             force,
             progress,
             memo: Mutex::new(HashMap::new()),
+            users_left: Mutex::new(users_left),
             readers_left: Mutex::new(readers_left),
             failures: Mutex::new(HashMap::new()),
         }
@@ -201,6 +211,19 @@ impl<'a> Executor<'a> {
         let d = Arc::new(self.with_entry(key, |dir, _| read_dataset(dir, true))?);
         self.remember(key, Loaded::Data(d.clone(), true));
         Ok(d)
+    }
+
+    /// Counts a stage that reads `key`'s output as done (run, cached or failed); after the
+    /// last one the memo drops that output, so a long run does not hold every dataset,
+    /// split, corpus and model it has passed (their memory goes when no stage holds them).
+    fn user_done(&self, key: &str) {
+        let mut left = self.users_left.lock().expect("users lock");
+        let Some(n) = left.get_mut(key) else { return };
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            drop(left);
+            self.memo.lock().expect("memo lock").remove(key);
+        }
     }
 
     /// Counts a reader of `data_key`'s interactions as done (run, cached or failed); after the
@@ -401,6 +424,9 @@ impl<'a> Executor<'a> {
             if let Ok(d) = st.inputs.data() {
                 self.reader_done(d);
             }
+        }
+        for u in &st.upstream {
+            self.user_done(u);
         }
         out
     }

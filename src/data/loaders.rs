@@ -730,7 +730,7 @@ mod tests {
         };
         let ds = load_table(&p, &params).unwrap();
         assert_eq!((ds.n_users(), ds.n_items(), ds.interactions.len()), (2, 2, 3));
-        assert_eq!(ds.interactions[2].ts, 7);
+        assert_eq!({ ds.interactions[2].ts }, 7);
         let bad = write(d.path(), "bad.csv", "u,i,r,t\na,x,1,5\nb,y,oops,6\n");
         let e = load_table(&bad, &TableParams { path: bad.clone(), ..params.clone() }).unwrap_err().to_string();
         assert!(e.contains("bad.csv:3") && e.contains("oops"), "{e}");
@@ -778,7 +778,7 @@ mod parquet_tests {
         let ds = load_table(&p, &params).unwrap();
         assert_eq!((ds.n_users(), ds.n_items(), ds.interactions.len()), (2, 2, 3));
         assert_eq!(ds.users.raw(0), "10");
-        assert_eq!(ds.interactions[2].ts, 1);
+        assert_eq!({ ds.interactions[2].ts }, 1);
         std::fs::write(&p, b"not parquet").unwrap();
         assert!(load_table(&p, &params).unwrap_err().to_string().contains("parquet"));
     }

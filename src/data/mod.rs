@@ -18,7 +18,12 @@ pub use split::Split;
 use std::collections::HashMap;
 
 /// One user-item event. Ids are dense indexes into the dataset's [`IdMap`]s.
+///
+/// Packed to 4-byte alignment: 20 bytes instead of 24 (the `i64` would pad it), which is a
+/// sixth of a run's peak memory at 15M interactions. Fields are read by value; a reference
+/// to `ts` is refused by the compiler (it may be unaligned for an `i64`).
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C, packed(4))]
 pub struct Interaction {
     pub user: u32,
     pub item: u32,

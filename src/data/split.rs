@@ -411,7 +411,7 @@ mod tests {
         let g: Vec<Vec<Interaction>> = grouped(&d).collect();
         for t in &s.test {
             let latest = g[t.user as usize].iter().map(|i| i.ts).max().unwrap();
-            assert_eq!(t.ts, latest);
+            assert_eq!({ t.ts }, latest);
         }
         assert!(s.valid.len() >= 19);
         for v in &s.valid {

@@ -145,9 +145,9 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, kernels: KernelChoice, on_e
 /// word2vec.c and gensim 3 drew from `[-0.5/d, 0.5/d)`. The scale matters because the context
 /// rows start at zero: the first updates of a context row are proportional to the centre rows
 /// it meets, so twice the spread leaves the small-gradient start sooner, while the learning
-/// rate is still high. With one epoch over node2vec walks of a hub-heavy graph (a DC-SBM
-/// of experiments/node2vec_vs_pecanpy) the half-width start cost 1.4 % of Macro-F1 against
-/// gensim on the same walks; with gensim's width the two were equal.
+/// rate is still high. With one epoch over node2vec walks of a hub-heavy graph the half-width
+/// start scored measurably below gensim on the same walks, gensim's width did not
+/// (experiments/node2vec_vs_pecanpy/results.md, "Hub-heavy graph").
 fn initial_centre(vocab: usize, dim: usize, cells: usize, seed: u64) -> Result<Matrix> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let half = 1.0 / dim as f32;

@@ -81,12 +81,7 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, kernels: KernelChoice, on_e
     let tables = Tables::new();
     let inv_dist: Vec<f32> = (0..=cfg.window).map(|d| if d == 0 { 0.0 } else { 1.0 / d as f32 }).collect();
 
-    // Centre uniform(-0.5/d, 0.5/d) as word2vec, context zero.
-    let mut init_rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
-    let half = 0.5 / dim as f32;
-    let mut centre_data = Vec::with_capacity(cells);
-    centre_data.extend((0..cells).map(|_| init_rng.gen_range(-half..half)));
-    let mut centre = Matrix::from_vec(vocab, dim, centre_data)?;
+    let mut centre = initial_centre(vocab, dim, cells, cfg.seed)?;
     let mut context = Matrix::zeros(vocab, dim);
 
     let threads = if cfg.threads == 0 { rayon::current_num_threads() } else { cfg.threads };
@@ -142,6 +137,23 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, kernels: KernelChoice, on_e
         bail!("sgns: training diverged (row {r} is not finite)");
     }
     Ok(SgnsOutput { centre, context, epochs })
+}
+
+/// The centre table before training: uniform in `[-1/d, 1/d)`, as gensim 4 draws it
+/// (`prep_vectors`); the context table starts at zero.
+///
+/// word2vec.c and gensim 3 drew from `[-0.5/d, 0.5/d)`. The scale matters because the context
+/// rows start at zero: the first updates of a context row are proportional to the centre rows
+/// it meets, so twice the spread leaves the small-gradient start sooner, while the learning
+/// rate is still high. With one epoch over node2vec walks of a hub-heavy graph the half-width
+/// start scored measurably below gensim on the same walks, gensim's width did not
+/// (experiments/node2vec_vs_pecanpy/results.md, "Hub-heavy graph").
+fn initial_centre(vocab: usize, dim: usize, cells: usize, seed: u64) -> Result<Matrix> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let half = 1.0 / dim as f32;
+    let mut data = Vec::with_capacity(cells);
+    data.extend((0..cells).map(|_| rng.gen_range(-half..half)));
+    Matrix::from_vec(vocab, dim, data)
 }
 
 /// A negative for `positive`: a draw from the alias table; when it equals the positive, draw
@@ -657,6 +669,29 @@ mod tests {
         singles.push(&[2]);
         let out = train(&singles, &SgnsConfig { threads: 4, ..Default::default() }, &mut |_| {}).unwrap();
         assert_eq!(out.epochs[0].loss, 0.0);
+    }
+
+    /// The centre table starts uniform over gensim 4's `[-1/d, 1/d)`: every value inside, the
+    /// extremes near both ends (a half-width start, word2vec.c's, fails), mean near zero.
+    #[test]
+    fn centre_starts_at_gensims_width() {
+        let (vocab, dim) = (500, 64);
+        let m = initial_centre(vocab, dim, vocab * dim, 11).unwrap();
+        let h = 1.0 / dim as f32;
+        assert!(m.data.iter().all(|&x| (-h..h).contains(&x)));
+        let max = m.data.iter().fold(0.0f32, |a, &x| a.max(x));
+        let min = m.data.iter().fold(0.0f32, |a, &x| a.min(x));
+        assert!(max > 0.99 * h && min < -0.99 * h, "[{min}, {max}] vs 1/d = {h}");
+        let mean = m.data.iter().map(|&x| x as f64).sum::<f64>() / m.data.len() as f64;
+        assert!(mean.abs() < 0.01 * h as f64, "{mean}");
+        // Training with a vanishing rate leaves it as it started: the engine uses this table.
+        let corpus = planted(2, 5, 10, 6, 12);
+        let c = SgnsConfig { lr: 1e-12, min_lr: 0.0, epochs: 1, dim: 8, seed: 13, ..Default::default() };
+        let out = train(&corpus, &c, &mut |_| {}).unwrap();
+        let want = initial_centre(10, 8, 80, 13).unwrap();
+        for (a, b) in out.centre.data.iter().zip(&want.data) {
+            assert!((a - b).abs() < 1e-6);
+        }
     }
 
     #[test]

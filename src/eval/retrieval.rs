@@ -136,12 +136,13 @@ impl Task for Retrieval {
                 }
                 let scores: Vec<metrics::UserScores> = ranked.iter().zip(&relevant).map(|(r, rel)| metrics::score_user_with(r, rel, k, info, &stats)).collect();
                 for &m in &cfg.metrics {
-                    let col = columns.entry(metrics::column(m, k)).or_default();
-                    match m {
-                        MetricName::Coverage | MetricName::Gini => {}
-                        MetricName::Ild => col.extend(ranked.iter().map(|r| metrics::intra_list_diversity(&r[..r.len().min(k)], &trained.items))),
-                        _ => col.extend(scores.iter().map(|s| s.get(m).unwrap_or(0.0))),
-                    }
+                    let vals: Vec<f64> = match m {
+                        // Counted above, from the lists; they have no per-user value.
+                        MetricName::Coverage | MetricName::Gini => continue,
+                        MetricName::Ild => ranked.iter().map(|r| metrics::intra_list_diversity(&r[..r.len().min(k)], &trained.items)).collect(),
+                        _ => scores.iter().map(|s| s.get(m).unwrap_or(0.0)).collect(),
+                    };
+                    columns.entry(metrics::column(m, k)).or_default().extend(vals);
                 }
             }
             if let Some(exact) = &exact {
@@ -181,12 +182,10 @@ impl Task for Retrieval {
                 let col = metrics::column(m, k);
                 match m {
                     MetricName::Coverage => {
-                        means.insert(col.clone(), metrics::coverage_of_counts(&top_counts[ki]));
-                        columns.remove(&col);
+                        means.insert(col, metrics::coverage_of_counts(&top_counts[ki]));
                     }
                     MetricName::Gini => {
-                        means.insert(col.clone(), metrics::gini_of_counts(top_counts[ki].clone()));
-                        columns.remove(&col);
+                        means.insert(col, metrics::gini_of_counts(top_counts[ki].clone()));
                     }
                     _ => {
                         let vals = &columns[&col];

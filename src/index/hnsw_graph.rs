@@ -204,9 +204,11 @@ impl Graph {
     /// index needs no second copy of it in memory).
     pub fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
         let n = self.keys.len();
-        let words = |out: &mut dyn Write, w: &[AtomicU32]| -> std::io::Result<()> {
-            let bytes: Vec<u8> = w.iter().flat_map(|x| x.load(Relaxed).to_le_bytes()).collect();
-            out.write_all(&bytes)
+        let mut buf = Vec::with_capacity(4 * (1 + self.conn_base.max(self.dim)));
+        let mut words = |out: &mut dyn Write, w: &[AtomicU32]| -> std::io::Result<()> {
+            buf.clear();
+            buf.extend(w.iter().flat_map(|x| x.load(Relaxed).to_le_bytes()));
+            out.write_all(&buf)
         };
         out.write_all(&(n as u32).to_le_bytes())?;
         out.write_all(&(4 * self.dim as u32).to_le_bytes())?;

@@ -16,7 +16,7 @@
 
 use super::common;
 use super::hnsw_build;
-use super::hnsw_graph::Graph;
+use super::hnsw_graph::{usearch_metric, Graph};
 use super::{AnnIndex, Hit, IndexKind, Metric};
 use crate::ensure_param;
 use crate::linalg::Matrix;
@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
-use usearch::ffi::{IndexOptions, MetricKind, ScalarKind};
+use usearch::ffi::{IndexOptions, ScalarKind};
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -130,11 +130,7 @@ pub struct HnswIndex {
 fn options(p: &HnswParams, metric: Metric, dim: usize) -> IndexOptions {
     IndexOptions {
         dimensions: dim,
-        metric: match metric {
-            Metric::Ip => MetricKind::IP,
-            Metric::Cos => MetricKind::Cos,
-            Metric::L2 => MetricKind::L2sq,
-        },
+        metric: usearch_metric(metric),
         quantization: match p.scalar {
             Scalar::F32 => ScalarKind::F32,
             Scalar::F16 => ScalarKind::F16,

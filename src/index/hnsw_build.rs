@@ -17,7 +17,7 @@
 //! build is deterministic for a seed; with more, the order in which inserts see each other
 //! varies, and so does the graph (its recall does not, within noise).
 
-use super::hnsw_graph::{unpack, Graph, Job};
+use super::hnsw_graph::{unpack, usearch_metric, Graph, Job};
 use super::Metric;
 use crate::linalg::Matrix;
 use anyhow::{anyhow, Result};
@@ -42,11 +42,12 @@ pub fn build(items: &Matrix, metric: Metric, m: usize, ef_construction: usize, s
     let levels = draw_levels(items.rows, m, seed);
     let head = usearch_head(metric, items.cols, m, items.rows)?;
     let g = Graph::unlinked(items, metric, m, levels, head)?;
-    let top = (0, g.levels.first().map_or(0, |&l| l as usize));
+    // Slot 0 is the first entry point (`unlinked` set the graph's top to its level).
+    let top = (g.entry, g.max_level);
     let b = Builder { locks: (0..items.rows).map(|_| Mutex::new(())).collect(), top: Mutex::new(top), m, ef: ef_construction.max(1), g };
     let n = items.rows as u32;
     let seed_n = n.min(SEQUENTIAL_SEED as u32);
-    // Slot 0 is the first entry point: it has no one to link to.
+    // Slot 0 has no one to link to.
     (1..seed_n).for_each(|s| b.g.with_kernel(Insert { b: &b, s }));
     (seed_n..n).into_par_iter().for_each(|s| b.g.with_kernel(Insert { b: &b, s }));
     let (entry, max_level) = *lock(&b.top);
@@ -72,11 +73,7 @@ fn draw_levels(n: usize, m: usize, seed: u64) -> Vec<i16> {
 pub fn usearch_head(metric: Metric, dim: usize, m: usize, n: usize) -> Result<[u8; 64]> {
     let opts = usearch::ffi::IndexOptions {
         dimensions: dim,
-        metric: match metric {
-            Metric::Ip => usearch::ffi::MetricKind::IP,
-            Metric::Cos => usearch::ffi::MetricKind::Cos,
-            Metric::L2 => usearch::ffi::MetricKind::L2sq,
-        },
+        metric: usearch_metric(metric),
         quantization: usearch::ffi::ScalarKind::F32,
         connectivity: m,
         ..Default::default()

@@ -505,6 +505,15 @@ impl Graph {
     }
 }
 
+/// usearch's name for a metric (its files record it, and its f16 / i8 indexes compute it).
+pub(super) fn usearch_metric(metric: Metric) -> usearch::ffi::MetricKind {
+    match metric {
+        Metric::Ip => usearch::ffi::MetricKind::IP,
+        Metric::Cos => usearch::ffi::MetricKind::Cos,
+        Metric::L2 => usearch::ffi::MetricKind::L2sq,
+    }
+}
+
 /// Work that runs with the graph's score kernel inlined (see `Graph::with_kernel`).
 pub(super) trait Job {
     type Out;

@@ -43,9 +43,9 @@ pub fn ran_note(seconds: f64, peak: Option<u64>) -> String {
 
 #[derive(Clone)]
 enum Loaded {
-    /// A dataset, and whether it holds its interactions: only splits read them, so once a
-    /// data key's splits are done the memo keeps it without (at 15M interactions, 360 MB
-    /// that every later stage held for nothing).
+    /// A dataset, and whether it holds its interactions: only some stages read them
+    /// (`reads_interactions`), so once those ran the memo keeps it without (at 15M
+    /// interactions, 360 MB that every later stage held for nothing).
     Data(Arc<Dataset>, bool),
     Split(Arc<Split>),
     Corpus(Arc<Corpus>),
@@ -203,8 +203,12 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// A dataset with its interactions, for a stage that reads them.
-    fn data_with_interactions(&self, key: &str) -> Result<Arc<Dataset>> {
+    /// The dataset stage `st` reads: with its interactions when the stage reads them.
+    fn data_of(&self, st: &Stage) -> Result<Arc<Dataset>> {
+        let key = st.inputs.data()?;
+        if !reads_interactions(self.plan, st) {
+            return self.data(key);
+        }
         if let Some(Loaded::Data(d, true)) = self.recall(key) {
             return Ok(d);
         }
@@ -217,11 +221,7 @@ impl<'a> Executor<'a> {
     /// last one the memo drops that output, so a long run does not hold every dataset,
     /// split, corpus and model it has passed (their memory goes when no stage holds them).
     fn user_done(&self, key: &str) {
-        let mut left = self.users_left.lock().expect("users lock");
-        let Some(n) = left.get_mut(key) else { return };
-        *n = n.saturating_sub(1);
-        if *n == 0 {
-            drop(left);
+        if count_down(&self.users_left, key) {
             self.memo.lock().expect("memo lock").remove(key);
         }
     }
@@ -229,13 +229,9 @@ impl<'a> Executor<'a> {
     /// Counts a reader of `data_key`'s interactions as done (run, cached or failed); after the
     /// last one the memo keeps the dataset without them.
     fn reader_done(&self, data_key: &str) {
-        let mut left = self.readers_left.lock().expect("readers lock");
-        let Some(n) = left.get_mut(data_key) else { return };
-        *n = n.saturating_sub(1);
-        if *n > 0 {
+        if !count_down(&self.readers_left, data_key) {
             return;
         }
-        drop(left);
         let mut memo = self.memo.lock().expect("memo lock");
         if let Some(Loaded::Data(d, true)) = memo.remove(data_key) {
             // Without other holders the interactions are freed here; otherwise when the
@@ -480,7 +476,7 @@ impl<'a> Executor<'a> {
                 self.remember(&st.key, Loaded::Data(ds, true));
             }
             StageKind::Split => {
-                let ds = self.data_with_interactions(st.inputs.data()?)?;
+                let ds = self.data_of(st)?;
                 let s = Arc::new((run.split.kind.apply)(&run.split.params, &ds)?);
                 // Graph tasks may hold nothing out (split `none`, node classification).
                 if s.test.is_empty() && run.metrics.task.has("retrieval") {
@@ -505,7 +501,7 @@ impl<'a> Executor<'a> {
             }
             StageKind::Corpus => {
                 let split = self.split(st.inputs.split()?)?;
-                let ds = self.data(st.inputs.data()?)?;
+                let ds = self.data_of(st)?;
                 let c = Arc::new(run.model.model.build_corpus(&ds, &split, run.seed)?);
                 c.validate()?;
                 let c2 = c.clone();
@@ -520,7 +516,7 @@ impl<'a> Executor<'a> {
             }
             StageKind::Train => {
                 let split = self.split(st.inputs.split()?)?;
-                let ds = self.data(st.inputs.data()?)?;
+                let ds = self.data_of(st)?;
                 let corpus = match &st.inputs.corpus {
                     Some(k) => Some(self.corpus(k)?),
                     None => None,
@@ -594,7 +590,7 @@ impl<'a> Executor<'a> {
     fn evaluate(&self, st: &Stage, run: &RunSpec) -> Result<eval::EvalOutput> {
         let tasks: Vec<&dyn eval::Task> =
             run.metrics.task.0.iter().map(|t| eval::lookup(t).ok_or_else(|| anyhow!("internal: unknown task `{t}`"))).collect::<Result<_>>()?;
-        let ds = if reads_interactions(self.plan, st) { self.data_with_interactions(st.inputs.data()?)? } else { self.data(st.inputs.data()?)? };
+        let ds = self.data_of(st)?;
         let split = self.split(st.inputs.split()?)?;
         let (trained, train_seconds) = self.trained(st.inputs.train()?)?;
         let index_key = st.inputs.index()?;
@@ -626,6 +622,18 @@ impl<'a> Executor<'a> {
         out.summary.index_seconds = index_manifest.seconds;
         out.summary.index_bytes = index_manifest.info["bytes"].as_u64().unwrap_or(0);
         Ok(out)
+    }
+}
+
+/// Takes one off `key`'s count; true when that made it zero.
+fn count_down(counts: &Mutex<HashMap<String, usize>>, key: &str) -> bool {
+    let mut counts = counts.lock().expect("counts lock");
+    match counts.get_mut(key) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            *n == 0
+        }
+        _ => false,
     }
 }
 
@@ -785,7 +793,7 @@ fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
     Ok(info)
 }
 
-/// `interactions`: whether to read them (only splits need them).
+/// `interactions`: whether to read them (see `reads_interactions`).
 fn read_dataset(dir: &Path, interactions: bool) -> Result<Dataset> {
     let meta: DatasetMeta = art::read_json(&dir.join("dataset.json"))?;
     let vectors = match &meta.vectors {

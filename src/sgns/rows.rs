@@ -2,39 +2,50 @@
 //! of them.
 //!
 //! # Why copies
-//! Plain Hogwild (every thread writes the shared rows without locks, as word2vec and gensim do)
-//! stops paying on a small vocabulary: the frequent rows are written by every thread many
-//! times a millisecond, so their cache lines bounce between cores. On MovieLens-100K (1,682
-//! items) two threads trained slower than one (experiments/item2vec_vs_gensim).
+//! Plain Hogwild (every thread writes the shared rows without locks, as word2vec and gensim
+//! do) makes the cores fight over cache lines: a row one core has just written must travel to
+//! the other before it can read it, and the frequent rows (a catalogue's hits, a graph's
+//! hubs; every negative is drawn from them) are written by every thread many times a
+//! millisecond. On the 2-vCPU machines here such a transfer takes 90-450 ns depending on where
+//! the host places the vCPUs, and two Hogwild threads often trained slower than one
+//! (experiments/item2vec_vs_gensim, experiments/node2vec_vs_pecanpy).
 //!
-//! With more than one thread, when both tables fit in [`COPY_BYTES`] ([`copies_fit`]), each
-//! worker therefore trains private copies of them and, every [`SYNC_TOKENS`] tokens (at least
-//! 16 times per chunk) and at the end of its chunk, adds what its copies moved since the last
-//! merge to the shared rows and reloads them, under a lock ([`Replica::sync`]). Updates are
-//! summed, never lost (Hogwild loses racing increments); what a thread does not see is the
-//! other threads' last few thousand tokens, a staleness of the same order as Hogwild's.
+//! With more than one thread, when the copies fit [`COPY_BUDGET`] ([`copies_fit`]), each
+//! worker therefore trains private copies of both tables and, every [`sync_tokens`] tokens
+//! (at least 16 times per epoch) and at the end of its epoch, adds what its copies moved
+//! since the last merge to the shared rows and reloads them, under a lock
+//! ([`Replica::sync`]). Between merges no cache line is shared. Updates are summed, never
+//! lost (Hogwild loses racing increments); what a thread does not see is the other threads'
+//! last few thousand tokens, a staleness of the same order as Hogwild's. The merge interval
+//! grows with the model so that a merge stays a few per cent of the work between two.
 //!
-//! A larger vocabulary stays Hogwild: its updates spread over more rows, and copying only its
-//! most frequent rows measured slower than plain Hogwild on PPI (3,852 nodes, d = 128: 2
-//! threads 1.2-1.6x one thread with copies of the top 1,024 rows, 1.6-1.8x without), the
-//! copies and their snapshot crowding the L2 cache the shared rows need. One thread trains on
-//! the shared tables directly, bit-exact for a seed.
+//! Copying only the most frequent rows of a larger model (an id -> slot lookup per row)
+//! measured slower than whole copies; a model whose copies would pass the budget trains
+//! Hogwild. One thread trains on the shared tables directly, bit-exact for a seed.
 
 use crate::linalg::Matrix;
 use std::sync::Mutex;
 
-/// The most bytes of rows (centre + context) a thread copies; the merge snapshot doubles it.
-/// On ml-100k (1,682 items, d = 64: 861 KB) copies gave 2 threads 1.2-1.8x one thread's
-/// tokens/s against 1.0-1.4x for Hogwild (experiments/item2vec_vs_gensim).
-pub const COPY_BYTES: usize = 1 << 20;
+/// The most bytes all threads' copies may take together: each thread holds a copy of both
+/// tables and a snapshot of them, `threads x 2 x` the tables.
+pub const COPY_BUDGET: usize = 1 << 30;
 
-/// Tokens a thread trains between merges (at most; the engine merges at least 16 times per
-/// chunk). A merge costs two passes over the copies: 5-8 % of an epoch on ml-100k.
-pub const SYNC_TOKENS: usize = 8192;
+/// Whether `threads` threads train copies of a `vocab x dim` centre and context table.
+pub fn copies_fit(vocab: usize, dim: usize, threads: usize) -> bool {
+    vocab.saturating_mul(dim).saturating_mul(2 * 4).saturating_mul(2 * threads) <= COPY_BUDGET
+}
 
-/// Whether threads train copies of a `vocab x dim` centre and context table.
-pub fn copies_fit(vocab: usize, dim: usize) -> bool {
-    vocab.saturating_mul(2 * 4 * dim) <= COPY_BYTES
+/// Updates a row receives, on average over the rows, between two merges of a thread's
+/// copies. Staleness is what costs quality (a thread does not see the other threads' last
+/// updates), and a merge's cost against the training between two merges falls as this grows
+/// (a merge passes over every row; about 4 / `STALE_UPDATES` of the time on the benchmarks).
+pub const STALE_UPDATES: usize = 64;
+
+/// Tokens a thread trains between two merges: [`STALE_UPDATES`] updates per row, counting
+/// `(window + 1) x (negatives + 2)` row updates per token (a mean of `window + 1` pairs under
+/// word2vec's shrinking window, each writing `negatives + 1` context rows and the centre).
+pub fn sync_tokens(vocab: usize, window: usize, negatives: usize) -> usize {
+    (STALE_UPDATES.saturating_mul(vocab) / ((window + 1) * (negatives + 2))).max(1)
 }
 
 /// A table shared by the workers.
@@ -128,10 +139,15 @@ mod tests {
 
     #[test]
     fn copies_fit_in_the_budget() {
-        // ml-100k at d = 64: 1,682 x 64 x 2 tables x 4 bytes = 861 KB.
-        assert!(copies_fit(1682, 64));
-        assert!(!copies_fit(3852, 128), "PPI at d = 128 trains Hogwild");
-        assert!(copies_fit(COPY_BYTES / 16, 2) && !copies_fit(COPY_BYTES / 16 + 1, 2));
+        // Two threads x (copy + snapshot) x 2 tables x 4 bytes: 32 bytes per cell.
+        assert!(copies_fit(1682, 64, 2), "ml-100k");
+        assert!(copies_fit(10_000, 128, 2), "a 10k-node graph");
+        assert!(copies_fit(COPY_BUDGET / 32, 1, 2) && !copies_fit(COPY_BUDGET / 32 + 1, 1, 2));
+        assert!(!copies_fit(COPY_BUDGET / 32, 1, 3), "more threads, more copies");
+        assert!(!copies_fit(usize::MAX, 64, 2), "no overflow");
+        // ml-100k (window 5, negative 5) and a 10k-node graph (window 10).
+        assert_eq!(sync_tokens(1682, 5, 5), 64 * 1682 / 42);
+        assert_eq!(sync_tokens(10_000, 10, 5), 64 * 10_000 / 77);
     }
 
     /// Two threads' changes to the same row both reach the shared table, and a merge hands

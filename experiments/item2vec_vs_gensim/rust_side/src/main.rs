@@ -20,7 +20,7 @@ mod sgns;
 use anyhow::{bail, Context, Result};
 use data::corpus::Corpus;
 use linalg::Matrix;
-use sgns::engine::{train_with, KernelChoice};
+use sgns::engine::{train_with, EngineOptions, KernelChoice, Sharing};
 use sgns::{Arch, SgnsConfig};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -122,7 +122,7 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 fn main() -> Result<()> {
     let mut data = "../shared/data/ml-100k/u.data".to_string(); // relative to the repository root
     let mut cfg = SgnsConfig { dim: 64, window: 5, negatives: 5, epochs: 10, sample: 0.0, ..Default::default() };
-    let (mut repeat, mut kernels, mut dump) = (3usize, KernelChoice::Auto, None::<String>);
+    let (mut repeat, mut opts, mut dump) = (3usize, EngineOptions::default(), None::<String>);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().context("missing value");
@@ -135,7 +135,8 @@ fn main() -> Result<()> {
             "--arch" => cfg.arch = if val()? == "cbow" { Arch::Cbow } else { Arch::SkipGram },
             "--no-dynamic-window" => cfg.dynamic_window = false,
             "--distance-weighting" => cfg.distance_weighting = true,
-            "--portable" => kernels = KernelChoice::Portable,
+            "--portable" => opts.kernels = KernelChoice::Portable,
+            "--hogwild" => opts.sharing = Sharing::Hogwild,
             "--dump-vectors" => dump = Some(val()?),
             _ => bail!("unknown argument {a}"),
         }
@@ -147,7 +148,7 @@ fn main() -> Result<()> {
     for seed in 0..repeat as u64 {
         cfg.seed = seed;
         let (t0, c0) = (Instant::now(), cpu_seconds());
-        let out = train_with(&corpus, &cfg, kernels, &mut |_| {})?;
+        let out = train_with(&corpus, &cfg, opts, &mut |_| {})?;
         let wall = t0.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - c0;
         let (r, n) = evaluate(&out.centre, &split);
@@ -166,9 +167,10 @@ fn main() -> Result<()> {
     let (recall, recall_sd) = mean_sd(&runs.iter().map(|r| r.2).collect::<Vec<_>>());
     let (ndcg, ndcg_sd) = mean_sd(&runs.iter().map(|r| r.3).collect::<Vec<_>>());
     println!(
-        "{{\"side\": \"ours\", \"arch\": \"{:?}\", \"kernels\": \"{:?}\", \"threads\": {}, \"tokens\": {}, \"epochs\": {}, \"repeat\": {}, \"tokens_per_s\": {}, \"wall_s\": {}, \"cpu_s\": {}, \"peak_rss_mib\": {}, \"recall@10\": {}, \"recall@10_sd\": {}, \"ndcg@10\": {}, \"ndcg@10_sd\": {}, \"loss_first\": {}, \"loss_last\": {}}}",
+        "{{\"side\": \"ours\", \"arch\": \"{:?}\", \"kernels\": \"{:?}\", \"sharing\": \"{:?}\", \"threads\": {}, \"tokens\": {}, \"epochs\": {}, \"repeat\": {}, \"tokens_per_s\": {}, \"wall_s\": {}, \"cpu_s\": {}, \"peak_rss_mib\": {}, \"recall@10\": {}, \"recall@10_sd\": {}, \"ndcg@10\": {}, \"ndcg@10_sd\": {}, \"loss_first\": {}, \"loss_last\": {}}}",
         cfg.arch,
-        kernels,
+        opts.kernels,
+        opts.sharing,
         cfg.threads,
         corpus.tokens.len(),
         cfg.epochs,

@@ -3,8 +3,8 @@
 //! prints one JSON object per run with the same keys as `pecanpy_side.py`.
 //!
 //! usage: node2vec_bench --graph FILE.edg --p P --q Q [--labels FILE.labels.tsv]
-//!        [--threads T] [--repeat R] [--mode otf|alias] [--embed] [--dim 128] [--window 10]
-//!        node2vec_bench --graph FILE.edg --p P --q Q --emb-out PREFIX [--seed S] [--threads T]
+//!        [--threads T] [--repeat R] [--mode otf|alias] [--embed] [--dim 128] [--window 10] [--hogwild]
+//!        node2vec_bench --graph FILE.edg --p P --q Q --emb-out PREFIX [--seed S] [--threads T] [--hogwild]
 //!
 //! With `--emb-out` it runs the end-to-end pipeline once, as `pecanpy_side.py --emb-out`
 //! does for PecanPy + gensim: read the graph, walks (r = 10, l = 80), skip-gram (d = 128,
@@ -177,6 +177,10 @@ fn main() -> Result<()> {
     let embed = args.iter().any(|a| a == "--embed");
     let dim: usize = get("--dim").unwrap_or("128".into()).parse()?;
     let window: usize = get("--window").unwrap_or("10".into()).parse()?;
+    let mut opts = sgns::engine::EngineOptions::default();
+    if args.iter().any(|a| a == "--hogwild") {
+        opts.sharing = sgns::engine::Sharing::Hogwild;
+    }
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
 
     let t = Instant::now();
@@ -197,7 +201,7 @@ fn main() -> Result<()> {
         }
         let scfg = sgns::SgnsConfig { dim, window, negatives: 5, epochs: 1, sample: 0.0, threads, seed: seed + 1, ..Default::default() };
         let t = Instant::now();
-        let emb = sgns::engine::train(&corpus, &scfg, &mut |_| {})?;
+        let emb = sgns::engine::train_with(&corpus, &scfg, opts, &mut |_| {})?;
         let train_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         write_embedding(&prefix, &emb.centre, el.ids.raws())?;
@@ -233,9 +237,10 @@ fn main() -> Result<()> {
         "walk_tokens": corpus.tokens.len(), "peak_rss_mib_after_walks": walk_rss,
     });
     if embed {
-        let scfg = sgns::SgnsConfig { dim, window, negatives: 5, epochs: 1, sample: 0.0, threads, seed: 1, ..Default::default() };
+        let seed: u64 = get("--seed").unwrap_or("1".into()).parse()?;
+        let scfg = sgns::SgnsConfig { dim, window, negatives: 5, epochs: 1, sample: 0.0, threads, seed, ..Default::default() };
         let t = Instant::now();
-        let emb = sgns::engine::train(&corpus, &scfg, &mut |_| {})?;
+        let emb = sgns::engine::train_with(&corpus, &scfg, opts, &mut |_| {})?;
         out["embed_s"] = serde_json::json!(t.elapsed().as_secs_f64());
         if let Some(lp) = get("--labels") {
             let labels = graph::labels::read_labels(Path::new(&lp), &el.ids)?;

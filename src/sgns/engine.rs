@@ -36,7 +36,7 @@
 
 use super::alias::AliasTable;
 use super::kernels::{Avx2Fma, Kernels, Portable};
-use super::rows::{copies_fit, sync_tokens, Replica, Rows};
+use super::rows::{copies_fit, merge_weights, sync_tokens, Replica, Rows};
 use super::{Arch, EpochStats, SgnsConfig, SgnsOutput};
 use crate::data::corpus::Corpus;
 use crate::linalg::Matrix;
@@ -73,10 +73,26 @@ pub enum Sharing {
 
 /// How the engine runs, not what it learns: for measurements and tests. The defaults are
 /// what [`train`] uses.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct EngineOptions {
     pub kernels: KernelChoice,
     pub sharing: Sharing,
+    /// Updates per row between merges of copies ([`super::rows::sync_tokens`]).
+    pub stale_updates: usize,
+    /// Rows counted this many times the mean merge the mean of the threads' moves
+    /// ([`super::rows::merge_weights`]); 0 sums every row's moves.
+    pub hub_multiple: f64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            kernels: KernelChoice::Auto,
+            sharing: Sharing::Auto,
+            stale_updates: super::rows::STALE_UPDATES,
+            hub_multiple: super::rows::HUB_MULTIPLE,
+        }
+    }
 }
 
 /// Trains with the best kernels available. See [`train_with`].
@@ -123,6 +139,7 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, opts: EngineOptions, on_epo
             Sharing::Copies => true,
         };
     let total = corpus.tokens.len() as u64;
+    let weights = if copies { merge_weights(&counts, threads, opts.hub_multiple) } else { Vec::new() };
 
     let shared = Shared {
         corpus,
@@ -138,8 +155,9 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, opts: EngineOptions, on_epo
         copies,
         // At least 16 merges per thread and epoch, so that a small corpus is not trained
         // for a whole epoch on stale copies.
-        sync_every: sync_tokens(vocab, cfg.window, cfg.negatives).min(total as usize / threads / 16).max(256),
+        sync_every: sync_tokens(opts.stale_updates, vocab, cfg.window, cfg.negatives).min(total as usize / threads / 16).max(256),
         merge: &merge,
+        weights: &weights,
     };
     let mut epochs = Vec::with_capacity(cfg.epochs);
     for epoch in 0..cfg.epochs {
@@ -328,6 +346,8 @@ struct Shared<'a> {
     /// ... and merges them every this many tokens.
     sync_every: usize,
     merge: &'a Mutex<()>,
+    /// Per row, the factor of its move in a merge.
+    weights: &'a [f32],
 }
 
 unsafe fn run_worker_dispatch(avx2: bool, sh: &Shared, epoch: usize, next: &AtomicUsize) -> WorkerResult {
@@ -432,7 +452,7 @@ unsafe fn run_worker<K: Kernels>(sh: &Shared, epoch: usize, next: &AtomicUsize) 
         run_block::<K>(sh, &mut w, block, epoch, &mut rng);
     }
     if let Some(r) = w.replica.as_mut() {
-        r.sync(sh.centre, sh.context, sh.merge);
+        r.sync(sh.centre, sh.context, sh.merge, sh.weights);
     }
     w.out
 }
@@ -490,7 +510,7 @@ unsafe fn run_block<K: Kernels>(sh: &Shared, w: &mut Worker, block: &Block, epoc
                 *since_merge += 1;
                 if *since_merge >= sh.sync_every {
                     // Between positions: no row reference is alive.
-                    r.sync(sh.centre, sh.context, sh.merge);
+                    r.sync(sh.centre, sh.context, sh.merge, sh.weights);
                     *since_merge = 0;
                 }
             }

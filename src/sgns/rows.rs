@@ -41,11 +41,31 @@ pub fn copies_fit(vocab: usize, dim: usize, threads: usize) -> bool {
 /// (a merge passes over every row; about 4 / `STALE_UPDATES` of the time on the benchmarks).
 pub const STALE_UPDATES: usize = 64;
 
-/// Tokens a thread trains between two merges: [`STALE_UPDATES`] updates per row, counting
+/// Tokens a thread trains between two merges: `stale_updates` ([`STALE_UPDATES`]) updates per row, counting
 /// `(window + 1) x (negatives + 2)` row updates per token (a mean of `window + 1` pairs under
 /// word2vec's shrinking window, each writing `negatives + 1` context rows and the centre).
-pub fn sync_tokens(vocab: usize, window: usize, negatives: usize) -> usize {
-    (STALE_UPDATES.saturating_mul(vocab) / ((window + 1) * (negatives + 2))).max(1)
+pub fn sync_tokens(stale_updates: usize, vocab: usize, window: usize, negatives: usize) -> usize {
+    (stale_updates.saturating_mul(vocab) / ((window + 1) * (negatives + 2))).max(1)
+}
+
+/// A row counted at least this many times the mean count is a hub: it merges the mean of the
+/// threads' moves instead of their sum ([`merge_weights`]).
+pub const HUB_MULTIPLE: f64 = 16.0;
+
+/// The factor by which a merge scales each row's move: 1 (sum the threads' moves), or
+/// `1 / threads` (their mean) for a hub, a row counted at least `hub_multiple` x the mean
+/// count (0 turns hubs off).
+///
+/// Why: between two merges a hub is updated thousands of times (`hub_multiple x`
+/// [`STALE_UPDATES`] on average), enough for each thread's copy to settle where the row's
+/// gradient balances. Two threads that each move it from `s` to that point `e` would, summed,
+/// put it at `2e - s`, and the next merge back near `s`: on Wikipedia (a handful of nodes hold
+/// 4-7 % of the walks each) summing cost 1.5 % of Macro-F1 against one thread, the mean none
+/// (experiments/sgns_threads). A rarely updated row, moved by one thread only, needs the sum.
+pub fn merge_weights(counts: &[u64], threads: usize, hub_multiple: f64) -> Vec<f32> {
+    let (total, n) = (counts.iter().sum::<u64>() as f64, counts.len() as f64);
+    let hub = |c: u64| hub_multiple > 0.0 && c as f64 * n >= hub_multiple * total;
+    counts.iter().map(|&c| if hub(c) { 1.0 / threads as f32 } else { 1.0 }).collect()
 }
 
 /// A table shared by the workers.
@@ -114,20 +134,32 @@ impl Replica {
         (Rows::new(&mut self.centre), Rows::new(&mut self.context))
     }
 
-    /// Adds what the copies moved since the last merge to the shared tables, then reloads the
-    /// copies (which now hold the other threads' merged changes too).
+    /// Adds what the copies moved since the last merge, times the row's weight
+    /// ([`merge_weights`]), to the shared tables, then reloads the copies (which now hold the
+    /// other threads' merged changes too).
     ///
     /// # Safety
     /// As [`Replica::new`]; no reference into the copies is alive.
-    pub unsafe fn sync(&mut self, centre: Rows, context: Rows, lock: &Mutex<()>) {
+    pub unsafe fn sync(&mut self, centre: Rows, context: Rows, lock: &Mutex<()>, weights: &[f32]) {
         let _g = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let dim = self.centre.cols;
         for (shared, copy, snap) in
             [(centre.all(), &mut self.centre.data, &mut self.snap_centre), (context.all(), &mut self.context.data, &mut self.snap_context)]
         {
-            for ((x, c), p) in shared.iter_mut().zip(copy.iter_mut()).zip(snap.iter_mut()) {
-                *x += *c - *p;
-                *c = *x;
-                *p = *x;
+            for (((x, c), p), &w) in shared.chunks_mut(dim).zip(copy.chunks_mut(dim)).zip(snap.chunks_mut(dim)).zip(weights) {
+                if w == 1.0 {
+                    for ((x, c), p) in x.iter_mut().zip(c.iter_mut()).zip(p.iter_mut()) {
+                        *x += *c - *p;
+                        *c = *x;
+                        *p = *x;
+                    }
+                } else {
+                    for ((x, c), p) in x.iter_mut().zip(c.iter_mut()).zip(p.iter_mut()) {
+                        *x += w * (*c - *p);
+                        *c = *x;
+                        *p = *x;
+                    }
+                }
             }
         }
     }
@@ -146,8 +178,38 @@ mod tests {
         assert!(!copies_fit(COPY_BUDGET / 32, 1, 3), "more threads, more copies");
         assert!(!copies_fit(usize::MAX, 64, 2), "no overflow");
         // ml-100k (window 5, negative 5) and a 10k-node graph (window 10).
-        assert_eq!(sync_tokens(1682, 5, 5), 64 * 1682 / 42);
-        assert_eq!(sync_tokens(10_000, 10, 5), 64 * 10_000 / 77);
+        assert_eq!(sync_tokens(64, 1682, 5, 5), 64 * 1682 / 42);
+        assert_eq!(sync_tokens(64, 10_000, 10, 5), 64 * 10_000 / 77);
+    }
+
+    #[test]
+    fn hubs_merge_the_mean_of_the_moves() {
+        // 32 rows, mean count 500 / 32: row 0 holds 25.6x the mean, row 31 6.4x.
+        let mut counts = vec![0u64; 32];
+        (counts[0], counts[31]) = (400, 100);
+        let w = merge_weights(&counts, 2, HUB_MULTIPLE);
+        assert_eq!(w[0], 0.5);
+        assert!(w[1..].iter().all(|&x| x == 1.0));
+        assert!(merge_weights(&[400, 0, 0, 1], 2, 0.0).iter().all(|&x| x == 1.0), "0 turns hubs off");
+        // Both threads move the hub from 1 to the same point 3: it lands at 3, not 5; a
+        // row only one thread moved gets the whole move.
+        let mut c = Matrix::from_vec(2, 1, vec![1.0, 1.0]).unwrap();
+        let mut x = Matrix::zeros(2, 1);
+        let (cr, xr) = (Rows::new(&mut c), Rows::new(&mut x));
+        let lock = Mutex::new(());
+        let w = [0.5, 1.0];
+        unsafe {
+            let mut a = Replica::new(cr, xr, &lock);
+            let mut b = Replica::new(cr, xr, &lock);
+            let ((ac, _), (bc, _)) = (a.rows(), b.rows());
+            ac.row(0)[0] = 3.0;
+            bc.row(0)[0] = 3.0;
+            bc.row(1)[0] = 2.0;
+            a.sync(cr, xr, &lock, &w);
+            b.sync(cr, xr, &lock, &w);
+            assert_eq!(cr.row(0)[0], 3.0);
+            assert_eq!(cr.row(1)[0], 2.0);
+        }
     }
 
     /// Two threads' changes to the same row both reach the shared table, and a merge hands
@@ -168,12 +230,12 @@ mod tests {
             bc.row(2)[0] += 10.0;
             bx.row(0)[0] -= 2.0;
             assert_eq!(cr.row(2)[0], 6.0, "unmerged changes stay in the copies");
-            a.sync(cr, xr, &lock);
+            a.sync(cr, xr, &lock, &[1.0; 4]);
             assert_eq!(cr.row(2)[0], 7.0);
-            b.sync(cr, xr, &lock);
+            b.sync(cr, xr, &lock, &[1.0; 4]);
             assert_eq!(cr.row(2)[0], 17.0, "both changes land");
             assert_eq!(xr.row(0)[0], -2.0);
-            a.sync(cr, xr, &lock);
+            a.sync(cr, xr, &lock, &[1.0; 4]);
             assert_eq!(a.centre.row(2)[0], 17.0, "a merge brings the other thread's change");
             assert_eq!(cr.row(2)[0], 17.0, "a merge without changes changes nothing");
         }

@@ -137,6 +137,8 @@ fn main() -> Result<()> {
             "--distance-weighting" => cfg.distance_weighting = true,
             "--portable" => opts.kernels = KernelChoice::Portable,
             "--hogwild" => opts.sharing = Sharing::Hogwild,
+            "--stale" => opts.stale_updates = val()?.parse()?,
+            "--hub" => opts.hub_multiple = val()?.parse()?,
             "--dump-vectors" => dump = Some(val()?),
             _ => bail!("unknown argument {a}"),
         }

@@ -3,8 +3,8 @@
 //! prints one JSON object per run with the same keys as `pecanpy_side.py`.
 //!
 //! usage: node2vec_bench --graph FILE.edg --p P --q Q [--labels FILE.labels.tsv]
-//!        [--threads T] [--repeat R] [--mode otf|alias] [--embed] [--dim 128] [--window 10] [--hogwild]
-//!        node2vec_bench --graph FILE.edg --p P --q Q --emb-out PREFIX [--seed S] [--threads T] [--hogwild]
+//!        [--threads T] [--repeat R] [--mode otf|alias] [--embed] [--dim 128] [--window 10] [--hogwild] [--stale N] [--hub X]
+//!        node2vec_bench --graph FILE.edg --p P --q Q --emb-out PREFIX [--seed S] [--threads T] [--hogwild] [--stale N] [--hub X]
 //!
 //! With `--emb-out` it runs the end-to-end pipeline once, as `pecanpy_side.py --emb-out`
 //! does for PecanPy + gensim: read the graph, walks (r = 10, l = 80), skip-gram (d = 128,
@@ -180,6 +180,12 @@ fn main() -> Result<()> {
     let mut opts = sgns::engine::EngineOptions::default();
     if args.iter().any(|a| a == "--hogwild") {
         opts.sharing = sgns::engine::Sharing::Hogwild;
+    }
+    if let Some(s) = get("--hub") {
+        opts.hub_multiple = s.parse()?;
+    }
+    if let Some(s) = get("--stale") {
+        opts.stale_updates = s.parse()?;
     }
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
 

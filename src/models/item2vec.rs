@@ -78,7 +78,8 @@ pub struct Item2VecParams {
     pub query_last: usize,
     pub query_weighting: QueryWeighting,
     pub item_vectors: ItemVectors,
-    /// 0 = all cores. 1 is reproducible bit for bit; more threads race (Hogwild).
+    /// 0 = all cores. 1 is reproducible bit for bit; more threads train copies of the tables
+    /// merged every few thousand tokens (`sgns::rows`), not reproducible run to run.
     pub threads: usize,
     pub redraw_positive: bool,
 }

@@ -74,7 +74,8 @@ pub struct Node2VecParams {
     pub lr: f64,
     pub min_lr: f64,
     pub alpha: f64,
-    /// 0 = all cores. 1 is reproducible bit for bit; more threads race (Hogwild).
+    /// 0 = all cores. 1 is reproducible bit for bit; more threads train copies of the tables
+    /// merged every few thousand tokens (`sgns::rows`), not reproducible run to run.
     pub threads: usize,
 }
 

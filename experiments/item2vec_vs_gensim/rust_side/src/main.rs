@@ -6,10 +6,10 @@
 
 #![allow(dead_code, unused_imports)]
 
-#[path = "../../../../src/linalg.rs"]
-mod linalg;
 #[path = "../../../../src/data/corpus.rs"]
 pub mod corpus;
+#[path = "../../../../src/linalg.rs"]
+mod linalg;
 /// Mirrors runner's `crate::data::corpus` path, which the sgns files use.
 mod data {
     pub use super::corpus;
@@ -77,10 +77,7 @@ fn evaluate(items: &Matrix, split: &Split) -> (f64, f64) {
         let mut seen = hist.clone();
         seen.sort_unstable();
         let s_held = linalg::dot(&q, m.row(held as usize));
-        let rank = (0..m.rows as u32)
-            .filter(|i| seen.binary_search(i).is_err())
-            .filter(|&i| linalg::dot(&q, m.row(i as usize)) > s_held)
-            .count();
+        let rank = (0..m.rows as u32).filter(|i| seen.binary_search(i).is_err()).filter(|&i| linalg::dot(&q, m.row(i as usize)) > s_held).count();
         if seen.binary_search(&held).is_err() && rank < 10 {
             recall += 1.0;
             ndcg += 1.0 / ((rank + 2) as f64).log2();
@@ -105,13 +102,21 @@ fn cpu_seconds() -> f64 {
     let after = stat.rsplit_once(')').map_or("", |x| x.1);
     let f: Vec<f64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
     // After the command name: state is field 3, utime field 14, stime field 15.
-    if f.len() > 13 { (f[11] + f[12]) / 100.0 } else { f64::NAN }
+    if f.len() > 13 {
+        (f[11] + f[12]) / 100.0
+    } else {
+        f64::NAN
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 fn mean_sd(v: &[f64]) -> (f64, f64) {

@@ -15,10 +15,10 @@
 
 #![allow(dead_code, unused_imports)]
 
-#[path = "../../../../src/linalg.rs"]
-mod linalg;
 #[path = "../../../../src/data/corpus.rs"]
 pub mod corpus;
+#[path = "../../../../src/linalg.rs"]
+mod linalg;
 
 /// Mirrors the parts of runner's `crate::data` that `graph` uses.
 mod data {

@@ -14,14 +14,16 @@
 //! worker therefore trains private copies of both tables and, every [`sync_tokens`] tokens
 //! (at least 16 times per epoch) and at the end of its epoch, adds what its copies moved
 //! since the last merge to the shared rows and reloads them, under a lock
-//! ([`Replica::sync`]). Between merges no cache line is shared. Updates are summed, never
-//! lost (Hogwild loses racing increments); what a thread does not see is the other threads'
-//! last few thousand tokens, a staleness of the same order as Hogwild's. The merge interval
-//! grows with the model so that a merge stays a few per cent of the work between two.
+//! ([`Replica::sync`]). Between merges no cache line is shared. Moves are summed, never lost
+//! (Hogwild loses racing increments), except that hub rows merge their mean
+//! ([`merge_weights`]); what a thread does not see is the other threads' last few thousand
+//! tokens. The interval is counted in updates per row, so a merge costs about the same share
+//! of the work whatever the size of the model.
 //!
-//! Copying only the most frequent rows of a larger model (an id -> slot lookup per row)
-//! measured slower than whole copies; a model whose copies would pass the budget trains
-//! Hogwild. One thread trains on the shared tables directly, bit-exact for a seed.
+//! Copying only the most frequent rows (an id -> slot lookup per row) was tried on PPI and
+//! lost to Hogwild; whole copies beat it (experiments/sgns_threads). A model whose copies
+//! would pass the budget trains Hogwild. One thread trains on the shared tables directly,
+//! bit-exact for a seed.
 
 use crate::linalg::Matrix;
 use std::sync::Mutex;
@@ -41,9 +43,10 @@ pub fn copies_fit(vocab: usize, dim: usize, threads: usize) -> bool {
 /// (a merge passes over every row; about 4 / `STALE_UPDATES` of the time on the benchmarks).
 pub const STALE_UPDATES: usize = 64;
 
-/// Tokens a thread trains between two merges: `stale_updates` ([`STALE_UPDATES`]) updates per row, counting
-/// `(window + 1) x (negatives + 2)` row updates per token (a mean of `window + 1` pairs under
-/// word2vec's shrinking window, each writing `negatives + 1` context rows and the centre).
+/// Tokens a thread trains between two merges: `stale_updates` ([`STALE_UPDATES`]) updates
+/// per row, counting `(window + 1) x (negatives + 2)` row updates per token (a mean of
+/// `window + 1` pairs under word2vec's shrinking window, each writing `negatives + 1` context
+/// rows and the centre).
 pub fn sync_tokens(stale_updates: usize, vocab: usize, window: usize, negatives: usize) -> usize {
     (stale_updates.saturating_mul(vocab) / ((window + 1) * (negatives + 2))).max(1)
 }
@@ -60,7 +63,7 @@ pub const HUB_MULTIPLE: f64 = 16.0;
 /// [`STALE_UPDATES`] on average), enough for each thread's copy to settle where the row's
 /// gradient balances. Two threads that each move it from `s` to that point `e` would, summed,
 /// put it at `2e - s`, and the next merge back near `s`: on Wikipedia (a handful of nodes hold
-/// 4-7 % of the walks each) summing cost 1.5 % of Macro-F1 against one thread, the mean none
+/// 4-7 % of the walks each) summing cost 1.5-3 % of Macro-F1 against one thread, the mean none
 /// (experiments/sgns_threads). A rarely updated row, moved by one thread only, needs the sum.
 pub fn merge_weights(counts: &[u64], threads: usize, hub_multiple: f64) -> Vec<f32> {
     let (total, n) = (counts.iter().sum::<u64>() as f64, counts.len() as f64);

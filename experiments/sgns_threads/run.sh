@@ -11,14 +11,14 @@
 #
 # usage: ./run.sh [ROUNDS]     (default 3)
 # env:   VENV=$HOME/.cache/bench-venv  DATA_DIR=<repo>/../shared/data  OUT=/tmp/sgns_threads
-#        GRAPHS="PPI Wikipedia dcsbm"  REPEAT=3 (ml-100k seeds per line)
+#        GRAPHS="PPI Wikipedia dcsbm" (GRAPHS= runs ml-100k alone)  REPEAT=3 (ml-100k seeds per line)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 VENV="${VENV:-$HOME/.cache/bench-venv}"
 DATA_DIR="${DATA_DIR:-$repo/../shared/data}"
 OUT="${OUT:-/tmp/sgns_threads}"
-GRAPHS="${GRAPHS:-PPI Wikipedia dcsbm}"
+GRAPHS="${GRAPHS-PPI Wikipedia dcsbm}"
 REPEAT="${REPEAT:-3}"
 ROUNDS="${1:-3}"
 py="$VENV/bin/python"

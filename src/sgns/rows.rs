@@ -150,18 +150,11 @@ impl Replica {
             [(centre.all(), &mut self.centre.data, &mut self.snap_centre), (context.all(), &mut self.context.data, &mut self.snap_context)]
         {
             for (((x, c), p), &w) in shared.chunks_mut(dim).zip(copy.chunks_mut(dim)).zip(snap.chunks_mut(dim)).zip(weights) {
-                if w == 1.0 {
-                    for ((x, c), p) in x.iter_mut().zip(c.iter_mut()).zip(p.iter_mut()) {
-                        *x += *c - *p;
-                        *c = *x;
-                        *p = *x;
-                    }
-                } else {
-                    for ((x, c), p) in x.iter_mut().zip(c.iter_mut()).zip(p.iter_mut()) {
-                        *x += w * (*c - *p);
-                        *c = *x;
-                        *p = *x;
-                    }
+                // (w = 1 sums exactly: multiplying by 1 rounds nothing.)
+                for ((x, c), p) in x.iter_mut().zip(c.iter_mut()).zip(p.iter_mut()) {
+                    *x += w * (*c - *p);
+                    *c = *x;
+                    *p = *x;
                 }
             }
         }

@@ -114,9 +114,10 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, opts: EngineOptions, on_epo
     let cells = vocab.checked_mul(dim).filter(|c| *c <= isize::MAX as usize / 8);
     let Some(cells) = cells else { bail!("sgns: {vocab} x {dim} tables are too large") };
 
+    let total = corpus.tokens.len() as u64;
     let counts = corpus.counts();
     let alias = AliasTable::unigram(&counts, cfg.alpha)?;
-    let keep = (cfg.sample > 0.0).then(|| keep_thresholds(&counts, cfg.sample, corpus.tokens.len() as u64));
+    let keep = (cfg.sample > 0.0).then(|| keep_thresholds(&counts, cfg.sample, total));
     let tables = Tables::new();
     let inv_dist: Vec<f32> = (0..=cfg.window).map(|d| if d == 0 { 0.0 } else { 1.0 / d as f32 }).collect();
 
@@ -138,7 +139,6 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, opts: EngineOptions, on_epo
             Sharing::Hogwild => false,
             Sharing::Copies => true,
         };
-    let total = corpus.tokens.len() as u64;
     let weights = if copies { merge_weights(&counts, threads, opts.hub_multiple) } else { Vec::new() };
 
     let shared = Shared {
@@ -172,14 +172,13 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, opts: EngineOptions, on_epo
         let seconds = start.elapsed().as_secs_f64();
         let loss: f64 = results.iter().map(|r| r.loss).sum();
         let pairs: u64 = results.iter().map(|r| r.pairs).sum();
-        let tokens = total;
         let stats = EpochStats {
             epoch,
             loss: if pairs > 0 { loss / pairs as f64 } else { 0.0 },
             pairs,
-            tokens,
+            tokens: total,
             seconds,
-            tokens_per_sec: tokens as f64 / seconds.max(1e-9),
+            tokens_per_sec: total as f64 / seconds.max(1e-9),
             lr: results.iter().map(|r| r.lr).fold(f32::INFINITY, f32::min),
         };
         on_epoch(&stats);

@@ -82,6 +82,9 @@ pub struct Item2VecParams {
     /// merged every few thousand tokens (`sgns::rows`), not reproducible run to run.
     pub threads: usize,
     pub redraw_positive: bool,
+    /// Skip-gram pairs of one window that share a draw of negatives; 1 = a fresh draw per
+    /// pair (word2vec). `sgns::SHARE_NEGATIVES` says why the default shares.
+    pub share_negatives: usize,
 }
 
 impl Default for Item2VecParams {
@@ -104,6 +107,7 @@ impl Default for Item2VecParams {
             item_vectors: ItemVectors::Centre,
             threads: 0,
             redraw_positive: true,
+            share_negatives: sgns::SHARE_NEGATIVES,
         }
     }
 }
@@ -115,6 +119,12 @@ impl Validate for Item2VecParams {
         ensure_param!(self.window >= 1, "window", "must be at least 1, got {}", self.window);
         ensure_param!(self.negatives >= 1, "negatives", "must be at least 1, got {}", self.negatives);
         ensure_param!(self.negatives <= 10_000, "negatives", "must be at most 10000 per pair, got {}", self.negatives);
+        ensure_param!(
+            self.share_negatives >= 1,
+            "share_negatives",
+            "must be at least 1 (1 = a fresh draw of negatives per pair), got {}",
+            self.share_negatives
+        );
         ensure_param!(self.epochs >= 1, "epochs", "must be at least 1, got {}", self.epochs);
         ensure_param!(self.lr.is_finite() && self.lr > 0.0, "lr", "must be a positive number, got {}", self.lr);
         ensure_param!(
@@ -150,6 +160,7 @@ impl Item2VecParams {
             distance_weighting: self.distance_weighting,
             redraw_positive: self.redraw_positive,
             threads: self.threads,
+            share_negatives: self.share_negatives,
             seed,
         }
     }

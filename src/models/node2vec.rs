@@ -77,6 +77,9 @@ pub struct Node2VecParams {
     /// 0 = all cores. 1 is reproducible bit for bit; more threads train copies of the tables
     /// merged every few thousand tokens (`sgns::rows`), not reproducible run to run.
     pub threads: usize,
+    /// Skip-gram pairs of one window that share a draw of negatives; 1 = a fresh draw per
+    /// pair (word2vec). `sgns::SHARE_NEGATIVES` says why the default shares.
+    pub share_negatives: usize,
 }
 
 impl Default for Node2VecParams {
@@ -99,6 +102,7 @@ impl Default for Node2VecParams {
             min_lr: 0.0001,
             alpha: 0.75,
             threads: 0,
+            share_negatives: sgns::SHARE_NEGATIVES,
         }
     }
 }
@@ -121,6 +125,12 @@ impl Validate for Node2VecParams {
         ensure_param!(self.window >= 1, "window", "must be at least 1, got {}", self.window);
         ensure_param!(self.negatives >= 1, "negatives", "must be at least 1, got {}", self.negatives);
         ensure_param!(self.negatives <= 10_000, "negatives", "must be at most 10000 per pair, got {}", self.negatives);
+        ensure_param!(
+            self.share_negatives >= 1,
+            "share_negatives",
+            "must be at least 1 (1 = a fresh draw of negatives per pair), got {}",
+            self.share_negatives
+        );
         ensure_param!(self.epochs >= 1, "epochs", "must be at least 1, got {}", self.epochs);
         ensure_param!(self.lr.is_finite() && self.lr > 0.0, "lr", "must be a positive number, got {}", self.lr);
         ensure_param!(
@@ -153,6 +163,7 @@ impl Node2VecParams {
             alpha: self.alpha,
             sample: 0.0,
             threads: self.threads,
+            share_negatives: self.share_negatives,
             seed,
             ..Default::default()
         }

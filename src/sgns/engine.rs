@@ -381,36 +381,30 @@ impl Targets {
     }
 }
 
-/// One example: the positive `target` and `negatives` draws against the input `x` (a centre
-/// row, or CBOW's context mean). With `apply` the input's gradient is added to `x`
-/// (skip-gram); otherwise it is written to `e` (CBOW spreads it over the context rows).
-/// Updates the target rows; returns the example's loss.
+/// Draws the `negatives` negatives of `positive` into `tg.rows`, after its first entry (the
+/// positive's context row, which the caller put there).
+#[inline(always)]
+unsafe fn draw_targets(sh: &Shared, context: Rows, rng: &mut Xoshiro256PlusPlus, positive: u32, tg: &mut Targets) {
+    let cfg = sh.cfg;
+    tg.rows.truncate(1);
+    for _ in 0..cfg.negatives {
+        if let Some(t) = draw_negative(sh.alias, rng, positive, cfg.redraw_positive) {
+            tg.rows.push(context.ptr(t));
+        }
+    }
+}
+
+/// One example: the targets in `tg.rows` (the positive, then the negatives) against the
+/// input `x` (a centre row, or CBOW's context mean). Updates the target rows; with `apply`
+/// adds the input's gradient to `x` (skip-gram), else writes it to `e` (CBOW spreads it over
+/// the context rows). Returns the example's loss.
 ///
 /// All scores are computed before any target row is updated, so the CPU overlaps the
 /// independent dot products instead of waiting on each dot -> sigmoid -> update chain. This
 /// equals the sequential word2vec order except when a negative repeats an earlier target of
 /// the same example (the later dot then misses the earlier update, an O(lr) difference).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn step<K: Kernels>(
-    sh: &Shared,
-    context: Rows,
-    rng: &mut Xoshiro256PlusPlus,
-    x: &mut [f32],
-    target: u32,
-    glr: f32,
-    tg: &mut Targets,
-    e: &mut [f32],
-    apply: bool,
-) -> f32 {
-    let cfg = sh.cfg;
-    tg.rows.clear();
-    tg.rows.push(context.ptr(target));
-    for _ in 0..cfg.negatives {
-        if let Some(t) = draw_negative(sh.alias, rng, target, cfg.redraw_positive) {
-            tg.rows.push(context.ptr(t));
-        }
-    }
+unsafe fn example<K: Kernels>(sh: &Shared, x: &mut [f32], glr: f32, tg: &mut Targets, e: &mut [f32], apply: bool) -> f32 {
     let m = tg.rows.len();
     K::dots(x, &tg.rows, &mut tg.g[..m]);
     let (sig, logsig) = (&sh.tables.sig[..], &sh.tables.logsig[..]);
@@ -424,6 +418,44 @@ unsafe fn step<K: Kernels>(
     }
     K::update_many(&tg.g[..m], &tg.rows, x, e, apply);
     loss
+}
+
+/// Skip-gram: the pairs of centre position `i` with every other position `j` in `lo..=hi`,
+/// in order. As in word2vec.c, a pair's input is the centre row of `toks[j]` and its targets
+/// are the context row of `toks[i]` and negatives drawn against it; each pair is one SGD
+/// step. Every `share_negatives` pairs draw new negatives ([`crate::sgns::SHARE_NEGATIVES`]
+/// says why pairs share them). Returns the loss and the pair count.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn skip_gram_window<K: Kernels>(
+    sh: &Shared,
+    (centre, context): (Rows, Rows),
+    rng: &mut Xoshiro256PlusPlus,
+    toks: &[u32],
+    (i, lo, hi): (usize, usize, usize),
+    lr: f32,
+    tg: &mut Targets,
+    e: &mut [f32],
+) -> (f64, u64) {
+    let cfg = sh.cfg;
+    let positive = toks[i];
+    tg.rows.clear();
+    tg.rows.push(context.ptr(positive));
+    let mut loss = 0.0f32;
+    let mut used = cfg.share_negatives;
+    for j in lo..=hi {
+        if j == i {
+            continue;
+        }
+        if used == cfg.share_negatives {
+            draw_targets(sh, context, rng, positive, tg);
+            used = 0;
+        }
+        used += 1;
+        let glr = if cfg.distance_weighting { lr * sh.inv_dist[i.abs_diff(j)] } else { lr };
+        loss += example::<K>(sh, centre.row(toks[j]), glr, tg, e, true);
+    }
+    (loss as f64, (hi - lo) as u64)
 }
 
 /// One thread's share of one epoch: pulls blocks until none is left. Each block has its own
@@ -520,18 +552,9 @@ unsafe fn run_block<K: Kernels>(sh: &Shared, w: &mut Worker, block: &Block, epoc
             let centre_id = toks[i];
             match cfg.arch {
                 Arch::SkipGram => {
-                    let x = centre.row(centre_id);
-                    for j in lo..=hi {
-                        if j == i {
-                            continue;
-                        }
-                        let w = if cfg.distance_weighting { sh.inv_dist[i.abs_diff(j)] } else { 1.0 };
-                        let glr = lr * w;
-                        let target = toks[j];
-                        let l = step::<K>(sh, context, rng, x, target, glr, targets, e, true);
-                        loss += l as f64;
-                        pairs += 1;
-                    }
+                    let (l, p) = skip_gram_window::<K>(sh, (centre, context), rng, toks, (i, lo, hi), lr, targets, e);
+                    loss += l;
+                    pairs += p;
                 }
                 Arch::Cbow => {
                     ctx_ids.clear();
@@ -553,7 +576,10 @@ unsafe fn run_block<K: Kernels>(sh: &Shared, w: &mut Worker, block: &Block, epoc
                     for (&id, &w) in ctx_ids.iter().zip(ctx_w.iter()) {
                         K::axpy(w / wsum, centre.row(id), h);
                     }
-                    let l = step::<K>(sh, context, rng, h, centre_id, lr, targets, e, false);
+                    targets.rows.clear();
+                    targets.rows.push(context.ptr(centre_id));
+                    draw_targets(sh, context, rng, centre_id, targets);
+                    let l = example::<K>(sh, h, lr, targets, e, false);
                     // word2vec's cbow_mean: every context row gets the whole error (scaled by
                     // its relative weight when distance weighting is on; 1 otherwise).
                     let scale = ctx_ids.len() as f32 / wsum;
@@ -621,7 +647,8 @@ mod tests {
     #[test]
     fn loss_falls_and_clusters_separate() {
         let corpus = planted(5, 10, 400, 20, 1);
-        for arch in [Arch::SkipGram, Arch::Cbow] {
+        for (arch, share) in [(Arch::SkipGram, 1), (Arch::SkipGram, crate::sgns::SHARE_NEGATIVES), (Arch::Cbow, 1)] {
+            let cfg = |arch| SgnsConfig { share_negatives: share, ..cfg(arch) };
             let out = train(&corpus, &cfg(arch), &mut |_| {}).unwrap();
             let l: Vec<f64> = out.epochs.iter().map(|e| e.loss).collect();
             // Falls, then plateaus at the planted corpus' entropy floor (noise of ~1% allowed).
@@ -769,6 +796,7 @@ mod tests {
             SgnsConfig { dim: 0, ..Default::default() },
             SgnsConfig { window: 0, ..Default::default() },
             SgnsConfig { negatives: 0, ..Default::default() },
+            SgnsConfig { share_negatives: 0, ..Default::default() },
             SgnsConfig { epochs: 0, ..Default::default() },
             SgnsConfig { lr: 0.0, ..Default::default() },
             SgnsConfig { lr: f32::NAN, ..Default::default() },
@@ -811,6 +839,78 @@ mod tests {
         let want = initial_centre(10, 8, 80, 13).unwrap();
         for (a, b) in out.centre.data.iter().zip(&want.data) {
             assert!((a - b).abs() < 1e-6);
+        }
+    }
+
+    /// Skip-gram as a plain loop, written from the definition rather than from the engine:
+    /// for every centre position `i` and every other position `j` of its window, in order,
+    /// one SGD step of input `centre[toks[j]]` against targets `context[toks[i]]` (label 1)
+    /// and the negatives (label 0), drawn anew every `share_negatives` pairs of the window.
+    /// It uses the engine's RNG seeding, alias table, sigmoid table and dot product, so with
+    /// the portable kernels the engine must agree to rounding.
+    fn reference_skip_gram(corpus: &Corpus, cfg: &SgnsConfig) -> (Matrix, Matrix) {
+        assert!(!cfg.dynamic_window && cfg.epochs == 1 && cfg.threads == 1 && cfg.sample == 0.0);
+        let alias = AliasTable::unigram(&corpus.counts(), cfg.alpha).unwrap();
+        let tables = Tables::new();
+        let (vocab, dim) = (corpus.vocab_size, cfg.dim);
+        let mut centre = initial_centre(vocab, dim, vocab * dim, cfg.seed).unwrap();
+        let mut context = Matrix::zeros(vocab, dim);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(cfg.seed, 0, 0));
+        let total = corpus.tokens.len() as f64;
+        let mut pos = 0.0;
+        for s in 0..corpus.len() {
+            let toks = corpus.seq(s);
+            for i in 0..toks.len() {
+                let lr = cfg.lr - (cfg.lr - cfg.min_lr) * (pos / total) as f32;
+                pos += 1.0;
+                let (lo, hi) = (i.saturating_sub(cfg.window), (i + cfg.window).min(toks.len() - 1));
+                let mut negatives = Vec::new();
+                let mut used = cfg.share_negatives;
+                for j in (lo..=hi).filter(|&j| j != i) {
+                    if used == cfg.share_negatives {
+                        negatives = (0..cfg.negatives).filter_map(|_| draw_negative(&alias, &mut rng, toks[i], cfg.redraw_positive)).collect();
+                        used = 0;
+                    }
+                    used += 1;
+                    let targets: Vec<(u32, f32)> = std::iter::once((toks[i], 1.0)).chain(negatives.iter().map(|&t| (t, 0.0))).collect();
+                    let x = centre.row(toks[j] as usize).to_vec();
+                    let scores: Vec<f32> = targets.iter().map(|&(t, _)| crate::linalg::dot(&x, context.row(t as usize))).collect();
+                    let mut e = vec![0.0f32; dim];
+                    for (&(t, label), &score) in targets.iter().zip(&scores) {
+                        let g = (label - tables.sig[Tables::index(score)]) * lr;
+                        let c = context.row_mut(t as usize);
+                        for d in 0..dim {
+                            e[d] += g * c[d];
+                            c[d] += g * x[d];
+                        }
+                    }
+                    for (xd, ed) in centre.row_mut(toks[j] as usize).iter_mut().zip(&e) {
+                        *xd += ed;
+                    }
+                }
+            }
+        }
+        (centre, context)
+    }
+
+    /// The engine trains what the plain loop above trains, with fresh negatives per pair
+    /// (word2vec) and with negatives shared by 3 pairs; and sharing changes what is learnt.
+    #[test]
+    fn skip_gram_matches_a_plain_reference() {
+        let corpus = planted(3, 6, 40, 9, 14);
+        let mut last = None;
+        for share in [1, 3] {
+            let c = SgnsConfig { dim: 8, window: 3, epochs: 1, lr: 0.1, dynamic_window: false, share_negatives: share, ..cfg(Arch::SkipGram) };
+            let opts = EngineOptions { kernels: KernelChoice::Portable, ..Default::default() };
+            let got = train_with(&corpus, &c, opts, &mut |_| {}).unwrap();
+            let (centre, context) = reference_skip_gram(&corpus, &c);
+            let diff = |a: &Matrix, b: &Matrix| a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            assert!(diff(&got.centre, &centre) < 1e-6 && diff(&got.context, &context) < 1e-6, "share {share}");
+            // Training moved the tables far beyond that tolerance.
+            assert!(context.data.iter().map(|x| x.abs()).fold(0.0f32, f32::max) > 0.05);
+            if let Some(prev) = last.replace(got.centre) {
+                assert!(diff(&prev, last.as_ref().unwrap()) > 1e-3, "sharing made no difference");
+            }
         }
     }
 

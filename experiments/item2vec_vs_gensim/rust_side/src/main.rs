@@ -144,6 +144,7 @@ fn main() -> Result<()> {
             "--hogwild" => opts.sharing = Sharing::Hogwild,
             "--stale" => opts.stale_updates = val()?.parse()?,
             "--hub" => opts.hub_multiple = val()?.parse()?,
+            "--share-negatives" => cfg.share_negatives = val()?.parse()?,
             "--dump-vectors" => dump = Some(val()?),
             _ => bail!("unknown argument {a}"),
         }
@@ -174,10 +175,11 @@ fn main() -> Result<()> {
     let (recall, recall_sd) = mean_sd(&runs.iter().map(|r| r.2).collect::<Vec<_>>());
     let (ndcg, ndcg_sd) = mean_sd(&runs.iter().map(|r| r.3).collect::<Vec<_>>());
     println!(
-        "{{\"side\": \"ours\", \"arch\": \"{:?}\", \"kernels\": \"{:?}\", \"sharing\": \"{:?}\", \"threads\": {}, \"tokens\": {}, \"epochs\": {}, \"repeat\": {}, \"tokens_per_s\": {}, \"wall_s\": {}, \"cpu_s\": {}, \"peak_rss_mib\": {}, \"recall@10\": {}, \"recall@10_sd\": {}, \"ndcg@10\": {}, \"ndcg@10_sd\": {}, \"loss_first\": {}, \"loss_last\": {}}}",
+        "{{\"side\": \"ours\", \"arch\": \"{:?}\", \"kernels\": \"{:?}\", \"sharing\": \"{:?}\", \"share_negatives\": {}, \"threads\": {}, \"tokens\": {}, \"epochs\": {}, \"repeat\": {}, \"tokens_per_s\": {}, \"wall_s\": {}, \"cpu_s\": {}, \"peak_rss_mib\": {}, \"recall@10\": {}, \"recall@10_sd\": {}, \"ndcg@10\": {}, \"ndcg@10_sd\": {}, \"loss_first\": {}, \"loss_last\": {}}}",
         cfg.arch,
         opts.kernels,
         opts.sharing,
+        cfg.share_negatives,
         cfg.threads,
         corpus.tokens.len(),
         cfg.epochs,

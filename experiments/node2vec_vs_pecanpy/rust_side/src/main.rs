@@ -3,8 +3,8 @@
 //! prints one JSON object per run with the same keys as `pecanpy_side.py`.
 //!
 //! usage: node2vec_bench --graph FILE.edg --p P --q Q [--labels FILE.labels.tsv]
-//!        [--threads T] [--repeat R] [--mode otf|alias] [--embed] [--dim 128] [--window 10] [--hogwild] [--stale N] [--hub X]
-//!        node2vec_bench --graph FILE.edg --p P --q Q --emb-out PREFIX [--seed S] [--threads T] [--hogwild] [--stale N] [--hub X]
+//!        [--threads T] [--repeat R] [--mode otf|alias] [--embed] [--dim 128] [--window 10] [--hogwild] [--stale N] [--hub X] [--share-negatives N]
+//!        node2vec_bench --graph FILE.edg --p P --q Q --emb-out PREFIX [--seed S] [--threads T] [--hogwild] [--stale N] [--hub X] [--share-negatives N]
 //!
 //! With `--emb-out` it runs the end-to-end pipeline once, as `pecanpy_side.py --emb-out`
 //! does for PecanPy + gensim: read the graph, walks (r = 10, l = 80), skip-gram (d = 128,
@@ -187,6 +187,7 @@ fn main() -> Result<()> {
     if let Some(s) = get("--stale") {
         opts.stale_updates = s.parse()?;
     }
+    let share_negatives: usize = get("--share-negatives").map(|s| s.parse()).transpose()?.unwrap_or(sgns::SHARE_NEGATIVES);
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
 
     let t = Instant::now();
@@ -205,7 +206,7 @@ fn main() -> Result<()> {
         if let Some(f) = get("--walks-out") {
             write_walks(&f, &corpus, el.ids.raws())?;
         }
-        let scfg = sgns::SgnsConfig { dim, window, negatives: 5, epochs: 1, sample: 0.0, threads, seed: seed + 1, ..Default::default() };
+        let scfg = sgns::SgnsConfig { dim, window, negatives: 5, epochs: 1, sample: 0.0, threads, seed: seed + 1, share_negatives, ..Default::default() };
         let t = Instant::now();
         let emb = sgns::engine::train_with(&corpus, &scfg, opts, &mut |_| {})?;
         let train_s = t.elapsed().as_secs_f64();
@@ -244,7 +245,7 @@ fn main() -> Result<()> {
     });
     if embed {
         let seed: u64 = get("--seed").unwrap_or("1".into()).parse()?;
-        let scfg = sgns::SgnsConfig { dim, window, negatives: 5, epochs: 1, sample: 0.0, threads, seed, ..Default::default() };
+        let scfg = sgns::SgnsConfig { dim, window, negatives: 5, epochs: 1, sample: 0.0, threads, seed, share_negatives, ..Default::default() };
         let t = Instant::now();
         let emb = sgns::engine::train_with(&corpus, &scfg, opts, &mut |_| {})?;
         out["embed_s"] = serde_json::json!(t.elapsed().as_secs_f64());

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Thread scaling of the skip-gram engine (issue 16, target 1), interleaved in rounds:
 #   - ml-100k item2vec (experiments/item2vec_vs_gensim): gensim and ours with 1 and 2 threads,
-#     ours also with 2 Hogwild threads (--hogwild: shared tables, no copies);
+#     ours also with 1 thread drawing negatives per pair (--share-negatives 1: word2vec's
+#     algorithm) and with 2 Hogwild threads (--hogwild: shared tables, no copies);
 #   - node2vec training on PPI, Wikipedia and a generated hub-heavy graph
-#     (experiments/node2vec_vs_pecanpy/dcsbm.py): the same walks trained with 1 thread,
-#     2 threads, 2 threads whose merges sum every row's moves (--hub 0: no mean for hubs) and
-#     2 Hogwild threads, with node-classification Macro-F1;
+#     (experiments/node2vec_vs_pecanpy/dcsbm.py): the same walks trained with 1 thread
+#     drawing negatives per pair, 1 thread, 2 threads, 2 threads whose merges sum every
+#     row's moves (--hub 0: no mean for hubs) and 2 Hogwild threads, with
+#     node-classification Macro-F1;
 #   - before each round, the cache-line round trip between the two CPUs (pingpong.c).
 # Every line goes to $OUT/runs.jsonl; summary.py prints the tables.
 #
@@ -47,6 +49,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     echo "{\"round\": $r, \"what\": \"pingpong\", \"ns\": $("$OUT/pingpong")}" | tee -a "$runs"
     ml=(--data "$DATA_DIR/ml-100k/u.data" --repeat "$REPEAT")
     tag "$r" ml-gensim-1 -- "$py" "$repo/experiments/item2vec_vs_gensim/gensim_side.py" "${ml[@]}" --threads 1
+    tag "$r" ml-pair-1 -- "$i2v" "${ml[@]}" --threads 1 --share-negatives 1
     tag "$r" ml-ours-1 -- "$i2v" "${ml[@]}" --threads 1
     tag "$r" ml-ours-2 -- "$i2v" "${ml[@]}" --threads 2
     tag "$r" ml-hogwild-2 -- "$i2v" "${ml[@]}" --threads 2 --hogwild
@@ -56,6 +59,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         read -r p q < <(pq "$g")
         # The same walks (seed 0) every time; the training seed is the round.
         common=(--graph "$gp.edg" --labels "$gp.labels.tsv" --p "$p" --q "$q" --repeat 1 --embed --seed "$r")
+        tag "$r" "$g-pair-1" -- "$n2v" "${common[@]}" --threads 1 --share-negatives 1
         tag "$r" "$g-ours-1" -- "$n2v" "${common[@]}" --threads 1
         tag "$r" "$g-ours-2" -- "$n2v" "${common[@]}" --threads 2
         tag "$r" "$g-sum-2" -- "$n2v" "${common[@]}" --threads 2 --hub 0

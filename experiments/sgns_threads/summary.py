@@ -33,7 +33,7 @@ def main():
         print()
         print("| line | tokens/s | vs 1 thread | vs gensim, same threads | Recall@10 |")
         print("|---|---|---|---|---|")
-        for w in ["ml-gensim-1", "ml-ours-1", "ml-gensim-2", "ml-ours-2", "ml-hogwild-2"]:
+        for w in ["ml-gensim-1", "ml-pair-1", "ml-ours-1", "ml-gensim-2", "ml-ours-2", "ml-hogwild-2"]:
             if w not in ml:
                 continue
             side, t = w.split("-")[1], w.split("-")[2]
@@ -57,7 +57,7 @@ def main():
         print("|---|---|---|---|---|")
         for g in graphs:
             one = by.get(f"{g}-ours-1", {})
-            for w in [f"{g}-ours-1", f"{g}-ours-2", f"{g}-sum-2", f"{g}-hogwild-2"]:
+            for w in [f"{g}-pair-1", f"{g}-ours-1", f"{g}-ours-2", f"{g}-sum-2", f"{g}-hogwild-2"]:
                 if w not in by:
                     continue
                 secs = {k: r["embed_s"] for k, r in by[w].items()}

@@ -5,6 +5,11 @@
 //! (optionally shrunk) window, the update is applied at once. Nothing is materialised per
 //! pair and nothing is allocated inside the loop.
 //!
+//! Skip-gram takes word2vec.c's roles: a pair's input is the context item's centre row, its
+//! targets the centre item's context row and the negatives, and consecutive pairs of one
+//! window share a draw of negatives in groups of [`crate::sgns::SHARE_NEGATIVES`]
+//! ([`skip_gram_window`]). `share_negatives = 1` is word2vec's algorithm.
+//!
 //! # Threads
 //! One thread trains each epoch in corpus order on the calling thread, with one xoshiro256++
 //! RNG seeded from `(seed, epoch)`; it is bit-exact for a seed (and a kernel choice: the AVX2

@@ -386,12 +386,12 @@ impl Targets {
     }
 }
 
-/// Draws the `negatives` negatives of `positive` into `tg.rows`, after its first entry (the
-/// positive's context row, which the caller put there).
+/// Fills `tg.rows` with the context rows of `positive` and of `negatives` draws against it.
 #[inline(always)]
 unsafe fn draw_targets(sh: &Shared, context: Rows, rng: &mut Xoshiro256PlusPlus, positive: u32, tg: &mut Targets) {
     let cfg = sh.cfg;
-    tg.rows.truncate(1);
+    tg.rows.clear();
+    tg.rows.push(context.ptr(positive));
     for _ in 0..cfg.negatives {
         if let Some(t) = draw_negative(sh.alias, rng, positive, cfg.redraw_positive) {
             tg.rows.push(context.ptr(t));
@@ -444,8 +444,6 @@ unsafe fn skip_gram_window<K: Kernels>(
 ) -> (f64, u64) {
     let cfg = sh.cfg;
     let positive = toks[i];
-    tg.rows.clear();
-    tg.rows.push(context.ptr(positive));
     let mut loss = 0.0f32;
     let mut used = cfg.share_negatives;
     for j in lo..=hi {
@@ -581,8 +579,6 @@ unsafe fn run_block<K: Kernels>(sh: &Shared, w: &mut Worker, block: &Block, epoc
                     for (&id, &w) in ctx_ids.iter().zip(ctx_w.iter()) {
                         K::axpy(w / wsum, centre.row(id), h);
                     }
-                    targets.rows.clear();
-                    targets.rows.push(context.ptr(centre_id));
                     draw_targets(sh, context, rng, centre_id, targets);
                     let l = example::<K>(sh, h, lr, targets, e, false);
                     // word2vec's cbow_mean: every context row gets the whole error (scaled by

@@ -46,7 +46,7 @@ pub const STALE_UPDATES: usize = 64;
 /// Tokens a thread trains between two merges: `stale_updates` ([`STALE_UPDATES`]) updates
 /// per row, counting `(window + 1) x (negatives + 2)` row updates per token (a mean of
 /// `window + 1` pairs under word2vec's shrinking window, each writing `negatives + 1` context
-/// rows and the centre).
+/// rows and one centre row, whether or not pairs share their negatives).
 pub fn sync_tokens(stale_updates: usize, vocab: usize, window: usize, negatives: usize) -> usize {
     (stale_updates.saturating_mul(vocab) / ((window + 1) * (negatives + 2))).max(1)
 }

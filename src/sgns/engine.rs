@@ -552,7 +552,6 @@ unsafe fn run_block<K: Kernels>(sh: &Shared, w: &mut Worker, block: &Block, epoc
             let b = if cfg.dynamic_window { window - ((rng.next_u32() as u64 * window as u64) >> 32) as usize } else { window };
             let lo = i.saturating_sub(b);
             let hi = (i + b).min(n - 1);
-            let centre_id = toks[i];
             match cfg.arch {
                 Arch::SkipGram => {
                     let (l, p) = skip_gram_window::<K>(sh, (centre, context), rng, toks, (i, lo, hi), lr, targets, e);
@@ -579,7 +578,7 @@ unsafe fn run_block<K: Kernels>(sh: &Shared, w: &mut Worker, block: &Block, epoc
                     for (&id, &w) in ctx_ids.iter().zip(ctx_w.iter()) {
                         K::axpy(w / wsum, centre.row(id), h);
                     }
-                    draw_targets(sh, context, rng, centre_id, targets);
+                    draw_targets(sh, context, rng, toks[i], targets);
                     let l = example::<K>(sh, h, lr, targets, e, false);
                     // word2vec's cbow_mean: every context row gets the whole error (scaled by
                     // its relative weight when distance weighting is on; 1 otherwise).

@@ -4,7 +4,8 @@
 //! One file per concept, finalfrontier style:
 //! - [`alias`]: Vose alias table, O(1) draws from unigram^alpha;
 //! - [`kernels`]: the f32 row kernels (dot, fused SGD update), portable and AVX2+FMA;
-//! - [`engine`]: the training loop (pair streaming, subsampling, windows, Hogwild threads);
+//! - [`engine`]: the training loop (pair streaming, subsampling, windows, negatives shared by
+//!   groups of pairs, threads over blocks of the corpus);
 //! - [`rows`]: where a thread reads and writes rows (shared tables, or its copies of them).
 //!
 //! The configuration, statistics and output types live here.

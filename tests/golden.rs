@@ -3,7 +3,12 @@
 //! when the golden files were written: the same header and, in every metric cell, the same
 //! value (within one unit of the last printed digit, so a CPU with other SIMD kernels agrees).
 //! Timing columns are left out. `UPDATE_GOLDEN=1 cargo test --release --test golden` rewrites
-//! the files; a change to them is a change to every user's tables and needs a reason.
+//! the files (exactly `1`: any other value is an error, not a silent rewrite, and under
+//! `CI=true` rewriting is refused). A change to them is a change to every user's tables: it
+//! is its own commit, touching only `tests/golden/`, whose message gives the old and new
+//! values and the reason. `.ci/run` fails when the goldens differ from the committed ones
+//! after the tests and when a commit mixes a golden change with other files
+//! (`scripts/check-goldens.sh`).
 
 mod common;
 use common::*;
@@ -31,9 +36,21 @@ fn same_cell(a: &str, b: &str) -> bool {
     }
 }
 
+/// Whether this run rewrites the goldens instead of checking them.
+fn updating() -> bool {
+    match std::env::var("UPDATE_GOLDEN") {
+        Err(_) => false,
+        Ok(v) if v == "1" => {
+            assert!(std::env::var("CI").map_or(true, |c| c != "true"), "UPDATE_GOLDEN=1 under CI=true: CI checks the goldens, it never rewrites them");
+            true
+        }
+        Ok(v) => panic!("UPDATE_GOLDEN={v:?}: set it to 1 to rewrite the golden tables, or unset it to check them"),
+    }
+}
+
 fn check(golden: &str, got: Value) {
     let path = Path::new("tests/golden").join(golden);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+    if updating() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
         return;

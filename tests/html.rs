@@ -86,8 +86,7 @@ fn chromium() -> Option<PathBuf> {
 #[test]
 fn the_page_renders_in_headless_chromium() {
     let Some(browser) = chromium() else {
-        assert!(std::env::var_os("CI").is_none(), "CI installs Chromium (.ci/run): it must be here");
-        println!("skipped: no Chromium on this machine (Debian's `chromium` package; .ci/run installs it)");
+        skip("the_page_renders_in_headless_chromium", "no Chromium on this machine (Debian's `chromium` package; .ci/run installs it)");
         return;
     };
     let d = tempfile::tempdir().unwrap();

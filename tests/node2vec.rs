@@ -199,8 +199,7 @@ fn graph_tasks_on_an_edges_dataset() {
 
 #[test]
 fn ppi_node_classification_matches_the_paper() {
-    let Some(data) = shared_data().filter(|p| p.join("graphs/PPI.edg").exists()) else {
-        println!("skipped: no graphs/PPI.edg under RUNNER_DATA_DIR or ../shared/data");
+    let Some(data) = shared_file("ppi_node_classification_matches_the_paper", "graphs/PPI.edg") else {
         return;
     };
     let d = tempfile::tempdir().unwrap();

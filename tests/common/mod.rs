@@ -40,3 +40,44 @@ pub fn shared_data() -> Option<PathBuf> {
 pub fn metric(row: &serde_json::Value, col: &str) -> f64 {
     row["metrics"][col].as_f64().unwrap_or_else(|| panic!("no {col} in {row}"))
 }
+
+/// A test whose prerequisite is missing says so and returns. Under `CI=true` (`.ci/run`,
+/// which installs Chromium, Slurm, gensim and has the shared data) a skip is a failure, so a
+/// CI run that skipped cannot look like one that ran. Elsewhere the reason is written to
+/// the terminal's stderr directly: the test harness captures only `print!`/`eprint!`, and
+/// hides what a passing test printed, so a plain `cargo test` shows every skip.
+pub fn skip(test: &str, reason: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: {reason}. Under CI=true this is a failure: .ci/run provides it");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {reason}");
+}
+
+/// The shared data folder when it holds `rel` (e.g. `ml-100k/u.data`); else the skip is
+/// reported for `test` and `None` returned.
+pub fn shared_file(test: &str, rel: &str) -> Option<PathBuf> {
+    match shared_data() {
+        Some(d) if d.join(rel).exists() => Some(d),
+        Some(d) => {
+            skip(test, &format!("{}/{rel} not found", d.display()));
+            None
+        }
+        None => {
+            skip(test, &format!("no data folder with {rel} (set RUNNER_DATA_DIR or put it in ../shared/data)"));
+            None
+        }
+    }
+}
+
+/// Deterministic results equal the values they had when pinned (within 1.5e-4 of the value,
+/// as the golden tables: another CPU's SIMD kernels may move the last printed digit). Every
+/// mismatch is listed at once, with the value to pin.
+pub fn assert_pinned(what: &str, pins: &[(&str, f64, f64)]) {
+    let off: Vec<String> = pins
+        .iter()
+        .filter(|(_, got, want)| !((got - want).abs() <= 1.5e-4 * want.abs().max(1.0)))
+        .map(|(name, got, want)| format!("{name}: {got:.6} now, pinned {want:.6}"))
+        .collect();
+    assert!(off.is_empty(), "{what} changed:\n  {}", off.join("\n  "));
+}

@@ -51,13 +51,28 @@ pub fn resolve(data_dir: &Path, rel: &Path) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// Files up to this size are also fingerprinted by content.
+const HASHED_BYTES: u64 = 64 << 20;
+
+/// What identifies the input files in the data stage's key: each file's size and
+/// modification time in nanoseconds, and for files up to 64 MiB a blake3 hash of the
+/// contents. The hash is what catches an edit that keeps the size within one tick of the
+/// file system's clock (Linux stamps files from a clock that advances every few
+/// milliseconds; some file systems keep whole seconds); hashing a larger file at every
+/// plan would cost more than such an edit is likely.
 pub(crate) fn file_fingerprint(paths: &[PathBuf]) -> Result<Value> {
     let mut out = BTreeMap::new();
     for p in paths {
         let md = std::fs::metadata(p).with_context(|| format!("cannot read `{}`", p.display()))?;
-        let mtime = md.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+        let mtime_ns = md.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64);
         let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        out.insert(name, serde_json::json!({"bytes": md.len(), "mtime": mtime}));
+        let mut entry = serde_json::json!({"bytes": md.len(), "mtime_ns": mtime_ns});
+        if md.is_file() && md.len() <= HASHED_BYTES {
+            let file = std::fs::File::open(p).with_context(|| format!("cannot read `{}`", p.display()))?;
+            let hash = blake3::Hasher::new().update_reader(file).with_context(|| format!("cannot read `{}`", p.display()))?.finalize();
+            entry["blake3"] = Value::String(hash.to_hex().to_string());
+        }
+        out.insert(name, entry);
     }
     Ok(serde_json::to_value(out)?)
 }

@@ -40,7 +40,8 @@ fn base_config_is_valid() {
 
 #[test]
 fn unknown_key_names_line_and_suggests() {
-    let body = BASE.replace("kind = \"random\"", "") + "\n[[model]]\nkind = \"random\"\ndimm = 4\n";
+    let body = format!("{BASE}\n[[model]]\nkind = \"random\"\ndimm = 4\n");
+    assert_eq!(body.lines().nth(15), Some("dimm = 4"), "line 16 holds the typo");
     let e = err(&body, &[]);
     assert_eq!(e.key, "model.1.dimm");
     assert_eq!(e.line, Some(16), "{e}");
@@ -132,7 +133,7 @@ fn toml_syntax_errors_and_bad_sweeps() {
 }
 
 #[test]
-fn set_and_env_layers_override_the_file() {
+fn set_overrides_the_file() {
     let d = tempfile::tempdir().unwrap();
     let p = write_config(d.path(), "c.toml", BASE);
     let e = config::load(&p, &["experiment.seeds=[1, 2]".to_string()]).unwrap();

@@ -113,7 +113,13 @@ mod tests {
     fn point_ids_are_stable() {
         let mut p = Overrides::new();
         p.insert("model.0.dim".into(), json!(32));
-        assert_eq!(point_id(&p), point_id(&p.clone()));
+        // Pinned: results folders, tables and `--point` name runs by these ids, so a change
+        // of hashing or canonical form would silently rename every user's points.
+        assert_eq!(point_id(&p), "de3aa9");
+        let mut q = Overrides::new();
+        q.insert("model.0.dim".into(), json!(32));
+        q.insert("index.kind".into(), json!("hnsw"));
+        assert_eq!(point_id(&q), "ce4fad");
         assert_eq!(point_id(&Overrides::new()), "base");
     }
 

@@ -178,7 +178,33 @@ fn seeded_fits_are_deterministic_and_early_stopping_reports() {
     assert_eq!(a.users, b.users);
     assert_ne!(a.items, c.items);
     assert!(a.notes.contains_key("best_epoch"), "{:?}", a.notes);
-    eprintln!("early stopping notes: {:?}", a.notes);
+}
+
+/// With `patience`, training stops `patience` epochs after the best validation recall, well
+/// before `epochs`, and keeps the best epoch's tables; without it, every epoch runs.
+#[test]
+fn early_stopping_stops_after_patience_epochs_without_progress() {
+    let (ds, split) = planted(200, 100, 5, 10, 3);
+    let max = 40;
+    let p = |patience: usize| {
+        params(serde_json::json!({
+            "dim": 8, "hidden": [16], "embedding_dim": 8, "batch_size": 64, "epochs": max, "lr": 0.05,
+            "patience": patience, "user": {"history": 4},
+        }))
+    };
+    let a = fit(&p(2), &ds, &split, 7).unwrap();
+    let best = a.notes["best_epoch"].as_u64().unwrap() as usize;
+    let recalls: Vec<f64> = a.notes["valid_recall@10"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(a.epochs.len() < max, "trained all {max} epochs: early stopping never stopped ({recalls:?})");
+    assert_eq!(recalls.len(), a.epochs.len(), "one validation per epoch trained");
+    assert_eq!(a.epochs.len(), best + 2, "stops 2 epochs after the best ({best}): {recalls:?}");
+    let top = recalls.iter().cloned().fold(f64::MIN, f64::max);
+    assert_eq!(recalls[best - 1], top, "best_epoch is the epoch of the best recall: {recalls:?}");
+    assert!(recalls[best..].iter().all(|&r| r <= top), "{recalls:?}");
+    assert_eq!(a.notes["best_valid_recall@10"].as_f64().unwrap(), top);
+    let b = fit(&p(0), &ds, &split, 7).unwrap();
+    assert_eq!(b.epochs.len(), max, "without patience every epoch runs");
+    assert!(!b.notes.contains_key("best_epoch"));
 }
 
 #[test]

@@ -49,10 +49,12 @@ fn hnsw_sweep_writes_index_columns_and_a_pareto_plot() {
     assert_eq!(summary.failed, 0);
     let rows = &tables[0];
     assert_eq!(rows.len(), 3);
+    // The exact columns are flat search on the random model's vectors (deterministic for
+    // the seed): the same in every row, and pinned.
+    assert_pinned("exact search", &[("exact Recall@10", metric(&rows[0], "exact Recall@10"), 0.000667), ("exact NDCG@10", metric(&rows[0], "exact NDCG@10"), 0.000667)]);
     for r in rows {
-        let ann = metric(r, "ANNRecall@10");
-        assert!((0.0..=1.0).contains(&ann), "{ann}");
-        assert!(metric(r, "exact Recall@10") >= 0.0 && metric(r, "exact NDCG@10") >= 0.0);
+        assert_eq!(metric(r, "exact Recall@10"), metric(&rows[0], "exact Recall@10"));
+        assert_eq!(metric(r, "exact NDCG@10"), metric(&rows[0], "exact NDCG@10"));
         assert_eq!(r["index"]["kind"], "hnsw");
         for key in ["qps_single", "qps_batch", "p50_us", "p95_us", "p99_us", "max_us"] {
             assert!(r["latency"][key].as_f64().unwrap() > 0.0, "{key} in {r}");
@@ -62,6 +64,11 @@ fn hnsw_sweep_writes_index_columns_and_a_pareto_plot() {
     // A wider beam never finds fewer of the exact neighbours (same graph, same queries).
     let recall = |ef: &str| metric(rows.iter().find(|r| r["config"]["index.ef_search"] == ef).unwrap(), "ANNRecall@10");
     assert!(recall("160") >= recall("10"), "ef 160: {}, ef 10: {}", recall("160"), recall("10"));
+    // The graph is built on several threads, so recall varies a little from build to build:
+    // six builds gave 0.4687-0.4773 at ef 10 and 0.9819-0.9871 at ef 160. The bounds sit
+    // about twice that spread below the lowest.
+    assert!(recall("160") >= 0.975, "ef 160: ANN recall {}", recall("160"));
+    assert!(recall("10") >= 0.45, "ef 10: ANN recall {}", recall("10"));
 
     let out = d.path().join("results/ann-small");
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();

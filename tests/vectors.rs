@@ -163,7 +163,9 @@ index = [{{ kind = "flat" }}, {{ kind = "annoy", n_trees = 4, search_k = 20 }}]
     let flat = tables[0].iter().find(|r| r["index"]["kind"] == "flat").unwrap();
     assert_eq!((metric(flat, "ANNRecall@1"), metric(flat, "ANNRecall@10")), (1.0, 1.0), "the file's angular neighbours are cosine's");
     let annoy = tables[0].iter().find(|r| r["index"]["kind"] == "annoy").unwrap();
-    assert!((0.0..=1.0).contains(&metric(annoy, "ANNRecall@10")));
+    // The forest is seeded (one seed per tree, whatever the thread count): its recall on the
+    // fixture is pinned.
+    assert_pinned("annoy on the angular fixture", &[("ANNRecall@1", metric(annoy, "ANNRecall@1"), 0.6), ("ANNRecall@10", metric(annoy, "ANNRecall@10"), 0.59)]);
 
     // Without a ground-truth file the neighbours are computed once by exact search.
     write_benchmark(d.path());

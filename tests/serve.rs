@@ -1,9 +1,14 @@
 //! Use what was trained: `runner recommend`, `runner similar` and `runner export` answer from
-//! the cache of a finished run, tried with the release binary.
+//! the cache of a finished run, tried with the release binary. Every answer and every exported
+//! file is checked against the run's vectors as the library loads them from the cache
+//! (`Executor::serve`), so a wrong run, a wrong row order or a wrong id fails a test.
 
 mod common;
 use common::*;
-use std::path::Path;
+use runner::linalg::Matrix;
+use runner::pipeline::serve::Served;
+use runner::pipeline::{stages::Executor, Plan};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CFG: &str = r#"
@@ -32,6 +37,40 @@ kind = "popularity"
 k = [10]
 "#;
 
+/// Two item2vec models, the first swept over two points, each run with two seeds: six runs
+/// whose vectors all differ, so answering from the wrong one shows.
+const SWEEP_CFG: &str = r#"
+[experiment]
+name = "pick"
+seeds = [1, 2]
+
+[dataset]
+kind = "synthetic"
+n_users = 300
+n_items = 150
+n_clusters = 5
+mean_len = 12
+seed = 3
+
+[[model]]
+name = "a"
+kind = "item2vec"
+dim = 8
+epochs = 3
+threads = 1
+sweep = { window = [2, 5] }
+
+[[model]]
+name = "b"
+kind = "item2vec"
+dim = 12
+epochs = 3
+threads = 1
+
+[metrics]
+k = [10]
+"#;
+
 fn runner(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_runner"));
     c.args(args).current_dir(dir);
@@ -44,6 +83,18 @@ fn runner(dir: &Path, args: &[&str]) -> (i32, String, String) {
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
 }
 
+/// Writes `body` as `<name>.toml` in `dir`, runs it with the binary, and returns the plan the
+/// library makes of it (its cache is `dir/results/cache`, where the binary put it, since the
+/// binary ran in `dir`), from which `Executor::serve` loads any run.
+fn run_config(dir: &Path, name: &str, body: &str) -> Plan {
+    let file = format!("{name}.toml");
+    write_config(dir, &file, body);
+    let (code, _, err) = runner(dir, &["run", "-q", &file]);
+    assert_eq!(code, 0, "{err}");
+    let exp = load(&dir.join(&file), &[format!("experiment.cache_dir=\"{}\"", dir.join("results/cache").display())]);
+    runner::pipeline::plan(vec![exp]).unwrap()
+}
+
 /// Item ids of the numbered answer lines (`  1. <id> <score> <title>`).
 fn answer_ids(out: &str) -> Vec<String> {
     out.lines()
@@ -53,41 +104,155 @@ fn answer_ids(out: &str) -> Vec<String> {
         .collect()
 }
 
+/// Brute force: the raw ids of the `k` items with the largest inner product with `query`
+/// (item2vec's metric), `exclude` left out, ties by item number.
+fn top_k(s: &Served, query: &[f32], exclude: &[u32], k: usize) -> Vec<String> {
+    assert_eq!(s.trained.metric, runner::index::Metric::Ip, "the brute force ranks by inner product");
+    let items = &s.trained.items;
+    let mut scored: Vec<(f32, u32)> = (0..items.rows as u32)
+        .filter(|i| !exclude.contains(i))
+        .map(|i| (query.iter().zip(items.row(i as usize)).map(|(a, b)| a * b).sum::<f32>(), i))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.iter().take(k).map(|&(_, i)| s.dataset.items.raw(i).to_string()).collect()
+}
+
+/// Items the user had in training or validation: what `recommend` leaves out.
+fn seen(s: &Served, user: u32) -> Vec<u32> {
+    s.split.train.iter().chain(&s.split.valid).filter(|it| it.user == user).map(|it| it.item).collect()
+}
+
+/// What `recommend --user <user number u> -k k` must answer from this run.
+fn want_recommend(s: &Served, u: u32, k: usize) -> Vec<String> {
+    top_k(s, s.trained.users.row(u as usize), &seen(s, u), k)
+}
+
+/// What `similar --item <item number i> -k k` must answer from this run.
+fn want_similar(s: &Served, i: u32, k: usize) -> Vec<String> {
+    top_k(s, s.trained.items.row(i as usize), &[i], k)
+}
+
+/// A `.npy` file's shape and float32 data, read with the npyz crate (not our writer's code).
+fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<f32>().unwrap())
+}
+
+fn read_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).lines().map(String::from).collect()
+}
+
+/// A word2vec text file: its `count dim` header, then ids and row-major vectors.
+fn read_word2vec(path: &Path) -> ((usize, usize), Vec<String>, Vec<f32>) {
+    let lines = read_lines(path);
+    let (n, d) = lines[0].split_once(' ').unwrap_or_else(|| panic!("{}: header `{}`", path.display(), lines[0]));
+    let (mut ids, mut data) = (Vec::new(), Vec::new());
+    for line in &lines[1..] {
+        let mut parts = line.split(' ');
+        ids.push(parts.next().unwrap().to_string());
+        data.extend(parts.map(|x| x.parse::<f32>().unwrap_or_else(|e| panic!("{}: `{x}`: {e}", path.display()))));
+    }
+    ((n.parse().unwrap(), d.parse().unwrap()), ids, data)
+}
+
+/// A parquet export through polars: the column names, the `id` column, and the `v0..` columns
+/// as row-major vectors.
+fn read_parquet(path: &Path) -> (Vec<String>, Vec<String>, Vec<f32>) {
+    use polars::prelude::*;
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let df = ParquetReader::new(f).finish().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+    let ids: Vec<String> = df.column("id").unwrap().str().unwrap().iter().map(|id| id.expect("an id is null").to_string()).collect();
+    let cols: Vec<Vec<f32>> = names[1..].iter().map(|n| df.column(n).unwrap().f32().unwrap().into_no_null_iter().collect()).collect();
+    let data = (0..df.height()).flat_map(|r| cols.iter().map(move |c| c[r])).collect();
+    (names, ids, data)
+}
+
+/// Equal id lists, or a failure naming the first difference (not thousands of ids).
+fn assert_ids<S: AsRef<str>>(got: &[S], want: &[String], what: &str) {
+    let got: Vec<&str> = got.iter().map(AsRef::as_ref).collect();
+    if let Some(i) = (0..got.len().min(want.len())).find(|&i| got[i] != want[i]) {
+        panic!("{what}: id {i} is `{}`, want `{}` (raw ids in row order)", got[i], want[i]);
+    }
+    assert_eq!(got.len(), want.len(), "{what}: how many ids");
+}
+
+/// The files `export --format <format> --out <base>` writes, in the order it lists them.
+fn export_files(base: &Path, format: &str) -> Vec<PathBuf> {
+    let exts: &[&str] = match format {
+        "npy" => &["items.npy", "items.ids.txt", "users.npy", "users.ids.txt"],
+        "word2vec" => &["items.txt", "users.txt"],
+        "parquet" => &["items.parquet", "users.parquet"],
+        _ => unreachable!(),
+    };
+    exts.iter().map(|e| PathBuf::from(format!("{}.{e}", base.display()))).collect()
+}
+
+/// Reads back one side (`items` or `users`) of an export at `base` and checks it holds exactly
+/// `vectors`, row by row, with the raw `ids`.
+fn assert_exported(base: &Path, format: &str, side: &str, vectors: &Matrix, ids: &[String]) {
+    let at = |ext: &str| PathBuf::from(format!("{}.{side}.{ext}", base.display()));
+    let what = format!("{format} {side} at {}", base.display());
+    match format {
+        "npy" => {
+            let (shape, data) = read_npy(&at("npy"));
+            assert_eq!(shape, [vectors.rows as u64, vectors.cols as u64], "{what}");
+            assert!(data == vectors.data, "{what}: the vectors differ from the run's");
+            assert_ids(&read_lines(&at("ids.txt")), ids, &what);
+        }
+        "word2vec" => {
+            let (header, got_ids, data) = read_word2vec(&at("txt"));
+            assert_eq!(header, (vectors.rows, vectors.cols), "{what}");
+            assert_ids(&got_ids, ids, &what);
+            assert!(data == vectors.data, "{what}: the vectors differ from the run's (the text round-trips f32)");
+        }
+        "parquet" => {
+            let (names, got_ids, data) = read_parquet(&at("parquet"));
+            let want_names: Vec<String> = std::iter::once("id".to_string()).chain((0..vectors.cols).map(|c| format!("v{c}"))).collect();
+            assert_eq!(names, want_names, "{what}: an `id` column, then one column per dimension");
+            assert_ids(&got_ids, ids, &what);
+            assert!(data == vectors.data, "{what}: the vectors differ from the run's");
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// Both sides of an export equal the run's trained item and user vectors with raw ids.
+fn assert_export_of(base: &Path, format: &str, s: &Served) {
+    assert_exported(base, format, "items", &s.trained.items, s.dataset.items.raws());
+    assert_exported(base, format, "users", &s.trained.users, s.dataset.users.raws());
+}
+
+fn sorted_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    v.sort();
+    v
+}
+
 #[test]
-fn recommend_similar_and_export_answer_from_the_cache() {
+fn recommend_and_similar_answer_from_the_cache() {
     let d = tempfile::tempdir().unwrap();
     write_config(d.path(), "serve.toml", CFG);
     // Before any run: a clear error naming what to do.
     let (code, _, err) = runner(d.path(), &["recommend", "serve.toml", "--user", "u1"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not cached") && err.contains("runner run serve.toml"), "{err}");
-    let (code, _, err) = runner(d.path(), &["run", "-q", "serve.toml"]);
-    assert_eq!(code, 0, "{err}");
-
-    // The vectors as the test sees them, through the library.
-    let exp = load(&d.path().join("serve.toml"), &[format!("experiment.cache_dir=\"{}\"", d.path().join("results/cache").display())]);
-    let plan = runner::pipeline::plan(vec![exp]).unwrap();
-    let exec = runner::pipeline::stages::Executor::new(&plan, false, false);
+    let plan = run_config(d.path(), "serve", CFG);
+    let exec = Executor::new(&plan, false, false);
     let served = exec.serve(0, 0).unwrap();
-    let (ds, split, t) = (&served.dataset, &served.split, &served.trained);
+    let ds = &served.dataset;
 
     let user = ds.users.raw(7).to_string();
     let (code, out, err) = runner(d.path(), &["recommend", "serve.toml", "--user", &user, "-k", "10"]);
     assert_eq!(code, 0, "{err}");
     let got = answer_ids(&out);
     assert_eq!(got.len(), 10, "{out}");
-    // Brute force: every item the user never had, by inner product with the user's vector
-    // (item2vec's metric), best first.
-    let seen: Vec<u32> = split.train.iter().chain(&split.valid).filter(|it| it.user == 7).map(|it| it.item).collect();
-    let mut scored: Vec<(f32, u32)> = (0..ds.n_items() as u32)
-        .filter(|i| !seen.contains(i))
-        .map(|i| (t.users.row(7).iter().zip(t.items.row(i as usize)).map(|(a, b)| a * b).sum::<f32>(), i))
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let want: Vec<String> = scored.iter().take(10).map(|&(_, i)| ds.items.raw(i).to_string()).collect();
-    assert_eq!(got, want, "the index's ranking, seen items left out");
+    // Brute force: every item the user never had, by inner product with the user's vector.
+    assert_eq!(got, want_recommend(&served, 7, 10), "the index's ranking, seen items left out");
     for g in &got {
-        assert!(!seen.iter().any(|&i| ds.items.raw(i) == g), "{g} is in the user's history");
+        assert!(!seen(&served, 7).iter().any(|&i| ds.items.raw(i) == g), "{g} is in the user's history");
     }
     assert!(out.contains("had (most recent last)"), "the user's history gives context: {out}");
 
@@ -95,13 +260,7 @@ fn recommend_similar_and_export_answer_from_the_cache() {
     let item = ds.items.raw(3).to_string();
     let (code, out, err) = runner(d.path(), &["similar", "serve.toml", "--item", &item, "-k", "5"]);
     assert_eq!(code, 0, "{err}");
-    let mut scored: Vec<(f32, u32)> = (0..ds.n_items() as u32)
-        .filter(|&i| i != 3)
-        .map(|i| (t.items.row(3).iter().zip(t.items.row(i as usize)).map(|(a, b)| a * b).sum::<f32>(), i))
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let want: Vec<String> = scored.iter().take(5).map(|&(_, i)| ds.items.raw(i).to_string()).collect();
-    assert_eq!(answer_ids(&out), want, "{out}");
+    assert_eq!(answer_ids(&out), want_similar(&served, 3, 5), "{out}");
 
     // Unknown ids: an error with near matches.
     let (code, _, err) = runner(d.path(), &["recommend", "serve.toml", "--user", &format!("{user}x")]);
@@ -110,37 +269,179 @@ fn recommend_similar_and_export_answer_from_the_cache() {
     let (code, _, err) = runner(d.path(), &["similar", "serve.toml", "--item", "i3", "--model", "nope"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("models: item2vec, popularity"), "{err}");
+}
 
-    // Export: npy and word2vec text read back equal.
+/// `export --out <base>` in each format writes exactly the README's files, item and user
+/// vectors both, and each read back (npy through npyz, parquet through polars) equals the
+/// run's trained vectors with the raw ids in row order.
+#[test]
+fn export_writes_item_and_user_vectors_in_every_format() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = run_config(d.path(), "serve", CFG);
+    let exec = Executor::new(&plan, false, false);
+    let served = exec.serve(0, 0).unwrap();
     for format in ["npy", "word2vec", "parquet"] {
-        let out_base = d.path().join(format!("x-{format}"));
-        let (code, out, err) = runner(d.path(), &["export", "serve.toml", "--format", format, "--out", out_base.to_str().unwrap()]);
+        let out_dir = d.path().join(format!("out-{format}"));
+        let base = out_dir.join("vecs");
+        let (code, out, err) = runner(d.path(), &["export", "serve.toml", "--format", format, "--out", base.to_str().unwrap()]);
         assert_eq!(code, 0, "{format}: {err}");
-        assert_eq!(out.lines().count(), if format == "npy" { 4 } else { 2 }, "{out}");
+        let want = export_files(&base, format);
+        assert_eq!(out.lines().map(PathBuf::from).collect::<Vec<_>>(), want, "{format}: the files it lists");
+        let mut names: Vec<String> = want.iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
+        names.sort();
+        assert_eq!(sorted_names(&out_dir), names, "{format}: the files it wrote, and nothing else");
+        assert_export_of(&base, format, &served);
     }
-    let npy = std::fs::read(d.path().join("x-npy.items.npy")).unwrap();
-    let hlen = u16::from_le_bytes([npy[8], npy[9]]) as usize;
-    let data: Vec<f32> = npy[10 + hlen..].chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    assert_eq!(data, t.items.data);
-    let ids = std::fs::read_to_string(d.path().join("x-npy.items.ids.txt")).unwrap();
-    assert_eq!(ids.lines().collect::<Vec<_>>(), ds.items.raws().iter().map(String::as_str).collect::<Vec<_>>());
-    let w2v = std::fs::read_to_string(d.path().join("x-word2vec.items.txt")).unwrap();
-    assert_eq!(w2v.lines().next().unwrap(), format!("{} {}", t.items.rows, t.items.cols));
-    for (r, line) in w2v.lines().skip(1).enumerate() {
-        let v: Vec<f32> = line.split(' ').skip(1).map(|x| x.parse().unwrap()).collect();
-        assert_eq!(v, t.items.row(r));
+}
+
+/// Without `--out`, export writes under `results/<experiment>/export/`, named
+/// `<model>-<point>-<seed>` (README).
+#[test]
+fn export_defaults_to_the_experiments_export_folder() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = run_config(d.path(), "serve", CFG);
+    let exec = Executor::new(&plan, false, false);
+    let served = exec.serve(0, 0).unwrap();
+    let (code, out, err) = runner(d.path(), &["export", "serve.toml", "--format", "npy"]);
+    assert_eq!(code, 0, "{err}");
+    let base = Path::new("results/serve/export/item2vec-base-1");
+    assert_eq!(out.lines().map(PathBuf::from).collect::<Vec<_>>(), export_files(base, "npy"), "relative to where it ran");
+    assert_eq!(
+        sorted_names(&d.path().join("results/serve/export")),
+        ["item2vec-base-1.items.ids.txt", "item2vec-base-1.items.npy", "item2vec-base-1.users.ids.txt", "item2vec-base-1.users.npy"]
+    );
+    assert_export_of(&d.path().join(base), "npy", &served);
+}
+
+/// `--model`, `--point` and `--seed` pick one run: for each of the six runs, `recommend`,
+/// `similar` and `export` given its three flags answer from that run's cached vectors (the
+/// brute force over them) and from no other; left out, each flag defaults to the first model,
+/// its first point, the first seed.
+#[test]
+fn model_point_and_seed_pick_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = run_config(d.path(), "pick", SWEEP_CFG);
+    let exec = Executor::new(&plan, false, false);
+    let runs = &plan.experiments[0].runs;
+    let picked: Vec<(String, String, u64)> = runs.iter().map(|r| (r.model.name.clone(), r.point_id.clone(), r.seed)).collect();
+    let served: Vec<Served> = (0..runs.len()).map(|ri| exec.serve(0, ri).unwrap()).collect();
+    assert_eq!(picked.iter().filter(|p| p.0 == "a").count(), 4, "a: two points x two seeds: {picked:?}");
+    assert_eq!(picked.iter().filter(|p| p.0 == "b").count(), 2, "b: one point x two seeds: {picked:?}");
+    let (user, item) = (served[0].dataset.users.raw(7).to_string(), served[0].dataset.items.raw(3).to_string());
+
+    let flags = |(m, p, s): &(String, String, u64)| vec!["--model".to_string(), m.clone(), "--point".into(), p.clone(), "--seed".into(), s.to_string()];
+    let ask = |cmd: &str, what: &[&str], extra: &[String]| {
+        let mut args: Vec<&str> = vec![cmd, "pick.toml"];
+        args.extend_from_slice(what);
+        args.extend(extra.iter().map(String::as_str));
+        let (code, out, err) = runner(d.path(), &args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        answer_ids(&out)
+    };
+    let mut answers = Vec::new();
+    for (p, s) in picked.iter().zip(&served) {
+        let f = flags(p);
+        let rec = ask("recommend", &["--user", &user, "-k", "10"], &f);
+        assert_eq!(rec, want_recommend(s, 7, 10), "recommend {f:?} answers from that run's vectors");
+        let sim = ask("similar", &["--item", &item, "-k", "10"], &f);
+        assert_eq!(sim, want_similar(s, 3, 10), "similar {f:?} answers from that run's vectors");
+        let base = d.path().join(format!("{}-{}-{}", p.0, p.1, p.2));
+        let mut args = vec!["export", "pick.toml", "--out", base.to_str().unwrap()];
+        args.extend(f.iter().map(String::as_str));
+        let (code, _, err) = runner(d.path(), &args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert_export_of(&base, "npy", s);
+        answers.push((rec, sim));
     }
-    // gensim reads the text format, where Python with gensim is present.
-    let probe = Command::new("python3").args(["-c", "import gensim"]).output();
-    if probe.map(|o| o.status.success()).unwrap_or(false) {
-        let script = format!(
-            "from gensim.models import KeyedVectors as K; kv = K.load_word2vec_format('{}'); assert len(kv) == {}; print('ok')",
-            d.path().join("x-word2vec.items.txt").display(),
-            t.items.rows
-        );
-        let o = Command::new("python3").args(["-c", &script]).output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    } else {
-        println!("skipped the gensim check: python3 with gensim is not installed");
+    // The runs answer differently, so the comparisons above tell runs apart.
+    for i in 0..runs.len() {
+        for j in 0..i {
+            assert_ne!(served[i].trained.items.data, served[j].trained.items.data, "runs {:?} and {:?} have the same vectors", picked[i], picked[j]);
+            assert_ne!(answers[i], answers[j], "runs {:?} and {:?} answer alike", picked[i], picked[j]);
+        }
+    }
+
+    // Defaults: no flag is the first run; `--model b` is b's first point and first seed;
+    // `--seed 2` the first model's first point with seed 2.
+    let first_of = |m: &str, s: Option<u64>| picked.iter().position(|p| p.0 == m && s.is_none_or(|s| p.2 == s)).unwrap();
+    for (extra, ri) in
+        [(vec![], 0), (vec!["--model".to_string(), "b".into()], first_of("b", None)), (vec!["--seed".to_string(), "2".into()], first_of("a", Some(2)))]
+    {
+        assert_eq!(ask("recommend", &["--user", &user, "-k", "10"], &extra), answers[ri].0, "recommend {extra:?} is run {:?}", picked[ri]);
+    }
+}
+
+/// A `--point` or `--seed` that names no run is a usage error (exit 2) naming the config and
+/// the value asked for, and listing the model's valid points and the seeds, each once.
+#[test]
+fn a_bad_point_or_seed_is_a_clear_error() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = run_config(d.path(), "pick", SWEEP_CFG);
+    let points_of = |m: &str| {
+        let mut p: Vec<String> = plan.experiments[0].runs.iter().filter(|r| r.model.name == m).map(|r| r.point_id.clone()).collect();
+        p.dedup();
+        p
+    };
+    for (extra, model) in [(&["--seed", "9"][..], "a"), (&["--point", "zzzzzz"][..], "a"), (&["--model", "b", "--point", "zzzzzz"][..], "b")] {
+        for cmd in [&["recommend", "pick.toml", "--user", "u1"][..], &["similar", "pick.toml", "--item", "i1"][..], &["export", "pick.toml"][..]] {
+            let args: Vec<&str> = cmd.iter().chain(extra).copied().collect();
+            let (code, out, err) = runner(d.path(), &args);
+            assert_eq!(code, 2, "{args:?}: {err}");
+            assert!(out.is_empty(), "{args:?}: no answer: {out}");
+            assert!(err.starts_with("error: pick.toml: ") && err.contains(extra.last().unwrap()), "{args:?}: {err}");
+            for p in points_of(model) {
+                assert_eq!(err.matches(p.as_str()).count(), 1, "{args:?}: the valid point {p} of {model} is listed once: {err}");
+            }
+            assert!(err.contains("seeds: 1, 2"), "{args:?}: the valid seeds are listed: {err}");
+            assert!(!err.contains("Some(") && !err.contains("None"), "{args:?}: no Rust debug syntax: {err}");
+        }
+    }
+    assert!(!d.path().join("results/pick/export").exists(), "a refused export writes nothing");
+}
+
+/// gensim's `KeyedVectors.load_word2vec_format` reads the word2vec export: the raw ids as its
+/// keys in row order, and `kv[id]` the run's vector for that id (to 1e-6 relative). Python is
+/// `RUNNER_TEST_PYTHON` (`.ci/run` sets it to a virtualenv with gensim), else `python3`; one
+/// without gensim is a skip, which under `CI=true` fails.
+#[test]
+fn gensim_reads_the_word2vec_export() {
+    const TEST: &str = "gensim_reads_the_word2vec_export";
+    let python = std::env::var("RUNNER_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = Command::new(&python).args(["-c", "import gensim"]).output();
+    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
+        let why = match &probe {
+            Ok(o) => String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string(),
+            Err(e) => e.to_string(),
+        };
+        skip(TEST, &format!("`{python} -c 'import gensim'` failed ({why}); set RUNNER_TEST_PYTHON to a Python with gensim"));
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let plan = run_config(d.path(), "serve", CFG);
+    let exec = Executor::new(&plan, false, false);
+    let served = exec.serve(0, 0).unwrap();
+    let base = d.path().join("w2v");
+    let (code, _, err) = runner(d.path(), &["export", "serve.toml", "--format", "word2vec", "--out", base.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let script = "import json, sys\n\
+                  from gensim.models import KeyedVectors\n\
+                  kv = KeyedVectors.load_word2vec_format(sys.argv[1])\n\
+                  print(json.dumps({'dim': kv.vector_size, 'keys': list(kv.index_to_key), 'vectors': {k: kv[k].tolist() for k in kv.index_to_key}}))";
+    for (side, m, ids) in [("items", &served.trained.items, served.dataset.items.raws()), ("users", &served.trained.users, served.dataset.users.raws())] {
+        let file = format!("{}.{side}.txt", base.display());
+        let o = Command::new(&python).args(["-c", script, &file]).output().unwrap();
+        assert!(o.status.success(), "gensim on {file}: {}", String::from_utf8_lossy(&o.stderr));
+        let got: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(got["dim"], m.cols, "{side}");
+        let keys: Vec<&str> = got["keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+        assert_ids(&keys, ids, &format!("{side}: gensim's keys"));
+        for (r, id) in ids.iter().enumerate() {
+            let v: Vec<f64> = got["vectors"][id].as_array().unwrap_or_else(|| panic!("{side}: kv[{id}]")).iter().map(|x| x.as_f64().unwrap()).collect();
+            let want = m.row(r);
+            assert_eq!(v.len(), want.len(), "{side} {id}");
+            for (a, &b) in v.iter().zip(want) {
+                assert!(a == &(b as f64) || (a - b as f64).abs() <= 1e-6 * (b as f64).abs(), "{side}: kv[{id}] = {v:?}, trained {want:?}");
+            }
+        }
     }
 }

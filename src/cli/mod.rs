@@ -484,17 +484,30 @@ fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
     let model = c.model.clone().unwrap_or_else(|| runs[0].model.name.clone());
     let pick = runs.iter().position(|r| r.model.name == model && c.point.as_ref().is_none_or(|p| &r.point_id == p) && c.seed.is_none_or(|s| r.seed == s));
     let Some(ri) = pick else {
-        let mut names: Vec<&str> = runs.iter().map(|r| r.model.name.as_str()).collect();
-        names.dedup();
-        let points: Vec<&str> = runs.iter().filter(|r| r.model.name == model).map(|r| r.point_id.as_str()).collect();
-        eprintln!(
-            "error: {}: no run of model `{model}` at point {:?} and seed {:?} (models: {}; points of `{model}`: {})",
-            c.config.display(),
-            c.point,
-            c.seed,
-            names.join(", "),
-            points.join(", ")
-        );
+        // Each valid value once, in run order (a global sweep interleaves the models, and
+        // every point repeats once per seed).
+        fn unique<'a>(values: impl Iterator<Item = &'a str>) -> String {
+            let mut seen: Vec<&str> = Vec::new();
+            for v in values {
+                if !seen.contains(&v) {
+                    seen.push(v);
+                }
+            }
+            seen.join(", ")
+        }
+        let names = unique(runs.iter().map(|r| r.model.name.as_str()));
+        let points = unique(runs.iter().filter(|r| r.model.name == model).map(|r| r.point_id.as_str()));
+        let seeds = exp.section.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+        if points.is_empty() {
+            eprintln!("error: {}: no model is named `{model}` (models: {names})", c.config.display());
+        } else {
+            let asked: Vec<String> = c.point.iter().map(|p| format!("point {p}")).chain(c.seed.map(|s| format!("seed {s}"))).collect();
+            eprintln!(
+                "error: {}: model `{model}` has no run at {} (models: {names}; points of `{model}`: {points}; seeds: {seeds})",
+                c.config.display(),
+                asked.join(" and ")
+            );
+        }
         return Err(2);
     };
     match pipeline::plan(vec![exp]) {

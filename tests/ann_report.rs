@@ -51,7 +51,10 @@ fn hnsw_sweep_writes_index_columns_and_a_pareto_plot() {
     assert_eq!(rows.len(), 3);
     // The exact columns are flat search on the random model's vectors (deterministic for
     // the seed): the same in every row, and pinned.
-    assert_pinned("exact search", &[("exact Recall@10", metric(&rows[0], "exact Recall@10"), 0.000667), ("exact NDCG@10", metric(&rows[0], "exact NDCG@10"), 0.000667)]);
+    assert_pinned(
+        "exact search",
+        &[("exact Recall@10", metric(&rows[0], "exact Recall@10"), 0.000667), ("exact NDCG@10", metric(&rows[0], "exact NDCG@10"), 0.000667)],
+    );
     for r in rows {
         assert_eq!(metric(r, "exact Recall@10"), metric(&rows[0], "exact Recall@10"));
         assert_eq!(metric(r, "exact NDCG@10"), metric(&rows[0], "exact NDCG@10"));

@@ -21,6 +21,9 @@ fn ml100k_popularity_under_leave_last_out() {
     assert_eq!(pop["users"], 943, "every ML-100K user has >= 20 ratings, so all are tested");
     // Popularity is deterministic: its numbers are pinned (far above chance, about 10 of
     // 1,682 items = 0.006).
-    assert_pinned("ml-100k leave-last-out popularity", &[("Recall@10", r10, 0.085896), ("NDCG@10", n10, 0.044913), ("Recall@50", metric(pop, "Recall@50"), 0.199364)]);
+    assert_pinned(
+        "ml-100k leave-last-out popularity",
+        &[("Recall@10", r10, 0.085896), ("NDCG@10", n10, 0.044913), ("Recall@50", metric(pop, "Recall@50"), 0.199364)],
+    );
     assert!(r10 > 3.0 * metric(rnd, "Recall@10"));
 }

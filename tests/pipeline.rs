@@ -307,7 +307,10 @@ fn an_edited_data_file_changes_the_data_key() {
     // Item ids stay two-digit whatever the shift, so every version has the same size.
     let rows = |shift: u32| "user_id,item_id\n".to_string() + &(0..300u32).map(|i| format!("u{},i{}\n", i % 30, (i * 7 + shift) % 50 + 10)).collect::<String>();
     std::fs::write(&csv, rows(0)).unwrap();
-    let body = format!("[experiment]\nname = \"t\"\ndata_dir = \"{}\"\n[dataset]\nkind = \"table\"\npath = \"r.csv\"\n[[model]]\nkind = \"popularity\"\n", d.path().display());
+    let body = format!(
+        "[experiment]\nname = \"t\"\ndata_dir = \"{}\"\n[dataset]\nkind = \"table\"\npath = \"r.csv\"\n[[model]]\nkind = \"popularity\"\n",
+        d.path().display()
+    );
     let cfg = write_config(d.path(), "t.toml", &body);
     let key = || {
         let e = load(&cfg, &sandbox_sets(d.path()));

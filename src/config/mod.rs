@@ -40,7 +40,14 @@ pub struct ExperimentSection {
     pub data_dir: Option<PathBuf>,
     pub cache_dir: PathBuf,
     pub results_dir: PathBuf,
+    /// Most sweep points (models x points) a config may expand to; counted from the lists'
+    /// lengths before anything is expanded.
+    pub max_points: u64,
 }
+
+/// Default of `[experiment] max_points`: a grid past it is a job for a search's trial
+/// budget, and expanding it would take gigabytes before anything ran.
+pub const MAX_POINTS: u64 = 10_000;
 
 impl Default for ExperimentSection {
     fn default() -> Self {
@@ -51,6 +58,7 @@ impl Default for ExperimentSection {
             data_dir: None,
             cache_dir: PathBuf::from("results/cache"),
             results_dir: PathBuf::from("results"),
+            max_points: MAX_POINTS,
         }
     }
 }
@@ -58,6 +66,7 @@ impl Default for ExperimentSection {
 impl Validate for ExperimentSection {
     fn validate(&self) -> Result<(), ParamError> {
         ensure_param!(!self.seeds.is_empty(), "seeds", "needs at least one seed");
+        ensure_param!(self.max_points >= 1, "max_points", "must be at least 1, got {}", self.max_points);
         ensure_param!(
             self.name.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)),
             "name",
@@ -342,6 +351,7 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
     }
 
     let executor: ExecutorSection = params::parse(tree.get("executor").unwrap_or(&Value::Null)).map_err(|e| param_err(sm, "executor", e))?;
+    check_point_count(&global_sweep, &model_sweeps, section.max_points, sm)?;
 
     let mut runs = Vec::new();
     for point in sweep::expand(&global_sweep) {
@@ -366,6 +376,42 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
         }
     }
     Ok(Experiment { file: sm.file.clone(), sets: Vec::new(), section, report, executor, data_dir, runs })
+}
+
+/// The number of sweep points (each model at each of its points), computed from the lists'
+/// lengths, must stay within `max_points`: expanding ten keys of ten values took every
+/// gigabyte of the machine before this check.
+fn check_point_count(global: &BTreeMap<String, Vec<Value>>, per_model: &[BTreeMap<String, Vec<Value>>], max: u64, sm: &SourceMap) -> Result<(), ConfigError> {
+    let product = |lists: &BTreeMap<String, Vec<Value>>| lists.values().fold(1u128, |n, l| n.saturating_mul(l.len() as u128));
+    let models = per_model.iter().map(product).fold(0u128, u128::saturating_add).max(1);
+    let points = product(global).saturating_mul(models);
+    if points <= max as u128 {
+        return Ok(());
+    }
+    let at = if global.is_empty() {
+        (0..per_model.len()).find(|&i| product(&per_model[i]) > 1).map_or("sweep".to_string(), |i| format!("model.{i}.sweep"))
+    } else {
+        "sweep".to_string()
+    };
+    let count = if points == u128::MAX { "more than 10^38".to_string() } else { group_digits(points) };
+    Err(sm.error(
+        &at,
+        format!("the sweep expands to {count} points (models x points), above [experiment] max_points = {}", group_digits(max as u128)),
+        Some("sweep fewer values (one key at a time, or a random subset of the grid), or raise [experiment] max_points".into()),
+    ))
+}
+
+/// `1234567` -> `1,234,567`.
+fn group_digits(n: u128) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `results_dir` and `cache_dir` must be folders this process can create and write, checked

@@ -22,3 +22,4 @@ pub mod pipeline;
 pub mod report;
 pub mod sampling;
 pub mod sgns;
+pub mod term;

@@ -58,3 +58,33 @@ fn d01_a_huge_sweep_is_refused_before_it_is_expanded() {
     let o = runner(d.path(), &["validate", "per.toml", "--set", "experiment.max_points=3"]).output().unwrap();
     assert!(out(&o).contains("expands to 4 points"), "{}", out(&o));
 }
+
+/// A stdout whose reader has already gone: every write fails with a broken pipe.
+fn closed_stdout() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
+}
+
+/// Defect 7: a closed stdout (`runner kinds | head -1`, `run -q | head -c1`) panicked with a
+/// backtrace (exit 101), and in `run` the report stage failed before `index.html` and
+/// `run.json` were written.
+#[test]
+fn d07_a_closed_stdout_is_no_panic_and_the_report_is_complete() {
+    let d = tempfile::tempdir().unwrap();
+    write_config(d.path(), "t.toml", BASE);
+    let o = runner(d.path(), &["kinds"]).stdout(closed_stdout()).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let o = runner(d.path(), &["run", "-q", "t.toml"]).stdout(closed_stdout()).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for f in ["results.md", "results.json", "index.html", "run.json"] {
+        assert!(d.path().join("results/t").join(f).exists(), "{f} was not written: {err}");
+    }
+    let o = runner(d.path(), &["recommend", "t.toml", "--user", "u1"]).stdout(closed_stdout()).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -272,7 +272,7 @@ pub fn main() -> i32 {
         Command::Validate(args) => match load_all(&args) {
             Ok(exps) => {
                 for e in &exps {
-                    println!("{}: ok ({} runs)", e.file.display(), e.runs.len());
+                    crate::say!("{}: ok ({} runs)", e.file.display(), e.runs.len());
                 }
                 0
             }
@@ -334,9 +334,9 @@ fn data(cmd: DataCommand) -> i32 {
             let root = data_dir(&dir);
             for p in fetch::CATALOGUE {
                 let here = if root.join(p.name).exists() { "present" } else { "-" };
-                println!("{:<16} {:>7}  {:<8} {}", p.name, p.size, here, p.about);
+                crate::say!("{:<16} {:>7}  {:<8} {}", p.name, p.size, here, p.about);
             }
-            println!("data folder: {}", root.display());
+            crate::say!("data folder: {}", root.display());
             0
         }
         DataCommand::Fetch(args) => {
@@ -352,8 +352,8 @@ fn data(cmd: DataCommand) -> i32 {
                 let dest = root.join(name);
                 let bar = fetch::Bar::new(!args.quiet);
                 match fetch::fetch(name, &dest, &mirror, &bar) {
-                    Ok(fetch::Fetched::Present(p)) => println!("{name}: already in {}", p.display()),
-                    Ok(fetch::Fetched::Unpacked(p)) => println!("{name}: downloaded, verified and unpacked into {}", p.display()),
+                    Ok(fetch::Fetched::Present(p)) => crate::say!("{name}: already in {}", p.display()),
+                    Ok(fetch::Fetched::Unpacked(p)) => crate::say!("{name}: downloaded, verified and unpacked into {}", p.display()),
                     Err(e) => {
                         eprintln!("error: {name}: {e:#}");
                         code = 1;
@@ -418,7 +418,7 @@ fn compare(args: CompareArgs) -> i32 {
         eprintln!("error: {e:#}");
         return 1;
     }
-    println!("{md}\nwritten to {}", out.display());
+    crate::say!("{md}\nwritten to {}", out.display());
     0
 }
 
@@ -557,14 +557,14 @@ fn ask(args: AskArgs, recommend: bool) -> i32 {
     let asked = t.elapsed();
     let title = |t: &Option<String>| t.clone().unwrap_or_default();
     if !history.is_empty() {
-        println!("{what} had (most recent last):");
+        crate::say!("{what} had (most recent last):");
         for h in history.iter().rev().take(10).rev() {
-            println!("  {:<12} {}", h.item, title(&h.title));
+            crate::say!("  {:<12} {}", h.item, title(&h.title));
         }
     }
-    println!("{} for {what} ({}):", if recommend { "recommended" } else { "similar" }, served.label);
+    crate::say!("{} for {what} ({}):", if recommend { "recommended" } else { "similar" }, served.label);
     for (rank, a) in answers.iter().enumerate() {
-        println!("{:>3}. {:<12} {:>9.4}  {}", rank + 1, a.item, a.score, title(&a.title));
+        crate::say!("{:>3}. {:<12} {:>9.4}  {}", rank + 1, a.item, a.score, title(&a.title));
     }
     eprintln!("(loaded from the cache in {:.0} ms, answered in {:.2} ms)", loaded.as_secs_f64() * 1e3, asked.as_secs_f64() * 1e3);
     0
@@ -608,7 +608,7 @@ fn export(args: ExportArgs) -> i32 {
         }
     }
     for f in written {
-        println!("{}", f.display());
+        crate::say!("{}", f.display());
     }
     0
 }
@@ -671,7 +671,7 @@ fn run_on_slurm(args: &RunArgs, plan: &pipeline::Plan, exec: &Executor) -> i32 {
         }
         let exps: Vec<String> = plan.experiments.iter().map(|e| e.file.display().to_string()).collect();
         let dirs: Vec<String> = plan.experiments.iter().map(|e| e.section.results_dir.join(&e.section.name).display().to_string()).collect();
-        println!(
+        crate::say!(
             "submitted; when the jobs finish, `runner report {}` or `runner run {}` (everything cached) writes the tables",
             dirs.join(" "),
             exps.join(" ")
@@ -715,9 +715,9 @@ fn run(args: RunArgs) -> i32 {
     };
     let exec = Executor::new(&plan, args.force, !args.quiet);
     if args.plan {
-        println!("{:<7} {:<10} {:<7} stage", "kind", "key", "status");
+        crate::say!("{:<7} {:<10} {:<7} stage", "kind", "key", "status");
         for line in dag::describe(&plan, &exec) {
-            println!("{line}");
+            crate::say!("{line}");
         }
         return 0;
     }
@@ -786,24 +786,24 @@ fn run(args: RunArgs) -> i32 {
 }
 
 fn print_kinds() {
-    println!("dataset kinds:");
+    crate::say!("dataset kinds:");
     for k in crate::data::loaders::KINDS {
-        println!("  {:<16} {}", k.kind, k.about);
+        crate::say!("  {:<16} {}", k.kind, k.about);
     }
-    println!("split kinds:");
+    crate::say!("split kinds:");
     for k in crate::data::split::KINDS {
-        println!("  {:<16} {}", k.kind, k.about);
+        crate::say!("  {:<16} {}", k.kind, k.about);
     }
-    println!("model kinds:");
+    crate::say!("model kinds:");
     for k in crate::models::KINDS {
-        println!("  {:<16} {}", k.kind, k.about);
+        crate::say!("  {:<16} {}", k.kind, k.about);
     }
-    println!("index kinds:");
+    crate::say!("index kinds:");
     for k in crate::index::KINDS {
-        println!("  {:<16} {}", k.kind, k.about);
+        crate::say!("  {:<16} {}", k.kind, k.about);
     }
-    println!("evaluation tasks ([metrics] task):");
+    crate::say!("evaluation tasks ([metrics] task):");
     for t in crate::eval::KINDS {
-        println!("  {:<20} {}", t.name(), t.about());
+        crate::say!("  {:<20} {}", t.name(), t.about());
     }
 }

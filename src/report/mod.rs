@@ -434,26 +434,26 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
         &dir,
         &[("results.md", md), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?), ("results.tex", latex::to_latex(shown))],
     )?;
-    println!("\n{}\nwritten to {}/results.{{md,csv,json,tex}}", to_terminal(shown), dir.display());
+    crate::say!("\n{}\nwritten to {}/results.{{md,csv,json,tex}}", to_terminal(shown), dir.display());
     let mut plotted = Vec::new();
     if let Some(p) = pareto::write_experiment_plot(exp, &t, &dir)? {
-        println!("pareto plot (recall vs queries/s): {}", p.display());
+        crate::say!("pareto plot (recall vs queries/s): {}", p.display());
         plotted.push(p);
     }
     let more = [plots::write_all(&t, &dir)?, plots::write_maps(rows, &dir)?].concat();
     for p in &more {
-        println!("plot: {}", p.display());
+        crate::say!("plot: {}", p.display());
     }
     plotted.extend(more);
     let tables: Vec<(&Experiment, Table)> = same_dataset.iter().map(|(e, r)| Ok((*e, build(e, r)?))).collect::<Result<_>>()?;
     if let Some(p) = pareto::write_combined_plot(exp, &tables)? {
-        println!("pareto plot of every experiment on this dataset: {}", p.display());
+        crate::say!("pareto plot of every experiment on this dataset: {}", p.display());
     }
     write_run_json(exp)?;
     // The page to look at, and the folder's list of pages.
     write_set(&dir, &[("index.html", html::page(exp, shown, &t, &plotted, note))])?;
     write_set(&exp.section.results_dir, &[("index.html", html::index(&exp.section.results_dir)?)])?;
-    println!("report page: {}", dir.join("index.html").display());
+    crate::say!("report page: {}", dir.join("index.html").display());
     Ok(())
 }
 

@@ -16,3 +16,10 @@ macro_rules! say {
         $crate::term::say(format_args!($($t)*))
     };
 }
+
+/// `s` with control characters escaped (`\u{1b}`, `\n`): ids and titles come from data
+/// files, and printed raw an `ESC[2J` clears the user's terminal or an OSC sequence retitles
+/// it, and a line break forges an answer line.
+pub fn escape_controls(s: &str) -> String {
+    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}

@@ -4,7 +4,7 @@ use crate::config::{self, ConfigError, Experiment};
 use crate::pipeline::{self, dag, stages::Executor};
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -129,7 +129,8 @@ pub struct ExportArgs {
     /// npy, parquet or word2vec.
     #[arg(long, default_value = "npy")]
     pub format: String,
-    /// Output path without extension (default: results/<experiment>/export/<model>-<point>-<seed>).
+    /// Output path without extension, or a folder to write into (an existing folder, or a
+    /// path ending in `/`); default: results/<experiment>/export/<model>-<point>-<seed>.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -555,16 +556,19 @@ fn ask(args: AskArgs, recommend: bool) -> i32 {
         }
     };
     let asked = t.elapsed();
-    let title = |t: &Option<String>| t.clone().unwrap_or_default();
+    // Ids and titles come from data files: control characters are shown escaped.
+    let esc = crate::term::escape_controls;
+    let title = |t: &Option<String>| esc(t.as_deref().unwrap_or_default());
+    let what = esc(&what);
     if !history.is_empty() {
         crate::say!("{what} had (most recent last):");
         for h in history.iter().rev().take(10).rev() {
-            crate::say!("  {:<12} {}", h.item, title(&h.title));
+            crate::say!("  {:<12} {}", esc(&h.item), title(&h.title));
         }
     }
     crate::say!("{} for {what} ({}):", if recommend { "recommended" } else { "similar" }, served.label);
     for (rank, a) in answers.iter().enumerate() {
-        crate::say!("{:>3}. {:<12} {:>9.4}  {}", rank + 1, a.item, a.score, title(&a.title));
+        crate::say!("{:>3}. {:<12} {:>9.4}  {}", rank + 1, esc(&a.item), a.score, title(&a.title));
     }
     eprintln!("(loaded from the cache in {:.0} ms, answered in {:.2} ms)", loaded.as_secs_f64() * 1e3, asked.as_secs_f64() * 1e3);
     0
@@ -585,30 +589,46 @@ fn export(args: ExportArgs) -> i32 {
     };
     let exp = &plan.experiments[0];
     let run = &exp.runs[ri];
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| exp.section.results_dir.join(&exp.section.name).join("export").join(format!("{}-{}-{}", run.model.name, run.point_id, run.seed)));
-    if let Some(parent) = out.parent() {
-        if let Err(e) = std::fs::create_dir_all(parent) {
-            eprintln!("error: cannot create `{}`: {e}", parent.display());
-            return 1;
+    let default_stem = format!("{}-{}-{}", run.model.name, run.point_id, run.seed);
+    // A folder means inside it (`--out /`, `--out dir/`); else the last part is the stem.
+    let (dir, stem) = match &args.out {
+        None => (exp.section.results_dir.join(&exp.section.name).join("export"), default_stem),
+        Some(o) if o.is_dir() || o.as_os_str().to_string_lossy().ends_with('/') || o.file_name().is_none() => (o.clone(), default_stem),
+        Some(o) => (
+            o.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            o.file_name().unwrap().to_string_lossy().to_string(),
+        ),
+    };
+    // Every file is written under a temporary name, then all replace the old ones together:
+    // an interrupt or a full disk leaves the previous export whole.
+    let commits = crate::interrupt::commits();
+    exit_on_interrupt(move |_| {
+        if crate::interrupt::commits() > commits {
+            "the export had already been written in full".into()
+        } else {
+            "the export was not written; any previous export is unchanged".into()
         }
-    }
-    let stem = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "vectors".into());
-    let mut written = Vec::new();
+    });
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for (side, vectors, ids) in [("items", &served.trained.items, served.dataset.items.raws()), ("users", &served.trained.users, served.dataset.users.raws())] {
-        let path = out.with_file_name(format!("{stem}.{side}"));
-        match pipeline::serve::export(vectors, ids, &args.format, &path) {
-            Ok(files) => written.extend(files),
+        match pipeline::serve::encode(vectors, ids, &args.format) {
+            Ok(encoded) => files.extend(encoded.into_iter().map(|(suffix, bytes)| (format!("{stem}.{side}.{suffix}"), bytes))),
             Err(e) => {
                 eprintln!("error: {e:#}");
                 return 1;
             }
         }
     }
-    for f in written {
-        crate::say!("{}", f.display());
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("error: cannot create `{}`: {e}", dir.display());
+        return 1;
+    }
+    if let Err(e) = crate::interrupt::write_set(&dir, &files) {
+        eprintln!("error: {e:#}");
+        return 1;
+    }
+    for (name, _) in &files {
+        crate::say!("{}", dir.join(name).display());
     }
     0
 }

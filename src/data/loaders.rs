@@ -248,7 +248,7 @@ pub fn timestamp(path: &Path, line: usize, s: &str) -> Result<i64> {
 /// `s` made safe to quote in an error: control and non-UTF-8 characters escaped, at most 80
 /// characters (a binary file misnamed `.csv` must not dump its bytes on the terminal).
 pub fn printable(s: &str) -> String {
-    let mut out: String = s.chars().take(80).flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect();
+    let mut out = crate::term::escape_controls(&s.chars().take(80).collect::<String>());
     if s.chars().count() > 80 {
         out.push_str("...");
     }

@@ -36,6 +36,14 @@ pub fn near_ids(ids: &[String], raw: &str) -> Vec<String> {
     scored.into_iter().take(5).map(|(_, c)| c.clone()).collect()
 }
 
+/// `; did you mean a, b?` with the suggestions' control characters escaped, or nothing.
+fn did_you_mean(near: &[String]) -> String {
+    if near.is_empty() {
+        return String::new();
+    }
+    format!("; did you mean {}?", near.iter().map(|n| crate::term::escape_controls(n)).collect::<Vec<_>>().join(", "))
+}
+
 impl<'a> Executor<'a> {
     /// Loads run `ri` of experiment `ei` from the cache; every stage it needs must be cached.
     pub fn serve(&self, ei: usize, ri: usize) -> Result<Served> {
@@ -70,16 +78,14 @@ impl Served {
     fn user(&self, raw: &str) -> Result<u32> {
         self.dataset.users.get(raw).ok_or_else(|| {
             let near = near_ids(self.dataset.users.raws(), raw);
-            let hint = if near.is_empty() { String::new() } else { format!("; did you mean {}?", near.join(", ")) };
-            anyhow!("unknown user `{raw}` ({} users){hint}", self.dataset.users.len())
+            anyhow!("unknown user `{}` ({} users){}", crate::term::escape_controls(raw), self.dataset.users.len(), did_you_mean(&near))
         })
     }
 
     fn item(&self, raw: &str) -> Result<u32> {
         self.dataset.items.get(raw).ok_or_else(|| {
             let near = near_ids(self.dataset.items.raws(), raw);
-            let hint = if near.is_empty() { String::new() } else { format!("; did you mean {}?", near.join(", ")) };
-            anyhow!("unknown item `{raw}` ({} items){hint}", self.dataset.items.len())
+            anyhow!("unknown item `{}` ({} items){}", crate::term::escape_controls(raw), self.dataset.items.len(), did_you_mean(&near))
         })
     }
 
@@ -110,18 +116,21 @@ impl Served {
     }
 }
 
-/// Writes vectors with raw ids: `npy` (`<out>.npy` float32 rows and `<out>.ids.txt`, one id
-/// per line), `parquet` (an `id` column and `v0..v{d-1}`) or `word2vec` (gensim's text format:
-/// a `count dim` header, then `id v0 v1 ...`). Ids containing whitespace are refused for
-/// word2vec, whose lines are split on it.
-pub fn export(vectors: &crate::linalg::Matrix, ids: &[String], format: &str, out: &Path) -> Result<Vec<std::path::PathBuf>> {
+/// Encodes vectors with raw ids, as `(suffix, bytes)` files: `npy` (`npy` float32 rows and
+/// `ids.txt`, one id per line), `parquet` (an `id` column and `v0..v{d-1}`) or `word2vec`
+/// (`txt`, gensim's text format: a `count dim` header, then `id v0 v1 ...`). Ids that would
+/// shift the lines against the rows are refused: a line break for `ids.txt`, any whitespace
+/// for word2vec, whose lines are split on it.
+pub fn encode(vectors: &crate::linalg::Matrix, ids: &[String], format: &str) -> Result<Vec<(&'static str, Vec<u8>)>> {
     anyhow::ensure!(vectors.rows == ids.len(), "internal: {} vectors for {} ids", vectors.rows, ids.len());
-    let write = |p: &Path, bytes: &[u8]| std::fs::write(p, bytes).map_err(|e| anyhow!("cannot write `{}`: {e}", p.display()));
-    // `<out>.<ext>`, appended (`out` may hold a dot, e.g. `run.items`).
-    let with = |ext: &str| std::path::PathBuf::from(format!("{}.{ext}", out.display()));
     match format {
         "npy" => {
-            let (npy, txt) = (with("npy"), with("ids.txt"));
+            if let Some(bad) = ids.iter().find(|id| id.contains(['\n', '\r'])) {
+                bail!(
+                    "id `{}` holds a line break, which would shift every later line of ids.txt against its vector; export parquet",
+                    crate::term::escape_controls(bad)
+                );
+            }
             let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", vectors.rows, vectors.cols);
             // Magic, version 1.0, header length, header padded so the data starts at a multiple of 64.
             let total = 10 + header.len() + 1;
@@ -133,14 +142,14 @@ pub fn export(vectors: &crate::linalg::Matrix, ids: &[String], format: &str, out
             for x in &vectors.data {
                 bytes.extend_from_slice(&x.to_le_bytes());
             }
-            write(&npy, &bytes)?;
-            write(&txt, (ids.join("\n") + "\n").as_bytes())?;
-            Ok(vec![npy, txt])
+            Ok(vec![("npy", bytes), ("ids.txt", (ids.join("\n") + "\n").into_bytes())])
         }
         "word2vec" => {
-            let p = with("txt");
             if let Some(bad) = ids.iter().find(|id| id.is_empty() || id.chars().any(char::is_whitespace)) {
-                bail!("id `{bad}` is empty or holds whitespace, which the word2vec text format cannot carry; export npy or parquet");
+                bail!(
+                    "id `{}` is empty or holds whitespace, which the word2vec text format cannot carry; export npy or parquet",
+                    crate::term::escape_controls(bad)
+                );
             }
             let mut s = format!("{} {}\n", vectors.rows, vectors.cols);
             for (r, id) in ids.iter().enumerate() {
@@ -151,23 +160,32 @@ pub fn export(vectors: &crate::linalg::Matrix, ids: &[String], format: &str, out
                 }
                 s.push('\n');
             }
-            write(&p, s.as_bytes())?;
-            Ok(vec![p])
+            Ok(vec![("txt", s.into_bytes())])
         }
         "parquet" => {
             use polars::prelude::*;
-            let p = with("parquet");
             let mut cols: Vec<Column> = vec![Column::new("id".into(), ids.to_vec())];
             for c in 0..vectors.cols {
                 cols.push(Column::new(format!("v{c}").into(), (0..vectors.rows).map(|r| vectors.row(r)[c]).collect::<Vec<f32>>()));
             }
             let mut df = DataFrame::new(vectors.rows, cols)?;
-            let f = std::fs::File::create(&p).map_err(|e| anyhow!("cannot create `{}`: {e}", p.display()))?;
-            ParquetWriter::new(f).finish(&mut df).map_err(|e| anyhow!("cannot write `{}`: {e}", p.display()))?;
-            Ok(vec![p])
+            let mut bytes = Vec::new();
+            ParquetWriter::new(&mut bytes).finish(&mut df).map_err(|e| anyhow!("cannot encode parquet: {e}"))?;
+            Ok(vec![("parquet", bytes)])
         }
         other => bail!("unknown export format `{other}`; formats: npy, parquet, word2vec"),
     }
+}
+
+/// Writes [`encode`]'s files as `<out>.<suffix>` (appended: `out` may hold a dot, e.g.
+/// `run.items`), as one set ([`crate::interrupt::write_set`]).
+pub fn export(vectors: &crate::linalg::Matrix, ids: &[String], format: &str, out: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let files = encode(vectors, ids, format)?;
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let stem = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let named: Vec<(String, Vec<u8>)> = files.into_iter().map(|(suffix, b)| (format!("{stem}.{suffix}"), b)).collect();
+    crate::interrupt::write_set(dir, &named)?;
+    Ok(named.iter().map(|(n, _)| dir.join(n)).collect())
 }
 
 #[cfg(test)]

@@ -361,52 +361,9 @@ pub fn write_run_json(exp: &Experiment) -> Result<()> {
     write_set(&dir, &[("run.json", serde_json::to_string_pretty(&again)?)])
 }
 
-/// Writes files as one set: every file is written in full under a temporary name before any
-/// replaces its old version, so a failure (a full disk, say) leaves the old set whole and no
-/// temporary file behind; the renames then follow each other (a reader could catch the
-/// microseconds between two of them) and an interrupt cannot fall between them.
+/// Writes files as one set ([`crate::interrupt::write_set`]).
 pub fn write_set(dir: &Path, files: &[(&str, String)]) -> Result<()> {
-    let tmp = |name: &str| dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut written = Vec::new();
-    let mut result = Ok(());
-    for (name, body) in files {
-        let t = tmp(name);
-        crate::interrupt::register(&t);
-        written.push(t.clone());
-        if let Err(e) = std::fs::write(&t, body) {
-            result = Err(anyhow::Error::new(e).context(format!("cannot write `{}`", t.display())));
-            break;
-        }
-    }
-    // A rename over a file cannot fail for want of space; over a folder it fails, so check
-    // every destination before replacing any.
-    if result.is_ok() {
-        if let Some((name, _)) = files.iter().find(|(name, _)| dir.join(name).is_dir()) {
-            result = Err(anyhow::anyhow!("`{}` is a folder, not a results file; move it away and run again", dir.join(name).display()));
-        }
-    }
-    if result.is_ok() {
-        // All renames under one hold of the interrupt registry: Ctrl-C lands before or after
-        // the set, not inside it.
-        let temps: Vec<&Path> = written.iter().map(|p| p.as_path()).collect();
-        let renamed = crate::interrupt::commit(&temps, || {
-            for (name, _) in files {
-                std::fs::rename(tmp(name), dir.join(name))
-                    .map_err(|e| std::io::Error::new(e.kind(), format!("cannot replace `{}`: {e}", dir.join(name).display())))?;
-            }
-            Ok(())
-        });
-        if let Err(e) = renamed {
-            result = Err(anyhow::Error::new(e));
-        }
-    }
-    for t in written {
-        if t.exists() {
-            let _ = std::fs::remove_file(&t);
-        }
-        crate::interrupt::unregister(&t);
-    }
-    result
+    crate::interrupt::write_set(dir, files)
 }
 
 /// Writes the three result files of an experiment and prints its table. `same_dataset` holds

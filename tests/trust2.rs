@@ -249,3 +249,45 @@ fn d10_d11_ids_with_line_breaks_and_control_characters() {
     let o = runner(d.path(), &["export", "t.toml", "--out", "e/v", "--format", "parquet"]).output().unwrap();
     assert!(o.status.success(), "parquet carries any id: {}", out(&o));
 }
+
+/// Defect 13: `model.item2vec.dim` in `[sweep]` failed when the model had no explicit
+/// `name`, though a model's name defaults to its kind.
+#[test]
+fn d13_a_sweep_addresses_an_unnamed_model_by_its_kind() {
+    let d = tempfile::tempdir().unwrap();
+    write_config(d.path(), "t.toml", &format!("{BASE}[[model]]\nkind = \"popularity\"\n[sweep]\n\"model.random.dim\" = [2, 3]\n"));
+    let o = runner(d.path(), &["validate", "t.toml"]).output().unwrap();
+    assert!(o.status.success() && out(&o).contains("(4 runs)"), "{}", out(&o));
+    let e = load(&d.path().join("t.toml"), &[]);
+    let dims: Vec<u64> = e.runs.iter().filter(|r| r.model.kind.kind == "random").map(|r| r.model.params["dim"].as_u64().unwrap()).collect();
+    assert_eq!(dims, [2, 3]);
+}
+
+/// Defect 14: a config read from a pipe (`runner validate <(cat x.toml)`, /dev/stdin) was read
+/// twice, and the second read found nothing ("no [[model]] entries").
+#[test]
+fn d14_a_config_from_a_pipe_is_read_once() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = runner(d.path(), &["validate", "/dev/stdin"]);
+    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(BASE.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success() && out(&o).contains("(1 runs)"), "{}", out(&o));
+}
+
+/// Defect 15: a `cache_dir` that is a symbolic link to nothing passed validation; every
+/// stage then failed and the previous tables were overwritten with FAILED rows.
+#[test]
+fn d15_a_dangling_cache_link_is_a_config_error() {
+    let d = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(d.path().join("gone"), d.path().join("cache")).unwrap();
+    write_config(d.path(), "t.toml", &BASE.replace("name = \"t\"", "name = \"t\"\ncache_dir = \"cache\""));
+    for cmd in [&["validate", "t.toml"][..], &["run", "-q", "t.toml"][..]] {
+        let o = runner(d.path(), cmd).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", out(&o));
+        assert!(out(&o).contains("t.toml:3") && out(&o).contains("symbolic link") && out(&o).contains("does not exist"), "{}", out(&o));
+    }
+    assert!(!d.path().join("results/t").exists(), "nothing was written");
+}

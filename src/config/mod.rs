@@ -179,6 +179,8 @@ pub struct Experiment {
     pub executor: ExecutorSection,
     pub data_dir: PathBuf,
     pub runs: Vec<RunSpec>,
+    /// The line of `[experiment] name` (or of the section), for errors found after loading.
+    pub name_line: Option<usize>,
 }
 
 const SECTIONS: &[&str] = &["experiment", "dataset", "split", "model", "sampler", "index", "metrics", "report", "executor", "sweep"];
@@ -191,7 +193,7 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
     let bare = |message: String| ConfigError { file: path.to_path_buf(), line: None, key: String::new(), message, hint: None };
     let text = std::fs::read_to_string(path).map_err(|e| bare(format!("cannot read the config file: {e}")))?;
     let sm = SourceMap::new(path, text);
-    let mut tree = file_tree(path, &sm)?;
+    let mut tree = file_tree(&sm)?;
     let mut applied = Vec::new();
     // The environment layer, then `--set`: both address keys by dotted path, so an override
     // of one model's key (`RUNNER_MODEL__0__DIM`) changes that key and keeps the list.
@@ -257,14 +259,16 @@ fn non_finite(v: &toml::Value, path: &str) -> Option<String> {
 }
 
 /// The TOML file (through figment) as a JSON tree, NaN and infinity refused with their line.
-fn file_tree(path: &Path, sm: &SourceMap) -> Result<Value, ConfigError> {
+fn file_tree(sm: &SourceMap) -> Result<Value, ConfigError> {
     use figment::providers::{Format, Toml};
     if let Ok(raw) = sm.text().parse::<toml::Table>() {
         if let Some(p) = non_finite(&toml::Value::Table(raw), "") {
             return Err(sm.error(&p, "must be a finite number (NaN and infinity are not allowed)", None));
         }
     }
-    let fig = figment::Figment::new().merge(Toml::file(path));
+    // From the text already read: the file may be a pipe (`<(cat x.toml)`, /dev/stdin) that
+    // a second read finds empty.
+    let fig = figment::Figment::new().merge(Toml::string(sm.text()));
     let value: figment::value::Value = fig.extract().map_err(|e| {
         let key = e.path.join(".");
         sm.error(&key, e.kind.to_string(), None)
@@ -375,7 +379,8 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
             }
         }
     }
-    Ok(Experiment { file: sm.file.clone(), sets: Vec::new(), section, report, executor, data_dir, runs })
+    let name_line = sm.line_of("experiment.name").or_else(|| sm.line_of("experiment"));
+    Ok(Experiment { file: sm.file.clone(), sets: Vec::new(), section, report, executor, data_dir, runs, name_line })
 }
 
 /// The number of sweep points (each model at each of its points), computed from the lists'
@@ -422,6 +427,14 @@ fn check_output_dir(dir: &Path, key: &str, sm: &SourceMap) -> Result<(), ConfigE
     }
     let mut existing = dir;
     while !existing.as_os_str().is_empty() && !existing.exists() {
+        // A link to nothing: every stage would fail to create its entry under it.
+        if let Ok(target) = std::fs::read_link(existing) {
+            return Err(sm.error(
+                key,
+                format!("`{}` is a symbolic link to `{}`, which does not exist", existing.display(), target.display()),
+                Some("create the link's target or remove the link".into()),
+            ));
+        }
         existing = existing.parent().unwrap_or(Path::new(""));
     }
     let existing = if existing.as_os_str().is_empty() { Path::new(".") } else { existing };
@@ -450,12 +463,13 @@ pub fn check_distinct(exps: &[Experiment]) -> Vec<ConfigError> {
         let abs = std::path::absolute(&out).unwrap_or_else(|_| out.clone());
         let norm: PathBuf = abs.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect();
         if let Some(first) = seen.get(&norm) {
-            let sm = SourceMap::new(&e.file, std::fs::read_to_string(&e.file).unwrap_or_default());
-            errs.push(sm.error(
-                "experiment.name",
-                format!("`{}` is also the name of the experiment in {}: both would write {}/", e.section.name, first.file.display(), out.display()),
-                Some("set a distinct [experiment] name in one of them".into()),
-            ));
+            errs.push(ConfigError {
+                file: e.file.clone(),
+                line: e.name_line,
+                key: "experiment.name".into(),
+                message: format!("`{}` is also the name of the experiment in {}: both would write {}/", e.section.name, first.file.display(), out.display()),
+                hint: Some("set a distinct [experiment] name in one of them".into()),
+            });
         } else {
             seen.insert(norm, e);
         }

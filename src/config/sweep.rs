@@ -61,7 +61,8 @@ pub fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<(), SetErr
                     Ok(n) => n,
                     Err(_) => items
                         .iter()
-                        .position(|it| it.get("name").and_then(Value::as_str) == Some(seg))
+                        // A model without a `name` is named by its kind.
+                        .position(|it| it.get("name").or_else(|| it.get("kind")).and_then(Value::as_str) == Some(seg))
                         .ok_or_else(|| SetError(format!("`{}` has no element named `{seg}`", segs[..i].join("."))))?,
                 };
                 let len = items.len();

@@ -291,3 +291,20 @@ fn d15_a_dangling_cache_link_is_a_config_error() {
     }
     assert!(!d.path().join("results/t").exists(), "nothing was written");
 }
+
+/// Defect 18: a model named like a spreadsheet formula landed as a formula in
+/// `results.csv`, and raw HTML in `results.md`.
+#[test]
+fn d18_names_cannot_inject_formulas_or_html() {
+    let d = tempfile::tempdir().unwrap();
+    let body = BASE.replace("kind = \"random\"", "kind = \"random\"\nname = \"=cmd|' /C calc'!A0\"")
+        + "[[model]]\nkind = \"popularity\"\nname = \"<script>alert(1)</script>\"\n[metrics]\nk = [5]\nmetrics = [\"recall\"]\n";
+    write_config(d.path(), "t.toml", &body);
+    let o = runner(d.path(), &["run", "-q", "t.toml"]).output().unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    let csv = std::fs::read_to_string(d.path().join("results/t/results.csv")).unwrap();
+    assert!(csv.lines().all(|l| !l.starts_with('=')), "{csv}");
+    assert!(csv.contains("'=cmd|' /C calc'!A0"), "{csv}");
+    let md = std::fs::read_to_string(d.path().join("results/t/results.md")).unwrap();
+    assert!(!md.contains("<script>") && md.contains("&lt;script&gt;"), "{md}");
+}

@@ -76,14 +76,16 @@ pub fn to_markdown(ea: &Experiment, eb: &Experiment, cols: &BTreeMap<String, Vec
     let mut out =
         format!("# {nb} against {na}\n\nPaired tests on the users both evaluated (paired t-test and Wilcoxon signed-rank, Holm-corrected per column).\n");
     let p = |x: f64| if x.is_finite() { format!("{x:.3e}") } else { "-".into() };
+    let col_esc = |c: &str| super::md_cell(c);
     for (col, pairs) in cols {
+        let col = col_esc(col);
         out += &format!(
             "\n## {col}\n\n| model | point | seed | {na} | {nb} | difference | users | p (t-test) | p (Wilcoxon) |\n|---|---|---|---|---|---|---|---|---|\n"
         );
         for q in pairs {
             out += &format!(
                 "| {} | {} | {} | {:.4} | {:.4} | {:+.4} | {} | {} | {} |\n",
-                q.model,
+                super::md_cell(&q.model),
                 q.point,
                 q.seed,
                 q.a,

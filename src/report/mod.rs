@@ -292,8 +292,27 @@ fn row_errors(t: &Table) -> Vec<(usize, String)> {
     t.json.iter().enumerate().filter_map(|(i, r)| r["error"].as_str().map(|e| (i, e.to_string()))).collect()
 }
 
+/// A Markdown table cell: `|` escaped, HTML (which Markdown renders) neutralised, line
+/// breaks (which end the row) as spaces. Names come from configs and data files.
+pub fn md_cell(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// A CSV cell: quoted when it holds a comma, quote or line break, and a text that a
+/// spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) prefixed with `'`,
+/// as OWASP advises; numbers (`-0.5`) stay numbers.
+pub fn csv_cell(s: &str) -> String {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s.parse::<f64>().is_err();
+    let s = if formula { format!("'{s}") } else { s.to_string() };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
 pub fn to_markdown(t: &Table) -> String {
-    let esc = |s: &String| s.replace('|', "\\|");
+    let esc = |s: &String| md_cell(s);
     let mut out = format!("# {}\n\n| {} |\n|{}|\n", t.title, t.header.iter().map(esc).collect::<Vec<_>>().join(" | "), vec!["---"; t.header.len()].join("|"));
     for r in &t.rows {
         out += &format!("| {} |\n", r.iter().map(esc).collect::<Vec<_>>().join(" | "));
@@ -313,7 +332,7 @@ pub fn failed_rows_markdown(t: &Table) -> String {
         out += &format!("\n{title}:\n\n");
         for (i, e) in list {
             let r = &t.rows[i];
-            out += &format!("- {} (point {}, seed {}): {}\n", r[0], r[1], r[2], e.replace('\n', " "));
+            out += &format!("- {} (point {}, seed {}): {}\n", md_cell(&r[0]), r[1], r[2], md_cell(&e));
         }
     }
     out
@@ -323,7 +342,7 @@ pub fn failed_rows_markdown(t: &Table) -> String {
 /// corrected p-values (`<metric> p_t`, `<metric> p_wilcoxon`); with failed rows, a last
 /// `error` column holds their errors.
 pub fn to_csv(t: &Table) -> String {
-    let cell = |s: &String| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.clone() };
+    let cell = |s: &String| csv_cell(s);
     let errors: BTreeMap<usize, String> = row_errors(t).into_iter().collect();
     let tested: Vec<String> = t.header.iter().filter(|h| t.json.iter().any(|r| r["tests"].get(h.as_str()).is_some())).cloned().collect();
     let mut header = t.header.clone();
@@ -426,5 +445,11 @@ mod tests {
         assert!(md.contains("| 1\\|2 |"), "{md}");
         let csv = to_csv(&t);
         assert_eq!(csv.lines().nth(1).unwrap(), "1|2,\"say \"\"hi\"\", ok\"");
+        // Formulas are neutralised, numbers kept; HTML in Markdown is text.
+        assert_eq!(csv_cell("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("-0.5"), "-0.5");
+        assert_eq!(csv_cell("+x,y"), "\"'+x,y\"");
+        assert_eq!(md_cell("<img src=x onerror=alert(1)>|a\nb"), "&lt;img src=x onerror=alert(1)&gt;\\|a b");
     }
 }

@@ -573,6 +573,13 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
 
     let (ikind, irest) = kind_and_rest(t.get("index").unwrap_or(&null), "index", Some("flat"), &index::kind_names(), sm)?;
     let ientry = index::lookup(&ikind).expect("kind checked above");
+    if model.scores_items() && !ientry.exact {
+        return Err(sm.error(
+            "index.kind",
+            models::item_space::index_refusal(&mkind),
+            Some("leave [index] out (flat is the default), or sweep index kinds over models that embed".into()),
+        ));
+    }
     let mut irest = irest;
     let metric = match irest.as_object_mut().and_then(|o| o.remove("metric")) {
         None => None,

@@ -9,6 +9,7 @@
 pub mod ease;
 pub mod item2vec;
 pub mod item_space;
+pub mod itemknn;
 pub mod neural;
 pub mod node2vec;
 pub mod passthrough;
@@ -153,6 +154,7 @@ pub static KINDS: &[&ModelKind] = &[
     &neural::youtube_dnn::KIND,
     &passthrough::KIND,
     &ease::KIND,
+    &itemknn::KIND,
 ];
 
 pub fn lookup(kind: &str) -> Option<&'static ModelKind> {

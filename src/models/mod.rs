@@ -6,6 +6,7 @@
 //! the ANN indexes and the metrics, and covers popularity (a 1-d "log popularity" vector),
 //! Item2Vec, Node2Vec and the two-tower family alike.
 
+pub mod als;
 pub mod ease;
 pub mod item2vec;
 pub mod item_space;
@@ -155,6 +156,7 @@ pub static KINDS: &[&ModelKind] = &[
     &passthrough::KIND,
     &ease::KIND,
     &itemknn::KIND,
+    &als::KIND,
 ];
 
 pub fn lookup(kind: &str) -> Option<&'static ModelKind> {

@@ -7,6 +7,7 @@
 //! Item2Vec, Node2Vec and the two-tower family alike.
 
 pub mod als;
+pub mod bpr;
 pub mod ease;
 pub mod item2vec;
 pub mod item_space;
@@ -157,6 +158,7 @@ pub static KINDS: &[&ModelKind] = &[
     &ease::KIND,
     &itemknn::KIND,
     &als::KIND,
+    &bpr::KIND,
 ];
 
 pub fn lookup(kind: &str) -> Option<&'static ModelKind> {

@@ -132,6 +132,10 @@ fn scoring_models_take_only_the_flat_index() {
     let e = err(&format!("{BASE}\n[sweep]\n\"index.kind\" = [\"flat\", \"hnsw\"]\n"));
     assert_eq!(e.line, Some(15), "{e}");
     assert!(e.message.contains("only exact top-K") && e.message.contains("set by [sweep]"), "{e}");
+    // ... and only its inner product.
+    let e = err(&format!("{BASE}\n[index]\nmetric = \"cos\"\n"));
+    assert_eq!((e.key.as_str(), e.line), ("index.metric", Some(15)), "{e}");
+    assert!(e.message.contains("itemknn scores items by an inner product"), "{e}");
     // Models that embed take any index.
     let d = tempfile::tempdir().unwrap();
     for kind in ["als", "bpr"] {

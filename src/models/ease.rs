@@ -14,8 +14,8 @@
 //! `f32` factorisation of a few thousand rows loses the digits that tell the weights of rare
 //! items apart. `B` is stored as `f32` like every other model's vectors (ranking needs no more).
 //!
-//! `λ` defaults to 500, the paper's value for MovieLens-20M (RecBole's default is 250); it
-//! scales with the data's density, so sweep it (100-1000 on MovieLens-100K).
+//! `λ` defaults to 500, the paper's value for MovieLens-20M (RecBole's default is 250); the
+//! best value moves with the data's size and density, so sweep it.
 //!
 //! Memory is dense in items: the train stage refuses, before allocating, a catalogue whose
 //! matrices do not fit (see [`memory_needed`]). The item count is known only once the data is

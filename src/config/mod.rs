@@ -633,6 +633,13 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
 
     let (ikind, irest) = kind_and_rest(t.get("index").unwrap_or(&null), "index", Some("flat"), &index::kind_names(), sm)?;
     let ientry = index::lookup(&ikind).expect("kind checked above");
+    if model.scores_items() && !ientry.exact {
+        return Err(sm.error(
+            "index.kind",
+            models::item_space::index_refusal(&mkind),
+            Some("leave [index] out (flat is the default), or sweep index kinds over models that embed".into()),
+        ));
+    }
     let mut irest = irest;
     let metric = match irest.as_object_mut().and_then(|o| o.remove("metric")) {
         None => None,
@@ -641,6 +648,16 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
                 .map_err(|_| sm.error("index.metric", format!("unknown metric {v}"), Some("metrics: ip, cos, l2".into())))?,
         ),
     };
+    if let Some(m) = metric.filter(|&m| model.scores_items() && m != Metric::Ip) {
+        return Err(sm.error(
+            "index.metric",
+            format!(
+                "{mkind} scores items by an inner product (a user's training row times an item's column); `{}` would rank by something else",
+                format!("{m:?}").to_lowercase()
+            ),
+            Some("leave [index] metric out (ip applies)".into()),
+        ));
+    }
     // The metric of a vectors dataset's neighbours, when the config tells it: `metric`, else
     // `l2` for files (an HDF5 file's `distance` attribute is read with the data).
     let dataset_metric = match (vectors, dparams_canon.get("metric")) {

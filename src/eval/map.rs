@@ -107,6 +107,10 @@ impl Task for Map {
     }
 
     fn evaluate(&self, input: &EvalInput) -> Result<TaskResult> {
+        // A scoring model's columns of its item-item matrix: no embedding to map.
+        if input.scores_items {
+            return Ok(TaskResult::default());
+        }
         let p = &input.metrics.map;
         let items = &input.trained.items;
         let mut pool = super::trained_items(input.split, items.rows);

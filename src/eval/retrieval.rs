@@ -139,6 +139,8 @@ impl Task for Retrieval {
                     let vals: Vec<f64> = match m {
                         // Counted above, from the lists; they have no per-user value.
                         MetricName::Coverage | MetricName::Gini => continue,
+                        // Cosines of item-item matrix columns: no embedding's diversity.
+                        MetricName::Ild if input.scores_items => continue,
                         MetricName::Ild => ranked.iter().map(|r| metrics::intra_list_diversity(&r[..r.len().min(k)], &trained.items)).collect(),
                         _ => scores.iter().map(|s| s.get(m).unwrap_or(0.0)).collect(),
                     };
@@ -187,6 +189,8 @@ impl Task for Retrieval {
                     MetricName::Gini => {
                         means.insert(col, metrics::gini_of_counts(top_counts[ki].clone()));
                     }
+                    // ILD of a model that scores items: left out above.
+                    MetricName::Ild if input.scores_items => {}
                     _ => {
                         let vals = &columns[&col];
                         means.insert(col, vals.iter().sum::<f64>() / vals.len() as f64);

@@ -130,6 +130,10 @@ impl Task for Similarity {
     }
 
     fn evaluate(&self, input: &EvalInput) -> Result<TaskResult> {
+        // A scoring model's columns of its item-item matrix: no embedding to describe.
+        if input.scores_items {
+            return Ok(TaskResult::default());
+        }
         let items = &input.trained.items;
         let pool = super::trained_items(input.split, items.rows);
         if pool.len() < 2 {

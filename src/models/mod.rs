@@ -6,7 +6,12 @@
 //! the ANN indexes and the metrics, and covers popularity (a 1-d "log popularity" vector),
 //! Item2Vec, Node2Vec and the two-tower family alike.
 
+pub mod als;
+pub mod bpr;
+pub mod ease;
 pub mod item2vec;
+pub mod item_space;
+pub mod itemknn;
 pub mod neural;
 pub mod node2vec;
 pub mod passthrough;
@@ -87,7 +92,18 @@ pub trait Model: Send + Sync {
     /// after training (all-zero rows, one vector for nearly everything). Popularity's 1-d
     /// counts are not: every user shares one query vector by design.
     fn learns_embeddings(&self) -> bool {
-        true
+        !self.scores_items()
+    }
+
+    /// Whether the model scores items rather than embedding them (EASE, item kNN): its item
+    /// vector is a column of an item-item score matrix (`n_items` wide) and a user's query is
+    /// the user's 0/1 training row, so the inner product is the model's score exactly and the
+    /// shared exact search ranks it. Such vectors live in item space: an approximate index
+    /// would approximate nothing useful and is refused at config load, the embedding-geometry
+    /// columns (similarity distribution, map, ILD) are left empty, and `similar` queries with
+    /// the item's own one-hot row, i.e. ranks by the model's item-item score.
+    fn scores_items(&self) -> bool {
+        false
     }
 
     /// Whether the model embeds an item from its content (text, features), so it can rank
@@ -139,6 +155,10 @@ pub static KINDS: &[&ModelKind] = &[
     &neural::cdssm::KIND,
     &neural::youtube_dnn::KIND,
     &passthrough::KIND,
+    &ease::KIND,
+    &itemknn::KIND,
+    &als::KIND,
+    &bpr::KIND,
 ];
 
 pub fn lookup(kind: &str) -> Option<&'static ModelKind> {

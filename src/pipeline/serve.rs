@@ -19,6 +19,9 @@ pub struct Served {
     pub index: Box<dyn AnnIndex>,
     /// `model [point] seed s`.
     pub label: String,
+    /// Whether the model scores items ([`crate::models::Model::scores_items`]): its vectors
+    /// live in item space, and `similar` asks with the item's one-hot row.
+    pub scores_items: bool,
 }
 
 /// One answer: an item with its raw id, title (when the dataset has titles) and score.
@@ -60,7 +63,7 @@ impl<'a> Executor<'a> {
         let split = self.load_split(&keys.split)?;
         let trained = self.load_trained(&keys.train)?;
         let index = self.load_index(&keys.index, &run.index.search)?;
-        Ok(Served { dataset, split, trained, index, label })
+        Ok(Served { dataset, split, trained, index, label, scores_items: run.model.model.scores_items() })
     }
 }
 
@@ -108,10 +111,19 @@ impl Served {
         Ok(self.answers(hits))
     }
 
-    /// The `k` items nearest to an item by the index's metric, the item itself left out.
+    /// The `k` items nearest to an item by the index's metric, the item itself left out. A
+    /// scoring model is asked with the item's one-hot row, a user who had only that item, so
+    /// the answer ranks by the model's own item-item score (kNN: the item's neighbours).
     pub fn similar(&self, item_raw: &str, k: usize) -> Result<Vec<Answer>> {
         let i = self.item(item_raw)?;
-        let hits = self.index.search(self.trained.items.row(i as usize), k, &[i])?;
+        let one_hot;
+        let query = if self.scores_items {
+            one_hot = (0..self.trained.items.cols).map(|c| if c == i as usize { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
+            &one_hot[..]
+        } else {
+            self.trained.items.row(i as usize)
+        };
+        let hits = self.index.search(query, k, &[i])?;
         Ok(self.answers(hits))
     }
 }

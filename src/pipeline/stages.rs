@@ -616,6 +616,7 @@ impl<'a> Executor<'a> {
             split_params: &run.split.params,
             seed: run.seed,
             scores_unseen_items: run.model.model.scores_unseen_items(),
+            scores_items: run.model.model.scores_items(),
         };
         let mut out = eval::run_tasks(&tasks, &input)?;
         out.summary.train_seconds = train_seconds;

@@ -196,6 +196,9 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
                 continue;
             }
         };
+        if run.model.model.scores_items() {
+            obj["note"] = json!(crate::models::item_space::NOTE);
+        }
         if let Some(why) = &s.unsupported {
             obj["status"] = json!("unsupported");
             obj["reason"] = json!(why);
@@ -320,10 +323,26 @@ pub fn to_markdown(t: &Table) -> String {
     out
 }
 
-/// The errors of a table's failed rows, and the reasons of rows without numbers, as
-/// Markdown lists (empty when there are none).
+/// The errors of a table's failed rows, the reasons of rows without numbers, and the notes of
+/// models whose empty cells have a reason (one line per model), as Markdown lists (empty when
+/// there are none).
 pub fn failed_rows_markdown(t: &Table) -> String {
     let mut out = String::new();
+    let mut notes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in &t.json {
+        if let (Some(note), Some(model)) = (r["note"].as_str(), r["model"].as_str()) {
+            let models = notes.entry(note.to_string()).or_default();
+            if !models.iter().any(|m| m == model) {
+                models.push(model.to_string());
+            }
+        }
+    }
+    if !notes.is_empty() {
+        out += "\nNotes:\n\n";
+        for (note, models) in notes {
+            out += &format!("- {}: {note}\n", models.join(", "));
+        }
+    }
     let reasons: Vec<(usize, String)> = t.json.iter().enumerate().filter_map(|(i, r)| r["reason"].as_str().map(|e| (i, e.to_string()))).collect();
     for (title, list) in [("Failed rows", row_errors(t)), ("Rows without numbers", reasons)] {
         if list.is_empty() {

@@ -308,3 +308,65 @@ fn d18_names_cannot_inject_formulas_or_html() {
     let md = std::fs::read_to_string(d.path().join("results/t/results.md")).unwrap();
     assert!(!md.contains("<script>") && md.contains("&lt;script&gt;"), "{md}");
 }
+
+/// A config whose two-tower model collapses (its stage fails) beside popularity.
+fn with_a_failing_model(name: &str) -> String {
+    BASE.replace("name = \"t\"", &format!("name = \"{name}\""))
+        .replace("kind = \"random\"\ndim = 4", "kind = \"two_tower\"\nlr = 1e6\nepochs = 2\nhidden = [16]\ndim = 8\nembedding_dim = 8\nbatch_size = 64")
+        + "[[model]]\nkind = \"popularity\"\n[metrics]\nk = [5]\nmetrics = [\"recall\"]\n"
+}
+
+/// Defect 5: an experiment with a FAILED row could never be re-reported or compared ("1 of 2
+/// evaluations are not cached; run ... first", which no rerun can fix). Both now show the
+/// failed rows as `run` does. Defect 19: `runner report archive/x` wrote to the config's
+/// `results/x`, not to the folder given.
+#[test]
+fn d05_d19_failed_rows_are_reported_again_into_the_folder_given() {
+    let d = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        write_config(d.path(), &format!("{name}.toml"), &with_a_failing_model(name));
+        let o = runner(d.path(), &["run", "-q", &format!("{name}.toml")]).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "the two-tower stage fails: {}", out(&o));
+    }
+    let before = std::fs::read_to_string(d.path().join("results/a/results.json")).unwrap();
+    let o = runner(d.path(), &["report", "results/a"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let again = std::fs::read_to_string(d.path().join("results/a/results.json")).unwrap();
+    let rows = |s: &str| -> Vec<(String, String)> {
+        let v: serde_json::Value = serde_json::from_str(s).unwrap();
+        v.as_array().unwrap().iter().map(|r| (r["model"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string())).collect()
+    };
+    assert_eq!(rows(&again), rows(&before));
+    assert!(rows(&again).contains(&("two_tower".into(), "failed".into())), "{again}");
+    let md = std::fs::read_to_string(d.path().join("results/a/results.md")).unwrap();
+    assert!(md.contains("Failed rows") && md.contains("two_tower"), "{md}");
+    let o = runner(d.path(), &["compare", "results/a", "results/b"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).contains("popularity"), "{}", out(&o));
+    // An archived folder is rendered where it is.
+    std::fs::create_dir(d.path().join("archive")).unwrap();
+    std::fs::rename(d.path().join("results/a"), d.path().join("archive/a-old")).unwrap();
+    let o = runner(d.path(), &["report", "archive/a-old"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(!d.path().join("results/a").exists(), "report wrote to the config's results folder");
+    assert!(out(&o).contains("archive/a-old/results."), "{}", out(&o));
+    assert_eq!(rows(&std::fs::read_to_string(d.path().join("archive/a-old/results.json")).unwrap()), rows(&before));
+}
+
+/// Defect 6: `compare` paired experiments on different datasets by raw user id (a difference
+/// of -0.14 with p = 0, no warning).
+#[test]
+fn d06_compare_refuses_different_datasets() {
+    let d = tempfile::tempdir().unwrap();
+    let extra = "[metrics]\nk = [5]\nmetrics = [\"recall\"]\n";
+    write_config(d.path(), "a.toml", &format!("{}{extra}", BASE.replace("name = \"t\"", "name = \"a\"")));
+    write_config(d.path(), "b.toml", &format!("{}{extra}", BASE.replace("name = \"t\"", "name = \"b\"").replace("n_users = 100", "n_users = 80")));
+    for f in ["a.toml", "b.toml"] {
+        let o = runner(d.path(), &["run", "-q", f]).output().unwrap();
+        assert!(o.status.success(), "{}", out(&o));
+    }
+    let o = runner(d.path(), &["compare", "results/a", "results/b"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(out(&o).contains("different datasets") && out(&o).contains("cannot be paired"), "{}", out(&o));
+    assert!(!d.path().join("results/b/compare-a.md").exists());
+}

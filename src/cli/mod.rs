@@ -369,19 +369,63 @@ fn data(cmd: DataCommand) -> i32 {
 /// Why experiment `ei` cannot be rendered from the cache alone: some evaluation is missing.
 fn uncached(exec: &Executor, ei: usize) -> Option<String> {
     let e = &exec.plan.experiments[ei];
-    let missing = exec.plan.run_keys[ei].iter().filter(|k| !exec.caches[ei].peek("eval", &k.eval)).count();
+    let missing = exec.plan.run_keys[ei].iter().filter(|k| !exec.caches[ei].peek("eval", &k.eval) && exec.failure(&k.eval).is_none()).count();
     (missing > 0)
         .then(|| format!("{missing} of {} evaluations of `{}` are not cached; run `runner run {}` first", e.runs.len(), e.section.name, e.file.display()))
 }
 
-/// Loads the experiment a results folder's `run.json` names.
+/// Loads the experiment a results folder's `run.json` names, writing to that folder (not to
+/// the config's `results/<name>`: the folder may have been moved to an archive).
 fn experiment_of(dir: &std::path::Path) -> Result<Experiment, String> {
     let f = dir.join("run.json");
     let text = std::fs::read_to_string(&f).map_err(|e| format!("`{}`: {e} (a results folder written by `runner run` holds it)", f.display()))?;
     let spec: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("`{}`: {e}", f.display()))?;
     let cfg = PathBuf::from(spec["config"].as_str().unwrap_or(""));
     let sets: Vec<String> = spec["sets"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect();
-    config::load(&cfg, &sets).map_err(|e| format!("`{}` names a config that no longer loads: {e}", f.display()))
+    let mut exp = config::load(&cfg, &sets).map_err(|e| format!("`{}` names a config that no longer loads: {e}", f.display()))?;
+    if let Some(name) = dir.file_name().and_then(|n| n.to_str()) {
+        exp.section.name = name.to_string();
+        exp.section.results_dir = dir.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    }
+    Ok(exp)
+}
+
+/// The runs whose stage failed when the folder's table was written: `results.json` keeps
+/// each failed row with its eval key and error, and no rerun can cache what failed, so
+/// `report` and `compare` show those rows failed, as `run` did, instead of refusing.
+fn recall_failures(exec: &Executor, ei: usize, dir: &Path) {
+    let Ok(text) = std::fs::read_to_string(dir.join("results.json")) else { return };
+    let Ok(serde_json::Value::Array(rows)) = serde_json::from_str::<serde_json::Value>(&text) else { return };
+    for r in rows {
+        if let (Some("failed"), Some(key), Some(why)) = (r["status"].as_str(), r["eval_key"].as_str(), r["error"].as_str()) {
+            if exec.plan.run_keys[ei].iter().any(|k| k.eval == key) && !exec.caches[ei].peek("eval", key) {
+                exec.record_failure(key, why.to_string());
+            }
+        }
+    }
+}
+
+/// Experiments paired user by user must stand on the same data and split: raw user ids of
+/// two datasets name different people.
+fn same_users(plan: &pipeline::Plan) -> Result<(), String> {
+    let (a, b) = (&plan.experiments[0].section.name, &plan.experiments[1].section.name);
+    let keys = |ei: usize, f: fn(&pipeline::RunKeys) -> &String| {
+        let mut v: Vec<&String> = plan.run_keys[ei].iter().map(f).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    for (what, f) in [("dataset", (|k: &pipeline::RunKeys| &k.data) as fn(&pipeline::RunKeys) -> &String), ("split", |k: &pipeline::RunKeys| &k.split)] {
+        let (ka, kb) = (keys(0, f), keys(1, f));
+        if ka != kb {
+            return Err(format!(
+                "`{a}` and `{b}` were evaluated on different {what}s (keys {} and {}): their users cannot be paired; compare experiments on the same [dataset] and [split]",
+                ka.iter().map(|k| &k[..k.len().min(12)]).collect::<Vec<_>>().join(", "),
+                kb.iter().map(|k| &k[..k.len().min(12)]).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn compare(args: CompareArgs) -> i32 {
@@ -396,7 +440,14 @@ fn compare(args: CompareArgs) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    if let Err(e) = same_users(&plan) {
+        eprintln!("error: {e}");
+        return 2;
+    }
     let exec = Executor::new(&plan, false, false);
+    for (ei, dir) in [&args.a, &args.b].into_iter().enumerate() {
+        recall_failures(&exec, ei, dir);
+    }
     if let Some(e) = (0..2).find_map(|ei| uncached(&exec, ei)) {
         eprintln!("error: {e}");
         return 1;
@@ -443,6 +494,7 @@ fn report_again(args: ReportArgs) -> i32 {
         return 2;
     }
     let mut exps = Vec::new();
+    let dirs: Vec<PathBuf> = found.iter().map(|f| f.parent().unwrap_or(Path::new(".")).to_path_buf()).collect();
     for f in &found {
         match experiment_of(f.parent().unwrap_or(std::path::Path::new("."))) {
             Ok(e) => exps.push(e),
@@ -459,6 +511,7 @@ fn report_again(args: ReportArgs) -> i32 {
     let exec = Executor::new(&plan, false, false);
     let mut code = 0;
     for ei in 0..plan.experiments.len() {
+        recall_failures(&exec, ei, &dirs[ei]);
         if let Some(e) = uncached(&exec, ei) {
             eprintln!("error: {e}");
             code = 1;

@@ -17,6 +17,12 @@ struct Behaviour {
     wrong_md5: bool,
     /// Answer `Range` requests with the whole file (200), as servers without resume do.
     no_ranges: bool,
+    /// Send the headers and this many bytes of the archive, then nothing for a minute.
+    stall_after: Option<usize>,
+    /// Send the checksum file's headers, then nothing for a minute.
+    stall_md5: bool,
+    /// Answer every request with 206 and a `Content-Range` that never matches.
+    bad_ranges: bool,
 }
 
 struct Server {
@@ -66,6 +72,34 @@ fn answer(mut stream: TcpStream, archive: &[u8], b: &Mutex<Behaviour>, log: &Mut
         }
     }
     log.lock().unwrap().push((path.clone(), range.clone()));
+    let (stall_after, stall_md5, bad_ranges) = {
+        let b = b.lock().unwrap();
+        (b.stall_after, b.stall_md5, b.bad_ranges)
+    };
+    let stall = |stream: &mut TcpStream, head: String, body: &[u8]| {
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(body);
+        let _ = stream.flush();
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    };
+    if path == "/ml-100k.zip.md5" && stall_md5 {
+        return stall(&mut stream, "HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n".into(), b"");
+    }
+    if path == "/ml-100k.zip" && bad_ranges {
+        let body = &archive[1..];
+        let _ = write!(
+            stream,
+            "HTTP/1.1 206 Partial Content\r\nConnection: close\r\nContent-Range: bytes 1-{}/{}\r\nContent-Length: {}\r\n\r\n",
+            archive.len() - 1,
+            archive.len(),
+            body.len()
+        );
+        let _ = stream.write_all(body);
+        return;
+    }
+    if let (true, Some(n)) = (path == "/ml-100k.zip", stall_after) {
+        return stall(&mut stream, format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", archive.len()), &archive[..n]);
+    }
     let b = b.lock().unwrap();
     let send = |stream: &mut TcpStream, status: &str, headers: &str, body: &[u8]| {
         let _ = write!(stream, "HTTP/1.1 {status}\r\nConnection: close\r\n{headers}\r\n");
@@ -271,4 +305,48 @@ k = [10]
     let (code, _, err) = runner(d.path(), &["validate", "bad.toml"], &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("bad.toml:") && err.contains("path") && err.contains("my-ratings"), "{err}");
+}
+
+/// A server that sends its headers and then nothing (for the archive or its checksum) made
+/// `fetch` hang forever. Now it gives up after `RUNNER_FETCH_IDLE_SECS` without a byte and
+/// keeps the part it has, which the next fetch resumes.
+#[test]
+fn a_stalled_body_times_out_and_keeps_the_part() {
+    let d = tempfile::tempdir().unwrap();
+    let s = serve(archive("ml-100k"));
+    s.behaviour.lock().unwrap().stall_after = Some(1000);
+    let mirror = format!("http://127.0.0.1:{}/", s.port);
+    let env = [("RUNNER_FETCH_IDLE_SECS", "1".to_string())];
+    let t = std::time::Instant::now();
+    let (code, _, err) = runner(d.path(), &["data", "fetch", "ml-100k", "--data-dir", "data", "--mirror", &mirror], &env);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("stalled") && err.contains("after 1000 of") && err.contains("kept"), "{err}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(50), "gave up only after {:?}", t.elapsed());
+    assert_eq!(std::fs::metadata(d.path().join("data/.fetch/ml-100k.zip.part")).unwrap().len(), 1000);
+    // The next fetch resumes from byte 1000 and completes.
+    s.behaviour.lock().unwrap().stall_after = None;
+    let (code, _, err) = runner(d.path(), &["data", "fetch", "ml-100k", "--data-dir", "data", "--mirror", &mirror], &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(s.log.lock().unwrap().iter().any(|(p, r)| p == "/ml-100k.zip" && r.as_deref() == Some("bytes=1000-")), "{:?}", s.log.lock().unwrap());
+    // The checksum file too.
+    let d = tempfile::tempdir().unwrap();
+    s.behaviour.lock().unwrap().stall_md5 = true;
+    let (code, _, err) = runner(d.path(), &["data", "fetch", "ml-100k", "--data-dir", "data", "--mirror", &mirror], &env);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("sent nothing for 1 s"), "{err}");
+}
+
+/// A server that always answers 206 with a `Content-Range` other than the one asked for made
+/// `fetch` recurse until the stack overflowed (SIGABRT, exit 134). Retries are bounded.
+#[test]
+fn mismatched_ranges_are_retried_a_few_times_then_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let s = serve(archive("ml-100k"));
+    s.behaviour.lock().unwrap().bad_ranges = true;
+    let (code, _, err) = fetch(d.path(), &s);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("3 times") && err.contains("other than the one asked for"), "{err}");
+    let asked = s.log.lock().unwrap().iter().filter(|(p, _)| p == "/ml-100k.zip").count();
+    assert_eq!(asked, 3, "{:?}", s.log.lock().unwrap());
+    assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
 }

@@ -32,20 +32,55 @@ pub struct Published {
     pub file: &'static str,
     /// Approximate download size, for the listing.
     pub size: &'static str,
+    /// Most bytes the archive may unpack to: about twice the published archive's contents,
+    /// so a zip bomb from a bad mirror (whose MD5 comes from the same mirror, so it protects
+    /// nothing) cannot fill the disk.
+    pub max_unpacked: u64,
     pub about: &'static str,
 }
 
 pub static CATALOGUE: &[Published] = &[
-    Published { name: "ml-100k", file: "ml-100k.zip", size: "5 MB", about: "MovieLens 100K: 943 users, 1,682 movies, 100,000 ratings, user and item features" },
-    Published { name: "ml-1m", file: "ml-1m.zip", size: "6 MB", about: "MovieLens 1M: 6,040 users, 3,706 movies, 1,000,209 ratings" },
-    Published { name: "ml-10m", file: "ml-10m.zip", size: "63 MB", about: "MovieLens 10M: 69,878 users, 10,677 movies, 10,000,054 ratings" },
-    Published { name: "ml-20m", file: "ml-20m.zip", size: "190 MB", about: "MovieLens 20M: 138,493 users, 26,744 movies, 20,000,263 ratings" },
-    Published { name: "ml-25m", file: "ml-25m.zip", size: "250 MB", about: "MovieLens 25M: 162,541 users, 59,047 movies, 25,000,095 ratings" },
-    Published { name: "ml-32m", file: "ml-32m.zip", size: "240 MB", about: "MovieLens 32M: 200,948 users, 87,585 movies, 32,000,204 ratings" },
+    Published {
+        name: "ml-100k",
+        file: "ml-100k.zip",
+        size: "5 MB",
+        max_unpacked: 64 << 20,
+        about: "MovieLens 100K: 943 users, 1,682 movies, 100,000 ratings, user and item features",
+    },
+    Published { name: "ml-1m", file: "ml-1m.zip", size: "6 MB", max_unpacked: 128 << 20, about: "MovieLens 1M: 6,040 users, 3,706 movies, 1,000,209 ratings" },
+    Published {
+        name: "ml-10m",
+        file: "ml-10m.zip",
+        size: "63 MB",
+        max_unpacked: 1 << 30,
+        about: "MovieLens 10M: 69,878 users, 10,677 movies, 10,000,054 ratings",
+    },
+    Published {
+        name: "ml-20m",
+        file: "ml-20m.zip",
+        size: "190 MB",
+        max_unpacked: 2 << 30,
+        about: "MovieLens 20M: 138,493 users, 26,744 movies, 20,000,263 ratings",
+    },
+    Published {
+        name: "ml-25m",
+        file: "ml-25m.zip",
+        size: "250 MB",
+        max_unpacked: 3 << 30,
+        about: "MovieLens 25M: 162,541 users, 59,047 movies, 25,000,095 ratings",
+    },
+    Published {
+        name: "ml-32m",
+        file: "ml-32m.zip",
+        size: "240 MB",
+        max_unpacked: 3 << 30,
+        about: "MovieLens 32M: 200,948 users, 87,585 movies, 32,000,204 ratings",
+    },
     Published {
         name: "ml-latest-small",
         file: "ml-latest-small.zip",
         size: "1 MB",
+        max_unpacked: 32 << 20,
         about: "MovieLens latest, small: 610 users, 9,742 movies, 100,836 ratings (changes over time)",
     },
 ];
@@ -135,7 +170,7 @@ pub fn fetch(name: &str, dest: &Path, mirror: &str, progress: &dyn Progress) -> 
         );
     }
     progress.say(&format!("checksum ok ({got}); unpacking"));
-    let unpacked = unpack(&part, &work.join(format!("{name}.unpack")), dest).inspect_err(|_| {
+    let unpacked = unpack(&part, &work.join(format!("{name}.unpack")), dest, published.max_unpacked).inspect_err(|_| {
         // The archive matched its checksum yet cannot be read: downloading it again will not help.
         let _ = fs::remove_file(&part);
     })?;
@@ -176,86 +211,153 @@ pub fn parse_md5(text: &str, file: &str) -> Option<String> {
     None
 }
 
+/// Seconds without a byte after which a download or checksum read gives up
+/// (`RUNNER_FETCH_IDLE_SECS`, default 60): a server that sends its headers and then nothing
+/// must not hang the runner forever.
+fn idle_limit() -> Duration {
+    let secs = std::env::var("RUNNER_FETCH_IDLE_SECS").ok().and_then(|s| s.parse::<f64>().ok()).filter(|s| *s > 0.0).unwrap_or(60.0);
+    Duration::from_secs_f64(secs)
+}
+
+/// Why [`read_chunks`] stopped early.
+enum Stop {
+    /// No byte arrived for this long.
+    Idle(Duration),
+    Io(std::io::Error),
+    Sink(anyhow::Error),
+}
+
+/// Reads `reader` to its end on a helper thread and hands each chunk to `sink`, giving up
+/// when no byte arrives for `idle`. ureq bounds the connection and the response headers but
+/// not the pause between two reads of a body; a thread blocked on a silent socket is left
+/// behind (the process is about to report the error and exit).
+fn read_chunks(reader: impl Read + Send + 'static, idle: Duration, mut sink: impl FnMut(&[u8]) -> Result<()>) -> Result<(), Stop> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    std::thread::spawn(move || {
+        let mut reader = reader;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.send(Ok(buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    break;
+                }
+            }
+        }
+    });
+    loop {
+        match rx.recv_timeout(idle) {
+            Ok(Ok(chunk)) => sink(&chunk).map_err(Stop::Sink)?,
+            Ok(Err(e)) => return Err(Stop::Io(e)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Err(Stop::Idle(idle)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+    }
+}
+
 fn unreachable_hint(url: &str, e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("cannot reach {url}: {e}. Check the network (or set --mirror / RUNNER_FETCH_MIRROR), or download it by hand and unpack it into the data folder")
 }
 
 fn published_md5(agent: &ureq::Agent, url: &str, file: &str) -> Result<String> {
-    let mut resp = agent.get(url).call().map_err(|e| unreachable_hint(url, e))?;
+    let resp = agent.get(url).call().map_err(|e| unreachable_hint(url, e))?;
     let status = resp.status().as_u16();
     if status != 200 {
         bail!("{url} answered HTTP {status}: the checksum is not published there, so the download cannot be verified (is the mirror right?)");
     }
-    let text = resp.body_mut().with_config().limit(64 * 1024).read_to_string().map_err(|e| unreachable_hint(url, e))?;
+    let mut bytes = Vec::new();
+    read_chunks(resp.into_body().into_reader(), idle_limit(), |c| {
+        bytes.extend_from_slice(c);
+        anyhow::ensure!(bytes.len() <= 64 * 1024, "{url} is over 64 KiB: not a checksum file");
+        Ok(())
+    })
+    .map_err(|stop| match stop {
+        Stop::Idle(d) => anyhow!("{url} sent nothing for {:.0} s; giving up (set RUNNER_FETCH_IDLE_SECS to wait longer)", d.as_secs_f64()),
+        Stop::Io(e) => unreachable_hint(url, e),
+        Stop::Sink(e) => e,
+    })?;
+    let text = String::from_utf8_lossy(&bytes).to_string();
     parse_md5(&text, file).ok_or_else(|| anyhow!("{url} holds no MD5 digest for `{file}` (it reads `{}`)", super::loaders::printable(text.trim())))
 }
 
 /// Downloads `url` into `part`, resuming what `part` already holds.
 fn download(agent: &ureq::Agent, url: &str, part: &Path, progress: &dyn Progress) -> Result<()> {
-    let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
-    let mut req = agent.get(url);
-    if have > 0 {
-        req = req.header("Range", format!("bytes={have}-"));
-    }
-    let mut resp = req.call().map_err(|e| unreachable_hint(url, e))?;
-    let status = resp.status().as_u16();
+    // A server whose ranges do not match the request is asked again from the start, a few
+    // times, never endlessly.
+    const ATTEMPTS: usize = 3;
+    let mut attempt = 0;
+    let (resp, start) = loop {
+        attempt += 1;
+        let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+        let mut req = agent.get(url);
+        if have > 0 {
+            req = req.header("Range", format!("bytes={have}-"));
+        }
+        let resp = req.call().map_err(|e| unreachable_hint(url, e))?;
+        match resp.status().as_u16() {
+            // The server resumes where the partial file ends (when it says so).
+            206 => {
+                let range = resp.headers().get("content-range").and_then(|v| v.to_str().ok()).unwrap_or("");
+                let from = range.strip_prefix("bytes ").and_then(|r| r.split('-').next()).and_then(|s| s.trim().parse::<u64>().ok());
+                if from == Some(have) {
+                    break (resp, have);
+                }
+                // A range other than the one asked for: start over.
+                if have > 0 {
+                    fs::remove_file(part)?;
+                }
+                if attempt >= ATTEMPTS {
+                    bail!(
+                        "{url} answered {ATTEMPTS} times with a range (`{}`) other than the one asked for; the download was removed. Is the mirror right?",
+                        super::loaders::printable(range)
+                    );
+                }
+            }
+            200 => {
+                if have > 0 {
+                    progress.say("the server does not resume downloads; starting over");
+                }
+                break (resp, 0);
+            }
+            // The partial file is already whole (or longer than the file): the checksum decides.
+            416 if have > 0 => return Ok(()),
+            s => bail!("{url} answered HTTP {s}{}", if s == 404 { " (not found: is the mirror right?)" } else { "" }),
+        }
+    };
     let mut file =
         OpenOptions::new().create(true).append(false).write(true).truncate(false).open(part).with_context(|| format!("cannot write `{}`", part.display()))?;
-    let start = match status {
-        // The server resumes where the partial file ends (when it says so).
-        206 => {
-            let range = resp.headers().get("content-range").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let from = range.strip_prefix("bytes ").and_then(|r| r.split('-').next()).and_then(|s| s.trim().parse::<u64>().ok());
-            if from != Some(have) {
-                // A range other than the one asked for: start over.
-                drop(file);
-                fs::remove_file(part)?;
-                return download(agent, url, part, progress);
-            }
-            have
-        }
-        200 => {
-            if have > 0 {
-                progress.say("the server does not resume downloads; starting over");
-            }
-            file.set_len(0)?;
-            0
-        }
-        // The partial file is already whole (or longer than the file): the checksum decides.
-        416 if have > 0 => return Ok(()),
-        s => bail!("{url} answered HTTP {s}{}", if s == 404 { " (not found: is the mirror right?)" } else { "" }),
-    };
+    file.set_len(start)?;
     file.seek(std::io::SeekFrom::Start(start))?;
     let remaining = resp.body().content_length();
     let total = remaining.map(|r| r + start);
     progress.start(url.rsplit('/').next().unwrap_or(url), start, total);
-    let mut reader = resp.body_mut().as_reader();
-    let mut buf = vec![0u8; 1 << 16];
     let mut done = start;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let _ = file.sync_all();
-                progress.finish();
-                let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
-                bail!(
-                    "the download of {url} stopped after {done}{of} bytes ({e}); the part is kept in `{}`: run the same command again to resume",
-                    part.display()
-                );
-            }
-        };
-        file.write_all(&buf[..n]).with_context(|| format!("cannot write `{}` (is the disk full?)", part.display()))?;
-        done += n as u64;
-        progress.advance(n as u64);
-    }
-    file.sync_all()?;
+    let read = read_chunks(resp.into_body().into_reader(), idle_limit(), |chunk| {
+        file.write_all(chunk).with_context(|| format!("cannot write `{}` (is the disk full?)", part.display()))?;
+        done += chunk.len() as u64;
+        progress.advance(chunk.len() as u64);
+        Ok(())
+    });
+    let _ = file.sync_all();
     progress.finish();
+    let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
+    let keep = format!("the part is kept in `{}`: run the same command again to resume", part.display());
+    match read {
+        Ok(()) => {}
+        Err(Stop::Idle(d)) => bail!("the download of {url} stalled: nothing for {:.0} s after {done}{of} bytes; {keep}", d.as_secs_f64()),
+        Err(Stop::Io(e)) => bail!("the download of {url} stopped after {done}{of} bytes ({e}); {keep}"),
+        Err(Stop::Sink(e)) => return Err(e),
+    }
     if let Some(t) = total {
         if done < t {
-            bail!("the download of {url} stopped after {done} of {t} bytes; the part is kept in `{}`: run the same command again to resume", part.display());
+            bail!("the download of {url} stopped after {done} of {t} bytes; {keep}");
         }
     }
     Ok(())
@@ -277,8 +379,9 @@ fn md5_of(path: &Path) -> Result<String> {
 
 /// Unpacks the zip `archive` into the scratch folder `tmp`, then renames its content folder
 /// (the archive's single top folder, as GroupLens packs them, else the whole scratch folder)
-/// to `dest` in one step. `tmp` is removed on any error and on Ctrl-C.
-fn unpack(archive: &Path, tmp: &Path, dest: &Path) -> Result<PathBuf> {
+/// to `dest` in one step. `tmp` is removed on any error and on Ctrl-C. More than `cap` bytes,
+/// declared or written, stop it.
+fn unpack(archive: &Path, tmp: &Path, dest: &Path, cap: u64) -> Result<PathBuf> {
     if tmp.exists() {
         // Left by a fetch that was killed; we hold the lock, so it is nobody's.
         fs::remove_dir_all(tmp).with_context(|| format!("cannot remove the stale `{}`", tmp.display()))?;
@@ -289,8 +392,7 @@ fn unpack(archive: &Path, tmp: &Path, dest: &Path) -> Result<PathBuf> {
         let f = File::open(archive)?;
         let mut zip = zip::ZipArchive::new(f)
             .map_err(|e| anyhow!("`{}` is not a readable zip archive ({e}), although its checksum matched; nothing was unpacked", archive.display()))?;
-        // `extract` refuses entries that would land outside `tmp` (absolute paths, `..`).
-        zip.extract(tmp).map_err(|e| anyhow!("cannot unpack `{}`: {e}; nothing was unpacked", archive.display()))?;
+        extract_capped(&mut zip, tmp, cap).map_err(|e| anyhow!("cannot unpack `{}`: {e:#}; nothing was unpacked", archive.display()))?;
         let entries: Vec<PathBuf> =
             fs::read_dir(tmp)?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| !p.file_name().is_some_and(|n| n == "__MACOSX")).collect();
         let root = match entries.as_slice() {
@@ -310,6 +412,38 @@ fn unpack(archive: &Path, tmp: &Path, dest: &Path) -> Result<PathBuf> {
     interrupt::commit(&[tmp], || fs::rename(&root, dest)).with_context(|| format!("cannot move the unpacked data to `{}`", dest.display()))?;
     let _ = fs::remove_dir_all(tmp);
     Ok(dest.to_path_buf())
+}
+
+/// Extracts every entry into `tmp`, refusing entries that would land outside it (absolute
+/// paths, `..`) and stopping past `cap` bytes: first by the sizes the archive declares, then
+/// by the bytes actually written, which a forged header cannot hide.
+fn extract_capped(zip: &mut zip::ZipArchive<File>, tmp: &Path, cap: u64) -> Result<()> {
+    let declared: u64 = (0..zip.len()).filter_map(|i| zip.by_index_raw(i).ok().map(|f| f.size())).fold(0u64, u64::saturating_add);
+    let too_big = |n: u64| anyhow!("it unpacks to {n} bytes or more, above the {cap} expected of this dataset (a damaged or hostile archive)");
+    if declared > cap {
+        return Err(too_big(declared));
+    }
+    let mut written = 0u64;
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i)?;
+        let Some(rel) = entry.enclosed_name() else {
+            bail!("entry `{}` would land outside the data folder", super::loaders::printable(&entry.name().map(|n| n.to_string()).unwrap_or_default()))
+        };
+        let out = tmp.join(rel);
+        if entry.is_dir() {
+            fs::create_dir_all(&out)?;
+            continue;
+        }
+        if let Some(parent) = out.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut w = File::create(&out)?;
+        written += std::io::copy(&mut (&mut entry).take(cap - written + 1), &mut w)?;
+        if written > cap {
+            return Err(too_big(written));
+        }
+    }
+    Ok(())
 }
 
 /// A terminal progress bar (drawn only on a terminal).
@@ -403,7 +537,7 @@ mod tests {
         let archive = d.path().join("a.zip");
         fs::write(&archive, zip_with(&[("ml-10M100K/ratings.dat", b"1::2::3::4\n"), ("ml-10M100K/movies.dat", b"2::T::G\n")])).unwrap();
         let dest = d.path().join("ml-10m");
-        unpack(&archive, &d.path().join("scratch"), &dest).unwrap();
+        unpack(&archive, &d.path().join("scratch"), &dest, 1 << 20).unwrap();
         assert_eq!(fs::read_to_string(dest.join("ratings.dat")).unwrap(), "1::2::3::4\n");
         assert!(dest.join("movies.dat").exists());
         assert!(!d.path().join("scratch").exists());
@@ -415,7 +549,7 @@ mod tests {
         let archive = d.path().join("a.zip");
         fs::write(&archive, zip_with(&[("u.data", b"1\t2\t3\t4\n"), ("u.item", b"2|T\n")])).unwrap();
         let dest = d.path().join("ml-100k");
-        unpack(&archive, &d.path().join("scratch"), &dest).unwrap();
+        unpack(&archive, &d.path().join("scratch"), &dest, 1 << 20).unwrap();
         assert!(dest.join("u.data").exists() && dest.join("u.item").exists());
     }
 
@@ -425,15 +559,23 @@ mod tests {
         let archive = d.path().join("a.zip");
         fs::write(&archive, b"PK\x03\x04 this is not a zip").unwrap();
         let dest = d.path().join("ml-100k");
-        let e = unpack(&archive, &d.path().join("scratch"), &dest).unwrap_err().to_string();
+        let e = unpack(&archive, &d.path().join("scratch"), &dest, 1 << 20).unwrap_err().to_string();
         assert!(e.contains("not a readable zip"), "{e}");
         assert!(!dest.exists() && !d.path().join("scratch").exists());
 
         fs::write(&archive, zip_with(&[("../evil.txt", b"x")])).unwrap();
-        let r = unpack(&archive, &d.path().join("scratch"), &dest);
+        let r = unpack(&archive, &d.path().join("scratch"), &dest, 1 << 20);
         assert!(!d.path().join("evil.txt").exists(), "an entry escaped the scratch folder");
         if r.is_err() {
             assert!(!dest.exists());
         }
+
+        // A bomb: small compressed, past the cap unpacked.
+        let big = vec![0u8; 3 << 20];
+        fs::write(&archive, zip_with(&[("ml-100k/u.data", &big)])).unwrap();
+        let _ = fs::remove_dir_all(&dest);
+        let e = unpack(&archive, &d.path().join("scratch"), &dest, 1 << 20).unwrap_err().to_string();
+        assert!(e.contains("above the 1048576 expected"), "{e}");
+        assert!(!dest.exists() && !d.path().join("scratch").exists());
     }
 }

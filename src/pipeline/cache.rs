@@ -195,6 +195,11 @@ impl Cache {
         let m: Manifest = crate::pipeline::artifacts::read_json(&dir.join("manifest.json"))?;
         anyhow::ensure!(m.key == key, "manifest key mismatch");
         for (name, sum) in &m.files {
+            // The cache writes plain files of the recorded size: anything else (a link to a
+            // 4 GB file, a truncated artifact) is refused before hashing a byte of it.
+            let md = std::fs::symlink_metadata(dir.join(name))?;
+            anyhow::ensure!(md.is_file(), "{name} is not a plain file");
+            anyhow::ensure!(md.len() == sum.bytes, "{name} holds {} bytes, the manifest {}", md.len(), sum.bytes);
             let got = checksum(&dir.join(name))?;
             anyhow::ensure!(&got == sum, "checksum mismatch for {name}");
         }
@@ -362,6 +367,15 @@ mod tests {
         assert_eq!(m.files.len(), 1);
         let (_, found) = c.lookup("s", "k1").unwrap();
         assert_eq!(found.info["n"], 1);
+        // A link in place of an artifact is refused even when it points at the same bytes
+        // (a link to a 4 GB file was hashed whole, 10 s, before "not cached").
+        std::fs::write(d.path().join("same.txt"), "hello").unwrap();
+        std::fs::remove_file(dir.join("a.txt")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("same.txt"), dir.join("a.txt")).unwrap();
+        assert!(!c.peek("s", "k1"), "a symbolic link is not a cache artifact");
+        std::fs::remove_file(dir.join("a.txt")).unwrap();
+        std::fs::write(dir.join("a.txt"), "hello").unwrap();
+        assert!(c.peek("s", "k1"));
         // Corrupt an artifact: the entry must be ignored, and replaced by the next store.
         std::fs::write(dir.join("a.txt"), "HELLO").unwrap();
         assert!(!c.peek("s", "k1"));

@@ -197,3 +197,12 @@ fn hdf5_without_neighbors_or_distance_uses_the_metric_and_exact_search() {
     let e = load(&params(serde_json::json!({"file": "j.h5"})).unwrap(), d.path()).unwrap_err().to_string();
     assert!(e.contains("j.h5") && e.contains("distance is `jaccard`"), "{e}");
 }
+
+#[test]
+fn a_ground_truth_row_repeating_an_id_is_refused() {
+    let ok = IdRows { rows: 2, cols: 3, ids: vec![0, 1, 2, 2, 1, 0] };
+    assert_eq!(check_truth(&ok, 2, 5, "gt").unwrap(), (vec![0, 1, 2, 2, 1, 0], 3));
+    let bad = IdRows { rows: 2, cols: 3, ids: vec![0, 1, 2, 4, 3, 4] };
+    let e = check_truth(&bad, 2, 5, "gt").unwrap_err().to_string();
+    assert!(e.contains("query 1 lists neighbour id 4 more than once (positions [0, 2])"), "{e}");
+}

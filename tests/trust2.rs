@@ -370,3 +370,26 @@ fn d06_compare_refuses_different_datasets() {
     assert!(out(&o).contains("different datasets") && out(&o).contains("cannot be paired"), "{}", out(&o));
     assert!(!d.path().join("results/b/compare-a.md").exists());
 }
+
+/// Found by a new user: `--set model.item2vec.window=7` on a config sweeping `window`
+/// validated "ok" and changed nothing, and `--set index.ef_serch=32` (a typo) under
+/// `[sweep] index = [...]` was accepted. Both are errors naming the sweep.
+#[test]
+fn a_set_on_a_swept_key_is_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    write_config(d.path(), "w.toml", &format!("{BASE}sweep = {{ dim = [2, 3] }}\n"));
+    let o = runner(d.path(), &["validate", "w.toml", "--set", "model.random.dim=7"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(out(&o).contains("model 0's sweep `dim`"), "{}", out(&o));
+    let o = runner(d.path(), &["validate", "w.toml"]).env("RUNNER_MODEL__0__DIM", "7").output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    write_config(d.path(), "i.toml", &format!("{BASE}[sweep]\nindex = [{{ kind = \"flat\" }}, {{ kind = \"hnsw\", ef_search = 16 }}]\n"));
+    let o = runner(d.path(), &["validate", "i.toml", "--set", "index.ef_serch=32"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(out(&o).contains("[sweep] `index`"), "{}", out(&o));
+    // Keys the sweep leaves alone, and the sweep's own lists, still take overrides.
+    let o = runner(d.path(), &["validate", "w.toml", "--set", "experiment.seeds=[1, 2]"]).output().unwrap();
+    assert!(o.status.success() && out(&o).contains("(4 runs)"), "{}", out(&o));
+    let o = runner(d.path(), &["validate", "i.toml", "--set", "sweep.index=[{ kind = \"flat\" }]"]).output().unwrap();
+    assert!(o.status.success() && out(&o).contains("(1 runs)"), "{}", out(&o));
+}

@@ -212,9 +212,54 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
         let v = override_value(v.trim()).map_err(|m| ConfigError { key: k.trim().into(), message: format!("--set: {m}"), ..bare(String::new()) })?;
         sweep::set_path(&mut tree, k.trim(), v).map_err(|e| ConfigError { key: k.trim().into(), message: format!("--set: {}", e.0), ..bare(String::new()) })?;
     }
+    check_overrides_against_sweeps(&tree, &applied, &sm)?;
     let mut exp = expand_and_validate(tree, &sm)?;
     exp.sets = applied;
     Ok(exp)
+}
+
+/// An override (`--set` or environment) of a key that a sweep also sets would be silently
+/// replaced at every point, and a typo under a swept table (`--set index.ef_serch=32` with
+/// `[sweep] index = [...]`) never validated: both are errors naming the sweep entry.
+fn check_overrides_against_sweeps(tree: &Value, applied: &[String], sm: &SourceMap) -> Result<(), ConfigError> {
+    let models = tree.get("model").and_then(Value::as_array).cloned().unwrap_or_default();
+    // `model.<name>.x` -> `model.<index>.x`, so both spellings of one key meet.
+    let canonical = |path: &str| -> Vec<String> {
+        let mut segs: Vec<String> = path.split('.').map(str::to_string).collect();
+        if segs.len() > 1 && segs[0] == "model" && segs[1].parse::<usize>().is_err() {
+            if let Some(i) = models.iter().position(|m| m.get("name").or_else(|| m.get("kind")).and_then(Value::as_str) == Some(segs[1].as_str())) {
+                segs[1] = i.to_string();
+            }
+        }
+        segs
+    };
+    let mut swept: Vec<(String, Vec<String>)> = Vec::new();
+    if let Some(s) = tree.get("sweep").and_then(Value::as_object) {
+        swept.extend(s.keys().map(|k| (format!("[sweep] `{k}`"), canonical(k))));
+    }
+    for (i, m) in models.iter().enumerate() {
+        if let Some(s) = m.get("sweep").and_then(Value::as_object) {
+            swept.extend(s.keys().map(|k| (format!("model {i}'s sweep `{k}`"), canonical(&format!("model.{i}.{k}")))));
+        }
+    }
+    for set in applied {
+        let key = set.split_once('=').map_or(set.as_str(), |(k, _)| k).trim();
+        let segs = canonical(key);
+        if segs.first().is_some_and(|s| s == "sweep") || segs.get(2).is_some_and(|s| s == "sweep") {
+            continue; // an override of the sweep itself
+        }
+        let under = |a: &[String], b: &[String]| a.len() <= b.len() && a.iter().zip(b).all(|(x, y)| x == y);
+        if let Some((by, _)) = swept.iter().find(|(_, s)| under(s, &segs) || under(&segs, s)) {
+            return Err(ConfigError {
+                file: sm.file.clone(),
+                line: None,
+                key: key.to_string(),
+                message: format!("`{key}` is set by {by} at every sweep point, so this override would be replaced (or, under a swept table, never checked)"),
+                hint: Some("change the sweep's values instead, or remove the key from the sweep to set it once".into()),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `RUNNER_SECTION__KEY[__KEY...]` variables as (variable, dotted lower-case key, value), in

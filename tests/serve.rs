@@ -262,10 +262,16 @@ fn recommend_and_similar_answer_from_the_cache() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(answer_ids(&out), want_similar(&served, 3, 5), "{out}");
 
-    // Unknown ids: an error with near matches.
+    // Unknown ids: an error with near matches, exit 2 like an unknown model, point or seed.
     let (code, _, err) = runner(d.path(), &["recommend", "serve.toml", "--user", &format!("{user}x")]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown user") && err.contains("did you mean"), "{err}");
+    let (code, _, err) = runner(d.path(), &["similar", "serve.toml", "--item", "nope"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown item"), "{err}");
+    let (code, _, err) = runner(d.path(), &["export", "serve.toml", "--format", "csv"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown export format `csv`") && err.contains("formats: npy, parquet, word2vec"), "{err}");
     let (code, _, err) = runner(d.path(), &["similar", "serve.toml", "--item", "i3", "--model", "nope"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("models: item2vec, popularity"), "{err}");

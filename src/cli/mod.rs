@@ -601,11 +601,18 @@ fn ask(args: AskArgs, recommend: bool) -> i32 {
             return 2;
         }
     };
+    // An id that is not in the dataset is a wrong request (2, like an unknown model, point
+    // or seed); anything else that fails here is 1.
+    let unknown = match (&args.user, &args.item) {
+        (Some(u), _) if recommend => served.dataset.users.get(u).is_none(),
+        (_, Some(i)) if !recommend => served.dataset.items.get(i).is_none(),
+        _ => false,
+    };
     let (answers, history) = match (answers, history) {
         (Ok(a), Ok(h)) => (a, h),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e:#}");
-            return 1;
+            return if unknown { 2 } else { 1 };
         }
     };
     let asked = t.elapsed();
@@ -628,6 +635,12 @@ fn ask(args: AskArgs, recommend: bool) -> i32 {
 }
 
 fn export(args: ExportArgs) -> i32 {
+    if !["npy", "parquet", "word2vec"].contains(&args.format.as_str()) {
+        let hint =
+            crate::params::nearest(&args.format, ["npy", "parquet", "word2vec"].into_iter()).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
+        eprintln!("error: unknown export format `{}`; {hint}formats: npy, parquet, word2vec", crate::term::escape_controls(&args.format));
+        return 2;
+    }
     let (plan, ri) = match choose(&args.run) {
         Ok(x) => x,
         Err(code) => return code,

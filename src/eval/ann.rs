@@ -172,7 +172,7 @@ mod tests {
             split_params: &serde_json::Value::Null,
             seed: 1,
             scores_unseen_items: false,
-            scores_items: false,
+            no_geometry: false,
         };
         Ann.evaluate(&input)
     }

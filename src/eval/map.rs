@@ -108,7 +108,7 @@ impl Task for Map {
 
     fn evaluate(&self, input: &EvalInput) -> Result<TaskResult> {
         // A scoring model's columns of its item-item matrix: no embedding to map.
-        if input.scores_items {
+        if input.no_geometry {
             return Ok(TaskResult::default());
         }
         let p = &input.metrics.map;

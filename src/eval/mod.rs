@@ -39,11 +39,10 @@ pub struct EvalInput<'a> {
     pub seed: u64,
     /// Whether the model embeds items from their content ([`crate::models::Model::scores_unseen_items`]).
     pub scores_unseen_items: bool,
-    /// Whether the model scores items rather than embedding them
-    /// ([`crate::models::Model::scores_items`]): then the columns that measure embedding
-    /// geometry (similarity distribution, map, ILD) are left out, as they would describe an
-    /// item-item matrix's columns.
-    pub scores_items: bool,
+    /// Whether the model's vectors are no embedding ([`crate::models::Model::geometry_note`]:
+    /// an item-item matrix's columns, a popularity count): then the columns that measure
+    /// embedding geometry (similarity distribution, map, ILD) are left out.
+    pub no_geometry: bool,
 }
 
 /// What one task measured.

@@ -140,7 +140,7 @@ impl Task for Retrieval {
                         // Counted above, from the lists; they have no per-user value.
                         MetricName::Coverage | MetricName::Gini => continue,
                         // Cosines of item-item matrix columns: no embedding's diversity.
-                        MetricName::Ild if input.scores_items => continue,
+                        MetricName::Ild if input.no_geometry => continue,
                         MetricName::Ild => ranked.iter().map(|r| metrics::intra_list_diversity(&r[..r.len().min(k)], &trained.items)).collect(),
                         _ => scores.iter().map(|s| s.get(m).unwrap_or(0.0)).collect(),
                     };
@@ -190,7 +190,7 @@ impl Task for Retrieval {
                         means.insert(col, metrics::gini_of_counts(top_counts[ki].clone()));
                     }
                     // ILD of a model that scores items: left out above.
-                    MetricName::Ild if input.scores_items => {}
+                    MetricName::Ild if input.no_geometry => {}
                     _ => {
                         let vals = &columns[&col];
                         means.insert(col, vals.iter().sum::<f64>() / vals.len() as f64);

@@ -131,7 +131,7 @@ impl Task for Similarity {
 
     fn evaluate(&self, input: &EvalInput) -> Result<TaskResult> {
         // A scoring model's columns of its item-item matrix: no embedding to describe.
-        if input.scores_items {
+        if input.no_geometry {
             return Ok(TaskResult::default());
         }
         let items = &input.trained.items;

@@ -95,6 +95,13 @@ pub trait Model: Send + Sync {
         !self.scores_items()
     }
 
+    /// Why the columns that measure embedding geometry (similarity distribution, map, ILD)
+    /// would measure nothing for this model's vectors, or `None` when they are embeddings.
+    /// The eval stage leaves those columns empty and the table says why.
+    fn geometry_note(&self) -> Option<&'static str> {
+        self.scores_items().then_some(item_space::NOTE)
+    }
+
     /// Whether the model scores items rather than embedding them (EASE, item kNN): its item
     /// vector is a column of an item-item score matrix (`n_items` wide) and a user's query is
     /// the user's 0/1 training row, so the inner product is the model's score exactly and the

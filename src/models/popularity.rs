@@ -32,6 +32,10 @@ impl Model for Popularity {
     fn learns_embeddings(&self) -> bool {
         false
     }
+
+    fn geometry_note(&self) -> Option<&'static str> {
+        Some("ranks by one number per item, its training count, not an embedding: similarity, map and ILD columns would measure nothing and are left empty")
+    }
 }
 
 pub static KIND: ModelKind = ModelKind {

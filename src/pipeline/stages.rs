@@ -616,7 +616,7 @@ impl<'a> Executor<'a> {
             split_params: &run.split.params,
             seed: run.seed,
             scores_unseen_items: run.model.model.scores_unseen_items(),
-            scores_items: run.model.model.scores_items(),
+            no_geometry: run.model.model.geometry_note().is_some(),
         };
         let mut out = eval::run_tasks(&tasks, &input)?;
         out.summary.train_seconds = train_seconds;

@@ -196,8 +196,8 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
                 continue;
             }
         };
-        if run.model.model.scores_items() {
-            obj["note"] = json!(crate::models::item_space::NOTE);
+        if let Some(note) = run.model.model.geometry_note() {
+            obj["note"] = json!(note);
         }
         if let Some(why) = &s.unsupported {
             obj["status"] = json!("unsupported");

@@ -443,26 +443,14 @@ fn check_point_count(global: &BTreeMap<String, Vec<Value>>, per_model: &[BTreeMa
     } else {
         "sweep".to_string()
     };
-    let count = if points == u128::MAX { "more than 10^38".to_string() } else { group_digits(points) };
+    let count = if points == u128::MAX { "more than 10^38".to_string() } else { crate::term::thousands(points) };
     Err(sm.error(
         &at,
-        format!("the sweep expands to {count} points (models x points), above [experiment] max_points = {}", group_digits(max as u128)),
+        format!("the sweep expands to {count} points (models x points), above [experiment] max_points = {}", crate::term::thousands(max as u128)),
         Some("sweep fewer values (one key at a time, or a random subset of the grid), or raise [experiment] max_points".into()),
     ))
 }
 
-/// `1234567` -> `1,234,567`.
-fn group_digits(n: u128) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// `results_dir` and `cache_dir` must be folders this process can create and write, checked
 /// before anything runs rather than after every stage.

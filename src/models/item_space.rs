@@ -64,7 +64,7 @@ pub fn check_memory(model: &str, n_items: usize, needed: u64, what: &str) -> Res
         if needed > avail {
             bail!(
                 "{model} on {} items needs {}; {} are available ({what}); filter the catalogue (item_core, k_core) or use a model that embeds (als, bpr)",
-                thousands(n_items),
+                crate::term::thousands(n_items as u128),
                 crate::memory::human(needed),
                 crate::memory::human(avail)
             );
@@ -73,18 +73,6 @@ pub fn check_memory(model: &str, n_items: usize, needed: u64, what: &str) -> Res
     Ok(())
 }
 
-/// `60000` -> `60,000`.
-pub fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {
@@ -99,7 +87,7 @@ mod tests {
         assert_eq!(item_users(&split), vec![vec![0], vec![1], vec![0]]);
         assert_eq!(user_items(&split), vec![vec![0, 2], vec![1]]);
         assert_eq!(output_bytes(2, 3), 4 * 3 * 5);
-        assert_eq!((thousands(60000), thousands(999), thousands(1234567)), ("60,000".into(), "999".into(), "1,234,567".into()));
+        assert_eq!((crate::term::thousands(60000), crate::term::thousands(999), crate::term::thousands(1234567)), ("60,000".into(), "999".into(), "1,234,567".into()));
         if crate::memory::available().is_some() {
             let e = check_memory("EASE", 60000, u64::MAX / 2, "f64 Gram matrix").unwrap_err().to_string();
             assert!(e.starts_with("EASE on 60,000 items needs ") && e.contains(" are available (f64 Gram matrix)"), "{e}");

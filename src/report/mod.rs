@@ -340,7 +340,7 @@ pub fn failed_rows_markdown(t: &Table) -> String {
     if !notes.is_empty() {
         out += "\nNotes:\n\n";
         for (note, models) in notes {
-            out += &format!("- {}: {note}\n", models.join(", "));
+            out += &format!("- {}: {}\n", models.iter().map(|m| md_cell(m)).collect::<Vec<_>>().join(", "), md_cell(&note));
         }
     }
     let reasons: Vec<(usize, String)> = t.json.iter().enumerate().filter_map(|(i, r)| r["reason"].as_str().map(|e| (i, e.to_string()))).collect();

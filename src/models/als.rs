@@ -71,23 +71,33 @@ pub struct Als(pub AlsParams);
 /// One side's rows: for each user (item), its counterparts and their confidences.
 pub type Confidences = Vec<Vec<(u32, f64)>>;
 
-/// `YᵀY + reg·I` of the `n x f` row-major matrix `y` (`f x f`, row-major).
+/// `YᵀY + reg·I` of the `n x f` row-major matrix `y` (`f x f`, row-major). Row `a` of the
+/// result accumulates `y_r[a] · y_r` over the rows `r` in order: a contiguous, vectorisable
+/// inner loop, and the same sums in the same order for any thread count.
 pub fn gram(y: &[f64], f: usize, reg: f64) -> Vec<f64> {
-    let mut g: Vec<f64> = (0..f * f)
-        .into_par_iter()
-        .map(|ab| {
-            let (a, b) = (ab / f, ab % f);
-            y.chunks_exact(f).map(|r| r[a] * r[b]).sum::<f64>()
-        })
-        .collect();
-    for a in 0..f {
-        g[a * f + a] += reg;
-    }
+    let mut g = vec![0.0; f * f];
+    g.par_chunks_mut(f.max(1)).enumerate().for_each(|(a, row)| {
+        for r in y.chunks_exact(f) {
+            let ra = r[a];
+            row.iter_mut().zip(r).for_each(|(o, &rb)| *o += ra * rb);
+        }
+        row[a] += reg;
+    });
     g
 }
 
+/// The inner product in four interleaved partial sums: independent chains the compiler turns
+/// into SIMD lanes (one serial sum is bound by the adder's latency). CG's inner loop.
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let mut acc = [0.0f64; 4];
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
 }
 
 fn sym_mul(g: &[f64], v: &[f64], out: &mut [f64]) {

@@ -19,11 +19,16 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+# The runner's cache keys do not include the binary: every invocation gets its own cache
+# folder, so a rebuilt runner never answers from an earlier build's train stage.
+STAMP = time.strftime("%Y%m%dT%H%M%S")
+
+
 def config(name, work, data_dir, dataset, models, seed):
     body = f"""[experiment]
 name = "{name}"
 seeds = [{seed}]
-cache_dir = "{work}/cache"
+cache_dir = "{work}/cache-{STAMP}"
 results_dir = "{work}/results"
 data_dir = "{data_dir}"
 
@@ -128,7 +133,7 @@ def items(a):
 
 
 def synthetic(a):
-    csv = os.path.join(a.work, "synthetic-500k.csv")
+    csv = os.path.join(os.path.dirname(a.work), "synthetic-500k.csv")
     if not os.path.exists(csv):
         log("generating the synthetic table")
         subprocess.run([a.python, os.path.join(HERE, "anchor.py"), "synth", "--out", csv], check=True)

@@ -71,25 +71,64 @@ pub struct Als(pub AlsParams);
 /// One side's rows: for each user (item), its counterparts and their confidences.
 pub type Confidences = Vec<Vec<(u32, f64)>>;
 
-/// `YᵀY + reg·I` of the `n x f` row-major matrix `y` (`f x f`, row-major).
+/// `YᵀY + reg·I` of the `n x f` row-major matrix `y` (`f x f`, row-major). Row `a` of the
+/// result accumulates `y_r[a] · y_r` over the rows `r` in order: a contiguous, vectorisable
+/// inner loop, and the same sums in the same order for any thread count.
 pub fn gram(y: &[f64], f: usize, reg: f64) -> Vec<f64> {
-    let mut g: Vec<f64> = (0..f * f)
-        .into_par_iter()
-        .map(|ab| {
-            let (a, b) = (ab / f, ab % f);
-            y.chunks_exact(f).map(|r| r[a] * r[b]).sum::<f64>()
-        })
-        .collect();
-    for a in 0..f {
-        g[a * f + a] += reg;
-    }
+    let mut g = vec![0.0; f * f];
+    g.par_chunks_mut(f.max(1)).enumerate().for_each(|(a, row)| {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { gram_row_avx2(y, f, a, row) };
+            row[a] += reg;
+            return;
+        }
+        gram_row(y, f, a, row);
+        row[a] += reg;
+    });
     g
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+#[inline(always)]
+fn gram_row(y: &[f64], f: usize, a: usize, row: &mut [f64]) {
+    for r in y.chunks_exact(f) {
+        let ra = r[a];
+        row.iter_mut().zip(r).for_each(|(o, &rb)| *o += ra * rb);
+    }
 }
 
+/// The kernels below compiled for AVX2 (four f64 lanes; the default x86-64 target stops at
+/// SSE2's two), chosen at run time when the CPU has it. Only the vector width changes: the same
+/// operations in the same order (no FMA contraction), so the results are bit-identical.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gram_row_avx2(y: &[f64], f: usize, a: usize, row: &mut [f64]) {
+    gram_row(y, f, a, row)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn cg_solve_avx2(ytyr: &[f64], y: &[f64], row: &[(u32, f64)], x: &mut [f64], steps: usize) {
+    cg_kernel(ytyr, y, row, x, steps)
+}
+
+/// The inner product in four interleaved partial sums: independent chains the compiler turns
+/// into SIMD lanes (one serial sum is bound by the adder's latency). CG's inner loop.
+#[inline(always)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let mut acc = [0.0f64; 4];
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
+}
+
+#[inline(always)]
 fn sym_mul(g: &[f64], v: &[f64], out: &mut [f64]) {
     let f = v.len();
     for (a, o) in out.iter_mut().enumerate() {
@@ -100,6 +139,16 @@ fn sym_mul(g: &[f64], v: &[f64], out: &mut [f64]) {
 /// A few CG steps on `(YtY + Σ (c - 1) y_i y_iᵀ) x = Σ c y_i` from `x`, in place; `ytyr` is
 /// `YᵀY + λI`, `row` the user's (item, confidence) pairs. `implicit`'s `_least_squares_cg`.
 pub fn cg_solve(ytyr: &[f64], y: &[f64], row: &[(u32, f64)], x: &mut [f64], steps: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { cg_solve_avx2(ytyr, y, row, x, steps) };
+    }
+    cg_kernel(ytyr, y, row, x, steps)
+}
+
+#[inline(always)]
+fn cg_kernel(ytyr: &[f64], y: &[f64], row: &[(u32, f64)], x: &mut [f64], steps: usize) {
     let f = x.len();
     let yi = |i: u32| &y[i as usize * f..(i as usize + 1) * f];
     let mut r = vec![0.0; f];

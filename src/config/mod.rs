@@ -156,6 +156,12 @@ pub struct RunSpec {
     pub sampler: Option<Value>,
     /// The run's canonical config flattened to dotted keys, for the report's varying columns.
     pub flat: BTreeMap<String, String>,
+    /// Which held-out interactions its eval stage scores: test for the tables, validation for
+    /// a search's trials (a separate eval key, see `pipeline::run_keys`).
+    pub target: crate::eval::EvalTarget,
+    /// Set on a search's tuned run: the `flat` keys the table always shows for it (the chosen
+    /// values and the validation score), even where they do not vary between rows.
+    pub tuned: Option<Vec<String>>,
 }
 
 /// A config file, validated and expanded.
@@ -640,6 +646,8 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
         metrics,
         sampler,
         flat,
+        target: crate::eval::EvalTarget::Test,
+        tuned: None,
     })
 }
 

@@ -21,4 +21,5 @@ pub mod params;
 pub mod pipeline;
 pub mod report;
 pub mod sampling;
+pub mod search;
 pub mod sgns;

@@ -55,11 +55,3 @@ impl Executor<'_> {
         Ok(ValidationSummary { metrics: s.metrics.clone(), train_seconds: s.train_seconds, users: s.users })
     }
 }
-
-#[cfg(test)]
-impl ValidationSummary {
-    /// A summary for the search's unit tests (which run no pipeline).
-    pub fn for_tests(metrics: BTreeMap<String, f64>, train_seconds: f64) -> Self {
-        ValidationSummary { metrics, train_seconds, users: 1 }
-    }
-}

@@ -2,7 +2,7 @@
 //! the choice on test.
 //!
 //! Split as Optuna splits it: a [`Sampler`] says where to try next (one file per kind:
-//! [`random`], [`grid`], [`tpe`]), and a study holds the trials and asks the
+//! [`random`], [`grid`], [`tpe`]), and a study ([`study`]) holds the trials and asks the
 //! pipeline to run them. Trials are planned as points, exactly as sweep points, so their
 //! stages are cached and shared and `--jobs` runs them side by side; the study reads back
 //! [`ValidationSummary`]s only, which the pipeline builds from validation evaluations alone.
@@ -14,6 +14,7 @@
 pub mod grid;
 pub mod parzen;
 pub mod random;
+pub mod study;
 pub mod tpe;
 
 use crate::config::search::{Direction, Dist, SearchKind, SearchSpec};
@@ -122,4 +123,50 @@ pub fn best(direction: Direction, trials: &[Trial]) -> Option<&Trial> {
         }
     }
     out
+}
+
+/// Runs every search of `exps` (see [`study::run`]), writes each experiment's
+/// `trials.csv`, and returns the experiments with each searched model's tuned runs in its
+/// place among the runs. A search that ends without a usable trial is an error and its model
+/// gets no row; the other experiments and models go on.
+pub fn tune(exps: Vec<crate::config::Experiment>, opts: &study::Options) -> (Vec<crate::config::Experiment>, Vec<anyhow::Error>) {
+    let mut errors = Vec::new();
+    let mut out = Vec::with_capacity(exps.len());
+    for exp in exps {
+        if exp.searches.is_empty() {
+            out.push(exp);
+            continue;
+        }
+        let mut outcomes = Vec::new();
+        let mut tuned: BTreeMap<usize, Vec<crate::config::RunSpec>> = BTreeMap::new();
+        for s in &exp.searches {
+            match study::run(&exp, s, opts).and_then(|o| {
+                let runs = study::tuned_runs(&exp, s, &o);
+                outcomes.push(o);
+                runs
+            }) {
+                Ok(runs) => {
+                    tuned.insert(s.model, runs);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if let Err(e) = study::write_trials(&exp.section.results_dir.join(&exp.section.name), &outcomes) {
+            errors.push(e);
+        }
+        // Without sweeps (a search refuses them) each other model has one run per seed, in
+        // model order: the tuned runs go where their model's runs would have been.
+        let n_models = exp.runs.len() / exp.section.seeds.len() + exp.searches.len();
+        let mut rest = exp.runs.clone().into_iter();
+        let mut runs = Vec::new();
+        for mi in 0..n_models {
+            match (exp.searches.iter().any(|s| s.model == mi), tuned.remove(&mi)) {
+                (true, Some(t)) => runs.extend(t),
+                (true, None) => {}
+                (false, _) => runs.extend(rest.by_ref().take(exp.section.seeds.len())),
+            }
+        }
+        out.push(study::with_runs(&exp, runs));
+    }
+    (out, errors)
 }

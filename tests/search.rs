@@ -124,6 +124,8 @@ fn a_search_writes_its_trials_and_one_tuned_row_per_seed_with_the_best_trials_va
         assert!(metric(r, "NDCG@10") > 0.0);
     }
     assert_ne!(tuned[0]["seed"], tuned[1]["seed"]);
+    let svg = std::fs::read_to_string(d.path().join("a/results/search/search-item2vec.svg")).unwrap();
+    assert!(svg.contains("best so far") && svg.contains("valid NDCG@10"));
 
     // Again in the same folders: the same trials, all found in the cache, the same choice.
     let (again, rows_again, ran_again) = tune_and_run(&cfg, &d.path().join("a"));

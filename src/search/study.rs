@@ -147,7 +147,7 @@ pub fn valid_column(objective: &str) -> String {
 
 /// Writes `dir/trials.csv`: every trial of every search of the experiment (model, trial
 /// number, point id, each searched key, the validation objective, training seconds, status,
-/// error), and `dir/search-<model>.svg` per search.
+/// error), and `dir/search-<model>.svg` per search ([`plot`]).
 pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     let keys: std::collections::BTreeSet<&String> = outcomes.iter().flat_map(|o| o.trials.iter().flat_map(|t| t.values.keys())).collect();
@@ -185,7 +185,33 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
     }
     let path = dir.join("trials.csv");
     std::fs::write(&path, out).with_context(|| format!("cannot write `{}`", path.display()))?;
+    for o in outcomes {
+        plot(dir, o)?;
+    }
     Ok(())
+}
+
+/// `search-<model>.svg`: the best validation objective so far against cumulative training
+/// seconds (how much tuning bought for how much compute), with every trial's own score.
+fn plot(dir: &Path, o: &Outcome) -> Result<()> {
+    let (mut seconds, mut best_so_far, mut trials, mut best) = (0.0, Vec::new(), Vec::new(), None::<f64>);
+    for t in &o.trials {
+        seconds += t.seconds;
+        let Some(v) = t.trial.objective else { continue };
+        if best.is_none_or(|b| super::better(o.direction, v, b)) {
+            best = Some(v);
+        }
+        trials.push((seconds, v));
+        best_so_far.push((seconds, best.unwrap_or(v)));
+    }
+    if trials.is_empty() {
+        return Ok(());
+    }
+    let safe: String = o.model.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    let lines =
+        [crate::report::plots::Line { label: "best so far".into(), points: best_so_far }, crate::report::plots::Line { label: "trial".into(), points: trials }];
+    let column = valid_column(&o.objective);
+    crate::report::plots::line_chart(&dir.join(format!("search-{safe}.svg")), &format!("search of {}", o.model), "cumulative training seconds", &column, &lines)
 }
 
 /// A CSV cell, quoted when it holds a comma, quote or line break.

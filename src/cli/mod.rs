@@ -442,8 +442,19 @@ fn report_again(args: ReportArgs) -> i32 {
         return 2;
     }
     let mut exps = Vec::new();
+    let mut code = 0;
     for f in &found {
         match experiment_of(f.parent().unwrap_or(std::path::Path::new("."))) {
+            // Its tuned rows come from its search, which `report` does not replay (yet):
+            // rewriting its tables without them would lose them.
+            Ok(e) if !e.searches.is_empty() => {
+                eprintln!(
+                    "error: `{}` has a [search], whose tuned rows `runner report` cannot rebuild yet; run `runner run {}` again (its trials are cached, so only the report runs)",
+                    e.section.name,
+                    e.file.display()
+                );
+                code = 1;
+            }
             Ok(e) => exps.push(e),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -451,12 +462,14 @@ fn report_again(args: ReportArgs) -> i32 {
             }
         }
     }
+    if exps.is_empty() {
+        return code;
+    }
     let plan = match plan_or_exit(exps) {
         Ok(p) => p,
         Err(code) => return code,
     };
     let exec = Executor::new(&plan, false, false);
-    let mut code = 0;
     for ei in 0..plan.experiments.len() {
         if let Some(e) = uncached(&exec, ei) {
             eprintln!("error: {e}");

@@ -21,5 +21,6 @@ pub mod params;
 pub mod pipeline;
 pub mod report;
 pub mod sampling;
+pub mod search;
 pub mod sgns;
 pub mod term;

@@ -172,3 +172,59 @@ fn environment_layer_sits_between_file_and_set() {
     assert!(validate(&[]).contains("(3 runs)"), "the environment overrides the file");
     assert!(validate(&["experiment.seeds=[7]"]).contains("(1 runs)"), "--set overrides the environment");
 }
+
+/// BASE with a searched random model on a split with validation, then `extra`.
+fn searched(model_search: &str, extra: &str) -> String {
+    format!("{BASE}\n[split]\nkind = \"leave_last_out\"\nvalidation = true\n\n[[model]]\nkind = \"random\"\n{model_search}\n{extra}")
+}
+
+#[test]
+fn search_spaces_are_checked_at_their_lines() {
+    let ok = searched("search = { objective = \"NDCG@10\", space = { dim = { choice = [4, 8] } } }", "");
+    let d = tempfile::tempdir().unwrap();
+    let e = config::load(&write_config(d.path(), "c.toml", &ok), &[]).unwrap();
+    assert_eq!((e.runs.len(), e.searches.len(), e.searches[0].model), (1, 1, 1), "the searched model's runs come from its search");
+
+    // A space key the model does not have, at the space's line, with the nearest key.
+    let body = searched("", "[model.search]\nobjective = \"NDCG@10\"\n\n[model.search.space]\ndimm = { choice = [4, 8] }\n");
+    let line = body.lines().position(|l| l.starts_with("dimm")).unwrap() + 1;
+    let e = err(&body, &[]);
+    assert_eq!((e.key.as_str(), e.line), ("model.1.search.space.dimm", Some(line)), "{e}");
+    assert_eq!(e.hint.as_deref(), Some("did you mean `dim`?"), "{e}");
+
+    // A value the model refuses (dim = 0) at one end of the range.
+    let e = err(&searched("search = { objective = \"NDCG@10\", space = { dim = { int = [0, 8] } } }", ""), &[]);
+    assert_eq!(e.key, "model.1.search.space.dim");
+    assert!(e.message.contains("does not accept dim = 0"), "{e}");
+
+    // An unknown distribution; a log range from 0; a bad search kind and objective.
+    let e = err(&searched("search = { objective = \"NDCG@10\", space = { dim = { chioce = [4, 8] } } }", ""), &[]);
+    assert_eq!((e.key.as_str(), e.hint.as_deref()), ("model.1.search.space.dim.chioce", Some("did you mean `choice`?")));
+    let e = err(&searched("search = { objective = \"NDCG@10\", space = { dim = { int = [0, 8], log = true } } }", ""), &[]);
+    assert!(e.message.contains("low > 0"), "{e}");
+    let e = err(&searched("search = { space = { dim = { choice = [4, 8] } } }", "[search]\nkind = \"tpf\"\nobjective = \"NDCG@10\"\n"), &[]);
+    assert_eq!((e.key.as_str(), e.hint.as_deref()), ("search.kind", Some("did you mean `tpe`? (kinds: random, tpe, grid)")));
+    assert!(e.line.is_some());
+    let e = err(&searched("search = { objective = \"NDGC@10\", space = { dim = { choice = [4, 8] } } }", ""), &[]);
+    assert_eq!(e.key, "model.1.search.objective");
+    assert!(e.hint.as_deref().unwrap().starts_with("did you mean `NDCG@10`?"), "{e}");
+    let e = err(&searched("search = { objective = \"NDCG@10\", trials = 5, kind = \"grid\", space = { dim = { choice = [4, 8] } } }", ""), &[]);
+    assert!(e.message.contains("the grid has 2 points"), "{e}");
+}
+
+#[test]
+fn a_search_needs_a_split_with_validation_and_no_sweep() {
+    let body = searched("search = { objective = \"NDCG@10\", space = { dim = { choice = [4, 8] } } }", "").replace("validation = true", "");
+    let e = err(&body, &[]);
+    assert_eq!(e.key, "model.1.search");
+    assert!(e.message.contains("holds none"), "{e}");
+    assert!(e.hint.as_deref().unwrap().contains("validation = true"), "{e}");
+    let body = searched("search = { objective = \"NDCG@10\", space = { dim = { choice = [4, 8] } } }", "")
+        .replace("validation = true", "")
+        .replace("kind = \"leave_last_out\"", "kind = \"random\"");
+    assert!(err(&body, &[]).hint.unwrap().contains("valid_ratio"));
+    let body = searched("search = { objective = \"NDCG@10\", space = { dim = { choice = [4, 8] } } }", "[sweep]\n\"model.0.kind\" = [\"popularity\"]\n");
+    let e = err(&body, &[]);
+    assert_eq!(e.key, "sweep");
+    assert!(e.message.contains("not supported yet"), "{e}");
+}

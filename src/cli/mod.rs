@@ -494,22 +494,39 @@ fn report_again(args: ReportArgs) -> i32 {
         return 2;
     }
     let mut exps = Vec::new();
-    let dirs: Vec<PathBuf> = found.iter().map(|f| f.parent().unwrap_or(Path::new(".")).to_path_buf()).collect();
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut code = 0;
     for f in &found {
-        match experiment_of(f.parent().unwrap_or(std::path::Path::new("."))) {
-            Ok(e) => exps.push(e),
+        let dir = f.parent().unwrap_or(Path::new(".")).to_path_buf();
+        match experiment_of(&dir) {
+            // Its tuned rows come from its search, which `report` does not replay (yet):
+            // rewriting its tables without them would lose them.
+            Ok(e) if !e.searches.is_empty() => {
+                eprintln!(
+                    "error: `{}` has a [search], whose tuned rows `runner report` cannot rebuild yet; run `runner run {}` again (its trials are cached, so only the report runs)",
+                    e.section.name,
+                    e.file.display()
+                );
+                code = 1;
+            }
+            Ok(e) => {
+                dirs.push(dir);
+                exps.push(e);
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return 2;
             }
         }
     }
+    if exps.is_empty() {
+        return code;
+    }
     let plan = match plan_or_exit(exps) {
         Ok(p) => p,
         Err(code) => return code,
     };
     let exec = Executor::new(&plan, false, false);
-    let mut code = 0;
     for ei in 0..plan.experiments.len() {
         recall_failures(&exec, ei, &dirs[ei]);
         if let Some(e) = uncached(&exec, ei) {
@@ -795,7 +812,26 @@ fn confirm(question: &str) -> bool {
 }
 
 fn run(args: RunArgs) -> i32 {
-    let plan = match load_and_plan(&args.config) {
+    let exps = match load_all(&args.config) {
+        Ok(e) => e,
+        Err(errs) => {
+            print_config_errors(&errs);
+            return 2;
+        }
+    };
+    let searching = exps.iter().any(|e| !e.searches.is_empty());
+    let (exps, search_errors) = if searching && !args.plan {
+        match tune(exps, &args) {
+            Ok(x) => x,
+            Err(code) => return code,
+        }
+    } else {
+        if searching {
+            eprintln!("note: a search plans its trials batch by batch as it proposes them; the plan below leaves the searched models out");
+        }
+        (exps, Vec::new())
+    };
+    let plan = match plan_or_exit(exps) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -830,7 +866,8 @@ fn run(args: RunArgs) -> i32 {
     // Finished entries stay in the cache, so running again resumes.
     let finished = Arc::new(AtomicUsize::new(0));
     let total = plan.graph.node_count();
-    {
+    // A search installed its own handler (there is one per process).
+    if !searching {
         let finished = finished.clone();
         exit_on_interrupt(move |removed| {
             format!(
@@ -861,14 +898,54 @@ fn run(args: RunArgs) -> i32 {
             summary.skipped
         );
     }
-    for e in &errors {
+    for e in search_errors.iter().chain(&errors) {
         eprintln!("error: {e:#}");
     }
-    if errors.is_empty() {
+    if errors.is_empty() && search_errors.is_empty() {
         0
     } else {
         1
     }
+}
+
+/// Runs the configs' searches ([`crate::search::tune`]) before the tables' plan: each
+/// searched model's trials, then its tuned runs in the experiment. Searches run locally for
+/// now (exit 2 for Slurm).
+fn tune(exps: Vec<Experiment>, args: &RunArgs) -> Result<(Vec<Experiment>, Vec<anyhow::Error>), i32> {
+    let slurm = match args.executor.as_deref() {
+        Some(k) => k == "slurm",
+        None => exps.iter().any(|e| e.executor.kind == config::ExecutorKind::Slurm),
+    };
+    if slurm {
+        eprintln!("error: a [search] runs on the local executor only for now (its next trials depend on the last ones' results); pass --executor local");
+        return Err(2);
+    }
+    exit_on_interrupt(|removed| {
+        format!("the search's finished stages are kept in the cache (run again: the same trials are proposed and found there); removed {removed} unfinished entries")
+    });
+    let quiet = args.quiet;
+    let log = move |line: String| {
+        if !quiet {
+            pipeline::progress::println(&format!("search  {line}"));
+        }
+    };
+    let opts = crate::search::study::Options { jobs: args.jobs, force: args.force, progress: !args.quiet, log: &log };
+    let (exps, errors) = crate::search::tune(exps, &opts);
+    if !quiet {
+        for e in &exps {
+            let mut tuned: Vec<&str> = e.runs.iter().filter(|r| r.tuned.is_some()).map(|r| r.model.name.as_str()).collect();
+            tuned.dedup();
+            if !tuned.is_empty() {
+                eprintln!(
+                    "{}: tuned {} on validation; trials in {}",
+                    e.section.name,
+                    tuned.join(", "),
+                    e.section.results_dir.join(&e.section.name).join("trials.csv").display()
+                );
+            }
+        }
+    }
+    Ok((exps, errors))
 }
 
 fn print_kinds() {

@@ -7,6 +7,7 @@
 pub mod error;
 pub mod executor;
 pub use crate::params;
+pub mod search;
 pub mod sweep;
 
 pub use crate::eval::spec::{MetricsSection, Tasks};
@@ -165,6 +166,12 @@ pub struct RunSpec {
     pub sampler: Option<Value>,
     /// The run's canonical config flattened to dotted keys, for the report's varying columns.
     pub flat: BTreeMap<String, String>,
+    /// Which held-out interactions its eval stage scores: test for the tables, validation for
+    /// a search's trials (a separate eval key, see `pipeline::run_keys`).
+    pub target: crate::eval::EvalTarget,
+    /// Set on a search's tuned run: the `flat` keys the table always shows for it (the chosen
+    /// values and the validation score), even where they do not vary between rows.
+    pub tuned: Option<Vec<String>>,
 }
 
 /// A config file, validated and expanded.
@@ -178,15 +185,19 @@ pub struct Experiment {
     /// `[executor]`: where the stages run (local by default).
     pub executor: ExecutorSection,
     pub data_dir: PathBuf,
+    /// Runs of the models that are not searched (a searched model's runs are its tuned runs,
+    /// added once its search has chosen: see `crate::search`).
     pub runs: Vec<RunSpec>,
     /// The line of `[experiment] name` (or of the section), for errors found after loading.
     pub name_line: Option<usize>,
+    /// `[search]` / a model's `search`: one per searched model.
+    pub searches: Vec<search::ModelSearch>,
 }
 
-const SECTIONS: &[&str] = &["experiment", "dataset", "split", "model", "sampler", "index", "metrics", "report", "executor", "sweep"];
+const SECTIONS: &[&str] = &["experiment", "dataset", "split", "model", "sampler", "index", "metrics", "report", "executor", "sweep", "search"];
 
 /// Sections that apply to the whole file, so a sweep cannot vary them.
-const WHOLE_FILE: &[&str] = &["experiment", "report", "executor", "sweep"];
+const WHOLE_FILE: &[&str] = &["experiment", "report", "executor", "sweep", "search"];
 
 /// Loads, layers, expands and validates one config file.
 pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
@@ -344,9 +355,12 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
     for k in global_sweep.keys() {
         check_sweep_key(k, sm)?;
     }
+    let top_search = tree.as_object_mut().and_then(|o| o.remove("search"));
     let mut model_sweeps = Vec::new();
+    let mut model_searches = Vec::new();
     if let Some(Value::Array(ms)) = tree.get_mut("model") {
         for (i, m) in ms.iter_mut().enumerate() {
+            model_searches.push(m.as_object_mut().and_then(|o| o.remove("search")));
             let s = match m.as_object_mut().and_then(|o| o.remove("sweep")) {
                 Some(v) => sweep_lists(&v, &format!("model.{i}.sweep"), sm)?,
                 None => BTreeMap::new(),
@@ -402,6 +416,10 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
     let executor: ExecutorSection = params::parse(tree.get("executor").unwrap_or(&Value::Null)).map_err(|e| param_err(sm, "executor", e))?;
     check_point_count(&global_sweep, &model_sweeps, section.max_points, sm)?;
 
+    model_searches.resize(tree["model"].as_array().map_or(0, |a| a.len()), None);
+    let swept = !global_sweep.is_empty() || model_sweeps.iter().any(|s| !s.is_empty());
+    let searches = search::parse_all(&tree, top_search.as_ref(), &model_searches, swept, &section, sm)?;
+
     let mut runs = Vec::new();
     for point in sweep::expand(&global_sweep) {
         let mut t = tree.clone();
@@ -410,6 +428,9 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
         }
         let n_models = t["model"].as_array().map_or(0, |a| a.len());
         for mi in 0..n_models {
+            if searches.iter().any(|s| s.model == mi) {
+                continue;
+            }
             for mpoint in sweep::expand(&model_sweeps[mi]) {
                 let mut mt = t.clone();
                 let mut overrides = point.clone();
@@ -425,7 +446,7 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
         }
     }
     let name_line = sm.line_of("experiment.name").or_else(|| sm.line_of("experiment"));
-    Ok(Experiment { file: sm.file.clone(), sets: Vec::new(), section, report, executor, data_dir, runs, name_line })
+    Ok(Experiment { file: sm.file.clone(), sets: Vec::new(), section, report, executor, data_dir, runs, name_line, searches })
 }
 
 /// The number of sweep points (each model at each of its points), computed from the lists'
@@ -750,6 +771,8 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
         metrics,
         sampler,
         flat,
+        target: crate::eval::EvalTarget::Test,
+        tuned: None,
     })
 }
 

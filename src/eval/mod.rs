@@ -21,6 +21,35 @@ pub use spec::{MetricsSection, Tasks};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Which held-out interactions an eval stage scores. Model selection (the search) reads
+/// `Validation` only, so choosing a configuration never looks at the test interactions; the
+/// tables report `Test`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EvalTarget {
+    #[default]
+    Test,
+    Validation,
+}
+
+impl EvalTarget {
+    /// The split as a task should see it for this target. For validation the validation
+    /// interactions take the test list's place and no test interaction is left in it, so no
+    /// task can read one; the user's training items stay excluded as usual.
+    pub fn view(self, split: &Split) -> std::borrow::Cow<'_, Split> {
+        match self {
+            EvalTarget::Test => std::borrow::Cow::Borrowed(split),
+            EvalTarget::Validation => std::borrow::Cow::Owned(Split {
+                n_users: split.n_users,
+                n_items: split.n_items,
+                train: split.train.clone(),
+                valid: Vec::new(),
+                test: split.valid.clone(),
+                candidates: split.candidates.clone(),
+            }),
+        }
+    }
+}
+
 /// What a task evaluates.
 pub struct EvalInput<'a> {
     pub dataset: &'a Dataset,

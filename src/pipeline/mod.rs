@@ -10,6 +10,7 @@ pub mod progress;
 pub mod serve;
 pub mod slurm;
 pub mod stages;
+pub mod validation;
 
 use crate::config::{Experiment, RunSpec};
 use key::stage_key;
@@ -161,12 +162,23 @@ pub fn run_keys(exp: &Experiment, run: &RunSpec) -> anyhow::Result<RunKeys> {
     if run.metrics.task.0.iter().any(|t| crate::eval::lookup(t).is_some_and(|t| t.uses_seed())) {
         eval_cfg["seed"] = json!(run.seed);
     }
+    // A validation eval is its own entry; test evals keep the keys they had before targets.
+    if run.target == crate::eval::EvalTarget::Validation {
+        eval_cfg["target"] = json!("valid");
+    }
     let eval = stage_key("eval", EVAL_VERSION, &eval_cfg, &[&index, &split]);
     Ok(RunKeys { data, split, corpus, train, index, eval })
 }
 
 /// Builds the de-duplicated DAG of all runs of all experiments.
 pub fn plan(experiments: Vec<Experiment>) -> anyhow::Result<Plan> {
+    plan_with(experiments, true)
+}
+
+/// [`plan`], with a report stage per experiment only when `reports`: a search's batch of
+/// trials is planned without one (its trials are read back as validation summaries, and the
+/// experiment's table is written once, from its tuned runs).
+pub fn plan_with(experiments: Vec<Experiment>, with_reports: bool) -> anyhow::Result<Plan> {
     let mut graph: DiGraph<Stage, ()> = DiGraph::new();
     let mut by_key: HashMap<String, NodeIndex> = HashMap::new();
     let mut all_keys = Vec::new();
@@ -230,15 +242,26 @@ pub fn plan(experiments: Vec<Experiment>) -> anyhow::Result<Plan> {
                 json!({"kind": run.index.kind.kind, "build": run.index.build, "metric": run.index.metric}),
                 Inputs { train: some(&k.train), ..Default::default() },
             );
+            let (eval_label, mut eval_config) = (format!("eval {who}"), json!({"search": run.index.search, "metrics": run.metrics}));
+            let eval_label = if run.target == crate::eval::EvalTarget::Validation {
+                eval_config["target"] = json!("valid");
+                format!("validation {eval_label}")
+            } else {
+                eval_label
+            };
             let en = add(
                 StageKind::Eval,
                 &k.eval,
-                format!("eval {who}"),
-                json!({"search": run.index.search, "metrics": run.metrics}),
+                eval_label,
+                eval_config,
                 Inputs { data: some(&k.data), split: some(&k.split), train: some(&k.train), index: some(&k.index), ..Default::default() },
             );
             eval_nodes.push(en);
             keys_of_exp.push(k);
+        }
+        all_keys.push(keys_of_exp);
+        if !with_reports {
+            continue;
         }
         let report_key = format!("report-{ei}-{}", exp.section.name);
         let rn = graph.add_node(Stage {
@@ -255,7 +278,6 @@ pub fn plan(experiments: Vec<Experiment>) -> anyhow::Result<Plan> {
         }
         by_key.insert(report_key, rn);
         reports.push(rn);
-        all_keys.push(keys_of_exp);
     }
     Ok(Plan { experiments, graph, by_key, run_keys: all_keys, reports })
 }

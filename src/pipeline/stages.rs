@@ -592,6 +592,7 @@ impl<'a> Executor<'a> {
             run.metrics.task.0.iter().map(|t| eval::lookup(t).ok_or_else(|| anyhow!("internal: unknown task `{t}`"))).collect::<Result<_>>()?;
         let ds = self.data_of(st)?;
         let split = self.split(st.inputs.split()?)?;
+        let split = run.target.view(&split);
         let (trained, train_seconds) = self.trained(st.inputs.train()?)?;
         let index_key = st.inputs.index()?;
         let irun = self.run_of(self.stage(index_key)?);

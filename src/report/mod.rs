@@ -80,15 +80,17 @@ pub struct Row<'a> {
 
 /// Builds an experiment's table from its rows, one per run in the experiment's order.
 pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
-    // Config keys whose value differs between rows.
+    // Config keys whose value differs between rows, and those a tuned row shows (its chosen
+    // values and validation score) even when no other row differs.
     let all_keys: BTreeSet<&String> = exp.runs.iter().flat_map(|r| r.flat.keys()).collect();
+    let shown: BTreeSet<&String> = exp.runs.iter().filter_map(|r| r.tuned.as_ref()).flatten().collect();
     let varying: Vec<&String> = all_keys
         .into_iter()
         .filter(|k| {
             // A key varies when rows that have it disagree; a parameter only one model kind
             // has, at one value, is not a column.
             let vals: BTreeSet<&String> = exp.runs.iter().filter_map(|r| r.flat.get(*k)).collect();
-            vals.len() > 1
+            vals.len() > 1 || shown.contains(k)
         })
         .collect();
     let first = exp.runs.first().context("experiment has no runs")?;

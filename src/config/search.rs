@@ -1,0 +1,413 @@
+//! `[search]` (per experiment) and `search = { ... }` (per `[[model]]`): a search space over a
+//! model's keys and how to explore it, validated before anything runs.
+//!
+//! The experiment's `[search]` gives the defaults for every model; a model's own `search`
+//! overrides them and adds to (or replaces entries of) the space. A model whose merged space
+//! is empty is not searched and runs as usual. Every space key is checked by the model's own
+//! parse at the ends of its range (or each choice), so a sampled point can only fail on a
+//! combination of values, never on a typo or a type.
+
+use super::error::{nearest, SourceMap};
+use super::params::{self, Validate};
+use super::{param_err, sweep, validate_run, ConfigError, ExperimentSection, RunSpec};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// How the next configurations are proposed (one sampler per kind in `crate::search`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchKind {
+    Random,
+    Tpe,
+    Grid,
+}
+
+const KINDS: &[&str] = &["random", "tpe", "grid"];
+const DISTRIBUTIONS: &[&str] = &["choice", "uniform", "log_uniform", "int"];
+
+/// Whether a larger objective is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Maximize,
+    Minimize,
+}
+
+/// One key's distribution.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dist {
+    /// `{ choice = [...] }`: any values the key accepts.
+    Choice(Vec<Value>),
+    /// `{ uniform = [a, b] }`.
+    Uniform(f64, f64),
+    /// `{ log_uniform = [a, b] }`: uniform in log space, `0 < a`.
+    LogUniform(f64, f64),
+    /// `{ int = [a, b] }`, both ends included; `log = true` samples in log space (`0 < a`).
+    Int { low: i64, high: i64, log: bool },
+}
+
+/// A validated search of one model.
+#[derive(Clone, Debug)]
+pub struct SearchSpec {
+    pub kind: SearchKind,
+    pub trials: usize,
+    /// A validation metric column, e.g. `NDCG@10`.
+    pub objective: String,
+    pub direction: Direction,
+    pub seed: u64,
+    /// TPE: trials proposed at random before the model of good and bad trials is used.
+    pub n_startup_trials: usize,
+    /// TPE: candidates drawn from the good trials' density per proposal.
+    pub n_ei_candidates: usize,
+    /// Trials proposed together (planned and run as one batch, so `--jobs` runs them side by
+    /// side); a proposal sees only the results of earlier batches, so it never depends on
+    /// `--jobs` or on which trial of a batch finished first.
+    pub batch: usize,
+    /// Model key -> distribution, in key order.
+    pub space: Vec<(String, Dist)>,
+}
+
+/// The search of model `model` of an experiment: the spec and what is needed to turn a point
+/// of its space into a run exactly as a sweep point is.
+#[derive(Clone)]
+pub struct ModelSearch {
+    /// Index of the `[[model]]`.
+    pub model: usize,
+    /// The model's display name.
+    pub name: String,
+    pub spec: SearchSpec,
+    tree: Value,
+    sm: Arc<SourceMap>,
+}
+
+impl ModelSearch {
+    /// The run of this model with `values` (model key -> value) set, validated like a sweep
+    /// point; its overrides, and so its point id, are `model.<i>.<key>` of each value.
+    pub fn run_at(&self, values: &BTreeMap<String, Value>, seed: u64) -> Result<RunSpec, ConfigError> {
+        let mut t = self.tree.clone();
+        let mut overrides = sweep::Overrides::new();
+        for (k, v) in values {
+            let full = format!("model.{}.{k}", self.model);
+            sweep::set_path(&mut t, &full, v.clone()).map_err(|e| self.sm.error(&full, e.0, None))?;
+            overrides.insert(full, v.clone());
+        }
+        validate_run(&t, self.model, &overrides, seed, &self.sm)
+    }
+}
+
+/// A `[search]` table as written (all keys optional, so a model's table can override the
+/// experiment's key by key).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    kind: Option<String>,
+    trials: Option<usize>,
+    objective: Option<String>,
+    direction: Option<String>,
+    seed: Option<u64>,
+    n_startup_trials: Option<usize>,
+    n_ei_candidates: Option<usize>,
+    batch: Option<usize>,
+    space: Option<Map<String, Value>>,
+}
+
+impl Validate for Raw {}
+
+/// The searches of an experiment, one per model with a non-empty space. `top` is the
+/// `[search]` table, `per_model[i]` the `search` of `[[model]]` `i` (both removed from `tree`).
+pub(super) fn parse_all(
+    tree: &Value,
+    top: Option<&Value>,
+    per_model: &[Option<Value>],
+    swept: bool,
+    section: &ExperimentSection,
+    sm: &SourceMap,
+) -> Result<Vec<ModelSearch>, ConfigError> {
+    let top_raw: Raw = match top {
+        Some(v) => params::parse(v).map_err(|e| param_err(sm, "search", e))?,
+        None => Raw::default(),
+    };
+    let mut out = Vec::new();
+    let shared = Arc::new(SourceMap::new(&sm.file, sm.text().to_string()));
+    for (mi, own) in per_model.iter().enumerate() {
+        let at_model = format!("model.{mi}.search");
+        let own_raw: Raw = match own {
+            Some(v) => params::parse(v).map_err(|e| param_err(sm, &at_model, e))?,
+            None => Raw::default(),
+        };
+        // Each space entry with the key it was written at, for errors.
+        let mut space: BTreeMap<String, (Value, String)> = BTreeMap::new();
+        for (raw, at) in [(&top_raw, "search"), (&own_raw, at_model.as_str())] {
+            for (k, v) in raw.space.iter().flatten() {
+                space.insert(k.clone(), (v.clone(), format!("{at}.space.{k}")));
+            }
+        }
+        if space.is_empty() {
+            continue;
+        }
+        let at = if own.is_some() { at_model.clone() } else { "search".to_string() };
+        if swept {
+            return Err(sm.error(
+                "sweep",
+                "a sweep and a search in one experiment are not supported yet",
+                Some(format!("move the swept model keys into the search space (`{{ choice = [...] }}`), or run the sweep in a file without `{at}`")),
+            ));
+        }
+        let pick = |f: fn(&Raw) -> Option<String>| f(&own_raw).or_else(|| f(&top_raw));
+        let kind = match pick(|r| r.kind.clone()).as_deref().unwrap_or("tpe") {
+            "random" => SearchKind::Random,
+            "tpe" => SearchKind::Tpe,
+            "grid" => SearchKind::Grid,
+            other => {
+                let key = key_of(&own_raw, |r| r.kind.is_some(), &at_model, "kind");
+                let hint = nearest(other, KINDS.iter().copied())
+                    .map_or(format!("kinds: {}", KINDS.join(", ")), |n| format!("did you mean `{n}`? (kinds: {})", KINDS.join(", ")));
+                return Err(sm.error(&key, format!("unknown search kind `{other}`"), Some(hint)));
+            }
+        };
+        let direction = match pick(|r| r.direction.clone()).as_deref().unwrap_or("maximize") {
+            "maximize" => Direction::Maximize,
+            "minimize" => Direction::Minimize,
+            other => {
+                let key = key_of(&own_raw, |r| r.direction.is_some(), &at_model, "direction");
+                let hint = nearest(other, ["maximize", "minimize"]).map_or("maximize or minimize".to_string(), |n| format!("did you mean `{n}`?"));
+                return Err(sm.error(&key, format!("unknown direction `{other}`"), Some(hint)));
+            }
+        };
+        let mut dists = Vec::new();
+        for (k, (v, key)) in &space {
+            let d = parse_dist(v, key, sm)?;
+            if kind == SearchKind::Grid && !matches!(d, Dist::Choice(_)) {
+                return Err(sm.error(
+                    key,
+                    "a grid search tries listed values only",
+                    Some("write `{ choice = [...] }`, or use kind = \"random\" or \"tpe\"".into()),
+                ));
+            }
+            dists.push((k.clone(), d));
+        }
+        let grid_size: usize = dists.iter().map(|(_, d)| if let Dist::Choice(c) = d { c.len() } else { 1 }).product();
+        let num = |f: fn(&Raw) -> Option<usize>| f(&own_raw).or_else(|| f(&top_raw));
+        let trials = num(|r| r.trials).unwrap_or(if kind == SearchKind::Grid { grid_size } else { 20 });
+        let trials_key = key_of(&own_raw, |r| r.trials.is_some(), &at_model, "trials");
+        if trials == 0 {
+            return Err(sm.error(&trials_key, "must be at least 1", None));
+        }
+        if kind == SearchKind::Grid && trials > grid_size {
+            return Err(sm.error(
+                &trials_key,
+                format!("the grid has {grid_size} points, fewer than {trials} trials"),
+                Some(format!("set trials = {grid_size} or leave it out")),
+            ));
+        }
+        let batch = num(|r| r.batch).unwrap_or(1);
+        if batch == 0 {
+            return Err(sm.error(&key_of(&own_raw, |r| r.batch.is_some(), &at_model, "batch"), "must be at least 1", None));
+        }
+        let n_ei_candidates = num(|r| r.n_ei_candidates).unwrap_or(24);
+        if n_ei_candidates == 0 {
+            return Err(sm.error(&key_of(&own_raw, |r| r.n_ei_candidates.is_some(), &at_model, "n_ei_candidates"), "must be at least 1", None));
+        }
+        let objective = match pick(|r| r.objective.clone()) {
+            Some(o) => o,
+            None => return Err(sm.error(&at, "missing `objective`", Some("name the validation metric to optimise, e.g. objective = \"NDCG@10\"".into()))),
+        };
+        let spec = SearchSpec {
+            kind,
+            trials,
+            objective,
+            direction,
+            seed: own_raw.seed.or(top_raw.seed).unwrap_or(42),
+            n_startup_trials: num(|r| r.n_startup_trials).unwrap_or(10),
+            n_ei_candidates,
+            batch,
+            space: dists,
+        };
+        let name = tree["model"][mi].get("name").or_else(|| tree["model"][mi].get("kind")).and_then(Value::as_str).unwrap_or("").to_string();
+        let search = ModelSearch { model: mi, name, spec, tree: tree.clone(), sm: shared.clone() };
+        check_search(&search, &space, &at, &key_of(&own_raw, |r| r.objective.is_some(), &at_model, "objective"), section, sm)?;
+        out.push(search);
+    }
+    Ok(out)
+}
+
+/// The key a setting was written at: the model's table when it set it, else `[search]`.
+fn key_of(own: &Raw, set: fn(&Raw) -> bool, at_model: &str, key: &str) -> String {
+    if set(own) {
+        format!("{at_model}.{key}")
+    } else {
+        format!("search.{key}")
+    }
+}
+
+/// The search's model must accept every space key at the ends of its range (each choice), the
+/// split must hold validation interactions, and the objective must be a column the validation
+/// evaluation computes.
+fn check_search(
+    s: &ModelSearch,
+    space: &BTreeMap<String, (Value, String)>,
+    at: &str,
+    objective_key: &str,
+    section: &ExperimentSection,
+    sm: &SourceMap,
+) -> Result<(), ConfigError> {
+    let seed = section.seeds[0];
+    // The model as written must be valid on its own, so an error below is the space key's.
+    let base = s.run_at(&BTreeMap::new(), seed)?;
+    for (k, d) in &s.spec.space {
+        let key = &space[k].1;
+        for v in ends(d) {
+            let one = BTreeMap::from([(k.clone(), v.clone())]);
+            if let Err(e) = s.run_at(&one, seed) {
+                let message = format!("model `{}` does not accept {k} = {v}: {}", s.name, e.message);
+                return Err(ConfigError { line: sm.line_of(key), key: key.clone(), message, hint: e.hint, file: e.file });
+            }
+        }
+    }
+    let (skind, sp) = (base.split.kind.kind, &base.split.params);
+    let has_valid = match skind {
+        "leave_last_out" => sp.get("validation") == Some(&Value::Bool(true)),
+        "temporal" | "random" => sp.get("valid_ratio").and_then(Value::as_f64).is_some_and(|r| r > 0.0),
+        _ => false,
+    };
+    if !has_valid {
+        let hint = match skind {
+            "leave_last_out" => "set [split] validation = true (each user's second-to-last interaction validates)".to_string(),
+            "temporal" | "random" => "set [split] valid_ratio, e.g. valid_ratio = 0.1".to_string(),
+            _ => "use [split] kind = \"leave_last_out\" with validation = true, or temporal / random with valid_ratio".to_string(),
+        };
+        return Err(sm.error(
+            at,
+            format!("a search chooses on validation interactions, but split `{skind}` holds none: the test interactions would choose"),
+            Some(hint),
+        ));
+    }
+    let columns: Vec<String> = if base.metrics.task.has("retrieval") {
+        base.metrics.metrics.iter().flat_map(|&m| base.metrics.k.iter().map(move |&k| crate::metrics::column(m, k))).collect()
+    } else {
+        Vec::new()
+    };
+    if !columns.contains(&s.spec.objective) {
+        let o = &s.spec.objective;
+        let hint = if columns.is_empty() {
+            "the objective is a ranking metric of [metrics] task \"retrieval\"".to_string()
+        } else {
+            match nearest(o, columns.iter().map(String::as_str)) {
+                Some(n) => format!("did you mean `{n}`? ([metrics] k and metrics give: {})", columns.join(", ")),
+                None => format!("[metrics] k and metrics give: {}", columns.join(", ")),
+            }
+        };
+        return Err(sm.error(objective_key, format!("`{o}` is not a metric the validation evaluation computes"), Some(hint)));
+    }
+    Ok(())
+}
+
+/// The values a key is checked at: each choice, or both ends of a range.
+fn ends(d: &Dist) -> Vec<Value> {
+    match d {
+        Dist::Choice(c) => c.clone(),
+        Dist::Uniform(a, b) | Dist::LogUniform(a, b) => vec![Value::from(*a), Value::from(*b)],
+        Dist::Int { low, high, .. } => vec![Value::from(*low), Value::from(*high)],
+    }
+}
+
+/// One `space` entry: `{ choice = [...] }`, `{ uniform = [a, b] }`, `{ log_uniform = [a, b] }`
+/// or `{ int = [a, b], log = true }`.
+fn parse_dist(v: &Value, key: &str, sm: &SourceMap) -> Result<Dist, ConfigError> {
+    let forms = "write { choice = [..] }, { uniform = [a, b] }, { log_uniform = [a, b] } or { int = [a, b] } (with log = true for log spacing)";
+    let Some(m) = v.as_object() else {
+        return Err(sm.error(key, "a search space entry must be a table", Some(forms.into())));
+    };
+    let mut dist: Option<(&str, &Value)> = None;
+    let mut log = None;
+    for (k, x) in m {
+        match k.as_str() {
+            "log" => log = Some(x.as_bool().ok_or_else(|| sm.error(&format!("{key}.log"), "must be true or false", None))?),
+            d if DISTRIBUTIONS.contains(&d) => {
+                if let Some((first, _)) = dist {
+                    return Err(sm.error(&format!("{key}.{d}"), format!("one distribution per key; `{first}` is also given"), None));
+                }
+                dist = Some((d, x));
+            }
+            other => {
+                let hint = nearest(other, DISTRIBUTIONS.iter().copied().chain(["log"])).map_or(forms.to_string(), |n| format!("did you mean `{n}`?"));
+                return Err(sm.error(&format!("{key}.{other}"), format!("unknown distribution `{other}`"), Some(hint)));
+            }
+        }
+    }
+    let Some((name, x)) = dist else {
+        return Err(sm.error(key, "names no distribution", Some(forms.into())));
+    };
+    let at = format!("{key}.{name}");
+    if log.is_some() && name != "int" {
+        let hint = if name == "uniform" { "use { log_uniform = [a, b] }" } else { "`log` applies to `int` only" };
+        return Err(sm.error(&format!("{key}.log"), format!("`log` does not apply to `{name}`"), Some(hint.into())));
+    }
+    if name == "choice" {
+        return match x.as_array() {
+            Some(c) if !c.is_empty() => Ok(Dist::Choice(c.clone())),
+            _ => Err(sm.error(&at, "must be a non-empty list of values", None)),
+        };
+    }
+    let pair = x.as_array().filter(|a| a.len() == 2);
+    let Some(pair) = pair else {
+        return Err(sm.error(&at, "must be a list of two numbers, [low, high]", None));
+    };
+    if name == "int" {
+        let (Some(a), Some(b)) = (pair[0].as_i64(), pair[1].as_i64()) else {
+            return Err(sm.error(&at, "must be two integers, [low, high]", Some("for real numbers use { uniform = [a, b] }".into())));
+        };
+        check_range(a as f64, b as f64, log.unwrap_or(false), &at, sm)?;
+        return Ok(Dist::Int { low: a, high: b, log: log.unwrap_or(false) });
+    }
+    let (Some(a), Some(b)) = (pair[0].as_f64(), pair[1].as_f64()) else {
+        return Err(sm.error(&at, "must be two numbers, [low, high]", None));
+    };
+    check_range(a, b, name == "log_uniform", &at, sm)?;
+    Ok(if name == "uniform" { Dist::Uniform(a, b) } else { Dist::LogUniform(a, b) })
+}
+
+fn check_range(a: f64, b: f64, log: bool, at: &str, sm: &SourceMap) -> Result<(), ConfigError> {
+    if a >= b {
+        return Err(sm.error(at, format!("low must be below high, got [{a}, {b}]"), Some("for one fixed value set the model key itself".into())));
+    }
+    if log && a <= 0.0 {
+        return Err(sm.error(at, format!("a log-spaced range needs low > 0, got {a}"), Some("drop log spacing, or start the range above 0".into())));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn dist(src: &str) -> Result<Dist, ConfigError> {
+        let text = format!("[search.space]\nx = {src}\n");
+        let sm = SourceMap::new(Path::new("t.toml"), text.clone());
+        let v: Value = serde_json::to_value(text.parse::<toml::Table>().unwrap()).unwrap();
+        parse_dist(&v["search"]["space"]["x"], "search.space.x", &sm)
+    }
+
+    #[test]
+    fn distributions_parse_and_refuse_bad_ranges() {
+        assert_eq!(dist("{ choice = [1, 2] }").unwrap(), Dist::Choice(vec![Value::from(1), Value::from(2)]));
+        assert_eq!(dist("{ uniform = [0.1, 0.5] }").unwrap(), Dist::Uniform(0.1, 0.5));
+        assert_eq!(dist("{ log_uniform = [1e-3, 1] }").unwrap(), Dist::LogUniform(1e-3, 1.0));
+        assert_eq!(dist("{ int = [2, 8], log = true }").unwrap(), Dist::Int { low: 2, high: 8, log: true });
+        let e = dist("{ unifrom = [0, 1] }").unwrap_err();
+        assert_eq!((e.key.as_str(), e.line, e.hint.as_deref()), ("search.space.x.unifrom", Some(2), Some("did you mean `uniform`?")));
+        let e = dist("{ uniform = [1, 0.5] }").unwrap_err();
+        assert!(e.message.contains("low must be below high"), "{e}");
+        let e = dist("{ log_uniform = [0, 1] }").unwrap_err();
+        assert!(e.message.contains("needs low > 0"), "{e}");
+        let e = dist("{ int = [0, 8], log = true }").unwrap_err();
+        assert!(e.message.contains("needs low > 0"), "{e}");
+        let e = dist("{ int = [0.5, 8] }").unwrap_err();
+        assert!(e.message.contains("two integers"), "{e}");
+        let e = dist("{ uniform = [0.1, 1], log = true }").unwrap_err();
+        assert_eq!(e.hint.as_deref(), Some("use { log_uniform = [a, b] }"));
+        assert!(dist("{ choice = [] }").is_err());
+        assert!(dist("3").is_err());
+    }
+}

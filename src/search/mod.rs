@@ -1,0 +1,172 @@
+//! Tuning: choose each searched model's configuration on validation metrics, then evaluate
+//! the choice on test.
+//!
+//! Split as Optuna splits it: a [`Sampler`] says where to try next (one file per kind:
+//! [`random`], [`grid`], [`tpe`]), and a study ([`study`]) holds the trials and asks the
+//! pipeline to run them. Trials are planned as points, exactly as sweep points, so their
+//! stages are cached and shared and `--jobs` runs them side by side; the study reads back
+//! [`ValidationSummary`]s only, which the pipeline builds from validation evaluations alone.
+//!
+//! Every proposal is a function of the search's seed, the trial's number and the results of
+//! the trials before its batch, so a rerun (after an interruption too) proposes the same
+//! trials, finds them in the cache and makes the same choice.
+
+pub mod grid;
+pub mod parzen;
+pub mod random;
+pub mod study;
+pub mod tpe;
+
+use crate::config::search::{Direction, Dist, SearchKind, SearchSpec};
+pub use crate::pipeline::validation::ValidationSummary;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A value of one key, in the form the samplers reason in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Param {
+    Float(f64),
+    Int(i64),
+    /// Index into the key's `choice` list.
+    Choice(usize),
+}
+
+/// One point of a space: key -> value.
+pub type Point = BTreeMap<String, Param>;
+
+/// A finished trial as the samplers see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trial {
+    pub number: usize,
+    pub point: Point,
+    /// The validation objective; `None` when the trial failed (samplers ignore it).
+    pub objective: Option<f64>,
+}
+
+/// Where to try next.
+pub trait Sampler {
+    /// The point of trial `number`, given the trials that finished before its batch.
+    fn propose(&self, number: usize, done: &[Trial]) -> Point;
+}
+
+/// The sampler of a search.
+pub fn sampler(spec: &SearchSpec) -> Box<dyn Sampler> {
+    match spec.kind {
+        SearchKind::Random => Box::new(random::RandomSampler { space: spec.space.clone(), seed: spec.seed }),
+        SearchKind::Grid => Box::new(grid::GridSampler::new(&spec.space, spec.seed)),
+        SearchKind::Tpe => Box::new(tpe::TpeSampler {
+            space: spec.space.clone(),
+            seed: spec.seed,
+            direction: spec.direction,
+            n_startup_trials: spec.n_startup_trials,
+            n_ei_candidates: spec.n_ei_candidates,
+        }),
+    }
+}
+
+/// The random numbers of trial `number`: one stream per trial, so a trial's values do not
+/// depend on how many numbers earlier trials drew.
+pub fn trial_rng(seed: u64, number: usize) -> Xoshiro256PlusPlus {
+    let h = blake3::hash(format!("search-trial {seed} {number}").as_bytes());
+    let mut b = [0u8; 32];
+    b.copy_from_slice(h.as_bytes());
+    Xoshiro256PlusPlus::from_seed(b)
+}
+
+/// A point as model keys and config values.
+pub fn to_values(space: &[(String, Dist)], point: &Point) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for (k, d) in space {
+        let v = match (d, point.get(k)) {
+            (Dist::Choice(c), Some(Param::Choice(i))) => c[*i].clone(),
+            (_, Some(Param::Float(x))) => Value::from(*x),
+            (_, Some(Param::Int(x))) => Value::from(*x),
+            _ => continue,
+        };
+        out.insert(k.clone(), v);
+    }
+    out
+}
+
+/// `point` with its reals rounded to 6 significant digits (inside their range): the values
+/// land in configs, tables and `trials.csv`, where 0.0932222 reads better than
+/// 0.09322218658178845, and no model's result hinges on the 7th digit of a learning rate.
+pub fn tidy(space: &[(String, Dist)], mut point: Point) -> Point {
+    for (k, d) in space {
+        if let (Some(Param::Float(x)), Dist::Uniform(a, b) | Dist::LogUniform(a, b)) = (point.get_mut(k), d) {
+            if *x != 0.0 {
+                let scale = 10f64.powi(5 - x.abs().log10().floor() as i32);
+                *x = ((*x * scale).round() / scale).clamp(*a, *b);
+            }
+        }
+    }
+    point
+}
+
+/// Whether objective `a` is better than `b`.
+pub fn better(direction: Direction, a: f64, b: f64) -> bool {
+    match direction {
+        Direction::Maximize => a > b,
+        Direction::Minimize => a < b,
+    }
+}
+
+/// The best finished trial: the best objective, the earliest of equals.
+pub fn best(direction: Direction, trials: &[Trial]) -> Option<&Trial> {
+    let mut out: Option<&Trial> = None;
+    for t in trials {
+        let Some(v) = t.objective else { continue };
+        if out.and_then(|b| b.objective).is_none_or(|b| better(direction, v, b)) {
+            out = Some(t);
+        }
+    }
+    out
+}
+
+/// Runs every search of `exps` (see [`study::run`]), writes each experiment's
+/// `trials.csv`, and returns the experiments with each searched model's tuned runs in its
+/// place among the runs. A search that ends without a usable trial is an error and its model
+/// gets no row; the other experiments and models go on.
+pub fn tune(exps: Vec<crate::config::Experiment>, opts: &study::Options) -> (Vec<crate::config::Experiment>, Vec<anyhow::Error>) {
+    let mut errors = Vec::new();
+    let mut out = Vec::with_capacity(exps.len());
+    for exp in exps {
+        if exp.searches.is_empty() {
+            out.push(exp);
+            continue;
+        }
+        let mut outcomes = Vec::new();
+        let mut tuned: BTreeMap<usize, Vec<crate::config::RunSpec>> = BTreeMap::new();
+        for s in &exp.searches {
+            match study::run(&exp, s, opts).and_then(|o| {
+                let runs = study::tuned_runs(&exp, s, &o);
+                outcomes.push(o);
+                runs
+            }) {
+                Ok(runs) => {
+                    tuned.insert(s.model, runs);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if let Err(e) = study::write_trials(&exp.section.results_dir.join(&exp.section.name), &outcomes) {
+            errors.push(e);
+        }
+        // Without sweeps (a search refuses them) each other model has one run per seed, in
+        // model order: the tuned runs go where their model's runs would have been.
+        let n_models = exp.runs.len() / exp.section.seeds.len() + exp.searches.len();
+        let mut rest = exp.runs.clone().into_iter();
+        let mut runs = Vec::new();
+        for mi in 0..n_models {
+            match (exp.searches.iter().any(|s| s.model == mi), tuned.remove(&mi)) {
+                (true, Some(t)) => runs.extend(t),
+                (true, None) => {}
+                (false, _) => runs.extend(rest.by_ref().take(exp.section.seeds.len())),
+            }
+        }
+        out.push(study::with_runs(&exp, runs));
+    }
+    (out, errors)
+}

@@ -1,0 +1,225 @@
+//! A study: the trials of one model's search, run batch by batch through the planner and the
+//! executor like sweep points, and the tuned runs that come out of it.
+
+use super::{best, sampler, tidy, to_values, Trial, ValidationSummary};
+use crate::config::search::{Direction, ModelSearch};
+use crate::config::{Experiment, RunSpec};
+use crate::eval::EvalTarget;
+use crate::pipeline::{self, dag, stages::Executor};
+use anyhow::{anyhow, Context, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+/// One finished trial with what the tables show of it.
+#[derive(Clone, Debug)]
+pub struct TrialRecord {
+    pub trial: Trial,
+    /// Its point id (the stage labels and the cache name it by it).
+    pub point: String,
+    /// Model key -> value.
+    pub values: BTreeMap<String, Value>,
+    /// Seconds its training took (also when it was found in the cache).
+    pub seconds: f64,
+    /// Why it has no objective.
+    pub error: Option<String>,
+}
+
+/// How the study runs its batches.
+pub struct Options<'a> {
+    pub jobs: usize,
+    /// Recompute the first batch's stages (later batches reuse what it computed).
+    pub force: bool,
+    pub progress: bool,
+    pub log: &'a (dyn Fn(String) + Sync),
+}
+
+/// What a search of one model ends with.
+pub struct Outcome {
+    pub model: String,
+    pub objective: String,
+    pub direction: Direction,
+    pub trials: Vec<TrialRecord>,
+}
+
+impl Outcome {
+    /// The chosen trial: the best validation objective, the earliest of equals.
+    pub fn chosen(&self) -> Option<&TrialRecord> {
+        let trials: Vec<Trial> = self.trials.iter().map(|r| r.trial.clone()).collect();
+        let n = best(self.direction, &trials)?.number;
+        self.trials.iter().find(|r| r.trial.number == n)
+    }
+}
+
+/// The trials of `search`: proposes a batch, plans it without a report, runs it, reads each
+/// trial's validation summary, and proposes the next until `trials` are done. Trials train
+/// with the experiment's first seed. Random and grid proposals never depend on results, so
+/// they are one batch; TPE's random start-up trials are one batch, then `batch` at a time.
+pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Outcome> {
+    let spec = &search.spec;
+    let sampler = sampler(spec);
+    let seed = exp.section.seeds[0];
+    let mut records: Vec<TrialRecord> = Vec::new();
+    let mut first = true;
+    while records.len() < spec.trials {
+        let size = match spec.kind {
+            crate::config::search::SearchKind::Tpe if records.is_empty() => spec.n_startup_trials.max(spec.batch),
+            crate::config::search::SearchKind::Tpe => spec.batch,
+            _ => spec.trials,
+        }
+        .min(spec.trials - records.len());
+        let done: Vec<Trial> = records.iter().map(|r| r.trial.clone()).collect();
+        let mut runs = Vec::with_capacity(size);
+        let mut proposed = Vec::with_capacity(size);
+        for number in records.len()..records.len() + size {
+            let point = tidy(&spec.space, sampler.propose(number, &done));
+            let values = to_values(&spec.space, &point);
+            let mut run = search.run_at(&values, seed).map_err(|e| anyhow!("search of model `{}`, trial {number}: {e}", search.name))?;
+            run.target = EvalTarget::Validation;
+            proposed.push((number, point, values, run.point_id.clone()));
+            runs.push(run);
+        }
+        let plan = pipeline::plan_with(vec![with_runs(exp, runs)], false)?;
+        let exec = Executor::new(&plan, opts.force && first, opts.progress);
+        first = false;
+        let _ = dag::execute(&plan, &exec, opts.jobs, opts.log);
+        for (i, (number, point, values, point_id)) in proposed.into_iter().enumerate() {
+            let summary: Result<ValidationSummary> = exec.validation_summary(&plan.run_keys[0][i].eval);
+            let (objective, seconds, error) = match summary {
+                Ok(s) => match s.metric(&spec.objective) {
+                    Some(v) if v.is_finite() => (Some(v), s.train_seconds(), None),
+                    _ => (None, s.train_seconds(), Some(format!("the validation evaluation has no finite `{}`", spec.objective))),
+                },
+                Err(e) => (None, 0.0, Some(format!("{e:#}"))),
+            };
+            records.push(TrialRecord { trial: Trial { number, point, objective }, point: point_id, values, seconds, error });
+        }
+    }
+    Ok(Outcome { model: search.name.clone(), objective: spec.objective.clone(), direction: spec.direction, trials: records })
+}
+
+/// The experiment with `runs` in place of its own (and no searches: a batch of trials).
+pub fn with_runs(exp: &Experiment, runs: Vec<RunSpec>) -> Experiment {
+    Experiment {
+        file: exp.file.clone(),
+        sets: exp.sets.clone(),
+        section: exp.section.clone(),
+        report: exp.report.clone(),
+        executor: exp.executor.clone(),
+        data_dir: exp.data_dir.clone(),
+        runs,
+        name_line: exp.name_line,
+        searches: Vec::new(),
+    }
+}
+
+/// The tuned runs of a search: its chosen values once per `[experiment]` seed, evaluated on
+/// test, as point `tuned`, each showing the chosen values and the validation objective.
+pub fn tuned_runs(exp: &Experiment, search: &ModelSearch, outcome: &Outcome) -> Result<Vec<RunSpec>> {
+    let chosen = outcome.chosen().with_context(|| {
+        let why = outcome.trials.iter().find_map(|t| t.error.clone()).unwrap_or_default();
+        format!(
+            "search of model `{}`: no trial finished with a validation `{}` ({} trials; first error: {why})",
+            outcome.model,
+            outcome.objective,
+            outcome.trials.len()
+        )
+    })?;
+    let score = chosen.trial.objective.expect("chosen trials have one");
+    let column = valid_column(&outcome.objective);
+    let mut runs = Vec::new();
+    for &seed in &exp.section.seeds {
+        let mut run = search.run_at(&chosen.values, seed).map_err(|e| anyhow!("{e}"))?;
+        run.point_id = "tuned".into();
+        run.flat.insert(column.clone(), format!("{score:.4}"));
+        let mut shown: Vec<String> = chosen.values.keys().map(|k| format!("model.{k}")).collect();
+        shown.push(column.clone());
+        run.tuned = Some(shown);
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
+/// The table column of a search's validation objective.
+pub fn valid_column(objective: &str) -> String {
+    format!("valid {objective}")
+}
+
+/// Writes `dir/trials.csv`: every trial of every search of the experiment (model, trial
+/// number, point id, each searched key, the validation objective, training seconds, status,
+/// error), and `dir/search-<model>.svg` per search ([`plot`]).
+pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    let keys: std::collections::BTreeSet<&String> = outcomes.iter().flat_map(|o| o.trials.iter().flat_map(|t| t.values.keys())).collect();
+    let objectives: std::collections::BTreeSet<String> = outcomes.iter().map(|o| valid_column(&o.objective)).collect();
+    let mut out = Vec::new();
+    let header: Vec<String> = ["model", "trial", "point"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(keys.iter().map(|k| k.to_string()))
+        .chain(objectives.iter().cloned())
+        .chain(["train_s", "status", "error"].map(String::from))
+        .collect();
+    writeln!(out, "{}", header.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(","))?;
+    for o in outcomes {
+        let chosen = o.chosen().map(|c| c.trial.number);
+        for t in &o.trials {
+            let mut row = vec![o.model.clone(), t.trial.number.to_string(), t.point.clone()];
+            row.extend(keys.iter().map(|k| t.values.get(*k).map_or(String::new(), |v| v.as_str().map_or(v.to_string(), str::to_string))));
+            let col = valid_column(&o.objective);
+            row.extend(objectives.iter().map(|c| if *c == col { t.trial.objective.map_or(String::new(), |v| format!("{v}")) } else { String::new() }));
+            row.push(format!("{:.3}", t.seconds));
+            row.push(
+                if t.error.is_some() {
+                    "failed"
+                } else if chosen == Some(t.trial.number) {
+                    "chosen"
+                } else {
+                    "ok"
+                }
+                .into(),
+            );
+            row.push(t.error.clone().unwrap_or_default());
+            writeln!(out, "{}", row.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","))?;
+        }
+    }
+    let path = dir.join("trials.csv");
+    std::fs::write(&path, out).with_context(|| format!("cannot write `{}`", path.display()))?;
+    for o in outcomes {
+        plot(dir, o)?;
+    }
+    Ok(())
+}
+
+/// `search-<model>.svg`: the best validation objective so far against cumulative training
+/// seconds (how much tuning bought for how much compute), with every trial's own score.
+fn plot(dir: &Path, o: &Outcome) -> Result<()> {
+    let (mut seconds, mut best_so_far, mut trials, mut best) = (0.0, Vec::new(), Vec::new(), None::<f64>);
+    for t in &o.trials {
+        seconds += t.seconds;
+        let Some(v) = t.trial.objective else { continue };
+        if best.is_none_or(|b| super::better(o.direction, v, b)) {
+            best = Some(v);
+        }
+        trials.push((seconds, v));
+        best_so_far.push((seconds, best.unwrap_or(v)));
+    }
+    if trials.is_empty() {
+        return Ok(());
+    }
+    let safe: String = o.model.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    let lines =
+        [crate::report::plots::Line { label: "best so far".into(), points: best_so_far }, crate::report::plots::Line { label: "trial".into(), points: trials }];
+    let column = valid_column(&o.objective);
+    crate::report::plots::line_chart(&dir.join(format!("search-{safe}.svg")), &format!("search of {}", o.model), "cumulative training seconds", &column, &lines)
+}
+
+/// A CSV cell, quoted when it holds a comma, quote or line break.
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}

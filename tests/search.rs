@@ -1,0 +1,231 @@
+//! `[search]`: trials chosen on validation only, run through the cached pipeline, reproducible
+//! for a seed, and a tuned row per searched model.
+
+mod common;
+use common::*;
+use runner::search::{self, study::Options};
+use std::path::Path;
+
+/// A small table dataset: user `warm` has every item first (so item ids are fixed by the
+/// file's first rows whatever the other users hold), then each user walks one cluster of 10
+/// items in steps of 1 or 2; the last interaction of each walker (test) is `last(u, item)`.
+fn table(dir: &Path, last: impl Fn(usize, usize) -> usize) -> std::path::PathBuf {
+    let mut csv = String::from("user_id,item_id,ts\n");
+    for i in 0..60 {
+        csv += &format!("warm,i{i},{i}\n");
+    }
+    for u in 0..150 {
+        let cluster = u % 6;
+        let (mut pos, step) = (u * 7 % 10, 1 + u % 2);
+        let len = 8 + u % 5;
+        for t in 0..len {
+            let item = cluster * 10 + pos;
+            let item = if t + 1 == len { last(u, item) } else { item };
+            csv += &format!("u{u},i{item},{t}\n");
+            pos = (pos + step) % 10;
+        }
+    }
+    let p = dir.join("walks.csv");
+    std::fs::write(&p, csv).unwrap();
+    p
+}
+
+fn config(dir: &Path, data: &Path, kind: &str, seeds: &str) -> std::path::PathBuf {
+    write_config(
+        dir,
+        "search.toml",
+        &format!(
+            r#"
+[experiment]
+name = "search"
+seeds = {seeds}
+
+[dataset]
+kind = "table"
+path = "{}"
+
+[split]
+kind = "leave_last_out"
+validation = true
+
+[[model]]
+kind = "popularity"
+
+[[model]]
+kind = "item2vec"
+dim = 8
+epochs = 3
+threads = 1
+search = {{ space = {{ window = {{ int = [1, 4] }}, lr = {{ log_uniform = [0.002, 0.2] }} }} }}
+
+[search]
+kind = "{kind}"
+trials = 6
+n_startup_trials = 3
+objective = "NDCG@10"
+seed = 11
+
+[metrics]
+k = [10]
+"#,
+            data.display()
+        ),
+    )
+}
+
+/// Runs the searches and then the tables, as `runner run` does: the trials.csv rows (without
+/// the timing column, which varies) and the table's JSON rows.
+fn tune_and_run(cfg: &Path, sandbox: &Path) -> (Vec<Vec<String>>, Vec<serde_json::Value>, usize) {
+    let exp = load(cfg, &sandbox_sets(sandbox));
+    let ran = std::sync::atomic::AtomicUsize::new(0);
+    let log = |line: String| {
+        if line.contains(" ran ") {
+            ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    };
+    let (exps, errors) = search::tune(vec![exp], &Options { jobs: 2, force: false, progress: false, log: &log });
+    assert!(errors.is_empty(), "{errors:?}");
+    let (_, tables) = run(exps, false);
+    let csv = std::fs::read_to_string(sandbox.join("results/search/trials.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let timing = header.iter().position(|h| *h == "train_s").unwrap();
+    let cells = |l: &str| -> Vec<String> { l.split(',').enumerate().filter(|(i, _)| *i != timing).map(|(_, c)| c.to_string()).collect() };
+    let rows = std::iter::once(cells(&header.join(","))).chain(lines.map(cells)).collect();
+    (rows, tables.into_iter().next().unwrap(), ran.into_inner())
+}
+
+#[test]
+fn a_search_writes_its_trials_and_one_tuned_row_per_seed_with_the_best_trials_values() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let cfg = config(d.path(), &data, "tpe", "[1, 2]");
+    let (trials, rows, ran) = tune_and_run(&cfg, &d.path().join("a"));
+    assert!(ran > 0);
+    let header = &trials[0];
+    assert_eq!(header, &["model", "trial", "point", "lr", "window", "valid NDCG@10", "status", "error"]);
+    assert_eq!(trials.len(), 7, "{trials:?}");
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let best = trials[1..].iter().map(|r| r[col("valid NDCG@10")].parse::<f64>().unwrap()).fold(f64::MIN, f64::max);
+    let chosen: Vec<&Vec<String>> = trials[1..].iter().filter(|r| r[col("status")] == "chosen").collect();
+    assert_eq!(chosen.len(), 1);
+    assert_eq!(chosen[0][col("valid NDCG@10")].parse::<f64>().unwrap(), best);
+
+    // The table: popularity as usual, item2vec once per seed at point `tuned`, with the
+    // chosen values and their validation score as columns.
+    let tuned: Vec<&serde_json::Value> = rows.iter().filter(|r| r["model"] == "item2vec").collect();
+    assert_eq!(tuned.len(), 2);
+    assert!(rows.iter().any(|r| r["model"] == "popularity" && r["point"] == "base"));
+    for r in &tuned {
+        assert_eq!(r["point"], "tuned");
+        assert_eq!(r["config"]["model.window"].as_str().unwrap(), chosen[0][col("window")]);
+        assert_eq!(r["config"]["model.lr"].as_str().unwrap(), chosen[0][col("lr")]);
+        assert_eq!(r["config"]["valid NDCG@10"].as_str().unwrap(), format!("{best:.4}"));
+        assert!(metric(r, "NDCG@10") > 0.0);
+    }
+    assert_ne!(tuned[0]["seed"], tuned[1]["seed"]);
+    let svg = std::fs::read_to_string(d.path().join("a/results/search/search-item2vec.svg")).unwrap();
+    assert!(svg.contains("best so far") && svg.contains("valid NDCG@10"));
+
+    // Again in the same folders: the same trials, all found in the cache, the same choice.
+    let (again, rows_again, ran_again) = tune_and_run(&cfg, &d.path().join("a"));
+    assert_eq!(again, trials);
+    assert_eq!(ran_again, 0, "a rerun of a finished search computes nothing");
+    assert_eq!(rows_again.iter().map(|r| r["config"].clone()).collect::<Vec<_>>(), rows.iter().map(|r| r["config"].clone()).collect::<Vec<_>>());
+
+    // In a fresh cache (threads = 1): the same trials, scores and choice.
+    let (fresh, _, _) = tune_and_run(&cfg, &d.path().join("b"));
+    assert_eq!(fresh, trials);
+}
+
+#[test]
+fn the_test_items_never_change_the_choice() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let cfg_a = config(&a, &table(&a, |_, i| i), "tpe", "[1]");
+    // Every walker's last item moved to another cluster.
+    let cfg_b = config(&b, &table(&b, |u, i| (i + 10 + u % 40) % 60), "tpe", "[1]");
+    let (trials_a, rows_a, _) = tune_and_run(&cfg_a, &a);
+    let (trials_b, rows_b, _) = tune_and_run(&cfg_b, &b);
+    assert_eq!(trials_a, trials_b, "trials and their validation scores ignore the test items");
+    let tuned = |rows: &[serde_json::Value]| rows.iter().find(|r| r["model"] == "item2vec").unwrap().clone();
+    let (ta, tb) = (tuned(&rows_a), tuned(&rows_b));
+    assert_eq!(ta["config"], tb["config"], "the same configuration is chosen");
+    assert_ne!(metric(&ta, "NDCG@10"), metric(&tb, "NDCG@10"), "the test items did change, and with them the test metrics");
+}
+
+#[test]
+fn random_and_grid_searches_run_their_trials_in_one_batch() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let cfg = config(d.path(), &data, "random", "[1]");
+    let (trials, rows, _) = tune_and_run(&cfg, &d.path().join("r"));
+    assert_eq!(trials.len(), 7);
+    assert_eq!(rows.iter().filter(|r| r["point"] == "tuned").count(), 1);
+    let body = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("window = { int = [1, 4] }, lr = { log_uniform = [0.002, 0.2] }", "window = { choice = [1, 3] }, lr = { choice = [0.01, 0.1] }")
+        .replace("trials = 6", "");
+    let cfg = write_config(d.path(), "grid.toml", &body.replace("kind = \"random\"", "kind = \"grid\""));
+    let (trials, _, _) = tune_and_run(&cfg, &d.path().join("g"));
+    assert_eq!(trials.len(), 5, "a grid of 2 x 2 runs 4 trials: {trials:?}");
+    let mut points: Vec<&String> = trials[1..].iter().map(|r| &r[2]).collect();
+    points.sort();
+    points.dedup();
+    assert_eq!(points.len(), 4);
+}
+
+const PLAIN: &str = r#"
+[experiment]
+name = "plain"
+seeds = [1]
+
+[dataset]
+kind = "table"
+path = "DATA"
+
+[split]
+kind = "leave_last_out"
+validation = true
+
+[[model]]
+kind = "item2vec"
+dim = 8
+epochs = 3
+threads = 1
+
+[metrics]
+k = [10]
+"#;
+
+#[test]
+fn model_selection_cannot_read_a_test_evaluation() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let cfg = write_config(d.path(), "plain.toml", &PLAIN.replace("DATA", &data.display().to_string()));
+    let plan = runner::pipeline::plan(vec![load(&cfg, &sandbox_sets(d.path()))]).unwrap();
+    let exec = runner::pipeline::stages::Executor::new(&plan, false, false);
+    let (_, errors) = runner::pipeline::dag::execute(&plan, &exec, 1, &|_| {});
+    assert!(errors.is_empty());
+    for k in &plan.run_keys[0] {
+        assert!(exec.eval_summary(&k.eval).is_ok());
+        let e = exec.validation_summary(&k.eval).unwrap_err();
+        assert!(format!("{e}").contains("not a validation evaluation"), "{e}");
+    }
+    // The same run evaluated on validation: its own eval entry, readable by model selection,
+    // scored on the second-to-last items (those that do not repeat a training item).
+    let mut exp = load(&cfg, &sandbox_sets(d.path()));
+    exp.runs[0].target = runner::eval::EvalTarget::Validation;
+    let vplan = runner::pipeline::plan(vec![exp]).unwrap();
+    let vexec = runner::pipeline::stages::Executor::new(&vplan, false, false);
+    let (summary, errors) = runner::pipeline::dag::execute(&vplan, &vexec, 1, &|_| {});
+    assert!(errors.is_empty());
+    assert_eq!(summary.ran, 2, "only the validation eval and the report run; data to index are shared: {summary:?}");
+    let (test_key, valid_key) = (&plan.run_keys[0][0].eval, &vplan.run_keys[0][0].eval);
+    assert_ne!(test_key, valid_key);
+    let v = vexec.validation_summary(valid_key).unwrap();
+    assert!(v.users() > 0 && v.users() <= 151, "{}", v.users());
+    assert_ne!(v.metric("NDCG@10"), Some(exec.eval_summary(test_key).unwrap().metrics["NDCG@10"]));
+}

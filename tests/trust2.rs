@@ -60,7 +60,7 @@ fn d01_a_huge_sweep_is_refused_before_it_is_expanded() {
         let o = runner(d.path(), cmd).output().unwrap();
         let text = out(&o);
         assert_eq!(o.status.code(), Some(2), "{cmd:?}: {text}");
-        assert!(text.contains("10,000,000,000 points") && text.contains("max_points"), "{cmd:?}: {text}");
+        assert!(text.contains("10,000,000,000 points") && text.contains("max_points") && text.contains("[search]"), "{cmd:?}: {text}");
         assert!(text.contains(&format!("huge.toml:{sweep_line}")), "{cmd:?}: the error points at the [sweep] line {sweep_line}: {text}");
     }
     // Within the cap it runs; `max_points` raises the cap.

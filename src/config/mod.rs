@@ -468,7 +468,7 @@ fn check_point_count(global: &BTreeMap<String, Vec<Value>>, per_model: &[BTreeMa
     Err(sm.error(
         &at,
         format!("the sweep expands to {count} points (models x points), above [experiment] max_points = {}", crate::term::thousands(max as u128)),
-        Some("sweep fewer values (one key at a time, or a random subset of the grid), or raise [experiment] max_points".into()),
+        Some("search the space with a trial budget instead ([search] kind = \"random\" or \"tpe\", trials = N), sweep fewer values, or raise [experiment] max_points".into()),
     ))
 }
 

@@ -472,7 +472,6 @@ fn check_point_count(global: &BTreeMap<String, Vec<Value>>, per_model: &[BTreeMa
     ))
 }
 
-
 /// `results_dir` and `cache_dir` must be folders this process can create and write, checked
 /// before anything runs rather than after every stage.
 fn check_output_dir(dir: &Path, key: &str, sm: &SourceMap) -> Result<(), ConfigError> {

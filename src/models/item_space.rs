@@ -73,7 +73,6 @@ pub fn check_memory(model: &str, n_items: usize, needed: u64, what: &str) -> Res
     Ok(())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,7 +86,10 @@ mod tests {
         assert_eq!(item_users(&split), vec![vec![0], vec![1], vec![0]]);
         assert_eq!(user_items(&split), vec![vec![0, 2], vec![1]]);
         assert_eq!(output_bytes(2, 3), 4 * 3 * 5);
-        assert_eq!((crate::term::thousands(60000), crate::term::thousands(999), crate::term::thousands(1234567)), ("60,000".into(), "999".into(), "1,234,567".into()));
+        assert_eq!(
+            (crate::term::thousands(60000), crate::term::thousands(999), crate::term::thousands(1234567)),
+            ("60,000".into(), "999".into(), "1,234,567".into())
+        );
         if crate::memory::available().is_some() {
             let e = check_memory("EASE", 60000, u64::MAX / 2, "f64 Gram matrix").unwrap_err().to_string();
             assert!(e.starts_with("EASE on 60,000 items needs ") && e.contains(" are available (f64 Gram matrix)"), "{e}");

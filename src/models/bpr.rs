@@ -8,7 +8,7 @@
 //! the trained vectors rank by the full score through the shared index.
 //!
 //! Negatives come from the `[sampler]` section when the config has one, else `uniform`. A
-//! negative the user trained on is no negative: that step is skipped (`implicit` redraws), and
+//! negative the user trained on is no negative: that step is skipped (as `implicit` does with `verify_negative_samples`), and
 //! the share skipped is kept in the notes.
 //!
 //! Threads update the shared tables without locks (Hogwild, Niu et al. 2011): each thread

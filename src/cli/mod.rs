@@ -409,14 +409,14 @@ fn recall_failures(exec: &Executor, ei: usize, dir: &Path) {
 /// two datasets name different people.
 fn same_users(plan: &pipeline::Plan) -> Result<(), String> {
     let (a, b) = (&plan.experiments[0].section.name, &plan.experiments[1].section.name);
-    let keys = |ei: usize, f: fn(&pipeline::RunKeys) -> &String| {
-        let mut v: Vec<&String> = plan.run_keys[ei].iter().map(f).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    for (what, f) in [("dataset", (|k: &pipeline::RunKeys| &k.data) as fn(&pipeline::RunKeys) -> &String), ("split", |k: &pipeline::RunKeys| &k.split)] {
-        let (ka, kb) = (keys(0, f), keys(1, f));
+    for what in ["dataset", "split"] {
+        let keys = |ei: usize| {
+            let mut v: Vec<&String> = plan.run_keys[ei].iter().map(|k| if what == "dataset" { &k.data } else { &k.split }).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let (ka, kb) = (keys(0), keys(1));
         if ka != kb {
             return Err(format!(
                 "`{a}` and `{b}` were evaluated on different {what}s (keys {} and {}): their users cannot be paired; compare experiments on the same [dataset] and [split]",
@@ -466,7 +466,7 @@ fn compare(args: CompareArgs) -> i32 {
     }
     let md = crate::report::compare::to_markdown(&plan.experiments[0], &plan.experiments[1], &cols);
     let out = args.b.join(format!("compare-{}.md", plan.experiments[0].section.name));
-    if let Err(e) = crate::report::write_set(&args.b, &[(out.file_name().and_then(|n| n.to_str()).unwrap_or("compare.md"), md.clone())]) {
+    if let Err(e) = crate::interrupt::write_set(&args.b, &[(out.file_name().and_then(|n| n.to_str()).unwrap_or("compare.md"), md.clone())]) {
         eprintln!("error: {e:#}");
         return 1;
     }

@@ -238,7 +238,7 @@ fn check_overrides_against_sweeps(tree: &Value, applied: &[String], sm: &SourceM
     let canonical = |path: &str| -> Vec<String> {
         let mut segs: Vec<String> = path.split('.').map(str::to_string).collect();
         if segs.len() > 1 && segs[0] == "model" && segs[1].parse::<usize>().is_err() {
-            if let Some(i) = models.iter().position(|m| m.get("name").or_else(|| m.get("kind")).and_then(Value::as_str) == Some(segs[1].as_str())) {
+            if let Some(i) = sweep::named(&models, &segs[1]) {
                 segs[1] = i.to_string();
             }
         }

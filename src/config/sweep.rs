@@ -59,11 +59,7 @@ pub fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<(), SetErr
             Value::Array(items) => {
                 let idx = match seg.parse::<usize>() {
                     Ok(n) => n,
-                    Err(_) => items
-                        .iter()
-                        // A model without a `name` is named by its kind.
-                        .position(|it| it.get("name").or_else(|| it.get("kind")).and_then(Value::as_str) == Some(seg))
-                        .ok_or_else(|| SetError(format!("`{}` has no element named `{seg}`", segs[..i].join("."))))?,
+                    Err(_) => named(items, seg).ok_or_else(|| SetError(format!("`{}` has no element named `{seg}`", segs[..i].join("."))))?,
                 };
                 let len = items.len();
                 let slot = items.get_mut(idx).ok_or_else(|| SetError(format!("`{}` has {len} elements, index {idx} is out of range", segs[..i].join("."))))?;
@@ -77,6 +73,12 @@ pub fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<(), SetErr
         };
     }
     Ok(())
+}
+
+/// The element of an array of tables named `name` (a model without a `name` is named by its
+/// kind), as dotted paths address it.
+pub fn named(items: &[Value], name: &str) -> Option<usize> {
+    items.iter().position(|it| it.get("name").or_else(|| it.get("kind")).and_then(Value::as_str) == Some(name))
 }
 
 /// Parses a `--set` right-hand side as a TOML value (`32`, `0.5`, `true`, `[1, 2]`, `"x"`),

@@ -8,7 +8,6 @@ use crate::data::{Dataset, Split};
 use crate::index::{AnnIndex, Hit};
 use crate::models::Trained;
 use anyhow::{anyhow, bail, Result};
-use std::path::Path;
 use std::sync::Arc;
 
 /// One run's cached outputs, loaded for questions.
@@ -189,17 +188,6 @@ pub fn encode(vectors: &crate::linalg::Matrix, ids: &[String], format: &str) -> 
     }
 }
 
-/// Writes [`encode`]'s files as `<out>.<suffix>` (appended: `out` may hold a dot, e.g.
-/// `run.items`), as one set ([`crate::interrupt::write_set`]).
-pub fn export(vectors: &crate::linalg::Matrix, ids: &[String], format: &str, out: &Path) -> Result<Vec<std::path::PathBuf>> {
-    let files = encode(vectors, ids, format)?;
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let stem = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let named: Vec<(String, Vec<u8>)> = files.into_iter().map(|(suffix, b)| (format!("{stem}.{suffix}"), b)).collect();
-    crate::interrupt::write_set(dir, &named)?;
-    Ok(named.iter().map(|(n, _)| dir.join(n)).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,11 +195,11 @@ mod tests {
 
     #[test]
     fn npy_header_is_aligned_and_word2vec_round_trips() {
-        let d = tempfile::tempdir().unwrap();
         let m = Matrix::from_vec(3, 2, vec![0.5, -1.0, 2.25, 0.0, 1e-3, 3.0]).unwrap();
         let ids: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
-        let files = export(&m, &ids, "npy", &d.path().join("items")).unwrap();
-        let bytes = std::fs::read(&files[0]).unwrap();
+        let files = encode(&m, &ids, "npy").unwrap();
+        assert_eq!(files.iter().map(|(s, _)| *s).collect::<Vec<_>>(), ["npy", "ids.txt"]);
+        let bytes = &files[0].1;
         assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
         let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
         assert_eq!((10 + hlen) % 64, 0, "data starts 64-byte aligned");
@@ -219,9 +207,9 @@ mod tests {
         assert!(header.contains("'shape': (3, 2)") && header.ends_with('\n'));
         let data: Vec<f32> = bytes[10 + hlen..].chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
         assert_eq!(data, m.data);
-        assert_eq!(std::fs::read_to_string(&files[1]).unwrap(), "a\nb\nc\n");
-        let w2v = export(&m, &ids, "word2vec", &d.path().join("items")).unwrap();
-        let text = std::fs::read_to_string(&w2v[0]).unwrap();
+        assert_eq!(files[1].1, b"a\nb\nc\n");
+        let w2v = encode(&m, &ids, "word2vec").unwrap();
+        let text = std::str::from_utf8(&w2v[0].1).unwrap();
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("3 2"));
         for (r, line) in lines.enumerate() {
@@ -230,8 +218,8 @@ mod tests {
             let back: Vec<f32> = parts[1..].iter().map(|x| x.parse().unwrap()).collect();
             assert_eq!(back, m.row(r), "print precision round-trips f32");
         }
-        assert!(export(&m, &["a b".into(), "c".into(), "d".into()], "word2vec", &d.path().join("x")).unwrap_err().to_string().contains("whitespace"));
-        assert!(export(&m, &ids, "csv", &d.path().join("x")).unwrap_err().to_string().contains("formats: npy, parquet, word2vec"));
+        assert!(encode(&m, &["a b".into(), "c".into(), "d".into()], "word2vec").unwrap_err().to_string().contains("whitespace"));
+        assert!(encode(&m, &ids, "csv").unwrap_err().to_string().contains("formats: npy, parquet, word2vec"));
     }
 
     #[test]

@@ -233,7 +233,7 @@ fn read_jobs(dir: &Path) -> BTreeMap<String, String> {
 }
 
 fn write_jobs(dir: &Path, jobs: &BTreeMap<String, String>) -> Result<()> {
-    crate::report::write_set(dir, &[("jobs.json", serde_json::to_string_pretty(jobs)?)])
+    crate::interrupt::write_set(dir, &[("jobs.json", serde_json::to_string_pretty(jobs)?)])
 }
 
 /// What a stage's job came to.

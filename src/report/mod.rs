@@ -21,7 +21,6 @@ use crate::eval::{EvalSummary, PerUser};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 
 /// The trailing columns of a table with an approximate index: training and index build
@@ -398,12 +397,7 @@ pub fn write_run_json(exp: &Experiment) -> Result<()> {
     let again = json!({"config": std::path::absolute(&exp.file).unwrap_or_else(|_| exp.file.clone()), "sets": exp.sets});
     let dir = exp.section.results_dir.join(&exp.section.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    write_set(&dir, &[("run.json", serde_json::to_string_pretty(&again)?)])
-}
-
-/// Writes files as one set ([`crate::interrupt::write_set`]).
-pub fn write_set(dir: &Path, files: &[(&str, String)]) -> Result<()> {
-    crate::interrupt::write_set(dir, files)
+    crate::interrupt::write_set(&dir, &[("run.json", serde_json::to_string_pretty(&again)?)])
 }
 
 /// Writes the three result files of an experiment and prints its table. `same_dataset` holds
@@ -427,7 +421,7 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
     if let Some(n) = &note {
         md += &format!("\n{n}\n");
     }
-    write_set(
+    crate::interrupt::write_set(
         &dir,
         &[("results.md", md), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?), ("results.tex", latex::to_latex(shown))],
     )?;
@@ -448,8 +442,8 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
     }
     write_run_json(exp)?;
     // The page to look at, and the folder's list of pages.
-    write_set(&dir, &[("index.html", html::page(exp, shown, &t, &plotted, note))])?;
-    write_set(&exp.section.results_dir, &[("index.html", html::index(&exp.section.results_dir)?)])?;
+    crate::interrupt::write_set(&dir, &[("index.html", html::page(exp, shown, &t, &plotted, note))])?;
+    crate::interrupt::write_set(&exp.section.results_dir, &[("index.html", html::index(&exp.section.results_dir)?)])?;
     crate::say!("report page: {}", dir.join("index.html").display());
     Ok(())
 }

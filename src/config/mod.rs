@@ -172,6 +172,13 @@ pub struct RunSpec {
     /// Set on a search's tuned run: the `flat` keys the table always shows for it (the chosen
     /// values and the validation score), even where they do not vary between rows.
     pub tuned: Option<Vec<String>>,
+    /// A pruned search's rung: train only this many epochs of the model's schedule (a train
+    /// key of its own, holding a checkpoint); `None` trains to the end.
+    pub stop_epoch: Option<usize>,
+    /// The epoch of the same training's checkpoint to go on from, when its cache entry is
+    /// there (else training starts from zero, with the same result). Not in any key: where
+    /// the state came from does not change it.
+    pub resume_from: Option<usize>,
 }
 
 /// A config file, validated and expanded.
@@ -772,6 +779,8 @@ fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &Sou
         flat,
         target: crate::eval::EvalTarget::Test,
         tuned: None,
+        stop_epoch: None,
+        resume_from: None,
     })
 }
 

@@ -265,7 +265,7 @@ impl Model for Als {
         let to_f32 = |v: Vec<f64>, n: usize| Matrix::from_vec(n, f, v.into_iter().map(|a| a as f32).collect());
         let mut notes = serde_json::Map::new();
         notes.insert("threads".into(), json!(pool.current_num_threads()));
-        Ok(Trained { items: to_f32(y, split.n_items)?, users: to_f32(x, split.n_users)?, metric: Metric::Ip, epochs, notes })
+        Ok(Trained { items: to_f32(y, split.n_items)?, users: to_f32(x, split.n_users)?, metric: Metric::Ip, epochs, notes, checkpoint: None })
     }
 }
 
@@ -331,7 +331,8 @@ mod tests {
     fn loss_falls_every_iteration_and_learns_the_clusters() {
         let split = planted(2);
         let model = Als(AlsParams { factors: 8, iterations: 8, alpha: 10.0, regularization: 0.1, threads: 1, ..Default::default() });
-        let input = TrainInput { dataset: &Dataset::default(), split: &split, corpus: None, seed: 9, progress: false, sampler: None };
+        let input =
+            TrainInput { dataset: &Dataset::default(), split: &split, corpus: None, seed: 9, progress: false, sampler: None, resume: None, stop_epoch: None };
         let t = model.fit(&input).unwrap();
         assert_eq!((t.items.rows, t.items.cols, t.users.rows, t.epochs.len()), (40, 8, 40, 8));
         for w in t.epochs.windows(2) {

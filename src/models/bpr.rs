@@ -250,7 +250,7 @@ impl Model for Bpr {
         let mut notes = serde_json::Map::new();
         notes.insert("threads".into(), json!(threads));
         notes.insert("skipped_negatives_share".into(), json!(skipped as f64 / total.max(1) as f64));
-        Ok(Trained { items: items.into_matrix()?, users: users.into_matrix()?, metric: Metric::Ip, epochs, notes })
+        Ok(Trained { items: items.into_matrix()?, users: users.into_matrix()?, metric: Metric::Ip, epochs, notes, checkpoint: None })
     }
 }
 
@@ -302,7 +302,8 @@ mod tests {
     fn recovers_planted_clusters_and_is_reproducible_on_one_thread() {
         let split = planted();
         let model = Bpr(BprParams { factors: 8, epochs: 30, threads: 1, ..Default::default() });
-        let input = TrainInput { dataset: &Dataset::default(), split: &split, corpus: None, seed: 3, progress: false, sampler: None };
+        let input =
+            TrainInput { dataset: &Dataset::default(), split: &split, corpus: None, seed: 3, progress: false, sampler: None, resume: None, stop_epoch: None };
         let t = model.fit(&input).unwrap();
         assert_eq!((t.items.rows, t.items.cols, t.users.rows), (40, 9, 80));
         assert!(t.users.rows_iter().all(|r| r[8] == 1.0), "the user's bias dimension stays 1");

@@ -117,7 +117,7 @@ impl Model for Ease {
         let users = item_space::user_rows(split);
         let mut notes = serde_json::Map::new();
         notes.insert("scores_items".into(), json!(item_space::NOTE));
-        Ok(Trained { items, users, metric: Metric::Ip, epochs: Vec::new(), notes })
+        Ok(Trained { items, users, metric: Metric::Ip, epochs: Vec::new(), notes, checkpoint: None })
     }
 
     fn uses_seed(&self) -> bool {
@@ -191,7 +191,16 @@ mod tests {
         let split = small_split();
         let lambda = 2.5;
         let t = Ease(EaseParams { lambda })
-            .fit(&TrainInput { dataset: &Dataset::default(), split: &split, corpus: None, seed: 0, progress: false, sampler: None })
+            .fit(&TrainInput {
+                dataset: &Dataset::default(),
+                split: &split,
+                corpus: None,
+                seed: 0,
+                progress: false,
+                sampler: None,
+                resume: None,
+                stop_epoch: None,
+            })
             .unwrap();
         // Naive: X dense, G = XᵀX + λI, P = G⁻¹ by Gauss-Jordan, B = I - P diagMat(1/diag P).
         let (nu, n) = (6, 5);
@@ -244,7 +253,16 @@ mod tests {
         // 10^7 items (a hundred terabytes of Gram matrix): refused before any allocation.
         let split = Split { n_users: 1, n_items: 10_000_000, ..Default::default() };
         let e = Ease(EaseParams::default())
-            .fit(&TrainInput { dataset: &Dataset::default(), split: &split, corpus: None, seed: 0, progress: false, sampler: None })
+            .fit(&TrainInput {
+                dataset: &Dataset::default(),
+                split: &split,
+                corpus: None,
+                seed: 0,
+                progress: false,
+                sampler: None,
+                resume: None,
+                stop_epoch: None,
+            })
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("EASE on 10,000,000 items needs ") && e.contains("are available"), "{e}");

@@ -18,7 +18,7 @@
 //! Items absent from the corpus keep no trace of their random initialisation: their vector is
 //! zero (score 0), rather than a random direction.
 
-use super::{user_histories, EpochLog, Model, ModelKind, TrainInput, Trained};
+use super::{user_histories, Checkpoint, EpochLog, Model, ModelKind, TrainInput, Trained};
 use crate::data::corpus::Corpus;
 use crate::data::{Dataset, Split};
 use crate::ensure_param;
@@ -198,16 +198,8 @@ impl Model for Item2Vec {
         );
         let histories = user_histories(split);
         let short_users = histories.iter().filter(|h| h.len() < 2).count();
-        let mut epochs = Vec::with_capacity(p.epochs);
-        let bar = crate::pipeline::progress::epochs("item2vec", p.epochs as u64, input.progress);
-        let mut on_epoch = |e: &sgns::EpochStats| {
-            bar.set_message(format!("loss {:.4}, {:.0} tokens/s", e.loss, e.tokens_per_sec));
-            bar.inc(1);
-            epochs.push(EpochLog { epoch: e.epoch + 1, loss: e.loss, seconds: e.seconds, throughput: e.tokens_per_sec });
-        };
-        let out =
-            sgns::train(corpus, &p.sgns_config(input.seed), &mut on_epoch).with_context(|| format!("item2vec: training on {} sequences", corpus.len()))?;
-        bar.finish_and_clear();
+        let (out, epochs, checkpoint) =
+            train_sgns("item2vec", corpus, &p.sgns_config(input.seed), input).with_context(|| format!("item2vec: training on {} sequences", corpus.len()))?;
 
         let mut items = match p.item_vectors {
             ItemVectors::Centre => out.centre,
@@ -235,8 +227,36 @@ impl Model for Item2Vec {
         notes.insert("skipped_users_lt2_items".into(), json!(short_users));
         notes.insert("untrained_items".into(), json!(untrained));
         notes.insert("threads".into(), json!(if p.threads == 0 { rayon::current_num_threads() } else { p.threads }));
-        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes })
+        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint })
     }
+
+    fn epoch_key(&self) -> Option<&'static str> {
+        Some("epochs")
+    }
+}
+
+/// Trains the epochs `input` asks for ([`TrainInput::span`]) on the skip-gram engine, with a
+/// progress bar and the epoch log: item2vec's and node2vec's common training. The
+/// checkpoint (centre and context tables) comes back when training stopped before the end.
+pub(super) fn train_sgns(name: &str, corpus: &Corpus, cfg: &SgnsConfig, input: &TrainInput) -> Result<(sgns::SgnsOutput, Vec<EpochLog>, Option<Checkpoint>)> {
+    let (from, to) = input.span(cfg.epochs)?;
+    let (v, d) = (corpus.vocab_size, cfg.dim);
+    let tables = match (input.resumed_table("centre", v, d)?, input.resumed_table("context", v, d)?) {
+        (Some(c), Some(x)) => Some((c, x)),
+        _ => None,
+    };
+    let mut epochs = Vec::with_capacity(to - from);
+    let bar = crate::pipeline::progress::epochs(name, (to - from) as u64, input.progress);
+    let mut on_epoch = |e: &sgns::EpochStats| {
+        bar.set_message(format!("loss {:.4}, {:.0} tokens/s", e.loss, e.tokens_per_sec));
+        bar.inc(1);
+        epochs.push(EpochLog { epoch: e.epoch + 1, loss: e.loss, seconds: e.seconds, throughput: e.tokens_per_sec });
+    };
+    let out = sgns::train_span(corpus, cfg, sgns::EngineOptions::default(), sgns::Span { from, to, tables }, &mut on_epoch)?;
+    bar.finish_and_clear();
+    let checkpoint =
+        (to < cfg.epochs).then(|| Checkpoint { epoch: to, tables: vec![("centre".into(), out.centre.clone()), ("context".into(), out.context.clone())] });
+    Ok((out, epochs, checkpoint))
 }
 
 /// Every user's training items in time order (most recent `max_len`, 0 = all), users with
@@ -360,13 +380,43 @@ mod tests {
         assert_eq!(c.seq(0), &h[0][23..]);
     }
 
+    /// A training stopped at epoch 2 of 5 and resumed from its checkpoint ends with the bits
+    /// of an uninterrupted one (one thread), and logs the epochs it trained.
+    #[test]
+    fn stopped_then_resumed_equals_uninterrupted() {
+        let split = planted_split();
+        let model = Item2Vec { params: Item2VecParams { dim: 8, epochs: 5, threads: 1, ..Default::default() } };
+        let ds = Dataset::default();
+        let whole = model.fit(&TrainInput::new(&ds, &split, None, 7)).unwrap();
+        assert!(whole.checkpoint.is_none());
+        let first = model.fit(&TrainInput { stop_epoch: Some(2), ..TrainInput::new(&ds, &split, None, 7) }).unwrap();
+        let ckpt = first.checkpoint.clone().expect("stopped early");
+        assert_eq!((ckpt.epoch, first.epochs.len()), (2, 2));
+        assert_ne!(first.items, whole.items);
+        let rest = model.fit(&TrainInput { resume: Some(&ckpt), ..TrainInput::new(&ds, &split, None, 7) }).unwrap();
+        assert_eq!(rest.items, whole.items);
+        assert_eq!(rest.users, whole.users);
+        assert_eq!(rest.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(), vec![3, 4, 5]);
+        assert_eq!(rest.epochs[2].loss, whole.epochs[4].loss);
+        // A rung in between (2 -> 4 -> 5) changes nothing either.
+        let mid = model.fit(&TrainInput { resume: Some(&ckpt), stop_epoch: Some(4), ..TrainInput::new(&ds, &split, None, 7) }).unwrap();
+        let c4 = mid.checkpoint.unwrap();
+        let end = model.fit(&TrainInput { resume: Some(&c4), ..TrainInput::new(&ds, &split, None, 7) }).unwrap();
+        assert_eq!(end.items, whole.items);
+        // A checkpoint of another shape is refused, not trained on.
+        let mut bad = ckpt.clone();
+        bad.tables[0].1 = Matrix::zeros(3, 8);
+        let e = model.fit(&TrainInput { resume: Some(&bad), ..TrainInput::new(&ds, &split, None, 7) }).unwrap_err();
+        assert!(format!("{e:#}").contains("checkpoint's `centre` table is 3x8"), "{e:#}");
+    }
+
     #[test]
     fn fit_learns_clusters() {
         let split = planted_split();
         let model = Item2Vec { params: Item2VecParams { dim: 16, epochs: 5, threads: 1, ..Default::default() } };
         let ds = Dataset::default();
         let corpus = model.build_corpus(&ds, &split, 0).unwrap();
-        let input = TrainInput { dataset: &ds, split: &split, corpus: Some(&corpus), seed: 5, progress: false, sampler: None };
+        let input = TrainInput { dataset: &ds, split: &split, corpus: Some(&corpus), seed: 5, progress: false, sampler: None, resume: None, stop_epoch: None };
         let t = model.fit(&input).unwrap();
         assert_eq!((t.items.rows, t.items.cols, t.users.rows), (41, 16, 42));
         assert_eq!(t.metric, Metric::Ip);

@@ -184,7 +184,7 @@ impl Model for ItemKnn {
         let mut notes = serde_json::Map::new();
         notes.insert("scores_items".into(), json!(item_space::NOTE));
         notes.insert("mean_neighbours".into(), json!(kept as f64 / n.max(1) as f64));
-        Ok(Trained { items, users, metric: Metric::Ip, epochs: Vec::new(), notes })
+        Ok(Trained { items, users, metric: Metric::Ip, epochs: Vec::new(), notes, checkpoint: None })
     }
 
     fn uses_seed(&self) -> bool {
@@ -297,8 +297,18 @@ mod tests {
     fn scores_sum_similarities_of_the_users_items() {
         let split = random_split(5);
         let p = ItemKnnParams { k: 4, shrink: 1.0, weighting: Weighting::Bm25 };
-        let t =
-            ItemKnn(p.clone()).fit(&TrainInput { dataset: &Dataset::default(), split: &split, corpus: None, seed: 0, progress: false, sampler: None }).unwrap();
+        let t = ItemKnn(p.clone())
+            .fit(&TrainInput {
+                dataset: &Dataset::default(),
+                split: &split,
+                corpus: None,
+                seed: 0,
+                progress: false,
+                sampler: None,
+                resume: None,
+                stop_epoch: None,
+            })
+            .unwrap();
         let nn = brute_force(&split, &p);
         let by_user = item_space::user_items(&split);
         for (u, items) in by_user.iter().enumerate() {

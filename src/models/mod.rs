@@ -38,6 +38,47 @@ pub struct TrainInput<'a> {
     pub progress: bool,
     /// The canonical `[sampler]` table (with `kind`), when the config has one.
     pub sampler: Option<&'a serde_json::Value>,
+    /// Go on from this state instead of the initialisation (models with
+    /// [`Model::epoch_key`] only): the result equals an uninterrupted training's.
+    pub resume: Option<&'a Checkpoint>,
+    /// Stop after this many epochs of the schedule the params describe (the learning rate
+    /// still decays over all of them) and return a [`Checkpoint`]; `None` trains to the end.
+    pub stop_epoch: Option<usize>,
+}
+
+impl<'a> TrainInput<'a> {
+    /// A whole training from the initialisation.
+    pub fn new(dataset: &'a Dataset, split: &'a Split, corpus: Option<&'a Corpus>, seed: u64) -> Self {
+        TrainInput { dataset, split, corpus, seed, progress: false, sampler: None, resume: None, stop_epoch: None }
+    }
+
+    /// The epochs to train, `from..to`, for a model whose schedule has `epochs` of them:
+    /// from the checkpoint's epoch (0 without one) to `stop_epoch` (the end without one).
+    pub fn span(&self, epochs: usize) -> Result<(usize, usize)> {
+        let from = self.resume.map_or(0, |c| c.epoch);
+        let to = self.stop_epoch.map_or(epochs, |s| s.min(epochs));
+        anyhow::ensure!(from <= to, "cannot resume from epoch {from} to stop at epoch {to}");
+        Ok((from, to))
+    }
+
+    /// The checkpoint's table `name`, which must be `rows x cols`.
+    pub fn resumed_table(&self, name: &str, rows: usize, cols: usize) -> Result<Option<Matrix>> {
+        let Some(c) = self.resume else { return Ok(None) };
+        let m = c.tables.iter().find(|(n, _)| n == name).map(|(_, m)| m.clone());
+        let m = m.ok_or_else(|| anyhow::anyhow!("the checkpoint at epoch {} holds no `{name}` table", c.epoch))?;
+        anyhow::ensure!((m.rows, m.cols) == (rows, cols), "the checkpoint's `{name}` table is {}x{}, this training's is {rows}x{cols}", m.rows, m.cols);
+        Ok(Some(m))
+    }
+}
+
+/// A model's state after some epochs of its schedule, enough to go on exactly where it
+/// stopped: an ASHA promotion resumes from it instead of training again from zero.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Checkpoint {
+    /// Epochs done.
+    pub epoch: usize,
+    /// The model's named tables (skip-gram: centre and context; ALS, BPR: users and items).
+    pub tables: Vec<(String, Matrix)>,
 }
 
 /// Statistics of one training epoch, kept in the train stage's manifest.
@@ -64,6 +105,9 @@ pub struct Trained {
     pub epochs: Vec<EpochLog>,
     /// Free-form facts worth keeping (skipped users, vocabulary size...).
     pub notes: serde_json::Map<String, serde_json::Value>,
+    /// The state to resume from, when training stopped before the schedule's end
+    /// ([`TrainInput::stop_epoch`]).
+    pub checkpoint: Option<Checkpoint>,
 }
 
 /// A configured model.
@@ -81,6 +125,14 @@ pub trait Model: Send + Sync {
     }
 
     fn fit(&self, input: &TrainInput) -> Result<Trained>;
+
+    /// The parameter that counts this model's epochs (`epochs`, ALS's `iterations`) when
+    /// [`Model::fit`] can stop after any epoch ([`TrainInput::stop_epoch`]) and go on from the
+    /// [`Checkpoint`] it returns, bit for bit as an uninterrupted training on one thread;
+    /// `None` otherwise. Only such models can be pruned by a search (ASHA's rungs are epochs).
+    fn epoch_key(&self) -> Option<&'static str> {
+        None
+    }
 
     /// Whether the seed changes the result. Deterministic models (popularity) return false so
     /// that every seed of an experiment shares one cached training.

@@ -24,8 +24,8 @@
 //! Nodes no walk leaves (isolated: a user or item without training data) keep no trace of
 //! their random initialisation: their vector is zero.
 
-use super::item2vec::{query_vectors, QueryWeighting};
-use super::{user_histories, EpochLog, Model, ModelKind, TrainInput, Trained};
+use super::item2vec::{query_vectors, train_sgns, QueryWeighting};
+use super::{user_histories, Model, ModelKind, TrainInput, Trained};
 use crate::data::corpus::Corpus;
 use crate::data::{edges, Dataset, Split};
 use crate::ensure_param;
@@ -252,15 +252,8 @@ impl Model for Node2Vec {
         };
         anyhow::ensure!(corpus.vocab_size == nodes, "node2vec: the walks cover {} nodes, the graph has {nodes}", corpus.vocab_size);
 
-        let mut epochs = Vec::with_capacity(p.epochs);
-        let bar = crate::pipeline::progress::epochs("node2vec", p.epochs as u64, input.progress);
-        let mut on_epoch = |e: &sgns::EpochStats| {
-            bar.set_message(format!("loss {:.4}, {:.0} tokens/s", e.loss, e.tokens_per_sec));
-            bar.inc(1);
-            epochs.push(EpochLog { epoch: e.epoch + 1, loss: e.loss, seconds: e.seconds, throughput: e.tokens_per_sec });
-        };
-        let out = sgns::train(corpus, &p.sgns_config(input.seed), &mut on_epoch).with_context(|| format!("node2vec: training on {} walks", corpus.len()))?;
-        bar.finish_and_clear();
+        let (out, epochs, checkpoint) =
+            train_sgns("node2vec", corpus, &p.sgns_config(input.seed), input).with_context(|| format!("node2vec: training on {} walks", corpus.len()))?;
 
         let mut nodes_m = out.centre;
         let untrained = zero_unwalked(&mut nodes_m, corpus);
@@ -279,7 +272,11 @@ impl Model for Node2Vec {
         notes.insert("nodes".into(), json!(nodes));
         notes.insert("untrained_nodes".into(), json!(untrained));
         notes.insert("threads".into(), json!(if p.threads == 0 { rayon::current_num_threads() } else { p.threads }));
-        Ok(Trained { items, users, metric: Metric::Cos, epochs, notes })
+        Ok(Trained { items, users, metric: Metric::Cos, epochs, notes, checkpoint })
+    }
+
+    fn epoch_key(&self) -> Option<&'static str> {
+        Some("epochs")
     }
 }
 
@@ -399,7 +396,8 @@ mod tests {
             let params = Node2VecParams { graph, dim: 16, walks_per_node: 5, walk_length: 20, window: 5, epochs: 2, threads: 1, ..Default::default() };
             let model = Node2Vec { params };
             let corpus = model.build_corpus(&ds, &split, 3).unwrap();
-            let input = TrainInput { dataset: &ds, split: &split, corpus: Some(&corpus), seed: 3, progress: false, sampler: None };
+            let input =
+                TrainInput { dataset: &ds, split: &split, corpus: Some(&corpus), seed: 3, progress: false, sampler: None, resume: None, stop_epoch: None };
             let t = model.fit(&input).unwrap();
             assert_eq!((t.items.rows, t.users.rows, t.items.cols), (40, 41, 16), "{graph:?}");
             assert!(t.users.row(40).iter().all(|&x| x == 0.0), "{graph:?}: a user without data has a zero query");
@@ -430,7 +428,7 @@ mod tests {
         let params = Node2VecParams { graph: GraphParam::Dataset, dim: 8, walks_per_node: 5, walk_length: 10, window: 3, threads: 1, ..Default::default() };
         let model = Node2Vec { params: params.clone() };
         assert_eq!(model.graph(&ds, &split).unwrap().n_edges(), 21);
-        let input = TrainInput { dataset: &ds, split: &split, corpus: None, seed: 1, progress: false, sampler: None };
+        let input = TrainInput { dataset: &ds, split: &split, corpus: None, seed: 1, progress: false, sampler: None, resume: None, stop_epoch: None };
         let t = model.fit(&input).unwrap();
         assert_eq!(t.items, t.users);
         assert_eq!((t.items.rows, t.items.cols), (10, 8));

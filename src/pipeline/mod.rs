@@ -4,6 +4,7 @@
 
 pub mod artifacts;
 pub mod cache;
+pub mod checkpoint;
 pub mod dag;
 pub mod key;
 pub mod progress;
@@ -148,7 +149,11 @@ pub fn run_keys(exp: &Experiment, run: &RunSpec) -> anyhow::Result<RunKeys> {
         stage_key("corpus", CORPUS_VERSION, &cfg, &[&split])
     });
     let seed = m.model.uses_seed().then_some(run.seed);
-    let train_cfg = json!({"model": m.kind.kind, "model_version": m.kind.version, "params": m.params, "seed": seed, "sampler": if m.model.uses_sampler() { run.sampler.clone() } else { None }});
+    let mut train_cfg = json!({"model": m.kind.kind, "model_version": m.kind.version, "params": m.params, "seed": seed, "sampler": if m.model.uses_sampler() { run.sampler.clone() } else { None }});
+    // A rung's checkpoint is its own entry; whole trainings keep the keys they had.
+    if let Some(e) = run.stop_epoch {
+        train_cfg["stop_epoch"] = json!(e);
+    }
     let mut ups: Vec<&str> = vec![&split];
     if let Some(c) = &corpus {
         ups.push(c);
@@ -218,7 +223,10 @@ pub fn plan_with(experiments: Vec<Experiment>, with_reports: bool) -> anyhow::Re
                 json!({"kind": run.split.kind.kind, "params": run.split.params}),
                 Inputs { data: some(&k.data), ..Default::default() },
             );
-            let who = format!("{} [{} seed {}]", run.model.name, run.point_id, run.seed);
+            let who = match run.stop_epoch {
+                Some(e) => format!("{} [{} seed {} epoch {e}]", run.model.name, run.point_id, run.seed),
+                None => format!("{} [{} seed {}]", run.model.name, run.point_id, run.seed),
+            };
             if let Some(c) = &k.corpus {
                 add(
                     StageKind::Corpus,

@@ -301,6 +301,7 @@ impl<'a> Executor<'a> {
                         metric: serde_json::from_value(m.info["metric"].clone()).unwrap_or_default(),
                         epochs: serde_json::from_value(m.info["epochs"].clone()).unwrap_or_default(),
                         notes: m.info["notes"].as_object().cloned().unwrap_or_default(),
+                        checkpoint: None,
                     })
                 }
             };
@@ -521,6 +522,14 @@ impl<'a> Executor<'a> {
                     Some(k) => Some(self.corpus(k)?),
                     None => None,
                 };
+                // A rung goes on from the previous rung's checkpoint when it is cached.
+                let resumed = match run.resume_from {
+                    Some(e) if run.model.model.epoch_key().is_some() => {
+                        let at = RunSpec { stop_epoch: Some(e), resume_from: None, ..run.clone() };
+                        super::checkpoint::read(cache, &super::run_keys(exp, &at)?.train)?
+                    }
+                    _ => None,
+                };
                 let input = TrainInput {
                     dataset: &ds,
                     split: &split,
@@ -528,8 +537,16 @@ impl<'a> Executor<'a> {
                     seed: run.seed,
                     progress: self.progress,
                     sampler: run.sampler.as_ref(),
+                    resume: resumed.as_ref().map(|(c, _)| c),
+                    stop_epoch: run.stop_epoch,
                 };
-                let trained = Arc::new(run.model.model.fit(&input).with_context(what)?);
+                let mut trained = run.model.model.fit(&input).with_context(what)?;
+                let resumed_from = input.resume.map(|c| c.epoch);
+                if let Some((_, mut before)) = resumed {
+                    before.append(&mut trained.epochs);
+                    trained.epochs = before;
+                }
+                let trained = Arc::new(trained);
                 check_trained(&trained, &split, run.model.model.learns_embeddings()).with_context(what)?;
                 let t2 = trained.clone();
                 // A vectors dataset's own vectors stay in its data stage only (see `trained`).
@@ -543,6 +560,12 @@ impl<'a> Executor<'a> {
                         } else {
                             art::write_matrix(&dir.join("items.f32"), &t2.items)?;
                             art::write_matrix(&dir.join("users.f32"), &t2.users)?;
+                        }
+                        if let Some(c) = &t2.checkpoint {
+                            info["checkpoint"] = super::checkpoint::write(dir, c)?;
+                        }
+                        if let Some(e) = resumed_from {
+                            info["resumed_from_epoch"] = json!(e);
                         }
                         Ok(info)
                     })

@@ -110,7 +110,26 @@ pub fn train(corpus: &Corpus, cfg: &SgnsConfig, on_epoch: &mut dyn FnMut(&EpochS
 /// Errors on an empty corpus, an invalid corpus (token outside the vocabulary), invalid
 /// settings, or (never seen, but checked) non-finite vectors at the end.
 pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, opts: EngineOptions, on_epoch: &mut dyn FnMut(&EpochStats)) -> Result<SgnsOutput> {
+    train_span(corpus, cfg, opts, Span { from: 0, to: cfg.epochs, tables: None }, on_epoch)
+}
+
+/// A part of the `cfg.epochs`-long schedule: epochs `from..to`, starting from `tables`
+/// (centre, context) as they were after `from` epochs, or from the initialisation. Each
+/// epoch's random numbers come from `(seed, epoch, block)` and its learning rate from its
+/// place in the whole schedule, so on one thread the spans `0..k` then `k..n` give the bits
+/// of `0..n`: a search's promoted trial resumes from its checkpoint.
+pub struct Span {
+    pub from: usize,
+    pub to: usize,
+    pub tables: Option<(Matrix, Matrix)>,
+}
+
+/// [`train_with`] over a [`Span`] of the schedule.
+pub fn train_span(corpus: &Corpus, cfg: &SgnsConfig, opts: EngineOptions, span: Span, on_epoch: &mut dyn FnMut(&EpochStats)) -> Result<SgnsOutput> {
     cfg.check()?;
+    if span.from > span.to || span.to > cfg.epochs {
+        bail!("sgns: cannot train epochs {}..{} of {}", span.from, span.to, cfg.epochs);
+    }
     corpus.validate().context("sgns: invalid corpus")?;
     if corpus.vocab_size == 0 || corpus.tokens.is_empty() {
         bail!("sgns: the corpus is empty");
@@ -126,8 +145,12 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, opts: EngineOptions, on_epo
     let tables = Tables::new();
     let inv_dist: Vec<f32> = (0..=cfg.window).map(|d| if d == 0 { 0.0 } else { 1.0 / d as f32 }).collect();
 
-    let mut centre = initial_centre(vocab, dim, cells, cfg.seed)?;
-    let mut context = Matrix::zeros(vocab, dim);
+    let (mut centre, mut context) = match span.tables {
+        Some((c, x)) if (c.rows, c.cols, x.rows, x.cols) == (vocab, dim, vocab, dim) => (c, x),
+        Some((c, _)) => bail!("sgns: resumed tables are {}x{}, the corpus and dim need {vocab}x{dim}", c.rows, c.cols),
+        None if span.from > 0 => bail!("sgns: starting at epoch {} needs the tables of that epoch", span.from),
+        None => (initial_centre(vocab, dim, cells, cfg.seed)?, Matrix::zeros(vocab, dim)),
+    };
 
     let threads = if cfg.threads == 0 { rayon::current_num_threads() } else { cfg.threads };
     // More threads than sequences would only add empty blocks.
@@ -164,8 +187,8 @@ pub fn train_with(corpus: &Corpus, cfg: &SgnsConfig, opts: EngineOptions, on_epo
         merge: &merge,
         weights: &weights,
     };
-    let mut epochs = Vec::with_capacity(cfg.epochs);
-    for epoch in 0..cfg.epochs {
+    let mut epochs = Vec::with_capacity(span.to - span.from);
+    for epoch in span.from..span.to {
         let start = Instant::now();
         let next = AtomicUsize::new(0);
         // SAFETY: kernels chosen by detection; rows in bounds (corpus validated).

@@ -16,7 +16,7 @@ pub mod kernels;
 pub mod rows;
 
 pub use alias::AliasTable;
-pub use engine::train;
+pub use engine::{train, train_span, EngineOptions, Span};
 
 use crate::linalg::Matrix;
 use anyhow::{bail, Result};

@@ -276,5 +276,5 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
     if let Some(r) = items.first_non_finite_row().or(users.first_non_finite_row()) {
         bail!("two_tower: row {r} of the output vectors is not finite; try a lower `lr`");
     }
-    Ok(Trained { items, users, metric: Metric::Ip, epochs, notes })
+    Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint: None })
 }

@@ -229,3 +229,107 @@ fn model_selection_cannot_read_a_test_evaluation() {
     assert!(v.users() > 0 && v.users() <= 151, "{}", v.users());
     assert_ne!(v.metric("NDCG@10"), Some(exec.eval_summary(test_key).unwrap().metrics["NDCG@10"]));
 }
+
+/// Each train entry of item2vec in a cache: (config, epochs it trained itself, epoch it
+/// resumed from, items.f32 bytes).
+fn item2vec_trainings(cache: &Path) -> Vec<(serde_json::Value, usize, Option<u64>, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(cache.join("train")).unwrap() {
+        let dir = e.unwrap().path();
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        if m["config"]["model"] != "item2vec" {
+            continue;
+        }
+        let from = m["info"]["resumed_from_epoch"].as_u64();
+        let logged = m["info"]["epochs"].as_array().unwrap().len();
+        out.push((m["config"].clone(), logged - from.unwrap_or(0) as usize, from, std::fs::read(dir.join("items.f32")).unwrap()));
+    }
+    out
+}
+
+/// ASHA over epochs: weak trials stop at a rung, promoted ones go on from their rung's
+/// checkpoint (no epoch is trained twice), the choice is among trials that trained to the end,
+/// and the chosen vectors are those of an uninterrupted training with the same values.
+#[test]
+fn asha_prunes_weak_trials_and_promotions_resume_from_their_checkpoints() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let body = std::fs::read_to_string(config(d.path(), &data, "random", "[1]"))
+        .unwrap()
+        .replace("epochs = 3", "epochs = 9")
+        .replace("trials = 6", "trials = 9\npruner = { kind = \"asha\", min_epochs = 1, eta = 3 }");
+    let cfg = write_config(d.path(), "asha.toml", &body);
+    let (trials, rows, _) = tune_and_run(&cfg, &d.path().join("a"));
+    let header = &trials[0];
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(header[col("valid NDCG@10") + 1], "epochs");
+    let epochs: Vec<usize> = trials[1..].iter().map(|r| r[col("epochs")].parse().unwrap()).collect();
+    let status: Vec<&str> = trials[1..].iter().map(|r| r[col("status")].as_str()).collect();
+    assert!(epochs.iter().all(|e| [1, 3, 9].contains(e)), "{epochs:?}");
+    for (e, s) in epochs.iter().zip(&status) {
+        assert_eq!(*e == 9, *s != "pruned", "a trial ends at 9 epochs exactly when it is not pruned: {trials:?}");
+    }
+    assert!(status.contains(&"pruned") && status.contains(&"chosen"), "{status:?}");
+    // Trial 0 is the first at every rung, so it always goes on (Optuna's rule).
+    assert_eq!(epochs[0], 9);
+    // Some trials stopped at the first rung (the rule itself: `search::asha`'s unit tests).
+    assert!(epochs.contains(&1), "{epochs:?}");
+
+    // Every epoch was trained once: the trainings' own epochs add up to the trials' epochs,
+    // and each promotion resumed from the rung below.
+    let trainings = item2vec_trainings(&d.path().join("a/cache"));
+    let trained: usize = trainings.iter().map(|t| t.1).sum();
+    assert_eq!(trained, epochs.iter().sum::<usize>(), "{:?}", trainings.iter().map(|t| (t.1, t.2)).collect::<Vec<_>>());
+    let resumed: Vec<u64> = trainings.iter().filter_map(|t| t.2).collect();
+    assert_eq!(resumed.len(), epochs.iter().filter(|&&e| e > 1).count() + epochs.iter().filter(|&&e| e > 3).count());
+    assert!(resumed.iter().all(|e| [1, 3].contains(e)));
+
+    // The tuned row (seed 1) is the chosen trial's own training, found in the cache; a fresh
+    // cache training those values from zero gets the same vectors bit for bit (threads = 1).
+    let chosen = &trials[1..].iter().find(|r| r[col("status")] == "chosen").unwrap();
+    let tuned = rows.iter().find(|r| r["model"] == "item2vec").unwrap();
+    assert_eq!(tuned["config"]["model.lr"].as_str().unwrap(), chosen[col("lr")]);
+    let plain = PLAIN
+        .replace("DATA", &data.display().to_string())
+        .replace("epochs = 3", &format!("epochs = 9\nwindow = {}\nlr = {}", chosen[col("window")], chosen[col("lr")]));
+    let plain_cfg = write_config(d.path(), "plain.toml", &plain);
+    run(vec![load(&plain_cfg, &sandbox_sets(&d.path().join("c")))], false);
+    let fresh = item2vec_trainings(&d.path().join("c/cache"));
+    assert_eq!(fresh.len(), 1);
+    let same = trainings.iter().find(|t| t.0 == fresh[0].0).expect("the search trained the chosen values to the end under the same key");
+    assert!(same.2.is_some(), "the chosen trial was promoted, so its last rung resumed");
+    assert!(same.3 == fresh[0].3, "resumed and uninterrupted trainings give the same bits");
+
+    // A rerun finds every rung in the cache and decides the same.
+    let (again, _, ran) = tune_and_run(&cfg, &d.path().join("a"));
+    assert_eq!((again, ran), (trials, 0));
+}
+
+#[test]
+fn pruner_errors_name_their_key() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let base = std::fs::read_to_string(config(d.path(), &data, "random", "[1]")).unwrap();
+    let err = |from: &str, to: &str| {
+        let cfg = write_config(d.path(), "bad.toml", &base.replace(from, to));
+        runner::config::load(&cfg, &[]).err().map(|e| format!("{e}")).unwrap_or_default()
+    };
+    let e = err("trials = 6", "trials = 6\npruner = { kind = \"ashaa\" }");
+    assert!(e.contains("search.pruner.kind") && e.contains("did you mean `asha`"), "{e}");
+    let e = err("trials = 6", "trials = 6\npruner = { kind = \"asha\", eta = 1 }");
+    assert!(e.contains("search.pruner.eta") && e.contains("at least 2"), "{e}");
+    let e = err("trials = 6", "trials = 6\npruner = { kind = \"asha\", min_epochs = 3 }");
+    assert!(e.contains("search.pruner.min_epochs") && e.contains("nothing would be pruned"), "{e}");
+    let e = err("trials = 6", "trials = 6\npruner = { kind = \"asha\" }");
+    assert!(e.is_empty(), "min_epochs 1 and eta 3 by default: {e}");
+    let e = err("lr = { log_uniform = [0.002, 0.2] }", "lr = { log_uniform = [0.002, 0.2] }, epochs = { int = [2, 5] } }, pruner = { kind = \"asha\"");
+    assert!(e.contains("model.1.search.space.epochs") && e.contains("resource"), "{e}");
+    // A model that cannot stop and resume cannot be pruned.
+    let ease = base
+        .replace("kind = \"item2vec\"\ndim = 8\nepochs = 3\nthreads = 1", "kind = \"ease\"")
+        .replace("window = { int = [1, 4] }, lr = { log_uniform = [0.002, 0.2] }", "lambda = { log_uniform = [1, 1000] }")
+        .replace("trials = 6", "trials = 6\npruner = { kind = \"asha\" }");
+    let cfg = write_config(d.path(), "ease.toml", &ease);
+    let e = format!("{}", runner::config::load(&cfg, &[]).err().unwrap());
+    assert!(e.contains("cannot be pruned") && e.contains("item2vec"), "{e}");
+}

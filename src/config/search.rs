@@ -65,7 +65,48 @@ pub struct SearchSpec {
     pub batch: usize,
     /// Model key -> distribution, in key order.
     pub space: Vec<(String, Dist)>,
+    /// Stops weak trials early; `None` trains every trial to the end.
+    pub pruner: Option<PrunerSpec>,
 }
+
+/// `pruner = { kind = "asha", min_epochs, eta }`: asynchronous successive halving over the
+/// model's epochs (see `crate::search::asha`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrunerSpec {
+    /// The first rung: every trial trains this many epochs before its first comparison.
+    pub min_epochs: usize,
+    /// Rungs sit at `min_epochs * eta^k` epochs; the top `1/eta` of each rung goes on.
+    pub eta: usize,
+    /// The parameter that counts the model's epochs (`epochs`, ALS's `iterations`).
+    pub epoch_key: &'static str,
+    /// The model's `epochs`: the last rung, where a trial that was never pruned ends.
+    pub max_epochs: usize,
+}
+
+const PRUNERS: &[&str] = &["asha"];
+
+/// A `pruner` table as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPruner {
+    /// Checked before parsing (`PRUNERS`); required here so a table without it is an error.
+    #[serde(rename = "kind")]
+    _kind: String,
+    #[serde(default = "one")]
+    min_epochs: usize,
+    #[serde(default = "three")]
+    eta: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn three() -> usize {
+    3
+}
+
+impl Validate for RawPruner {}
 
 /// The search of model `model` of an experiment: the spec and what is needed to turn a point
 /// of its space into a run exactly as a sweep point is.
@@ -109,6 +150,7 @@ struct Raw {
     n_ei_candidates: Option<usize>,
     batch: Option<usize>,
     space: Option<Map<String, Value>>,
+    pruner: Option<Value>,
 }
 
 impl Validate for Raw {}
@@ -222,13 +264,62 @@ pub(super) fn parse_all(
             n_ei_candidates,
             batch,
             space: dists,
+            pruner: None,
         };
         let name = tree["model"][mi].get("name").or_else(|| tree["model"][mi].get("kind")).and_then(Value::as_str).unwrap_or("").to_string();
-        let search = ModelSearch { model: mi, name, spec, tree: tree.clone(), sm: shared.clone() };
+        let mut search = ModelSearch { model: mi, name, spec, tree: tree.clone(), sm: shared.clone() };
+        let pruner_key = key_of(&own_raw, |r| r.pruner.is_some(), &at_model, "pruner");
+        if let Some(v) = own_raw.pruner.as_ref().or(top_raw.pruner.as_ref()) {
+            let p = parse_pruner(v, &pruner_key, &search, section, sm)?;
+            if let Some((_, at)) = space.get(p.epoch_key) {
+                return Err(sm.error(
+                    at,
+                    format!("with a pruner the model's `{}` is the resource each trial earns, not a key to search", p.epoch_key),
+                    Some(format!("set `{}` on the model to the most a trial may train, and drop it from the space", p.epoch_key)),
+                ));
+            }
+            search.spec.pruner = Some(p);
+        }
         check_search(&search, &space, &at, &key_of(&own_raw, |r| r.objective.is_some(), &at_model, "objective"), section, sm)?;
         out.push(search);
     }
     Ok(out)
+}
+
+/// A `pruner` table, checked against the searched model: it must be able to stop and resume
+/// at an epoch and train more epochs than the first rung. (Its epoch count is the resource,
+/// so not a key of the space: the caller checks that.)
+fn parse_pruner(v: &Value, key: &str, s: &ModelSearch, section: &ExperimentSection, sm: &SourceMap) -> Result<PrunerSpec, ConfigError> {
+    if let Some(kind) = v.get("kind").and_then(Value::as_str).filter(|k| !PRUNERS.contains(k)) {
+        let hint = nearest(kind, PRUNERS.iter().copied()).map_or(format!("pruners: {}", PRUNERS.join(", ")), |n| format!("did you mean `{n}`?"));
+        return Err(sm.error(&format!("{key}.kind"), format!("unknown pruner `{kind}`"), Some(hint)));
+    }
+    let raw: RawPruner = params::parse(v).map_err(|e| param_err(sm, key, e))?;
+    if raw.min_epochs == 0 {
+        return Err(sm.error(&format!("{key}.min_epochs"), "must be at least 1", None));
+    }
+    if raw.eta < 2 {
+        return Err(sm.error(&format!("{key}.eta"), format!("must be at least 2 (the top 1/eta of a rung goes on), got {}", raw.eta), None));
+    }
+    let base = s.run_at(&BTreeMap::new(), section.seeds[0])?;
+    let Some(epoch_key) = base.model.model.epoch_key() else {
+        let can: Vec<&str> =
+            crate::models::KINDS.iter().filter(|k| (k.parse)(&Value::Object(Map::new())).is_ok_and(|(m, _)| m.epoch_key().is_some())).map(|k| k.kind).collect();
+        return Err(sm.error(
+            key,
+            format!("model `{}` (kind `{}`) cannot stop after an epoch and resume, so it cannot be pruned", s.name, base.model.kind.kind),
+            Some(format!("drop the pruner for this model (kinds that can be pruned: {})", can.join(", "))),
+        ));
+    };
+    let max_epochs = base.model.params.get(epoch_key).and_then(Value::as_u64).unwrap_or(0) as usize;
+    if raw.min_epochs >= max_epochs {
+        return Err(sm.error(
+            &format!("{key}.min_epochs"),
+            format!("the first rung ({} epochs) is not below the model's {epoch_key} = {max_epochs}: nothing would be pruned", raw.min_epochs),
+            Some(format!("lower min_epochs, or raise the model's `{epoch_key}`")),
+        ));
+    }
+    Ok(PrunerSpec { min_epochs: raw.min_epochs, eta: raw.eta, epoch_key, max_epochs })
 }
 
 /// The key a setting was written at: the model's table when it set it, else `[search]`.

@@ -236,11 +236,15 @@ pub fn plan_with(experiments: Vec<Experiment>, with_reports: bool) -> anyhow::Re
                     Inputs { data: some(&k.data), split: some(&k.split), ..Default::default() },
                 );
             }
+            let mut train_config = json!({"model": run.model.kind.kind, "params": run.model.params, "seed": run.seed, "sampler": run.sampler});
+            if let Some(e) = run.stop_epoch {
+                train_config["stop_epoch"] = json!(e);
+            }
             add(
                 StageKind::Train,
                 &k.train,
                 who.clone(),
-                json!({"model": run.model.kind.kind, "params": run.model.params, "seed": run.seed, "sampler": run.sampler}),
+                train_config,
                 Inputs { data: some(&k.data), split: some(&k.split), corpus: k.corpus.clone(), ..Default::default() },
             );
             add(

@@ -11,6 +11,7 @@
 //! the trials before its batch, so a rerun (after an interruption too) proposes the same
 //! trials, finds them in the cache and makes the same choice.
 
+pub mod asha;
 pub mod grid;
 pub mod parzen;
 pub mod random;
@@ -43,6 +44,9 @@ pub struct Trial {
     pub point: Point,
     /// The validation objective; `None` when the trial failed (samplers ignore it).
     pub objective: Option<f64>,
+    /// The epochs the objective was measured after, when a pruner stopped the trial early:
+    /// a pruned trial's score is not comparable with finished trials' (see `tpe`).
+    pub pruned_at: Option<usize>,
 }
 
 /// Where to try next.
@@ -113,10 +117,11 @@ pub fn better(direction: Direction, a: f64, b: f64) -> bool {
     }
 }
 
-/// The best finished trial: the best objective, the earliest of equals.
+/// The best finished trial: the best objective, the earliest of equals. Pruned trials are
+/// never chosen (their score is at fewer epochs).
 pub fn best(direction: Direction, trials: &[Trial]) -> Option<&Trial> {
     let mut out: Option<&Trial> = None;
-    for t in trials {
+    for t in trials.iter().filter(|t| t.pruned_at.is_none()) {
         let Some(v) = t.objective else { continue };
         if out.and_then(|b| b.objective).is_none_or(|b| better(direction, v, b)) {
             out = Some(t);

@@ -1,7 +1,8 @@
 //! A study: the trials of one model's search, run batch by batch through the planner and the
 //! executor like sweep points, and the tuned runs that come out of it.
 
-use super::{best, sampler, tidy, to_values, Trial, ValidationSummary};
+use super::asha::{Asha, Pruner};
+use super::{best, sampler, tidy, to_values, Trial};
 use crate::config::search::{Direction, ModelSearch};
 use crate::config::{Experiment, RunSpec};
 use crate::eval::EvalTarget;
@@ -24,6 +25,8 @@ pub struct TrialRecord {
     pub seconds: f64,
     /// Why it has no objective.
     pub error: Option<String>,
+    /// Epochs it trained, with a pruner (0 without one).
+    pub epochs: usize,
 }
 
 /// How the study runs its batches.
@@ -41,6 +44,8 @@ pub struct Outcome {
     pub objective: String,
     pub direction: Direction,
     pub trials: Vec<TrialRecord>,
+    /// Whether a pruner ran (`trials.csv` then shows each trial's epochs).
+    pub pruned: bool,
 }
 
 impl Outcome {
@@ -56,10 +61,22 @@ impl Outcome {
 /// trial's validation summary, and proposes the next until `trials` are done. Trials train
 /// with the experiment's first seed. Random and grid proposals never depend on results, so
 /// they are one batch; TPE's random start-up trials are one batch, then `batch` at a time.
+///
+/// With a pruner a batch runs rung by rung ([`super::asha`]): every trial of the batch
+/// trains to the first rung's epochs, those the pruner keeps go on from their checkpoints to
+/// the next rung, and so on; a trial that clears every rung trains to the model's end.
 pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Outcome> {
     let spec = &search.spec;
     let sampler = sampler(spec);
     let seed = exp.section.seeds[0];
+    let pruner: Option<(Box<dyn Pruner>, usize)> = spec.pruner.as_ref().map(|p| (Box::new(Asha::from(p)) as Box<dyn Pruner>, p.max_epochs));
+    // The rungs' epochs, then the end (`None`: the whole training, as without a pruner).
+    let steps: Vec<Option<usize>> = match &pruner {
+        Some((a, max)) => a.rungs(*max).into_iter().map(Some).chain([None]).collect(),
+        None => vec![None],
+    };
+    // Every score reported at each rung, in trial-number order: what later trials compete with.
+    let mut at_rung: Vec<Vec<f64>> = vec![Vec::new(); steps.len()];
     let mut records: Vec<TrialRecord> = Vec::new();
     let mut first = true;
     while records.len() < spec.trials {
@@ -70,33 +87,66 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
         }
         .min(spec.trials - records.len());
         let done: Vec<Trial> = records.iter().map(|r| r.trial.clone()).collect();
-        let mut runs = Vec::with_capacity(size);
-        let mut proposed = Vec::with_capacity(size);
+        let mut batch = Vec::with_capacity(size);
         for number in records.len()..records.len() + size {
             let point = tidy(&spec.space, sampler.propose(number, &done));
             let values = to_values(&spec.space, &point);
             let mut run = search.run_at(&values, seed).map_err(|e| anyhow!("search of model `{}`, trial {number}: {e}", search.name))?;
             run.target = EvalTarget::Validation;
-            proposed.push((number, point, values, run.point_id.clone()));
-            runs.push(run);
-        }
-        let plan = pipeline::plan_with(vec![with_runs(exp, runs)], false)?;
-        let exec = Executor::new(&plan, opts.force && first, opts.progress);
-        first = false;
-        let _ = dag::execute(&plan, &exec, opts.jobs, opts.log);
-        for (i, (number, point, values, point_id)) in proposed.into_iter().enumerate() {
-            let summary: Result<ValidationSummary> = exec.validation_summary(&plan.run_keys[0][i].eval);
-            let (objective, seconds, error) = match summary {
-                Ok(s) => match s.metric(&spec.objective) {
-                    Some(v) if v.is_finite() => (Some(v), s.train_seconds(), None),
-                    _ => (None, s.train_seconds(), Some(format!("the validation evaluation has no finite `{}`", spec.objective))),
-                },
-                Err(e) => (None, 0.0, Some(format!("{e:#}"))),
+            let record = TrialRecord {
+                trial: Trial { number, point, objective: None, pruned_at: None },
+                point: run.point_id.clone(),
+                values,
+                seconds: 0.0,
+                error: None,
+                epochs: 0,
             };
-            records.push(TrialRecord { trial: Trial { number, point, objective }, point: point_id, values, seconds, error });
+            batch.push((record, run));
         }
+        let first_batch = std::mem::take(&mut first);
+        // Indices into `batch` of the trials still training.
+        let mut active: Vec<usize> = (0..batch.len()).collect();
+        for (k, &stop) in steps.iter().enumerate() {
+            if active.is_empty() {
+                break;
+            }
+            let resume_from = k.checked_sub(1).and_then(|j| steps[j]);
+            let runs: Vec<RunSpec> = active.iter().map(|&i| RunSpec { stop_epoch: stop, resume_from, ..batch[i].1.clone() }).collect();
+            let plan = pipeline::plan_with(vec![with_runs(exp, runs)], false)?;
+            let exec = Executor::new(&plan, opts.force && first_batch, opts.progress);
+            let _ = dag::execute(&plan, &exec, opts.jobs, opts.log);
+            let mut kept = Vec::new();
+            for (j, &i) in active.iter().enumerate() {
+                let r = &mut batch[i].0;
+                let (value, seconds, error) = match exec.validation_summary(&plan.run_keys[0][j].eval) {
+                    Ok(s) => match s.metric(&spec.objective) {
+                        Some(v) if v.is_finite() => (Some(v), s.train_seconds(), None),
+                        _ => (None, s.train_seconds(), Some(format!("the validation evaluation has no finite `{}`", spec.objective))),
+                    },
+                    Err(e) => (None, 0.0, Some(format!("{e:#}"))),
+                };
+                r.seconds += seconds;
+                r.trial.objective = value;
+                r.error = error;
+                let Some(v) = value else { continue };
+                match (stop, &pruner) {
+                    (Some(e), Some((asha, _))) => {
+                        r.epochs = e;
+                        at_rung[k].push(v);
+                        if asha.promotes(spec.direction, v, &at_rung[k]) {
+                            kept.push(i);
+                        } else {
+                            r.trial.pruned_at = Some(e);
+                        }
+                    }
+                    (_, p) => r.epochs = p.as_ref().map_or(0, |(_, max)| *max),
+                }
+            }
+            active = kept;
+        }
+        records.extend(batch.into_iter().map(|(r, _)| r));
     }
-    Ok(Outcome { model: search.name.clone(), objective: spec.objective.clone(), direction: spec.direction, trials: records })
+    Ok(Outcome { model: search.name.clone(), objective: spec.objective.clone(), direction: spec.direction, trials: records, pruned: pruner.is_some() })
 }
 
 /// The experiment with `runs` in place of its own (and no searches: a batch of trials).
@@ -159,6 +209,7 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
         .map(|s| s.to_string())
         .chain(keys.iter().map(|k| k.to_string()))
         .chain(objectives.iter().cloned())
+        .chain(outcomes.iter().any(|o| o.pruned).then(|| "epochs".to_string()))
         .chain(["train_s", "status", "error"].map(String::from))
         .collect();
     writeln!(out, "{}", header.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(","))?;
@@ -169,12 +220,17 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
             row.extend(keys.iter().map(|k| t.values.get(*k).map_or(String::new(), |v| v.as_str().map_or(v.to_string(), str::to_string))));
             let col = valid_column(&o.objective);
             row.extend(objectives.iter().map(|c| if *c == col { t.trial.objective.map_or(String::new(), |v| format!("{v}")) } else { String::new() }));
+            if outcomes.iter().any(|o| o.pruned) {
+                row.push(if o.pruned { t.epochs.to_string() } else { String::new() });
+            }
             row.push(format!("{:.3}", t.seconds));
             row.push(
                 if t.error.is_some() {
                     "failed"
                 } else if chosen == Some(t.trial.number) {
                     "chosen"
+                } else if t.trial.pruned_at.is_some() {
+                    "pruned"
                 } else {
                     "ok"
                 }
@@ -193,12 +249,17 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
 }
 
 /// `search-<model>.svg`: the best validation objective so far against cumulative training
-/// seconds (how much tuning bought for how much compute), with every trial's own score.
+/// seconds (how much tuning bought for how much compute), with every trial's own score
+/// (a pruned trial's at its last rung, apart: it is not comparable).
 fn plot(dir: &Path, o: &Outcome) -> Result<()> {
-    let (mut seconds, mut best_so_far, mut trials, mut best) = (0.0, Vec::new(), Vec::new(), None::<f64>);
+    let (mut seconds, mut best_so_far, mut trials, mut pruned, mut best) = (0.0, Vec::new(), Vec::new(), Vec::new(), None::<f64>);
     for t in &o.trials {
         seconds += t.seconds;
         let Some(v) = t.trial.objective else { continue };
+        if t.trial.pruned_at.is_some() {
+            pruned.push((seconds, v));
+            continue;
+        }
         if best.is_none_or(|b| super::better(o.direction, v, b)) {
             best = Some(v);
         }
@@ -209,8 +270,13 @@ fn plot(dir: &Path, o: &Outcome) -> Result<()> {
         return Ok(());
     }
     let safe: String = o.model.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
-    let lines =
-        [crate::report::plots::Line { label: "best so far".into(), points: best_so_far }, crate::report::plots::Line { label: "trial".into(), points: trials }];
+    let mut lines = vec![
+        crate::report::plots::Line { label: "best so far".into(), points: best_so_far },
+        crate::report::plots::Line { label: "trial".into(), points: trials },
+    ];
+    if !pruned.is_empty() {
+        lines.push(crate::report::plots::Line { label: "pruned (score at its last rung)".into(), points: pruned });
+    }
     let column = valid_column(&o.objective);
     crate::report::plots::line_chart(&dir.join(format!("search-{safe}.svg")), &format!("search of {}", o.model), "cumulative training seconds", &column, &lines)
 }

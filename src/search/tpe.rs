@@ -32,14 +32,17 @@ impl Sampler for TpeSampler {
         if finished.len() < self.n_startup_trials {
             return self.space.iter().map(|(k, d)| (k.clone(), draw(d, &mut rng))).collect();
         }
-        // Best first; equal objectives by trial number, so the split is deterministic.
+        // Best first; equal objectives by trial number, so the split is deterministic. As in
+        // Optuna, a pruned trial ranks below every finished one, and among pruned trials the
+        // one that got further ranks higher, whatever its score.
         finished.sort_by(|a, b| {
             let (x, y) = (a.objective.unwrap_or(f64::NAN), b.objective.unwrap_or(f64::NAN));
             let o = match self.direction {
                 Direction::Maximize => y.total_cmp(&x),
                 Direction::Minimize => x.total_cmp(&y),
             };
-            o.then(a.number.cmp(&b.number))
+            let reach = |t: &Trial| t.pruned_at.map_or(usize::MAX, |e| e);
+            reach(b).cmp(&reach(a)).then(o).then(a.number.cmp(&b.number))
         });
         let n_good = gamma(finished.len());
         let (mut good, mut bad) = (finished[..n_good].to_vec(), finished[n_good..].to_vec());
@@ -117,7 +120,7 @@ mod tests {
         for n in 0..trials {
             let point = sampler.propose(n, &done);
             let y = f(&point);
-            done.push(Trial { number: n, point, objective: Some(y) });
+            done.push(Trial { number: n, point, objective: Some(y), pruned_at: None });
             best.push(best.last().copied().unwrap_or(f64::NEG_INFINITY).max(y));
         }
         best
@@ -156,7 +159,7 @@ mod tests {
                     near += 1;
                 }
                 let y = f(&p);
-                done.push(Trial { number: n, point: p, objective: Some(y) });
+                done.push(Trial { number: n, point: p, objective: Some(y), pruned_at: None });
             }
             // Random puts 2 of 20 there on average (and 5 or more with probability 4%).
             assert!(near >= 5, "seed {seed}: only {near} of TPE's last 20 proposals near the peak");
@@ -188,7 +191,7 @@ mod tests {
             for n in 0..30 {
                 let p = s.propose(n, &done);
                 let y = f(&p);
-                done.push(Trial { number: n, point: p, objective: Some(y) });
+                done.push(Trial { number: n, point: p, objective: Some(y), pruned_at: None });
             }
             done
         };

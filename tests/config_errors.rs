@@ -213,7 +213,7 @@ fn search_spaces_are_checked_at_their_lines() {
 }
 
 #[test]
-fn a_search_needs_a_split_with_validation_and_no_sweep() {
+fn a_search_needs_a_split_with_validation_and_combines_with_a_sweep() {
     let body = searched("search = { objective = \"NDCG@10\", space = { dim = { choice = [4, 8] } } }", "").replace("validation = true", "");
     let e = err(&body, &[]);
     assert_eq!(e.key, "model.1.search");
@@ -223,8 +223,23 @@ fn a_search_needs_a_split_with_validation_and_no_sweep() {
         .replace("validation = true", "")
         .replace("kind = \"leave_last_out\"", "kind = \"random\"");
     assert!(err(&body, &[]).hint.unwrap().contains("valid_ratio"));
-    let body = searched("search = { objective = \"NDCG@10\", space = { dim = { choice = [4, 8] } } }", "[sweep]\n\"model.0.kind\" = [\"popularity\"]\n");
-    let e = err(&body, &[]);
-    assert_eq!(e.key, "sweep");
-    assert!(e.message.contains("not supported yet"), "{e}");
+    // A sweep key outside the space: one search per sweep point, each where its point's runs
+    // would be, with its own label and tuned point id.
+    let body = searched("search = { objective = \"NDCG@10\", space = { dim = { choice = [4, 8] } } }", "[sweep]\n\"dataset.seed\" = [1, 2]\n");
+    let d = tempfile::tempdir().unwrap();
+    let e = config::load(&write_config(d.path(), "c.toml", &body), &[]).unwrap();
+    assert_eq!((e.runs.len(), e.searches.len()), (2, 2), "the unsearched model per point, one search per point");
+    assert_eq!(e.searches.iter().map(|s| s.slot).collect::<Vec<_>>(), vec![1, 2]);
+    assert_ne!(e.searches[0].label, e.searches[1].label);
+    assert!(e.searches[0].label.starts_with("random-"), "{}", e.searches[0].label);
+    assert_ne!(e.searches[0].tuned_point(), e.searches[1].tuned_point());
+    let runs: Vec<_> = e.searches.iter().map(|s| s.run_at(&Default::default(), 1).unwrap()).collect();
+    assert_ne!(runs[0].dataset.params, runs[1].dataset.params, "each search sees its sweep point's values");
+    // A key both swept and searched is refused at the space key, whichever way the sweep names the model.
+    for swept in ["\"model.1.dim\" = [4, 8]", "\"model.random.dim\" = [4, 8]"] {
+        let body = searched("search = { objective = \"NDCG@10\", space = { dim = { choice = [4, 8] } } }", &format!("[sweep]\n{swept}\n"));
+        let e = err(&body, &[]);
+        assert_eq!(e.key, "model.1.search.space.dim", "{e}");
+        assert!(e.message.contains("both swept"), "{e}");
+    }
 }

@@ -333,3 +333,27 @@ fn pruner_errors_name_their_key() {
     let e = format!("{}", runner::config::load(&cfg, &[]).err().unwrap());
     assert!(e.contains("cannot be pruned") && e.contains("item2vec"), "{e}");
 }
+
+/// A sweep key outside the space gives one search per sweep point: trials.csv names each
+/// search, and each point gets its own tuned row.
+#[test]
+fn a_sweep_and_a_search_give_one_search_per_sweep_point() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let body = std::fs::read_to_string(config(d.path(), &data, "random", "[1]"))
+        .unwrap()
+        .replace("trials = 6", "trials = 3")
+        .replace("[metrics]", "[sweep]\n\"dataset.user_core\" = [1, 9]\n\n[metrics]");
+    let cfg = write_config(d.path(), "swept.toml", &body);
+    let (trials, rows, _) = tune_and_run(&cfg, &d.path().join("s"));
+    assert_eq!(&trials[0][..3], &["model", "search", "trial"]);
+    let labels: std::collections::BTreeSet<&String> = trials[1..].iter().map(|r| &r[1]).collect();
+    assert_eq!((trials.len(), labels.len()), (7, 2), "{trials:?}");
+    let tuned: Vec<&serde_json::Value> = rows.iter().filter(|r| r["model"] == "item2vec").collect();
+    assert_eq!(tuned.len(), 2);
+    assert_ne!(tuned[0]["point"], tuned[1]["point"]);
+    assert!(tuned.iter().all(|r| r["point"].as_str().unwrap().starts_with("tuned-")));
+    for l in labels {
+        assert!(d.path().join(format!("s/results/search/search-{l}.svg")).exists(), "{l}");
+    }
+}

@@ -424,10 +424,11 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
     check_point_count(&global_sweep, &model_sweeps, section.max_points, sm)?;
 
     model_searches.resize(tree["model"].as_array().map_or(0, |a| a.len()), None);
-    let swept = !global_sweep.is_empty() || model_sweeps.iter().any(|s| !s.is_empty());
-    let searches = search::parse_all(&tree, top_search.as_ref(), &model_searches, swept, &section, sm)?;
 
+    // A searched model gets one search per sweep point (its own and the experiment's), in
+    // the place its runs would have had.
     let mut runs = Vec::new();
+    let mut searches = Vec::new();
     for point in sweep::expand(&global_sweep) {
         let mut t = tree.clone();
         for (k, v) in &point {
@@ -435,9 +436,6 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
         }
         let n_models = t["model"].as_array().map_or(0, |a| a.len());
         for mi in 0..n_models {
-            if searches.iter().any(|s| s.model == mi) {
-                continue;
-            }
             for mpoint in sweep::expand(&model_sweeps[mi]) {
                 let mut mt = t.clone();
                 let mut overrides = point.clone();
@@ -445,6 +443,11 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
                     let full = format!("model.{mi}.{k}");
                     sweep::set_path(&mut mt, &full, v.clone()).map_err(|e| sm.error(&format!("model.{mi}.sweep.{k}"), e.0, None))?;
                     overrides.insert(full, v.clone());
+                }
+                let own = model_searches[mi].as_ref();
+                if let Some(s) = search::parse_model(&mt, top_search.as_ref(), own, mi, &overrides, runs.len(), &section, sm)? {
+                    searches.push(s);
+                    continue;
                 }
                 for &seed in &section.seeds {
                     runs.push(validate_run(&mt, mi, &overrides, seed, sm).map_err(|e| from_sweep(e, &point, &mpoint, mi, sm))?);

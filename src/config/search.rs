@@ -116,17 +116,33 @@ pub struct ModelSearch {
     pub model: usize,
     /// The model's display name.
     pub name: String,
+    /// The name, then `-<sweep point id>` when the experiment sweeps (one search per point).
+    pub label: String,
     pub spec: SearchSpec,
+    /// Where the tuned runs go among the experiment's runs (so rows keep the config's order).
+    pub slot: usize,
     tree: Value,
     sm: Arc<SourceMap>,
+    /// The sweep point's overrides (empty without a sweep).
+    base: sweep::Overrides,
 }
 
 impl ModelSearch {
+    /// The tuned runs' point id: `tuned`, or `tuned-<sweep point id>` under a sweep.
+    pub fn tuned_point(&self) -> String {
+        if self.base.is_empty() {
+            "tuned".into()
+        } else {
+            format!("tuned-{}", sweep::point_id(&self.base))
+        }
+    }
+
     /// The run of this model with `values` (model key -> value) set, validated like a sweep
-    /// point; its overrides, and so its point id, are `model.<i>.<key>` of each value.
+    /// point; its overrides, and so its point id, are the sweep point's and `model.<i>.<key>`
+    /// of each value.
     pub fn run_at(&self, values: &BTreeMap<String, Value>, seed: u64) -> Result<RunSpec, ConfigError> {
         let mut t = self.tree.clone();
-        let mut overrides = sweep::Overrides::new();
+        let mut overrides = self.base.clone();
         for (k, v) in values {
             let full = format!("model.{}.{k}", self.model);
             sweep::set_path(&mut t, &full, v.clone()).map_err(|e| self.sm.error(&full, e.0, None))?;
@@ -155,23 +171,28 @@ struct Raw {
 
 impl Validate for Raw {}
 
-/// The searches of an experiment, one per model with a non-empty space. `top` is the
-/// `[search]` table, `per_model[i]` the `search` of `[[model]]` `i` (both removed from `tree`).
-pub(super) fn parse_all(
+/// The search of `[[model]]` `mi` at one sweep point, or `None` when its merged space is
+/// empty (the model is not searched). `top` is the `[search]` table, `own` the model's
+/// `search` (both removed from `tree`, which has the sweep point's values set); `base` are the
+/// sweep point's overrides and `slot` the place among the experiment's runs where the tuned
+/// runs go. A key both swept and searched is an error: the search would overwrite the sweep.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn parse_model(
     tree: &Value,
     top: Option<&Value>,
-    per_model: &[Option<Value>],
-    swept: bool,
+    own: Option<&Value>,
+    mi: usize,
+    base: &sweep::Overrides,
+    slot: usize,
     section: &ExperimentSection,
     sm: &SourceMap,
-) -> Result<Vec<ModelSearch>, ConfigError> {
+) -> Result<Option<ModelSearch>, ConfigError> {
     let top_raw: Raw = match top {
         Some(v) => params::parse(v).map_err(|e| param_err(sm, "search", e))?,
         None => Raw::default(),
     };
-    let mut out = Vec::new();
     let shared = Arc::new(SourceMap::new(&sm.file, sm.text().to_string()));
-    for (mi, own) in per_model.iter().enumerate() {
+    {
         let at_model = format!("model.{mi}.search");
         let own_raw: Raw = match own {
             Some(v) => params::parse(v).map_err(|e| param_err(sm, &at_model, e))?,
@@ -185,15 +206,17 @@ pub(super) fn parse_all(
             }
         }
         if space.is_empty() {
-            continue;
+            return Ok(None);
         }
         let at = if own.is_some() { at_model.clone() } else { "search".to_string() };
-        if swept {
-            return Err(sm.error(
-                "sweep",
-                "a sweep and a search in one experiment are not supported yet",
-                Some(format!("move the swept model keys into the search space (`{{ choice = [...] }}`), or run the sweep in a file without `{at}`")),
-            ));
+        for (k, (_, key)) in &space {
+            if let Some(swept) = swept_as(tree, base, mi, k) {
+                return Err(sm.error(
+                    key,
+                    format!("`{k}` is both swept (`{swept}`) and searched: the search would set it over every sweep point"),
+                    Some("keep it in one of the two: the search space, or the sweep (one search per swept value)".into()),
+                ));
+            }
         }
         let pick = |f: fn(&Raw) -> Option<String>| f(&own_raw).or_else(|| f(&top_raw));
         let kind = match pick(|r| r.kind.clone()).as_deref().unwrap_or("tpe") {
@@ -267,7 +290,8 @@ pub(super) fn parse_all(
             pruner: None,
         };
         let name = tree["model"][mi].get("name").or_else(|| tree["model"][mi].get("kind")).and_then(Value::as_str).unwrap_or("").to_string();
-        let mut search = ModelSearch { model: mi, name, spec, tree: tree.clone(), sm: shared.clone() };
+        let label = if base.is_empty() { name.clone() } else { format!("{name}-{}", sweep::point_id(base)) };
+        let mut search = ModelSearch { model: mi, name, label, spec, tree: tree.clone(), sm: shared.clone(), base: base.clone(), slot };
         let pruner_key = key_of(&own_raw, |r| r.pruner.is_some(), &at_model, "pruner");
         if let Some(v) = own_raw.pruner.as_ref().or(top_raw.pruner.as_ref()) {
             let p = parse_pruner(v, &pruner_key, &search, section, sm)?;
@@ -281,9 +305,20 @@ pub(super) fn parse_all(
             search.spec.pruner = Some(p);
         }
         check_search(&search, &space, &at, &key_of(&own_raw, |r| r.objective.is_some(), &at_model, "objective"), section, sm)?;
-        out.push(search);
+        Ok(Some(search))
     }
-    Ok(out)
+}
+
+/// The sweep key of `base` that sets model `mi`'s `key` (by index or by name), if any.
+fn swept_as(tree: &Value, base: &sweep::Overrides, mi: usize, key: &str) -> Option<String> {
+    let models = tree["model"].as_array().map(Vec::as_slice).unwrap_or_default();
+    base.keys()
+        .find(|k| {
+            let mut segs = k.splitn(3, '.');
+            let (Some("model"), Some(m), Some(rest)) = (segs.next(), segs.next(), segs.next()) else { return false };
+            rest == key && (m.parse::<usize>().ok() == Some(mi) || sweep::named(models, m) == Some(mi))
+        })
+        .cloned()
 }
 
 /// A `pruner` table, checked against the searched model: it must be able to stop and resume

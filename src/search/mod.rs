@@ -143,6 +143,7 @@ pub fn tune(exps: Vec<crate::config::Experiment>, opts: &study::Options) -> (Vec
             continue;
         }
         let mut outcomes = Vec::new();
+        // Slot -> tuned runs; each search knows where its model's runs would have been.
         let mut tuned: BTreeMap<usize, Vec<crate::config::RunSpec>> = BTreeMap::new();
         for s in &exp.searches {
             match study::run(&exp, s, opts).and_then(|o| {
@@ -150,27 +151,19 @@ pub fn tune(exps: Vec<crate::config::Experiment>, opts: &study::Options) -> (Vec
                 outcomes.push(o);
                 runs
             }) {
-                Ok(runs) => {
-                    tuned.insert(s.model, runs);
-                }
+                Ok(runs) => tuned.entry(s.slot).or_default().extend(runs),
                 Err(e) => errors.push(e),
             }
         }
         if let Err(e) = study::write_trials(&exp.section.results_dir.join(&exp.section.name), &outcomes) {
             errors.push(e);
         }
-        // Without sweeps (a search refuses them) each other model has one run per seed, in
-        // model order: the tuned runs go where their model's runs would have been.
-        let n_models = exp.runs.len() / exp.section.seeds.len() + exp.searches.len();
-        let mut rest = exp.runs.clone().into_iter();
         let mut runs = Vec::new();
-        for mi in 0..n_models {
-            match (exp.searches.iter().any(|s| s.model == mi), tuned.remove(&mi)) {
-                (true, Some(t)) => runs.extend(t),
-                (true, None) => {}
-                (false, _) => runs.extend(rest.by_ref().take(exp.section.seeds.len())),
-            }
+        for (i, r) in exp.runs.iter().enumerate() {
+            runs.extend(tuned.remove(&i).into_iter().flatten());
+            runs.push(r.clone());
         }
+        runs.extend(tuned.into_values().flatten());
         out.push(study::with_runs(&exp, runs));
     }
     (out, errors)

@@ -41,6 +41,8 @@ pub struct Options<'a> {
 /// What a search of one model ends with.
 pub struct Outcome {
     pub model: String,
+    /// The model's name, with the sweep point under a sweep (one search per point).
+    pub label: String,
     pub objective: String,
     pub direction: Direction,
     pub trials: Vec<TrialRecord>,
@@ -146,7 +148,14 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
         }
         records.extend(batch.into_iter().map(|(r, _)| r));
     }
-    Ok(Outcome { model: search.name.clone(), objective: spec.objective.clone(), direction: spec.direction, trials: records, pruned: pruner.is_some() })
+    Ok(Outcome {
+        model: search.name.clone(),
+        label: search.label.clone(),
+        objective: spec.objective.clone(),
+        direction: spec.direction,
+        trials: records,
+        pruned: pruner.is_some(),
+    })
 }
 
 /// The experiment with `runs` in place of its own (and no searches: a batch of trials).
@@ -181,7 +190,7 @@ pub fn tuned_runs(exp: &Experiment, search: &ModelSearch, outcome: &Outcome) -> 
     let mut runs = Vec::new();
     for &seed in &exp.section.seeds {
         let mut run = search.run_at(&chosen.values, seed).map_err(|e| anyhow!("{e}"))?;
-        run.point_id = "tuned".into();
+        run.point_id = search.tuned_point();
         run.flat.insert(column.clone(), format!("{score:.4}"));
         let mut shown: Vec<String> = chosen.values.keys().map(|k| format!("model.{k}")).collect();
         shown.push(column.clone());
@@ -204,9 +213,12 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
     let keys: std::collections::BTreeSet<&String> = outcomes.iter().flat_map(|o| o.trials.iter().flat_map(|t| t.values.keys())).collect();
     let objectives: std::collections::BTreeSet<String> = outcomes.iter().map(|o| valid_column(&o.objective)).collect();
     let mut out = Vec::new();
-    let header: Vec<String> = ["model", "trial", "point"]
+    let swept = outcomes.iter().any(|o| o.label != o.model);
+    let header: Vec<String> = ["model"]
         .iter()
         .map(|s| s.to_string())
+        .chain(swept.then(|| "search".to_string()))
+        .chain(["trial", "point"].map(String::from))
         .chain(keys.iter().map(|k| k.to_string()))
         .chain(objectives.iter().cloned())
         .chain(outcomes.iter().any(|o| o.pruned).then(|| "epochs".to_string()))
@@ -216,7 +228,11 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
     for o in outcomes {
         let chosen = o.chosen().map(|c| c.trial.number);
         for t in &o.trials {
-            let mut row = vec![o.model.clone(), t.trial.number.to_string(), t.point.clone()];
+            let mut row = vec![o.model.clone()];
+            if swept {
+                row.push(o.label.clone());
+            }
+            row.extend([t.trial.number.to_string(), t.point.clone()]);
             row.extend(keys.iter().map(|k| t.values.get(*k).map_or(String::new(), |v| v.as_str().map_or(v.to_string(), str::to_string))));
             let col = valid_column(&o.objective);
             row.extend(objectives.iter().map(|c| if *c == col { t.trial.objective.map_or(String::new(), |v| format!("{v}")) } else { String::new() }));
@@ -248,7 +264,7 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
     Ok(())
 }
 
-/// `search-<model>.svg`: the best validation objective so far against cumulative training
+/// `search-<model>.svg` (`search-<model>-<sweep point id>.svg` under a sweep): the best validation objective so far against cumulative training
 /// seconds (how much tuning bought for how much compute), with every trial's own score
 /// (a pruned trial's at its last rung, apart: it is not comparable).
 fn plot(dir: &Path, o: &Outcome) -> Result<()> {
@@ -269,7 +285,7 @@ fn plot(dir: &Path, o: &Outcome) -> Result<()> {
     if trials.is_empty() {
         return Ok(());
     }
-    let safe: String = o.model.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    let safe: String = o.label.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
     let mut lines = vec![
         crate::report::plots::Line { label: "best so far".into(), points: best_so_far },
         crate::report::plots::Line { label: "trial".into(), points: trials },
@@ -278,7 +294,7 @@ fn plot(dir: &Path, o: &Outcome) -> Result<()> {
         lines.push(crate::report::plots::Line { label: "pruned (score at its last rung)".into(), points: pruned });
     }
     let column = valid_column(&o.objective);
-    crate::report::plots::line_chart(&dir.join(format!("search-{safe}.svg")), &format!("search of {}", o.model), "cumulative training seconds", &column, &lines)
+    crate::report::plots::line_chart(&dir.join(format!("search-{safe}.svg")), &format!("search of {}", o.label), "cumulative training seconds", &column, &lines)
 }
 
 /// A CSV cell, quoted when it holds a comma, quote or line break.

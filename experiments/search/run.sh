@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs both tuning benchmarks of issue 29 and writes results/ (raw JSON lines, every trials.csv,
+# machine.txt, summary.md).
+# usage: ./run.sh [tpe|tpe-extra|asha|all]   (default all: tpe, asha, then tpe-extra)
+# env: RUNNER_BIN (default $HOME/.cache/search-bench/runner: a release build with the ASHA
+#      pruner), VENV (a venv with optuna; default $HOME/.cache/optuna-venv),
+#      RUNNER_DATA_DIR (default ../shared/data from the repo root), SEARCH_BENCH_WORK (caches
+#      and runner results; default $HOME/.cache/search-bench/work).
+# On a shared machine, start it only when no other benchmark runs, e.g.
+#   while pgrep -f 'yardsticks/(bench|anchor)|run.sh' >/dev/null; do sleep 30; done; ./run.sh
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+VENV="${VENV:-$HOME/.cache/optuna-venv}"
+export RUNNER_BIN="${RUNNER_BIN:-$HOME/.cache/search-bench/runner}"
+what="${1:-all}"
+py="$VENV/bin/python"
+mkdir -p "$here/results"
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "repo commit: $(git -C "$here" rev-parse --short HEAD)"
+    echo "runner: $("$RUNNER_BIN" --version) ($RUNNER_BIN, sha256 $(sha256sum "$RUNNER_BIN" | cut -c1-16))"
+    echo "python: $("$py" --version 2>&1); optuna $("$py" -c 'import optuna; print(optuna.__version__)')"
+    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); nproc $(nproc); $(uname -sr)"
+    echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >>"$here/results/machine.txt"
+
+if [[ "$what" == tpe || "$what" == all ]]; then
+    "$py" "$here/tpe_vs_optuna.py" --seeds 1 2 3 4 5 --trials 25 --startup 10 --epochs 5
+fi
+if [[ "$what" == asha || "$what" == all ]]; then
+    "$py" "$here/asha_vs_grid.py" --epochs 27 --trials 90 --seeds 1 2 3 --kinds random tpe
+fi
+if [[ "$what" == tpe-extra || "$what" == all ]]; then
+    # Beyond the issue's 5 seeds: 10 more seeds at the same budget, and a doubled budget.
+    "$py" "$here/tpe_vs_optuna.py" --seeds 6 7 8 9 10 11 12 13 14 15 --trials 25 --startup 10 --epochs 5 --tag tpe_vs_optuna_seeds6-15
+    "$py" "$here/tpe_vs_optuna.py" --seeds 1 2 3 4 5 --trials 50 --startup 10 --epochs 5 --tag tpe_vs_optuna_50trials
+fi
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$here/results/machine.txt"
+"$py" "$here/summarize.py" | tee "$here/results/summary.md"

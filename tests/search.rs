@@ -83,7 +83,7 @@ fn tune_and_run(cfg: &Path, sandbox: &Path) -> (Vec<Vec<String>>, Vec<serde_json
             ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     };
-    let (exps, errors) = search::tune(vec![exp], &Options { jobs: 2, force: false, progress: false, log: &log });
+    let (exps, errors) = search::tune(vec![exp], &Options { jobs: 2, force: false, progress: false, log: &log, cached_only: false });
     assert!(errors.is_empty(), "{errors:?}");
     let (_, tables) = run(exps, false);
     let csv = std::fs::read_to_string(sandbox.join("results/search/trials.csv")).unwrap();
@@ -356,4 +356,46 @@ fn a_sweep_and_a_search_give_one_search_per_sweep_point() {
     for l in labels {
         assert!(d.path().join(format!("s/results/search/search-{l}.svg")).exists(), "{l}");
     }
+}
+
+/// `recommend`, `export` and `report` on a searched model replay its search from the cache:
+/// before `runner run` they say to run it, after it they answer with the tuned run.
+#[test]
+fn recommend_export_and_report_replay_a_finished_search_from_the_cache() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let cfg = config(d.path(), &data, "tpe", "[1]");
+    let sets = sandbox_sets(&d.path().join("x"));
+    let runner = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_runner"));
+        c.args(args).current_dir(d.path());
+        for s in &sets {
+            c.args(["--set", s]);
+        }
+        let o = c.output().unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
+    };
+    let cfg = cfg.display().to_string();
+    let (code, _, err) = runner(&["recommend", &cfg, "--model", "item2vec", "--user", "u3"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not finished in the cache") && err.contains("runner run"), "{err}");
+    // Popularity is not searched: it answers once it is cached, whatever the search's state.
+    let (code, _, err) = runner(&["run", &cfg, "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = runner(&["recommend", &cfg, "--model", "item2vec", "--user", "u3", "-k", "5"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("item2vec [tuned seed 1]"), "{out}");
+    let (code, out, err) = runner(&["recommend", &cfg, "--model", "item2vec", "--point", "tuned", "--user", "u3", "-k", "5"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let out_dir = d.path().join("exported/");
+    let (code, _, err) = runner(&["export", &cfg, "--model", "item2vec", "--out", &out_dir.display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_dir(&out_dir).unwrap().count() > 0);
+    // `report` rewrites the tables with the tuned rows, from the cache alone.
+    let results = d.path().join("x/results/search");
+    std::fs::remove_file(results.join("results.csv")).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_runner")).args(["report", &results.display().to_string()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(results.join("results.csv")).unwrap();
+    assert!(csv.contains("tuned"), "{csv}");
 }

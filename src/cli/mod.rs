@@ -499,15 +499,20 @@ fn report_again(args: ReportArgs) -> i32 {
     for f in &found {
         let dir = f.parent().unwrap_or(Path::new(".")).to_path_buf();
         match experiment_of(&dir) {
-            // Its tuned rows come from its search, which `report` does not replay (yet):
-            // rewriting its tables without them would lose them.
+            // Its tuned rows come from its search, replayed from the cache; rewriting its
+            // tables without them would lose them, so an unfinished search writes nothing.
             Ok(e) if !e.searches.is_empty() => {
-                eprintln!(
-                    "error: `{}` has a [search], whose tuned rows `runner report` cannot rebuild yet; run `runner run {}` again (its trials are cached, so only the report runs)",
-                    e.section.name,
-                    e.file.display()
-                );
-                code = 1;
+                let (e, errors) = replay_searches(e);
+                if errors.is_empty() {
+                    dirs.push(dir);
+                    exps.push(e);
+                } else {
+                    for err in &errors {
+                        eprintln!("error: {err:#}");
+                    }
+                    eprintln!("error: `{}`: its tables are left as they are", e.section.name);
+                    code = 1;
+                }
             }
             Ok(e) => {
                 dirs.push(dir);
@@ -542,6 +547,18 @@ fn report_again(args: ReportArgs) -> i32 {
     code
 }
 
+/// The experiment with each searched model's tuned runs, its search replayed from the cache
+/// without computing anything; the searches that are not finished there are errors (their
+/// models have no runs).
+fn replay_searches(exp: Experiment) -> (Experiment, Vec<anyhow::Error>) {
+    if exp.searches.is_empty() {
+        return (exp, Vec::new());
+    }
+    let opts = crate::search::study::Options { jobs: 1, force: false, progress: false, log: &|_| {}, cached_only: true };
+    let (mut exps, errors) = crate::search::tune(vec![exp], &opts);
+    (exps.remove(0), errors)
+}
+
 /// Loads the config and picks the run: Ok((plan, experiment index, run index)).
 fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
     let exp = match config::load(&c.config, &c.set) {
@@ -551,10 +568,26 @@ fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
             return Err(2);
         }
     };
+    let searched: Vec<String> = exp.searches.iter().map(|s| s.name.clone()).collect();
+    let (exp, search_errors) = replay_searches(exp);
     let runs = &exp.runs;
-    let model = c.model.clone().unwrap_or_else(|| runs[0].model.name.clone());
+    let Some(first) = runs.first() else {
+        for e in &search_errors {
+            eprintln!("error: {e:#}");
+        }
+        return Err(1);
+    };
+    let model = c.model.clone().unwrap_or_else(|| first.model.name.clone());
     let pick = runs.iter().position(|r| r.model.name == model && c.point.as_ref().is_none_or(|p| &r.point_id == p) && c.seed.is_none_or(|s| r.seed == s));
     let Some(ri) = pick else {
+        // A searched model has runs only once its search is in the cache: like a run that
+        // is not cached, that is a failure to answer (1), not a wrong question (2).
+        if searched.contains(&model) && !search_errors.is_empty() {
+            for e in &search_errors {
+                eprintln!("error: {e:#}");
+            }
+            return Err(1);
+        }
         // Each valid value once, in run order (a global sweep interleaves the models, and
         // every point repeats once per seed).
         fn unique<'a>(values: impl Iterator<Item = &'a str>) -> String {
@@ -929,7 +962,7 @@ fn tune(exps: Vec<Experiment>, args: &RunArgs) -> Result<(Vec<Experiment>, Vec<a
             pipeline::progress::println(&format!("search  {line}"));
         }
     };
-    let opts = crate::search::study::Options { jobs: args.jobs, force: args.force, progress: !args.quiet, log: &log };
+    let opts = crate::search::study::Options { jobs: args.jobs, force: args.force, progress: !args.quiet, log: &log, cached_only: false };
     let (exps, errors) = crate::search::tune(exps, &opts);
     if !quiet {
         for e in &exps {

@@ -155,8 +155,10 @@ pub fn tune(exps: Vec<crate::config::Experiment>, opts: &study::Options) -> (Vec
                 Err(e) => errors.push(e),
             }
         }
-        if let Err(e) = study::write_trials(&exp.section.results_dir.join(&exp.section.name), &outcomes) {
-            errors.push(e);
+        if !opts.cached_only {
+            if let Err(e) = study::write_trials(&exp.section.results_dir.join(&exp.section.name), &outcomes) {
+                errors.push(e);
+            }
         }
         let mut runs = Vec::new();
         for (i, r) in exp.runs.iter().enumerate() {

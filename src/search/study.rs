@@ -36,6 +36,10 @@ pub struct Options<'a> {
     pub force: bool,
     pub progress: bool,
     pub log: &'a (dyn Fn(String) + Sync),
+    /// Replay a finished search from the cache and compute nothing (`recommend`, `similar`,
+    /// `export` and `report` on a searched model): a stage that is not cached is an error,
+    /// and `trials.csv` is left as `runner run` wrote it.
+    pub cached_only: bool,
 }
 
 /// What a search of one model ends with.
@@ -116,6 +120,17 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
             let runs: Vec<RunSpec> = active.iter().map(|&i| RunSpec { stop_epoch: stop, resume_from, ..batch[i].1.clone() }).collect();
             let plan = pipeline::plan_with(vec![with_runs(exp, runs)], false)?;
             let exec = Executor::new(&plan, opts.force && first_batch, opts.progress);
+            if opts.cached_only {
+                if let Some(n) = plan.graph.node_indices().find(|&n| !exec.is_cached(&plan.graph[n])) {
+                    anyhow::bail!(
+                        "the search of model `{}` is not finished in the cache (its {} stage `{}` is not there); run `runner run {}` first",
+                        search.label,
+                        plan.graph[n].kind.name(),
+                        plan.graph[n].label,
+                        exp.file.display()
+                    );
+                }
+            }
             let _ = dag::execute(&plan, &exec, opts.jobs, opts.log);
             let mut kept = Vec::new();
             for (j, &i) in active.iter().enumerate() {

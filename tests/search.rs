@@ -83,7 +83,7 @@ fn tune_and_run(cfg: &Path, sandbox: &Path) -> (Vec<Vec<String>>, Vec<serde_json
             ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     };
-    let (exps, errors) = search::tune(vec![exp], &Options { jobs: 2, force: false, progress: false, log: &log, cached_only: false });
+    let (exps, errors) = search::tune(vec![exp], &Options { jobs: 2, force: false, progress: false, log: &log, mode: search::study::Mode::Local });
     assert!(errors.is_empty(), "{errors:?}");
     let (_, tables) = run(exps, false);
     let csv = std::fs::read_to_string(sandbox.join("results/search/trials.csv")).unwrap();

@@ -494,3 +494,76 @@ fn a_stage_whose_input_is_missing_refuses_to_run() {
         "the refusal names the missing input: {out}"
     );
 }
+
+/// A search with ASHA on Slurm: each batch and rung is a submission this runner waits for,
+/// each job's `runner stage` finds its trial by replaying the search from the cache, and the
+/// trials, choice and table equal a local run's.
+const SEARCH: &str = r#"
+[experiment]
+name = "NAME"
+seeds = [1]
+cache_dir = "CACHE"
+
+[dataset]
+kind = "synthetic"
+n_users = 200
+n_items = 100
+n_clusters = 4
+mean_len = 8
+seed = 5
+
+[split]
+kind = "leave_last_out"
+validation = true
+
+[[model]]
+kind = "item2vec"
+dim = 8
+epochs = 3
+threads = 1
+search = { space = { window = { int = [1, 4] }, lr = { log_uniform = [0.005, 0.1] } }, pruner = { kind = "asha", min_epochs = 1, eta = 2 } }
+
+[search]
+kind = "tpe"
+trials = 4
+n_startup_trials = 2
+batch = 2
+objective = "NDCG@10"
+seed = 3
+
+[metrics]
+k = [10]
+metrics = ["recall", "ndcg"]
+"#;
+
+#[test]
+fn a_search_runs_its_batches_as_slurm_jobs_and_matches_a_local_search() {
+    if !slurm_here("a_search_runs_its_batches_as_slurm_jobs_and_matches_a_local_search") {
+        return;
+    }
+    let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    std::fs::write(dir.join("sl.toml"), SEARCH.replace("NAME", "sl").replace("CACHE", "cache-slurm")).unwrap();
+    std::fs::write(dir.join("lo.toml"), SEARCH.replace("NAME", "lo").replace("CACHE", "cache-local")).unwrap();
+    let o = runner(dir, &["run", "sl.toml", "--executor", "slurm", "-q"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let jobs = submitted(dir, "sl").expect("the search submitted jobs");
+    assert!(jobs.iter().any(|j| j.kind == "train"), "trials trained as jobs");
+    let o = runner(dir, &["run", "lo.toml", "-q"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let trials = |name: &str| -> Vec<String> {
+        let csv = std::fs::read_to_string(dir.join(format!("results/{name}/trials.csv"))).unwrap();
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let timing = header.iter().position(|h| *h == "train_s").unwrap();
+        lines.map(|l| l.split(',').enumerate().filter(|(i, _)| *i != timing).map(|(_, c)| c).collect::<Vec<_>>().join(",")).collect()
+    };
+    let (slurm_trials, local_trials) = (trials("sl"), trials("lo"));
+    assert_eq!(slurm_trials.len(), 4);
+    assert_eq!(slurm_trials, local_trials, "the same trials, scores, rungs and choice");
+    let table = metrics(dir, "sl");
+    assert_eq!(table.len(), 1, "one tuned row: {table:?}");
+    assert!(table[0].0.contains("tuned"), "{table:?}");
+    assert_eq!(table, metrics(dir, "lo"), "the same tuned table");
+}

@@ -296,7 +296,7 @@ pub fn main() -> i32 {
 /// `runner stage --key K -- CONFIGS`: plans the configs as the submitting run did and runs the
 /// one stage. Exit 0 when it is in the cache afterwards, 1 when it failed, 2 for bad configs.
 fn stage(args: StageArgs) -> i32 {
-    let plan = match load_and_plan(&ConfigArgs { configs: args.configs.clone(), set: args.set.clone() }) {
+    let plan = match plan_holding(&args) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -320,6 +320,29 @@ fn stage(args: StageArgs) -> i32 {
             1
         }
     }
+}
+
+/// The plan that holds the stage a job runs: the configs' own, or for a searched model's
+/// trial (or tuned run) the plan its search makes, replayed from the cache up to the batch
+/// the job belongs to (every earlier batch is cached by then: the search waits for each).
+fn plan_holding(args: &StageArgs) -> Result<pipeline::Plan, i32> {
+    let cfg = ConfigArgs { configs: args.configs.clone(), set: args.set.clone() };
+    let plan = load_and_plan(&cfg)?;
+    if plan.by_key.contains_key(&args.key) || plan.experiments.iter().all(|e| e.searches.is_empty()) {
+        return Ok(plan);
+    }
+    let exps = load_all(&cfg).map_err(|errs| {
+        print_config_errors(&errs);
+        2
+    })?;
+    let slot = std::sync::Mutex::new(None);
+    let mode = crate::search::study::Mode::Find(&args.key, &slot);
+    let opts = crate::search::study::Options { jobs: 1, force: false, progress: false, log: &|_| {}, mode };
+    let (exps, _) = crate::search::tune(exps, &opts);
+    if let Some(p) = slot.into_inner().unwrap_or_default() {
+        return Ok(p);
+    }
+    plan_or_exit(exps)
 }
 
 fn data_dir(arg: &DataDirArg) -> PathBuf {
@@ -554,7 +577,7 @@ fn replay_searches(exp: Experiment) -> (Experiment, Vec<anyhow::Error>) {
     if exp.searches.is_empty() {
         return (exp, Vec::new());
     }
-    let opts = crate::search::study::Options { jobs: 1, force: false, progress: false, log: &|_| {}, cached_only: true };
+    let opts = crate::search::study::Options { jobs: 1, force: false, progress: false, log: &|_| {}, mode: crate::search::study::Mode::CachedOnly };
     let (mut exps, errors) = crate::search::tune(vec![exp], &opts);
     (exps.remove(0), errors)
 }
@@ -749,23 +772,48 @@ fn export(args: ExportArgs) -> i32 {
     0
 }
 
-/// `runner run --executor slurm`: submit, wait, then write the reports here.
-fn run_on_slurm(args: &RunArgs, plan: &pipeline::Plan, exec: &Executor) -> i32 {
-    use pipeline::slurm;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
+/// The flag Ctrl-C sets while this process waits for Slurm jobs (a search's batches, then the
+/// tables' stages): one handler per process. A second Ctrl-C leaves at once.
+fn slurm_interrupted() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
         let installed = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                // A second Ctrl-C while the first is handled: leave at once.
+            if f.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
         });
         if let Err(e) = installed {
             eprintln!("warning: cannot handle Ctrl-C ({e})");
         }
+        flag
+    })
+    .clone()
+}
+
+/// After Ctrl-C while waiting for Slurm jobs: cancel them (asked on a terminal, or with
+/// `--cancel-on-exit`) or say how to stop them; the exit code.
+fn slurm_interrupt(args: &RunArgs, open: &[String]) -> i32 {
+    let cancel = args.cancel_on_exit
+        || (std::io::stdin().is_terminal() && confirm(&format!("\ninterrupted: cancel the {} jobs still queued or running? [y/N] ", open.len())));
+    if cancel {
+        pipeline::slurm::scancel(open);
+        eprintln!("cancelled {} jobs; finished stages stay in the cache, so running again resumes", open.len());
+    } else if !open.is_empty() {
+        eprintln!(
+            "\ninterrupted: {} jobs keep running (`scancel {}` stops them); `runner run` again waits for them instead of submitting them twice",
+            open.len(),
+            open.join(" ")
+        );
     }
-    let opts = slurm::Options {
+    130
+}
+
+/// How `runner run --executor slurm` submits: the jobs run this binary's `runner stage` on the
+/// same configs and overrides, from this folder.
+fn slurm_options(args: &RunArgs) -> pipeline::slurm::Options {
+    pipeline::slurm::Options {
         configs: expand_paths(&args.config.configs),
         sets: args.config.set.clone(),
         force: args.force,
@@ -775,24 +823,19 @@ fn run_on_slurm(args: &RunArgs, plan: &pipeline::Plan, exec: &Executor) -> i32 {
         runner: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("runner")),
         cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         poll: std::env::var("RUNNER_SLURM_POLL").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0),
-    };
+    }
+}
+
+/// `runner run --executor slurm`: submit, wait, then write the reports here.
+fn run_on_slurm(args: &RunArgs, plan: &pipeline::Plan, exec: &Executor) -> i32 {
+    use pipeline::slurm;
+    let interrupted = slurm_interrupted();
+    let opts = slurm_options(args);
     let (summary, errors) = match slurm::run(plan, exec, &opts, &interrupted) {
         Ok(r) => r,
         Err(e) => {
             if let Some(slurm::Interrupted(open)) = e.downcast_ref::<slurm::Interrupted>() {
-                let cancel = args.cancel_on_exit
-                    || (std::io::stdin().is_terminal() && confirm(&format!("\ninterrupted: cancel the {} jobs still queued or running? [y/N] ", open.len())));
-                if cancel {
-                    slurm::scancel(open);
-                    eprintln!("cancelled {} jobs; finished stages stay in the cache, so running again resumes", open.len());
-                } else if !open.is_empty() {
-                    eprintln!(
-                        "\ninterrupted: {} jobs keep running (`scancel {}` stops them); `runner run` again waits for them instead of submitting them twice",
-                        open.len(),
-                        open.join(" ")
-                    );
-                }
-                return 130;
+                return slurm_interrupt(args, open);
             }
             eprintln!("error: {e:#}");
             return 1;
@@ -942,28 +985,38 @@ fn run(args: RunArgs) -> i32 {
 }
 
 /// Runs the configs' searches ([`crate::search::tune`]) before the tables' plan: each
-/// searched model's trials, then its tuned runs in the experiment. Searches run locally for
-/// now (exit 2 for Slurm).
+/// searched model's trials, then its tuned runs in the experiment. On Slurm each batch (and
+/// rung) of trials is one submission that this process waits for.
 fn tune(exps: Vec<Experiment>, args: &RunArgs) -> Result<(Vec<Experiment>, Vec<anyhow::Error>), i32> {
     let slurm = match args.executor.as_deref() {
         Some(k) => k == "slurm",
         None => exps.iter().any(|e| e.executor.kind == config::ExecutorKind::Slurm),
     };
-    if slurm {
-        eprintln!("error: a [search] runs on the local executor only for now (its next trials depend on the last ones' results); pass --executor local");
+    if slurm && args.detach {
+        eprintln!("error: a [search] waits for each batch of trials on Slurm (its next trials depend on their results), so --detach cannot return at once; run without --detach");
         return Err(2);
     }
-    exit_on_interrupt(|removed| {
-        format!("the search's finished stages are kept in the cache (run again: the same trials are proposed and found there); removed {removed} unfinished entries")
-    });
     let quiet = args.quiet;
     let log = move |line: String| {
         if !quiet {
             pipeline::progress::println(&format!("search  {line}"));
         }
     };
-    let opts = crate::search::study::Options { jobs: args.jobs, force: args.force, progress: !args.quiet, log: &log, cached_only: false };
+    let (slurm_opts, interrupted) = (slurm_options(args), slurm.then(slurm_interrupted));
+    let mode = match &interrupted {
+        Some(flag) => crate::search::study::Mode::Slurm(&slurm_opts, flag),
+        None => {
+            exit_on_interrupt(|removed| {
+                format!("the search's finished stages are kept in the cache (run again: the same trials are proposed and found there); removed {removed} unfinished entries")
+            });
+            crate::search::study::Mode::Local
+        }
+    };
+    let opts = crate::search::study::Options { jobs: args.jobs, force: args.force, progress: !args.quiet, log: &log, mode };
     let (exps, errors) = crate::search::tune(exps, &opts);
+    if let Some(pipeline::slurm::Interrupted(open)) = errors.iter().find_map(|e| e.downcast_ref::<pipeline::slurm::Interrupted>()) {
+        return Err(slurm_interrupt(args, open));
+    }
     if !quiet {
         for e in &exps {
             let mut tuned: Vec<&str> = e.runs.iter().filter(|r| r.tuned.is_some()).map(|r| r.model.name.as_str()).collect();

@@ -155,7 +155,7 @@ pub fn tune(exps: Vec<crate::config::Experiment>, opts: &study::Options) -> (Vec
                 Err(e) => errors.push(e),
             }
         }
-        if !opts.cached_only {
+        if !opts.mode.replays() {
             if let Err(e) = study::write_trials(&exp.section.results_dir.join(&exp.section.name), &outcomes) {
                 errors.push(e);
             }

@@ -36,11 +36,43 @@ pub struct Options<'a> {
     pub force: bool,
     pub progress: bool,
     pub log: &'a (dyn Fn(String) + Sync),
+    pub mode: Mode<'a>,
+}
+
+/// Where a study's stages run.
+pub enum Mode<'a> {
+    /// In this process, `jobs` side by side.
+    Local,
+    /// As Slurm job arrays, one submission per batch (and rung), waiting for each: the next
+    /// proposals need its results. Each job's `runner stage` finds its trial by [`Mode::Find`].
+    Slurm(&'a crate::pipeline::slurm::Options, &'a std::sync::atomic::AtomicBool),
     /// Replay a finished search from the cache and compute nothing (`recommend`, `similar`,
     /// `export` and `report` on a searched model): a stage that is not cached is an error,
     /// and `trials.csv` is left as `runner run` wrote it.
-    pub cached_only: bool,
+    CachedOnly,
+    /// Replay from the cache up to the batch whose plan holds stage `.0`, and leave that plan
+    /// in `.1` (what a Slurm job's `runner stage` runs); stops the study there.
+    Find(&'a str, &'a std::sync::Mutex<Option<pipeline::Plan>>),
 }
+
+impl Mode<'_> {
+    /// Whether nothing may be computed or written.
+    pub fn replays(&self) -> bool {
+        matches!(self, Mode::CachedOnly | Mode::Find(..))
+    }
+}
+
+/// The error that ends a [`Mode::Find`] study once it found its stage.
+#[derive(Debug)]
+pub struct Found;
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "found the stage")
+    }
+}
+
+impl std::error::Error for Found {}
 
 /// What a search of one model ends with.
 pub struct Outcome {
@@ -119,19 +151,33 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
             let resume_from = k.checked_sub(1).and_then(|j| steps[j]);
             let runs: Vec<RunSpec> = active.iter().map(|&i| RunSpec { stop_epoch: stop, resume_from, ..batch[i].1.clone() }).collect();
             let plan = pipeline::plan_with(vec![with_runs(exp, runs)], false)?;
-            let exec = Executor::new(&plan, opts.force && first_batch, opts.progress);
-            if opts.cached_only {
-                if let Some(n) = plan.graph.node_indices().find(|&n| !exec.is_cached(&plan.graph[n])) {
-                    anyhow::bail!(
-                        "the search of model `{}` is not finished in the cache (its {} stage `{}` is not there); run `runner run {}` first",
-                        search.label,
-                        plan.graph[n].kind.name(),
-                        plan.graph[n].label,
-                        exp.file.display()
-                    );
+            if let Mode::Find(key, slot) = &opts.mode {
+                if plan.by_key.contains_key(*key) {
+                    *slot.lock().expect("find lock") = Some(plan);
+                    return Err(Found.into());
                 }
             }
-            let _ = dag::execute(&plan, &exec, opts.jobs, opts.log);
+            let exec = Executor::new(&plan, opts.force && first_batch, opts.progress);
+            match &opts.mode {
+                Mode::Local => {
+                    let _ = dag::execute(&plan, &exec, opts.jobs, opts.log);
+                }
+                Mode::Slurm(slurm, interrupted) => {
+                    // Failures are recorded in `exec` and read below as the trials' errors.
+                    let _ = crate::pipeline::slurm::run(&plan, &exec, slurm, interrupted)?;
+                }
+                Mode::CachedOnly | Mode::Find(..) => {
+                    if let Some(n) = plan.graph.node_indices().find(|&n| !exec.is_cached(&plan.graph[n])) {
+                        anyhow::bail!(
+                            "the search of model `{}` is not finished in the cache (its {} stage `{}` is not there); run `runner run {}` first",
+                            search.label,
+                            plan.graph[n].kind.name(),
+                            plan.graph[n].label,
+                            exp.file.display()
+                        );
+                    }
+                }
+            }
             let mut kept = Vec::new();
             for (j, &i) in active.iter().enumerate() {
                 let r = &mut batch[i].0;

@@ -399,3 +399,57 @@ fn recommend_export_and_report_replay_a_finished_search_from_the_cache() {
     let csv = std::fs::read_to_string(results.join("results.csv")).unwrap();
     assert!(csv.contains("tuned"), "{csv}");
 }
+
+/// Ctrl-C in the middle of a search exits 130 and keeps the finished trials; running again
+/// completes the search without training any of them again.
+#[test]
+fn an_interrupted_search_resumes_without_repeating_finished_trials() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let body = std::fs::read_to_string(config(d.path(), &data, "random", "[1]"))
+        .unwrap()
+        .replace("epochs = 3", "epochs = 400")
+        .replace("trials = 6", "trials = 12");
+    let cfg = write_config(d.path(), "int.toml", &body).display().to_string();
+    let sets = sandbox_sets(&d.path().join("x"));
+    let cmd = || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_runner"));
+        c.args(["run", &cfg, "--jobs", "1", "--quiet"]);
+        for s in &sets {
+            c.args(["--set", s]);
+        }
+        c
+    };
+    let train_dir = d.path().join("x/cache/train");
+    // Finished trainings: key -> manifest bytes.
+    let finished = || -> std::collections::BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(&train_dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let p = e.ok()?.path();
+                Some((p.file_name()?.to_string_lossy().to_string(), std::fs::read(p.join("manifest.json")).ok()?))
+            })
+            .collect()
+    };
+    let mut child = cmd().stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    while finished().len() < 3 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(120), "no trial finished");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    let before = finished();
+    assert!(before.len() < 12, "the search was interrupted before its end ({} trainings)", before.len());
+    assert_eq!(status.code(), Some(130));
+    let o = cmd().output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let after = finished();
+    for (k, m) in &before {
+        assert_eq!(after.get(k), Some(m), "finished training {k} was kept, not trained again");
+    }
+    let csv = std::fs::read_to_string(d.path().join("x/results/search/trials.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 13, "{csv}");
+    assert!(!csv.contains("failed"), "{csv}");
+}

@@ -17,6 +17,7 @@ pub mod node2vec;
 pub mod passthrough;
 pub mod popularity;
 pub mod random;
+pub mod valid_recall;
 
 use crate::data::corpus::Corpus;
 use crate::data::{Dataset, Split};

@@ -4,7 +4,7 @@ use super::encoders::{self, Build, Input, Rows};
 use super::loss::fused_loss;
 use super::negatives::{layout, NegRows, Negatives};
 use super::params::{Loss, TextEncoder, TextSettings, TwoTowerParams};
-use super::train::Validation;
+use crate::models::valid_recall::Validation;
 use super::{fit, fit_with, two_tower};
 use crate::data::{Dataset, FeatureColumn, FeatureTable, Interaction, Split};
 use crate::models::Trained;

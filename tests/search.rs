@@ -406,10 +406,8 @@ fn recommend_export_and_report_replay_a_finished_search_from_the_cache() {
 fn an_interrupted_search_resumes_without_repeating_finished_trials() {
     let d = tempfile::tempdir().unwrap();
     let data = table(d.path(), |_, i| i);
-    let body = std::fs::read_to_string(config(d.path(), &data, "random", "[1]"))
-        .unwrap()
-        .replace("epochs = 3", "epochs = 400")
-        .replace("trials = 6", "trials = 12");
+    let body =
+        std::fs::read_to_string(config(d.path(), &data, "random", "[1]")).unwrap().replace("epochs = 3", "epochs = 400").replace("trials = 6", "trials = 12");
     let cfg = write_config(d.path(), "int.toml", &body).display().to_string();
     let sets = sandbox_sets(&d.path().join("x"));
     let cmd = || {

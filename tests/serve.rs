@@ -451,3 +451,61 @@ fn gensim_reads_the_word2vec_export() {
         }
     }
 }
+
+/// A MovieLens-100K-format folder: 30 users who each rate 6 of items 1-20 (item 21 appears
+/// only as the held-out last interaction of user 1, so it has no trained vector), and titles.
+fn tiny_movielens(dir: &Path) {
+    let ml = dir.join("data/ml-tiny");
+    std::fs::create_dir_all(&ml).unwrap();
+    let mut data = String::new();
+    for u in 1..=30 {
+        for t in 0..6 {
+            let item = 1 + (u * 3 + t * 2) % 20;
+            data += &format!("{u}\t{item}\t4\t{}\n", 1000 + t);
+        }
+    }
+    data += "1\t21\t5\t2000\n";
+    std::fs::write(ml.join("u.data"), data).unwrap();
+    let titles = ["Toy Story (1995)", "GoldenEye (1995)", "Four Rooms (1995)", "Get Shorty (1995)", "Copycat (1995)"];
+    let items: String = (1..=21)
+        .map(|i| {
+            let t = if i <= 5 { titles[i - 1].to_string() } else { format!("Film number {i} (1996)") };
+            format!("{i}|{t}|01-Jan-1995||http://x|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n")
+        })
+        .collect();
+    std::fs::write(ml.join("u.item"), items).unwrap();
+}
+
+/// `similar` takes a title where the dataset has titles, suggests by title, makes no spelling
+/// suggestions for numbers, and says so when the item has no trained vector.
+#[test]
+fn similar_accepts_titles_and_refuses_items_without_a_vector() {
+    let d = tempfile::tempdir().unwrap();
+    tiny_movielens(d.path());
+    let cfg = &format!("[experiment]\nname = \"titles\"\nseeds = [1]\ndata_dir = \"{}\"\n\n[dataset]\nkind = \"movielens\"\npath = \"ml-tiny\"\nvariant = \"100k\"\n\n[[model]]\nkind = \"item2vec\"\ndim = 8\nepochs = 2\nthreads = 1\n\n[metrics]\nk = [5]\n", d.path().join("data").display());
+    run_config(d.path(), "titles", cfg);
+    let similar = |item: &str| runner(d.path(), &["similar", "titles.toml", "--item", item, "-k", "3"]);
+    let (code, by_id, err) = similar("2");
+    assert_eq!(code, 0, "{err}");
+    // The exact title, and a unique case-insensitive part of one, are the item.
+    for t in ["GoldenEye (1995)", "goldeneye"] {
+        let (code, out, err) = similar(t);
+        assert_eq!(code, 0, "{t}: {err}");
+        assert_eq!(answer_ids(&out), answer_ids(&by_id), "{t}");
+    }
+    // A part of several titles lists them and asks for more.
+    let (code, _, err) = similar("(1995)");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is in 5 titles") && err.contains("Toy Story (1995) (1)"), "{err}");
+    // A misspelt title is suggested by title; a number gets no spelling suggestions.
+    let (code, _, err) = similar("Golden Eye");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did you mean GoldenEye (1995) (2)"), "{err}");
+    let (code, _, err) = similar("5000");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown item `5000`") && !err.contains("did you mean"), "{err}");
+    // Item 21 was never trained on (its one interaction is held out).
+    let (code, _, err) = similar("21");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("has no trained vector"), "{err}");
+}

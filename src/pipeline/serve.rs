@@ -84,11 +84,40 @@ impl Served {
         })
     }
 
+    /// An item by its raw id or, where the dataset has titles, by its title: the exact title,
+    /// else the one title that holds `raw` (case-insensitive). An unknown item's error suggests
+    /// near titles, or near ids; a number gets no spelling suggestions (5000 is not "near" 500).
     fn item(&self, raw: &str) -> Result<u32> {
-        self.dataset.items.get(raw).ok_or_else(|| {
-            let near = near_ids(self.dataset.items.raws(), raw);
-            anyhow!("unknown item `{}` ({} items){}", crate::term::escape_controls(raw), self.dataset.items.len(), did_you_mean(&near))
-        })
+        if let Some(i) = self.dataset.items.get(raw) {
+            return Ok(i);
+        }
+        let esc = crate::term::escape_controls;
+        let n = self.dataset.items.len();
+        if let Some(titles) = &self.dataset.item_titles {
+            if let Some(i) = titles.iter().position(|t| t == raw) {
+                return Ok(i as u32);
+            }
+            let needle = raw.to_lowercase();
+            let holding: Vec<usize> =
+                titles.iter().enumerate().filter(|(_, t)| !needle.is_empty() && t.to_lowercase().contains(&needle)).map(|(i, _)| i).collect();
+            let shown = |ids: &[usize]| {
+                ids.iter().take(5).map(|&i| format!("{} ({})", esc(&titles[i]), esc(self.dataset.items.raw(i as u32)))).collect::<Vec<_>>().join(", ")
+            };
+            match holding.len() {
+                1 => return Ok(holding[0] as u32),
+                0 => {}
+                many => {
+                    bail!("`{}` is in {many} titles: {}{}; give the id or more of the title", esc(raw), shown(&holding), if many > 5 { ", ..." } else { "" })
+                }
+            }
+            let near = near_ids(titles, raw);
+            let near: Vec<usize> = near.iter().filter_map(|t| titles.iter().position(|x| x == t)).collect();
+            if !near.is_empty() {
+                bail!("unknown item `{}` (no id or title; {n} items); did you mean {}?", esc(raw), shown(&near));
+            }
+        }
+        let near = if raw.chars().all(|c| c.is_ascii_digit()) { Vec::new() } else { near_ids(self.dataset.items.raws(), raw) };
+        bail!("unknown item `{}` ({n} items){}", esc(raw), did_you_mean(&near))
     }
 
     /// The user's training (and validation) items, oldest first: what the model saw of them.
@@ -115,6 +144,14 @@ impl Served {
     /// the answer ranks by the model's own item-item score (kNN: the item's neighbours).
     pub fn similar(&self, item_raw: &str, k: usize) -> Result<Vec<Answer>> {
         let i = self.item(item_raw)?;
+        // An item the model never trained on (no training interaction) has an all-zero
+        // vector: every item would tie at score 0, an arbitrary answer.
+        if !self.scores_items && self.trained.items.row(i as usize).iter().all(|&x| x == 0.0) {
+            bail!(
+                "item `{}` has no trained vector (it has no training interaction), so nothing is similar to it by this model",
+                crate::term::escape_controls(self.dataset.items.raw(i))
+            );
+        }
         let one_hot;
         let query = if self.scores_items {
             one_hot = (0..self.trained.items.cols).map(|c| if c == i as usize { 1.0 } else { 0.0 }).collect::<Vec<f32>>();

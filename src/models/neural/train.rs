@@ -52,7 +52,6 @@ impl Histories {
     }
 }
 
-
 /// Trains the model with the loss's default negatives and encodes every user and item.
 pub fn fit(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64) -> Result<Trained> {
     fit_with(p, dataset, split, seed, None)

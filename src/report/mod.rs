@@ -265,22 +265,45 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
     Ok(Table { title: exp.section.name.clone(), header, rows, json: json_rows, metric_cols, significant })
 }
 
-/// The terminal shows every Recall and NDCG column but the other metrics at the smallest
-/// cut-off only, so the table fits a screen; the files keep every column.
-pub fn to_terminal(t: &Table) -> String {
-    // Cut-offs of the ranking columns (`Recall@10`, `exact NDCG@20`), not of analysis
-    // columns such as `map kNN@10`.
-    let ranking = |h: &str| h.split_once('@').filter(|(m, _)| !m.strip_prefix("exact ").unwrap_or(m).contains(' ')).and_then(|(_, k)| k.parse::<usize>().ok());
-    let min_k = t.header.iter().filter_map(|h| ranking(h)).min();
-    let keep: Vec<usize> = (0..t.header.len())
-        .filter(|&i| match (t.header[i].split_once('@'), ranking(&t.header[i])) {
-            (Some((m, _)), Some(k)) => {
-                let m = m.strip_prefix("exact ").unwrap_or(m);
-                m == "Recall" || m == "NDCG" || m == "ANNRecall" || Some(k) == min_k
+/// Ranking metrics the terminal shows (at the smallest cut-off): the ones a reader compares
+/// first. The files keep every metric at every cut-off.
+const TERMINAL_METRICS: &[&str] = &["Recall", "NDCG", "Hit", "Coverage", "ANNRecall"];
+
+/// Timing columns the terminal shows; the latency percentiles, build time and size stay in
+/// the files.
+const TERMINAL_TIMING: &[&str] = &["train_s", "qps", "qps_1t"];
+
+/// The columns of `t` the terminal shows, so a table fits an 80-220 column screen: the row's
+/// identity and varying config, [`TERMINAL_METRICS`] at the smallest cut-off, metrics without
+/// a cut-off (Macro-F1, AUC), and [`TERMINAL_TIMING`]. Analysis columns (similarity
+/// distribution, map, ILD) and the other cut-offs are in `results.md`.
+pub fn terminal_columns(t: &Table) -> Vec<usize> {
+    // A ranking column is `<metric>@<k>` (`Recall@10`, `exact NDCG@20`) with a one-word
+    // metric; `map kNN@10` or `sim same mean` are analysis columns.
+    let ranking = |h: &str| -> Option<(String, usize)> {
+        let (m, k) = h.split_once('@')?;
+        let m = m.strip_prefix("exact ").unwrap_or(m);
+        (!m.contains(' ')).then_some(())?;
+        Some((m.to_string(), k.parse().ok()?))
+    };
+    let min_k = t.header.iter().filter_map(|h| ranking(h).map(|(_, k)| k)).min();
+    (0..t.header.len())
+        .filter(|&i| {
+            let h = &t.header[i];
+            if let Some((m, k)) = ranking(h) {
+                return Some(k) == min_k && TERMINAL_METRICS.contains(&m.as_str());
             }
-            _ => true,
+            if t.metric_cols.contains(h) {
+                return !h.contains(' ') && !h.contains('@');
+            }
+            !ANN_TAIL.contains(&h.as_str()) && !["p50_us", "p95_us", "p99_us", "max_us"].contains(&h.as_str()) || TERMINAL_TIMING.contains(&h.as_str())
         })
-        .collect();
+        .collect()
+}
+
+/// The compact terminal table ([`terminal_columns`]).
+pub fn to_terminal(t: &Table) -> String {
+    let keep = terminal_columns(t);
     let mut b = tabled::builder::Builder::default();
     b.push_record(keep.iter().map(|&i| t.header[i].clone()));
     for r in &t.rows {
@@ -425,7 +448,9 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
         &dir,
         &[("results.md", md), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?), ("results.tex", latex::to_latex(shown))],
     )?;
-    crate::say!("\n{}\nwritten to {}/results.{{md,csv,json,tex}}", to_terminal(shown), dir.display());
+    let hidden = shown.header.len() - terminal_columns(shown).len();
+    let full = if hidden > 0 { format!("; full table ({hidden} more columns): {}", dir.join("results.md").display()) } else { String::new() };
+    crate::say!("\n{}\nwritten to {}/results.{{md,csv,json,tex}}{full}", to_terminal(shown), dir.display());
     let mut plotted = Vec::new();
     if let Some(p) = pareto::write_experiment_plot(exp, &t, &dir)? {
         crate::say!("pareto plot (recall vs queries/s): {}", p.display());
@@ -451,6 +476,38 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_terminal_keeps_identity_config_main_metrics_at_the_smallest_cut_off() {
+        let header: Vec<String> = [
+            "model",
+            "point",
+            "seed",
+            "model.window",
+            "Recall@10",
+            "Recall@20",
+            "NDCG@10",
+            "MRR@10",
+            "Precision@10",
+            "Coverage@10",
+            "ILD@10",
+            "sim same mean",
+            "map kNN@10",
+            "Macro-F1",
+            "train_s",
+            "qps",
+            "p50_us",
+            "p99_us",
+        ]
+        .map(String::from)
+        .to_vec();
+        let metric_cols = header[4..14].to_vec();
+        let t = Table { title: "x".into(), rows: vec![header.clone()], header, metric_cols, ..Default::default() };
+        let kept: Vec<&str> = terminal_columns(&t).into_iter().map(|i| t.header[i].as_str()).collect();
+        assert_eq!(kept, ["model", "point", "seed", "model.window", "Recall@10", "NDCG@10", "Coverage@10", "Macro-F1", "train_s", "qps"]);
+        let shown = to_terminal(&t);
+        assert!(shown.contains("Recall@10") && !shown.contains("Recall@20") && !shown.contains("sim same mean"), "{shown}");
+    }
 
     #[test]
     fn markdown_and_csv_escape() {

@@ -31,6 +31,10 @@ pub struct Numeric {
     pub low: f64,
     pub high: f64,
     pub step: Option<f64>,
+    /// Log-spaced integers (Optuna's `IntDistribution(log=True)`): `low`, `high` and `step`
+    /// are in the integers' own space, each value stands for the bin `[x - step/2, x +
+    /// step/2]` mapped through `ln`, and observations, draws and densities are in log space.
+    pub log_bins: bool,
 }
 
 impl Numeric {
@@ -40,20 +44,34 @@ impl Numeric {
     /// `[(high - low) / min(100, 1 + kernels), high - low]`; the prior is centred with the
     /// range's width.
     pub fn new(obs: &[f64], low: f64, high: f64, step: Option<f64>) -> Self {
+        Self::build(obs, low, high, step, false)
+    }
+
+    /// The estimator of log-spaced integers in `[low, high]` from observations `ln(x)`: as
+    /// Optuna, the support is `[ln(low - 1/2), ln(high + 1/2)]` and a value's probability is
+    /// the mass of its bin `[ln(x - 1/2), ln(x + 1/2)]`, so 1 and 2 are far apart and 19 and
+    /// 20 close, and the ends are not half-bins.
+    pub fn log_int(obs: &[f64], low: f64, high: f64) -> Self {
+        Self::build(obs, low, high, Some(1.0), true)
+    }
+
+    fn build(obs: &[f64], low: f64, high: f64, step: Option<f64>, log_bins: bool) -> Self {
         let s = step.unwrap_or(0.0);
+        // The support's ends, in the space the kernels live in.
+        let (a, b) = if log_bins { ((low - s / 2.0).ln(), (high + s / 2.0).ln()) } else { (low - s / 2.0, high + s / 2.0) };
         let n = obs.len();
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| obs[a].total_cmp(&obs[b]));
         let mut ends = Vec::with_capacity(n + 2);
-        ends.push(low - s / 2.0);
+        ends.push(a);
         ends.extend(order.iter().map(|&i| obs[i]));
-        ends.push(high + s / 2.0);
+        ends.push(b);
         let mut sorted_sigmas: Vec<f64> = (1..=n).map(|i| (ends[i] - ends[i - 1]).max(ends[i + 1] - ends[i])).collect();
         if ends.len() >= 4 {
             sorted_sigmas[0] = ends[2] - ends[1];
             sorted_sigmas[n - 1] = ends[n] - ends[n - 1];
         }
-        let width = high - low + s;
+        let width = b - a;
         let kernels = n + 1;
         let (min_sigma, max_sigma) = (width / (1.0 + kernels as f64).min(100.0), width);
         let mut sigmas = vec![0.0; n];
@@ -61,18 +79,32 @@ impl Numeric {
             sigmas[i] = sorted_sigmas[rank].clamp(min_sigma, max_sigma);
         }
         let mut mus = obs.to_vec();
-        mus.push(0.5 * (low + high));
+        mus.push(0.5 * (a + b));
         sigmas.push(width);
         let mut weights = default_weights(n);
         weights.push(1.0);
         let total: f64 = weights.iter().sum();
         weights.iter_mut().for_each(|w| *w /= total);
-        Numeric { mus, sigmas, weights, low, high, step }
+        Numeric { mus, sigmas, weights, low, high, step, log_bins }
     }
 
     fn support(&self) -> (f64, f64) {
         let s = self.step.unwrap_or(0.0);
-        (self.low - s / 2.0, self.high + s / 2.0)
+        if self.log_bins {
+            ((self.low - s / 2.0).ln(), (self.high + s / 2.0).ln())
+        } else {
+            (self.low - s / 2.0, self.high + s / 2.0)
+        }
+    }
+
+    /// The bin of grid value `x` (in the kernels' space).
+    fn bin(&self, x: f64, s: f64) -> (f64, f64) {
+        if self.log_bins {
+            let v = x.exp().round();
+            ((v - s / 2.0).ln(), (v + s / 2.0).ln())
+        } else {
+            (x - s / 2.0, x + s / 2.0)
+        }
     }
 
     /// A draw: a kernel by weight, then its truncated Gaussian (by inverting its CDF); with
@@ -85,6 +117,7 @@ impl Numeric {
         let u = pa + (pb - pa) * rng.gen::<f64>();
         let x = (mu + sigma * phi_inv(u.clamp(1e-300, 1.0 - 1e-16))).clamp(a, b);
         match self.step {
+            Some(s) if self.log_bins => (self.low + ((x.exp() - self.low) / s).round() * s).clamp(self.low, self.high).ln(),
             Some(s) => (self.low + ((x - self.low) / s).round() * s).clamp(self.low, self.high),
             None => x,
         }
@@ -98,7 +131,10 @@ impl Numeric {
                 let (mu, sigma) = (self.mus[k], self.sigmas[k]);
                 let z = phi((b - mu) / sigma) - phi((a - mu) / sigma);
                 let p = match self.step {
-                    Some(s) => ((phi((x + s / 2.0 - mu) / sigma) - phi((x - s / 2.0 - mu) / sigma)) / z).max(1e-300).ln(),
+                    Some(s) => {
+                        let (l, r) = self.bin(x, s);
+                        ((phi((r - mu) / sigma) - phi((l - mu) / sigma)) / z).max(1e-300).ln()
+                    }
                     None => -0.5 * ((x - mu) / sigma).powi(2) - (sigma * (2.0 * std::f64::consts::PI).sqrt()).ln() - z.max(1e-300).ln(),
                 };
                 self.weights[k].ln() + p
@@ -204,6 +240,30 @@ mod tests {
         // Integers: the range widens by half a step each side.
         let e = Numeric::new(&[3.0], 1.0, 5.0, Some(1.0));
         assert!((e.sigmas[0] - 2.5).abs() < 1e-12 && (e.sigmas[1] - 5.0).abs() < 1e-12);
+    }
+
+    /// Log-spaced integers as Optuna's `IntDistribution(log=True)`: support and prior on
+    /// `[ln 0.5, ln 20.5]`, bandwidths from those ends, bin masses that add up to one, draws
+    /// on the integers.
+    #[test]
+    fn log_integers_are_bins_in_log_space() {
+        let e = Numeric::log_int(&[2f64.ln(), 8f64.ln()], 1.0, 20.0);
+        let (a, b) = (0.5f64.ln(), 20.5f64.ln());
+        assert!((e.mus[2] - 0.5 * (a + b)).abs() < 1e-12 && (e.sigmas[2] - (b - a)).abs() < 1e-12);
+        // The extreme kernels use their inner neighbour: both ln 8 - ln 2.
+        let d = 8f64.ln() - 2f64.ln();
+        assert!((e.sigmas[0] - d).abs() < 1e-12 && (e.sigmas[1] - d).abs() < 1e-12, "{:?}", e.sigmas);
+        let mass: f64 = (1..=20).map(|x| e.log_pdf((x as f64).ln()).exp()).sum();
+        assert!((mass - 1.0).abs() < 1e-9, "{mass}");
+        // 1's bin [ln 0.5, ln 1.5] is wider in log space than 19's, so it weighs more under
+        // the flat prior alone.
+        let prior = Numeric::log_int(&[], 1.0, 20.0);
+        assert!(prior.log_pdf(0.0) > prior.log_pdf(19f64.ln()));
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(2);
+        for _ in 0..500 {
+            let v = e.sample(&mut rng).exp();
+            assert!((1.0..=20.0).contains(&v.round()) && (v - v.round()).abs() < 1e-9, "{v}");
+        }
     }
 
     #[test]

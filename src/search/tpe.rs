@@ -69,8 +69,8 @@ impl TpeSampler {
                 let (low, high, step, log) = match *d {
                     Dist::Uniform(a, b) => (a, b, None, false),
                     Dist::LogUniform(a, b) => (a.ln(), b.ln(), None, true),
-                    // Log-spaced integers are continuous in log space and rounded (as Optuna).
-                    Dist::Int { low, high, log: true } => ((low as f64).ln(), (high as f64).ln(), None, true),
+                    // Log-spaced integers: bins in log space (`Numeric::log_int`), as Optuna.
+                    Dist::Int { low, high, log: true } => ((low as f64).ln(), (high as f64).ln(), Some(1.0), true),
                     Dist::Int { low, high, log: false } => (low as f64, high as f64, Some(1.0), false),
                     Dist::Choice(_) => unreachable!("handled above"),
                 };
@@ -81,7 +81,11 @@ impl TpeSampler {
                 };
                 let obs =
                     |ts: &[&Trial]| -> Vec<f64> { ts.iter().filter_map(|t| t.point.get(k).and_then(value)).map(|x| if log { x.ln() } else { x }).collect() };
-                let (l, g) = (Numeric::new(&obs(good), low, high, step), Numeric::new(&obs(bad), low, high, step));
+                let estimator = |o: &[f64]| match *d {
+                    Dist::Int { low, high, log: true } => Numeric::log_int(o, low as f64, high as f64),
+                    _ => Numeric::new(o, low, high, step),
+                };
+                let (l, g) = (estimator(&obs(good)), estimator(&obs(bad)));
                 let cands: Vec<f64> = (0..self.n_ei_candidates).map(|_| l.sample(rng)).collect();
                 let x = argmax(&cands, |&x| l.log_pdf(x) - g.log_pdf(x));
                 match *d {

@@ -18,8 +18,9 @@
 //! other thread can see them half-written), with the same arithmetic, and is reproducible bit
 //! for bit.
 //!
-//! Initialisation as `implicit`: factors uniform in `(-0.5, 0.5) / factors`, biases 0. The loss
-//! in `epochs` is the mean of `-ln σ(x_uij)` over the epoch's steps.
+//! Initialisation as `implicit`: factors uniform in `(-0.5, 0.5) / factors`; item biases 0
+//! (`implicit` draws them like the factors). The loss in `epochs` is the mean of `-ln σ(x_uij)`
+//! over the epoch's steps.
 
 use super::{EpochLog, Model, ModelKind, TrainInput, Trained};
 use crate::ensure_param;

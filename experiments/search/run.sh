@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs both tuning benchmarks of issue 29 and writes results/ (raw JSON lines, every trials.csv,
 # machine.txt, summary.md).
-# usage: ./run.sh [tpe|asha|asha-extra|tpe-extra|all]   (default all, in that order)
+# usage: ./run.sh [tpe|asha|asha-extra|asha-extra2|tpe-extra|all]   (default all, in that order)
 # env: RUNNER_BIN (default $HOME/.cache/search-bench/runner: a release build with the ASHA
 #      pruner), VENV (a venv with optuna; default $HOME/.cache/optuna-venv),
 #      RUNNER_DATA_DIR (default ../shared/data from the repo root), SEARCH_BENCH_WORK (caches
@@ -32,8 +32,12 @@ if [[ "$what" == asha || "$what" == all ]]; then
 fi
 if [[ "$what" == asha-extra || "$what" == all ]]; then
     # Added after the first ASHA runs (README): a first rung at 3 epochs, and 360 trials.
-    "$py" "$here/asha_vs_grid.py" --epochs 27 --trials 90 --seeds 1 2 3 --kinds random --min-epochs 3 --suffix -min3 --skip-grid
-    "$py" "$here/asha_vs_grid.py" --epochs 27 --trials 360 --seeds 1 2 3 --kinds random --suffix -360t --skip-grid
+    "$py" "$here/asha_vs_grid.py" --epochs 27 --trials 90 --seeds 1 2 3 --kinds random --min-epochs 3 --suffix=-min3 --skip-grid
+    "$py" "$here/asha_vs_grid.py" --epochs 27 --trials 360 --seeds 1 2 3 --kinds random --suffix=-360t --skip-grid
+fi
+if [[ "$what" == asha-extra2 || "$what" == all ]]; then
+    # Both: 360 trials with the first rung at 3 epochs.
+    "$py" "$here/asha_vs_grid.py" --epochs 27 --trials 360 --seeds 1 2 3 --kinds random --min-epochs 3 --suffix=-min3-360t --skip-grid
 fi
 if [[ "$what" == tpe-extra || "$what" == all ]]; then
     # Beyond the issue's 5 seeds: 10 more seeds at the same budget, and a doubled budget.

@@ -82,9 +82,9 @@ def distinct(x):
 
 def asha_table(rows):
     grid = [x for x in rows if x["side"] == "grid"]
-    out = ["| search | seed | trials | distinct points | pruned | best valid NDCG@10 | vs grid best | grid rank of the chosen point "
+    out = ["| search | seed | trials | distinct points | pruned | best valid NDCG@10 | vs grid best | grid rank of the chosen point | best sampled point's grid score (a perfect pruner's result) "
            "| train s (trials.csv sum) | / grid | train s, each point once | / grid | est. / grid | epochs, each point once, / grid | wall s |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     g = grid[-1] if grid else None
     grid_rows = trials_csv(g) if g else None
     scores = sorted((float(r["valid NDCG@10"]) for r in grid_rows), reverse=True) if grid_rows else []
@@ -96,9 +96,16 @@ def asha_table(rows):
         x["frac_d"] = d[2] / g["train_s"] * 100 if g and d else None
         x["est"] = est / g["train_s"] * 100 if g and est is not None else None
         pct = lambda v: "" if v is None else f"{v:.1f}%"
+        rel_s = "" if x["rel"] is None else f"{x['rel']:+.2f}%"
+        t = trials_csv(x)
+        oracle = ""
+        if grid_rows and t:
+            at = {tuple(r[k] for k in KEYS): float(r["valid NDCG@10"]) for r in grid_rows}
+            o = max(at[tuple(r[k] for k in KEYS)] for r in t)
+            oracle = f"{o:.4f} ({(o / scores[0] - 1) * 100:+.2f}%)"
         rank = f"{1 + sum(v > x['best_valid_ndcg10'] + 1e-12 for v in scores)} of {len(scores)}" if scores else ""
         out.append(f"| {x['side']} | {x['seed'] if x['seed'] is not None else '-'} | {x['trials']} | {d[0] if d else ''} | {x['pruned']} | "
-                   f"{x['best_valid_ndcg10']:.4f} | {'' if x['rel'] is None else f'{x[chr(114) + chr(101) + chr(108)]:+.2f}%'} | {rank} | "
+                   f"{x['best_valid_ndcg10']:.4f} | {rel_s} | {rank} | {oracle} | "
                    f"{x['train_s']:.1f} | {pct(x['frac'])} | {'' if not d else f'{d[2]:.1f}'} | {pct(x['frac_d'])} | {pct(x['est'])} | "
                    f"{'' if not (d and g) else pct(d[1] / g['epochs_trained'] * 100)} | {x['wall_s']:.1f} |")
     if g:

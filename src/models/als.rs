@@ -25,7 +25,7 @@
 //! objective above divided by `Σ c_ui` over all pairs, assembled from the Gram matrices the
 //! iteration needs anyway (see [`loss_from`]), so logging it costs `O(nnz · f)`.
 
-use super::{EpochLog, Model, ModelKind, TrainInput, Trained};
+use super::{valid_recall, Checkpoint, EpochLog, Model, ModelKind, TrainInput, Trained};
 use crate::ensure_param;
 use crate::index::Metric;
 use crate::linalg::Matrix;
@@ -468,13 +468,23 @@ impl Model for Als {
         // Σ c over all pairs: the observed pairs' confidences, 1 for each unobserved one.
         let observed: f64 = by_user.conf.iter().map(|&c| c as f64).sum();
         let total_conf = observed + (split.n_users as f64) * (split.n_items as f64) - by_user.idx.len() as f64;
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(input.seed);
-        let mut x = init(split.n_users, f, &mut rng);
-        let mut y = init(split.n_items, f, &mut rng);
-        let bar = crate::pipeline::progress::epochs("als", p.iterations as u64, input.progress);
-        let mut epochs = Vec::with_capacity(p.iterations);
+        let (from, to) = input.span(p.iterations)?;
+        // Both sides are the state: the users warm-start the next user half-step's CG.
+        let (mut x, mut y) = match (input.resumed_table("users", split.n_users, f)?, input.resumed_table("items", split.n_items, f)?) {
+            (Some(u), Some(i)) => (u.data, i.data),
+            _ => {
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(input.seed);
+                let x = init(split.n_users, f, &mut rng);
+                (x, init(split.n_items, f, &mut rng))
+            }
+        };
+        let validation = valid_recall::for_logging(split);
+        let all_items: Vec<u32> = (0..split.n_items as u32).collect();
+        let mut valid_recalls = Vec::new();
+        let bar = crate::pipeline::progress::epochs("als", (to - from) as u64, input.progress);
+        let mut epochs = Vec::with_capacity(to - from);
         let mut yty = pool.install(|| gram(&y, f));
-        for it in 0..p.iterations {
+        for it in from..to {
             let t = Instant::now();
             let l = pool.install(|| {
                 half_step(&mut x, &y, &by_user, &regularised(&yty, f, p.regularization), f, p.cg_steps, false);
@@ -490,11 +500,26 @@ impl Model for Als {
             bar.set_message(format!("loss {l:.5}"));
             bar.inc(1);
             epochs.push(EpochLog { epoch: it + 1, loss: l, seconds, throughput: split.train.len() as f64 / seconds.max(1e-9) });
+            if let Some(v) = &validation {
+                let users =
+                    Matrix::from_vec(v.users.len(), f, v.users.iter().flat_map(|&u| x[u as usize * f..(u as usize + 1) * f].iter().copied()).collect())?;
+                let items = Matrix::from_vec(all_items.len(), f, y.clone())?;
+                valid_recalls.push(v.recall(&users, &items, valid_recall::LOG_K)?);
+            }
         }
         bar.finish_and_clear();
         let mut notes = serde_json::Map::new();
         notes.insert("threads".into(), json!(pool.current_num_threads()));
-        Ok(Trained { items: Matrix::from_vec(split.n_items, f, y)?, users: Matrix::from_vec(split.n_users, f, x)?, metric: Metric::Ip, epochs, notes, checkpoint: None })
+        if validation.is_some() {
+            notes.insert(valid_recall::note_key(), json!(valid_recalls));
+        }
+        let (items, users) = (Matrix::from_vec(split.n_items, f, y)?, Matrix::from_vec(split.n_users, f, x)?);
+        let checkpoint = (to < p.iterations).then(|| Checkpoint { epoch: to, tables: vec![("users".into(), users.clone()), ("items".into(), items.clone())] });
+        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint })
+    }
+
+    fn epoch_key(&self) -> Option<&'static str> {
+        Some("iterations")
     }
 }
 
@@ -612,6 +637,38 @@ mod tests {
         let more = Als(AlsParams { threads: 3, ..model.0.clone() }).fit(&input).unwrap();
         assert_eq!(more.items, t.items);
         assert_eq!(more.users, t.users);
+    }
+
+    /// Stopped after 3 of 7 iterations and resumed from the checkpoint: the same bits as
+    /// uninterrupted (on two threads: ALS does not depend on the thread count); with a
+    /// validation split each iteration logs its validation recall.
+    #[test]
+    fn stopped_then_resumed_equals_uninterrupted_and_logs_validation_recall() {
+        let mut split = planted(4);
+        // Each user's last training item validates.
+        let mut valid = Vec::new();
+        split.train.retain(|it| {
+            let last = it.ts == 7;
+            if last {
+                valid.push(*it);
+            }
+            !last
+        });
+        split.valid = valid;
+        let model = Als(AlsParams { factors: 6, iterations: 7, threads: 2, ..Default::default() });
+        let ds = Dataset::default();
+        let whole = model.fit(&TrainInput::new(&ds, &split, None, 5)).unwrap();
+        let first = model.fit(&TrainInput { stop_epoch: Some(3), ..TrainInput::new(&ds, &split, None, 5) }).unwrap();
+        let c = first.checkpoint.expect("stopped early");
+        assert_eq!(c.epoch, 3);
+        let rest = model.fit(&TrainInput { resume: Some(&c), ..TrainInput::new(&ds, &split, None, 5) }).unwrap();
+        assert_eq!((rest.items == whole.items, rest.users == whole.users), (true, true));
+        assert_eq!(rest.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(), vec![4, 5, 6, 7]);
+        assert_eq!(rest.epochs[3].loss, whole.epochs[6].loss);
+        let recalls = whole.notes["valid_recall@10"].as_array().unwrap();
+        assert_eq!(recalls.len(), 7);
+        assert!(recalls.iter().all(|r| (0.0..=1.0).contains(&r.as_f64().unwrap())));
+        assert!(recalls[6].as_f64().unwrap() > 0.25 + 0.1, "better than chance (10 of 40 items) after training: {recalls:?}");
     }
 
     #[test]

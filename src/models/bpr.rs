@@ -22,7 +22,7 @@
 //! (`implicit` draws them like the factors). The loss in `epochs` is the mean of `-ln σ(x_uij)`
 //! over the epoch's steps.
 
-use super::{EpochLog, Model, ModelKind, TrainInput, Trained};
+use super::{valid_recall, Checkpoint, EpochLog, Model, ModelKind, TrainInput, Trained};
 use crate::ensure_param;
 use crate::index::Metric;
 use crate::linalg::Matrix;
@@ -121,6 +121,10 @@ impl Table {
             self.read(r as usize, m.row_mut(k));
         }
         m
+    }
+
+    fn from_matrix(m: &Matrix) -> Self {
+        Table { cols: m.cols, data: m.data.iter().map(|x| AtomicU32::new(x.to_bits())).collect() }
     }
 
     fn into_matrix(self) -> Result<Matrix> {
@@ -358,19 +362,31 @@ impl Model for Bpr {
         let split = input.split;
         anyhow::ensure!(split.n_items >= 2 && !split.train.is_empty(), "bpr: needs at least 2 items and one training interaction");
         let d = p.factors + 1;
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(input.seed);
-        let scale = 1.0 / p.factors as f32;
-        let users = Table::new(split.n_users, d, |k| if k + 1 == d { 1.0 } else { (rng.gen::<f32>() - 0.5) * scale });
-        let items = Table::new(split.n_items, d, |k| if k + 1 == d { 0.0 } else { (rng.gen::<f32>() - 0.5) * scale });
+        let (from, to) = input.span(p.epochs)?;
+        // From the checkpoint's tables, or drawn: each epoch's random numbers come from
+        // `(seed, epoch, thread)` alone, so a resumed training goes on bit for bit.
+        let (users, items) = match (input.resumed_table("users", split.n_users, d)?, input.resumed_table("items", split.n_items, d)?) {
+            (Some(u), Some(i)) => (Table::from_matrix(&u), Table::from_matrix(&i)),
+            _ => {
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(input.seed);
+                let scale = 1.0 / p.factors as f32;
+                let users = Table::new(split.n_users, d, |k| if k + 1 == d { 1.0 } else { (rng.gen::<f32>() - 0.5) * scale });
+                let items = Table::new(split.n_items, d, |k| if k + 1 == d { 0.0 } else { (rng.gen::<f32>() - 0.5) * scale });
+                (users, items)
+            }
+        };
+        let validation = valid_recall::for_logging(split);
+        let all_items: Vec<u32> = (0..split.n_items as u32).collect();
+        let mut valid_recalls = Vec::new();
         let catalog = Arc::new(Catalog::from_split(split));
         let seen = Seen::new(&catalog);
         let table = input.sampler.cloned().unwrap_or_else(|| json!({"kind": "uniform"}));
         let threads = if p.threads == 0 { rayon::current_num_threads() } else { p.threads }.max(1);
         let pairs: Vec<(u32, u32)> = split.train.iter().map(|it| (it.user, it.item)).collect();
         let scorer = Tables { users: &users, items: &items, n_items: split.n_items };
-        let bar = crate::pipeline::progress::epochs("bpr", p.epochs as u64, input.progress);
-        let (mut epochs, mut skipped, mut total) = (Vec::with_capacity(p.epochs), 0u64, 0u64);
-        for epoch in 0..p.epochs {
+        let bar = crate::pipeline::progress::epochs("bpr", (to - from) as u64, input.progress);
+        let (mut epochs, mut skipped, mut total) = (Vec::with_capacity(to - from), 0u64, 0u64);
+        for epoch in from..to {
             let t = Instant::now();
             let shares: Vec<Result<Share>> = std::thread::scope(|s| {
                 let handles: Vec<_> = (0..threads)
@@ -455,12 +471,24 @@ impl Model for Bpr {
             bar.set_message(format!("loss {loss:.4}"));
             bar.inc(1);
             epochs.push(EpochLog { epoch: epoch + 1, loss, seconds, throughput: (sum.steps + sum.skipped) as f64 / seconds.max(1e-9) });
+            if let Some(v) = &validation {
+                valid_recalls.push(v.recall(&users.matrix(&v.users), &items.matrix(&all_items), valid_recall::LOG_K)?);
+            }
         }
         bar.finish_and_clear();
         let mut notes = serde_json::Map::new();
         notes.insert("threads".into(), json!(threads));
         notes.insert("skipped_negatives_share".into(), json!(skipped as f64 / total.max(1) as f64));
-        Ok(Trained { items: items.into_matrix()?, users: users.into_matrix()?, metric: Metric::Ip, epochs, notes, checkpoint: None })
+        if validation.is_some() {
+            notes.insert(valid_recall::note_key(), json!(valid_recalls));
+        }
+        let (items, users) = (items.into_matrix()?, users.into_matrix()?);
+        let checkpoint = (to < p.epochs).then(|| Checkpoint { epoch: to, tables: vec![("users".into(), users.clone()), ("items".into(), items.clone())] });
+        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint })
+    }
+
+    fn epoch_key(&self) -> Option<&'static str> {
+        Some("epochs")
     }
 }
 
@@ -491,6 +519,23 @@ mod tests {
             }
         }
         Split { n_users: 80, n_items: 40, train, ..Default::default() }
+    }
+
+    /// Stopped after 2 of 5 epochs and resumed from the checkpoint: the same bits as an
+    /// uninterrupted training on one thread.
+    #[test]
+    fn stopped_then_resumed_equals_uninterrupted() {
+        let split = planted();
+        let model = Bpr(BprParams { factors: 8, epochs: 5, threads: 1, ..Default::default() });
+        let ds = Dataset::default();
+        let whole = model.fit(&TrainInput::new(&ds, &split, None, 3)).unwrap();
+        let first = model.fit(&TrainInput { stop_epoch: Some(2), ..TrainInput::new(&ds, &split, None, 3) }).unwrap();
+        let c = first.checkpoint.expect("stopped early");
+        assert_ne!(first.items, whole.items);
+        let rest = model.fit(&TrainInput { resume: Some(&c), ..TrainInput::new(&ds, &split, None, 3) }).unwrap();
+        assert!(rest.items == whole.items && rest.users == whole.users);
+        assert_eq!(rest.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(), vec![3, 4, 5]);
+        assert!(whole.notes.get("valid_recall@10").is_none(), "no validation split, nothing logged");
     }
 
     /// The share of users whose top unseen item lies in their own cluster.

@@ -53,3 +53,29 @@ impl Validation {
         Ok(total / self.users.len() as f64)
     }
 }
+
+/// The cut-off of the validation recall iterative models log per epoch.
+pub const LOG_K: usize = 10;
+
+/// Validation users the iterative models score after each epoch: at most this many, evenly
+/// spaced over the users with a validation item, so logging costs little on a large table.
+pub const LOG_USERS: usize = 1000;
+
+/// The validation set an iterative model logs `valid_recall@10` on after each epoch, or
+/// `None` when the split holds no validation interactions.
+pub fn for_logging(split: &Split) -> Option<Validation> {
+    let mut users: Vec<u32> = split.valid.iter().map(|i| i.user).collect();
+    users.sort_unstable();
+    users.dedup();
+    if users.is_empty() {
+        return None;
+    }
+    let step = users.len().div_ceil(LOG_USERS);
+    let picked: Vec<u32> = users.into_iter().step_by(step).collect();
+    Some(Validation::new(split, &picked))
+}
+
+/// The note key of the per-epoch validation recall (the towers' too).
+pub fn note_key() -> String {
+    format!("valid_recall@{LOG_K}")
+}

@@ -451,3 +451,25 @@ fn an_interrupted_search_resumes_without_repeating_finished_trials() {
     assert_eq!(csv.lines().count(), 13, "{csv}");
     assert!(!csv.contains("failed"), "{csv}");
 }
+
+/// A point proposed again is a cache hit: trials.csv counts its training once, for the first
+/// trial that ran it, so cumulative training seconds measure what the search spent.
+#[test]
+fn a_repeated_point_counts_its_training_once() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let body = std::fs::read_to_string(config(d.path(), &data, "random", "[1]"))
+        .unwrap()
+        .replace("window = {{ int = [1, 4] }}, lr = {{ log_uniform = [0.002, 0.2] }}", "")
+        .replace("window = { int = [1, 4] }, lr = { log_uniform = [0.002, 0.2] }", "window = { choice = [2] }")
+        .replace("trials = 6", "trials = 3");
+    let cfg = write_config(d.path(), "repeat.toml", &body);
+    tune_and_run(&cfg, &d.path().join("r"));
+    let csv = std::fs::read_to_string(d.path().join("r/results/search/trials.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "train_s").unwrap();
+    let secs: Vec<f64> = lines.map(|l| l.split(',').nth(col).unwrap().parse().unwrap()).collect();
+    assert_eq!(secs.len(), 3, "{csv}");
+    assert!(secs[0] > 0.0 && secs[1] == 0.0 && secs[2] == 0.0, "{csv}");
+}

@@ -21,7 +21,8 @@ pub struct TrialRecord {
     pub point: String,
     /// Model key -> value.
     pub values: BTreeMap<String, Value>,
-    /// Seconds its training took (also when it was found in the cache).
+    /// Seconds its training took (also when it was found in the cache), over its rungs; 0
+    /// for a point an earlier trial of the search already trained (a repeat costs nothing).
     pub seconds: f64,
     /// Why it has no objective.
     pub error: Option<String>,
@@ -116,6 +117,8 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
     // Every score reported at each rung, in trial-number order: what later trials compete with.
     let mut at_rung: Vec<Vec<f64>> = vec![Vec::new(); steps.len()];
     let mut records: Vec<TrialRecord> = Vec::new();
+    // Train keys whose seconds a trial already counted.
+    let mut counted = std::collections::HashSet::new();
     let mut first = true;
     while records.len() < spec.trials {
         let size = match spec.kind {
@@ -188,7 +191,11 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                     },
                     Err(e) => (None, 0.0, Some(format!("{e:#}"))),
                 };
-                r.seconds += seconds;
+                // A point proposed again trains nothing (its stages are cached): its training
+                // counts once, for the first trial that ran it, whether now or in a run before.
+                if counted.insert(plan.run_keys[0][j].train.clone()) {
+                    r.seconds += seconds;
+                }
                 r.trial.objective = value;
                 r.error = error;
                 let Some(v) = value else { continue };

@@ -50,6 +50,7 @@ def main():
     ap.add_argument("--startup", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--tag", default="tpe_vs_optuna", help="names the JSON lines file, the tables folder and the work folder")
+    ap.add_argument("--only-ours", action="store_true", help="run the runner's side only (Optuna's runs do not depend on the runner's sampler)")
     a = ap.parse_args()
     out = common.RESULTS / f"{a.tag}.jsonl"
 
@@ -79,6 +80,8 @@ def main():
                "best_so_far": running_best(vals)}
         common.append_jsonl(out, rec)
         print(f"ours   seed {s}: best {rec['best_valid_ndcg10']:.5f}  train {rec['train_s']:.1f}s  wall {wall:.1f}s", flush=True)
+        if a.only_ours:
+            continue
 
         # --- Optuna ---
         d = base / f"optuna-seed{s}"

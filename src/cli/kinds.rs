@@ -2,7 +2,7 @@
 
 pub(super) fn print_kinds() {
     crate::say!("dataset kinds:");
-    for k in crate::data::loaders::KINDS {
+    for k in crate::data::KINDS {
         crate::say!("  {:<16} {}", k.kind, k.about);
     }
     crate::say!("split kinds:");

@@ -5,7 +5,7 @@
 use super::error::{nearest, SourceMap};
 use super::sweep::{self, Overrides};
 use super::{param_err, ConfigError, MetricsSection, Tasks};
-use crate::data::{loaders, split::SplitKind};
+use crate::data::{self, split::SplitKind};
 use crate::index::{self, Metric};
 use crate::models::{self, Model};
 use crate::params;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// A validated `[dataset]`.
 #[derive(Clone, Debug)]
 pub struct DatasetSpec {
-    pub kind: &'static loaders::DatasetKind,
+    pub kind: &'static data::DatasetKind,
     /// Canonical parameters (defaults filled in), without `kind`.
     pub params: Value,
     pub filter: crate::data::filter::FilterConfig,
@@ -109,9 +109,9 @@ fn kind_and_rest(v: &Value, section: &str, default: Option<&str>, allowed: &[&st
 pub(super) fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u64, sm: &SourceMap) -> Result<RunSpec, ConfigError> {
     let null = Value::Null;
     // Dataset: shared filter keys first, the rest belongs to the loader.
-    let (dkind, mut drest) = kind_and_rest(t.get("dataset").unwrap_or(&null), "dataset", None, &loaders::kind_names(), sm)?;
+    let (dkind, mut drest) = kind_and_rest(t.get("dataset").unwrap_or(&null), "dataset", None, &data::kind_names(), sm)?;
     let filter = crate::data::filter::FilterConfig::take(&mut drest).map_err(|e| param_err(sm, "dataset", e))?;
-    let dentry = loaders::lookup(&dkind).expect("kind checked above");
+    let dentry = data::lookup(&dkind).expect("kind checked above");
     let dparams_canon = (dentry.parse)(&drest).map_err(|e| param_err(sm, "dataset", e))?;
 
     let vectors = crate::data::vectors::is_vectors(&dkind);

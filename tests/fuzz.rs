@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use runner::data::vectors::{fvecs, hdf5, npy};
-use runner::data::{edges, loaders};
+use runner::data::{edges, movielens, table};
 use std::path::Path;
 
 const VALID: &str = r#"[experiment]
@@ -118,20 +118,20 @@ proptest! {
         let d = tempfile::tempdir().unwrap();
         for body in [&bytes[..], text.as_bytes()] {
             std::fs::write(d.path().join("u.data"), body).unwrap();
-            let _ = loaders::load_movielens(d.path(), loaders::MlVariant::Auto);
+            let _ = movielens::load_movielens(d.path(), movielens::MlVariant::Auto);
             std::fs::write(d.path().join("ratings.csv"), body).unwrap();
-            let _ = loaders::load_movielens(&d.path().join("ratings.csv"), loaders::MlVariant::Latest);
+            let _ = movielens::load_movielens(&d.path().join("ratings.csv"), movielens::MlVariant::Latest);
             std::fs::write(d.path().join("ratings.dat"), body).unwrap();
-            let _ = loaders::load_movielens(&d.path().join("ratings.dat"), loaders::MlVariant::M1);
+            let _ = movielens::load_movielens(&d.path().join("ratings.dat"), movielens::MlVariant::M1);
             let csv = d.path().join("x.csv");
             std::fs::write(&csv, body).unwrap();
-            let p = loaders::TableParams { path: csv.clone(), user_col: "u".into(), item_col: "i".into(), rating_col: Some("r".into()), time_col: Some("t".into()), ..Default::default() };
-            let _ = loaders::load_table(&csv, &p);
-            let p = loaders::TableParams { path: csv.clone(), has_header: false, user_col: "column_1".into(), item_col: "column_2".into(), ..Default::default() };
-            let _ = loaders::load_table(&csv, &p);
+            let p = table::TableParams { path: csv.clone(), user_col: "u".into(), item_col: "i".into(), rating_col: Some("r".into()), time_col: Some("t".into()), ..Default::default() };
+            let _ = table::load_table(&csv, &p);
+            let p = table::TableParams { path: csv.clone(), has_header: false, user_col: "column_1".into(), item_col: "column_2".into(), ..Default::default() };
+            let _ = table::load_table(&csv, &p);
             let pq = d.path().join("x.parquet");
             std::fs::write(&pq, body).unwrap();
-            let _ = loaders::load_table(&pq, &loaders::TableParams { path: pq.clone(), ..Default::default() });
+            let _ = table::load_table(&pq, &table::TableParams { path: pq.clone(), ..Default::default() });
             let el = d.path().join("g.edgelist");
             std::fs::write(&el, body).unwrap();
             let _ = edges::load_edges(&el, None, false);
@@ -185,8 +185,8 @@ proptest! {
         }
         let csv = d.path().join("x.csv");
         std::fs::write(&csv, &body).unwrap();
-        let p = loaders::TableParams { path: csv.clone(), user_col: "u".into(), item_col: "i".into(), rating_col: Some("r".into()), time_col: Some("t".into()), ..Default::default() };
-        if let Ok(ds) = loaders::load_table(&csv, &p) {
+        let p = table::TableParams { path: csv.clone(), user_col: "u".into(), item_col: "i".into(), rating_col: Some("r".into()), time_col: Some("t".into()), ..Default::default() };
+        if let Ok(ds) = table::load_table(&csv, &p) {
             // Whatever loads holds only finite ratings.
             prop_assert!(ds.interactions.iter().all(|it| it.rating.is_finite()));
         }

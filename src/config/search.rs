@@ -9,7 +9,8 @@
 
 use super::error::{nearest, SourceMap};
 use super::params::{self, Validate};
-use super::{param_err, sweep, validate_run, ConfigError, ExperimentSection, RunSpec};
+use super::run::validate_run;
+use super::{param_err, sweep, ConfigError, ExperimentSection, RunSpec};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

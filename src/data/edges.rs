@@ -8,8 +8,7 @@
 //! target); duplicates in the file are merged as the edge-list reader does (largest weight).
 //! [`graph_of`] turns the interactions back into the graph.
 
-use super::loaders::{file_fingerprint, resolve, DatasetKind};
-use super::{Dataset, GraphData, Interaction};
+use super::{file_fingerprint, resolve, Dataset, DatasetKind, GraphData, Interaction};
 use crate::graph::{read_edge_list, read_labels, Duplicates, Graph};
 use crate::params::{self, ParamError, Validate};
 use anyhow::{bail, Context, Result};

@@ -284,7 +284,7 @@ fn published_md5(agent: &ureq::Agent, url: &str, file: &str) -> Result<String> {
         Stop::Sink(e) => e,
     })?;
     let text = String::from_utf8_lossy(&bytes).to_string();
-    parse_md5(&text, file).ok_or_else(|| anyhow!("{url} holds no MD5 digest for `{file}` (it reads `{}`)", super::loaders::printable(text.trim())))
+    parse_md5(&text, file).ok_or_else(|| anyhow!("{url} holds no MD5 digest for `{file}` (it reads `{}`)", super::fields::printable(text.trim())))
 }
 
 /// Downloads `url` into `part`, resuming what `part` already holds.
@@ -316,7 +316,7 @@ fn download(agent: &ureq::Agent, url: &str, part: &Path, progress: &dyn Progress
                 if attempt >= ATTEMPTS {
                     bail!(
                         "{url} answered {ATTEMPTS} times with a range (`{}`) other than the one asked for; the download was removed. Is the mirror right?",
-                        super::loaders::printable(range)
+                        super::fields::printable(range)
                     );
                 }
             }
@@ -427,7 +427,7 @@ fn extract_capped(zip: &mut zip::ZipArchive<File>, tmp: &Path, cap: u64) -> Resu
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i)?;
         let Some(rel) = entry.enclosed_name() else {
-            bail!("entry `{}` would land outside the data folder", super::loaders::printable(&entry.name().map(|n| n.to_string()).unwrap_or_default()))
+            bail!("entry `{}` would land outside the data folder", super::fields::printable(&entry.name().map(|n| n.to_string()).unwrap_or_default()))
         };
         let out = tmp.join(rel);
         if entry.is_dir() {

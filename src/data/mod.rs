@@ -1,21 +1,33 @@
 //! Datasets: loaders turn files (or the synthetic generator) into a [`Dataset`] of dense
 //! interactions; [`split`] cuts it into train / validation / test.
+//!
+//! This file holds the dataset types and the registry of dataset kinds ([`DatasetKind`],
+//! [`KINDS`], [`resolve`], [`file_fingerprint`]); each loader is a file of its own
+//! (`movielens`, `table`, `synthetic`, `edges`, `vectors`) that imports the registry's types
+//! from here.
 
 pub mod corpus;
 pub mod edges;
 pub mod features;
 pub mod fetch;
+mod fields;
 pub mod filter;
-pub mod loaders;
+pub mod movielens;
 pub mod split;
 pub mod synthetic;
+pub mod table;
 pub mod text;
 pub mod vectors;
 
 pub use features::{FeatureColumn, FeatureTable};
 pub use split::Split;
 
-use std::collections::HashMap;
+use crate::params::{self, ParamError, Validate};
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 /// One user-item event. Ids are dense indexes into the dataset's [`IdMap`]s.
 ///
@@ -146,4 +158,77 @@ impl Dataset {
         }
         c
     }
+}
+
+/// One dataset kind in the registry.
+pub struct DatasetKind {
+    pub kind: &'static str,
+    pub about: &'static str,
+    /// Bump when parsing changes, to invalidate cached data stages.
+    pub version: u32,
+    pub parse: fn(&Value) -> Result<Value, ParamError>,
+    /// Loads the dataset; `data_dir` resolves relative paths.
+    pub load: fn(&Value, &Path) -> Result<Dataset>,
+    /// The identity of the input files (path, size, modification time), hashed into the data
+    /// stage's key so an edited file is reloaded.
+    pub fingerprint: fn(&Value, &Path) -> Result<Value>,
+}
+
+impl std::fmt::Debug for DatasetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatasetKind({})", self.kind)
+    }
+}
+
+pub static KINDS: &[&DatasetKind] = &[&movielens::KIND, &table::KIND, &synthetic::KIND, &edges::KIND, &vectors::KIND];
+
+pub fn lookup(kind: &str) -> Option<&'static DatasetKind> {
+    KINDS.iter().copied().find(|k| k.kind == kind)
+}
+
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|k| k.kind).collect()
+}
+
+fn canon<T: serde::de::DeserializeOwned + Validate + Serialize>(v: &Value) -> Result<Value, ParamError> {
+    params::canonical::<T>(v).map(|(_, c)| c)
+}
+
+/// Resolves a dataset path against the data folder and checks it exists.
+pub fn resolve(data_dir: &Path, rel: &Path) -> Result<PathBuf> {
+    let p = if rel.is_absolute() { rel.to_path_buf() } else { data_dir.join(rel) };
+    if !p.exists() {
+        bail!(
+            "dataset path `{}` not found (resolved to `{}`); set [experiment] data_dir or RUNNER_DATA_DIR to the folder holding it",
+            rel.display(),
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// Files up to this size are also fingerprinted by content.
+const HASHED_BYTES: u64 = 64 << 20;
+
+/// What identifies the input files in the data stage's key: each file's size and
+/// modification time in nanoseconds, and for files up to 64 MiB a blake3 hash of the
+/// contents. The hash is what catches an edit that keeps the size within one tick of the
+/// file system's clock (Linux stamps files from a clock that advances every few
+/// milliseconds; some file systems keep whole seconds); hashing a larger file at every
+/// plan would cost more than such an edit is likely.
+pub(crate) fn file_fingerprint(paths: &[PathBuf]) -> Result<Value> {
+    let mut out = BTreeMap::new();
+    for p in paths {
+        let md = std::fs::metadata(p).with_context(|| format!("cannot read `{}`", p.display()))?;
+        let mtime_ns = md.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64);
+        let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let mut entry = serde_json::json!({"bytes": md.len(), "mtime_ns": mtime_ns});
+        if md.is_file() && md.len() <= HASHED_BYTES {
+            let file = std::fs::File::open(p).with_context(|| format!("cannot read `{}`", p.display()))?;
+            let hash = blake3::Hasher::new().update_reader(file).with_context(|| format!("cannot read `{}`", p.display()))?.finalize();
+            entry["blake3"] = Value::String(hash.to_hex().to_string());
+        }
+        out.insert(name, entry);
+    }
+    Ok(serde_json::to_value(out)?)
 }

@@ -10,8 +10,7 @@
 //! plus shared noise words, so text models can place an item they never saw in training
 //! (cold start). The text has its own random stream: interactions do not depend on it.
 
-use super::loaders::DatasetKind;
-use super::{Dataset, FeatureColumn, FeatureTable, Interaction};
+use super::{Dataset, DatasetKind, FeatureColumn, FeatureTable, Interaction};
 use crate::ensure_param;
 use crate::params::{self, ParamError, Validate};
 use rand::distributions::{Distribution, WeightedIndex};

@@ -11,7 +11,7 @@
 //! per step, computed once each (the terms fall below 1e-12 after about 260 steps with the
 //! default betas), so a row's catch-up costs O(dim) however long it waited.
 
-use super::store::{OptimConfig, OptimizerKind, SparseOptimizer};
+use super::optim::{OptimConfig, OptimizerKind, SparseOptimizer};
 
 /// `T(x)` for `x = 0..len`, for the betas it was computed with.
 #[derive(Clone, Debug, Default)]

@@ -9,7 +9,7 @@
 //! The forward pass remembers, per row and dimension, which position won the max and its
 //! activation, so the backward pass routes each dimension's gradient to that position only.
 
-use super::embedding::{EmbeddingTable, SparseGrad};
+use super::table::{EmbeddingTable, SparseGrad};
 use rayon::prelude::*;
 use std::sync::OnceLock;
 

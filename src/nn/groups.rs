@@ -5,7 +5,7 @@
 //! ten items of about 27 trigrams per row, that gathers and scatters about a fifth of the
 //! rows a flat bag would (a batch lists each popular item many times).
 
-use super::embedding::{EmbeddingTable, SparseGrad};
+use super::table::{EmbeddingTable, SparseGrad};
 use rayon::prelude::*;
 use std::sync::Arc;
 

@@ -31,14 +31,18 @@ pub mod embedding;
 pub mod groups;
 pub mod host;
 pub mod layers;
+pub mod optim;
 pub mod store;
+pub mod table;
 
 #[cfg(test)]
 mod tests;
 
-pub use embedding::{Bags, EmbeddingTable, InputBuilder, SparseGrad, PAD};
+pub use embedding::{Bags, InputBuilder, PAD};
 pub use layers::{l2_normalize, Activation, BatchNorm1d, Dropout, Linear, Mlp};
-pub use store::{Grads, Init, OptimConfig, OptimizerKind, ParamId, ParamStore, SparseOptimizer, TableId};
+pub use optim::{OptimConfig, OptimizerKind, SparseOptimizer};
+pub use store::{Grads, Init, ParamId, ParamStore, TableId};
+pub use table::{EmbeddingTable, SparseGrad};
 
 use anyhow::{anyhow, Result};
 use dfdx::prelude::*;

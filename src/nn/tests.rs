@@ -435,7 +435,7 @@ fn catch_up_matches_dense_updates_of_a_rarely_touched_row() {
                 } else {
                     [0.0; 4]
                 };
-                super::store::update_row(&cfg, cfg.lr, t, &mut p, &mut m, &mut v, &g);
+                super::optim::update_row(&cfg, cfg.lr, t, &mut p, &mut m, &mut v, &g);
             }
             let touched = |cfg: &OptimConfig| {
                 let mut table = EmbeddingTable::new("e", 2, 4, vec![0.5, -0.5, 0.25, 0.0, 9.0, 9.0, 9.0, 9.0]);

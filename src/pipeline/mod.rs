@@ -5,9 +5,12 @@
 pub mod artifacts;
 pub mod cache;
 pub mod checkpoint;
+mod checks;
 pub mod dag;
+mod dataset_entry;
 pub mod key;
 pub mod progress;
+mod rows;
 pub mod serve;
 pub mod slurm;
 pub mod stages;

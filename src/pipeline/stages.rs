@@ -2,20 +2,18 @@
 //! outputs, and write its artifacts.
 
 use super::cache::{new_manifest, Cache, Manifest};
+use super::checks::{check_trained, why_no_test};
+use super::dataset_entry::{read_dataset, write_dataset};
 use super::{artifacts as art, Plan, Stage, StageKind};
-use crate::config::{Experiment, RunSpec};
+use crate::config::RunSpec;
 use crate::data::corpus::Corpus;
-use crate::data::{filter, Dataset, FeatureTable, GraphData, IdMap, Split};
+use crate::data::{filter, Dataset, Split};
 use crate::eval;
 pub use crate::eval::{EvalSummary, PerUser};
-use crate::graph::NodeLabels;
 use crate::index::AnnIndex;
-use crate::linalg::Matrix;
 use crate::models::{TrainInput, Trained};
-use crate::report;
 use anyhow::{anyhow, bail, Context, Result};
 use petgraph::graph::NodeIndex;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -172,7 +170,7 @@ impl<'a> Executor<'a> {
 
     /// Reads the cache entry of an upstream stage, which must exist by now, under its shared
     /// lock: no other process replaces it while `read` runs.
-    fn with_entry<T>(&self, key: &str, read: impl FnOnce(&Path, &Manifest) -> Result<T>) -> Result<T> {
+    pub(super) fn with_entry<T>(&self, key: &str, read: impl FnOnce(&Path, &Manifest) -> Result<T>) -> Result<T> {
         let st = self.stage(key)?;
         let cache = self.cache_of(st);
         let _lock = cache.lock_shared(st.kind.name(), key)?;
@@ -344,73 +342,6 @@ impl<'a> Executor<'a> {
         let e: Arc<EvalSummary> = Arc::new(self.with_entry(key, |dir, _| art::read_json(&dir.join("summary.json")))?);
         self.remember(key, Loaded::Eval(e.clone()));
         Ok(e)
-    }
-
-    /// The report's rows of experiment `ei`: each run's eval summary, or why it has none (its
-    /// stage failed or was skipped). Errs while some run is neither finished nor failed.
-    pub fn rows(&self, ei: usize) -> Result<Vec<report::Row<'a>>> {
-        self.rows_with(ei, self.plan.experiments[ei].report.baseline.is_some())
-    }
-
-    /// [`Executor::rows`], with the per-user values loaded when `paired` (paired tests).
-    pub fn rows_with(&self, ei: usize, paired: bool) -> Result<Vec<report::Row<'a>>> {
-        let exp = &self.plan.experiments[ei];
-        exp.runs
-            .iter()
-            .zip(&self.plan.run_keys[ei])
-            .map(|(run, k)| {
-                // A failure of this run wins over an older cached summary (`--force`).
-                let result = match self.failure(&k.eval) {
-                    Some(why) => Err(why),
-                    None => Ok(self.eval_summary(&k.eval)?),
-                };
-                // The baseline's tests pair users, so they need the per-user values.
-                let per_user = match (&result, paired) {
-                    (Ok(_), true) => Some(Arc::new(self.with_entry(&k.eval, |dir, _| PerUser::read_parquet(&dir.join("per_user.parquet")))?)),
-                    _ => None,
-                };
-                // Files the tasks left for the report (e.g. the map's points).
-                let files = match &result {
-                    Ok(_) => self.with_entry(&k.eval, |dir, m| {
-                        let names: Vec<String> = m.info["files"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
-                        names.into_iter().map(|n| Ok((n.clone(), art::read_bytes(&dir.join("files").join(&n))?))).collect::<Result<Vec<_>>>()
-                    })?,
-                    Err(_) => Vec::new(),
-                };
-                Ok(report::Row { run, eval_key: &k.eval, result, per_user, files })
-            })
-            .collect()
-    }
-
-    /// The experiments sharing experiment `ei`'s one dataset (itself included), with their
-    /// rows, once every one of them is finished; empty before, or when `ei` mixes datasets.
-    fn same_dataset(&self, ei: usize) -> Vec<(&'a Experiment, Vec<report::Row<'a>>)> {
-        let plan = self.plan;
-        let data_key = |e: usize| -> Option<&str> {
-            let keys: std::collections::BTreeSet<&str> = plan.run_keys[e].iter().map(|k| k.data.as_str()).collect();
-            (keys.len() == 1).then(|| *keys.iter().next().expect("one"))
-        };
-        let Some(key) = data_key(ei) else { return Vec::new() };
-        let mut group = Vec::new();
-        for ej in (0..plan.experiments.len()).filter(|&ej| data_key(ej) == Some(key)) {
-            // Never wait here for another experiment's evaluation: its own report draws the
-            // plot once it is done.
-            if ej != ei && plan.run_keys[ej].iter().any(|k| self.caches[ej].is_busy("eval", &k.eval)) {
-                return Vec::new();
-            }
-            match self.rows(ej) {
-                Ok(rows) => group.push((&plan.experiments[ej], rows)),
-                Err(_) => return Vec::new(),
-            }
-        }
-        group
-    }
-
-    /// Writes experiment `ei`'s tables, plots and page from its rows.
-    pub fn write_report(&self, ei: usize) -> Result<()> {
-        let rows = self.rows(ei)?;
-        let group = self.same_dataset(ei);
-        report::write_experiment(&self.plan.experiments[ei], &rows, &group)
     }
 
     /// Runs (or finds cached) one stage.
@@ -672,218 +603,5 @@ fn reads_interactions(plan: &Plan, st: &Stage) -> bool {
             run.metrics.task.0.iter().any(|t| eval::lookup(t).is_some_and(|t| t.reads_interactions()))
         }
         _ => false,
-    }
-}
-
-/// Why a split may have held nothing out: too few interactions per user, or every held-out
-/// item repeats one the user trained on (repeats are dropped from test).
-fn why_no_test(ds: &Dataset) -> String {
-    let mut pairs: Vec<(u32, u32)> = ds.interactions.iter().map(|it| (it.user, it.item)).collect();
-    pairs.sort_unstable();
-    let total = pairs.len();
-    pairs.dedup();
-    let mut per_user = vec![0usize; ds.n_users()];
-    for &(u, _) in &pairs {
-        per_user[u as usize] += 1;
-    }
-    let users_2 = per_user.iter().filter(|&&c| c >= 2).count();
-    let repeats = total - pairs.len();
-    if users_2 == 0 && repeats > 0 {
-        format!("{repeats} of {total} interactions repeat an earlier (user, item) pair, and no user has 2 distinct items; a test item the user already trained on is dropped")
-    } else {
-        format!("{users_2} of {} users have at least 2 distinct items, which a split needs (one to train, one to test)", ds.n_users())
-    }
-}
-
-/// Rejects model output that would silently produce wrong tables: wrong shapes, NaN or
-/// infinity, and collapsed embeddings (see [`collapse`]).
-fn check_trained(t: &Trained, split: &Split, learned: bool) -> Result<()> {
-    anyhow::ensure!(t.items.rows == split.n_items, "the model returned {} item vectors for {} items", t.items.rows, split.n_items);
-    anyhow::ensure!(t.users.rows == split.n_users, "the model returned {} user vectors for {} users", t.users.rows, split.n_users);
-    anyhow::ensure!(t.items.cols == t.users.cols, "item vectors have {} dimensions but user vectors {}", t.items.cols, t.users.cols);
-    let when = match t.epochs.last() {
-        Some(e) => format!("after epoch {} (mean loss {:.4})", e.epoch, e.loss),
-        None => "after training".to_string(),
-    };
-    let advice = "lower `lr` (10x), set `clip_norm`, or train fewer epochs";
-    if let Some(r) = t.items.first_non_finite_row() {
-        anyhow::bail!("{when}, item vector {r} holds NaN or infinity; {advice}");
-    }
-    if let Some(r) = t.users.first_non_finite_row() {
-        anyhow::bail!("{when}, user vector {r} holds NaN or infinity; {advice}");
-    }
-    if !learned {
-        return Ok(());
-    }
-    // Only rows the training saw: an item or user without training data may keep its
-    // initial (zero) vector legitimately.
-    let mut item_seen = vec![false; split.n_items];
-    let mut user_seen = vec![false; split.n_users];
-    for it in &split.train {
-        item_seen[it.item as usize] = true;
-        user_seen[it.user as usize] = true;
-    }
-    for (what, m, seen) in [("item", &t.items, &item_seen), ("user", &t.users, &user_seen)] {
-        if let Some(problem) = collapse(m, seen) {
-            anyhow::bail!("{when}, the {what} vectors collapsed: {problem}; the table would rank by noise. Try: {advice}");
-        }
-    }
-    Ok(())
-}
-
-/// Why a matrix of learned vectors carries no information, if it does not: more than 10% of
-/// its rows exactly zero, or more than 90% of them one and the same vector (rows with `seen`
-/// false are ignored). Thresholds leave room for legitimately equal rows, e.g. items with the
-/// same features in a feature-only tower.
-pub fn collapse(m: &Matrix, seen: &[bool]) -> Option<String> {
-    let rows: Vec<usize> = (0..m.rows).filter(|&r| seen.get(r).copied().unwrap_or(true)).collect();
-    let n = rows.len();
-    if n < 2 || m.cols == 0 {
-        return None;
-    }
-    let zero = rows.iter().filter(|&&r| m.row(r).iter().all(|&x| x == 0.0)).count();
-    if zero * 10 > n {
-        return Some(format!("{zero} of {n} ({:.0}%) are exactly zero", 100.0 * zero as f64 / n as f64));
-    }
-    let mut groups: HashMap<Vec<u32>, usize> = HashMap::new();
-    for &r in &rows {
-        *groups.entry(m.row(r).iter().map(|x| x.to_bits()).collect()).or_default() += 1;
-    }
-    let largest = groups.values().copied().max().unwrap_or(0);
-    if largest * 10 > n * 9 {
-        return Some(format!("{largest} of {n} ({:.0}%) are one identical vector", 100.0 * largest as f64 / n as f64));
-    }
-    None
-}
-
-#[derive(Serialize, Deserialize)]
-struct DatasetMeta {
-    name: String,
-    users: Vec<String>,
-    items: Vec<String>,
-    item_titles: Option<Vec<String>>,
-    user_features: FeatureTable,
-    item_features: FeatureTable,
-    /// Graph datasets only; absent in entries written before graphs existed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    graph: Option<GraphMeta>,
-    /// Vectors datasets only: the vectors and neighbours are binary files beside this one, and
-    /// `users` / `items` are left empty (the rows' numbers, rebuilt on reading).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    vectors: Option<VectorsMeta>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct VectorsMeta {
-    k: usize,
-    metric: crate::index::Metric,
-    from_file: bool,
-}
-
-#[derive(Serialize, Deserialize)]
-struct GraphMeta {
-    directed: bool,
-    /// Class names and, per node, its class ids.
-    label_classes: Option<Vec<String>>,
-    node_classes: Option<Vec<Vec<u32>>>,
-}
-
-fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
-    art::write_interactions(&dir.join("interactions.bin"), &ds.interactions)?;
-    if let Some(v) = &ds.vectors {
-        art::write_matrix(&dir.join("base.f32"), &v.base)?;
-        art::write_matrix(&dir.join("queries.f32"), &v.queries)?;
-        art::write_ids(&dir.join("neighbors.ids"), v.queries.rows, v.k, &v.neighbors)?;
-    }
-    let ids = |m: &IdMap| if ds.vectors.is_some() { Vec::new() } else { m.raws().to_vec() };
-    let meta = DatasetMeta {
-        name: ds.name.clone(),
-        users: ids(&ds.users),
-        items: ids(&ds.items),
-        item_titles: ds.item_titles.clone(),
-        user_features: ds.user_features.clone(),
-        item_features: ds.item_features.clone(),
-        graph: ds.graph.as_ref().map(|g| GraphMeta {
-            directed: g.directed,
-            label_classes: g.labels.as_ref().map(|l| l.classes.raws().to_vec()),
-            node_classes: g.labels.as_ref().map(|l| l.of_node.clone()),
-        }),
-        vectors: ds.vectors.as_ref().map(|v| VectorsMeta { k: v.k, metric: v.metric, from_file: v.from_file }),
-    };
-    art::write_json(&dir.join("dataset.json"), &meta)?;
-    let mut info = json!({"users": ds.n_users(), "items": ds.n_items(), "interactions": ds.interactions.len()});
-    if let Some(v) = &ds.vectors {
-        info["vectors"] = json!({"dim": v.base.cols, "k": v.k, "metric": v.metric, "ground_truth": if v.from_file { "file" } else { "exact search" }});
-    }
-    Ok(info)
-}
-
-/// `interactions`: whether to read them (see `reads_interactions`).
-fn read_dataset(dir: &Path, interactions: bool) -> Result<Dataset> {
-    let meta: DatasetMeta = art::read_json(&dir.join("dataset.json"))?;
-    let vectors = match &meta.vectors {
-        Some(v) => {
-            let (base, queries) = (art::read_matrix(&dir.join("base.f32"))?, art::read_matrix(&dir.join("queries.f32"))?);
-            let (rows, k, neighbors) = art::read_ids(&dir.join("neighbors.ids"))?;
-            anyhow::ensure!(rows == queries.rows && k == v.k, "`{}`: {rows} x {k} neighbours for {} queries of {} each", dir.display(), queries.rows, v.k);
-            Some(Arc::new(crate::data::vectors::VectorSet { base, queries, neighbors, k, metric: v.metric, from_file: v.from_file }))
-        }
-        None => None,
-    };
-    let (users, items) = match &vectors {
-        Some(v) => (IdMap::numbered(v.queries.rows), IdMap::numbered(v.base.rows)),
-        None => (IdMap::from_raws(meta.users), IdMap::from_raws(meta.items)),
-    };
-    Ok(Dataset {
-        name: meta.name,
-        interactions: if interactions { art::read_interactions(&dir.join("interactions.bin"))? } else { Vec::new() },
-        users,
-        items,
-        vectors,
-        item_titles: meta.item_titles,
-        user_features: meta.user_features,
-        item_features: meta.item_features,
-        graph: meta.graph.map(|g| GraphData {
-            directed: g.directed,
-            labels: match (g.label_classes, g.node_classes) {
-                (Some(classes), Some(of_node)) => Some(NodeLabels { classes: IdMap::from_raws(classes), of_node }),
-                _ => None,
-            },
-        }),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn matrix(rows: &[[f32; 2]]) -> Matrix {
-        Matrix::from_vec(rows.len(), 2, rows.iter().flatten().copied().collect()).unwrap()
-    }
-
-    #[test]
-    fn collapse_flags_zero_and_identical_rows_but_not_healthy_vectors() {
-        let all = vec![true; 20];
-        let healthy: Vec<[f32; 2]> = (0..20).map(|i| [i as f32, 1.0 - i as f32 * 0.1]).collect();
-        assert_eq!(collapse(&matrix(&healthy), &all), None);
-        // Two zero rows of 20 (10%) are tolerated, three are not.
-        let mut m = healthy.clone();
-        m[0] = [0.0, 0.0];
-        m[1] = [0.0, 0.0];
-        assert_eq!(collapse(&matrix(&m), &all), None);
-        m[2] = [0.0, 0.0];
-        assert!(collapse(&matrix(&m), &all).unwrap().contains("3 of 20 (15%) are exactly zero"));
-        // ...unless those rows had no training data.
-        let mut seen = all.clone();
-        seen[0] = false;
-        seen[1] = false;
-        assert_eq!(collapse(&matrix(&m), &seen), None);
-        // 18 of 20 equal rows (90%) are tolerated, 19 are not.
-        let mut m: Vec<[f32; 2]> = vec![[0.5, 0.5]; 20];
-        m[0] = [1.0, 0.0];
-        m[1] = [0.0, 1.0];
-        assert_eq!(collapse(&matrix(&m), &all), None);
-        m[1] = [0.5, 0.5];
-        assert!(collapse(&matrix(&m), &all).unwrap().contains("19 of 20 (95%) are one identical vector"));
     }
 }

@@ -25,8 +25,7 @@ pub mod fvecs;
 pub mod hdf5;
 pub mod npy;
 
-use super::loaders::{file_fingerprint, resolve, DatasetKind};
-use super::{Dataset, IdMap};
+use super::{file_fingerprint, resolve, Dataset, DatasetKind, IdMap};
 use crate::index::flat::FlatIndex;
 use crate::index::{common, AnnIndex, Metric};
 use crate::linalg::Matrix;

@@ -1,0 +1,209 @@
+//! `runner recommend`, `runner similar` and `runner export`: one run of a config, chosen by
+//! model, point and seed, answered from its cached vectors and index.
+
+use super::{exit_on_interrupt, print_config_errors, AskArgs, ExportArgs, RunChoice};
+use crate::config::{self, Experiment};
+use crate::pipeline::{self, stages::Executor};
+use std::path::{Path, PathBuf};
+
+/// The experiment with each searched model's tuned runs, its search replayed from the cache
+/// without computing anything; the searches that are not finished there are errors (their
+/// models have no runs).
+pub(super) fn replay_searches(exp: Experiment) -> (Experiment, Vec<anyhow::Error>) {
+    if exp.searches.is_empty() {
+        return (exp, Vec::new());
+    }
+    let opts = crate::search::study::Options { jobs: 1, force: false, progress: false, log: &|_| {}, mode: crate::search::study::Mode::CachedOnly };
+    let (mut exps, errors) = crate::search::tune(vec![exp], &opts);
+    (exps.remove(0), errors)
+}
+
+/// Loads the config and picks the run: Ok((plan, experiment index, run index)).
+fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
+    let exp = match config::load(&c.config, &c.set) {
+        Ok(e) => e,
+        Err(e) => {
+            print_config_errors(&[e]);
+            return Err(2);
+        }
+    };
+    let searched: Vec<String> = exp.searches.iter().map(|s| s.name.clone()).collect();
+    let (exp, search_errors) = replay_searches(exp);
+    let runs = &exp.runs;
+    let Some(first) = runs.first() else {
+        for e in &search_errors {
+            eprintln!("error: {e:#}");
+        }
+        return Err(1);
+    };
+    let model = c.model.clone().unwrap_or_else(|| first.model.name.clone());
+    let pick = runs.iter().position(|r| r.model.name == model && c.point.as_ref().is_none_or(|p| &r.point_id == p) && c.seed.is_none_or(|s| r.seed == s));
+    let Some(ri) = pick else {
+        // A searched model has runs only once its search is in the cache: like a run that
+        // is not cached, that is a failure to answer (1), not a wrong question (2).
+        if searched.contains(&model) && !search_errors.is_empty() {
+            for e in &search_errors {
+                eprintln!("error: {e:#}");
+            }
+            return Err(1);
+        }
+        // Each valid value once, in run order (a global sweep interleaves the models, and
+        // every point repeats once per seed).
+        fn unique<'a>(values: impl Iterator<Item = &'a str>) -> String {
+            let mut seen: Vec<&str> = Vec::new();
+            for v in values {
+                if !seen.contains(&v) {
+                    seen.push(v);
+                }
+            }
+            seen.join(", ")
+        }
+        let names = unique(runs.iter().map(|r| r.model.name.as_str()));
+        let points = unique(runs.iter().filter(|r| r.model.name == model).map(|r| r.point_id.as_str()));
+        let seeds = exp.section.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+        if points.is_empty() {
+            eprintln!("error: {}: no model is named `{model}` (models: {names})", c.config.display());
+        } else {
+            let asked: Vec<String> = c.point.iter().map(|p| format!("point {p}")).chain(c.seed.map(|s| format!("seed {s}"))).collect();
+            eprintln!(
+                "error: {}: model `{model}` has no run at {} (models: {names}; points of `{model}`: {points}; seeds: {seeds})",
+                c.config.display(),
+                asked.join(" and ")
+            );
+        }
+        return Err(2);
+    };
+    match pipeline::plan(vec![exp]) {
+        Ok(p) => Ok((p, ri)),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Err(2)
+        }
+    }
+}
+
+pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
+    let (plan, ri) = match choose(&args.run) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let exec = Executor::new(&plan, false, false);
+    let t = std::time::Instant::now();
+    let served = match exec.serve(0, ri) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 1;
+        }
+    };
+    let loaded = t.elapsed();
+    let t = std::time::Instant::now();
+    let (what, answers, history) = match (recommend, &args.user, &args.item) {
+        (true, Some(u), _) => (format!("user {u}"), served.recommend(u, args.k), served.history(u)),
+        (false, _, Some(i)) => (format!("item {i}"), served.similar(i, args.k), Ok(Vec::new())),
+        (true, None, _) => {
+            eprintln!("error: recommend needs --user ID");
+            return 2;
+        }
+        (false, _, None) => {
+            eprintln!("error: similar needs --item ID");
+            return 2;
+        }
+    };
+    // An id that is not in the dataset is a wrong request (2, like an unknown model, point
+    // or seed); anything else that fails here is 1.
+    let unknown = match (&args.user, &args.item) {
+        (Some(u), _) if recommend => served.dataset.users.get(u).is_none(),
+        (_, Some(i)) if !recommend => served.dataset.items.get(i).is_none(),
+        _ => false,
+    };
+    let (answers, history) = match (answers, history) {
+        (Ok(a), Ok(h)) => (a, h),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e:#}");
+            return if unknown { 2 } else { 1 };
+        }
+    };
+    let asked = t.elapsed();
+    // Ids and titles come from data files: control characters are shown escaped.
+    let esc = crate::term::escape_controls;
+    let title = |t: &Option<String>| esc(t.as_deref().unwrap_or_default());
+    let what = esc(&what);
+    if !history.is_empty() {
+        crate::say!("{what} had (most recent last):");
+        for h in history.iter().rev().take(10).rev() {
+            crate::say!("  {:<12} {}", esc(&h.item), title(&h.title));
+        }
+    }
+    crate::say!("{} for {what} ({}):", if recommend { "recommended" } else { "similar" }, served.label);
+    for (rank, a) in answers.iter().enumerate() {
+        crate::say!("{:>3}. {:<12} {:>9.4}  {}", rank + 1, esc(&a.item), a.score, title(&a.title));
+    }
+    eprintln!("(loaded from the cache in {:.0} ms, answered in {:.2} ms)", loaded.as_secs_f64() * 1e3, asked.as_secs_f64() * 1e3);
+    0
+}
+
+pub(super) fn export(args: ExportArgs) -> i32 {
+    if !["npy", "parquet", "word2vec"].contains(&args.format.as_str()) {
+        let hint =
+            crate::params::nearest(&args.format, ["npy", "parquet", "word2vec"].into_iter()).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
+        eprintln!("error: unknown export format `{}`; {hint}formats: npy, parquet, word2vec", crate::term::escape_controls(&args.format));
+        return 2;
+    }
+    let (plan, ri) = match choose(&args.run) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let exec = Executor::new(&plan, false, false);
+    let served = match exec.serve(0, ri) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 1;
+        }
+    };
+    let exp = &plan.experiments[0];
+    let run = &exp.runs[ri];
+    let default_stem = format!("{}-{}-{}", run.model.name, run.point_id, run.seed);
+    // A folder means inside it (`--out /`, `--out dir/`); else the last part is the stem.
+    let (dir, stem) = match &args.out {
+        None => (exp.section.results_dir.join(&exp.section.name).join("export"), default_stem),
+        Some(o) if o.is_dir() || o.as_os_str().to_string_lossy().ends_with('/') || o.file_name().is_none() => (o.clone(), default_stem),
+        Some(o) => (
+            o.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            o.file_name().unwrap().to_string_lossy().to_string(),
+        ),
+    };
+    // Every file is written under a temporary name, then all replace the old ones together:
+    // an interrupt or a full disk leaves the previous export whole.
+    let commits = crate::interrupt::commits();
+    exit_on_interrupt(move |_| {
+        if crate::interrupt::commits() > commits {
+            "the export had already been written in full".into()
+        } else {
+            "the export was not written; any previous export is unchanged".into()
+        }
+    });
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for (side, vectors, ids) in [("items", &served.trained.items, served.dataset.items.raws()), ("users", &served.trained.users, served.dataset.users.raws())] {
+        match pipeline::serve::encode(vectors, ids, &args.format) {
+            Ok(encoded) => files.extend(encoded.into_iter().map(|(suffix, bytes)| (format!("{stem}.{side}.{suffix}"), bytes))),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return 1;
+            }
+        }
+    }
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("error: cannot create `{}`: {e}", dir.display());
+        return 1;
+    }
+    if let Err(e) = crate::interrupt::write_set(&dir, &files) {
+        eprintln!("error: {e:#}");
+        return 1;
+    }
+    for (name, _) in &files {
+        crate::say!("{}", dir.join(name).display());
+    }
+    0
+}

@@ -1,0 +1,48 @@
+//! `runner data list | fetch`: the published datasets and the data folder.
+
+use super::{exit_on_interrupt, DataCommand, DataDirArg};
+use std::path::PathBuf;
+
+fn data_dir(arg: &DataDirArg) -> PathBuf {
+    arg.data_dir.clone().or_else(|| std::env::var_os("RUNNER_DATA_DIR").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("data"))
+}
+
+/// `runner data list | fetch`: exit 0 when every name is there, 1 when a fetch failed, 2 for
+/// an unknown name.
+pub(super) fn data(cmd: DataCommand) -> i32 {
+    use crate::data::fetch;
+    match cmd {
+        DataCommand::List(dir) => {
+            let root = data_dir(&dir);
+            for p in fetch::CATALOGUE {
+                let here = if root.join(p.name).exists() { "present" } else { "-" };
+                crate::say!("{:<16} {:>7}  {:<8} {}", p.name, p.size, here, p.about);
+            }
+            crate::say!("data folder: {}", root.display());
+            0
+        }
+        DataCommand::Fetch(args) => {
+            if let Some(e) = args.names.iter().find_map(|n| fetch::lookup(n).err()) {
+                eprintln!("error: {e}");
+                return 2;
+            }
+            let root = data_dir(&args.dir);
+            let mirror = args.mirror.clone().unwrap_or_else(fetch::default_mirror);
+            exit_on_interrupt(|_| "the partial download is kept under .fetch/; run the same command again to resume".into());
+            let mut code = 0;
+            for name in &args.names {
+                let dest = root.join(name);
+                let bar = fetch::Bar::new(!args.quiet);
+                match fetch::fetch(name, &dest, &mirror, &bar) {
+                    Ok(fetch::Fetched::Present(p)) => crate::say!("{name}: already in {}", p.display()),
+                    Ok(fetch::Fetched::Unpacked(p)) => crate::say!("{name}: downloaded, verified and unpacked into {}", p.display()),
+                    Err(e) => {
+                        eprintln!("error: {name}: {e:#}");
+                        code = 1;
+                    }
+                }
+            }
+            code
+        }
+    }
+}

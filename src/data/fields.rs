@@ -1,0 +1,38 @@
+//! Values read from the text fields of data files, shared by the loaders: timestamps, and a
+//! bad value made safe to quote in an error.
+
+use anyhow::{bail, Result};
+use std::path::Path;
+
+/// A timestamp: a whole number that fits 64 bits (Unix seconds, milliseconds, or any integer
+/// clock). `964982703.0` is accepted; NaN, infinity, fractions and out-of-range values are
+/// errors, since rounding them silently would reorder interactions and move the metrics.
+pub fn timestamp(path: &Path, line: usize, s: &str) -> Result<i64> {
+    let t = s.trim();
+    if let Ok(v) = t.parse::<i64>() {
+        return Ok(v);
+    }
+    let Ok(x) = t.parse::<f64>() else {
+        bail!("{}:{line}: timestamp `{}` is not a number (a whole number, e.g. Unix seconds, is expected)", path.display(), printable(t));
+    };
+    if !x.is_finite() {
+        bail!("{}:{line}: timestamp `{t}` is not a finite number", path.display());
+    }
+    if x.fract() != 0.0 {
+        bail!("{}:{line}: timestamp `{t}` is fractional; scale the times to whole numbers (e.g. milliseconds)", path.display());
+    }
+    if x < -9.2e18 || x > 9.2e18 {
+        bail!("{}:{line}: timestamp `{t}` is out of range (at most about 9.2e18)", path.display());
+    }
+    Ok(x as i64)
+}
+
+/// `s` made safe to quote in an error: control and non-UTF-8 characters escaped, at most 80
+/// characters (a binary file misnamed `.csv` must not dump its bytes on the terminal).
+pub fn printable(s: &str) -> String {
+    let mut out = crate::term::escape_controls(&s.chars().take(80).collect::<String>());
+    if s.chars().count() > 80 {
+        out.push_str("...");
+    }
+    out
+}

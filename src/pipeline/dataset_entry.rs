@@ -1,0 +1,109 @@
+//! A data stage's cache entry: the dataset as `dataset.json` (ids, titles, features, graph
+//! labels) beside its binary interactions and, for a vectors dataset, its vectors and true
+//! neighbours; written once by the data stage, read by every stage downstream.
+
+use super::artifacts as art;
+use crate::data::{Dataset, FeatureTable, GraphData, IdMap};
+use crate::graph::NodeLabels;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Serialize, Deserialize)]
+struct DatasetMeta {
+    name: String,
+    users: Vec<String>,
+    items: Vec<String>,
+    item_titles: Option<Vec<String>>,
+    user_features: FeatureTable,
+    item_features: FeatureTable,
+    /// Graph datasets only; absent in entries written before graphs existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    graph: Option<GraphMeta>,
+    /// Vectors datasets only: the vectors and neighbours are binary files beside this one, and
+    /// `users` / `items` are left empty (the rows' numbers, rebuilt on reading).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vectors: Option<VectorsMeta>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct VectorsMeta {
+    k: usize,
+    metric: crate::index::Metric,
+    from_file: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct GraphMeta {
+    directed: bool,
+    /// Class names and, per node, its class ids.
+    label_classes: Option<Vec<String>>,
+    node_classes: Option<Vec<Vec<u32>>>,
+}
+
+pub(super) fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
+    art::write_interactions(&dir.join("interactions.bin"), &ds.interactions)?;
+    if let Some(v) = &ds.vectors {
+        art::write_matrix(&dir.join("base.f32"), &v.base)?;
+        art::write_matrix(&dir.join("queries.f32"), &v.queries)?;
+        art::write_ids(&dir.join("neighbors.ids"), v.queries.rows, v.k, &v.neighbors)?;
+    }
+    let ids = |m: &IdMap| if ds.vectors.is_some() { Vec::new() } else { m.raws().to_vec() };
+    let meta = DatasetMeta {
+        name: ds.name.clone(),
+        users: ids(&ds.users),
+        items: ids(&ds.items),
+        item_titles: ds.item_titles.clone(),
+        user_features: ds.user_features.clone(),
+        item_features: ds.item_features.clone(),
+        graph: ds.graph.as_ref().map(|g| GraphMeta {
+            directed: g.directed,
+            label_classes: g.labels.as_ref().map(|l| l.classes.raws().to_vec()),
+            node_classes: g.labels.as_ref().map(|l| l.of_node.clone()),
+        }),
+        vectors: ds.vectors.as_ref().map(|v| VectorsMeta { k: v.k, metric: v.metric, from_file: v.from_file }),
+    };
+    art::write_json(&dir.join("dataset.json"), &meta)?;
+    let mut info = json!({"users": ds.n_users(), "items": ds.n_items(), "interactions": ds.interactions.len()});
+    if let Some(v) = &ds.vectors {
+        info["vectors"] = json!({"dim": v.base.cols, "k": v.k, "metric": v.metric, "ground_truth": if v.from_file { "file" } else { "exact search" }});
+    }
+    Ok(info)
+}
+
+/// `interactions`: whether to read them (see `reads_interactions`).
+pub(super) fn read_dataset(dir: &Path, interactions: bool) -> Result<Dataset> {
+    let meta: DatasetMeta = art::read_json(&dir.join("dataset.json"))?;
+    let vectors = match &meta.vectors {
+        Some(v) => {
+            let (base, queries) = (art::read_matrix(&dir.join("base.f32"))?, art::read_matrix(&dir.join("queries.f32"))?);
+            let (rows, k, neighbors) = art::read_ids(&dir.join("neighbors.ids"))?;
+            anyhow::ensure!(rows == queries.rows && k == v.k, "`{}`: {rows} x {k} neighbours for {} queries of {} each", dir.display(), queries.rows, v.k);
+            Some(Arc::new(crate::data::vectors::VectorSet { base, queries, neighbors, k, metric: v.metric, from_file: v.from_file }))
+        }
+        None => None,
+    };
+    let (users, items) = match &vectors {
+        Some(v) => (IdMap::numbered(v.queries.rows), IdMap::numbered(v.base.rows)),
+        None => (IdMap::from_raws(meta.users), IdMap::from_raws(meta.items)),
+    };
+    Ok(Dataset {
+        name: meta.name,
+        interactions: if interactions { art::read_interactions(&dir.join("interactions.bin"))? } else { Vec::new() },
+        users,
+        items,
+        vectors,
+        item_titles: meta.item_titles,
+        user_features: meta.user_features,
+        item_features: meta.item_features,
+        graph: meta.graph.map(|g| GraphData {
+            directed: g.directed,
+            labels: match (g.label_classes, g.node_classes) {
+                (Some(classes), Some(of_node)) => Some(NodeLabels { classes: IdMap::from_raws(classes), of_node }),
+                _ => None,
+            },
+        }),
+    })
+}

@@ -243,3 +243,16 @@ fn a_search_needs_a_split_with_validation_and_combines_with_a_sweep() {
         assert!(e.message.contains("both swept"), "{e}");
     }
 }
+
+/// A `--set` key is read as TOML reads keys: a quoted segment keeps its dots, so a sweep
+/// over a model key can be set from the command line as it is written in a file.
+#[test]
+fn a_quoted_dotted_set_key_sweeps_as_in_a_file() {
+    let d = tempfile::tempdir().unwrap();
+    let body = BASE.replace("kind = \"popularity\"", "kind = \"item2vec\"\nthreads = 1");
+    let p = write_config(d.path(), "c.toml", &body);
+    let e = config::load(&p, &["sweep.\"model.0.threads\"=[1, 2]".to_string()]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(e.runs.len(), 2);
+    let threads: Vec<&str> = e.runs.iter().map(|r| r.flat["model.threads"].as_str()).collect();
+    assert_eq!(threads, ["1", "2"]);
+}

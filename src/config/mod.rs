@@ -91,7 +91,7 @@ fn check_overrides_against_sweeps(tree: &Value, applied: &[String], sm: &SourceM
     let models = tree.get("model").and_then(Value::as_array).cloned().unwrap_or_default();
     // `model.<name>.x` -> `model.<index>.x`, so both spellings of one key meet.
     let canonical = |path: &str| -> Vec<String> {
-        let mut segs: Vec<String> = path.split('.').map(str::to_string).collect();
+        let mut segs: Vec<String> = sweep::key_segments(path);
         if segs.len() > 1 && segs[0] == "model" && segs[1].parse::<usize>().is_err() {
             if let Some(i) = sweep::named(&models, &segs[1]) {
                 segs[1] = i.to_string();

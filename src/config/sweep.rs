@@ -38,10 +38,31 @@ pub fn point_id(overrides: &Overrides) -> String {
 #[derive(Debug, PartialEq)]
 pub struct SetError(pub String);
 
-/// Sets `path` (dotted; numbers index arrays; for arrays of tables with a `name`, a name
-/// selects the element) to `value` inside `tree`, creating missing table keys.
+/// The segments of a dotted key as TOML reads it, so a quoted segment keeps its dots
+/// (`sweep."model.0.threads"` is two segments, as in a file); a key TOML cannot read is
+/// split on its dots.
+pub fn key_segments(path: &str) -> Vec<String> {
+    if let Ok(doc) = format!("{path} = 0").parse::<toml::Table>() {
+        let mut segs = Vec::new();
+        let mut cur = &doc;
+        while cur.len() == 1 {
+            let (k, v) = cur.iter().next().expect("one entry");
+            segs.push(k.clone());
+            match v {
+                toml::Value::Table(t) => cur = t,
+                _ => return segs,
+            }
+        }
+    }
+    path.split('.').map(str::to_string).collect()
+}
+
+/// Sets `path` (a dotted key, [`key_segments`]; numbers index arrays; for arrays of tables
+/// with a `name`, a name selects the element) to `value` inside `tree`, creating missing
+/// table keys.
 pub fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<(), SetError> {
-    let segs: Vec<&str> = path.split('.').collect();
+    let owned = key_segments(path);
+    let segs: Vec<&str> = owned.iter().map(String::as_str).collect();
     if segs.iter().any(|s| s.is_empty()) {
         return Err(SetError(format!("`{path}` is not a valid dotted key")));
     }
@@ -95,6 +116,17 @@ pub fn parse_value(raw: &str) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn quoted_segments_keep_their_dots() {
+        assert_eq!(key_segments("sweep.\"model.0.threads\""), ["sweep", "model.0.threads"]);
+        assert_eq!(key_segments("model.0.dim"), ["model", "0", "dim"]);
+        assert_eq!(key_segments("model.two-tower.dim"), ["model", "two-tower", "dim"]);
+        let mut t = json!({"sweep": {}});
+        set_path(&mut t, "sweep.'model.0.threads'", json!([1, 2])).unwrap();
+        assert_eq!(t["sweep"]["model.0.threads"], json!([1, 2]));
+        assert!(set_path(&mut t, "a..b", json!(1)).is_err());
+    }
 
     #[test]
     fn expansion_is_the_cartesian_product() {

@@ -190,18 +190,7 @@ mod tests {
     fn equals_the_closed_form() {
         let split = small_split();
         let lambda = 2.5;
-        let t = Ease(EaseParams { lambda })
-            .fit(&TrainInput {
-                dataset: &Dataset::default(),
-                split: &split,
-                corpus: None,
-                seed: 0,
-                progress: false,
-                sampler: None,
-                resume: None,
-                stop_epoch: None,
-            })
-            .unwrap();
+        let t = Ease(EaseParams { lambda }).fit(&TrainInput::new(&Dataset::default(), &split, None, 0)).unwrap();
         // Naive: X dense, G = XᵀX + λI, P = G⁻¹ by Gauss-Jordan, B = I - P diagMat(1/diag P).
         let (nu, n) = (6, 5);
         let x = item_space::user_rows(&split);
@@ -252,19 +241,7 @@ mod tests {
         }
         // 10^7 items (a hundred terabytes of Gram matrix): refused before any allocation.
         let split = Split { n_users: 1, n_items: 10_000_000, ..Default::default() };
-        let e = Ease(EaseParams::default())
-            .fit(&TrainInput {
-                dataset: &Dataset::default(),
-                split: &split,
-                corpus: None,
-                seed: 0,
-                progress: false,
-                sampler: None,
-                resume: None,
-                stop_epoch: None,
-            })
-            .unwrap_err()
-            .to_string();
+        let e = Ease(EaseParams::default()).fit(&TrainInput::new(&Dataset::default(), &split, None, 0)).unwrap_err().to_string();
         assert!(e.starts_with("EASE on 10,000,000 items needs ") && e.contains("are available"), "{e}");
     }
 }

@@ -297,18 +297,7 @@ mod tests {
     fn scores_sum_similarities_of_the_users_items() {
         let split = random_split(5);
         let p = ItemKnnParams { k: 4, shrink: 1.0, weighting: Weighting::Bm25 };
-        let t = ItemKnn(p.clone())
-            .fit(&TrainInput {
-                dataset: &Dataset::default(),
-                split: &split,
-                corpus: None,
-                seed: 0,
-                progress: false,
-                sampler: None,
-                resume: None,
-                stop_epoch: None,
-            })
-            .unwrap();
+        let t = ItemKnn(p.clone()).fit(&TrainInput::new(&Dataset::default(), &split, None, 0)).unwrap();
         let nn = brute_force(&split, &p);
         let by_user = item_space::user_items(&split);
         for (u, items) in by_user.iter().enumerate() {

@@ -508,4 +508,10 @@ fn similar_accepts_titles_and_refuses_items_without_a_vector() {
     let (code, _, err) = similar("21");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("has no trained vector"), "{err}");
+    // Export says so and lists it beside the vectors.
+    let (code, _, err) = runner(d.path(), &["export", "titles.toml", "--out", "ex/"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1 of 21 items have no trained vector"), "{err}");
+    let listed: Vec<String> = serde_json::from_slice(&std::fs::read(d.path().join("ex/item2vec-base-1.items.untrained.json")).unwrap()).unwrap();
+    assert_eq!(listed, ["21"]);
 }

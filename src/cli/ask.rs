@@ -185,12 +185,24 @@ pub(super) fn export(args: ExportArgs) -> i32 {
         }
     });
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut notes = Vec::new();
     for (side, vectors, ids) in [("items", &served.trained.items, served.dataset.items.raws()), ("users", &served.trained.users, served.dataset.users.raws())] {
         match pipeline::serve::encode(vectors, ids, &args.format) {
             Ok(encoded) => files.extend(encoded.into_iter().map(|(suffix, bytes)| (format!("{stem}.{side}.{suffix}"), bytes))),
             Err(e) => {
                 eprintln!("error: {e:#}");
                 return 1;
+            }
+        }
+        // Rows of zeros are no vectors (an item without a training interaction, a user
+        // without history): say how many, and list their ids beside the vectors (JSON, so
+        // any id survives), rather than let them pass as embeddings.
+        if !served.scores_items {
+            let untrained: Vec<&str> = (0..vectors.rows).filter(|&r| vectors.row(r).iter().all(|&x| x == 0.0)).map(|r| ids[r].as_str()).collect();
+            if !untrained.is_empty() {
+                let name = format!("{stem}.{side}.untrained.json");
+                notes.push(format!("{} of {} {side} have no trained vector (their rows are zeros); their ids: {name}", untrained.len(), vectors.rows));
+                files.push((name, serde_json::to_vec(&untrained).unwrap_or_default()));
             }
         }
     }
@@ -204,6 +216,9 @@ pub(super) fn export(args: ExportArgs) -> i32 {
     }
     for (name, _) in &files {
         crate::say!("{}", dir.join(name).display());
+    }
+    for n in &notes {
+        eprintln!("note: {n}");
     }
     0
 }

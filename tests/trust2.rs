@@ -393,3 +393,31 @@ fn a_set_on_a_swept_key_is_an_error() {
     let o = runner(d.path(), &["validate", "i.toml", "--set", "sweep.index=[{ kind = \"flat\" }]"]).output().unwrap();
     assert!(o.status.success() && out(&o).contains("(1 runs)"), "{}", out(&o));
 }
+
+/// `--force=eval` re-times the queries without retraining: the eval entries are computed
+/// again, the train (and data) entries are kept; a bare `--force` still recomputes all.
+#[test]
+fn force_from_a_stage_kind_recomputes_that_kind_and_later_ones_only() {
+    let d = tempfile::tempdir().unwrap();
+    finished_run(d.path(), 100, 4);
+    let manifests = |kind: &str| -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = std::fs::read_dir(d.path().join("results/cache").join(kind))
+            .unwrap()
+            .map(|e| std::fs::read(e.unwrap().path().join("manifest.json")).unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let (train, data, eval) = (manifests("train"), manifests("data"), manifests("eval"));
+    assert!(!train.is_empty() && !eval.is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // a new created_unix second
+    let o = runner(d.path(), &["run", "-q", "--force=eval", "t.toml"]).output().unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!((manifests("train"), manifests("data")), (train.clone(), data.clone()), "training and data were kept");
+    assert_ne!(manifests("eval"), eval, "the evaluations ran again");
+    let o = runner(d.path(), &["run", "-q", "--force", "t.toml"]).output().unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    assert_ne!(manifests("train"), train, "a bare --force recomputes everything");
+    let o = runner(d.path(), &["run", "-q", "--force=trian", "t.toml"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+}

@@ -159,9 +159,11 @@ pub struct RunArgs {
     /// Print the stage DAG, each stage marked cached or to run, and stop.
     #[arg(long)]
     pub plan: bool,
-    /// Recompute every stage even when cached.
-    #[arg(long)]
-    pub force: bool,
+    /// Recompute every stage even when cached; `--force=eval` (or `index`, `train`, ...)
+    /// recomputes the stages of that kind and every kind after it (data, split, corpus,
+    /// train, index, eval), e.g. re-times queries without retraining.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "all", value_parser = ["all", "data", "split", "corpus", "train", "index", "eval"])]
+    pub force: Option<String>,
     /// No progress bars or stage log.
     #[arg(long, short = 'q')]
     pub quiet: bool,

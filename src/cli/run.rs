@@ -53,7 +53,7 @@ fn slurm_options(args: &RunArgs) -> pipeline::slurm::Options {
     pipeline::slurm::Options {
         configs: expand_paths(&args.config.configs),
         sets: args.config.set.clone(),
-        force: args.force,
+        force: args.force.is_some(),
         detach: args.detach,
         cancel_on_exit: args.cancel_on_exit,
         quiet: args.quiet,
@@ -141,7 +141,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let exec = Executor::new(&plan, args.force, !args.quiet);
+    let exec = Executor::new(&plan, false, !args.quiet).forcing_from(force_from(&args));
     if args.plan {
         crate::say!("{:<7} {:<10} {:<7} stage", "kind", "key", "status");
         for line in dag::describe(&plan, &exec) {
@@ -242,7 +242,7 @@ fn tune(exps: Vec<Experiment>, args: &RunArgs) -> Result<(Vec<Experiment>, Vec<a
             crate::search::study::Mode::Local
         }
     };
-    let opts = crate::search::study::Options { jobs: args.jobs, force: args.force, progress: !args.quiet, log: &log, mode };
+    let opts = crate::search::study::Options { jobs: args.jobs, force: args.force.is_some(), progress: !args.quiet, log: &log, mode };
     let (exps, errors) = crate::search::tune(exps, &opts);
     if let Some(pipeline::slurm::Interrupted(open)) = errors.iter().find_map(|e| e.downcast_ref::<pipeline::slurm::Interrupted>()) {
         return Err(slurm_interrupt(args, open));
@@ -262,4 +262,17 @@ fn tune(exps: Vec<Experiment>, args: &RunArgs) -> Result<(Vec<Experiment>, Vec<a
         }
     }
     Ok((exps, errors))
+}
+
+/// The first stage kind `--force` recomputes (with every later kind), or `None`.
+fn force_from(args: &RunArgs) -> Option<pipeline::StageKind> {
+    use pipeline::StageKind::*;
+    args.force.as_deref().map(|k| match k {
+        "split" => Split,
+        "corpus" => Corpus,
+        "train" => Train,
+        "index" => Index,
+        "eval" => Eval,
+        _ => Data,
+    })
 }

@@ -55,7 +55,8 @@ enum Loaded {
 pub struct Executor<'a> {
     pub plan: &'a Plan,
     pub caches: Vec<Cache>,
-    pub force: bool,
+    /// `--force`: stages of this kind and every later kind are recomputed even when cached.
+    force_from: Option<StageKind>,
     pub progress: bool,
     memo: Mutex<HashMap<String, Loaded>>,
     /// Stage key -> stages of this plan that read its output and have not run yet: at zero
@@ -86,7 +87,7 @@ impl<'a> Executor<'a> {
         Executor {
             plan,
             caches,
-            force,
+            force_from: force.then_some(StageKind::Data),
             progress,
             memo: Mutex::new(HashMap::new()),
             users_left: Mutex::new(users_left),
@@ -123,13 +124,25 @@ impl<'a> Executor<'a> {
         &self.caches[st.run.experiment]
     }
 
+    /// Recomputes the stages of `kind` and every later kind even when cached (`--force=eval`
+    /// re-times the queries without retraining); `None` recomputes nothing that is cached.
+    pub fn forcing_from(mut self, kind: Option<StageKind>) -> Self {
+        self.force_from = kind;
+        self
+    }
+
+    /// Whether `--force` covers this stage.
+    fn forced(&self, st: &Stage) -> bool {
+        self.force_from.is_some_and(|k| st.kind >= k)
+    }
+
     fn run_of(&self, st: &Stage) -> &RunSpec {
         &self.plan.experiments[st.run.experiment].runs[st.run.run]
     }
 
     /// Whether `--plan` would find this stage cached (never modifies the cache).
     pub fn is_cached(&self, st: &Stage) -> bool {
-        !self.force && self.has_entry(st)
+        !self.forced(st) && self.has_entry(st)
     }
 
     /// Whether the stage's cache entry exists, `--force` or not (never modifies the cache).
@@ -366,7 +379,8 @@ impl<'a> Executor<'a> {
             return Ok(Outcome::Ran { seconds: t.elapsed().as_secs_f64(), peak_rss_bytes: None });
         }
         let cache = self.cache_of(st);
-        if !self.force {
+        let forced = self.forced(st);
+        if !forced {
             let _read = cache.lock_shared(st.kind.name(), &st.key)?;
             if cache.lookup(st.kind.name(), &st.key).is_some() {
                 return Ok(Outcome::Cached);
@@ -378,7 +392,7 @@ impl<'a> Executor<'a> {
         // this process would compute, so it is reused.
         let before = cache.manifest_digest(st.kind.name(), &st.key);
         let _compute = cache.lock_exclusive(st.kind.name(), &st.key)?;
-        if cache.lookup(st.kind.name(), &st.key).is_some() && (!self.force || cache.manifest_digest(st.kind.name(), &st.key) != before) {
+        if cache.lookup(st.kind.name(), &st.key).is_some() && (!forced || cache.manifest_digest(st.kind.name(), &st.key) != before) {
             return Ok(Outcome::Cached);
         }
         let mut manifest = new_manifest(st.kind.name(), &st.key, &st.label, st.config.clone(), st.upstream.clone(), 1);

@@ -421,3 +421,28 @@ fn force_from_a_stage_kind_recomputes_that_kind_and_later_ones_only() {
     let o = runner(d.path(), &["run", "-q", "--force=trian", "t.toml"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
 }
+
+/// Latency measured while another stage ran beside it (`--jobs 2`) is marked `*` with a note;
+/// one stage at a time (`--jobs 1`) is not.
+#[test]
+fn latency_measured_beside_other_stages_is_marked() {
+    let d = tempfile::tempdir().unwrap();
+    let body =
+        BASE.replace("n_users = 100", "n_users = 400").replace("kind = \"random\"\ndim = 4", "kind = \"item2vec\"\ndim = 16\nepochs = 3000\nthreads = 1")
+            + "[[model]]\nkind = \"popularity\"\n[metrics]\nk = [10]\nmetrics = [\"recall\"]\nlatency_queries = 50\n";
+    write_config(d.path(), "t.toml", &body);
+    let contended = |jobs: &str| -> (usize, String) {
+        let o = runner(d.path(), &["run", "-q", "--force", "--jobs", jobs, "t.toml"]).output().unwrap();
+        assert!(o.status.success(), "{}", out(&o));
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(d.path().join("results/t/results.json")).unwrap()).unwrap();
+        let md = std::fs::read_to_string(d.path().join("results/t/results.md")).unwrap();
+        (rows.iter().filter(|r| r["latency"]["contended"] == serde_json::json!(true)).count(), md)
+    };
+    let (n, md) = contended("1");
+    assert_eq!(n, 0, "{md}");
+    assert!(!md.contains("latency measured while"), "{md}");
+    // Popularity's evaluation runs while item2vec trains.
+    let (n, md) = contended("2");
+    assert!(n >= 1, "{md}");
+    assert!(md.contains("latency measured while other stages ran beside it"), "{md}");
+}

@@ -13,6 +13,10 @@ pub struct LatencyStats {
     pub qps_single: f64,
     /// Queries per second of the batched, all-threads search.
     pub qps_batch: f64,
+    /// Measured while other stages of the run computed beside it (`--jobs` > 1): the
+    /// numbers share the CPU and the report marks them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub contended: bool,
 }
 
 /// Nearest-rank percentile of sorted samples.
@@ -37,6 +41,7 @@ pub fn stats(mut single_secs: Vec<f64>, batch_queries: usize, batch_secs: f64) -
         max_us: us.last().copied().unwrap_or(0.0),
         qps_single: if total > 0.0 { us.len() as f64 / total } else { 0.0 },
         qps_batch: if batch_secs > 0.0 { batch_queries as f64 / batch_secs } else { 0.0 },
+        contended: false,
     }
 }
 

@@ -67,6 +67,10 @@ pub struct Executor<'a> {
     readers_left: Mutex<HashMap<String, usize>>,
     /// Stage key -> why it failed or was skipped, for the report's failed rows.
     failures: Mutex<HashMap<String, String>>,
+    /// Stages computing now, and started so far: an evaluation that saw another stage run
+    /// beside it marks its latency as contended.
+    running: std::sync::atomic::AtomicUsize,
+    started: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> Executor<'a> {
@@ -93,6 +97,8 @@ impl<'a> Executor<'a> {
             users_left: Mutex::new(users_left),
             readers_left: Mutex::new(readers_left),
             failures: Mutex::new(HashMap::new()),
+            running: Default::default(),
+            started: Default::default(),
         }
     }
 
@@ -360,7 +366,10 @@ impl<'a> Executor<'a> {
     /// Runs (or finds cached) one stage.
     pub fn execute(&self, node: NodeIndex) -> Result<Outcome> {
         let st = &self.plan.graph[node];
+        self.running.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let out = self.execute_stage(st);
+        self.running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         if reads_interactions(self.plan, st) {
             if let Ok(d) = st.inputs.data() {
                 self.reader_done(d);
@@ -530,7 +539,10 @@ impl<'a> Executor<'a> {
                     .with_context(what)?;
             }
             StageKind::Eval => {
-                let out = self.evaluate(st, run).with_context(what)?;
+                use std::sync::atomic::Ordering::SeqCst;
+                let (alone, starts) = (self.running.load(SeqCst) == 1, self.started.load(SeqCst));
+                let mut out = self.evaluate(st, run).with_context(what)?;
+                out.summary.latency.contended = !(alone && self.running.load(SeqCst) == 1 && self.started.load(SeqCst) == starts);
                 let summary = Arc::new(out.summary);
                 let s2 = summary.clone();
                 (manifest.seconds, manifest.peak_rss_bytes) = (t.elapsed().as_secs_f64(), window.peak());

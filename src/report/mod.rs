@@ -46,6 +46,9 @@ pub struct Table {
 /// The mark of a cell significantly different from the baseline's.
 pub const DAGGER: &str = "†";
 
+/// The mark of a latency measured while other stages ran beside it (`--jobs` > 1).
+pub const CONTENDED: &str = "*";
+
 /// A copy of `t` whose significant cells carry [`DAGGER`], for the tables people read (the
 /// CSV stays numeric).
 pub fn with_marks(t: &Table) -> Table {
@@ -215,14 +218,16 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
             row.extend(std::iter::repeat_n("-".to_string(), header.len() - row.len()));
         } else if ann {
             let l = &s.latency;
+            let m = if l.contended { CONTENDED } else { "" };
             row.push(format!("{:.2}", s.index_seconds));
             row.push(format!("{:.2}", s.index_bytes as f64 / (1024.0 * 1024.0)));
-            row.extend([l.qps_single, l.qps_batch].map(|q| format!("{q:.0}")));
-            row.extend([l.p50_us, l.p95_us, l.p99_us, l.max_us].map(|us| format!("{us:.1}")));
+            row.extend([l.qps_single, l.qps_batch].map(|q| format!("{q:.0}{m}")));
+            row.extend([l.p50_us, l.p95_us, l.p99_us, l.max_us].map(|us| format!("{us:.1}{m}")));
         } else if queries {
-            row.push(format!("{:.0}", s.latency.qps_batch));
-            row.push(format!("{:.1}", s.latency.p50_us));
-            row.push(format!("{:.1}", s.latency.p99_us));
+            let m = if s.latency.contended { CONTENDED } else { "" };
+            row.push(format!("{:.0}{m}", s.latency.qps_batch));
+            row.push(format!("{:.1}{m}", s.latency.p50_us));
+            row.push(format!("{:.1}{m}", s.latency.p99_us));
         }
         rows.push(row);
         let facts = json!({
@@ -366,6 +371,11 @@ pub fn failed_rows_markdown(t: &Table) -> String {
         for (note, models) in notes {
             out += &format!("- {}: {}\n", models.iter().map(|m| md_cell(m)).collect::<Vec<_>>().join(", "), md_cell(&note));
         }
+    }
+    if t.json.iter().any(|r| r["latency"]["contended"] == json!(true)) {
+        out += &format!(
+            "\n{CONTENDED}: latency measured while other stages ran beside it (`--jobs` > 1); `runner run --force=eval --jobs 1` measures it alone.\n"
+        );
     }
     let reasons: Vec<(usize, String)> = t.json.iter().enumerate().filter_map(|(i, r)| r["reason"].as_str().map(|e| (i, e.to_string()))).collect();
     for (title, list) in [("Failed rows", row_errors(t)), ("Rows without numbers", reasons)] {

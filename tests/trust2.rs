@@ -446,3 +446,19 @@ fn latency_measured_beside_other_stages_is_marked() {
     assert!(n >= 1, "{md}");
     assert!(md.contains("latency measured while other stages ran beside it"), "{md}");
 }
+
+/// `runner data list --config c.toml` looks in the config's data folder.
+#[test]
+fn data_list_reads_a_configs_data_folder() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("mydata/ml-100k")).unwrap();
+    let abs = d.path().join("mydata");
+    write_config(d.path(), "c.toml", &BASE.replace("name = \"t\"", &format!("name = \"t\"\ndata_dir = \"{}\"", abs.display())));
+    let o = runner(d.path(), &["data", "list", "--config", "c.toml"]).output().unwrap();
+    let text = out(&o);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains(&format!("data folder: {}", abs.display())), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("ml-100k") && l.contains("present")), "{text}");
+    let o = runner(d.path(), &["data", "list", "--config", "missing.toml"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+}

@@ -3,8 +3,16 @@
 use super::{exit_on_interrupt, DataCommand, DataDirArg};
 use std::path::PathBuf;
 
-fn data_dir(arg: &DataDirArg) -> PathBuf {
-    arg.data_dir.clone().or_else(|| std::env::var_os("RUNNER_DATA_DIR").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("data"))
+/// The data folder: `--data-dir`, else the `--config`'s (as a run resolves it), else
+/// RUNNER_DATA_DIR, else ./data. A config that does not load is an error (exit 2).
+fn data_dir(arg: &DataDirArg) -> Result<PathBuf, i32> {
+    if let Some(c) = &arg.config {
+        return crate::config::load(c, &[]).map(|e| e.data_dir).map_err(|e| {
+            eprintln!("error: {e}");
+            2
+        });
+    }
+    Ok(arg.data_dir.clone().or_else(|| std::env::var_os("RUNNER_DATA_DIR").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("data")))
 }
 
 /// `runner data list | fetch`: exit 0 when every name is there, 1 when a fetch failed, 2 for
@@ -13,7 +21,10 @@ pub(super) fn data(cmd: DataCommand) -> i32 {
     use crate::data::fetch;
     match cmd {
         DataCommand::List(dir) => {
-            let root = data_dir(&dir);
+            let root = match data_dir(&dir) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
             for p in fetch::CATALOGUE {
                 let here = if root.join(p.name).exists() { "present" } else { "-" };
                 crate::say!("{:<16} {:>7}  {:<8} {}", p.name, p.size, here, p.about);
@@ -26,7 +37,10 @@ pub(super) fn data(cmd: DataCommand) -> i32 {
                 eprintln!("error: {e}");
                 return 2;
             }
-            let root = data_dir(&args.dir);
+            let root = match data_dir(&args.dir) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
             let mirror = args.mirror.clone().unwrap_or_else(fetch::default_mirror);
             exit_on_interrupt(|_| "the partial download is kept under .fetch/; run the same command again to resume".into());
             let mut code = 0;

@@ -60,6 +60,9 @@ pub struct DataDirArg {
     /// The data folder (default: RUNNER_DATA_DIR, else ./data), as configs' data_dir.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Use this config's data folder (its `[experiment] data_dir`, else as above).
+    #[arg(long, conflicts_with = "data_dir")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

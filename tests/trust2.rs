@@ -462,3 +462,22 @@ fn data_list_reads_a_configs_data_folder() {
     let o = runner(d.path(), &["data", "list", "--config", "missing.toml"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
 }
+
+/// A model naming a text or feature column the dataset lacks stops the run right after the
+/// data stage: no model trains first (the columns are known once the data stage has run).
+#[test]
+fn a_missing_feature_column_fails_before_any_model_trains() {
+    let d = tempfile::tempdir().unwrap();
+    let body =
+        BASE.replace("kind = \"random\"\ndim = 4", "kind = \"item2vec\"\ndim = 4\nthreads = 1") + "[[model]]\nkind = \"dssm\"\nitem = { text = [\"plot\"] }\n";
+    write_config(d.path(), "t.toml", &body);
+    let o = runner(d.path(), &["run", "-q", "--jobs", "1", "t.toml"]).output().unwrap();
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("model `dssm`") && text.contains("names `plot`, which the dataset's item features lack"), "{text}");
+    let trained = std::fs::read_dir(d.path().join("results/cache/train")).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(trained, 0, "nothing trained before the error: {text}");
+    // Cached data is checked too: the rerun fails the same way at once.
+    let o = runner(d.path(), &["run", "-q", "t.toml"]).output().unwrap();
+    assert!(out(&o).contains("names `plot`"), "{}", out(&o));
+}

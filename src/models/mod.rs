@@ -135,6 +135,18 @@ pub trait Model: Send + Sync {
         None
     }
 
+    /// Checks the dataset columns the model names (features, text) as soon as the data stage
+    /// has run, so a missing column stops the run before any model trains; only called when
+    /// [`Model::reads_features`].
+    fn check_dataset(&self, _dataset: &Dataset) -> Result<()> {
+        Ok(())
+    }
+
+    /// Whether the model reads named feature or text columns of the dataset.
+    fn reads_features(&self) -> bool {
+        false
+    }
+
     /// Whether the seed changes the result. Deterministic models (popularity) return false so
     /// that every seed of an experiment shares one cached training.
     fn uses_seed(&self) -> bool {

@@ -130,6 +130,29 @@ impl<'a> Executor<'a> {
         &self.caches[st.run.experiment]
     }
 
+    /// The dataset columns every model of the plan on data `key` names ([`crate::models::Model::check_dataset`]),
+    /// checked once the data stage has run (cached or not), so a missing column stops the run
+    /// before any model trains rather than after the others did.
+    fn check_columns(&self, key: &str) -> Result<()> {
+        let mut models = Vec::new();
+        for (ei, keys) in self.plan.run_keys.iter().enumerate() {
+            for (ri, k) in keys.iter().enumerate() {
+                let run = &self.plan.experiments[ei].runs[ri];
+                if k.data == key && run.model.model.reads_features() && !models.iter().any(|(n, _): &(&str, _)| *n == run.model.name) {
+                    models.push((run.model.name.as_str(), run.model.model.clone()));
+                }
+            }
+        }
+        if models.is_empty() {
+            return Ok(());
+        }
+        let ds = self.data(key)?;
+        for (name, model) in models {
+            model.check_dataset(&ds).with_context(|| format!("model `{name}`"))?;
+        }
+        Ok(())
+    }
+
     /// Recomputes the stages of `kind` and every later kind even when cached (`--force=eval`
     /// re-times the queries without retraining); `None` recomputes nothing that is cached.
     pub fn forcing_from(mut self, kind: Option<StageKind>) -> Self {
@@ -368,8 +391,13 @@ impl<'a> Executor<'a> {
         let st = &self.plan.graph[node];
         self.running.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let out = self.execute_stage(st);
+        let mut out = self.execute_stage(st);
         self.running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        if st.kind == StageKind::Data && out.is_ok() {
+            if let Err(e) = self.check_columns(&st.key) {
+                out = Err(e);
+            }
+        }
         if reads_interactions(self.plan, st) {
             if let Ok(d) = st.inputs.data() {
                 self.reader_done(d);

@@ -27,6 +27,30 @@ pub fn text_columns<'a>(side: &str, names: &[String], table: &'a FeatureTable) -
         .collect()
 }
 
+/// Feature column `name` of `table` for a `features` key: it must exist and not be text.
+fn feature_column<'a>(side: &str, name: &str, table: &'a FeatureTable) -> Result<&'a FeatureColumn> {
+    let Some(col) = table.get(name) else {
+        bail!(
+            "`{side}.features` names `{name}`, which the dataset's {side} features lack (it has: {})",
+            if table.columns.is_empty() { "none".to_string() } else { table.names().join(", ") }
+        );
+    };
+    if let FeatureColumn::Text { .. } = col {
+        bail!("{side} feature `{name}` is a text column: list it under `{side}.text` (word hashing), not `{side}.features`")
+    }
+    Ok(col)
+}
+
+/// Every column one side's config names exists in `table` with a usable type: what
+/// [`Tower::build`] would refuse, checked before training.
+pub fn check_columns(side: &str, cfg: &TowerFeatures, table: &FeatureTable) -> Result<()> {
+    text_columns(side, &cfg.text, table)?;
+    for name in &cfg.features {
+        feature_column(side, name, table)?;
+    }
+    Ok(())
+}
+
 pub struct Tower<'a> {
     pub encoders: Vec<Box<dyn Encoder + 'a>>,
     pub mlp: Mlp,
@@ -56,20 +80,12 @@ impl<'a> Tower<'a> {
         }
         let mut numeric = Vec::new();
         for name in &cfg.features {
-            let Some(col) = table.get(name) else {
-                bail!(
-                    "`{side}.features` names `{name}`, which the dataset's {side} features lack (it has: {})",
-                    if table.columns.is_empty() { "none".to_string() } else { table.names().join(", ") }
-                );
-            };
+            let col = feature_column(side, name, table)?;
             if col.len() != n_rows {
                 bail!("{side} feature `{name}` has {} rows for {n_rows} {side}s", col.len());
             }
             match col {
                 FeatureColumn::Numeric { name, values } => numeric.push((name.as_str(), values.as_slice())),
-                FeatureColumn::Text { .. } => {
-                    bail!("{side} feature `{name}` is a text column: list it under `{side}.text` (word hashing), not `{side}.features`")
-                }
                 column => inputs.push(Input::Column { name: column.name(), column }),
             }
         }

@@ -35,4 +35,13 @@ impl Model for TwoTower {
     fn fit(&self, input: &TrainInput) -> Result<Trained> {
         fit_with(&self.p, input.dataset, input.split, input.seed, input.sampler)
     }
+
+    fn reads_features(&self) -> bool {
+        [&self.p.user, &self.p.item].iter().any(|t| !t.features.is_empty() || !t.text.is_empty())
+    }
+
+    fn check_dataset(&self, dataset: &crate::data::Dataset) -> Result<()> {
+        super::tower::check_columns("user", &self.p.user, &dataset.user_features)?;
+        super::tower::check_columns("item", &self.p.item, &dataset.item_features)
+    }
 }

@@ -8,6 +8,7 @@ pub mod checkpoint;
 mod checks;
 pub mod dag;
 mod dataset_entry;
+pub mod evaluate;
 pub mod key;
 pub mod progress;
 mod rows;

@@ -121,36 +121,13 @@ impl<'a> Executor<'a> {
         self.failures.lock().expect("failures lock").get(key).cloned()
     }
 
-    fn stage(&self, key: &str) -> Result<&Stage> {
+    pub(super) fn stage(&self, key: &str) -> Result<&Stage> {
         let n = self.plan.by_key.get(key).ok_or_else(|| anyhow!("internal: unknown stage {key}"))?;
         Ok(&self.plan.graph[*n])
     }
 
     fn cache_of(&self, st: &Stage) -> &Cache {
         &self.caches[st.run.experiment]
-    }
-
-    /// The dataset columns every model of the plan on data `key` names ([`crate::models::Model::check_dataset`]),
-    /// checked once the data stage has run (cached or not), so a missing column stops the run
-    /// before any model trains rather than after the others did.
-    fn check_columns(&self, key: &str) -> Result<()> {
-        let mut models = Vec::new();
-        for (ei, keys) in self.plan.run_keys.iter().enumerate() {
-            for (ri, k) in keys.iter().enumerate() {
-                let run = &self.plan.experiments[ei].runs[ri];
-                if k.data == key && run.model.model.reads_features() && !models.iter().any(|(n, _): &(&str, _)| *n == run.model.name) {
-                    models.push((run.model.name.as_str(), run.model.model.clone()));
-                }
-            }
-        }
-        if models.is_empty() {
-            return Ok(());
-        }
-        let ds = self.data(key)?;
-        for (name, model) in models {
-            model.check_dataset(&ds).with_context(|| format!("model `{name}`"))?;
-        }
-        Ok(())
     }
 
     /// Recomputes the stages of `kind` and every later kind even when cached (`--force=eval`
@@ -165,7 +142,7 @@ impl<'a> Executor<'a> {
         self.force_from.is_some_and(|k| st.kind >= k)
     }
 
-    fn run_of(&self, st: &Stage) -> &RunSpec {
+    pub(super) fn run_of(&self, st: &Stage) -> &RunSpec {
         &self.plan.experiments[st.run.experiment].runs[st.run.run]
     }
 
@@ -224,7 +201,7 @@ impl<'a> Executor<'a> {
 
     /// A dataset, with its interactions only while a stage that reads them is still to run
     /// (stages that do not read them may get an empty list).
-    fn data(&self, key: &str) -> Result<Arc<Dataset>> {
+    pub(super) fn data(&self, key: &str) -> Result<Arc<Dataset>> {
         if let Some(Loaded::Data(d, _)) = self.recall(key) {
             return Ok(d);
         }
@@ -244,7 +221,7 @@ impl<'a> Executor<'a> {
     }
 
     /// The dataset stage `st` reads: with its interactions when the stage reads them.
-    fn data_of(&self, st: &Stage) -> Result<Arc<Dataset>> {
+    pub(super) fn data_of(&self, st: &Stage) -> Result<Arc<Dataset>> {
         let key = st.inputs.data()?;
         if !reads_interactions(self.plan, st) {
             return self.data(key);
@@ -287,7 +264,7 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn split(&self, key: &str) -> Result<Arc<Split>> {
+    pub(super) fn split(&self, key: &str) -> Result<Arc<Split>> {
         if let Some(Loaded::Split(s)) = self.recall(key) {
             return Ok(s);
         }
@@ -322,7 +299,7 @@ impl<'a> Executor<'a> {
     /// A train stage's vectors. A model that passes a vectors dataset through stores none:
     /// its entry says `from_data`, and the vectors are the data stage's base and queries, so
     /// a large base (SIFT1M's 512 MB, GIST's 3.8 GB) is cached once, not once per stage.
-    fn trained(&self, key: &str) -> Result<(Arc<Trained>, f64)> {
+    pub(super) fn trained(&self, key: &str) -> Result<(Arc<Trained>, f64)> {
         let memo = self.recall(key);
         let (t, seconds) = self.with_entry(key, |dir, m| {
             let t = match memo {
@@ -591,47 +568,6 @@ impl<'a> Executor<'a> {
             StageKind::Report => unreachable!("handled above"),
         }
         Ok(Outcome::Ran { seconds: t.elapsed().as_secs_f64(), peak_rss_bytes: window.peak() })
-    }
-
-    /// Runs the run's tasks ([`crate::eval`]) on its vectors, loading its index only when a
-    /// task searches one.
-    fn evaluate(&self, st: &Stage, run: &RunSpec) -> Result<eval::EvalOutput> {
-        let tasks: Vec<&dyn eval::Task> =
-            run.metrics.task.0.iter().map(|t| eval::lookup(t).ok_or_else(|| anyhow!("internal: unknown task `{t}`"))).collect::<Result<_>>()?;
-        let ds = self.data_of(st)?;
-        let split = self.split(st.inputs.split()?)?;
-        let split = run.target.view(&split);
-        let (trained, train_seconds) = self.trained(st.inputs.train()?)?;
-        let index_key = st.inputs.index()?;
-        let irun = self.run_of(self.stage(index_key)?);
-        let needs_index = tasks.iter().any(|t| t.uses_index());
-        let (index, index_manifest) = self.with_entry(index_key, |dir, m| {
-            let index = if needs_index {
-                let mut index: Box<dyn AnnIndex> = (irun.index.kind.load)(&irun.index.build, dir)?;
-                index.set_search_params(&run.index.search)?;
-                Some(index)
-            } else {
-                None
-            };
-            Ok((index, m.clone()))
-        })?;
-        let input = eval::EvalInput {
-            dataset: &ds,
-            split: &split,
-            trained: &trained,
-            index: index.as_deref(),
-            index_exact: irun.index.kind.exact,
-            metrics: &run.metrics,
-            split_params: &run.split.params,
-            seed: run.seed,
-            scores_unseen_items: run.model.model.scores_unseen_items(),
-            no_geometry: run.model.model.geometry_note().is_some(),
-        };
-        let mut out = eval::run_tasks(&tasks, &input)?;
-        out.summary.train_seconds = train_seconds;
-        out.summary.index_seconds = index_manifest.seconds;
-        out.summary.index_bytes = index_manifest.info["bytes"].as_u64().unwrap_or(0);
-        Ok(out)
     }
 }
 

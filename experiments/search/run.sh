@@ -18,7 +18,7 @@ mkdir -p "$here/results"
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "repo commit: $(git -C "$here" rev-parse --short HEAD)"
-    echo "runner: $("$RUNNER_BIN" --version) ($RUNNER_BIN, sha256 $(sha256sum "$RUNNER_BIN" | cut -c1-16))"
+    echo "runner: $("$RUNNER_BIN" --version) (${RUNNER_BIN/#$HOME/\$HOME}, sha256 $(sha256sum "$RUNNER_BIN" | cut -c1-16))"
     echo "python: $("$py" --version 2>&1); optuna $("$py" -c 'import optuna; print(optuna.__version__)')"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); nproc $(nproc); $(uname -sr)"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"

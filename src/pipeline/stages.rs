@@ -505,6 +505,9 @@ impl<'a> Executor<'a> {
                     before.append(&mut trained.epochs);
                     trained.epochs = before;
                 }
+                // The checkpoint goes to the cache only: the vectors stay in memory for the
+                // index and eval stages, the model state (as large again) does not.
+                let checkpoint = trained.checkpoint.take();
                 let trained = Arc::new(trained);
                 check_trained(&trained, &split, run.model.model.learns_embeddings()).with_context(what)?;
                 let t2 = trained.clone();
@@ -520,7 +523,7 @@ impl<'a> Executor<'a> {
                             art::write_matrix(&dir.join("items.f32"), &t2.items)?;
                             art::write_matrix(&dir.join("users.f32"), &t2.users)?;
                         }
-                        if let Some(c) = &t2.checkpoint {
+                        if let Some(c) = &checkpoint {
                             info["checkpoint"] = super::checkpoint::write(dir, c)?;
                         }
                         if let Some(e) = resumed_from {

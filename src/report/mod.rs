@@ -301,7 +301,8 @@ pub fn terminal_columns(t: &Table) -> Vec<usize> {
             if t.metric_cols.contains(h) {
                 return !h.contains(' ') && !h.contains('@');
             }
-            !ANN_TAIL.contains(&h.as_str()) && !["p50_us", "p95_us", "p99_us", "max_us"].contains(&h.as_str()) || TERMINAL_TIMING.contains(&h.as_str())
+            // ANN_TAIL names every timing column (the retrieval table's are a subset).
+            !ANN_TAIL.contains(&h.as_str()) || TERMINAL_TIMING.contains(&h.as_str())
         })
         .collect()
 }

@@ -508,6 +508,18 @@ fn similar_accepts_titles_and_refuses_items_without_a_vector() {
     let (code, _, err) = similar("21");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("has no trained vector"), "{err}");
+    // The index leaves it out: asked for every item, neither `similar` nor `recommend` (for
+    // a user who never had it) answers with it, and everything else is there.
+    let (code, out, err) = similar("2");
+    let (code_all, all, _) = runner(d.path(), &["similar", "titles.toml", "--item", "2", "-k", "50"]);
+    assert_eq!((code, code_all), (0, 0), "{err}");
+    let all = answer_ids(&all);
+    assert_eq!(all.len(), 19, "20 trained items but the asked one: {all:?} ({out})");
+    assert!(!all.contains(&"21".to_string()), "{all:?}");
+    let (code, rec, err) = runner(d.path(), &["recommend", "titles.toml", "--user", "2", "-k", "50"]);
+    assert_eq!(code, 0, "{err}");
+    let rec = answer_ids(&rec);
+    assert!(!rec.is_empty() && !rec.contains(&"21".to_string()), "{rec:?}");
     // Export says so and lists it beside the vectors.
     let (code, _, err) = runner(d.path(), &["export", "titles.toml", "--out", "ex/"]);
     assert_eq!(code, 0, "{err}");

@@ -92,6 +92,42 @@ pub fn excluded_in_range(ex: &[u32], n: usize) -> usize {
     c
 }
 
+/// The items whose vector is all zeros: those the model never trained (no training
+/// interaction reached them). Retrieval leaves them out of every answer: such an item scores
+/// 0 for any query, so ranking it among the others would be arbitrary (it would sit above
+/// every negatively scored item under the inner product).
+pub fn untrained_rows(items: &Matrix) -> Vec<u32> {
+    (0..items.rows).filter(|&r| items.row(r).iter().all(|&x| x == 0.0)).map(|r| r as u32).collect()
+}
+
+/// The sorted union of two sorted exclusion lists, without repeats.
+pub fn merged(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) if x <= y => {
+                i += 1;
+                j += usize::from(x == y);
+                x
+            }
+            (_, Some(&y)) => {
+                j += 1;
+                y
+            }
+            (Some(&x), None) => {
+                i += 1;
+                x
+            }
+            (None, None) => unreachable!(),
+        };
+        if out.last() != Some(&next) {
+            out.push(next);
+        }
+    }
+    out
+}
+
 /// How many hits a query can get: `min(k, n - |exclude ∩ [0,n)|)`.
 pub fn achievable(k: usize, n: usize, ex: &[u32]) -> usize {
     k.min(n - excluded_in_range(ex, n))

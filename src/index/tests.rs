@@ -377,3 +377,14 @@ fn inner_product_lists_stay_balanced_on_unit_vectors() {
     eprintln!("ip list sizes: {sizes:?}");
     assert!(max < n as u64 / 5, "one list holds {max} of {n} points: {sizes:?}");
 }
+
+#[test]
+fn exclusion_lists_merge_sorted_and_untrained_rows_are_the_zero_ones() {
+    use super::common::{merged, untrained_rows};
+    assert_eq!(merged(&[1, 3, 5], &[2, 3, 9]), [1, 2, 3, 5, 9]);
+    assert_eq!(merged(&[], &[4, 4, 7]), [4, 7]);
+    assert_eq!(merged(&[0, 0], &[]), [0]);
+    let mut m = Matrix::zeros(4, 2);
+    m.data.copy_from_slice(&[0.0, 0.0, 1.0, 0.0, 0.0, -0.0, 0.0, 1e-30]);
+    assert_eq!(untrained_rows(&m), [0, 2], "-0.0 is zero; a tiny value is a trained vector");
+}

@@ -135,6 +135,8 @@ impl Served {
         let mut seen: Vec<u32> = self.split.train.iter().chain(&self.split.valid).filter(|it| it.user == u).map(|it| it.item).collect();
         seen.sort_unstable();
         seen.dedup();
+        // Never an item the model did not train (the eval stage leaves them out too).
+        let seen = crate::index::common::merged(&seen, &crate::index::common::untrained_rows(&self.trained.items));
         let hits = self.index.search(self.trained.users.row(u as usize), k, &seen)?;
         Ok(self.answers(hits))
     }
@@ -159,7 +161,7 @@ impl Served {
         } else {
             self.trained.items.row(i as usize)
         };
-        let hits = self.index.search(query, k, &[i])?;
+        let hits = self.index.search(query, k, &crate::index::common::merged(&[i], &crate::index::common::untrained_rows(&self.trained.items)))?;
         Ok(self.answers(hits))
     }
 }

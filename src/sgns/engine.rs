@@ -40,6 +40,7 @@
 //! gradients are bounded by `lr` and neither loss nor update can become NaN or infinite.
 
 use super::alias::AliasTable;
+use super::blocks::{mix, split_blocks, Block, BLOCKS_PER_THREAD};
 use super::kernels::{Avx2Fma, Kernels, Portable};
 use super::rows::{copies_fit, merge_weights, sync_tokens, Replica, Rows};
 use super::{Arch, EpochStats, SgnsConfig, SgnsOutput};
@@ -49,7 +50,6 @@ use anyhow::{bail, Context, Result};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
-use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -302,51 +302,6 @@ fn keep_thresholds(counts: &[u64], sample: f64, total: u64) -> Vec<u64> {
             (p.min(1.0) * 4_294_967_296.0) as u64
         })
         .collect()
-}
-
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn mix(seed: u64, epoch: u64, block: u64) -> u64 {
-    splitmix(seed ^ splitmix(epoch.wrapping_mul(0x1_0000_0001) ^ splitmix(block)))
-}
-
-/// Blocks per thread and epoch when more than one thread trains: enough that the last block
-/// of an epoch is short (the other threads wait for it), few enough that pulling one costs
-/// nothing against training it.
-const BLOCKS_PER_THREAD: usize = 32;
-
-/// Contiguous ranges of sequences with about `total / n` tokens each (exactly `n` blocks,
-/// some possibly empty).
-fn split_blocks(corpus: &Corpus, n: usize) -> Vec<Block> {
-    let n = n.max(1);
-    let total = corpus.tokens.len() as u64;
-    let mut blocks = Vec::with_capacity(n);
-    let mut start = 0usize;
-    for k in 1..=n {
-        let target = total * k as u64 / n as u64;
-        let mut end = start;
-        if k == n {
-            end = corpus.len();
-        } else {
-            while end < corpus.len() && corpus.offsets[end + 1] <= target {
-                end += 1;
-            }
-        }
-        blocks.push(Block { seqs: start..end, first: corpus.offsets[start] });
-        start = end;
-    }
-    blocks
-}
-
-struct Block {
-    seqs: Range<usize>,
-    /// Tokens of the corpus before the block: where its learning rate starts.
-    first: u64,
 }
 
 struct WorkerResult {

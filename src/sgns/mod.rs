@@ -11,6 +11,7 @@
 //! The configuration, statistics and output types live here.
 
 pub mod alias;
+mod blocks;
 pub mod engine;
 pub mod kernels;
 pub mod rows;

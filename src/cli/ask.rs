@@ -37,7 +37,24 @@ fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
         return Err(1);
     };
     let model = c.model.clone().unwrap_or_else(|| first.model.name.clone());
-    let pick = runs.iter().position(|r| r.model.name == model && c.point.as_ref().is_none_or(|p| &r.point_id == p) && c.seed.is_none_or(|s| r.seed == s));
+    // A `--point` given by some of its values may name several points: say which.
+    if let Some(p) = &c.point {
+        let mut matching: Vec<&str> = Vec::new();
+        for r in runs.iter().filter(|r| r.model.name == model && config::sweep::point_matches(p, &r.point_id, &r.point_name, &r.overrides)) {
+            if !matching.contains(&r.point_name.as_str()) {
+                matching.push(&r.point_name);
+            }
+        }
+        if matching.len() > 1 {
+            eprintln!("error: {}: `--point {p}` matches {} points of `{model}`: {}; give more of the values", c.config.display(), matching.len(), matching.join("; "));
+            return Err(2);
+        }
+    }
+    let pick = runs.iter().position(|r| {
+        r.model.name == model
+            && c.point.as_ref().is_none_or(|p| config::sweep::point_matches(p, &r.point_id, &r.point_name, &r.overrides))
+            && c.seed.is_none_or(|s| r.seed == s)
+    });
     let Some(ri) = pick else {
         // A searched model has runs only once its search is in the cache: like a run that
         // is not cached, that is a failure to answer (1), not a wrong question (2).
@@ -49,17 +66,17 @@ fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
         }
         // Each valid value once, in run order (a global sweep interleaves the models, and
         // every point repeats once per seed).
-        fn unique<'a>(values: impl Iterator<Item = &'a str>) -> String {
+        fn unique<'a>(values: impl Iterator<Item = &'a str>, sep: &str) -> String {
             let mut seen: Vec<&str> = Vec::new();
             for v in values {
                 if !seen.contains(&v) {
                     seen.push(v);
                 }
             }
-            seen.join(", ")
+            seen.join(sep)
         }
-        let names = unique(runs.iter().map(|r| r.model.name.as_str()));
-        let points = unique(runs.iter().filter(|r| r.model.name == model).map(|r| r.point_id.as_str()));
+        let names = unique(runs.iter().map(|r| r.model.name.as_str()), ", ");
+        let points = unique(runs.iter().filter(|r| r.model.name == model).map(|r| r.point_name.as_str()), "; ");
         let seeds = exp.section.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
         if points.is_empty() {
             eprintln!("error: {}: no model is named `{model}` (models: {names})", c.config.display());

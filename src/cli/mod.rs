@@ -106,7 +106,8 @@ pub struct RunChoice {
     /// A model's name (default: the first model).
     #[arg(long)]
     pub model: Option<String>,
-    /// A sweep point id as the tables show it (default: the model's first point).
+    /// A sweep point as the tables name it (`window=5`, or some of its values when they name
+    /// one point), or its id (default: the model's first point).
     #[arg(long)]
     pub point: Option<String>,
     /// A seed of `experiment.seeds` (default: the first).

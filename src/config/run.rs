@@ -54,7 +54,10 @@ pub struct IndexSpec {
 /// One run: a model at one sweep point with one seed.
 #[derive(Clone)]
 pub struct RunSpec {
+    /// The point's key: a short hash of its overrides (`base` without any).
     pub point_id: String,
+    /// The point as people read it (`window=5`, [`sweep::point_name`]): tables, logs, legends.
+    pub point_name: String,
     pub overrides: Overrides,
     pub seed: u64,
     pub dataset: DatasetSpec,
@@ -221,6 +224,7 @@ pub(super) fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u6
     }
     Ok(RunSpec {
         point_id: sweep::point_id(overrides),
+        point_name: sweep::point_name(overrides),
         overrides: overrides.clone(),
         seed,
         dataset: DatasetSpec { kind: dentry, params: dparams_canon, filter },

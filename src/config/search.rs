@@ -138,6 +138,15 @@ impl ModelSearch {
         }
     }
 
+    /// The tuned runs' point name: `tuned`, or `tuned,<sweep point name>` under a sweep.
+    pub fn tuned_name(&self) -> String {
+        if self.base.is_empty() {
+            "tuned".into()
+        } else {
+            format!("tuned,{}", sweep::point_name(&self.base))
+        }
+    }
+
     /// The run of this model with `values` (model key -> value) set, validated like a sweep
     /// point; its overrides, and so its point id, are the sweep point's and `model.<i>.<key>`
     /// of each value.

@@ -34,6 +34,95 @@ pub fn point_id(overrides: &Overrides) -> String {
     blake3::hash(canon.as_bytes()).to_hex()[..6].to_string()
 }
 
+/// A point's name as people read it: its values by key, `window=5` or `dim=64,window=5`
+/// (`base` for the empty point). A key is shown by the shortest tail of its dotted path
+/// (model indexes left out) that no other key of the point shares, so `model.0.window` reads
+/// `window` and `model.0.user.history` beside `model.0.item.history` keeps `user.history`.
+/// The hash of [`point_id`] stays the key; this is for tables, logs, legends and `--point`.
+pub fn point_name(overrides: &Overrides) -> String {
+    if overrides.is_empty() {
+        return "base".to_string();
+    }
+    named_pairs(overrides).into_iter().map(|(_, short, v)| format!("{short}={v}")).collect::<Vec<_>>().join(",")
+}
+
+/// `(full key, shown key, shown value)` of each override, in key order.
+fn named_pairs(overrides: &Overrides) -> Vec<(String, String, String)> {
+    let segs: Vec<Vec<String>> = overrides.keys().map(|k| key_segments(k).into_iter().filter(|s| s.parse::<usize>().is_err()).collect()).collect();
+    let tail = |s: &[String], n: usize| s[s.len().saturating_sub(n)..].join(".");
+    overrides
+        .iter()
+        .zip(&segs)
+        .map(|((k, v), s)| {
+            let n = (1..=s.len().max(1)).find(|&n| segs.iter().filter(|o| tail(o, n) == tail(s, n)).count() == 1).unwrap_or(s.len());
+            (k.clone(), if s.is_empty() { k.clone() } else { tail(s, n) }, value_name(v))
+        })
+        .collect()
+}
+
+/// A value as a point's name shows it: text without quotes, lists in brackets, a table as
+/// `kind(key=value,...)` (an `[index]` swept whole reads `hnsw(ef_search=10,m=16)`).
+pub fn value_name(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!("[{}]", a.iter().map(value_name).collect::<Vec<_>>().join(",")),
+        Value::Object(m) => {
+            let rest = m.iter().filter(|(k, _)| *k != "kind").map(|(k, v)| format!("{k}={}", value_name(v))).collect::<Vec<_>>().join(",");
+            match m.get("kind") {
+                Some(kind) => format!("{}({rest})", value_name(kind)),
+                None => format!("({rest})"),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The parts of a point's name or a `--point` argument: split on the commas outside
+/// brackets and parentheses (`hidden=[128,64],dim=8` is two parts).
+fn name_parts(s: &str) -> Vec<String> {
+    let (mut parts, mut cur, mut depth) = (Vec::new(), String::new(), 0i32);
+    for c in s.chars() {
+        match c {
+            '[' | '(' | '{' => depth += 1,
+            ']' | ')' | '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(std::mem::take(&mut cur).trim().to_string());
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    parts.push(cur.trim().to_string());
+    parts.into_iter().filter(|p| !p.is_empty()).collect()
+}
+
+/// Whether `--point <query>` names the point with `name` (its [`point_name`], possibly with
+/// a prefix such as `tuned`), `id` and `overrides`: the id, the whole name, or some of its
+/// `key=value` parts, a key given by any tail of its dotted path (`window=5`,
+/// `item2vec.window=5`, `model.item2vec.window=5`).
+pub fn point_matches(query: &str, id: &str, name: &str, overrides: &Overrides) -> bool {
+    let query = query.trim();
+    if query == id || query == name {
+        return true;
+    }
+    let pairs = named_pairs(overrides);
+    let parts = name_parts(name);
+    let part_matches = |q: &str| {
+        if parts.iter().any(|p| p == q) {
+            return true;
+        }
+        let Some((k, v)) = q.split_once('=') else { return false };
+        let (k, v) = (k.trim(), v.trim());
+        pairs.iter().any(|(full, short, shown)| {
+            let key = k == short || k == full || full.ends_with(&format!(".{k}")) || key_segments(full).join(".").ends_with(&format!(".{k}"));
+            key && (v == shown || v.trim_matches('"') == shown)
+        })
+    };
+    let q = name_parts(query);
+    !q.is_empty() && q.iter().all(|p| part_matches(p))
+}
+
 /// Where a dotted path could not be set.
 #[derive(Debug, PartialEq)]
 pub struct SetError(pub String);
@@ -142,6 +231,40 @@ mod tests {
         assert_eq!(pts[5]["a"], json!(3));
         assert_eq!(pts[5]["b"], json!("y"));
         assert_eq!(expand(&BTreeMap::new()), vec![Overrides::new()]);
+    }
+
+    #[test]
+    fn point_names_read_as_values_with_short_unique_keys() {
+        let p: Overrides = [("model.0.window".to_string(), json!(5)), ("model.0.dim".to_string(), json!(64))].into_iter().collect();
+        assert_eq!(point_name(&p), "dim=64,window=5");
+        assert_eq!(point_name(&Overrides::new()), "base");
+        let q: Overrides = [("model.0.user.history".to_string(), json!(10)), ("model.0.item.history".to_string(), json!(5)), ("model.0.lr".to_string(), json!(0.01))]
+            .into_iter()
+            .collect();
+        assert_eq!(point_name(&q), "item.history=5,lr=0.01,user.history=10");
+        let idx: Overrides = [("index".to_string(), json!({"kind": "hnsw", "m": 16, "ef_search": 10}))].into_iter().collect();
+        assert_eq!(point_name(&idx), "index=hnsw(ef_search=10,m=16)");
+        let arr: Overrides = [("model.two_tower.hidden".to_string(), json!([128, 64])), ("model.two_tower.act".to_string(), json!("relu"))].into_iter().collect();
+        assert_eq!(point_name(&arr), "act=relu,hidden=[128,64]");
+    }
+
+    #[test]
+    fn point_queries_match_ids_names_and_some_of_the_values() {
+        let p: Overrides = [("model.0.window".to_string(), json!(5)), ("model.0.dim".to_string(), json!(64))].into_iter().collect();
+        let (id, name) = (point_id(&p), point_name(&p));
+        for q in [id.as_str(), "dim=64,window=5", "window=5", "window=5, dim=64", "model.0.window=5", "dim=64"] {
+            assert!(point_matches(q, &id, &name, &p), "{q}");
+        }
+        for q in ["window=6", "window=5,dim=32", "negatives=5", "", "5"] {
+            assert!(!point_matches(q, &id, &name, &p), "{q}");
+        }
+        let arr: Overrides = [("model.0.hidden".to_string(), json!([128, 64]))].into_iter().collect();
+        assert!(point_matches("hidden=[128,64]", &point_id(&arr), &point_name(&arr), &arr));
+        // A tuned point answers to `tuned` and to its sweep point's values.
+        let base: Overrides = [("model.0.window".to_string(), json!(3))].into_iter().collect();
+        let tuned = format!("tuned,{}", point_name(&base));
+        assert!(point_matches("tuned", "tuned-abc", &tuned, &base) && point_matches("tuned,window=3", "tuned-abc", &tuned, &base));
+        assert!(!point_matches("tuned,window=4", "tuned-abc", &tuned, &base));
     }
 
     #[test]

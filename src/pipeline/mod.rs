@@ -228,8 +228,8 @@ pub fn plan_with(experiments: Vec<Experiment>, with_reports: bool) -> anyhow::Re
                 Inputs { data: some(&k.data), ..Default::default() },
             );
             let who = match run.stop_epoch {
-                Some(e) => format!("{} [{} seed {} epoch {e}]", run.model.name, run.point_id, run.seed),
-                None => format!("{} [{} seed {}]", run.model.name, run.point_id, run.seed),
+                Some(e) => format!("{} [{} seed {} epoch {e}]", run.model.name, run.point_name, run.seed),
+                None => format!("{} [{} seed {}]", run.model.name, run.point_name, run.seed),
             };
             if let Some(c) = &k.corpus {
                 add(

@@ -52,7 +52,7 @@ impl<'a> Executor<'a> {
         let exp = &self.plan.experiments[ei];
         let run = &exp.runs[ri];
         let keys = &self.plan.run_keys[ei][ri];
-        let label = format!("{} [{} seed {}]", run.model.name, run.point_id, run.seed);
+        let label = format!("{} [{} seed {}]", run.model.name, run.point_name, run.seed);
         for (kind, key) in [(StageKind::Data, &keys.data), (StageKind::Split, &keys.split), (StageKind::Train, &keys.train), (StageKind::Index, &keys.index)] {
             if !self.caches[ei].peek(kind.name(), key) {
                 bail!("the {} stage of {label} is not cached; run `runner run {}` first", kind.name(), exp.file.display());

@@ -39,7 +39,7 @@ pub struct Table {
     /// Which columns of `header` are metrics (the rest identify the row, give its config or
     /// time it).
     pub metric_cols: Vec<String>,
-    /// (model, point, column) cells significantly different from the baseline's.
+    /// (model, point name, column) cells significantly different from the baseline's.
     pub significant: BTreeSet<(String, String, String)>,
 }
 
@@ -165,7 +165,7 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
     let mut json_rows = Vec::new();
     for (row_in, summary) in results.iter().zip(&summaries) {
         let run = row_in.run;
-        let mut row = vec![run.model.name.clone(), run.point_id.clone(), run.seed.to_string()];
+        let mut row = vec![run.model.name.clone(), run.point_name.clone(), run.seed.to_string()];
         if any_failed {
             row.push(match summary {
                 Err(_) => "FAILED".into(),
@@ -182,6 +182,7 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
             "model": run.model.name,
             "kind": run.model.kind.kind,
             "point": run.point_id,
+            "point_name": run.point_name,
             "seed": run.seed,
             "overrides": run.overrides,
             "config": config,
@@ -259,10 +260,12 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
                 obj["tests"] = json!(t);
             }
         }
+        // The tables show a point by its name; the tests know it by its id.
+        let name_of = |id: &str| exp.runs.iter().find(|r| r.point_id == id).map_or(id.to_string(), |r| r.point_name.clone());
         for ((m, p), cols) in &tests {
             for (c, t) in cols {
                 if t.significant(exp.report.alpha) {
-                    significant.insert((m.clone(), p.clone(), c.clone()));
+                    significant.insert((m.clone(), name_of(p), c.clone()));
                 }
             }
         }

@@ -259,6 +259,7 @@ pub fn tuned_runs(exp: &Experiment, search: &ModelSearch, outcome: &Outcome) -> 
     for &seed in &exp.section.seeds {
         let mut run = search.run_at(&chosen.values, seed).map_err(|e| anyhow!("{e}"))?;
         run.point_id = search.tuned_point();
+        run.point_name = search.tuned_name();
         run.flat.insert(column.clone(), format!("{score:.4}"));
         let mut shown: Vec<String> = chosen.values.keys().map(|k| format!("model.{k}")).collect();
         shown.push(column.clone());

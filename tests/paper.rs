@@ -58,9 +58,12 @@ fn seeds_give_mean_std_rows_latex_and_beyond_accuracy_columns() {
     assert!(metric(pop, "MAP@10") <= metric(pop, "Recall@10") + 1e-12, "AP never exceeds recall with one test item");
     let dir = d.path().join("results/paper");
     let md = std::fs::read_to_string(dir.join("results.md")).unwrap();
-    let table_lines: Vec<&str> = md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| model")).collect();
-    assert_eq!(table_lines.len(), 2, "one row per model: {md}");
-    assert!(md.contains("| seeds |") && md.contains("1,2,3") && md.contains(" ± "), "{md}");
+    let metrics = md_table(&md, None);
+    assert_eq!(metrics.len(), 2 + 2, "header, rule, one row per model: {md}");
+    assert!(metrics[0].starts_with("| model | Recall@10 ↑ |") && metrics[2].contains(" ± "), "metrics first, with their direction: {md}");
+    assert!(md.contains("Mean ± standard deviation over seeds 1, 2, 3"), "{md}");
+    let settings = md_table(&md, Some("Settings"));
+    assert!(settings[0].contains("| seeds |") && settings[2].contains("1,2,3"), "{md}");
     let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 7, "header + one row per seed: {csv}");
     let tex = std::fs::read_to_string(dir.join("results.tex")).unwrap();
@@ -84,15 +87,17 @@ fn rows_are_tested_against_the_baseline_on_the_same_users() {
     assert!(pop.get("tests").is_none(), "the baseline is not tested against itself");
     let dir = d.path().join("results/paper");
     let md = std::fs::read_to_string(dir.join("results.md")).unwrap();
-    let i2v_line = md.lines().find(|l| l.starts_with("| item2vec")).unwrap();
-    assert!(i2v_line.contains('†'), "{md}");
-    assert!(!md.lines().find(|l| l.starts_with("| popularity")).unwrap().contains('†'));
-    assert!(md.contains("paired t-test and Wilcoxon"), "{md}");
+    let metrics = md_table(&md, None);
+    let i2v_line = metrics.iter().find(|l| l.starts_with("| item2vec")).unwrap();
+    // Significantly better (the planted clusters favour item2vec), bold as the best.
+    assert!(i2v_line.contains("†**") && !i2v_line.contains('‡'), "{md}");
+    assert!(!metrics.iter().find(|l| l.starts_with("| popularity")).unwrap().contains('†'));
+    assert!(md.contains("† / ‡: significantly better / worse than popularity") && md.contains("paired t-test and Wilcoxon"), "{md}");
     let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
     assert!(csv.lines().next().unwrap().contains("Recall@10 p_t,Recall@10 p_wilcoxon"), "{csv}");
     assert!(!csv.contains('†'), "the CSV stays numeric");
     let tex = std::fs::read_to_string(dir.join("results.tex")).unwrap();
-    assert!(tex.contains("$^\\dagger$"), "{tex}");
+    assert!(tex.contains("$^\\dagger$") && tex.contains("\\label{tab:paper}") && tex.contains("\\footnotesize"), "{tex}");
 }
 
 #[test]

@@ -303,8 +303,24 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
             }
         }
     }
+    check_report_columns(&report, &runs, sm)?;
     let name_line = sm.line_of("experiment.name").or_else(|| sm.line_of("experiment"));
     Ok(Experiment { file: sm.file.clone(), sets: Vec::new(), section, report, executor, data_dir, runs, name_line, searches })
+}
+
+/// A `[report] columns` entry with a cut-off (`Recall@5`) must name one of `[metrics] k`: a
+/// table never has that column otherwise. (Names are checked against the table's columns
+/// when it is written: which columns a task adds is known then.)
+fn check_report_columns(report: &ReportSection, runs: &[RunSpec], sm: &SourceMap) -> Result<(), ConfigError> {
+    let ks: std::collections::BTreeSet<usize> = runs.iter().flat_map(|r| r.metrics.k.iter().copied()).collect();
+    for c in &report.columns {
+        let Some(k) = c.rsplit_once('@').and_then(|(_, k)| k.trim().parse::<usize>().ok()) else { continue };
+        if !ks.is_empty() && !ks.contains(&k) {
+            let list = ks.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+            return Err(sm.error("report.columns", format!("`{c}` asks for cut-off {k}, which [metrics] k = [{list}] does not compute"), Some(format!("use one of the cut-offs {list}, or add {k} to [metrics] k"))));
+        }
+    }
+    Ok(())
 }
 
 /// The number of sweep points (each model at each of its points), computed from the lists'

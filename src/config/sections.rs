@@ -76,17 +76,30 @@ pub struct ReportSection {
     pub baseline: Option<String>,
     /// Significance level of the marks.
     pub alpha: f64,
+    /// The metric columns of the paper tables, in order: a column (`Recall@20`) or a metric
+    /// at every cut-off (`ndcg`); empty: the configured metrics at the smallest cut-off.
+    /// `results.csv` and `results.json` keep every column.
+    pub columns: Vec<String>,
+    /// Display names in the paper tables, for models, columns and swept keys
+    /// (`{ item2vec = "Item2Vec", window = "Window" }`).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ReportSection {
     fn default() -> Self {
-        ReportSection { baseline: None, alpha: 0.05 }
+        ReportSection { baseline: None, alpha: 0.05, columns: Vec::new(), labels: Default::default() }
     }
 }
 
 impl Validate for ReportSection {
     fn validate(&self) -> Result<(), ParamError> {
         ensure_param!(self.alpha > 0.0 && self.alpha < 1.0, "alpha", "must be in (0, 1), got {}", self.alpha);
+        if let Some(c) = self.columns.iter().find(|c| c.trim().is_empty()) {
+            ensure_param!(false, "columns", "holds an empty name `{c}`; give a column (`Recall@20`) or a metric (`ndcg`)");
+        }
+        if let Some((k, _)) = self.labels.iter().find(|(_, v)| v.trim().is_empty()) {
+            ensure_param!(false, "labels", "gives `{k}` an empty label");
+        }
         Ok(())
     }
 }

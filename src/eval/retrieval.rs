@@ -113,7 +113,7 @@ impl Task for Retrieval {
         let mut top_counts: Vec<Vec<u64>> = if lists { cfg.k.iter().map(|_| vec![0u64; split.n_items]).collect() } else { Vec::new() };
         let exact_metrics: Vec<MetricName> = [MetricName::Recall, MetricName::Ndcg].into_iter().filter(|m| cfg.metrics.contains(m)).collect();
         let mut exact_sums = vec![vec![0.0f64; exact_metrics.len()]; cfg.k.len()];
-        let (mut overlap, mut batch_secs) = (0.0, 0.0);
+        let (mut overlap, mut batch_secs) = (vec![0.0f64; cfg.k.len()], 0.0);
         for block in users.chunks(BLOCK) {
             let mut queries = Matrix::zeros(block.len(), trained.users.cols);
             for (r, &u) in block.iter().enumerate() {
@@ -161,11 +161,14 @@ impl Task for Retrieval {
             }
             if let Some(exact) = &exact {
                 let exact_ranked: Vec<Vec<u32>> = exact.search_batch(&queries, kmax, &excludes)?.iter().map(|h| h.iter().map(|x| x.id).collect()).collect();
+                // ANN recall at every cut-off: the share of the exact top K among the index's top K.
                 for (a, e) in ranked.iter().zip(&exact_ranked) {
-                    let mut e_sorted = e.clone();
-                    e_sorted.sort_unstable();
-                    let found = a.iter().filter(|i| e_sorted.binary_search(i).is_ok()).count();
-                    overlap += if e.is_empty() { 1.0 } else { found as f64 / e.len() as f64 };
+                    for (ki, &k) in cfg.k.iter().enumerate() {
+                        let mut e_sorted = e[..e.len().min(k)].to_vec();
+                        e_sorted.sort_unstable();
+                        let found = a.iter().take(k).filter(|i| e_sorted.binary_search(i).is_ok()).count();
+                        overlap[ki] += if e_sorted.is_empty() { 1.0 } else { found as f64 / e_sorted.len() as f64 };
+                    }
                 }
                 for (ki, &k) in cfg.k.iter().enumerate() {
                     for (r, rel) in exact_ranked.iter().zip(&relevant) {
@@ -217,7 +220,9 @@ impl Task for Retrieval {
             }
         }
         if exact.is_some() {
-            means.insert(format!("ANNRecall@{kmax}"), overlap / users.len() as f64);
+            for (ki, &k) in cfg.k.iter().enumerate() {
+                means.insert(format!("ANNRecall@{k}"), overlap[ki] / users.len() as f64);
+            }
         }
         let per_user = PerUser { users: users.iter().map(|&u| input.dataset.users.raw(u).to_string()).collect(), n_relevant, columns };
         Ok(TaskResult { users: users.len(), metrics: means, latency: Some(latency), per_user: Some(per_user), ..Default::default() })

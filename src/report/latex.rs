@@ -1,8 +1,9 @@
-//! LaTeX tables for papers: booktabs rules, the best value of each metric column in bold and
-//! the second best underlined (lower is better for Gini and AvgPop, higher for the rest).
-//! Cells written `mean ± std` are ranked by their mean.
+//! LaTeX tables for papers: booktabs rules, a caption and a `\label`, the best value of each
+//! metric column in bold and the second best underlined (lower is better for Gini and AvgPop,
+//! higher for the rest; ranked in [`super::paper`]), and the significance marks explained in
+//! a footnote.
 
-use super::Table;
+use super::paper::{Paper, Rank, View};
 
 /// Whether a lower value of metric column `col` is better.
 pub fn lower_is_better(col: &str) -> bool {
@@ -30,61 +31,54 @@ pub fn escape(s: &str) -> String {
             '^' => out.push_str("\\textasciicircum{}"),
             '±' => out.push_str("$\\pm$"),
             '†' => out.push_str("$^\\dagger$"),
+            '‡' => out.push_str("$^\\ddagger$"),
+            '↑' => out.push_str("$\\uparrow$"),
+            '↓' => out.push_str("$\\downarrow$"),
             _ => out.push(c),
         }
     }
     out
 }
 
-/// The leading number of a cell (`0.1234 ± 0.0056` -> 0.1234).
-fn value(cell: &str) -> Option<f64> {
-    cell.split_whitespace().next()?.trim_end_matches(super::DAGGER).parse().ok()
-}
-
-/// The table as a LaTeX `table` environment with a booktabs `tabular`.
-pub fn to_latex(t: &Table) -> String {
-    let n = t.header.len();
-    // Per metric column: the row indices of the best and second-best values.
-    let mut marks = vec![vec![""; n]; t.rows.len()];
-    for (c, name) in t.header.iter().enumerate() {
-        if !t.metric_cols.contains(name) || !ranked(name) {
-            continue;
-        }
-        let mut vals: Vec<(f64, usize)> = t.rows.iter().enumerate().filter_map(|(r, row)| value(&row[c]).filter(|v| v.is_finite()).map(|v| (v, r))).collect();
-        if lower_is_better(name) {
-            vals.sort_by(|a, b| a.0.total_cmp(&b.0));
-        } else {
-            vals.sort_by(|a, b| b.0.total_cmp(&a.0));
-        }
-        let mut distinct = vals.iter().map(|v| v.0).collect::<Vec<_>>();
-        distinct.dedup();
-        for &(v, r) in &vals {
-            if Some(&v) == distinct.first() {
-                marks[r][c] = "best";
-            } else if distinct.len() > 1 && Some(&v) == distinct.get(1) {
-                marks[r][c] = "second";
-            }
-        }
-    }
-    let align: String = t.header.iter().map(|h| if t.metric_cols.contains(h) { 'r' } else { 'l' }).collect();
-    let mut out = String::new();
-    out += "% Needs \\usepackage{booktabs}.\n\\begin{table}[t]\n\\centering\n";
-    out += &format!("\\caption{{{}}}\n", escape(&t.title));
-    out += &format!("\\begin{{tabular}}{{{align}}}\n\\toprule\n");
-    out += &(t.header.iter().map(|h| escape(h)).collect::<Vec<_>>().join(" & ") + " \\\\\n\\midrule\n");
-    for (r, row) in t.rows.iter().enumerate() {
+/// One view as a booktabs `tabular`: metric headers with their direction arrow, the best
+/// cell of each metric column bold and the second underlined.
+fn tabular(v: &View) -> String {
+    let align: String = v.numeric.iter().map(|&n| if n { 'r' } else { 'l' }).collect();
+    let mut out = format!("\\begin{{tabular}}{{{align}}}\n\\toprule\n");
+    let head: Vec<String> = v.header.iter().zip(&v.arrows).map(|(h, a)| if a.is_empty() { escape(h) } else { format!("{} {}", escape(h), escape(a)) }).collect();
+    out += &(head.join(" & ") + " \\\\\n\\midrule\n");
+    for (r, row) in v.rows.iter().enumerate() {
         let cells: Vec<String> = row
             .iter()
             .enumerate()
-            .map(|(c, cell)| match marks[r][c] {
-                "best" => format!("\\textbf{{{}}}", escape(cell)),
-                "second" => format!("\\underline{{{}}}", escape(cell)),
-                _ => escape(cell),
+            .map(|(c, cell)| match v.ranks[r][c] {
+                Rank::Best => format!("\\textbf{{{}}}", escape(cell)),
+                Rank::Second => format!("\\underline{{{}}}", escape(cell)),
+                Rank::None => escape(cell),
             })
             .collect();
         out += &(cells.join(" & ") + " \\\\\n");
     }
-    out += "\\bottomrule\n\\end{tabular}\n\\end{table}\n";
+    out += "\\bottomrule\n\\end{tabular}\n";
+    out
+}
+
+/// The paper's metrics table as a LaTeX `table` with a caption, a `\label` and the marks'
+/// legend as a footnote below it; the settings table, when there is one, as a second
+/// `table` referring to the first.
+pub fn to_latex(p: &Paper) -> String {
+    let mut out = String::from("% Needs \\usepackage{booktabs}.\n\\begin{table}[t]\n\\centering\n");
+    out += &format!("\\caption{{{}}}\n\\label{{{}}}\n", escape(&p.caption), p.label);
+    out += &tabular(&p.views[0]);
+    for l in &p.legend {
+        out += &format!("\\par\\smallskip{{\\footnotesize {}}}\n", escape(l));
+    }
+    out += "\\end{table}\n";
+    if let Some(settings) = p.views.iter().find(|v| v.name == "Settings") {
+        out += &format!("\n\\begin{{table}}[t]\n\\centering\n\\caption{{Settings of the rows of Table~\\ref{{{}}}.}}\n\\label{{{}-settings}}\n", p.label, p.label);
+        out += &tabular(settings);
+        out += "\\end{table}\n";
+    }
     out
 }
 
@@ -92,45 +86,50 @@ pub fn to_latex(t: &Table) -> String {
 mod tests {
     use super::*;
 
-    fn table() -> Table {
-        let row = |m: &str, r: &str, g: &str| vec![m.to_string(), r.into(), g.into()];
-        Table {
-            title: "ml_100k & friends".into(),
+    fn paper() -> Paper {
+        let rows: Vec<Vec<String>> =
+            [["pop_ular", "0.1000", "0.9000"], ["i2v", "0.3000 ± 0.0100†", "0.5000‡"], ["n2v", "0.2000", "0.7000"]].iter().map(|r| r.map(String::from).to_vec()).collect();
+        let metrics = View {
+            name: "Metrics",
             header: ["model", "Recall@10", "Gini@10"].map(String::from).to_vec(),
-            rows: vec![row("pop_ular", "0.1000", "0.9000"), row("i2v", "0.3000 ± 0.0100", "0.5000"), row("n2v", "0.2000", "0.7000"), row("rnd", "-", "0.1000")],
-            metric_cols: vec!["Recall@10".into(), "Gini@10".into()],
-            ..Default::default()
+            ranks: vec![vec![Rank::None; 3], vec![Rank::None, Rank::Best, Rank::Best], vec![Rank::None, Rank::Second, Rank::Second]],
+            rows,
+            numeric: vec![false, true, true],
+            arrows: vec!["", "↑", "↓"],
+        };
+        let settings = View {
+            name: "Settings",
+            header: ["model", "model.window"].map(String::from).to_vec(),
+            rows: vec![vec!["i2v".into(), "5".into()]],
+            ranks: vec![vec![Rank::None; 2]],
+            numeric: vec![false, true],
+            arrows: vec!["", ""],
+        };
+        Paper {
+            title: "ml_100k & friends".into(),
+            caption: "ml_100k & friends. Mean ± standard deviation over seeds 1, 2".into(),
+            label: "tab:ml-100k".into(),
+            views: vec![metrics, settings],
+            legend: vec!["† / ‡: significantly better / worse than pop_ular".into()],
+            unknown_columns: Vec::new(),
         }
     }
 
     #[test]
-    fn booktabs_structure_and_one_bold_per_column() {
-        let tex = to_latex(&table());
-        assert_eq!(tex.matches("\\begin{tabular}").count(), 1);
-        assert_eq!(tex.matches("\\end{tabular}").count(), 1);
+    fn a_captioned_labelled_booktabs_table_with_ranks_arrows_and_a_legend() {
+        let tex = to_latex(&paper());
+        assert_eq!(tex.matches("\\begin{tabular}").count(), 2, "metrics and settings");
+        assert_eq!(tex.matches("\\begin{table}").count(), tex.matches("\\end{table}").count());
         assert!(tex.contains("\\toprule") && tex.contains("\\midrule") && tex.contains("\\bottomrule"));
-        assert!(tex.contains("{llr}") || tex.contains("{lrr}"), "{tex}");
+        assert!(tex.contains("\\begin{tabular}{lrr}"), "{tex}");
+        assert!(tex.contains("\\caption{ml\\_100k \\& friends. Mean $\\pm$ standard deviation over seeds 1, 2}"), "{tex}");
+        assert!(tex.contains("\\label{tab:ml-100k}") && tex.contains("Table~\\ref{tab:ml-100k}"), "{tex}");
+        assert!(tex.contains("Recall@10 $\\uparrow$ & Gini@10 $\\downarrow$"), "{tex}");
+        assert!(tex.contains("\\textbf{0.3000 $\\pm$ 0.0100$^\\dagger$}"), "{tex}");
+        assert!(tex.contains("\\underline{0.2000}") && tex.contains("\\textbf{0.5000$^\\ddagger$}"), "{tex}");
+        assert!(tex.contains("{\\footnotesize $^\\dagger$ / $^\\ddagger$: significantly better / worse than pop\\_ular}"), "{tex}");
         let body: Vec<&str> = tex.lines().filter(|l| l.ends_with("\\\\")).collect();
-        assert_eq!(body.len(), 5, "header + 4 rows");
-        for l in &body {
-            assert_eq!(l.matches(" & ").count(), 2, "three cells per line: {l}");
-        }
-        // Recall: i2v best (mean 0.30), n2v second; Gini (lower is better): rnd best, i2v second.
-        assert!(tex.contains("\\textbf{0.3000 $\\pm$ 0.0100}"), "{tex}");
-        assert!(tex.contains("\\underline{0.2000}"), "{tex}");
-        assert!(tex.contains("\\textbf{0.1000} \\\\"), "{tex}");
-        assert!(tex.contains("\\underline{0.5000}"), "{tex}");
-        assert_eq!(tex.matches("\\textbf").count(), 2, "one bold per metric column");
-        assert_eq!(tex.matches("\\underline").count(), 2);
-        assert!(tex.contains("pop\\_ular") && tex.contains("ml\\_100k \\& friends"));
-        // A spread has no "best": a std column stays unmarked.
-        let mut t = table();
-        t.header.push("Macro-F1 std".into());
-        t.metric_cols.push("Macro-F1 std".into());
-        for (r, row) in t.rows.iter_mut().enumerate() {
-            row.push(format!("0.{r}000"));
-        }
-        assert_eq!(to_latex(&t).matches("\\textbf").count(), 2, "no bold in the std column");
+        assert_eq!(body.len(), 4 + 2, "header + 3 rows, header + 1 row");
         // Balanced braces.
         let open = tex.matches('{').count() - tex.matches("\\{").count();
         let close = tex.matches('}').count() - tex.matches("\\}").count();

@@ -10,11 +10,14 @@
 pub mod aggregate;
 pub mod baseline;
 pub mod compare;
+pub mod history;
 pub mod html;
 pub mod latex;
+pub mod paper;
 pub mod pareto;
 pub mod plots;
 pub mod stats;
+pub mod summary;
 
 use crate::config::{Experiment, RunSpec};
 use crate::eval::{EvalSummary, PerUser};
@@ -24,9 +27,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The trailing columns of a table with an approximate index: training and index build
-/// seconds, index size, queries/s one at a time (`qps_1t`) and batched on all threads
-/// (`qps_all`), and the single-query latency percentiles.
-pub const ANN_TAIL: [&str; 9] = ["train_s", "build_s", "index_MiB", "qps_1t", "qps_all", "p50_us", "p95_us", "p99_us", "max_us"];
+/// seconds, index size, queries/s one at a time on one thread (`qps_1t`) and batched on all
+/// threads (`qps_batch`), and the single-query latency percentiles.
+pub const ANN_TAIL: [&str; 9] = ["train_s", "build_s", "index_MiB", "qps_1t", "qps_batch", "p50_us", "p95_us", "p99_us", "max_us"];
+
+/// The timing columns of a retrieval table with an exact index: queries/s batched on all
+/// threads, and the single-query latency.
+pub const RETRIEVAL_TAIL: [&str; 4] = ["train_s", "qps_batch", "p50_us", "p99_us"];
 
 /// A finished experiment's table.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -39,17 +46,30 @@ pub struct Table {
     /// Which columns of `header` are metrics (the rest identify the row, give its config or
     /// time it).
     pub metric_cols: Vec<String>,
-    /// (model, point name, column) cells significantly different from the baseline's.
-    pub significant: BTreeSet<(String, String, String)>,
+    /// (model, point name, column) cells significantly different from the baseline's:
+    /// true where better (by the column's direction), false where worse.
+    pub significant: BTreeMap<(String, String, String), bool>,
 }
 
-/// The mark of a cell significantly different from the baseline's.
+/// The mark of a cell significantly better than the baseline's.
 pub const DAGGER: &str = "†";
+
+/// The mark of a cell significantly worse than the baseline's.
+pub const DDAGGER: &str = "‡";
+
+/// The mark of a significant cell: [`DAGGER`] where better, [`DDAGGER`] where worse.
+pub fn mark(better: bool) -> &'static str {
+    if better {
+        DAGGER
+    } else {
+        DDAGGER
+    }
+}
 
 /// The mark of a latency measured while other stages ran beside it (`--jobs` > 1).
 pub const CONTENDED: &str = "*";
 
-/// A copy of `t` whose significant cells carry [`DAGGER`], for the tables people read (the
+/// A copy of `t` whose significant cells carry their [`mark`], for the tables people read (the
 /// CSV stays numeric).
 pub fn with_marks(t: &Table) -> Table {
     let mut out = t.clone();
@@ -59,8 +79,8 @@ pub fn with_marks(t: &Table) -> Table {
     let (Some(m), Some(p)) = (t.header.iter().position(|h| h == "model"), t.header.iter().position(|h| h == "point")) else { return out };
     for row in &mut out.rows {
         for (c, name) in t.header.iter().enumerate() {
-            if t.significant.contains(&(row[m].clone(), row[p].clone(), name.clone())) {
-                row[c].push_str(DAGGER);
+            if let Some(&better) = t.significant.get(&(row[m].clone(), row[p].clone(), name.clone())) {
+                row[c].push_str(mark(better));
             }
         }
     }
@@ -148,7 +168,7 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
     let queries = exp.runs.iter().any(|r| retrieval(r) || benchmark(r));
     let tail: &[&str] = match (ann, queries) {
         (true, _) => &ANN_TAIL,
-        (false, true) => &["train_s", "qps", "p50_us", "p99_us"],
+        (false, true) => &RETRIEVAL_TAIL,
         (false, false) => &["train_s"],
     };
     // Nothing trains when every model passes a vectors dataset through: no `train_s`.
@@ -209,7 +229,18 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
             obj["reason"] = json!(why);
         }
         for c in &metric_cols {
-            row.push(s.metrics.get(c).map_or("-".into(), |x| format!("{x:.4}")));
+            // An exact index finds every exact neighbour: beside approximate rows, its ANN
+            // recall is 1 and its exact-search metrics are its own.
+            let exact_fill = || -> Option<f64> {
+                if !run.index.kind.exact {
+                    return None;
+                }
+                if c.starts_with("ANNRecall@") && !benchmark(run) {
+                    return Some(1.0);
+                }
+                s.metrics.get(c.strip_prefix("exact ")?).copied()
+            };
+            row.push(s.metrics.get(c).copied().or_else(exact_fill).map_or("-".into(), |x| format!("{x:.4}")));
         }
         if trains {
             row.push(format!("{:.2}", s.train_seconds));
@@ -251,7 +282,7 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
         }
         json_rows.push(obj);
     }
-    let mut significant = BTreeSet::new();
+    let mut significant = BTreeMap::new();
     if let Some(b) = &exp.report.baseline {
         let tests = baseline::against(b, results);
         for obj in &mut json_rows {
@@ -265,7 +296,8 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
         for ((m, p), cols) in &tests {
             for (c, t) in cols {
                 if t.significant(exp.report.alpha) {
-                    significant.insert((m.clone(), name_of(p), c.clone()));
+                    let better = (t.mean_diff > 0.0) != latex::lower_is_better(c);
+                    significant.insert((m.clone(), name_of(p), c.clone()), better);
                 }
             }
         }
@@ -273,54 +305,43 @@ pub fn build(exp: &Experiment, results: &[Row]) -> Result<Table> {
     Ok(Table { title: exp.section.name.clone(), header, rows, json: json_rows, metric_cols, significant })
 }
 
-/// Ranking metrics the terminal shows (at the smallest cut-off): the ones a reader compares
-/// first. The files keep every metric at every cut-off.
+/// Ranking metrics the terminal shows of the metrics table (unless `[report] columns` chose
+/// them): the ones a reader compares first, so the table fits an 80-220 column screen.
 const TERMINAL_METRICS: &[&str] = &["Recall", "NDCG", "Hit", "Coverage", "ANNRecall"];
 
-/// Timing columns the terminal shows; the latency percentiles, build time and size stay in
-/// the files.
-const TERMINAL_TIMING: &[&str] = &["train_s", "qps", "qps_1t"];
+/// Timing columns the terminal shows of an index experiment's metrics table; the latency
+/// percentiles, build time and size stay in the files.
+const TERMINAL_TIMING: &[&str] = &["train_s", "qps_batch", "qps_1t"];
 
-/// The columns of `t` the terminal shows, so a table fits an 80-220 column screen: the row's
-/// identity and varying config, [`TERMINAL_METRICS`] at the smallest cut-off, metrics without
-/// a cut-off (Macro-F1, AUC), and [`TERMINAL_TIMING`]. Analysis columns (similarity
-/// distribution, map, ILD) and the other cut-offs are in `results.md`.
-pub fn terminal_columns(t: &Table) -> Vec<usize> {
-    // A ranking column is `<metric>@<k>` (`Recall@10`, `exact NDCG@20`) with a one-word
-    // metric; `map kNN@10` or `sim same mean` are analysis columns.
-    let ranking = |h: &str| -> Option<(String, usize)> {
-        let (m, k) = h.split_once('@')?;
-        let m = m.strip_prefix("exact ").unwrap_or(m);
-        (!m.contains(' ')).then_some(())?;
-        Some((m.to_string(), k.parse().ok()?))
-    };
-    let min_k = t.header.iter().filter_map(|h| ranking(h).map(|(_, k)| k)).min();
-    (0..t.header.len())
+/// The columns of the metrics table the terminal shows: the row's names, the
+/// [`TERMINAL_METRICS`] (all chosen metrics when `chosen`), metrics without a cut-off
+/// (Macro-F1, AUC) and [`TERMINAL_TIMING`].
+pub fn terminal_columns(v: &paper::View, chosen: bool) -> Vec<usize> {
+    (0..v.header.len())
         .filter(|&i| {
-            let h = &t.header[i];
-            if let Some((m, k)) = ranking(h) {
-                return Some(k) == min_k && TERMINAL_METRICS.contains(&m.as_str());
+            let h = &v.header[i];
+            if !v.arrows[i].is_empty() || h.contains('@') {
+                let metric = h.split('@').next().unwrap_or(h);
+                return chosen || !h.contains('@') || TERMINAL_METRICS.contains(&metric.strip_prefix("exact ").unwrap_or(metric));
             }
-            if t.metric_cols.contains(h) {
-                return !h.contains(' ') && !h.contains('@');
-            }
-            // ANN_TAIL names every timing column (the retrieval table's are a subset).
             !ANN_TAIL.contains(&h.as_str()) || TERMINAL_TIMING.contains(&h.as_str())
         })
         .collect()
 }
 
-/// The compact terminal table ([`terminal_columns`]).
-pub fn to_terminal(t: &Table) -> String {
-    let keep = terminal_columns(t);
+/// The compact terminal table of a paper's metrics table ([`terminal_columns`]), its marks
+/// kept and its ranks left out (a terminal has no bold that survives a pipe).
+pub fn to_terminal(p: &paper::Paper, chosen: bool) -> String {
+    let v = &p.views[0];
+    let keep = terminal_columns(v, chosen);
     let mut b = tabled::builder::Builder::default();
-    b.push_record(keep.iter().map(|&i| t.header[i].clone()));
-    for r in &t.rows {
-        b.push_record(keep.iter().map(|&i| r[i].clone()));
+    b.push_record(keep.iter().map(|&i| v.header[i].clone()));
+    for r in &v.rows {
+        b.push_record(keep.iter().map(|&i| crate::term::escape_controls(&r[i])));
     }
     let mut table = b.build();
     table.with(tabled::settings::Style::rounded());
-    format!("{}\n{table}", t.title)
+    format!("{}\n{table}", p.title)
 }
 
 /// The error of each failed row (by row index), from the rows' JSON.
@@ -427,44 +448,49 @@ pub fn to_csv(t: &Table) -> String {
     out
 }
 
-/// `results/<experiment>/run.json`: what `runner report` needs to render the folder again from
-/// the cache (the config file and its overrides). Written by every report, and by a detached
-/// Slurm submission so `runner report` can assemble the tables once the jobs are done.
+/// `results/<experiment>/run.json` ([`history::run_json`]). Written by every report, and by a
+/// detached Slurm submission so `runner report` can assemble the tables once the jobs are
+/// done; a previous run of other settings is first moved to `history/` ([`history`]).
 pub fn write_run_json(exp: &Experiment) -> Result<()> {
-    let again = json!({"config": std::path::absolute(&exp.file).unwrap_or_else(|_| exp.file.clone()), "sets": exp.sets});
     let dir = exp.section.results_dir.join(&exp.section.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    crate::interrupt::write_set(&dir, &[("run.json", serde_json::to_string_pretty(&again)?)])
+    keep_previous(exp, &dir)?;
+    crate::interrupt::write_set(&dir, &[("run.json", serde_json::to_string_pretty(&history::run_json(exp))?)])
 }
 
-/// Writes the three result files of an experiment and prints its table. `same_dataset` holds
-/// the finished experiments of this invocation that share its dataset (itself included),
-/// for the combined Pareto plot; it is empty while some are still running.
+/// [`history::keep_previous`], saying where the previous tables went.
+fn keep_previous(exp: &Experiment, dir: &std::path::Path) -> Result<()> {
+    if let Some(to) = history::keep_previous(exp, dir)? {
+        crate::say!("the previous run of `{}` used other settings; its tables are kept in {}", exp.section.name, to.display());
+    }
+    Ok(())
+}
+
+/// Writes the result files of an experiment and prints its table. `same_dataset` holds the
+/// finished experiments of this invocation that share its dataset (itself included), for
+/// the combined Pareto plot; it is empty while some are still running.
 pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experiment, Vec<Row>)]) -> Result<()> {
     let t = build(exp, rows)?;
     let dir = exp.section.results_dir.join(&exp.section.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the results folder `{}`", dir.display()))?;
+    keep_previous(exp, &dir)?;
     // With several seeds, people read one mean ± std row per model and point; the per-seed
     // rows stay in the CSV and JSON.
-    let shown = with_marks(&aggregate::by_seed(&t).unwrap_or_else(|| t.clone()));
-    let shown = &shown;
-    let note = exp.report.baseline.as_ref().map(|b| {
-        format!(
-            "{DAGGER}: differs from `{b}` on the same users (paired t-test and Wilcoxon signed-rank, both Holm-corrected p < {}); p-values in results.csv and results.json.",
-            exp.report.alpha
-        )
-    });
-    let mut md = to_markdown(shown) + &failed_rows_markdown(&t);
-    if let Some(n) = &note {
-        md += &format!("\n{n}\n");
-    }
+    let aggregated = aggregate::by_seed(&t).unwrap_or_else(|| t.clone());
+    let paper = paper::build(exp, &aggregated);
+    // After the paper's tables, every column in one table (mean ± std, marks kept).
+    let all = with_marks(&aggregated);
+    let mut md = paper::to_markdown(&paper) + &failed_rows_markdown(&t);
+    md += &format!("\n## All columns\n\nEvery column, as results.csv has them per seed.\n\n{}", to_markdown(&all).split_once("\n\n").map_or(String::new(), |(_, rest)| rest.to_string()));
     crate::interrupt::write_set(
         &dir,
-        &[("results.md", md), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?), ("results.tex", latex::to_latex(shown))],
+        &[("results.md", md), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?), ("results.tex", latex::to_latex(&paper))],
     )?;
-    let hidden = shown.header.len() - terminal_columns(shown).len();
-    let full = if hidden > 0 { format!("; full table ({hidden} more columns): {}", dir.join("results.md").display()) } else { String::new() };
-    crate::say!("\n{}\nwritten to {}/results.{{md,csv,json,tex}}{full}", to_terminal(shown), dir.display());
+    for c in &paper.unknown_columns {
+        crate::say!("warning: [report] columns: `{c}` names no column of `{}`", exp.section.name);
+    }
+    let chosen = !exp.report.columns.is_empty();
+    crate::say!("\n{}\nwritten to {}/results.{{md,csv,json,tex}} (settings, timing and every column: results.md)", to_terminal(&paper, chosen), dir.display());
     let mut plotted = Vec::new();
     if let Some(p) = pareto::write_experiment_plot(exp, &t, &dir)? {
         crate::say!("pareto plot (recall vs queries/s): {}", p.display());
@@ -481,7 +507,7 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
     }
     write_run_json(exp)?;
     // The page to look at, and the folder's list of pages.
-    crate::interrupt::write_set(&dir, &[("index.html", html::page(exp, shown, &t, &plotted, note))])?;
+    crate::interrupt::write_set(&dir, &[("index.html", html::page(exp, &paper, &t, &plotted))])?;
     crate::interrupt::write_set(&exp.section.results_dir, &[("index.html", html::index(&exp.section.results_dir)?)])?;
     crate::say!("report page: {}", dir.join("index.html").display());
     Ok(())
@@ -492,35 +518,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_terminal_keeps_identity_config_main_metrics_at_the_smallest_cut_off() {
-        let header: Vec<String> = [
-            "model",
-            "point",
-            "seed",
-            "model.window",
-            "Recall@10",
-            "Recall@20",
-            "NDCG@10",
-            "MRR@10",
-            "Precision@10",
-            "Coverage@10",
-            "ILD@10",
-            "sim same mean",
-            "map kNN@10",
-            "Macro-F1",
-            "train_s",
-            "qps",
-            "p50_us",
-            "p99_us",
-        ]
-        .map(String::from)
-        .to_vec();
-        let metric_cols = header[4..14].to_vec();
-        let t = Table { title: "x".into(), rows: vec![header.clone()], header, metric_cols, ..Default::default() };
-        let kept: Vec<&str> = terminal_columns(&t).into_iter().map(|i| t.header[i].as_str()).collect();
-        assert_eq!(kept, ["model", "point", "seed", "model.window", "Recall@10", "NDCG@10", "Coverage@10", "Macro-F1", "train_s", "qps"]);
-        let shown = to_terminal(&t);
-        assert!(shown.contains("Recall@10") && !shown.contains("Recall@20") && !shown.contains("sim same mean"), "{shown}");
+    fn the_terminal_keeps_names_main_metrics_and_few_timings() {
+        let header: Vec<String> =
+            ["model", "point", "Recall@10", "NDCG@10", "MRR@10", "ANNRecall@10", "ANNRecall@20", "Macro-F1", "qps_1t", "qps_batch", "p50_us", "p99_us"].map(String::from).to_vec();
+        let arrows = header.iter().map(|h| if h.contains('@') || h == "Macro-F1" { "↑" } else { "" }).collect();
+        let n = header.len();
+        let v = paper::View {
+            name: "Metrics",
+            rows: vec![header.iter().map(|h| format!("{h}\x1b[2J")).collect()],
+            ranks: vec![vec![paper::Rank::None; n]],
+            numeric: vec![true; n],
+            arrows,
+            header,
+        };
+        let kept: Vec<&str> = terminal_columns(&v, false).into_iter().map(|i| v.header[i].as_str()).collect();
+        assert_eq!(kept, ["model", "point", "Recall@10", "NDCG@10", "ANNRecall@10", "ANNRecall@20", "Macro-F1", "qps_1t", "qps_batch"]);
+        // Columns the user chose are all shown.
+        assert_eq!(terminal_columns(&v, true).len(), 10);
+        let p = paper::Paper { title: "x".into(), views: vec![v], ..Default::default() };
+        let shown = to_terminal(&p, false);
+        assert!(shown.contains("Recall@10") && !shown.contains("MRR@10") && !shown.contains('\x1b'), "{shown}");
     }
 
     #[test]

@@ -81,3 +81,14 @@ pub fn assert_pinned(what: &str, pins: &[(&str, f64, f64)]) {
         .collect();
     assert!(off.is_empty(), "{what} changed:\n  {}", off.join("\n  "));
 }
+
+/// The lines of a Markdown table of `md` (header, rule, rows): the first table, or the one
+/// under `## <section>`.
+#[allow(dead_code)]
+pub fn md_table<'a>(md: &'a str, section: Option<&str>) -> Vec<&'a str> {
+    let from = match section {
+        None => 0,
+        Some(s) => md.find(&format!("\n## {s}\n")).unwrap_or_else(|| panic!("no `## {s}` in {md}")),
+    };
+    md[from..].lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect()
+}

@@ -126,6 +126,112 @@ fn the_page_renders_in_headless_chromium() {
     }
 }
 
+/// Four models whose settings differ in many keys: a table that put every varying setting
+/// before the metrics would push them off a 1,400-pixel page.
+const WIDE: &str = r#"
+[experiment]
+name = "wide"
+seeds = [1]
+
+[dataset]
+kind = "synthetic"
+n_users = 300
+n_items = 150
+n_clusters = 5
+mean_len = 10
+seed = 3
+
+[[model]]
+kind = "popularity"
+
+[[model]]
+name = "item2vec_small_window_long_training"
+kind = "item2vec"
+dim = 8
+window = 2
+negatives = 3
+epochs = 2
+lr = 0.05
+min_lr = 0.001
+sample = 0.01
+alpha = 0.5
+query_last = 3
+max_len = 20
+threads = 1
+
+[[model]]
+name = "item2vec_large_window_short_training"
+kind = "item2vec"
+dim = 16
+window = 6
+negatives = 7
+epochs = 1
+lr = 0.02
+min_lr = 0.0005
+sample = 0.0
+alpha = 0.75
+query_last = 6
+max_len = 40
+threads = 1
+
+[[model]]
+kind = "random"
+dim = 12
+
+[metrics]
+k = [10, 20]
+metrics = ["recall", "ndcg", "hit", "mrr", "coverage"]
+"#;
+
+/// Renders `page` in headless Chromium at 1,400 x 1,000 with `probe` (JavaScript that sets
+/// attributes on `<body>`) run after the page's own script; returns the DOM then.
+fn probe_dom(browser: &Path, dir: &Path, page: &Path, probe: &str) -> String {
+    let html = std::fs::read_to_string(page).unwrap();
+    let probed = page.with_file_name("probed.html");
+    std::fs::write(&probed, html.replace("</body>", &format!("<script>{probe}</script></body>"))).unwrap();
+    let o = Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1400,1000", "--dump-dom"])
+        .arg(format!("--user-data-dir={}", dir.join("profile-probe").display()))
+        .arg(format!("file://{}", probed.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// The value of attribute `name` on the rendered `<body>`.
+fn body_attr(dom: &str, name: &str) -> String {
+    let at = dom.find(&format!("{name}=\"")).unwrap_or_else(|| panic!("no {name} on <body>"));
+    dom[at + name.len() + 2..].split('"').next().unwrap().to_string()
+}
+
+#[test]
+fn the_first_metric_column_lies_within_1400_pixels() {
+    let Some(browser) = chromium() else {
+        skip("the_first_metric_column_lies_within_1400_pixels", "no Chromium on this machine (Debian's `chromium` package; .ci/run installs it)");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_config(d.path(), "wide.toml", WIDE);
+    let (summary, _) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
+    assert_eq!(summary.failed, 0);
+    let page = d.path().join("results/wide/index.html");
+    let settings = std::fs::read_to_string(d.path().join("results/wide/results.md")).unwrap();
+    let varying = md_table(&settings, Some("Settings"))[0].matches("| model.").count();
+    assert!(varying >= 8, "the settings should be many, to test something: {varying}");
+    let probe = "var th=Array.from(document.querySelectorAll('#results th')).find(function(t){return /[↑↓]/.test(t.textContent)});\
+        document.body.setAttribute('data-first-metric', th ? th.textContent + '|' + th.getBoundingClientRect().left : 'none');\
+        document.body.setAttribute('data-table-right', document.querySelector('#results').getBoundingClientRect().right);";
+    let dom = probe_dom(&browser, d.path(), &page, probe);
+    let first = body_attr(&dom, "data-first-metric");
+    let (name, x) = first.split_once('|').unwrap_or_else(|| panic!("no metric header in the results table: {first}"));
+    assert_eq!(name, "Recall@10 ↑");
+    let x: f64 = x.parse().unwrap();
+    assert!(x < 1400.0, "the first metric column starts at {x} px");
+    let right: f64 = body_attr(&dom, "data-table-right").parse().unwrap();
+    assert!(right <= 1400.0, "the metrics table of four models at the smallest cut-off fits the page: it ends at {right} px");
+}
+
 #[test]
 fn runner_report_renders_again_from_the_cache_alone() {
     let d = tempfile::tempdir().unwrap();

@@ -44,7 +44,7 @@ pub fn compare(a: &[Row], b: &[Row]) -> BTreeMap<String, Vec<Pair>> {
             let (t, w) = if d.len() >= 2 { (stats::paired_t(&d), stats::wilcoxon(&d)) } else { (f64::NAN, f64::NAN) };
             let pair = Pair {
                 model: rb.run.model.name.clone(),
-                point: rb.run.point_id.clone(),
+                point: rb.run.point_name.clone(),
                 seed: rb.run.seed,
                 a: va,
                 b: vb,
@@ -86,7 +86,7 @@ pub fn to_markdown(ea: &Experiment, eb: &Experiment, cols: &BTreeMap<String, Vec
             out += &format!(
                 "| {} | {} | {} | {:.4} | {:.4} | {:+.4} | {} | {} | {} |\n",
                 super::md_cell(&q.model),
-                q.point,
+                super::md_cell(&q.point),
                 q.seed,
                 q.a,
                 q.b,

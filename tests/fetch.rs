@@ -241,6 +241,29 @@ fn a_wrong_checksum_leaves_nothing_behind() {
     assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
 }
 
+/// Defect 17: an archive that unpacks far beyond its dataset's size (a 70 MB file of zeros
+/// deflates to a few kilobytes; the MD5 comes from the same server, so it protects nothing)
+/// is refused past the catalogue's cap, leaving nothing.
+#[test]
+fn an_archive_that_unpacks_beyond_its_datasets_size_is_refused() {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    w.start_file("ml-100k/u.data", opts).unwrap();
+    let zeros = vec![b'0'; 1 << 20];
+    for _ in 0..70 {
+        w.write_all(&zeros).unwrap();
+    }
+    let bomb = w.finish().unwrap().into_inner();
+    assert!(bomb.len() < 1 << 20, "a small download: {} bytes", bomb.len());
+    let s = serve(bomb);
+    let d = tempfile::tempdir().unwrap();
+    let (code, _, err) = fetch(d.path(), &s);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("above the {} expected of this dataset", 64u64 << 20)), "{err}");
+    assert!(!d.path().join("data/ml-100k").exists());
+    assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
+}
+
 #[test]
 fn a_broken_archive_with_a_matching_checksum_leaves_nothing() {
     let s = serve(b"PK\x03\x04 not really a zip archive".to_vec());

@@ -27,3 +27,95 @@ fn ml100k_popularity_under_leave_last_out() {
     );
     assert!(r10 > 3.0 * metric(rnd, "Recall@10"));
 }
+
+/// Each MovieLens variant's side files give the features named as on 100K, from tiny
+/// fixtures in the exact formats (tests/fixtures/movielens).
+#[test]
+fn every_variant_reads_its_side_files() {
+    use runner::data::movielens::{load_movielens, MlVariant};
+    use runner::data::FeatureColumn;
+    let fx = std::path::Path::new("tests/fixtures/movielens");
+    let text = |ds: &runner::data::Dataset, col: &str, id: &str| -> String {
+        let i = ds.items.get(id).unwrap_or_else(|| panic!("no item {id}")) as usize;
+        match ds.item_features.get(col) {
+            Some(FeatureColumn::Text { values, .. }) => values[i].clone(),
+            other => panic!("{col} is not text: {other:?}"),
+        }
+    };
+    let number = |cols: &runner::data::FeatureTable, col: &str, i: usize| -> f32 {
+        match cols.get(col) {
+            Some(FeatureColumn::Numeric { values, .. }) => values[i],
+            other => panic!("{col} is not numeric: {other:?}"),
+        }
+    };
+
+    // 1M: movies.dat (Latin-1) with titles, genres and years; users.dat with the 100K names.
+    let ds = load_movielens(&fx.join("ml-1m"), MlVariant::Auto).unwrap();
+    let names: Vec<&str> = ds.item_features.names();
+    assert_eq!(names, ["title", "genres", "year"]);
+    assert_eq!(ds.user_features.names(), ["age", "gender", "occupation", "zip_prefix"]);
+    assert_eq!(text(&ds, "title", "11"), "American President, The (1995)");
+    assert_eq!(number(&ds.item_features, "year", ds.items.get("260").unwrap() as usize), 1977.0);
+    assert_eq!(number(&ds.user_features, "age", ds.users.get("2").unwrap() as usize), 56.0);
+    match ds.item_features.get("genres").unwrap() {
+        FeatureColumn::MultiHot { values, labels, .. } => {
+            let sw = &values[ds.items.get("260").unwrap() as usize];
+            let words: Vec<&str> = sw.iter().map(|&g| labels[g as usize].as_str()).collect();
+            assert_eq!(words, ["Action", "Adventure", "Fantasy", "Sci-Fi"]);
+        }
+        other => panic!("genres: {other:?}"),
+    }
+
+    // 10M: tags.dat as item text, distinct and lower-cased, who applied them left out.
+    let ds = load_movielens(&fx.join("ml-10m"), MlVariant::Auto).unwrap();
+    assert_eq!(ds.item_features.names(), ["title", "genres", "year", "tags"]);
+    assert_eq!(text(&ds, "tags", "1"), "pixar");
+    assert_eq!(text(&ds, "tags", "50"), "twist ending, kevin spacey");
+    assert_eq!(text(&ds, "tags", "2"), "");
+    assert!(ds.interactions.iter().any(|i| i.rating == 2.5), "half stars");
+
+    // latest: quoted titles and tags with commas, "(no genres listed)" as no genre.
+    let ds = load_movielens(&fx.join("ml-latest"), MlVariant::Auto).unwrap();
+    assert_eq!(ds.item_features.names(), ["title", "genres", "year", "tags"]);
+    assert_eq!(text(&ds, "title", "11"), "American President, The (1995)");
+    assert_eq!(text(&ds, "tags", "11"), "politics, romance");
+    match ds.item_features.get("genres").unwrap() {
+        FeatureColumn::MultiHot { values, .. } => assert!(values[ds.items.get("1193").unwrap() as usize].is_empty()),
+        other => panic!("genres: {other:?}"),
+    }
+    assert_eq!(ds.item_titles.as_ref().unwrap()[ds.items.get("29").unwrap() as usize], "City of Lost Children, The (1995)");
+
+    // A broken side file names its file and line.
+    let d = tempfile::tempdir().unwrap();
+    for f in ["ratings.csv", "movies.csv"] {
+        std::fs::copy(fx.join("ml-latest").join(f), d.path().join(f)).unwrap();
+    }
+    std::fs::write(d.path().join("tags.csv"), "userId,movieId,tag,timestamp\n1,2,ok,5\n1,\"unclosed,3\n").unwrap();
+    let e = format!("{:#}", load_movielens(d.path(), MlVariant::Auto).unwrap_err());
+    assert!(e.contains("tags.csv:3") || e.contains("tags.csv:2"), "{e}");
+    std::fs::write(d.path().join("tags.csv"), "user,movie,tag,time\n").unwrap();
+    let e = format!("{:#}", load_movielens(d.path(), MlVariant::Auto).unwrap_err());
+    assert!(e.contains("tags.csv:1") && e.contains("expected the header `userId,movieId,tag,timestamp`"), "{e}");
+}
+
+/// A text tower reads 10M's tags and a feature tower 1M's user features, end to end.
+#[test]
+fn towers_train_on_the_side_features_of_1m_and_10m() {
+    let fx = std::fs::canonicalize("tests/fixtures/movielens").unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let body = format!(
+        "[experiment]\nname = \"side\"\nseeds = [1]\ndata_dir = \"{}\"\n\n[dataset]\nkind = \"movielens\"\npath = \"ml-1m\"\n\n[split]\nkind = \"leave_last_out\"\n\n[[model]]\nkind = \"two_tower\"\ndim = 8\nembedding_dim = 8\nhidden = [8]\nepochs = 1\nbatch_size = 8\nuser = {{ id = true, features = [\"age\", \"gender\", \"occupation\", \"zip_prefix\"] }}\nitem = {{ id = true, features = [\"genres\", \"year\"] }}\n\n[metrics]\nk = [3]\n",
+        fx.display()
+    );
+    let cfg = write_config(d.path(), "side.toml", &body);
+    let (summary, tables) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
+    assert_eq!(summary.failed, 0);
+    assert!(tables[0][0]["metrics"]["Recall@3"].as_f64().is_some(), "{}", tables[0][0]);
+    let body = body.replace("path = \"ml-1m\"", "path = \"ml-10m\"").replace(
+        "user = { id = true, features = [\"age\", \"gender\", \"occupation\", \"zip_prefix\"] }\nitem = { id = true, features = [\"genres\", \"year\"] }",
+        "user = { id = true }\nitem = { id = true, text = [\"title\", \"tags\"] }",
+    );
+    let cfg = write_config(d.path(), "side10.toml", &body);
+    let (summary, _) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
+    assert_eq!(summary.failed, 0);
+}

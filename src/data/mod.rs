@@ -13,6 +13,7 @@ pub mod fetch;
 mod fields;
 pub mod filter;
 pub mod movielens;
+pub mod movielens_side;
 pub mod split;
 pub mod synthetic;
 pub mod table;

@@ -1,7 +1,9 @@
 //! `kind = "movielens"`: the MovieLens 100K, 1M, 10M and latest files (ratings, and the
-//! titles, genres and user features beside them), downloaded first when `fetch` is on.
+//! titles, genres, tags and user features beside them: 100K's here, the others' in
+//! [`super::movielens_side`]), downloaded first when `fetch` is on.
 
 use super::fields::{printable, timestamp};
+use super::movielens_side::{self as side, fill_nan_with_mean};
 use super::{canon, file_fingerprint, resolve, Dataset, DatasetKind, FeatureColumn, FeatureTable, IdMap, Interaction};
 use crate::params::{self, ParamError, Validate};
 use anyhow::{anyhow, bail, Context, Result};
@@ -73,7 +75,7 @@ impl MovieLensParams {
 
 pub static KIND: DatasetKind = DatasetKind {
     kind: "movielens",
-    about: "MovieLens 100K (u.data), 1M/10M (ratings.dat), latest (ratings.csv)",
+    about: "MovieLens 100K (u.data; items: title, genres, year; users: age, gender, occupation, zip_prefix), 1M (ratings.dat; movies.dat: title, genres, year; users.dat: as 100K), 10M (movies.dat; tags.dat: item text tags), latest/20M/25M/32M (ratings.csv; movies.csv: title, genres, year; tags.csv: tags)",
     version: 2,
     parse: canon::<MovieLensParams>,
     load: |v, dir| {
@@ -90,7 +92,10 @@ pub static KIND: DatasetKind = DatasetKind {
                 files.push(side);
             }
         }
-        file_fingerprint(&files)
+        let fp = file_fingerprint(&files)?;
+        // 1M, 10M and latest gained their side files' features (users, years, tags) after
+        // `version` 2; 100K's reading did not change, so its entries stay valid.
+        Ok(if variant == MlVariant::K100 { fp } else { serde_json::json!({"files": fp, "side_features": 3}) })
     },
 };
 
@@ -119,13 +124,14 @@ fn side_files(root: &Path, v: MlVariant) -> Vec<PathBuf> {
     let dir = if root.is_file() { root.parent().unwrap_or(Path::new(".")).to_path_buf() } else { root.to_path_buf() };
     match v {
         MlVariant::K100 => vec![dir.join("u.item"), dir.join("u.user")],
-        MlVariant::M1 | MlVariant::M10 => vec![dir.join("movies.dat"), dir.join("users.dat")],
-        MlVariant::Latest | MlVariant::Auto => vec![dir.join("movies.csv")],
+        // 1M ships users.dat, 10M tags.dat; each is read where present.
+        MlVariant::M1 | MlVariant::M10 => vec![dir.join("movies.dat"), dir.join("users.dat"), dir.join("tags.dat")],
+        MlVariant::Latest | MlVariant::Auto => vec![dir.join("movies.csv"), dir.join("tags.csv")],
     }
 }
 
 /// Reads a text file that may be Latin-1 (MovieLens 100K's `u.item` is).
-fn read_text(path: &Path) -> Result<String> {
+pub(super) fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
     Ok(match String::from_utf8(bytes) {
         Ok(s) => s,
@@ -195,11 +201,23 @@ pub fn load_movielens(root: &Path, variant: MlVariant) -> Result<Dataset> {
             }
         }
         MlVariant::M1 | MlVariant::M10 => {
-            if side[0].exists() {
-                ml_movies_dat(&side[0], &mut ds)?;
+            type Reader = fn(&Path, &mut Dataset) -> Result<()>;
+            let readers: [Reader; 3] = [side::movies_dat, side::users_dat, side::tags_dat];
+            for (path, read) in side.iter().zip(readers) {
+                if path.exists() {
+                    read(path, &mut ds)?;
+                }
             }
         }
-        _ => {}
+        MlVariant::Latest | MlVariant::Auto => {
+            type Reader = fn(&Path, &mut Dataset) -> Result<()>;
+            let readers: [Reader; 2] = [side::movies_csv, side::tags_csv];
+            for (path, read) in side.iter().zip(readers) {
+                if path.exists() {
+                    read(path, &mut ds)?;
+                }
+            }
+        }
     }
     Ok(ds)
 }
@@ -299,38 +317,6 @@ fn ml100k_users(path: &Path, ds: &mut Dataset) -> Result<()> {
         ],
     };
     Ok(())
-}
-
-/// `movies.dat`: `id::title::Genre|Genre`.
-fn ml_movies_dat(path: &Path, ds: &mut Dataset) -> Result<()> {
-    let text = read_text(path)?;
-    let n = ds.n_items();
-    let mut titles: Vec<String> = (0..n).map(|i| ds.items.raw(i as u32).to_string()).collect();
-    let mut genres = vec![Vec::new(); n];
-    let mut gmap = IdMap::default();
-    for (k, raw) in text.lines().enumerate() {
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let cols: Vec<&str> = raw.split("::").collect();
-        if cols.len() != 3 {
-            bail!("{}:{}: expected 3 `::`-separated fields (id::title::genres), got {}", path.display(), k + 1, cols.len());
-        }
-        let Some(i) = ds.items.get(cols[0].trim()) else { continue };
-        titles[i as usize] = cols[1].to_string();
-        genres[i as usize] = cols[2].split('|').map(|g| gmap.intern(g)).collect();
-    }
-    ds.item_features.columns.push(FeatureColumn::Text { name: "title".into(), values: titles.clone() });
-    ds.item_titles = Some(titles);
-    let (cardinality, labels) = (gmap.len() as u32, gmap.raws().to_vec());
-    ds.item_features.columns.push(FeatureColumn::MultiHot { name: "genres".into(), cardinality, values: genres, labels });
-    Ok(())
-}
-
-fn fill_nan_with_mean(v: &mut [f32]) {
-    let finite: Vec<f32> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    let mean = if finite.is_empty() { 0.0 } else { finite.iter().sum::<f32>() / finite.len() as f32 };
-    v.iter_mut().filter(|x| !x.is_finite()).for_each(|x| *x = mean);
 }
 
 #[cfg(test)]

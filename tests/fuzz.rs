@@ -140,6 +140,25 @@ proptest! {
     }
 
     #[test]
+    fn movielens_side_files_survive_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400), text in "[0-9a-z,:|\"\t\n .()-]{0,300}") {
+        // Valid ratings from the fixtures, each side file replaced by the random body.
+        let fx = Path::new("tests/fixtures/movielens");
+        for (variant, sides) in [("ml-1m", &["movies.dat", "users.dat"][..]), ("ml-10m", &["movies.dat", "tags.dat"][..]), ("ml-latest", &["movies.csv", "tags.csv"][..])] {
+            for side in sides {
+                for body in [&bytes[..], text.as_bytes()] {
+                    let d = tempfile::tempdir().unwrap();
+                    for e in std::fs::read_dir(fx.join(variant)).unwrap() {
+                        let e = e.unwrap();
+                        std::fs::copy(e.path(), d.path().join(e.file_name())).unwrap();
+                    }
+                    std::fs::write(d.path().join(side), body).unwrap();
+                    let _ = movielens::load_movielens(d.path(), movielens::MlVariant::Auto);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn vector_readers_survive_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600), dim in 1i32..6) {
         let d = tempfile::tempdir().unwrap();
         // Random bytes, and a plausible first record followed by random bytes.

@@ -527,3 +527,91 @@ fn similar_accepts_titles_and_refuses_items_without_a_vector() {
     let listed: Vec<String> = serde_json::from_slice(&std::fs::read(d.path().join("ex/item2vec-base-1.items.untrained.json")).unwrap()).unwrap();
     assert_eq!(listed, ["21"]);
 }
+
+/// Popularity listed first, as configs list their baselines, then an embedding model swept
+/// over two windows and a model that scores items, each run with two seeds.
+const MIXED_CFG: &str = r#"
+[experiment]
+name = "mixed"
+seeds = [1, 2]
+
+[dataset]
+kind = "synthetic"
+n_users = 300
+n_items = 150
+n_clusters = 5
+mean_len = 12
+seed = 3
+
+[[model]]
+kind = "popularity"
+
+[[model]]
+kind = "item2vec"
+dim = 8
+epochs = 3
+threads = 1
+sweep = { window = [2, 5] }
+
+[[model]]
+kind = "itemknn"
+
+[metrics]
+k = [10]
+"#;
+
+/// The lines of `err` that say which run was taken (`using ...`).
+fn using_lines(err: &str) -> Vec<&str> {
+    err.lines().filter(|l| l.starts_with("using ")).collect()
+}
+
+/// Without `--model`, `recommend`, `similar` and `export` take the first model that is not a
+/// baseline (item2vec, not the popularity listed before it), its first point and the first
+/// seed, and say so on stderr in one line: the run taken, the models, points and seeds there
+/// were, and the flags that choose. Only what was left open is said; naming all three says
+/// nothing.
+#[test]
+fn without_flags_the_first_model_that_is_not_a_baseline_is_taken_and_said() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = run_config(d.path(), "mixed", MIXED_CFG);
+    let exec = Executor::new(&plan, false, false);
+    let runs = &plan.experiments[0].runs;
+    let at = |m: &str, p: Option<&str>, s: u64| runs.iter().position(|r| r.model.name == m && p.is_none_or(|p| r.point_id == p) && r.seed == s).unwrap();
+    let taken = at("item2vec", None, 1);
+    let (p0, seed) = (runs[taken].point_id.clone(), runs[taken].seed);
+    let p1 = runs.iter().find(|r| r.model.name == "item2vec" && r.point_id != p0).unwrap().point_id.clone();
+    let served = exec.serve(0, taken).unwrap();
+    let (user, item) = (served.dataset.users.raw(7).to_string(), served.dataset.items.raw(3).to_string());
+    let said = format!(
+        "using item2vec [window=2 seed {seed}]: model item2vec of 3 (popularity, item2vec, itemknn; the first that is not a baseline), \
+         point window=2 of 2 (window=2; window=5; the first), seed 1 of 2 (1, 2; the first); choose with --model NAME --point P --seed S"
+    );
+
+    let (code, out, err) = runner(d.path(), &["recommend", "mixed.toml", "--user", &user]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(answer_ids(&out), want_recommend(&served, 7, 10), "item2vec's answer, not popularity's: {out}");
+    assert_eq!(using_lines(&err), [said.as_str()], "{err}");
+    let (code, out, err) = runner(d.path(), &["similar", "mixed.toml", "--item", &item]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(answer_ids(&out), want_similar(&served, 3, 10), "{out}");
+    assert_eq!(using_lines(&err), [said.as_str()], "{err}");
+    let (code, out, err) = runner(d.path(), &["export", "mixed.toml", "--out", "ex/"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(using_lines(&err), [said.as_str()], "export says what it exported: {err}");
+    assert!(out.lines().all(|l| l.contains(&format!("item2vec-{p0}-1."))), "{out}");
+    assert_export_of(&d.path().join(format!("ex/item2vec-{p0}-1")), "npy", &served);
+
+    // Only what was left open: popularity has one point, so only its seed was chosen.
+    let (code, _, err) = runner(d.path(), &["recommend", "mixed.toml", "--user", &user, "--model", "popularity"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(using_lines(&err), ["using popularity [base seed 1]: seed 1 of 2 (1, 2; the first); choose with --seed S"], "{err}");
+    let (code, _, err) = runner(d.path(), &["recommend", "mixed.toml", "--user", &user, "--model", "item2vec", "--seed", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(using_lines(&err), ["using item2vec [window=2 seed 2]: point window=2 of 2 (window=2; window=5; the first); choose with --point P"], "{err}");
+    for cmd in [&["recommend", "mixed.toml", "--user", &user][..], &["similar", "mixed.toml", "--item", &item][..], &["export", "mixed.toml", "--out", "ex2/"][..]] {
+        let args: Vec<&str> = cmd.iter().copied().chain(["--model", "item2vec", "--point", &p1, "--seed", "2"]).collect();
+        let (code, _, err) = runner(d.path(), &args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(using_lines(&err).is_empty(), "{args:?}: nothing was chosen for the user: {err}");
+    }
+}

@@ -2,7 +2,7 @@
 //! model, point and seed, answered from its cached vectors and index.
 
 use super::{exit_on_interrupt, print_config_errors, AskArgs, ExportArgs, RunChoice};
-use crate::config::{self, Experiment};
+use crate::config::{self, Experiment, RunSpec};
 use crate::pipeline::{self, stages::Executor};
 use std::path::{Path, PathBuf};
 
@@ -30,13 +30,13 @@ fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
     let searched: Vec<String> = exp.searches.iter().map(|s| s.name.clone()).collect();
     let (exp, search_errors) = replay_searches(exp);
     let runs = &exp.runs;
-    let Some(first) = runs.first() else {
+    if runs.is_empty() {
         for e in &search_errors {
             eprintln!("error: {e:#}");
         }
         return Err(1);
-    };
-    let model = c.model.clone().unwrap_or_else(|| first.model.name.clone());
+    }
+    let model = c.model.clone().unwrap_or_else(|| default_model(runs).to_string());
     // A `--point` given by some of its values may name several points: say which.
     if let Some(p) = &c.point {
         let mut matching: Vec<&str> = Vec::new();
@@ -90,12 +90,79 @@ fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
         }
         return Err(2);
     };
+    say_choice(c, runs, ri);
     match pipeline::plan(vec![exp]) {
         Ok(p) => Ok((p, ri)),
         Err(e) => {
             eprintln!("error: {e:#}");
             Err(2)
         }
+    }
+}
+
+/// The model `recommend`, `similar` and `export` use when `--model` is not given: the first
+/// model of the config that is not a reference baseline ([`crate::models::Model::is_reference`]:
+/// popularity, random), else the first model. Configs list the baselines first, and the
+/// first model was popularity: the same list for every user and no item similarity at all,
+/// an answer nobody asked for. A gensim or implicit user asks `most_similar`, `similar_items`
+/// or `recommend` of the model they trained, so that is the model taken; the choice is said
+/// on stderr ([`say_choice`]), and `--model` makes it explicit. Refusing without `--model`
+/// was the alternative: it would make the common config (one model studied beside its
+/// baselines) answer nothing until the name is typed.
+fn default_model(runs: &[RunSpec]) -> &str {
+    runs.iter().find(|r| !r.model.model.is_reference()).or(runs.first()).map_or("", |r| r.model.name.as_str())
+}
+
+/// Each distinct value once, in run order (a global sweep interleaves the models, and every
+/// point repeats once per seed).
+fn distinct<T: PartialEq>(values: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = Vec::new();
+    for v in values {
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    seen
+}
+
+/// Says on stderr, in one line and before any answer, which run was taken where the command
+/// line left a choice open: each of model, point and seed that was not given and had more
+/// than one value, with the values there were and the flags that choose. Nothing when
+/// nothing was chosen for the user (the answer's header names the run either way), so a
+/// script that names its run gets a quiet stderr.
+fn say_choice(c: &RunChoice, runs: &[RunSpec], ri: usize) {
+    let run = &runs[ri];
+    let esc = crate::term::escape_controls;
+    // Point names hold commas (`dim=64,window=5`): points are listed with `; `, as errors do.
+    let list = |v: &[String], sep: &str| v.iter().map(|x| esc(x)).collect::<Vec<_>>().join(sep);
+    let mut parts = Vec::new();
+    let mut flags = Vec::new();
+    let models = distinct(runs.iter().map(|r| r.model.name.clone()));
+    if c.model.is_none() && models.len() > 1 {
+        let why = if run.model.name == models[0] { "the first" } else { "the first that is not a baseline" };
+        parts.push(format!("model {} of {} ({}; {why})", esc(&run.model.name), models.len(), list(&models, ", ")));
+        flags.push("--model NAME");
+    }
+    let of_model = || runs.iter().filter(|r| r.model.name == run.model.name);
+    let points = distinct(of_model().map(|r| r.point_name.clone()));
+    if c.point.is_none() && points.len() > 1 {
+        parts.push(format!("point {} of {} ({}; the first)", esc(&run.point_name), points.len(), list(&points, "; ")));
+        flags.push("--point P");
+    }
+    let seeds = distinct(of_model().filter(|r| r.point_id == run.point_id).map(|r| r.seed.to_string()));
+    if c.seed.is_none() && seeds.len() > 1 {
+        parts.push(format!("seed {} of {} ({}; the first)", run.seed, seeds.len(), seeds.join(", ")));
+        flags.push("--seed S");
+    }
+    if !parts.is_empty() {
+        eprintln!(
+            "using {} [{} seed {}]: {}; choose with {}",
+            esc(&run.model.name),
+            esc(&run.point_name),
+            run.seed,
+            parts.join(", "),
+            flags.join(" ")
+        );
     }
 }
 

@@ -95,7 +95,8 @@ pub struct ReportArgs {
     pub dirs: Vec<PathBuf>,
 }
 
-/// Which run of a config to use: by default the first model, point and seed.
+/// Which run of a config to use: by default the first model that is not a baseline, its
+/// first point and the first seed, said on stderr when there was a choice (`ask.rs`).
 #[derive(Args, Debug)]
 pub struct RunChoice {
     /// The experiment spec file (TOML).
@@ -103,7 +104,8 @@ pub struct RunChoice {
     /// Override a config value, as for `run`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// A model's name (default: the first model).
+    /// A model's name (default: the first that is not a baseline such as popularity or
+    /// random, else the first).
     #[arg(long)]
     pub model: Option<String>,
     /// A sweep point as the tables name it (`window=5`, or some of its values when they name

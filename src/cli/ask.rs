@@ -3,6 +3,8 @@
 
 use super::{exit_on_interrupt, print_config_errors, AskArgs, ExportArgs, RunChoice};
 use crate::config::{self, Experiment, RunSpec};
+use crate::index::Metric;
+use crate::pipeline::serve::{Served, SimilarBy};
 use crate::pipeline::{self, stages::Executor};
 use std::path::{Path, PathBuf};
 
@@ -166,7 +168,61 @@ fn say_choice(c: &RunChoice, runs: &[RunSpec], ri: usize) {
     }
 }
 
+/// What a metric ranks by, and how its score of two vectors begins ("the cosine of").
+fn metric_words(m: Metric) -> (&'static str, &'static str) {
+    match m {
+        Metric::Ip => ("inner product", "the inner product of"),
+        Metric::Cos => ("cosine similarity", "the cosine of"),
+        Metric::L2 => ("Euclidean distance", "minus the squared Euclidean distance between"),
+    }
+}
+
+/// `(the run's hnsw index, approximate)`: whether an answer through the index is exact.
+fn through_index(served: &Served) -> String {
+    let kind = served.index_kind;
+    format!("(the run's {} index, {})", kind.kind, if kind.exact { "exact" } else { "approximate" })
+}
+
+/// The header line of `recommend`'s answers: whom they are for, what ranks them, what the
+/// score column is and which run answered.
+fn recommend_header(served: &Served, user: &str) -> String {
+    let esc = crate::term::escape_controls;
+    let (by, score) = if served.scores_items {
+        (format!("{}'s score", served.model_kind), "the model's score for the user's training items".to_string())
+    } else {
+        let (name, score_of) = metric_words(served.index.metric());
+        (name.to_string(), format!("{score_of} the user's query vector and the item's vector"))
+    };
+    format!("# recommended for user {} by {by} {}; score = {score}; left out: items the user had and items without a trained vector; model {}", esc(user), through_index(served), esc(&served.label))
+}
+
+/// The header line of `similar`'s answers: the item asked about, what ranks the others, what
+/// the score column is and which run answered.
+fn similar_header(served: &Served, item: &crate::pipeline::serve::Answer, by: SimilarBy) -> String {
+    let esc = crate::term::escape_controls;
+    let asked = match &item.title {
+        Some(t) => format!("\"{}\" ({})", esc(t), esc(&item.item)),
+        None => format!("item {}", esc(&item.item)),
+    };
+    let (by, score) = match by {
+        SimilarBy::ModelScore => (
+            format!("{}'s item-item score {}", served.model_kind, through_index(served)),
+            "the model's score for a user who had only this item".to_string(),
+        ),
+        SimilarBy::Index(m) | SimilarBy::Exact(m) => {
+            let (name, score_of) = metric_words(m);
+            let how = if matches!(by, SimilarBy::Index(_)) { through_index(served) } else { "(exact, over every trained item)".into() };
+            (format!("{name} {how}"), format!("{score_of} the two items' vectors"))
+        }
+    };
+    format!("# items nearest to {asked} by {by}; score = {score}; model {}", esc(&served.label))
+}
+
 pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
+    if recommend && args.metric.is_some() {
+        eprintln!("error: --metric is for `similar`; `recommend` ranks by the run's index, as its evaluation did");
+        return 2;
+    }
     let (plan, ri) = match choose(&args.run) {
         Ok(x) => x,
         Err(code) => return code,
@@ -183,8 +239,17 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
     let loaded = t.elapsed();
     let t = std::time::Instant::now();
     let (what, answers, history) = match (recommend, &args.user, &args.item) {
-        (true, Some(u), _) => (format!("user {u}"), served.recommend(u, args.k), served.history(u)),
-        (false, _, Some(i)) => (format!("item {i}"), served.similar(i, args.k), Ok(Vec::new())),
+        (true, Some(u), _) => (format!("user {u}"), served.recommend(u, args.k).map(|a| (recommend_header(&served, u), a)), served.history(u)),
+        (false, _, Some(i)) => {
+            let by = match served.similar_by(args.metric) {
+                Ok(by) => by,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return 2;
+                }
+            };
+            (format!("item {i}"), served.similar(i, args.k, by).map(|s| (similar_header(&served, &s.item, by), s.answers)), Ok(Vec::new()))
+        }
         (true, None, _) => {
             eprintln!("error: recommend needs --user ID");
             return 2;
@@ -201,7 +266,7 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
         (_, Some(i)) if !recommend => served.dataset.items.get(i).is_none(),
         _ => false,
     };
-    let (answers, history) = match (answers, history) {
+    let ((header, answers), history) = match (answers, history) {
         (Ok(a), Ok(h)) => (a, h),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e:#}");
@@ -219,7 +284,8 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
             crate::say!("  {:<12} {}", esc(&h.item), title(&h.title));
         }
     }
-    crate::say!("{} for {what} ({}):", if recommend { "recommended" } else { "similar" }, served.label);
+    crate::say!("{header}");
+    crate::say!("rank {:<12} {:>9}  title", "id", "score");
     for (rank, a) in answers.iter().enumerate() {
         crate::say!("{:>3}. {:<12} {:>9.4}  {}", rank + 1, esc(&a.item), a.score, title(&a.title));
     }

@@ -130,6 +130,16 @@ pub struct AskArgs {
     /// How many items.
     #[arg(short, default_value_t = 10)]
     pub k: usize,
+    /// similar: rank by `cos` (the default for embeddings), `ip` or `l2`; a metric other than
+    /// the index's is an exact scan. Models that score items rank by their own score (`ip`).
+    #[arg(long, value_parser = parse_metric)]
+    pub metric: Option<crate::index::Metric>,
+}
+
+/// `--metric`: a metric by the name `[index] metric` gives it.
+fn parse_metric(s: &str) -> Result<crate::index::Metric, String> {
+    use crate::index::Metric;
+    [Metric::Cos, Metric::Ip, Metric::L2].into_iter().find(|m| m.name() == s).ok_or_else(|| "metrics: cos, ip, l2".to_string())
 }
 
 #[derive(Args, Debug)]

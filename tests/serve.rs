@@ -395,13 +395,13 @@ fn model_point_and_seed_pick_the_run() {
 }
 
 /// A `--point` or `--seed` that names no run is a usage error (exit 2) naming the config and
-/// the value asked for, and listing the model's valid points and the seeds, each once.
+/// the value asked for, and listing the model's valid points (by name) and the seeds, each once.
 #[test]
 fn a_bad_point_or_seed_is_a_clear_error() {
     let d = tempfile::tempdir().unwrap();
     let plan = run_config(d.path(), "pick", SWEEP_CFG);
     let points_of = |m: &str| {
-        let mut p: Vec<String> = plan.experiments[0].runs.iter().filter(|r| r.model.name == m).map(|r| r.point_id.clone()).collect();
+        let mut p: Vec<String> = plan.experiments[0].runs.iter().filter(|r| r.model.name == m).map(|r| r.point_name.clone()).collect();
         p.dedup();
         p
     };

@@ -5,6 +5,7 @@
 
 mod common;
 use common::*;
+use runner::index::Metric;
 use runner::linalg::Matrix;
 use runner::pipeline::serve::Served;
 use runner::pipeline::{stages::Executor, Plan};
@@ -104,17 +105,32 @@ fn answer_ids(out: &str) -> Vec<String> {
         .collect()
 }
 
-/// Brute force: the raw ids of the `k` items with the largest inner product with `query`
-/// (item2vec's metric), `exclude` left out, ties by item number.
-fn top_k(s: &Served, query: &[f32], exclude: &[u32], k: usize) -> Vec<String> {
-    assert_eq!(s.trained.metric, runner::index::Metric::Ip, "the brute force ranks by inner product");
+/// `metric`'s score of two vectors, higher is nearer (L2: minus the squared distance).
+fn score(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
+    let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>();
+    match metric {
+        Metric::Ip => dot(a, b),
+        Metric::Cos => dot(a, b) / (dot(a, a).sqrt() * dot(b, b).sqrt()),
+        Metric::L2 => -a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum::<f32>(),
+    }
+}
+
+/// Brute force: the raw ids and scores of the `k` items nearest to `query` by `metric`,
+/// `exclude` and items without a trained vector (all zeros) left out, ties by item number.
+fn top_k_by(s: &Served, metric: Metric, query: &[f32], exclude: &[u32], k: usize) -> Vec<(String, f32)> {
     let items = &s.trained.items;
     let mut scored: Vec<(f32, u32)> = (0..items.rows as u32)
-        .filter(|i| !exclude.contains(i))
-        .map(|i| (query.iter().zip(items.row(i as usize)).map(|(a, b)| a * b).sum::<f32>(), i))
+        .filter(|&i| !exclude.contains(&i) && items.row(i as usize).iter().any(|&x| x != 0.0))
+        .map(|i| (score(metric, query, items.row(i as usize)), i))
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    scored.iter().take(k).map(|&(_, i)| s.dataset.items.raw(i).to_string()).collect()
+    scored.iter().take(k).map(|&(x, i)| (s.dataset.items.raw(i).to_string(), x)).collect()
+}
+
+/// Brute force by inner product (item2vec's metric, which its index uses): the raw ids.
+fn top_k(s: &Served, query: &[f32], exclude: &[u32], k: usize) -> Vec<String> {
+    assert_eq!(s.trained.metric, Metric::Ip, "the brute force ranks by inner product");
+    top_k_by(s, Metric::Ip, query, exclude, k).into_iter().map(|(id, _)| id).collect()
 }
 
 /// Items the user had in training or validation: what `recommend` leaves out.
@@ -127,9 +143,10 @@ fn want_recommend(s: &Served, u: u32, k: usize) -> Vec<String> {
     top_k(s, s.trained.users.row(u as usize), &seen(s, u), k)
 }
 
-/// What `similar --item <item number i> -k k` must answer from this run.
+/// What `similar --item <item number i> -k k` must answer from this run: the nearest items by
+/// cosine similarity, its default for an embedding model.
 fn want_similar(s: &Served, i: u32, k: usize) -> Vec<String> {
-    top_k(s, s.trained.items.row(i as usize), &[i], k)
+    top_k_by(s, Metric::Cos, s.trained.items.row(i as usize), &[i], k).into_iter().map(|(id, _)| id).collect()
 }
 
 /// A `.npy` file's shape and float32 data, read with the npyz crate (not our writer's code).
@@ -256,7 +273,7 @@ fn recommend_and_similar_answer_from_the_cache() {
     }
     assert!(out.contains("had (most recent last)"), "the user's history gives context: {out}");
 
-    // Similar: nearest items by the same metric, the item itself left out.
+    // Similar: nearest items by cosine similarity, the item itself left out.
     let item = ds.items.raw(3).to_string();
     let (code, out, err) = runner(d.path(), &["similar", "serve.toml", "--item", &item, "-k", "5"]);
     assert_eq!(code, 0, "{err}");
@@ -378,13 +395,13 @@ fn model_point_and_seed_pick_the_run() {
 }
 
 /// A `--point` or `--seed` that names no run is a usage error (exit 2) naming the config and
-/// the value asked for, and listing the model's valid points and the seeds, each once.
+/// the value asked for, and listing the model's valid points (by name) and the seeds, each once.
 #[test]
 fn a_bad_point_or_seed_is_a_clear_error() {
     let d = tempfile::tempdir().unwrap();
     let plan = run_config(d.path(), "pick", SWEEP_CFG);
     let points_of = |m: &str| {
-        let mut p: Vec<String> = plan.experiments[0].runs.iter().filter(|r| r.model.name == m).map(|r| r.point_id.clone()).collect();
+        let mut p: Vec<String> = plan.experiments[0].runs.iter().filter(|r| r.model.name == m).map(|r| r.point_name.clone()).collect();
         p.dedup();
         p
     };
@@ -526,4 +543,197 @@ fn similar_accepts_titles_and_refuses_items_without_a_vector() {
     assert!(err.contains("1 of 21 items have no trained vector"), "{err}");
     let listed: Vec<String> = serde_json::from_slice(&std::fs::read(d.path().join("ex/item2vec-base-1.items.untrained.json")).unwrap()).unwrap();
     assert_eq!(listed, ["21"]);
+}
+
+/// Popularity listed first, as configs list their baselines, then an embedding model swept
+/// over two windows and a model that scores items, each run with two seeds.
+const MIXED_CFG: &str = r#"
+[experiment]
+name = "mixed"
+seeds = [1, 2]
+
+[dataset]
+kind = "synthetic"
+n_users = 300
+n_items = 150
+n_clusters = 5
+mean_len = 12
+seed = 3
+
+[[model]]
+kind = "popularity"
+
+[[model]]
+kind = "item2vec"
+dim = 8
+epochs = 3
+threads = 1
+sweep = { window = [2, 5] }
+
+[[model]]
+kind = "itemknn"
+
+[metrics]
+k = [10]
+"#;
+
+/// The lines of `err` that say which run was taken (`using ...`).
+fn using_lines(err: &str) -> Vec<&str> {
+    err.lines().filter(|l| l.starts_with("using ")).collect()
+}
+
+/// The ids and scores of the numbered answer lines (`  1. <id> <score> <title>`).
+fn answer_scores(out: &str) -> Vec<(String, f32)> {
+    out.lines()
+        .filter_map(|l| l.trim_start().split_once(". "))
+        .filter(|(n, _)| n.parse::<usize>().is_ok())
+        .map(|(_, rest)| {
+            let mut parts = rest.split_whitespace();
+            (parts.next().unwrap().to_string(), parts.next().unwrap().parse().unwrap())
+        })
+        .collect()
+}
+
+/// Without `--model`, `recommend`, `similar` and `export` take the first model that is not a
+/// baseline (item2vec, not the popularity listed before it), its first point and the first
+/// seed, and say so on stderr in one line: the run taken, the models, points and seeds there
+/// were, and the flags that choose. Only what was left open is said; naming all three says
+/// nothing.
+#[test]
+fn without_flags_the_first_model_that_is_not_a_baseline_is_taken_and_said() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = run_config(d.path(), "mixed", MIXED_CFG);
+    let exec = Executor::new(&plan, false, false);
+    let runs = &plan.experiments[0].runs;
+    let at = |m: &str, p: Option<&str>, s: u64| runs.iter().position(|r| r.model.name == m && p.is_none_or(|p| r.point_id == p) && r.seed == s).unwrap();
+    let taken = at("item2vec", None, 1);
+    let (p0, seed) = (runs[taken].point_id.clone(), runs[taken].seed);
+    let p1 = runs.iter().find(|r| r.model.name == "item2vec" && r.point_id != p0).unwrap().point_id.clone();
+    let served = exec.serve(0, taken).unwrap();
+    let (user, item) = (served.dataset.users.raw(7).to_string(), served.dataset.items.raw(3).to_string());
+    let said = format!(
+        "using item2vec [window=2 seed {seed}]: model item2vec of 3 (popularity, item2vec, itemknn; the first that is not a baseline), \
+         point window=2 of 2 (window=2; window=5; the first), seed 1 of 2 (1, 2; the first); choose with --model NAME --point P --seed S"
+    );
+
+    let (code, out, err) = runner(d.path(), &["recommend", "mixed.toml", "--user", &user]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(answer_ids(&out), want_recommend(&served, 7, 10), "item2vec's answer, not popularity's: {out}");
+    assert_eq!(using_lines(&err), [said.as_str()], "{err}");
+    let (code, out, err) = runner(d.path(), &["similar", "mixed.toml", "--item", &item]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(answer_ids(&out), want_similar(&served, 3, 10), "{out}");
+    assert_eq!(using_lines(&err), [said.as_str()], "{err}");
+    let (code, out, err) = runner(d.path(), &["export", "mixed.toml", "--out", "ex/"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(using_lines(&err), [said.as_str()], "export says what it exported: {err}");
+    assert!(out.lines().all(|l| l.contains(&format!("item2vec-{p0}-1."))), "{out}");
+    assert_export_of(&d.path().join(format!("ex/item2vec-{p0}-1")), "npy", &served);
+
+    // Only what was left open: popularity has one point, so only its seed was chosen.
+    let (code, _, err) = runner(d.path(), &["recommend", "mixed.toml", "--user", &user, "--model", "popularity"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(using_lines(&err), ["using popularity [base seed 1]: seed 1 of 2 (1, 2; the first); choose with --seed S"], "{err}");
+    let (code, _, err) = runner(d.path(), &["recommend", "mixed.toml", "--user", &user, "--model", "item2vec", "--seed", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(using_lines(&err), ["using item2vec [window=2 seed 2]: point window=2 of 2 (window=2; window=5; the first); choose with --point P"], "{err}");
+    for cmd in [&["recommend", "mixed.toml", "--user", &user][..], &["similar", "mixed.toml", "--item", &item][..], &["export", "mixed.toml", "--out", "ex2/"][..]] {
+        let args: Vec<&str> = cmd.iter().copied().chain(["--model", "item2vec", "--point", &p1, "--seed", "2"]).collect();
+        let (code, _, err) = runner(d.path(), &args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(using_lines(&err).is_empty(), "{args:?}: nothing was chosen for the user: {err}");
+    }
+}
+
+/// `similar` ranks an embedding model's items by cosine similarity unless `--metric` says
+/// otherwise, exactly (the index is inner product): answers and printed scores equal the
+/// brute force by that metric, the item itself and untrained items left out. A model that
+/// scores items takes only its own score (`ip`); popularity has no similarity; `recommend`
+/// takes no `--metric`. Refusals are wrong questions: exit 2.
+#[test]
+fn similar_ranks_by_the_metric_asked_cosine_by_default() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = run_config(d.path(), "mixed", MIXED_CFG);
+    let exec = Executor::new(&plan, false, false);
+    let runs = &plan.experiments[0].runs;
+    let ri = runs.iter().position(|r| r.model.name == "item2vec").unwrap();
+    let served = exec.serve(0, ri).unwrap();
+    let (p, seed) = (runs[ri].point_id.clone(), runs[ri].seed.to_string());
+    let item = served.dataset.items.raw(3).to_string();
+    let similar = |extra: &[&str]| {
+        let mut args = vec!["similar", "mixed.toml", "--item", &item, "-k", "10", "--seed", &seed];
+        args.extend_from_slice(extra);
+        runner(d.path(), &args)
+    };
+    let header = |out: &str| out.lines().next().unwrap_or_default().to_string();
+    for (metric, flag) in [(Metric::Cos, None), (Metric::Cos, Some("cos")), (Metric::Ip, Some("ip")), (Metric::L2, Some("l2"))] {
+        let mut extra = vec!["--model", "item2vec", "--point", &p];
+        extra.extend(flag.map(|f| ["--metric", f]).into_iter().flatten());
+        let (code, out, err) = similar(&extra);
+        assert_eq!(code, 0, "{extra:?}: {err}");
+        let want = top_k_by(&served, metric, served.trained.items.row(3), &[3], 10);
+        let got = answer_scores(&out);
+        assert_eq!(got.iter().map(|g| &g.0).collect::<Vec<_>>(), want.iter().map(|w| &w.0).collect::<Vec<_>>(), "{extra:?}: {out}");
+        for ((id, g), (_, w)) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-3 * w.abs().max(1.0), "{extra:?}: {id} scores {g}, by {metric:?} {w}");
+        }
+        let by = match metric {
+            Metric::Cos => "by cosine similarity (exact, over every trained item); score = the cosine of the two items' vectors",
+            Metric::Ip => "by inner product (the run's flat index, exact); score = the inner product of the two items' vectors",
+            Metric::L2 => "by Euclidean distance (exact, over every trained item); score = minus the squared Euclidean distance between the two items' vectors",
+        };
+        assert!(header(&out).contains(by), "{extra:?}: {out}");
+    }
+
+    // itemknn ranks by its own item-item score: `ip` names it, another metric is refused.
+    let (code, plain, err) = similar(&["--model", "itemknn"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(header(&plain).contains("by itemknn's item-item score (the run's flat index, exact)"), "{plain}");
+    let (code, ip, err) = similar(&["--model", "itemknn", "--metric", "ip"]);
+    assert_eq!((code, answer_ids(&ip)), (0, answer_ids(&plain)), "{err}");
+    let (code, out, err) = similar(&["--model", "itemknn", "--metric", "cos"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty() && err.contains("own item-item score") && err.contains("`--metric cos` does not apply"), "{err}");
+    let (code, out, err) = similar(&["--model", "popularity"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty() && err.contains("has no item similarity: the model ranks by one number per item"), "{err}");
+    let (code, _, err) = similar(&["--model", "item2vec", "--metric", "dot"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cos, ip, l2"), "{err}");
+    let (code, _, err) = runner(d.path(), &["recommend", "mixed.toml", "--user", "u1", "--metric", "cos"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--metric is for `similar`"), "{err}");
+}
+
+/// `similar` and `recommend` print a header line naming what was asked, what ranks the answers,
+/// what the score column is and the run, then a column header, then the numbered answers.
+#[test]
+fn similar_and_recommend_say_what_ranks_them() {
+    let d = tempfile::tempdir().unwrap();
+    tiny_movielens(d.path());
+    let cfg = &format!("[experiment]\nname = \"titles\"\nseeds = [1]\ndata_dir = \"{}\"\n\n[dataset]\nkind = \"movielens\"\npath = \"ml-tiny\"\nvariant = \"100k\"\n\n[[model]]\nkind = \"item2vec\"\ndim = 8\nepochs = 2\nthreads = 1\n\n[metrics]\nk = [5]\n", d.path().join("data").display());
+    run_config(d.path(), "titles", cfg);
+    let columns = ["rank", "id", "score", "title"];
+    let (code, out, err) = runner(d.path(), &["similar", "titles.toml", "--item", "goldeneye", "-k", "3"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "# items nearest to \"GoldenEye (1995)\" (2) by cosine similarity (exact, over every trained item); score = the cosine of the two items' vectors; model item2vec [base seed 1]"
+    );
+    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), columns, "{out}");
+    assert_eq!(answer_ids(&out).len(), 3, "{out}");
+    assert!(lines[2].trim_start().starts_with("1. "), "{out}");
+    assert!(using_lines(&err).is_empty(), "one model, point and seed: nothing to choose: {err}");
+
+    let (code, out, err) = runner(d.path(), &["recommend", "titles.toml", "--user", "2", "-k", "3"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let h = lines.iter().position(|l| l.starts_with("# ")).unwrap_or_else(|| panic!("no header: {out}"));
+    assert_eq!(
+        lines[h],
+        "# recommended for user 2 by inner product (the run's flat index, exact); score = the inner product of the user's query vector and the item's vector; left out: items the user had and items without a trained vector; model item2vec [base seed 1]"
+    );
+    assert_eq!(lines[h + 1].split_whitespace().collect::<Vec<_>>(), columns, "{out}");
+    assert_eq!(answer_ids(&lines[h..].join("\n")).len(), 3, "{out}");
 }

@@ -88,7 +88,9 @@ fn every_yardstick_beats_popularity_on_the_quickstart_data() {
     let items = &served.trained.items;
     for raw in ["i0", "i17", "i503"] {
         let i = served.dataset.items.get(raw).unwrap() as usize;
-        let answers = served.similar(raw, 10).unwrap();
+        let by = served.similar_by(None).unwrap();
+        assert_eq!(by, runner::pipeline::serve::SimilarBy::ModelScore);
+        let answers = served.similar(raw, 10, by).unwrap().answers;
         let mut row_i: Vec<f32> = (0..items.rows).filter(|&j| j != i).map(|j| items.row(j)[i]).filter(|&s| s > 0.0).collect();
         row_i.sort_by(|a, b| b.total_cmp(a));
         assert!(!answers.is_empty());

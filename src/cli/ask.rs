@@ -2,7 +2,9 @@
 //! model, point and seed, answered from its cached vectors and index.
 
 use super::{exit_on_interrupt, print_config_errors, AskArgs, ExportArgs, RunChoice};
-use crate::config::{self, Experiment};
+use crate::config::{self, Experiment, RunSpec};
+use crate::index::Metric;
+use crate::pipeline::serve::{Served, SimilarBy};
 use crate::pipeline::{self, stages::Executor};
 use std::path::{Path, PathBuf};
 
@@ -30,13 +32,13 @@ fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
     let searched: Vec<String> = exp.searches.iter().map(|s| s.name.clone()).collect();
     let (exp, search_errors) = replay_searches(exp);
     let runs = &exp.runs;
-    let Some(first) = runs.first() else {
+    if runs.is_empty() {
         for e in &search_errors {
             eprintln!("error: {e:#}");
         }
         return Err(1);
-    };
-    let model = c.model.clone().unwrap_or_else(|| first.model.name.clone());
+    }
+    let model = c.model.clone().unwrap_or_else(|| default_model(runs).to_string());
     // A `--point` given by some of its values may name several points: say which.
     if let Some(p) = &c.point {
         let mut matching: Vec<&str> = Vec::new();
@@ -90,6 +92,7 @@ fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
         }
         return Err(2);
     };
+    say_choice(c, runs, ri);
     match pipeline::plan(vec![exp]) {
         Ok(p) => Ok((p, ri)),
         Err(e) => {
@@ -99,7 +102,127 @@ fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
     }
 }
 
+/// The model `recommend`, `similar` and `export` use when `--model` is not given: the first
+/// model of the config that is not a reference baseline ([`crate::models::Model::is_reference`]:
+/// popularity, random), else the first model. Configs list the baselines first, and the
+/// first model was popularity: the same list for every user and no item similarity at all,
+/// an answer nobody asked for. A gensim or implicit user asks `most_similar`, `similar_items`
+/// or `recommend` of the model they trained, so that is the model taken; the choice is said
+/// on stderr ([`say_choice`]), and `--model` makes it explicit. Refusing without `--model`
+/// was the alternative: it would make the common config (one model studied beside its
+/// baselines) answer nothing until the name is typed.
+fn default_model(runs: &[RunSpec]) -> &str {
+    runs.iter().find(|r| !r.model.model.is_reference()).or(runs.first()).map_or("", |r| r.model.name.as_str())
+}
+
+/// Each distinct value once, in run order (a global sweep interleaves the models, and every
+/// point repeats once per seed).
+fn distinct<T: PartialEq>(values: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = Vec::new();
+    for v in values {
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    seen
+}
+
+/// Says on stderr, in one line and before any answer, which run was taken where the command
+/// line left a choice open: each of model, point and seed that was not given and had more
+/// than one value, with the values there were and the flags that choose. Nothing when
+/// nothing was chosen for the user (the answer's header names the run either way), so a
+/// script that names its run gets a quiet stderr.
+fn say_choice(c: &RunChoice, runs: &[RunSpec], ri: usize) {
+    let run = &runs[ri];
+    let esc = crate::term::escape_controls;
+    // Point names hold commas (`dim=64,window=5`): points are listed with `; `, as errors do.
+    let list = |v: &[String], sep: &str| v.iter().map(|x| esc(x)).collect::<Vec<_>>().join(sep);
+    let mut parts = Vec::new();
+    let mut flags = Vec::new();
+    let models = distinct(runs.iter().map(|r| r.model.name.clone()));
+    if c.model.is_none() && models.len() > 1 {
+        let why = if run.model.name == models[0] { "the first" } else { "the first that is not a baseline" };
+        parts.push(format!("model {} of {} ({}; {why})", esc(&run.model.name), models.len(), list(&models, ", ")));
+        flags.push("--model NAME");
+    }
+    let of_model = || runs.iter().filter(|r| r.model.name == run.model.name);
+    let points = distinct(of_model().map(|r| r.point_name.clone()));
+    if c.point.is_none() && points.len() > 1 {
+        parts.push(format!("point {} of {} ({}; the first)", esc(&run.point_name), points.len(), list(&points, "; ")));
+        flags.push("--point P");
+    }
+    let seeds = distinct(of_model().filter(|r| r.point_id == run.point_id).map(|r| r.seed.to_string()));
+    if c.seed.is_none() && seeds.len() > 1 {
+        parts.push(format!("seed {} of {} ({}; the first)", run.seed, seeds.len(), seeds.join(", ")));
+        flags.push("--seed S");
+    }
+    if !parts.is_empty() {
+        eprintln!(
+            "using {} [{} seed {}]: {}; choose with {}",
+            esc(&run.model.name),
+            esc(&run.point_name),
+            run.seed,
+            parts.join(", "),
+            flags.join(" ")
+        );
+    }
+}
+
+/// What a metric ranks by, and how its score of two vectors begins ("the cosine of").
+fn metric_words(m: Metric) -> (&'static str, &'static str) {
+    match m {
+        Metric::Ip => ("inner product", "the inner product of"),
+        Metric::Cos => ("cosine similarity", "the cosine of"),
+        Metric::L2 => ("Euclidean distance", "minus the squared Euclidean distance between"),
+    }
+}
+
+/// `(the run's hnsw index, approximate)`: whether an answer through the index is exact.
+fn through_index(served: &Served) -> String {
+    let kind = served.index_kind;
+    format!("(the run's {} index, {})", kind.kind, if kind.exact { "exact" } else { "approximate" })
+}
+
+/// The header line of `recommend`'s answers: whom they are for, what ranks them, what the
+/// score column is and which run answered.
+fn recommend_header(served: &Served, user: &str) -> String {
+    let esc = crate::term::escape_controls;
+    let (by, score) = if served.scores_items {
+        (format!("{}'s score", served.model_kind), "the model's score for the user's training items".to_string())
+    } else {
+        let (name, score_of) = metric_words(served.index.metric());
+        (name.to_string(), format!("{score_of} the user's query vector and the item's vector"))
+    };
+    format!("# recommended for user {} by {by} {}; score = {score}; left out: items the user had and items without a trained vector; model {}", esc(user), through_index(served), esc(&served.label))
+}
+
+/// The header line of `similar`'s answers: the item asked about, what ranks the others, what
+/// the score column is and which run answered.
+fn similar_header(served: &Served, item: &crate::pipeline::serve::Answer, by: SimilarBy) -> String {
+    let esc = crate::term::escape_controls;
+    let asked = match &item.title {
+        Some(t) => format!("\"{}\" ({})", esc(t), esc(&item.item)),
+        None => format!("item {}", esc(&item.item)),
+    };
+    let (by, score) = match by {
+        SimilarBy::ModelScore => (
+            format!("{}'s item-item score {}", served.model_kind, through_index(served)),
+            "the model's score for a user who had only this item".to_string(),
+        ),
+        SimilarBy::Index(m) | SimilarBy::Exact(m) => {
+            let (name, score_of) = metric_words(m);
+            let how = if matches!(by, SimilarBy::Index(_)) { through_index(served) } else { "(exact, over every trained item)".into() };
+            (format!("{name} {how}"), format!("{score_of} the two items' vectors"))
+        }
+    };
+    format!("# items nearest to {asked} by {by}; score = {score}; model {}", esc(&served.label))
+}
+
 pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
+    if recommend && args.metric.is_some() {
+        eprintln!("error: --metric is for `similar`; `recommend` ranks by the run's index, as its evaluation did");
+        return 2;
+    }
     let (plan, ri) = match choose(&args.run) {
         Ok(x) => x,
         Err(code) => return code,
@@ -116,8 +239,17 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
     let loaded = t.elapsed();
     let t = std::time::Instant::now();
     let (what, answers, history) = match (recommend, &args.user, &args.item) {
-        (true, Some(u), _) => (format!("user {u}"), served.recommend(u, args.k), served.history(u)),
-        (false, _, Some(i)) => (format!("item {i}"), served.similar(i, args.k), Ok(Vec::new())),
+        (true, Some(u), _) => (format!("user {u}"), served.recommend(u, args.k).map(|a| (recommend_header(&served, u), a)), served.history(u)),
+        (false, _, Some(i)) => {
+            let by = match served.similar_by(args.metric) {
+                Ok(by) => by,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return 2;
+                }
+            };
+            (format!("item {i}"), served.similar(i, args.k, by).map(|s| (similar_header(&served, &s.item, by), s.answers)), Ok(Vec::new()))
+        }
         (true, None, _) => {
             eprintln!("error: recommend needs --user ID");
             return 2;
@@ -134,7 +266,7 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
         (_, Some(i)) if !recommend => served.dataset.items.get(i).is_none(),
         _ => false,
     };
-    let (answers, history) = match (answers, history) {
+    let ((header, answers), history) = match (answers, history) {
         (Ok(a), Ok(h)) => (a, h),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e:#}");
@@ -152,7 +284,8 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
             crate::say!("  {:<12} {}", esc(&h.item), title(&h.title));
         }
     }
-    crate::say!("{} for {what} ({}):", if recommend { "recommended" } else { "similar" }, served.label);
+    crate::say!("{header}");
+    crate::say!("rank {:<12} {:>9}  title", "id", "score");
     for (rank, a) in answers.iter().enumerate() {
         crate::say!("{:>3}. {:<12} {:>9.4}  {}", rank + 1, esc(&a.item), a.score, title(&a.title));
     }

@@ -95,7 +95,8 @@ pub struct ReportArgs {
     pub dirs: Vec<PathBuf>,
 }
 
-/// Which run of a config to use: by default the first model, point and seed.
+/// Which run of a config to use: by default the first model that is not a baseline, its
+/// first point and the first seed, said on stderr when there was a choice (`ask.rs`).
 #[derive(Args, Debug)]
 pub struct RunChoice {
     /// The experiment spec file (TOML).
@@ -103,7 +104,8 @@ pub struct RunChoice {
     /// Override a config value, as for `run`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// A model's name (default: the first model).
+    /// A model's name (default: the first that is not a baseline such as popularity or
+    /// random, else the first).
     #[arg(long)]
     pub model: Option<String>,
     /// A sweep point as the tables name it (`window=5`, or some of its values when they name
@@ -128,6 +130,16 @@ pub struct AskArgs {
     /// How many items.
     #[arg(short, default_value_t = 10)]
     pub k: usize,
+    /// similar: rank by `cos` (the default for embeddings), `ip` or `l2`; a metric other than
+    /// the index's is an exact scan. Models that score items rank by their own score (`ip`).
+    #[arg(long, value_parser = parse_metric)]
+    pub metric: Option<crate::index::Metric>,
+}
+
+/// `--metric`: a metric by the name `[index] metric` gives it.
+fn parse_metric(s: &str) -> Result<crate::index::Metric, String> {
+    use crate::index::Metric;
+    [Metric::Cos, Metric::Ip, Metric::L2].into_iter().find(|m| m.name() == s).ok_or_else(|| "metrics: cos, ip, l2".to_string())
 }
 
 #[derive(Args, Debug)]

@@ -34,6 +34,17 @@ pub enum Metric {
     L2,
 }
 
+impl Metric {
+    /// The metric as `[index] metric` and `similar --metric` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Ip => "ip",
+            Metric::Cos => "cos",
+            Metric::L2 => "l2",
+        }
+    }
+}
+
 /// One retrieved item.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Hit {

@@ -167,6 +167,13 @@ pub trait Model: Send + Sync {
         self.scores_items().then_some(item_space::NOTE)
     }
 
+    /// Whether the model is a reference point rather than a model under study: popularity and
+    /// random, the floors every table shows. `recommend`, `similar` and `export` never take
+    /// one when no `--model` is given and the config has another model (`cli/ask.rs`).
+    fn is_reference(&self) -> bool {
+        false
+    }
+
     /// Whether the model scores items rather than embedding them (EASE, item kNN): its item
     /// vector is a column of an item-item score matrix (`n_items` wide) and a user's query is
     /// the user's 0/1 training row, so the inner product is the model's score exactly and the

@@ -33,6 +33,10 @@ impl Model for Popularity {
         false
     }
 
+    fn is_reference(&self) -> bool {
+        true
+    }
+
     fn geometry_note(&self) -> Option<&'static str> {
         Some("ranks by one number per item, its training count, not an embedding: similarity, map and ILD columns would measure nothing and are left empty")
     }

@@ -45,6 +45,10 @@ impl Model for RandomModel {
     fn scores_unseen_items(&self) -> bool {
         true
     }
+
+    fn is_reference(&self) -> bool {
+        true
+    }
 }
 
 pub static KIND: ModelKind = ModelKind {

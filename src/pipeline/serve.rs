@@ -5,7 +5,7 @@
 use super::stages::Executor;
 use super::StageKind;
 use crate::data::{Dataset, Split};
-use crate::index::{AnnIndex, Hit};
+use crate::index::{AnnIndex, Hit, IndexKind, Metric};
 use crate::models::Trained;
 use anyhow::{anyhow, bail, Result};
 use std::sync::Arc;
@@ -21,6 +21,33 @@ pub struct Served {
     /// Whether the model scores items ([`crate::models::Model::scores_items`]): its vectors
     /// live in item space, and `similar` asks with the item's one-hot row.
     pub scores_items: bool,
+    /// The model's kind (`item2vec`), for saying what a score is.
+    pub model_kind: &'static str,
+    /// Why the model's item vectors have no geometry, when they have none and it does not
+    /// score items ([`crate::models::Model::geometry_note`]: popularity's one count per item).
+    pub no_geometry: Option<&'static str>,
+    /// The run's index kind: whether its answers are exact.
+    pub index_kind: &'static IndexKind,
+}
+
+/// How `similar` ranks, as [`Served::similar_by`] decides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimilarBy {
+    /// The model's own item-item score: a scoring model asked with the item's one-hot row
+    /// through the run's index.
+    ModelScore,
+    /// The run's index, built with this metric (approximate unless the index kind is exact).
+    Index(Metric),
+    /// An exact scan of every item vector with this metric, which is not the index's.
+    Exact(Metric),
+}
+
+/// What `similar` answered: the item asked about and its nearest items.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Similar {
+    /// The asked item's raw id and title (`score` unused: 0).
+    pub item: Answer,
+    pub answers: Vec<Answer>,
 }
 
 /// One answer: an item with its raw id, title (when the dataset has titles) and score.
@@ -62,7 +89,19 @@ impl<'a> Executor<'a> {
         let split = self.load_split(&keys.split)?;
         let trained = self.load_trained(&keys.train)?;
         let index = self.load_index(&keys.index, &run.index.search)?;
-        Ok(Served { dataset, split, trained, index, label, scores_items: run.model.model.scores_items() })
+        let model = &run.model.model;
+        let no_geometry = if model.scores_items() { None } else { model.geometry_note() };
+        Ok(Served {
+            dataset,
+            split,
+            trained,
+            index,
+            label,
+            scores_items: model.scores_items(),
+            model_kind: run.model.kind.kind,
+            no_geometry,
+            index_kind: run.index.kind,
+        })
     }
 }
 
@@ -141,10 +180,43 @@ impl Served {
         Ok(self.answers(hits))
     }
 
-    /// The `k` items nearest to an item by the index's metric, the item itself left out. A
-    /// scoring model is asked with the item's one-hot row, a user who had only that item, so
-    /// the answer ranks by the model's own item-item score (kNN: the item's neighbours).
-    pub fn similar(&self, item_raw: &str, k: usize) -> Result<Vec<Answer>> {
+    /// How `similar` ranks for this run when asked for `metric` (`None`: the default); an
+    /// error is a question the model cannot answer. An embedding model ranks by cosine
+    /// similarity unless asked otherwise: the raw inner product favours long vectors, and an
+    /// embedding's long vectors are its popular items, so "nearest by inner product" answers
+    /// with popular items rather than similar ones (gensim's `most_similar` and implicit's
+    /// `similar_items` use cosine for the same reason). The index answers when its metric is
+    /// the one asked for; any other is an exact scan. A scoring model (kNN, EASE) ranks by its
+    /// own item-item score, which is the inner product of the item's one-hot row with the
+    /// others' columns: `ip` names it, any other metric would rank columns of a score matrix
+    /// as if they were vectors, and is refused. Popularity's one count per item has no
+    /// geometry: nothing is nearer to an item than another by it.
+    pub fn similar_by(&self, metric: Option<Metric>) -> Result<SimilarBy> {
+        let own = self.index.metric();
+        if self.scores_items {
+            return match metric {
+                None | Some(Metric::Ip) => Ok(SimilarBy::ModelScore),
+                Some(m) => bail!(
+                    "{} ranks similar items by its own item-item score (the inner product of the item's one-hot row with the item-item matrix), not by a metric over vectors: `--metric {}` does not apply to it (leave it out, or `ip`)",
+                    self.label,
+                    m.name()
+                ),
+            };
+        }
+        if let Some(note) = self.no_geometry {
+            // A note reads "what the vectors are: what that leaves empty"; the first half says why.
+            let why = note.split(": ").next().unwrap_or(note);
+            bail!("{} has no item similarity: the model {why}; ask a model that embeds or scores items with --model NAME", self.label);
+        }
+        let m = metric.unwrap_or(Metric::Cos);
+        Ok(if m == own { SimilarBy::Index(m) } else { SimilarBy::Exact(m) })
+    }
+
+    /// The `k` items nearest to an item ranked `by` ([`Served::similar_by`]), the item itself
+    /// and items without a trained vector left out. A scoring model is asked with the item's
+    /// one-hot row, a user who had only that item, so the answer ranks by the model's own
+    /// item-item score (kNN: the item's neighbours).
+    pub fn similar(&self, item_raw: &str, k: usize, by: SimilarBy) -> Result<Similar> {
         let i = self.item(item_raw)?;
         // An item the model never trained on (no training interaction) has an all-zero
         // vector: every item would tie at score 0, an arbitrary answer.
@@ -161,8 +233,13 @@ impl Served {
         } else {
             self.trained.items.row(i as usize)
         };
-        let hits = self.index.search(query, k, &crate::index::common::merged(&[i], &crate::index::common::untrained_rows(&self.trained.items)))?;
-        Ok(self.answers(hits))
+        let exclude = crate::index::common::merged(&[i], &crate::index::common::untrained_rows(&self.trained.items));
+        let hits = match by {
+            SimilarBy::ModelScore | SimilarBy::Index(_) => self.index.search(query, k, &exclude)?,
+            SimilarBy::Exact(m) => crate::index::flat::FlatIndex::build(&self.trained.items, m)?.search(query, k, &exclude)?,
+        };
+        let item = self.answers(vec![Hit { id: i, score: 0.0 }]).remove(0);
+        Ok(Similar { item, answers: self.answers(hits) })
     }
 }
 

@@ -202,14 +202,6 @@ fn metric_of_distance(path: &Path, distance: &str) -> Result<Metric> {
     })
 }
 
-fn metric_name(m: Metric) -> &'static str {
-    match m {
-        Metric::Ip => "ip",
-        Metric::Cos => "cos",
-        Metric::L2 => "l2",
-    }
-}
-
 /// Loads a vectors dataset: reads and checks the files, and computes the ground truth when
 /// none is given.
 pub fn load(p: &VectorsParams, dir: &Path) -> Result<Dataset> {
@@ -225,9 +217,9 @@ pub fn load(p: &VectorsParams, dir: &Path) -> Result<Dataset> {
                     if of_file != m {
                         bail!(
                             "[dataset] metric = \"{}\", but the neighbours of `{}` are by {d} distance (its `distance` attribute, metric \"{}\"); leave `metric` out",
-                            metric_name(m),
+                            m.name(),
                             path.display(),
-                            metric_name(of_file)
+                            of_file.name()
                         );
                     }
                     m
@@ -380,7 +372,7 @@ fn check_metric(set: &VectorSet, where_: &str) -> Result<()> {
         let (q, first, s, best_id, best) = misses[0];
         bail!(
             "{where_}: the ground truth disagrees with exact search by metric `{}`: for {} of {} sampled queries its first neighbour is not the nearest base vector (query {q}: neighbour {first} scores {s}, base vector {best_id} scores {best}); set [dataset] metric to the one the neighbours were computed with (l2, cos or ip)",
-            metric_name(set.metric),
+            set.metric.name(),
             misses.len(),
             sample.len()
         );

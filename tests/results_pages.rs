@@ -5,8 +5,6 @@
 
 mod common;
 use common::*;
-use std::path::Path;
-use std::process::Command;
 
 const CFG: &str = r#"
 [experiment]
@@ -38,17 +36,6 @@ k = [5, 10]
 metrics = ["recall", "ndcg"]
 "#;
 
-fn runner(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_runner"));
-    c.args(args).current_dir(dir);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RUNNER_") && k.contains("__") {
-            c.env_remove(k);
-        }
-    }
-    let o = c.output().unwrap();
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
-}
 
 #[test]
 fn points_are_named_by_their_values_and_selected_by_them() {

@@ -72,18 +72,6 @@ threads = 1
 k = [10]
 "#;
 
-fn runner(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_runner"));
-    c.args(args).current_dir(dir);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RUNNER_") && k.contains("__") {
-            c.env_remove(k);
-        }
-    }
-    let o = c.output().unwrap();
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
-}
-
 /// Writes `body` as `<name>.toml` in `dir`, runs it with the binary, and returns the plan the
 /// library makes of it (its cache is `dir/results/cache`, where the binary put it, since the
 /// binary ran in `dir`), from which `Executor::serve` loads any run.

@@ -92,3 +92,17 @@ pub fn md_table<'a>(md: &'a str, section: Option<&str>) -> Vec<&'a str> {
     };
     md[from..].lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect()
 }
+
+/// Runs the `runner` binary in `dir` without the `RUNNER_<SECTION>__<KEY>` overrides of the
+/// test's own environment; returns the exit code, stdout and stderr.
+pub fn runner(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_runner"));
+    c.args(args).current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RUNNER_") && k.contains("__") {
+            c.env_remove(k);
+        }
+    }
+    let o = c.output().unwrap();
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
+}

@@ -66,19 +66,8 @@ fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
             }
             return Err(1);
         }
-        // Each valid value once, in run order (a global sweep interleaves the models, and
-        // every point repeats once per seed).
-        fn unique<'a>(values: impl Iterator<Item = &'a str>, sep: &str) -> String {
-            let mut seen: Vec<&str> = Vec::new();
-            for v in values {
-                if !seen.contains(&v) {
-                    seen.push(v);
-                }
-            }
-            seen.join(sep)
-        }
-        let names = unique(runs.iter().map(|r| r.model.name.as_str()), ", ");
-        let points = unique(runs.iter().filter(|r| r.model.name == model).map(|r| r.point_name.as_str()), "; ");
+        let names = distinct(runs.iter().map(|r| r.model.name.as_str())).join(", ");
+        let points = distinct(runs.iter().filter(|r| r.model.name == model).map(|r| r.point_name.as_str())).join("; ");
         let seeds = exp.section.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
         if points.is_empty() {
             eprintln!("error: {}: no model is named `{model}` (models: {names})", c.config.display());

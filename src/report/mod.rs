@@ -10,6 +10,7 @@
 pub mod aggregate;
 pub mod baseline;
 pub mod compare;
+pub mod figures;
 pub mod html;
 pub mod latex;
 pub mod pareto;
@@ -467,7 +468,7 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
         crate::say!("pareto plot (recall vs queries/s): {}", p.display());
         plotted.push(p);
     }
-    let more = [plots::write_all(&t, &dir)?, plots::write_maps(rows, &dir)?].concat();
+    let more = figures::write_all(exp, &t, rows, &dir)?;
     for p in &more {
         crate::say!("plot: {}", p.display());
     }

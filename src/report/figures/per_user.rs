@@ -65,7 +65,10 @@ pub fn write(t: &Table, per_user: &[Option<&PerUser>], dir: &Path) -> Result<Opt
     for g in &all {
         let pooled: Vec<f64> = g.rows.iter().filter_map(|&i| values(i)).flatten().copied().collect();
         if let Some(s) = summary(&pooled) {
-            boxes.push((g.label.clone(), s, pooled.len()));
+            // Ranking metrics are zero for most users at small cut-offs (a collapsed box): the
+            // share above zero says how many the model reached at all.
+            let above = pooled.iter().filter(|&&v| v > 0.0).count() as f64 / pooled.len() as f64;
+            boxes.push((format!("{} ({:.0}% > 0)", plots::shorten(&g.label, 36), 100.0 * above), s, pooled.len()));
         }
     }
     if boxes.is_empty() {
@@ -78,7 +81,7 @@ pub fn write(t: &Table, per_user: &[Option<&PerUser>], dir: &Path) -> Result<Opt
         title += &format!(", first {} of {total} configurations", boxes.len());
     }
     // The first configuration at the top.
-    let names: Vec<String> = boxes.iter().rev().map(|(l, _, _)| plots::shorten(l, 36)).collect();
+    let names: Vec<String> = boxes.iter().rev().map(|(l, _, _)| l.clone()).collect();
     let y = Axis::categories("configuration", names);
     let Some(x) = Axis::fit(&format!("{col} of one user"), boxes.iter().flat_map(|(_, s, _)| [s.whisker_lo, s.whisker_hi, s.mean]), true) else { return Ok(None) };
     let path = dir.join(format!("per-user-{}.svg", plots::slug(&col)));
@@ -88,7 +91,7 @@ pub fn write(t: &Table, per_user: &[Option<&PerUser>], dir: &Path) -> Result<Opt
         root.fill(&WHITE).map_err(plots::fail(&path))?;
         let body = titled(&root, &title, 18, &path)?;
         let (head, rest) = body.split_vertically(22);
-        let key = "box: quartiles and median; whiskers: furthest user within 1.5 IQR; diamond: mean";
+        let key = "box: quartiles and median; whiskers: furthest user within 1.5 IQR; diamond: mean; (n% > 0): users above zero";
         let style = (FONT, 13).into_font().color(&plots::GREY).pos(plotters::style::text_anchor::Pos::new(
             plotters::style::text_anchor::HPos::Center,
             plotters::style::text_anchor::VPos::Center,
@@ -146,7 +149,7 @@ mod tests {
         let mut json = Vec::new();
         let mut pus = Vec::new();
         for seed in [1, 2] {
-            for (m, p, base) in [("popularity", "base", 0.1), ("item2vec", "a", 0.3), ("item2vec", "b", 0.5)] {
+            for (m, p, base) in [("popularity", "base", 0.0), ("item2vec", "a", 0.3), ("item2vec", "b", 0.5)] {
                 json.push(json!({"model": m, "point": p, "point_name": format!("window={p}"), "seed": seed, "metrics": {"NDCG@10": base}}));
                 let vals: Vec<f64> = (0..50).map(|u| base + 0.004 * u as f64).collect();
                 pus.push(PerUser { users: vec![], n_relevant: vec![], columns: [("NDCG@10".to_string(), vals)].into() });
@@ -162,10 +165,11 @@ mod tests {
         assert_eq!(svg::count(&s, "rect") - 1, 2 * 3, "three boxes besides the background");
         assert_eq!(svg::count(&s, "polygon"), 3);
         let texts: Vec<String> = svg::texts(&s).into_iter().map(|t| t.body).collect();
-        for name in ["popularity", "item2vec [window=a]", "item2vec [window=b]"] {
+        // Popularity's first user scores 0: 49 of 50 above zero.
+        for name in ["popularity (98% > 0)", "item2vec [window=a] (100% > 0)", "item2vec [window=b] (100% > 0)"] {
             assert!(texts.iter().any(|t| t == name), "{name}: {texts:?}");
         }
-        assert!(!texts.iter().any(|t| t == "failed"), "no values, no box");
+        assert!(!texts.iter().any(|t| t.starts_with("failed")), "no values, no box");
         svg::assert_axes(&s, "NDCG@10 of one user", "configuration");
         // Without per-user values: no figure.
         assert!(write(&t, &[], d.path()).unwrap().is_none());

@@ -241,7 +241,10 @@ impl PerUser {
     pub fn read_parquet_column(path: &Path, col: &str) -> Result<Self> {
         use polars::prelude::*;
         let f = std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
-        let df = ParquetReader::new(f).with_columns(Some(vec![col.to_string()])).finish().map_err(|e| anyhow::anyhow!("cannot read `{col}` of `{}`: {e}", path.display()))?;
+        let df = ParquetReader::new(f)
+            .with_columns(Some(vec![col.to_string()]))
+            .finish()
+            .map_err(|e| anyhow::anyhow!("cannot read `{col}` of `{}`: {e}", path.display()))?;
         let vals = df.column(col).and_then(|c| c.f64().cloned()).map_err(|_| anyhow::anyhow!("`{}`: `{col}` is not f64", path.display()))?;
         Ok(PerUser { columns: [(col.to_string(), vals.iter().map(|v| v.unwrap_or(f64::NAN)).collect())].into(), ..Default::default() })
     }

@@ -212,10 +212,17 @@ pub fn place_labels(at: &[(f64, f64)], labels: &[(usize, String)], font: f64, in
         let (px, py) = at[*i];
         let fits = |text: &str, taken: &[Bbox]| -> Option<Bbox> {
             let (w, h) = (crate::report::plots::text_width(text, font), font);
-            [(px + 7.0, py - 3.0 - h), (px + 7.0, py + 3.0), (px - 7.0 - w, py - 3.0 - h), (px - 7.0 - w, py + 3.0), (px - w / 2.0, py - 8.0 - h), (px - w / 2.0, py + 8.0)]
-                .into_iter()
-                .map(|(x, y)| (x, y, x + w, y + h))
-                .find(|b| b.0 >= inside.0 && b.1 >= inside.1 && b.2 <= inside.2 && b.3 <= inside.3 && !taken.iter().any(|t| overlaps(*t, *b)))
+            [
+                (px + 7.0, py - 3.0 - h),
+                (px + 7.0, py + 3.0),
+                (px - 7.0 - w, py - 3.0 - h),
+                (px - 7.0 - w, py + 3.0),
+                (px - w / 2.0, py - 8.0 - h),
+                (px - w / 2.0, py + 8.0),
+            ]
+            .into_iter()
+            .map(|(x, y)| (x, y, x + w, y + h))
+            .find(|b| b.0 >= inside.0 && b.1 >= inside.1 && b.2 <= inside.2 && b.3 <= inside.3 && !taken.iter().any(|t| overlaps(*t, *b)))
         };
         let short = short_label(label);
         let found = fits(label, &taken).map(|b| (label.clone(), b)).or_else(|| fits(&short, &taken).map(|b| (short.clone(), b)));
@@ -286,7 +293,8 @@ pub fn render(path: &Path, title: &str, x_desc: &str, points: &[Point]) -> Resul
         let mut label_color: Vec<RGBColor> = Vec::new();
         for (ci, (_, cs)) in curves.iter().enumerate() {
             let color = plots::color(ci);
-            let pts: Vec<Point> = cs.iter().map(|c| Point { curve: c.curve.clone(), recall: c.recall, qps: c.qps, label: c.label.clone(), group: String::new() }).collect();
+            let pts: Vec<Point> =
+                cs.iter().map(|c| Point { curve: c.curve.clone(), recall: c.recall, qps: c.qps, label: c.label.clone(), group: String::new() }).collect();
             let front = frontier(&pts);
             let on_front: BTreeSet<usize> = front.iter().copied().collect();
             // The seeds' ranges: recall along x, queries/s along y.
@@ -299,7 +307,9 @@ pub fn render(path: &Path, title: &str, x_desc: &str, points: &[Point]) -> Resul
             }
             // Dominated configurations: hollow markers, no line.
             chart
-                .draw_series(pts.iter().enumerate().filter(|(i, _)| !on_front.contains(i)).map(|(_, p)| Circle::new((p.recall, p.qps), 4, color.stroke_width(1))))
+                .draw_series(
+                    pts.iter().enumerate().filter(|(i, _)| !on_front.contains(i)).map(|(_, p)| Circle::new((p.recall, p.qps), 4, color.stroke_width(1))),
+                )
                 .map_err(fail(path))?;
             let line: Vec<(f64, f64)> = front.iter().map(|&i| (pts[i].recall, pts[i].qps)).collect();
             chart.draw_series(LineSeries::new(line.clone(), color.stroke_width(2))).map_err(fail(path))?;

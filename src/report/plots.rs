@@ -412,10 +412,10 @@ pub fn legend(area: &Area, top: i32, entries: &[Entry], font: u32, path: &Path) 
             }
         }
         .map_err(fail(path))?;
-        let style = (FONT, font).into_font().color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
-            plotters::style::text_anchor::HPos::Left,
-            plotters::style::text_anchor::VPos::Center,
-        ));
+        let style = (FONT, font)
+            .into_font()
+            .color(&BLACK)
+            .pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Left, plotters::style::text_anchor::VPos::Center));
         area.draw(&Text::new(shorten(&e.label, LEGEND_CHARS), (38, y), style)).map_err(fail(path))?;
     }
     if shown < entries.len() {
@@ -460,10 +460,10 @@ pub fn titled<'b>(root: &Area<'b>, title: &str, size: u32, path: &Path) -> Resul
     let h = (size as f64 * 2.0) as u32;
     let (top, rest) = root.split_vertically(h);
     let (w, _) = top.dim_in_pixel();
-    let style = (FONT, size).into_font().color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
-        plotters::style::text_anchor::HPos::Center,
-        plotters::style::text_anchor::VPos::Center,
-    ));
+    let style = (FONT, size)
+        .into_font()
+        .color(&BLACK)
+        .pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Center));
     top.draw(&Text::new(shorten(title, (w as f64 / (size as f64 * 0.56)) as usize), (w as i32 / 2, h as i32 / 2), style)).map_err(fail(path))?;
     Ok(rest)
 }
@@ -516,10 +516,10 @@ pub fn heatmap(path: &Path, title: &str, x_desc: &str, y_desc: &str, values: &BT
                 let cell = [(xi as f64, yi as f64), (xi as f64 + 1.0, yi as f64 + 1.0)];
                 c.draw_series(std::iter::once(Rectangle::new(cell, cell_color.filled()))).map_err(fail(path))?;
                 let ink = if t > 0.6 { WHITE } else { BLACK };
-                let style = (FONT, 13).into_font().color(&ink).pos(plotters::style::text_anchor::Pos::new(
-                    plotters::style::text_anchor::HPos::Center,
-                    plotters::style::text_anchor::VPos::Center,
-                ));
+                let style = (FONT, 13)
+                    .into_font()
+                    .color(&ink)
+                    .pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Center));
                 c.draw_series(std::iter::once(Text::new(format!("{v:.4}"), (xi as f64 + 0.5, yi as f64 + 0.5), style))).map_err(fail(path))?;
             }
         }

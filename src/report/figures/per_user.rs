@@ -83,7 +83,9 @@ pub fn write(t: &Table, per_user: &[Option<&PerUser>], dir: &Path) -> Result<Opt
     // The first configuration at the top.
     let names: Vec<String> = boxes.iter().rev().map(|(l, _, _)| l.clone()).collect();
     let y = Axis::categories("configuration", names);
-    let Some(x) = Axis::fit(&format!("{col} of one user"), boxes.iter().flat_map(|(_, s, _)| [s.whisker_lo, s.whisker_hi, s.mean]), true) else { return Ok(None) };
+    let Some(x) = Axis::fit(&format!("{col} of one user"), boxes.iter().flat_map(|(_, s, _)| [s.whisker_lo, s.whisker_hi, s.mean]), true) else {
+        return Ok(None);
+    };
     let path = dir.join(format!("per-user-{}.svg", plots::slug(&col)));
     let h = 120 + 42 * boxes.len() as u32;
     via_tmp(&path, |tmp| {
@@ -92,10 +94,10 @@ pub fn write(t: &Table, per_user: &[Option<&PerUser>], dir: &Path) -> Result<Opt
         let body = titled(&root, &title, 18, &path)?;
         let (head, rest) = body.split_vertically(22);
         let key = "box: quartiles and median; whiskers: furthest user within 1.5 IQR; diamond: mean; (n% > 0): users above zero";
-        let style = (FONT, 13).into_font().color(&plots::GREY).pos(plotters::style::text_anchor::Pos::new(
-            plotters::style::text_anchor::HPos::Center,
-            plotters::style::text_anchor::VPos::Center,
-        ));
+        let style = (FONT, 13)
+            .into_font()
+            .color(&plots::GREY)
+            .pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Center));
         head.draw(&Text::new(key, (450, 10), style)).map_err(plots::fail(&path))?;
         let mut c = plots::chart(&rest, &Frame::new(&x, &y), &path)?;
         let n = boxes.len();

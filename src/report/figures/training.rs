@@ -80,7 +80,8 @@ pub fn write(t: &Table, dir: &Path) -> Result<Option<PathBuf>> {
         title += &format!(" (first {} of {}; left out: {})", shown.len(), all.len(), plots::shorten(&left.join(", "), 60));
     }
     // What the marks mean, once for every panel.
-    let mut key = if seeds > 1 { "blue line: mean training loss over seeds, band: min–max over seeds".to_string() } else { "blue line: training loss".to_string() };
+    let mut key =
+        if seeds > 1 { "blue line: mean training loss over seeds, band: min–max over seeds".to_string() } else { "blue line: training loss".to_string() };
     if let Some(v) = &valid {
         key += &format!("; orange dashed: {v} (right axis)");
     }
@@ -94,10 +95,10 @@ pub fn write(t: &Table, dir: &Path) -> Result<Option<PathBuf>> {
         root.fill(&WHITE).map_err(plots::fail(&path))?;
         let body = titled(&root, &title, 18, &path)?;
         let (head, grid) = body.split_vertically(28);
-        let style = (FONT, 13).into_font().color(&plots::GREY).pos(plotters::style::text_anchor::Pos::new(
-            plotters::style::text_anchor::HPos::Center,
-            plotters::style::text_anchor::VPos::Center,
-        ));
+        let style = (FONT, 13)
+            .into_font()
+            .color(&plots::GREY)
+            .pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Center));
         head.draw(&Text::new(key.clone(), (w as i32 / 2, 12), style)).map_err(plots::fail(&path))?;
         let cells = grid.split_evenly((rows, cols));
         for (g, cell) in shown.iter().zip(&cells) {
@@ -130,7 +131,13 @@ pub fn write(t: &Table, dir: &Path) -> Result<Option<PathBuf>> {
                 let y2 = y2.clone();
                 move |t: &f64| y2.label(*t)
             };
-            c.configure_secondary_axes().y_desc(y2.title.as_str()).y_label_formatter(&lab).label_style((FONT, 12)).axis_desc_style((FONT, 13)).draw().map_err(plots::fail(&path))?;
+            c.configure_secondary_axes()
+                .y_desc(y2.title.as_str())
+                .y_label_formatter(&lab)
+                .label_style((FONT, 12))
+                .axis_desc_style((FONT, 13))
+                .draw()
+                .map_err(plots::fail(&path))?;
             let orange = color(1);
             c.draw_secondary_series(DashedLineSeries::new(v.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(), 6, 4, orange.stroke_width(2)))
                 .map_err(plots::fail(&path))?;

@@ -288,3 +288,22 @@ pub fn run_tasks(tasks: &[&dyn Task], input: &EvalInput) -> Result<EvalOutput> {
     summary.epochs = input.trained.epochs.clone();
     Ok(EvalOutput { summary, per_user, files })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_per_user_column_reads_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("per_user.parquet");
+        let columns = [("NDCG@10".to_string(), vec![0.5, 0.0]), ("Recall@10".to_string(), vec![1.0, 0.0])].into();
+        PerUser { users: vec!["a".into(), "b".into()], n_relevant: vec![1, 2], columns }.write_parquet(&p).unwrap();
+        let one = PerUser::read_parquet_column(&p, "NDCG@10").unwrap();
+        assert_eq!(one.columns.keys().collect::<Vec<_>>(), ["NDCG@10"]);
+        assert_eq!(one.columns["NDCG@10"], vec![0.5, 0.0]);
+        assert!(one.users.is_empty(), "no user ids: nothing to pair with");
+        let e = PerUser::read_parquet_column(&p, "MRR@10").err().unwrap().to_string();
+        assert!(e.contains("per_user.parquet"), "{e}");
+    }
+}

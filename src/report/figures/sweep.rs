@@ -84,14 +84,19 @@ pub fn write(t: &Table, baseline: Option<&str>, dir: &Path) -> Result<Vec<PathBu
     for k in &keys {
         // (line label, x) -> values over seeds.
         let mut acc: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+        // Line label -> (model, the other keys' values): lines read in numeric order
+        // (`negatives=5` before `negatives=10`).
+        let mut order: BTreeMap<String, (String, Vec<f64>)> = BTreeMap::new();
         for r in rows.iter().filter(|r| num(r, k).is_some()) {
             let others: Vec<String> = keys.iter().filter(|o| *o != k).map(|o| format!("{o}={}", cfg(r, o))).collect();
             let model = r["model"].as_str().unwrap_or("?");
             let label = if others.is_empty() { model.to_string() } else { format!("{model} {}", others.join(" ")) };
+            let values = keys.iter().filter(|o| *o != k).map(|o| num(r, o).unwrap_or(f64::NAN)).collect();
+            order.insert(label.clone(), (model.to_string(), values));
             acc.entry(label).or_default().entry(cfg(r, k)).or_default().push(plots::metric(r, metric).unwrap_or(f64::NAN));
         }
         // (label, [(x, mean, std)]) in x order.
-        let lines: Vec<(String, Vec<(f64, f64, f64)>)> = acc
+        let mut lines: Vec<(String, Vec<(f64, f64, f64)>)> = acc
             .into_iter()
             .map(|(label, by_x)| {
                 let mut pts: Vec<(f64, f64, f64)> = by_x
@@ -105,6 +110,10 @@ pub fn write(t: &Table, baseline: Option<&str>, dir: &Path) -> Result<Vec<PathBu
                 (label, pts)
             })
             .collect();
+        lines.sort_by(|a, b| {
+            let ((ma, va), (mb, vb)) = (&order[&a.0], &order[&b.0]);
+            ma.cmp(mb).then_with(|| va.iter().zip(vb).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal))
+        });
         let refs = references(t, &rows, k, metric, baseline);
         let xs: Vec<f64> = lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.0)).collect();
         let ys = lines.iter().flat_map(|(_, p)| p.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2])).chain(refs.iter().map(|r| r.1));
@@ -201,7 +210,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut json = Vec::new();
         for (i, p) in [0.5, 1.0, 2.0].iter().enumerate() {
-            for (j, q) in [0.5, 2.0].iter().enumerate() {
+            for (j, q) in [5.0, 10.0].iter().enumerate() {
                 json.push(json!({"model": "node2vec", "point": format!("pt{i}{j}"), "seed": 1,
                     "config": {"model.p": p.to_string(), "model.q": q.to_string()}, "metrics": {"Recall@10": 0.1 * (i + j + 1) as f64}}));
             }
@@ -211,7 +220,8 @@ mod tests {
         assert_eq!(names, ["Recall_10-vs-model.p.svg", "Recall_10-vs-model.q.svg", "heatmap-model.p-model.q.svg"]);
         let sweep = std::fs::read_to_string(d.path().join("Recall_10-vs-model.p.svg")).unwrap();
         let texts: Vec<String> = svg::texts(&sweep).into_iter().map(|t| t.body).collect();
-        assert!(texts.contains(&"node2vec model.q=0.5".to_string()) && texts.contains(&"node2vec model.q=2".to_string()), "{texts:?}");
+        let pos = |l: &str| texts.iter().position(|t| t == l).unwrap_or_else(|| panic!("{l}: {texts:?}"));
+        assert!(pos("node2vec model.q=5") < pos("node2vec model.q=10"), "one line per value of the other key, in numeric order");
         assert!(texts.contains(&"0.5".to_string()) && !texts.contains(&"0.50".to_string()), "ticks read as the swept values: {texts:?}");
         let heat = std::fs::read_to_string(d.path().join("heatmap-model.p-model.q.svg")).unwrap();
         assert_eq!(svg::count(&heat, "rect") - 1, 6, "one cell per (p, q) besides the background");

@@ -234,6 +234,22 @@ impl PerUser {
     }
 }
 
+impl PerUser {
+    /// Column `col` alone of what [`PerUser::write_parquet`] wrote (the report's box plot needs
+    /// one metric, not every user's id and every column): `users` and `n_relevant` stay empty,
+    /// so the result pairs with nothing (paired tests read the whole file).
+    pub fn read_parquet_column(path: &Path, col: &str) -> Result<Self> {
+        use polars::prelude::*;
+        let f = std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+        let df = ParquetReader::new(f)
+            .with_columns(Some(vec![col.to_string()]))
+            .finish()
+            .map_err(|e| anyhow::anyhow!("cannot read `{col}` of `{}`: {e}", path.display()))?;
+        let vals = df.column(col).and_then(|c| c.f64().cloned()).map_err(|_| anyhow::anyhow!("`{}`: `{col}` is not f64", path.display()))?;
+        Ok(PerUser { columns: [(col.to_string(), vals.iter().map(|v| v.unwrap_or(f64::NAN)).collect())].into(), ..Default::default() })
+    }
+}
+
 /// What the eval stage writes: the summary, per-user values and the tasks' files.
 pub struct EvalOutput {
     pub summary: EvalSummary,
@@ -271,4 +287,23 @@ pub fn run_tasks(tasks: &[&dyn Task], input: &EvalInput) -> Result<EvalOutput> {
     }
     summary.epochs = input.trained.epochs.clone();
     Ok(EvalOutput { summary, per_user, files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_per_user_column_reads_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("per_user.parquet");
+        let columns = [("NDCG@10".to_string(), vec![0.5, 0.0]), ("Recall@10".to_string(), vec![1.0, 0.0])].into();
+        PerUser { users: vec!["a".into(), "b".into()], n_relevant: vec![1, 2], columns }.write_parquet(&p).unwrap();
+        let one = PerUser::read_parquet_column(&p, "NDCG@10").unwrap();
+        assert_eq!(one.columns.keys().collect::<Vec<_>>(), ["NDCG@10"]);
+        assert_eq!(one.columns["NDCG@10"], vec![0.5, 0.0]);
+        assert!(one.users.is_empty(), "no user ids: nothing to pair with");
+        let e = PerUser::read_parquet_column(&p, "MRR@10").err().unwrap().to_string();
+        assert!(e.contains("per_user.parquet"), "{e}");
+    }
 }

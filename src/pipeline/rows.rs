@@ -1,6 +1,6 @@
 //! The report's rows of an experiment, read from the cache: each run's evaluation summary
-//! (with its per-user values for paired tests, and the files its tasks left), or why it has
-//! none; and the report written from them.
+//! (with its per-user values for paired tests, or the one column the box plot draws, and the
+//! files its tasks left), or why it has none; and the report written from them.
 
 use super::artifacts as art;
 use super::stages::Executor;
@@ -17,8 +17,17 @@ impl<'a> Executor<'a> {
         self.rows_with(ei, self.plan.experiments[ei].report.baseline.is_some())
     }
 
-    /// [`Executor::rows`], with the per-user values loaded when `paired` (paired tests).
+    /// [`Executor::rows`], with the per-user values loaded when `paired` (paired tests); else
+    /// only the column the report's box plot draws, when it draws one.
     pub fn rows_with(&self, ei: usize, paired: bool) -> Result<Vec<report::Row<'a>>> {
+        let exp = &self.plan.experiments[ei];
+        let column = if paired { None } else { report::figures::per_user_column(exp) };
+        self.load_rows(ei, paired, column.as_deref())
+    }
+
+    /// The rows of experiment `ei`: every per-user column when `paired`, else column `column`
+    /// when given, else none.
+    fn load_rows(&self, ei: usize, paired: bool, column: Option<&str>) -> Result<Vec<report::Row<'a>>> {
         let exp = &self.plan.experiments[ei];
         exp.runs
             .iter()
@@ -30,8 +39,13 @@ impl<'a> Executor<'a> {
                     None => Ok(self.eval_summary(&k.eval)?),
                 };
                 // The baseline's tests pair users, so they need the per-user values.
-                let per_user = match (&result, paired) {
-                    (Ok(_), true) => Some(Arc::new(self.with_entry(&k.eval, |dir, _| PerUser::read_parquet(&dir.join("per_user.parquet")))?)),
+                let per_user = match (&result, paired, column) {
+                    (Ok(_), true, _) => Some(Arc::new(self.with_entry(&k.eval, |dir, _| PerUser::read_parquet(&dir.join("per_user.parquet")))?)),
+                    // A figure, not a test: an entry without the file (or the column) draws
+                    // no box rather than failing the report.
+                    (Ok(_), false, Some(col)) => {
+                        self.with_entry(&k.eval, |dir, _| PerUser::read_parquet_column(&dir.join("per_user.parquet"), col)).ok().map(Arc::new)
+                    }
                     _ => None,
                 };
                 // Files the tasks left for the report (e.g. the map's points).
@@ -63,7 +77,7 @@ impl<'a> Executor<'a> {
             if ej != ei && plan.run_keys[ej].iter().any(|k| self.caches[ej].is_busy("eval", &k.eval)) {
                 return Vec::new();
             }
-            match self.rows(ej) {
+            match self.load_rows(ej, false, None) {
                 Ok(rows) => group.push((&plan.experiments[ej], rows)),
                 Err(_) => return Vec::new(),
             }

@@ -10,6 +10,7 @@
 pub mod aggregate;
 pub mod baseline;
 pub mod compare;
+pub mod figures;
 pub mod history;
 pub mod html;
 pub mod latex;
@@ -496,7 +497,7 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
         crate::say!("pareto plot (recall vs queries/s): {}", p.display());
         plotted.push(p);
     }
-    let more = [plots::write_all(&t, &dir)?, plots::write_maps(rows, &dir)?].concat();
+    let more = figures::write_all(exp, &t, rows, &dir)?;
     for p in &more {
         crate::say!("plot: {}", p.display());
     }

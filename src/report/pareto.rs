@@ -17,7 +17,7 @@
 
 use super::Table;
 use crate::config::Experiment;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -31,6 +31,53 @@ pub struct Point {
     pub qps: f64,
     /// The varying index parameters, e.g. `ef_search=64`, shown beside frontier points.
     pub label: String,
+    /// The configuration (model and sweep point) the row belongs to: its seeds' rows share it
+    /// and are drawn as one point.
+    pub group: String,
+}
+
+/// One configuration on the plot: the mean over its seeds' rows, and their range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub curve: String,
+    pub label: String,
+    pub recall: f64,
+    pub qps: f64,
+    /// The seeds' lowest and highest recall (equal for one seed).
+    pub recall_range: (f64, f64),
+    pub qps_range: (f64, f64),
+    pub seeds: usize,
+}
+
+/// The configurations of `points` (rows of one model and sweep point, over seeds), in the
+/// order they first appear.
+pub fn configurations(points: &[Point]) -> Vec<Config> {
+    let mut order: Vec<(&str, &str)> = Vec::new();
+    let mut members: BTreeMap<(&str, &str), Vec<&Point>> = BTreeMap::new();
+    for p in points {
+        let key = (p.curve.as_str(), p.group.as_str());
+        if !members.contains_key(&key) {
+            order.push(key);
+        }
+        members.entry(key).or_default().push(p);
+    }
+    order
+        .into_iter()
+        .map(|key| {
+            let m = &members[&key];
+            let n = m.len() as f64;
+            let range = |f: fn(&Point) -> f64| m.iter().map(|p| f(p)).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+            Config {
+                curve: m[0].curve.clone(),
+                label: m[0].label.clone(),
+                recall: m.iter().map(|p| p.recall).sum::<f64>() / n,
+                qps: m.iter().map(|p| p.qps).sum::<f64>() / n,
+                recall_range: range(|p| p.recall),
+                qps_range: range(|p| p.qps),
+                seeds: m.len(),
+            }
+        })
+        .collect()
 }
 
 /// The `ANNRecall@K` column with the largest `K` among `rows`.
@@ -75,7 +122,8 @@ pub fn points(rows: &[Value], col: &str) -> Vec<Point> {
                     .join(" "),
                 None => String::new(),
             };
-            Some(Point { curve, recall, qps, label })
+            let group = format!("{} {}", r["model"].as_str().unwrap_or("?"), r["point"].as_str().unwrap_or("?"));
+            Some(Point { curve, recall, qps, label, group })
         })
         .collect()
 }
@@ -130,38 +178,102 @@ fn trim_num(x: f64) -> String {
     s.to_string()
 }
 
-/// Draws `points` to an SVG file at `path` (written under a temporary name, then renamed).
+/// A label's box in pixels: (left, top, right, bottom).
+type Bbox = (f64, f64, f64, f64);
+
+fn overlaps(a: Bbox, b: Bbox) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+}
+
+/// A label placed by [`place_labels`]: which point, what text, and its box.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placed {
+    pub point: usize,
+    pub text: String,
+    pub bbox: Bbox,
+}
+
+/// The short form of a label, its values alone (`ef_search=64 nprobe=8` -> `64,8`).
+fn short_label(label: &str) -> String {
+    label.split_whitespace().map(|kv| kv.split_once('=').map_or(kv, |(_, v)| v)).collect::<Vec<_>>().join(",")
+}
+
+/// Greedy placement of `labels[i]` (by priority) beside pixel point `at[labels[i].0]`: the
+/// first of six offsets (right above, right below, left above, left below, above, below)
+/// where the box stays inside `inside` and overlaps no marker and no label placed before;
+/// then the same with the label's short form; else the label is left out. Returns the
+/// placed labels and how many were left out.
+pub fn place_labels(at: &[(f64, f64)], labels: &[(usize, String)], font: f64, inside: Bbox) -> (Vec<Placed>, usize) {
+    let marker = |&(x, y): &(f64, f64)| (x - 5.0, y - 5.0, x + 5.0, y + 5.0);
+    let mut taken: Vec<Bbox> = at.iter().map(marker).collect();
+    let mut placed = Vec::new();
+    let mut left_out = 0;
+    for (i, label) in labels {
+        let (px, py) = at[*i];
+        let fits = |text: &str, taken: &[Bbox]| -> Option<Bbox> {
+            let (w, h) = (crate::report::plots::text_width(text, font), font);
+            [
+                (px + 7.0, py - 3.0 - h),
+                (px + 7.0, py + 3.0),
+                (px - 7.0 - w, py - 3.0 - h),
+                (px - 7.0 - w, py + 3.0),
+                (px - w / 2.0, py - 8.0 - h),
+                (px - w / 2.0, py + 8.0),
+            ]
+            .into_iter()
+            .map(|(x, y)| (x, y, x + w, y + h))
+            .find(|b| b.0 >= inside.0 && b.1 >= inside.1 && b.2 <= inside.2 && b.3 <= inside.3 && !taken.iter().any(|t| overlaps(*t, *b)))
+        };
+        let short = short_label(label);
+        let found = fits(label, &taken).map(|b| (label.clone(), b)).or_else(|| fits(&short, &taken).map(|b| (short.clone(), b)));
+        match found {
+            Some((text, bbox)) => {
+                taken.push(bbox);
+                placed.push(Placed { point: *i, text, bbox });
+            }
+            None => left_out += 1,
+        }
+    }
+    (placed, left_out)
+}
+
+/// Draws `points` to an SVG file at `path`: one point per configuration (the mean over its
+/// seeds, the seeds' range as a bar along each axis), each curve through its Pareto-optimal
+/// configurations, dominated ones hollow, labels where they collide with nothing, the legend
+/// beside the plot.
 pub fn render(path: &Path, title: &str, x_desc: &str, points: &[Point]) -> Result<()> {
+    use crate::report::plots::{self, fail, Entry, Mark};
     use plotters::prelude::*;
     use plotters::style::text_anchor::{HPos, Pos, VPos};
     anyhow::ensure!(!points.is_empty(), "nothing to plot");
-    let rmin = points.iter().map(|p| p.recall).fold(f64::INFINITY, f64::min);
+    let configs = configurations(points);
+    let rmin = configs.iter().map(|p| p.recall_range.0).fold(f64::INFINITY, f64::min);
     let span = (1.0 - rmin).max(0.05);
     let (xmin, xmax) = ((rmin - 0.06 * span).max(0.0), 1.0 + 0.03 * span);
-    let qmin = points.iter().map(|p| p.qps).fold(f64::INFINITY, f64::min);
-    let qmax = points.iter().map(|p| p.qps).fold(0.0, f64::max);
+    let qmin = configs.iter().map(|p| p.qps_range.0).fold(f64::INFINITY, f64::min);
+    let qmax = configs.iter().map(|p| p.qps_range.1).fold(0.0, f64::max);
     let (ymin, ymax) = (qmin / 1.6, qmax * 1.6);
 
-    let mut curves: BTreeMap<&str, Vec<&Point>> = BTreeMap::new();
-    for p in points {
-        curves.entry(p.curve.as_str()).or_default().push(p);
+    let mut curves: BTreeMap<&str, Vec<&Config>> = BTreeMap::new();
+    for c in &configs {
+        curves.entry(c.curve.as_str()).or_default().push(c);
     }
-    // A unique temporary name: two reports of one run may write the same combined plot.
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("plot.svg");
-    let tmp = path.with_file_name(format!(".{name}.{}-{seq}.tmp", std::process::id()));
-    {
-        let err = |e: &dyn std::fmt::Display| anyhow!("plotting `{}`: {e}", path.display());
-        let root = SVGBackend::new(&tmp, (960, 640)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(&e))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
+    let mut entries: Vec<Entry> = curves.keys().enumerate().map(|(i, n)| Entry::new(*n, plots::color(i), Mark::Line)).collect();
+    if configs.iter().any(|c| c.seeds > 1) {
+        entries.push(Entry::new("bars: range over seeds", plots::GREY, Mark::Bar));
+    }
+    let lw = plots::legend_width(&entries, 13).max(180);
+    plots::via_tmp(path, |tmp| {
+        let root = SVGBackend::new(tmp, (960 + lw, 640)).into_drawing_area();
+        root.fill(&WHITE).map_err(fail(path))?;
+        let body = plots::titled(&root, title, 18, path)?;
+        let (plot, side) = body.split_horizontally(960);
+        let mut chart = ChartBuilder::on(&plot)
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(72)
             .build_cartesian_2d(xmin..xmax, (ymin..ymax).log_scale())
-            .map_err(|e| err(&e))?;
+            .map_err(fail(path))?;
         chart
             .configure_mesh()
             .x_desc(x_desc)
@@ -171,49 +283,63 @@ pub fn render(path: &Path, title: &str, x_desc: &str, points: &[Point]) -> Resul
             .light_line_style(RGBColor(240, 240, 240))
             .x_max_light_lines(1)
             .y_max_light_lines(1)
+            .label_style((plots::FONT, 13))
+            .axis_desc_style((plots::FONT, 14))
             .draw()
-            .map_err(|e| err(&e))?;
-        for (ci, (name, pts)) in curves.iter().enumerate() {
-            let color = PALETTE[ci % PALETTE.len()].to_rgba();
-            let owned: Vec<Point> = pts.iter().map(|p| (*p).clone()).collect();
-            let front = frontier(&owned);
+            .map_err(fail(path))?;
+        // Labels of frontier points, placed once every point is known.
+        let mut at: Vec<(f64, f64)> = Vec::new();
+        let mut labels: Vec<(usize, String)> = Vec::new();
+        let mut label_color: Vec<RGBColor> = Vec::new();
+        for (ci, (_, cs)) in curves.iter().enumerate() {
+            let color = plots::color(ci);
+            let pts: Vec<Point> =
+                cs.iter().map(|c| Point { curve: c.curve.clone(), recall: c.recall, qps: c.qps, label: c.label.clone(), group: String::new() }).collect();
+            let front = frontier(&pts);
             let on_front: BTreeSet<usize> = front.iter().copied().collect();
-            // Dominated points: hollow markers, no line.
+            // The seeds' ranges: recall along x, queries/s along y.
+            for c in cs.iter().filter(|c| c.seeds > 1) {
+                for (a, b) in [((c.recall_range.0, c.qps), (c.recall_range.1, c.qps)), ((c.recall, c.qps_range.0), (c.recall, c.qps_range.1))] {
+                    if a != b {
+                        chart.draw_series(std::iter::once(PathElement::new(vec![a, b], color.mix(0.7).stroke_width(1)))).map_err(fail(path))?;
+                    }
+                }
+            }
+            // Dominated configurations: hollow markers, no line.
             chart
                 .draw_series(
-                    owned.iter().enumerate().filter(|(i, _)| !on_front.contains(i)).map(|(_, p)| Circle::new((p.recall, p.qps), 4, color.stroke_width(1))),
+                    pts.iter().enumerate().filter(|(i, _)| !on_front.contains(i)).map(|(_, p)| Circle::new((p.recall, p.qps), 4, color.stroke_width(1))),
                 )
-                .map_err(|e| err(&e))?;
-            let line: Vec<(f64, f64)> = front.iter().map(|&i| (owned[i].recall, owned[i].qps)).collect();
-            chart
-                .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
-                .map_err(|e| err(&e))?
-                .label(name.to_string())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2)));
-            chart.draw_series(line.iter().map(|&c| Circle::new(c, 4, color.filled()))).map_err(|e| err(&e))?;
-            chart
-                .draw_series(front.iter().filter(|&&i| !owned[i].label.is_empty()).map(|&i| {
-                    let p = &owned[i];
-                    // Labels go right of their point, or left of it near the right edge.
-                    let right = p.recall > xmin + 0.8 * (xmax - xmin);
-                    let (h, dx) = if right { (HPos::Right, -6) } else { (HPos::Left, 6) };
-                    let style = ("sans-serif", 11).into_font().color(&color).pos(Pos::new(h, VPos::Bottom));
-                    EmptyElement::at((p.recall, p.qps)) + Text::new(p.label.clone(), (dx, -4), style)
-                }))
-                .map_err(|e| err(&e))?;
+                .map_err(fail(path))?;
+            let line: Vec<(f64, f64)> = front.iter().map(|&i| (pts[i].recall, pts[i].qps)).collect();
+            chart.draw_series(LineSeries::new(line.clone(), color.stroke_width(2))).map_err(fail(path))?;
+            chart.draw_series(line.iter().map(|&c| Circle::new(c, 4, color.filled()))).map_err(fail(path))?;
+            for (i, p) in pts.iter().enumerate() {
+                let (x, y) = chart.backend_coord(&(p.recall, p.qps));
+                if on_front.contains(&i) && !p.label.is_empty() {
+                    labels.push((at.len(), p.label.clone()));
+                    label_color.push(color);
+                }
+                at.push((x as f64, y as f64));
+            }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.5))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))?;
-    Ok(())
+        let (xr, yr) = chart.plotting_area().get_pixel_range();
+        let inside = (xr.start as f64, yr.start as f64, xr.end as f64, yr.end as f64);
+        let (placed, left_out) = place_labels(&at, &labels, 11.0, inside);
+        for p in &placed {
+            let color = labels.iter().position(|(i, _)| *i == p.point).map_or(BLACK, |j| label_color[j]);
+            let style = (plots::FONT, 11).into_font().color(&color).pos(Pos::new(HPos::Left, VPos::Top));
+            root.draw(&Text::new(p.text.clone(), (p.bbox.0 as i32, p.bbox.1 as i32), style)).map_err(fail(path))?;
+        }
+        plots::legend(&side, 40, &entries, 13, path)?;
+        if left_out > 0 {
+            let (_, h) = side.dim_in_pixel();
+            let note = format!("{left_out} label{} left out (overlap)", if left_out == 1 { "" } else { "s" });
+            side.draw(&Text::new(note, (8, h as i32 - 24), (plots::FONT, 12).into_font().color(&plots::GREY))).map_err(fail(path))?;
+        }
+        root.present().map_err(fail(path))?;
+        Ok(())
+    })
 }
 
 /// A short name of experiment `ei`'s dataset for titles and file names, e.g. `synthetic
@@ -302,7 +428,7 @@ mod tests {
     use serde_json::json;
 
     fn p(recall: f64, qps: f64) -> Point {
-        Point { curve: "hnsw".into(), recall, qps, label: String::new() }
+        Point { curve: "hnsw".into(), recall, qps, label: format!("ef_search={}", (qps / 100.0) as u64), group: format!("{recall} {qps}") }
     }
 
     #[test]
@@ -327,7 +453,7 @@ mod tests {
         assert_eq!((col.as_str(), k), ("ANNRecall@50", 50));
         let pts = points(&rows, &col);
         assert_eq!(pts.len(), 2, "a row without throughput is left out");
-        assert_eq!(pts[0], Point { curve: "hnsw".into(), recall: 0.7, qps: 1000.0, label: "ef_search=16".into() });
+        assert_eq!(pts[0], Point { curve: "hnsw".into(), recall: 0.7, qps: 1000.0, label: "ef_search=16".into(), group: "m ?".into() });
         assert_eq!((pts[1].recall, pts[1].label.as_str()), (1.0, "exact"));
         assert!(!wants_plot(&rows[1..2]), "no ANN recall, no plot");
     }
@@ -337,7 +463,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("p.svg");
         let mut pts = vec![p(0.6, 20000.0), p(0.85, 9000.0), p(0.97, 3000.0), p(0.9, 2000.0)];
-        pts.push(Point { curve: "flat".into(), recall: 1.0, qps: 400.0, label: "exact".into() });
+        pts.push(Point { curve: "flat".into(), recall: 1.0, qps: 400.0, label: "exact".into(), group: "flat".into() });
         render(&path, "demo <&> title", "ANNRecall@10", &pts).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         assert!(svg.contains("<svg") && svg.contains("<polyline"), "{svg}");
@@ -347,5 +473,47 @@ mod tests {
         assert_eq!(qps_label(20000.0), "20k");
         assert_eq!(qps_label(2500000.0), "2.5M");
         assert_eq!(slug("synthetic 20000 items x 5000 users"), "synthetic-20000-items-x-5000-users");
+        crate::report::plots::svg::assert_axes(&svg, "ANNRecall@10", "queries/s, single-threaded (log scale)");
+    }
+
+    #[test]
+    fn seeds_of_a_configuration_are_one_point_with_their_range() {
+        let seed = |recall: f64, qps: f64, group: &str| Point { curve: "hnsw".into(), recall, qps, label: format!("ef_search={group}"), group: group.into() };
+        let pts = vec![seed(0.8, 1000.0, "16"), seed(0.9, 500.0, "64"), seed(0.82, 1200.0, "16"), seed(0.92, 400.0, "64"), seed(0.84, 800.0, "16")];
+        let c = configurations(&pts);
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].seeds, c[0].recall_range, c[0].qps_range), (3, (0.8, 0.84), (800.0, 1200.0)));
+        assert!((c[0].recall - 0.82).abs() < 1e-12 && (c[0].qps - 1000.0).abs() < 1e-9);
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("p.svg");
+        render(&path, "seeds", "ANNRecall@10", &pts).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        // Two configurations: two filled markers (both on the frontier), not five.
+        let filled = svg.split("<circle").skip(1).filter(|c| c.contains("fill=\"#1F77B4\"")).count();
+        assert_eq!(filled, 2, "{svg}");
+        if let Ok(keep) = std::env::var("KEEP_FIGURES") {
+            std::fs::copy(&path, Path::new(&keep).join("pareto-seeds.svg")).unwrap();
+        }
+        let texts: Vec<String> = crate::report::plots::svg::texts(&svg).into_iter().map(|t| t.body).collect();
+        assert!(texts.iter().any(|t| t == "bars: range over seeds") && texts.iter().any(|t| t == "ef_search=16"), "{texts:?}");
+    }
+
+    #[test]
+    fn labels_never_overlap_and_shorten_or_give_way() {
+        // Ten points on top of each other: a few labels fit around them, the rest give way.
+        let at: Vec<(f64, f64)> = (0..10).map(|i| (100.0 + i as f64, 100.0)).collect();
+        let labels: Vec<(usize, String)> = (0..10).map(|i| (i, format!("ef_search={i}"))).collect();
+        let (placed, left_out) = place_labels(&at, &labels, 11.0, (0.0, 0.0, 400.0, 400.0));
+        assert_eq!(placed.len() + left_out, 10);
+        assert!(left_out > 0 && !placed.is_empty());
+        for (i, a) in placed.iter().enumerate() {
+            assert!(a.bbox.0 >= 0.0 && a.bbox.2 <= 400.0);
+            for b in &placed[i + 1..] {
+                assert!(!overlaps(a.bbox, b.bbox), "{a:?} {b:?}");
+            }
+        }
+        // Too little room for the long form: the values alone.
+        let (placed, _) = place_labels(&[(50.0, 50.0)], &[(0, "ef_search=64 nprobe=8".into())], 11.0, (0.0, 0.0, 100.0, 100.0));
+        assert_eq!(placed[0].text, "64,8");
     }
 }

@@ -221,7 +221,14 @@ fn the_first_metric_column_lies_within_1400_pixels() {
     assert!(varying >= 8, "the settings should be many, to test something: {varying}");
     let probe = "var th=Array.from(document.querySelectorAll('#results th')).find(function(t){return /[↑↓]/.test(t.textContent)});\
         document.body.setAttribute('data-first-metric', th ? th.textContent + '|' + th.getBoundingClientRect().left : 'none');\
-        document.body.setAttribute('data-table-right', document.querySelector('#results').getBoundingClientRect().right);";
+        document.body.setAttribute('data-table-right', document.querySelector('#results').getBoundingClientRect().right);\
+        var figs=Array.from(document.querySelectorAll('.plots svg')), bad=[];\
+        figs.forEach(function(svg,i){var ts=Array.from(svg.querySelectorAll('text')), word=function(t){return /[A-Za-z]/.test(t.textContent)};\
+          var rot=function(t){return (t.getAttribute('transform')||'').indexOf('rotate')>=0};\
+          var low=Math.max.apply(null,ts.filter(function(t){return !rot(t)&&!isNaN(parseFloat(t.textContent))}).map(function(t){return t.getBoundingClientRect().top}).concat([-1e9]));\
+          var y=ts.some(function(t){return rot(t)&&word(t)}), x=ts.some(function(t){return !rot(t)&&word(t)&&t.getBoundingClientRect().top>low});\
+          if(!(x&&y)) bad.push(svg.parentNode.querySelector('figcaption').textContent);});\
+        document.body.setAttribute('data-figures', figs.length + '|' + bad.join(','));";
     let dom = probe_dom(&browser, d.path(), &page, probe);
     let first = body_attr(&dom, "data-first-metric");
     let (name, x) = first.split_once('|').unwrap_or_else(|| panic!("no metric header in the results table: {first}"));
@@ -230,6 +237,12 @@ fn the_first_metric_column_lies_within_1400_pixels() {
     assert!(x < 1400.0, "the first metric column starts at {x} px");
     let right: f64 = body_attr(&dom, "data-table-right").parse().unwrap();
     assert!(right <= 1400.0, "the metrics table of four models at the smallest cut-off fits the page: it ends at {right} px");
+    // Every figure, as the browser lays it out, has a y-axis title (rotated words) and an
+    // x-axis title (words below the lowest horizontal number).
+    let figures = body_attr(&dom, "data-figures");
+    let (n, untitled) = figures.split_once('|').unwrap();
+    assert!(n.parse::<usize>().unwrap() >= 3, "metric vs K, training, per-user at least: {figures}");
+    assert!(untitled.is_empty(), "figures without axis titles: {untitled}");
 }
 
 #[test]

@@ -499,12 +499,14 @@ impl Model for Als {
             let seconds = t.elapsed().as_secs_f64();
             bar.set_message(format!("loss {l:.5}"));
             bar.inc(1);
-            epochs.push(EpochLog { epoch: it + 1, loss: l, seconds, throughput: split.train.len() as f64 / seconds.max(1e-9) });
+            epochs.push(EpochLog { epoch: it + 1, loss: l, seconds, throughput: split.train.len() as f64 / seconds.max(1e-9), ..Default::default() });
             if let Some(v) = &validation {
                 let users =
                     Matrix::from_vec(v.users.len(), f, v.users.iter().flat_map(|&u| x[u as usize * f..(u as usize + 1) * f].iter().copied()).collect())?;
                 let items = Matrix::from_vec(all_items.len(), f, y.clone())?;
-                valid_recalls.push(v.recall(&users, &items, valid_recall::LOG_K)?);
+                let r = v.recall(&users, &items, valid_recall::LOG_K)?;
+                valid_recalls.push(r);
+                epochs.last_mut().expect("pushed above").valid.insert(valid_recall::note_key(), r);
             }
         }
         bar.finish_and_clear();
@@ -669,6 +671,12 @@ mod tests {
         assert_eq!(recalls.len(), 7);
         assert!(recalls.iter().all(|r| (0.0..=1.0).contains(&r.as_f64().unwrap())));
         assert!(recalls[6].as_f64().unwrap() > 0.25 + 0.1, "better than chance (10 of 40 items) after training: {recalls:?}");
+        // Each epoch's log carries its validation recall, for the training figure.
+        for (e, r) in whole.epochs.iter().zip(recalls) {
+            assert_eq!(e.valid.get("valid_recall@10").copied(), r.as_f64());
+        }
+        let logged = serde_json::to_value(&whole.epochs[0]).unwrap();
+        assert!(logged["valid_recall@10"].is_number(), "a key of the epoch's record: {logged}");
     }
 
     #[test]

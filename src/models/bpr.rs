@@ -470,9 +470,11 @@ impl Model for Bpr {
             let seconds = t.elapsed().as_secs_f64();
             bar.set_message(format!("loss {loss:.4}"));
             bar.inc(1);
-            epochs.push(EpochLog { epoch: epoch + 1, loss, seconds, throughput: (sum.steps + sum.skipped) as f64 / seconds.max(1e-9) });
+            epochs.push(EpochLog { epoch: epoch + 1, loss, seconds, throughput: (sum.steps + sum.skipped) as f64 / seconds.max(1e-9), ..Default::default() });
             if let Some(v) = &validation {
-                valid_recalls.push(v.recall(&users.matrix(&v.users), &items.matrix(&all_items), valid_recall::LOG_K)?);
+                let r = v.recall(&users.matrix(&v.users), &items.matrix(&all_items), valid_recall::LOG_K)?;
+                valid_recalls.push(r);
+                epochs.last_mut().expect("pushed above").valid.insert(valid_recall::note_key(), r);
             }
         }
         bar.finish_and_clear();

@@ -250,7 +250,7 @@ pub(super) fn train_sgns(name: &str, corpus: &Corpus, cfg: &SgnsConfig, input: &
     let mut on_epoch = |e: &sgns::EpochStats| {
         bar.set_message(format!("loss {:.4}, {:.0} tokens/s", e.loss, e.tokens_per_sec));
         bar.inc(1);
-        epochs.push(EpochLog { epoch: e.epoch + 1, loss: e.loss, seconds: e.seconds, throughput: e.tokens_per_sec });
+        epochs.push(EpochLog { epoch: e.epoch + 1, loss: e.loss, seconds: e.seconds, throughput: e.tokens_per_sec, ..Default::default() });
     };
     let out = sgns::train_span(corpus, cfg, sgns::EngineOptions::default(), sgns::Span { from, to, tables }, &mut on_epoch)?;
     bar.finish_and_clear();

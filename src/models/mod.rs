@@ -91,6 +91,10 @@ pub struct EpochLog {
     pub seconds: f64,
     /// Tokens (skip-gram) or examples (neural) per second.
     pub throughput: f64,
+    /// Validation metrics measured after the epoch, by name (`valid_recall@10`; ALS and
+    /// BPR), for the training figure; none for models that do not measure them.
+    #[serde(default, flatten, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub valid: std::collections::BTreeMap<String, f64>,
 }
 
 /// A trained model, reduced to what retrieval needs.

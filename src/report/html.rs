@@ -31,7 +31,7 @@ const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}table{bor
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f2f2f2;cursor:pointer;position:sticky;top:0}\
 td:first-child,th:first-child{text-align:left}tr:nth-child(even){background:#fafafa}.plots figure{display:inline-block;margin:1em;vertical-align:top}\
 .plots svg{max-width:900px;height:auto;border:1px solid #eee}pre{background:#f6f6f6;padding:1em;overflow:auto}.failed{color:#b00}\
-td.name,th.name{text-align:left;max-width:26em;overflow-wrap:anywhere}.caption{max-width:1100px;color:#444}details{margin:1em 0}";
+td.name,th.name{text-align:left;max-width:26em;overflow-wrap:break-word}.caption{max-width:1100px;color:#444}details{margin:1em 0}";
 
 /// Sorts a table by the clicked column: numbers (the leading number of `0.1 ± 0.02†`) as
 /// numbers, the rest as text; a second click reverses.

@@ -1,7 +1,7 @@
 //! Runs are not lost to a rerun. `results/<experiment>/run.json` records what a folder's
 //! tables were made from: the config file, a hash of its text and the overrides (`--set` and
 //! environment). A run of the same experiment whose config text or overrides differ first
-//! moves the folder's files into `history/<time of the previous run>/`, so the previous
+//! copies the folder's files into `history/<time of the previous run>/`, so the previous
 //! tables stay beside the new ones; a rerun of the same config and overrides replaces them
 //! (the same question, asked again). Folders inside (`export/`, `history/`) stay where they are.
 
@@ -34,9 +34,11 @@ fn differs(previous: &Value, exp: &Experiment) -> bool {
     sets != exp.sets || hash_differs
 }
 
-/// Moves the files of `dir` into `dir/history/<time>/` when its previous run was made from
-/// other settings than `exp`; returns that folder. Nothing happens for a first run or a
-/// rerun of the same settings.
+/// Copies the files of `dir` into `dir/history/<time>/` when its previous run was made from
+/// other settings than `exp`; returns that folder. Nothing happens for a first run, a rerun
+/// of the same settings, or a previous run already kept (a rerun after a failed write).
+/// Copies, not moves: the folder keeps its whole set until the new one replaces it, so a
+/// write that fails half-way loses nothing.
 pub fn keep_previous(exp: &Experiment, dir: &Path) -> Result<Option<PathBuf>> {
     let Ok(text) = std::fs::read_to_string(dir.join("run.json")) else { return Ok(None) };
     // An unreadable run.json says nothing about its run: keep the files rather than guess.
@@ -53,23 +55,27 @@ pub fn keep_previous(exp: &Experiment, dir: &Path) -> Result<Option<PathBuf>> {
         })
         .unwrap_or_else(|| "unknown".into())
         .replace(':', "");
-    let history = dir.join("history");
-    let mut to = history.join(&stamp);
-    for n in 2.. {
-        if !to.exists() {
-            break;
-        }
-        to = history.join(format!("{stamp}-{n}"));
+    let to = dir.join("history").join(&stamp);
+    if to.exists() {
+        return Ok(None);
     }
-    std::fs::create_dir_all(&to).with_context(|| format!("cannot create `{}`", to.display()))?;
-    let mut moved = 0;
-    for e in std::fs::read_dir(dir).with_context(|| format!("cannot list `{}`", dir.display()))? {
-        let e = e?;
-        if e.file_type()?.is_file() {
-            let dest = to.join(e.file_name());
-            std::fs::rename(e.path(), &dest).with_context(|| format!("cannot move `{}` to `{}`", e.path().display(), dest.display()))?;
-            moved += 1;
+    // Copied into a temporary folder first, so history/<time>/ is whole or absent.
+    let tmp = dir.join("history").join(format!(".{stamp}.{}.tmp", std::process::id()));
+    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?;
+    crate::interrupt::register(&tmp);
+    let copied = (|| -> Result<()> {
+        for e in std::fs::read_dir(dir).with_context(|| format!("cannot list `{}`", dir.display()))? {
+            let e = e?;
+            if e.file_type()?.is_file() {
+                let dest = tmp.join(e.file_name());
+                std::fs::copy(e.path(), &dest).with_context(|| format!("cannot copy `{}` to `{}`", e.path().display(), dest.display()))?;
+            }
         }
+        std::fs::rename(&tmp, &to).with_context(|| format!("cannot move `{}` to `{}`", tmp.display(), to.display()))
+    })();
+    crate::interrupt::unregister(&tmp);
+    if copied.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
     }
-    Ok((moved > 0).then_some(to))
+    copied.map(|()| Some(to))
 }

@@ -374,6 +374,13 @@ mod tests {
         std::os::unix::fs::symlink(d.path().join("same.txt"), dir.join("a.txt")).unwrap();
         assert!(!c.peek("s", "k1"), "a symbolic link is not a cache artifact");
         std::fs::remove_file(dir.join("a.txt")).unwrap();
+        // A plain file of another size (4 GB, sparse: no disk) is refused by its size, before
+        // a byte of it is hashed.
+        std::fs::File::create(dir.join("a.txt")).unwrap().set_len(4 << 30).unwrap();
+        let t = std::time::Instant::now();
+        let e = c.verify(&dir, "k1").unwrap_err().to_string();
+        assert!(e.contains("a.txt holds 4294967296 bytes, the manifest 5"), "{e}");
+        assert!(t.elapsed().as_secs_f64() < 1.0, "hashed the whole file: {:?}", t.elapsed());
         std::fs::write(dir.join("a.txt"), "hello").unwrap();
         assert!(c.peek("s", "k1"));
         // Corrupt an artifact: the entry must be ignored, and replaced by the next store.

@@ -112,10 +112,17 @@ fn report_columns_choose_the_metrics_and_check_their_cut_offs() {
     let metrics = md_table(&md, None);
     assert!(metrics[0].starts_with("| model | point | NDCG@10 ↑ | Recall@5 ↑ | Recall@10 ↑ |"), "{md}");
     assert!(metrics.iter().any(|l| l.starts_with("| Item2Vec | negatives=3,w=2 |")), "{md}");
+    // The figures name them as the tables do.
+    let svg = std::fs::read_to_string(d.path().join("results/pages/metric-vs-k.svg")).unwrap();
+    assert!(svg.contains("Item2Vec") && !svg.contains(">item2vec"), "the figure's legend uses the labels");
     let csv = std::fs::read_to_string(d.path().join("results/pages/results.csv")).unwrap();
     assert!(csv.starts_with("model,point,seed,") && csv.contains("item2vec,\"negatives=3,window=2\","), "the CSV keeps names as they are: {csv}");
     write_config(d.path(), "bad.toml", &body.replace("\"NDCG@10\"", "\"NDCG@20\""));
     let (code, _, err) = runner(d.path(), &["validate", "bad.toml"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("report.columns") && err.contains("cut-off 20") && err.contains("[metrics] k = [5, 10]"), "{err}");
+    write_config(d.path(), "same.toml", &body.replace("item2vec = \"Item2Vec\"", "item2vec = \"Pop\", popularity = \"Pop\""));
+    let (code, _, err) = runner(d.path(), &["validate", "same.toml"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("report.labels") && err.contains("would both be shown as `Pop`"), "{err}");
 }

@@ -312,6 +312,15 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
 /// table never has that column otherwise. (Names are checked against the table's columns
 /// when it is written: which columns a task adds is known then.)
 fn check_report_columns(report: &ReportSection, runs: &[RunSpec], sm: &SourceMap) -> Result<(), ConfigError> {
+    // Two models shown under one name would read as one model.
+    let mut models: Vec<&str> = runs.iter().map(|r| r.model.name.as_str()).collect();
+    models.dedup();
+    let shown = |m: &str| report.labels.get(m).map_or(m.to_string(), String::clone);
+    for (i, a) in models.iter().enumerate() {
+        if let Some(b) = models[..i].iter().find(|b| *b != a && shown(b) == shown(a)) {
+            return Err(sm.error("report.labels", format!("models `{b}` and `{a}` would both be shown as `{}`", shown(a)), Some("give each model its own label".into())));
+        }
+    }
     let ks: std::collections::BTreeSet<usize> = runs.iter().flat_map(|r| r.metrics.k.iter().copied()).collect();
     for c in &report.columns {
         let Some(k) = c.rsplit_once('@').and_then(|(_, k)| k.trim().parse::<usize>().ok()) else { continue };

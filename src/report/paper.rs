@@ -125,7 +125,7 @@ fn label<'a>(labels: &'a BTreeMap<String, String>, s: &'a str) -> &'a str {
 }
 
 /// A point name with its keys relabelled (`window=5` -> `Window=5`).
-fn point_label(labels: &BTreeMap<String, String>, name: &str) -> String {
+pub fn point_label(labels: &BTreeMap<String, String>, name: &str) -> String {
     if labels.is_empty() {
         return name.to_string();
     }

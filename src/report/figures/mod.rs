@@ -20,9 +20,34 @@ use std::path::{Path, PathBuf};
 /// order), written into `dir`; returns their paths in reading order.
 pub fn write_all(exp: &Experiment, t: &Table, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>> {
     let per_user: Vec<Option<&PerUser>> = rows.iter().map(|r| r.per_user.as_deref()).collect();
-    let mut out = write_table(t, &per_user, exp.report.baseline.as_deref(), dir)?;
+    // The figures name models and swept keys as the paper tables do (`[report] labels`).
+    let labels = &exp.report.labels;
+    let relabelled;
+    let t = if labels.is_empty() {
+        t
+    } else {
+        relabelled = relabel(t, labels);
+        &relabelled
+    };
+    let baseline = exp.report.baseline.as_deref().map(|b| labels.get(b).map_or(b, String::as_str));
+    let mut out = write_table(t, &per_user, baseline, dir)?;
     out.extend(maps::write_maps(t, rows, dir)?);
     Ok(out)
+}
+
+/// A copy of `t` whose JSON rows carry the display names of `[report] labels`: each model's
+/// and each point name's keys (the grouping keys, `point` ids, stay as they are).
+fn relabel(t: &Table, labels: &std::collections::BTreeMap<String, String>) -> Table {
+    let mut out = t.clone();
+    for r in &mut out.json {
+        if let Some(l) = r["model"].as_str().and_then(|m| labels.get(m)) {
+            r["model"] = serde_json::json!(l);
+        }
+        if let Some(p) = r["point_name"].as_str() {
+            r["point_name"] = serde_json::json!(super::paper::point_label(labels, p));
+        }
+    }
+    out
 }
 
 /// The figures drawn from the table alone (and the rows' per-user values, `per_user[i]` of

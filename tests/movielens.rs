@@ -119,3 +119,18 @@ fn towers_train_on_the_side_features_of_1m_and_10m() {
     let (summary, _) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
     assert_eq!(summary.failed, 0);
 }
+
+/// `configs/ml-latest-all-models.toml` runs as it is on a folder in the latest format (the
+/// fixture standing in for ml-latest-small): every model finds the features it names.
+#[test]
+fn the_ml_latest_config_runs_on_the_latest_format() {
+    let fx = std::fs::canonicalize("tests/fixtures/movielens").unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let mut sets = sandbox_sets(d.path());
+    sets.extend([format!("experiment.data_dir=\"{}\"", fx.display()), "dataset.path=\"ml-latest\"".into(), "dataset.fetch=false".into()]);
+    let exp = load(std::path::Path::new("configs/ml-latest-all-models.toml"), &sets);
+    let (summary, tables) = run(vec![exp], false);
+    assert_eq!(summary.failed, 0);
+    assert_eq!(tables[0].len(), 8, "every model, one seed");
+    assert!(tables[0].iter().all(|r| r["metrics"]["Recall@10"].is_number()), "{:?}", tables[0]);
+}

@@ -78,7 +78,21 @@ fn hnsw_sweep_writes_index_columns_and_a_pareto_plot() {
     // An index experiment's metrics table holds its speed; the point says which index.
     let metrics = md_table(&md, None);
     let header = metrics[0];
-    for col in ["ANNRecall@10 ↑", "Recall@10 ↑", "exact Recall@10 ↑", "NDCG@10 ↑", "exact NDCG@10 ↑", "build_s", "index_MiB", "qps_1t", "qps_batch", "p50_us", "p95_us", "p99_us", "max_us"] {
+    for col in [
+        "ANNRecall@10 ↑",
+        "Recall@10 ↑",
+        "exact Recall@10 ↑",
+        "NDCG@10 ↑",
+        "exact NDCG@10 ↑",
+        "build_s",
+        "index_MiB",
+        "qps_1t",
+        "qps_batch",
+        "p50_us",
+        "p95_us",
+        "p99_us",
+        "max_us",
+    ] {
         assert!(header.contains(&format!("| {col} |")), "no {col} column in {header}");
     }
     assert!(metrics.iter().any(|l| l.contains("| ef_search=160 |")), "points named by their values: {md}");

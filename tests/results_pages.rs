@@ -36,7 +36,6 @@ k = [5, 10]
 metrics = ["recall", "ndcg"]
 "#;
 
-
 #[test]
 fn points_are_named_by_their_values_and_selected_by_them() {
     let d = tempfile::tempdir().unwrap();

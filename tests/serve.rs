@@ -625,7 +625,9 @@ fn without_flags_the_first_model_that_is_not_a_baseline_is_taken_and_said() {
     let (code, _, err) = runner(d.path(), &["recommend", "mixed.toml", "--user", &user, "--model", "item2vec", "--seed", "2"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(using_lines(&err), ["using item2vec [window=2 seed 2]: point window=2 of 2 (window=2; window=5; the first); choose with --point P"], "{err}");
-    for cmd in [&["recommend", "mixed.toml", "--user", &user][..], &["similar", "mixed.toml", "--item", &item][..], &["export", "mixed.toml", "--out", "ex2/"][..]] {
+    for cmd in
+        [&["recommend", "mixed.toml", "--user", &user][..], &["similar", "mixed.toml", "--item", &item][..], &["export", "mixed.toml", "--out", "ex2/"][..]]
+    {
         let args: Vec<&str> = cmd.iter().copied().chain(["--model", "item2vec", "--point", &p1, "--seed", "2"]).collect();
         let (code, _, err) = runner(d.path(), &args);
         assert_eq!(code, 0, "{args:?}: {err}");

@@ -48,7 +48,12 @@ fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
             }
         }
         if matching.len() > 1 {
-            eprintln!("error: {}: `--point {p}` matches {} points of `{model}`: {}; give more of the values", c.config.display(), matching.len(), matching.join("; "));
+            eprintln!(
+                "error: {}: `--point {p}` matches {} points of `{model}`: {}; give more of the values",
+                c.config.display(),
+                matching.len(),
+                matching.join("; ")
+            );
             return Err(2);
         }
     }
@@ -146,14 +151,7 @@ fn say_choice(c: &RunChoice, runs: &[RunSpec], ri: usize) {
         flags.push("--seed S");
     }
     if !parts.is_empty() {
-        eprintln!(
-            "using {} [{} seed {}]: {}; choose with {}",
-            esc(&run.model.name),
-            esc(&run.point_name),
-            run.seed,
-            parts.join(", "),
-            flags.join(" ")
-        );
+        eprintln!("using {} [{} seed {}]: {}; choose with {}", esc(&run.model.name), esc(&run.point_name), run.seed, parts.join(", "), flags.join(" "));
     }
 }
 
@@ -182,7 +180,12 @@ fn recommend_header(served: &Served, user: &str) -> String {
         let (name, score_of) = metric_words(served.index.metric());
         (name.to_string(), format!("{score_of} the user's query vector and the item's vector"))
     };
-    format!("# recommended for user {} by {by} {}; score = {score}; left out: items the user had and items without a trained vector; model {}", esc(user), through_index(served), esc(&served.label))
+    format!(
+        "# recommended for user {} by {by} {}; score = {score}; left out: items the user had and items without a trained vector; model {}",
+        esc(user),
+        through_index(served),
+        esc(&served.label)
+    )
 }
 
 /// The header line of `similar`'s answers: the item asked about, what ranks the others, what
@@ -194,10 +197,9 @@ fn similar_header(served: &Served, item: &crate::pipeline::serve::Answer, by: Si
         None => format!("item {}", esc(&item.item)),
     };
     let (by, score) = match by {
-        SimilarBy::ModelScore => (
-            format!("{}'s item-item score {}", served.model_kind, through_index(served)),
-            "the model's score for a user who had only this item".to_string(),
-        ),
+        SimilarBy::ModelScore => {
+            (format!("{}'s item-item score {}", served.model_kind, through_index(served)), "the model's score for a user who had only this item".to_string())
+        }
         SimilarBy::Index(m) | SimilarBy::Exact(m) => {
             let (name, score_of) = metric_words(m);
             let how = if matches!(by, SimilarBy::Index(_)) { through_index(served) } else { "(exact, over every trained item)".into() };

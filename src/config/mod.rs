@@ -318,7 +318,11 @@ fn check_report_columns(report: &ReportSection, runs: &[RunSpec], sm: &SourceMap
     let shown = |m: &str| report.labels.get(m).map_or(m.to_string(), String::clone);
     for (i, a) in models.iter().enumerate() {
         if let Some(b) = models[..i].iter().find(|b| *b != a && shown(b) == shown(a)) {
-            return Err(sm.error("report.labels", format!("models `{b}` and `{a}` would both be shown as `{}`", shown(a)), Some("give each model its own label".into())));
+            return Err(sm.error(
+                "report.labels",
+                format!("models `{b}` and `{a}` would both be shown as `{}`", shown(a)),
+                Some("give each model its own label".into()),
+            ));
         }
     }
     let ks: std::collections::BTreeSet<usize> = runs.iter().flat_map(|r| r.metrics.k.iter().copied()).collect();
@@ -326,7 +330,11 @@ fn check_report_columns(report: &ReportSection, runs: &[RunSpec], sm: &SourceMap
         let Some(k) = c.rsplit_once('@').and_then(|(_, k)| k.trim().parse::<usize>().ok()) else { continue };
         if !ks.is_empty() && !ks.contains(&k) {
             let list = ks.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
-            return Err(sm.error("report.columns", format!("`{c}` asks for cut-off {k}, which [metrics] k = [{list}] does not compute"), Some(format!("use one of the cut-offs {list}, or add {k} to [metrics] k"))));
+            return Err(sm.error(
+                "report.columns",
+                format!("`{c}` asks for cut-off {k}, which [metrics] k = [{list}] does not compute"),
+                Some(format!("use one of the cut-offs {list}, or add {k} to [metrics] k")),
+            ));
         }
     }
     Ok(())

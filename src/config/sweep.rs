@@ -238,13 +238,15 @@ mod tests {
         let p: Overrides = [("model.0.window".to_string(), json!(5)), ("model.0.dim".to_string(), json!(64))].into_iter().collect();
         assert_eq!(point_name(&p), "dim=64,window=5");
         assert_eq!(point_name(&Overrides::new()), "base");
-        let q: Overrides = [("model.0.user.history".to_string(), json!(10)), ("model.0.item.history".to_string(), json!(5)), ("model.0.lr".to_string(), json!(0.01))]
-            .into_iter()
-            .collect();
+        let q: Overrides =
+            [("model.0.user.history".to_string(), json!(10)), ("model.0.item.history".to_string(), json!(5)), ("model.0.lr".to_string(), json!(0.01))]
+                .into_iter()
+                .collect();
         assert_eq!(point_name(&q), "item.history=5,lr=0.01,user.history=10");
         let idx: Overrides = [("index".to_string(), json!({"kind": "hnsw", "m": 16, "ef_search": 10}))].into_iter().collect();
         assert_eq!(point_name(&idx), "index=hnsw(ef_search=10,m=16)");
-        let arr: Overrides = [("model.two_tower.hidden".to_string(), json!([128, 64])), ("model.two_tower.act".to_string(), json!("relu"))].into_iter().collect();
+        let arr: Overrides =
+            [("model.two_tower.hidden".to_string(), json!([128, 64])), ("model.two_tower.act".to_string(), json!("relu"))].into_iter().collect();
         assert_eq!(point_name(&arr), "act=relu,hidden=[128,64]");
     }
 

@@ -112,15 +112,20 @@ pub fn users_dat(path: &Path, ds: &mut Dataset) -> Result<()> {
     }
     fill_nan_with_mean(&mut age);
     let cat = |name: &str, m: &IdMap, v: Vec<u32>| FeatureColumn::Categorical { name: name.into(), cardinality: m.len().max(1) as u32, values: v };
-    ds.user_features.columns =
-        vec![FeatureColumn::Numeric { name: "age".into(), values: age }, cat("gender", &gmap, gender), cat("occupation", &omap, occupation), cat("zip_prefix", &zmap, zip)];
+    ds.user_features.columns = vec![
+        FeatureColumn::Numeric { name: "age".into(), values: age },
+        cat("gender", &gmap, gender),
+        cat("occupation", &omap, occupation),
+        cat("zip_prefix", &zmap, zip),
+    ];
     Ok(())
 }
 
 /// `tags.dat` (10M): `user::item::tag::timestamp`.
 pub fn tags_dat(path: &Path, ds: &mut Dataset) -> Result<()> {
     let text = super::movielens::read_text(path)?;
-    let rows = dat_rows(path, &text, 4, "user::item::tag::timestamp").map(|r| r.map(|(_, c)| (c[1].to_string(), c[2].to_string()))).collect::<Result<Vec<_>>>()?;
+    let rows =
+        dat_rows(path, &text, 4, "user::item::tag::timestamp").map(|r| r.map(|(_, c)| (c[1].to_string(), c[2].to_string()))).collect::<Result<Vec<_>>>()?;
     push_tags(ds, rows.into_iter());
     Ok(())
 }

@@ -94,7 +94,10 @@ pub fn page(exp: &Experiment, paper: &Paper, full: &Table, plots: &[PathBuf]) ->
                     h += &format!("<p>{}</p>\n", esc(l));
                 }
                 if !paper.unknown_columns.is_empty() {
-                    h += &format!("<p class=\"failed\"><code>[report] columns</code> names no column of this table: {}</p>\n", esc(&paper.unknown_columns.join(", ")));
+                    h += &format!(
+                        "<p class=\"failed\"><code>[report] columns</code> names no column of this table: {}</p>\n",
+                        esc(&paper.unknown_columns.join(", "))
+                    );
                 }
             }
             (_, "All metrics") => {
@@ -170,8 +173,16 @@ pub fn index(results_dir: &Path) -> Result<String> {
     for n in &names {
         let rows: Vec<serde_json::Value> =
             std::fs::read_to_string(results_dir.join(n).join("results.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
-        let best: Vec<String> = super::summary::best_per_metric(&rows).into_iter().map(|b| format!("{}: <b>{}</b> {} ({:.4})", esc(&b.column), esc(&b.model), esc(&b.point), b.value)).collect();
-        h += &format!("<tr><td class=\"name\"><a href=\"{0}/index.html\">{0}</a></td><td>{1}</td><td class=\"name\">{2}</td></tr>\n", esc(n), rows.len(), best.join("<br>"));
+        let best: Vec<String> = super::summary::best_per_metric(&rows)
+            .into_iter()
+            .map(|b| format!("{}: <b>{}</b> {} ({:.4})", esc(&b.column), esc(&b.model), esc(&b.point), b.value))
+            .collect();
+        h += &format!(
+            "<tr><td class=\"name\"><a href=\"{0}/index.html\">{0}</a></td><td>{1}</td><td class=\"name\">{2}</td></tr>\n",
+            esc(n),
+            rows.len(),
+            best.join("<br>")
+        );
     }
     h += "</tbody></table>\n</body></html>\n";
     Ok(h)

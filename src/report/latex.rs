@@ -45,7 +45,8 @@ pub fn escape(s: &str) -> String {
 fn tabular(v: &View) -> String {
     let align: String = v.numeric.iter().map(|&n| if n { 'r' } else { 'l' }).collect();
     let mut out = format!("\\begin{{tabular}}{{{align}}}\n\\toprule\n");
-    let head: Vec<String> = v.header.iter().zip(&v.arrows).map(|(h, a)| if a.is_empty() { escape(h) } else { format!("{} {}", escape(h), escape(a)) }).collect();
+    let head: Vec<String> =
+        v.header.iter().zip(&v.arrows).map(|(h, a)| if a.is_empty() { escape(h) } else { format!("{} {}", escape(h), escape(a)) }).collect();
     out += &(head.join(" & ") + " \\\\\n\\midrule\n");
     for (r, row) in v.rows.iter().enumerate() {
         let cells: Vec<String> = row
@@ -75,7 +76,8 @@ pub fn to_latex(p: &Paper) -> String {
     }
     out += "\\end{table}\n";
     if let Some(settings) = p.views.iter().find(|v| v.name == "Settings") {
-        out += &format!("\n\\begin{{table}}[t]\n\\centering\n\\caption{{Settings of the rows of Table~\\ref{{{}}}.}}\n\\label{{{}-settings}}\n", p.label, p.label);
+        out +=
+            &format!("\n\\begin{{table}}[t]\n\\centering\n\\caption{{Settings of the rows of Table~\\ref{{{}}}.}}\n\\label{{{}-settings}}\n", p.label, p.label);
         out += &tabular(settings);
         out += "\\end{table}\n";
     }
@@ -87,8 +89,10 @@ mod tests {
     use super::*;
 
     fn paper() -> Paper {
-        let rows: Vec<Vec<String>> =
-            [["pop_ular", "0.1000", "0.9000"], ["i2v", "0.3000 ± 0.0100†", "0.5000‡"], ["n2v", "0.2000", "0.7000"]].iter().map(|r| r.map(String::from).to_vec()).collect();
+        let rows: Vec<Vec<String>> = [["pop_ular", "0.1000", "0.9000"], ["i2v", "0.3000 ± 0.0100†", "0.5000‡"], ["n2v", "0.2000", "0.7000"]]
+            .iter()
+            .map(|r| r.map(String::from).to_vec())
+            .collect();
         let metrics = View {
             name: "Metrics",
             header: ["model", "Recall@10", "Gini@10"].map(String::from).to_vec(),

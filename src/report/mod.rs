@@ -482,7 +482,10 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
     // After the paper's tables, every column in one table (mean ± std, marks kept).
     let all = with_marks(&aggregated);
     let mut md = paper::to_markdown(&paper) + &failed_rows_markdown(&t);
-    md += &format!("\n## All columns\n\nEvery column, as results.csv has them per seed.\n\n{}", to_markdown(&all).split_once("\n\n").map_or(String::new(), |(_, rest)| rest.to_string()));
+    md += &format!(
+        "\n## All columns\n\nEvery column, as results.csv has them per seed.\n\n{}",
+        to_markdown(&all).split_once("\n\n").map_or(String::new(), |(_, rest)| rest.to_string())
+    );
     crate::interrupt::write_set(
         &dir,
         &[("results.md", md), ("results.csv", to_csv(&t)), ("results.json", serde_json::to_string_pretty(&t.json)?), ("results.tex", latex::to_latex(&paper))],
@@ -521,7 +524,9 @@ mod tests {
     #[test]
     fn the_terminal_keeps_names_main_metrics_and_few_timings() {
         let header: Vec<String> =
-            ["model", "point", "Recall@10", "NDCG@10", "MRR@10", "ANNRecall@10", "ANNRecall@20", "Macro-F1", "qps_1t", "qps_batch", "p50_us", "p99_us"].map(String::from).to_vec();
+            ["model", "point", "Recall@10", "NDCG@10", "MRR@10", "ANNRecall@10", "ANNRecall@20", "Macro-F1", "qps_1t", "qps_batch", "p50_us", "p99_us"]
+                .map(String::from)
+                .to_vec();
         let arrows = header.iter().map(|h| if h.contains('@') || h == "Macro-F1" { "↑" } else { "" }).collect();
         let n = header.len();
         let v = paper::View {

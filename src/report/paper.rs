@@ -188,7 +188,8 @@ pub fn build(exp: &Experiment, shown: &Table) -> Paper {
             })
             .collect();
         let metric: Vec<bool> = cols.iter().map(|&c| is_metric(c)).collect();
-        let numeric: Vec<bool> = cols.iter().map(|&c| is_metric(c) || timing(&h[c]) || shown.rows.iter().all(|r| r[c] == "-" || value(&r[c]).is_some())).collect();
+        let numeric: Vec<bool> =
+            cols.iter().map(|&c| is_metric(c) || timing(&h[c]) || shown.rows.iter().all(|r| r[c] == "-" || value(&r[c]).is_some())).collect();
         let arrows = cols
             .iter()
             .map(|&c| match (is_metric(c) && ranked(&h[c]), lower_is_better(&h[c])) {
@@ -257,7 +258,8 @@ fn md_ranked(cell: &str, rank: Rank) -> String {
 
 /// One view as a Markdown table, metric headers with their direction arrow.
 pub fn view_markdown(v: &View) -> String {
-    let head: Vec<String> = v.header.iter().zip(&v.arrows).map(|(h, a)| if a.is_empty() { super::md_cell(h) } else { format!("{} {a}", super::md_cell(h)) }).collect();
+    let head: Vec<String> =
+        v.header.iter().zip(&v.arrows).map(|(h, a)| if a.is_empty() { super::md_cell(h) } else { format!("{} {a}", super::md_cell(h)) }).collect();
     let align: Vec<&str> = v.numeric.iter().map(|&n| if n { "---:" } else { "---" }).collect();
     let mut out = format!("| {} |\n|{}|\n", head.join(" | "), align.join("|"));
     for (r, row) in v.rows.iter().enumerate() {
@@ -300,8 +302,9 @@ mod tests {
     }
 
     fn table() -> Table {
-        let header: Vec<String> =
-            ["model", "point", "seeds", "model.window", "Recall@10", "Recall@20", "Gini@10", "sim same mean", "train_s", "qps_batch"].map(String::from).to_vec();
+        let header: Vec<String> = ["model", "point", "seeds", "model.window", "Recall@10", "Recall@20", "Gini@10", "sim same mean", "train_s", "qps_batch"]
+            .map(String::from)
+            .to_vec();
         let row = |m: &str, p: &str, w: &str, r10: &str, r20: &str, g: &str| -> Vec<String> {
             [m, p, "1,2", w, r10, r20, g, "0.5", "1.00", "900"].map(String::from).to_vec()
         };
@@ -353,7 +356,10 @@ mod tests {
 
     #[test]
     fn report_columns_and_labels_choose_and_rename() {
-        let p = build(&exp("[report]\ncolumns = [\"recall@20\", \"Gini\", \"nope\"]\nlabels = { item2vec = \"Item2Vec\", window = \"w\", \"Recall@20\" = \"R@20\" }\n"), &table());
+        let p = build(
+            &exp("[report]\ncolumns = [\"recall@20\", \"Gini\", \"nope\"]\nlabels = { item2vec = \"Item2Vec\", window = \"w\", \"Recall@20\" = \"R@20\" }\n"),
+            &table(),
+        );
         let m = &p.views[0];
         assert_eq!(m.header, ["model", "point", "R@20", "Gini@10"]);
         assert_eq!(m.rows[1][0], "Item2Vec");

@@ -2,8 +2,8 @@
 //! metric, read back from its `results.json` (so the list covers every experiment of the
 //! folder, not only those of this invocation).
 
-use super::latex::{lower_is_better, ranked};
 use super::aggregate::mean_std;
+use super::latex::{lower_is_better, ranked};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -57,10 +57,13 @@ pub fn best_per_metric(rows: &[Value]) -> Vec<Best> {
     let min_k = columns.iter().filter_map(|c| c.split_once('@').and_then(|(m, k)| (!m.contains(' ')).then_some(k)?.parse::<usize>().ok())).min();
     let mut out = Vec::new();
     for c in columns.iter().filter(|c| main_column(c, min_k) && ranked(c)) {
-        let best = groups
-            .iter()
-            .filter_map(|((m, p), vals)| Some((m, p, mean_std(vals.get(c)?).0)))
-            .max_by(|a, b| if lower_is_better(c) { b.2.total_cmp(&a.2) } else { a.2.total_cmp(&b.2) });
+        let best = groups.iter().filter_map(|((m, p), vals)| Some((m, p, mean_std(vals.get(c)?).0))).max_by(|a, b| {
+            if lower_is_better(c) {
+                b.2.total_cmp(&a.2)
+            } else {
+                a.2.total_cmp(&b.2)
+            }
+        });
         if let Some((m, p, v)) = best {
             out.push(Best { column: c.clone(), model: m.clone(), point: p.clone(), value: v });
         }

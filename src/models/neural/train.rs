@@ -190,7 +190,13 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
             // the tables (validation, the saved model) as it would have left them.
             store.catch_up(&opt);
             let secs = t0.elapsed().as_secs_f64();
-            epochs.push(EpochLog { epoch: epoch + 1, loss: loss_sum / n_ex.max(1) as f64, seconds: secs, throughput: n_ex as f64 / secs.max(1e-9), ..Default::default() });
+            epochs.push(EpochLog {
+                epoch: epoch + 1,
+                loss: loss_sum / n_ex.max(1) as f64,
+                seconds: secs,
+                throughput: n_ex as f64 / secs.max(1e-9),
+                ..Default::default()
+            });
             if let Some(validation) = &validation {
                 let iv = item_tower.encode(&store, &all_items, &|_| Vec::new());
                 let uv = user_tower.encode(&store, &validation.users, &hist_of);

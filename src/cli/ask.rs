@@ -339,7 +339,7 @@ pub(super) fn export(args: ExportArgs) -> i32 {
         // without history): say how many, and list their ids beside the vectors (JSON, so
         // any id survives), rather than let them pass as embeddings.
         if !served.scores_items {
-            let untrained: Vec<&str> = (0..vectors.rows).filter(|&r| vectors.row(r).iter().all(|&x| x == 0.0)).map(|r| ids[r].as_str()).collect();
+            let untrained: Vec<&str> = crate::index::common::untrained_rows(vectors).into_iter().map(|r| ids[r as usize].as_str()).collect();
             if !untrained.is_empty() {
                 let name = format!("{stem}.{side}.untrained.json");
                 notes.push(format!("{} of {} {side} have no trained vector (their rows are zeros); their ids: {name}", untrained.len(), vectors.rows));

@@ -28,6 +28,9 @@ pub struct Served {
     pub no_geometry: Option<&'static str>,
     /// The run's index kind: whether its answers are exact.
     pub index_kind: &'static IndexKind,
+    /// Items without a trained vector (all-zero rows), sorted, found once at load: left out
+    /// of every answer, as the eval stage leaves them out.
+    pub untrained: Vec<u32>,
 }
 
 /// How `similar` ranks, as [`Served::similar_by`] decides it.
@@ -91,6 +94,7 @@ impl<'a> Executor<'a> {
         let index = self.load_index(&keys.index, &run.index.search)?;
         let model = &run.model.model;
         let no_geometry = if model.scores_items() { None } else { model.geometry_note() };
+        let untrained = crate::index::common::untrained_rows(&trained.items);
         Ok(Served {
             dataset,
             split,
@@ -101,6 +105,7 @@ impl<'a> Executor<'a> {
             model_kind: run.model.kind.kind,
             no_geometry,
             index_kind: run.index.kind,
+            untrained,
         })
     }
 }
@@ -175,7 +180,7 @@ impl Served {
         seen.sort_unstable();
         seen.dedup();
         // Never an item the model did not train (the eval stage leaves them out too).
-        let seen = crate::index::common::merged(&seen, &crate::index::common::untrained_rows(&self.trained.items));
+        let seen = crate::index::common::merged(&seen, &self.untrained);
         let hits = self.index.search(self.trained.users.row(u as usize), k, &seen)?;
         Ok(self.answers(hits))
     }
@@ -220,7 +225,7 @@ impl Served {
         let i = self.item(item_raw)?;
         // An item the model never trained on (no training interaction) has an all-zero
         // vector: every item would tie at score 0, an arbitrary answer.
-        if !self.scores_items && self.trained.items.row(i as usize).iter().all(|&x| x == 0.0) {
+        if !self.scores_items && self.untrained.binary_search(&i).is_ok() {
             bail!(
                 "item `{}` has no trained vector (it has no training interaction), so nothing is similar to it by this model",
                 crate::term::escape_controls(self.dataset.items.raw(i))
@@ -233,7 +238,7 @@ impl Served {
         } else {
             self.trained.items.row(i as usize)
         };
-        let exclude = crate::index::common::merged(&[i], &crate::index::common::untrained_rows(&self.trained.items));
+        let exclude = crate::index::common::merged(&[i], &self.untrained);
         let hits = match by {
             SimilarBy::ModelScore | SimilarBy::Index(_) => self.index.search(query, k, &exclude)?,
             SimilarBy::Exact(m) => crate::index::flat::FlatIndex::build(&self.trained.items, m)?.search(query, k, &exclude)?,

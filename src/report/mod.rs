@@ -509,9 +509,10 @@ pub fn write_experiment(exp: &Experiment, rows: &[Row], same_dataset: &[(&Experi
     if let Some(p) = pareto::write_combined_plot(exp, &tables)? {
         crate::say!("pareto plot of every experiment on this dataset: {}", p.display());
     }
-    write_run_json(exp)?;
-    // The page to look at, and the folder's list of pages.
-    crate::interrupt::write_set(&dir, &[("index.html", html::page(exp, &paper, &t, &plotted))])?;
+    // The page to look at with the run.json it was made from (the previous run was kept
+    // above), and the folder's list of pages.
+    let run_json = serde_json::to_string_pretty(&history::run_json(exp))?;
+    crate::interrupt::write_set(&dir, &[("index.html", html::page(exp, &paper, &t, &plotted)), ("run.json", run_json)])?;
     crate::interrupt::write_set(&exp.section.results_dir, &[("index.html", html::index(&exp.section.results_dir)?)])?;
     crate::say!("report page: {}", dir.join("index.html").display());
     Ok(())

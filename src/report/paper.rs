@@ -65,7 +65,7 @@ fn timing(h: &str) -> bool {
 
 /// A ranking column's metric and cut-off (`Recall@10` -> (`Recall`, 10)); `exact` and
 /// `ANNRecall` columns included; analysis columns (`map kNN@10`) are not ranking columns.
-fn cut_off(h: &str) -> Option<(&str, usize)> {
+pub(super) fn cut_off(h: &str) -> Option<(&str, usize)> {
     let (m, k) = h.rsplit_once('@')?;
     let bare = m.strip_prefix("exact ").unwrap_or(m);
     (!bare.contains(' ')).then_some(())?;
@@ -74,7 +74,7 @@ fn cut_off(h: &str) -> Option<(&str, usize)> {
 
 /// Whether a metric column is one a reader compares first: a ranking metric at the smallest
 /// cut-off, or a metric without cut-off that is no analysis statistic (Macro-F1, AUC).
-fn main_metric(h: &str, min_k: Option<usize>) -> bool {
+pub(super) fn main_metric(h: &str, min_k: Option<usize>) -> bool {
     match cut_off(h) {
         Some((_, k)) => Some(k) == min_k,
         None => !h.contains(' ') && !h.contains('@'),
@@ -90,7 +90,7 @@ fn wanted(want: &str, h: &str) -> bool {
 
 /// A cell's leading number (`0.1234 ± 0.0056†` -> 0.1234).
 pub fn value(cell: &str) -> Option<f64> {
-    cell.split_whitespace().next()?.trim_end_matches([DAGGER.chars().next().unwrap_or('†'), DDAGGER.chars().next().unwrap_or('‡')]).parse().ok()
+    cell.split_whitespace().next()?.trim_end_matches(|c: char| DAGGER.contains(c) || DDAGGER.contains(c)).parse().ok()
 }
 
 /// Ranks each metric column's cells: the best distinct value is `Best`, the next `Second`

@@ -1,9 +1,10 @@
 //! An experiment in one line, for `results/index.html`: its best model and point per main
-//! metric, read back from its `results.json` (so the list covers every experiment of the
+//! metric (as the paper's metrics table chooses them, [`super::paper`]), read back from its `results.json` (so the list covers every experiment of the
 //! folder, not only those of this invocation).
 
 use super::aggregate::mean_std;
 use super::latex::{lower_is_better, ranked};
+use super::paper::{cut_off, main_metric};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -15,15 +16,6 @@ pub struct Best {
     pub point: String,
     /// Mean over the row's seeds.
     pub value: f64,
-}
-
-/// Whether a column is a main metric: a one-word ranking metric at the smallest cut-off of
-/// the experiment, or a one-word metric without cut-off (Macro-F1, AUC).
-fn main_column(c: &str, min_k: Option<usize>) -> bool {
-    match c.split_once('@') {
-        Some((m, k)) => !m.contains(' ') && k.parse().ok() == min_k,
-        None => !c.contains(' '),
-    }
 }
 
 /// The best (model, point) per main metric of `rows` (the per-seed rows of a
@@ -54,9 +46,9 @@ pub fn best_per_metric(rows: &[Value]) -> Vec<Best> {
         cs.dedup();
         cs
     };
-    let min_k = columns.iter().filter_map(|c| c.split_once('@').and_then(|(m, k)| (!m.contains(' ')).then_some(k)?.parse::<usize>().ok())).min();
+    let min_k = columns.iter().filter_map(|c| cut_off(c).map(|(_, k)| k)).min();
     let mut out = Vec::new();
-    for c in columns.iter().filter(|c| main_column(c, min_k) && ranked(c)) {
+    for c in columns.iter().filter(|c| main_metric(c, min_k) && ranked(c)) {
         let best = groups.iter().filter_map(|((m, p), vals)| Some((m, p, mean_std(vals.get(c)?).0))).max_by(|a, b| {
             if lower_is_better(c) {
                 b.2.total_cmp(&a.2)

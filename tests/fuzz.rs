@@ -143,7 +143,7 @@ proptest! {
     fn movielens_side_files_survive_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400), text in "[0-9a-z,:|\"\t\n .()-]{0,300}") {
         // Valid ratings from the fixtures, each side file replaced by the random body.
         let fx = Path::new("tests/fixtures/movielens");
-        for (variant, sides) in [("ml-1m", &["movies.dat", "users.dat"][..]), ("ml-10m", &["movies.dat", "tags.dat"][..]), ("ml-latest", &["movies.csv", "tags.csv"][..])] {
+        for (variant, sides) in [("ml-1m", &["movies.dat", "users.dat"][..]), ("ml-10m", &["movies.dat", "tags.dat"][..]), ("ml-latest", &["movies.csv", "tags.csv"][..]), ("ml-20m", &["genome-scores.csv", "genome-tags.csv"][..])] {
             for side in sides {
                 for body in [&bytes[..], text.as_bytes()] {
                     let d = tempfile::tempdir().unwrap();

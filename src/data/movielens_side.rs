@@ -8,6 +8,7 @@
 //! | 10M | `tags.dat` | item text `tags` |
 //! | latest | `movies.csv` | item `title`, `genres`, `year` |
 //! | latest | `tags.csv` | item text `tags` |
+//! | 20M, 25M, 32M | `genome-scores.csv` (+ `genome-tags.csv`) | item vector `genome` (1,128 tag relevances) |
 //!
 //! `tags` holds each item's distinct tags (lower-cased, in first-use order), whoever applied
 //! them and without their users or times: the towers read it as item text, so it carries no
@@ -15,6 +16,7 @@
 //! text about the item from the future; filter `tags.*` by time first where that matters.
 
 use super::fields::printable;
+use super::movielens::for_each_line;
 use super::{Dataset, FeatureColumn, IdMap};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
@@ -168,6 +170,104 @@ pub fn tags_csv(path: &Path, ds: &mut Dataset) -> Result<()> {
     let rows = csv_records(path, &["userId", "movieId", "tag", "timestamp"])?;
     push_tags(ds, rows.into_iter().map(|(_, r)| (r[1].to_string(), r[2].to_string())));
     Ok(())
+}
+
+/// `genome-scores.csv` (20M, 25M, 32M): `movieId,tagId,relevance`, one relevance in [0, 1] per
+/// movie and genome tag, as the item vector feature `genome` (movies the genome lacks get NaN,
+/// which the numeric encoder reads as 0 after standardising). `genome-tags.csv` beside it says
+/// how many tags there are; without it, the largest tag id does (a first pass over the file).
+/// Streamed line by line: 20M's file is 11.7M rows, 310 MB.
+pub fn genome_csv(path: &Path, ds: &mut Dataset) -> Result<()> {
+    let tags = path.with_file_name("genome-tags.csv");
+    let dim = if tags.exists() { genome_tag_count(&tags)? } else { genome_max_tag(path)? };
+    let source = if tags.exists() { tags.display() } else { path.display() };
+    if dim == 0 {
+        bail!("{source}: no genome tags (the file lists none)");
+    }
+    // GroupLens's genome has 1,128 tags; a larger count is a damaged file, not a genome to
+    // allocate items x tags numbers for.
+    if dim > MAX_GENOME_TAGS {
+        bail!("{source}: {dim} genome tags, more than the {MAX_GENOME_TAGS} a genome file may have (MovieLens's has 1,128); is it the right file?");
+    }
+    let mut values = vec![f32::NAN; ds.n_items() * dim];
+    let mut last: Option<(String, Option<u32>)> = None;
+    for_each_line(path, |line, raw| {
+        if line == 1 {
+            return genome_header(path, raw);
+        }
+        if raw.trim().is_empty() {
+            return Ok(());
+        }
+        let (movie, tag, relevance) = genome_row(path, line, raw)?;
+        // The file lists each movie's tags together: look the movie up once per movie.
+        let item = match &last {
+            Some((m, i)) if m == movie => *i,
+            _ => {
+                let i = ds.items.get(movie.trim());
+                last = Some((movie.to_string(), i));
+                i
+            }
+        };
+        if tag == 0 || tag as usize > dim {
+            bail!("{}:{line}: tagId {tag} is outside 1..={dim} (the genome has {dim} tags)", path.display());
+        }
+        if let Some(i) = item {
+            values[i as usize * dim + tag as usize - 1] = relevance;
+        }
+        Ok(())
+    })?;
+    ds.item_features.columns.push(FeatureColumn::Vector { name: "genome".into(), dim: dim as u32, values });
+    Ok(())
+}
+
+const MAX_GENOME_TAGS: usize = 10_000;
+
+fn genome_header(path: &Path, raw: &str) -> Result<()> {
+    if raw.trim().eq_ignore_ascii_case("movieId,tagId,relevance") {
+        Ok(())
+    } else {
+        bail!("{}:1: expected the header `movieId,tagId,relevance`, got `{}`", path.display(), printable(raw))
+    }
+}
+
+/// `(movieId, tagId, relevance)` of one row.
+fn genome_row<'a>(path: &Path, line: usize, raw: &'a str) -> Result<(&'a str, u32, f32)> {
+    let mut f = raw.split(',');
+    let (Some(movie), Some(tag), Some(rel), None) = (f.next(), f.next(), f.next(), f.next()) else {
+        bail!("{}:{line}: expected 3 fields (movieId,tagId,relevance), got {}", path.display(), raw.split(',').count());
+    };
+    let tag: u32 = tag.trim().parse().map_err(|_| anyhow!("{}:{line}: tagId `{}` is not a whole number", path.display(), printable(tag)))?;
+    let rel: f32 = rel.trim().parse().map_err(|_| anyhow!("{}:{line}: relevance `{}` is not a number", path.display(), printable(rel)))?;
+    if !rel.is_finite() {
+        bail!("{}:{line}: relevance `{}` is not a finite number", path.display(), rel);
+    }
+    Ok((movie, tag, rel))
+}
+
+/// Tags listed by `genome-tags.csv` (`tagId,tag`), whose ids run from 1.
+fn genome_tag_count(path: &Path) -> Result<usize> {
+    let rows = csv_records(path, &["tagId", "tag"])?;
+    for (k, (line, r)) in rows.iter().enumerate() {
+        if r[0].trim() != (k + 1).to_string() {
+            bail!("{}:{line}: tagId `{}` breaks the numbering 1, 2, 3, ... (expected {})", path.display(), printable(&r[0]), k + 1);
+        }
+    }
+    Ok(rows.len())
+}
+
+/// The largest tag id of `genome-scores.csv`, when `genome-tags.csv` is missing.
+fn genome_max_tag(path: &Path) -> Result<usize> {
+    let mut max = 0;
+    for_each_line(path, |line, raw| {
+        if line == 1 {
+            return genome_header(path, raw);
+        }
+        if !raw.trim().is_empty() {
+            max = max.max(genome_row(path, line, raw)?.1 as usize);
+        }
+        Ok(())
+    })?;
+    Ok(max)
 }
 
 #[cfg(test)]

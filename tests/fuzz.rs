@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use runner::data::vectors::{fvecs, hdf5, npy};
-use runner::data::{edges, movielens, table};
+use runner::data::{edges, given, movielens, table};
 use std::path::Path;
 
 const VALID: &str = r#"[experiment]
@@ -136,6 +136,17 @@ proptest! {
             std::fs::write(&el, body).unwrap();
             let _ = edges::load_edges(&el, None, false);
             let _ = edges::load_edges(&el, Some(&el), true);
+            // A shipped split: each file in turn is the random body, in both formats.
+            std::fs::write(d.path().join("ok.txt"), "0 1 2\n1 2\n").unwrap();
+            std::fs::write(d.path().join("r.txt"), body).unwrap();
+            for (train, test) in [("r.txt", "ok.txt"), ("ok.txt", "r.txt")] {
+                for format in [given::GivenFormat::Lists, given::GivenFormat::Pairs] {
+                    let p = given::GivenParams { train: train.into(), test: test.into(), valid: None, format };
+                    if let Ok(ds) = given::load(&p, d.path()) {
+                        let _ = given::split(&ds, &given::GivenSplit::default());
+                    }
+                }
+            }
         }
     }
 

@@ -3,7 +3,7 @@
 //!
 //! This file holds the dataset types and the registry of dataset kinds ([`DatasetKind`],
 //! [`KINDS`], [`resolve`], [`file_fingerprint`]); each loader is a file of its own
-//! (`movielens`, `table`, `synthetic`, `edges`, `vectors`) that imports the registry's types
+//! (`movielens`, `table`, `synthetic`, `edges`, `vectors`, `given`) that imports the registry's types
 //! from here.
 
 pub mod corpus;
@@ -12,6 +12,7 @@ pub mod features;
 pub mod fetch;
 mod fields;
 pub mod filter;
+pub mod given;
 pub mod movielens;
 pub mod movielens_side;
 pub mod split;
@@ -114,6 +115,16 @@ pub struct Dataset {
     /// Set by vectors datasets (`kind = "vectors"`): base and query vectors and the true
     /// neighbours, with no interactions; the queries are the users, the base vectors the items.
     pub vectors: Option<std::sync::Arc<vectors::VectorSet>>,
+    /// Set by datasets that ship their split (`kind = "given"`): the interactions are the
+    /// training rows, then the validation rows, then the test rows.
+    pub given: Option<GivenParts>,
+}
+
+/// Where a shipped split's parts start in [`Dataset::interactions`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct GivenParts {
+    pub valid_from: usize,
+    pub test_from: usize,
 }
 
 /// What a graph dataset adds to its interactions.
@@ -138,6 +149,7 @@ impl Dataset {
             item_features: self.item_features.clone(),
             graph: self.graph.clone(),
             vectors: self.vectors.clone(),
+            given: self.given,
         }
     }
 
@@ -181,7 +193,7 @@ impl std::fmt::Debug for DatasetKind {
     }
 }
 
-pub static KINDS: &[&DatasetKind] = &[&movielens::KIND, &table::KIND, &synthetic::KIND, &edges::KIND, &vectors::KIND];
+pub static KINDS: &[&DatasetKind] = &[&movielens::KIND, &table::KIND, &synthetic::KIND, &edges::KIND, &vectors::KIND, &given::KIND];
 
 pub fn lookup(kind: &str) -> Option<&'static DatasetKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)

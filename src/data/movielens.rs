@@ -2,7 +2,7 @@
 //! titles, genres, tags and user features beside them: 100K's here, the others' in
 //! [`super::movielens_side`]), downloaded first when `fetch` is on.
 
-use super::fields::{printable, timestamp};
+use super::fields::{for_each_line, printable, timestamp};
 use super::movielens_side::{self as side, fill_nan_with_mean};
 use super::{canon, file_fingerprint, resolve, Dataset, DatasetKind, FeatureColumn, FeatureTable, IdMap, Interaction};
 use crate::params::{self, ParamError, Validate};
@@ -155,37 +155,6 @@ fn rating_value(path: &Path, line: usize, s: &str) -> Result<f32> {
         bail!("{}:{line}: rating `{}` is not a finite number", path.display(), s.trim());
     }
     Ok(r as f32)
-}
-
-/// Calls `each(line number, line)` for every line of `path`, read in 1 MiB blocks rather
-/// than whole: a 20M-rating file is 500 MB of text, which would otherwise sit in memory beside
-/// the interactions parsed from it. Lines are UTF-8 or, failing that, Latin-1 (as
-/// [`read_text`]); a trailing `\r` is dropped.
-pub(super) fn for_each_line(path: &Path, mut each: impl FnMut(usize, &str) -> Result<()>) -> Result<()> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    let mut r = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut buf = Vec::new();
-    let mut latin = String::new();
-    let mut line = 0;
-    loop {
-        buf.clear();
-        if r.read_until(b'\n', &mut buf).with_context(|| format!("cannot read `{}`", path.display()))? == 0 {
-            return Ok(());
-        }
-        line += 1;
-        let mut bytes = buf.as_slice();
-        bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        match std::str::from_utf8(bytes) {
-            Ok(text) => each(line, text)?,
-            Err(_) => {
-                latin.clear();
-                latin.extend(bytes.iter().map(|&b| b as char));
-                each(line, &latin)?;
-            }
-        }
-    }
 }
 
 /// Dense ids of numeric raw ids, remembering the last one: ratings files list a user's

@@ -15,8 +15,7 @@
 //! user's interaction into training. Tags applied after a temporal split's cut-off are still
 //! text about the item from the future; filter `tags.*` by time first where that matters.
 
-use super::fields::printable;
-use super::movielens::for_each_line;
+use super::fields::{for_each_line, printable};
 use super::{Dataset, FeatureColumn, IdMap};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;

@@ -5,8 +5,8 @@
 
 use super::artifacts as art;
 use crate::data::{Dataset, FeatureColumn, FeatureTable, GraphData, IdMap};
-use crate::linalg::Matrix;
 use crate::graph::NodeLabels;
+use crate::linalg::Matrix;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -28,6 +28,9 @@ struct DatasetMeta {
     /// `users` / `items` are left empty (the rows' numbers, rebuilt on reading).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     vectors: Option<VectorsMeta>,
+    /// Datasets that ship their split only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    given: Option<crate::data::GivenParts>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -74,9 +77,13 @@ pub(super) fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
             node_classes: g.labels.as_ref().map(|l| l.of_node.clone()),
         }),
         vectors: ds.vectors.as_ref().map(|v| VectorsMeta { k: v.k, metric: v.metric, from_file: v.from_file }),
+        given: ds.given,
     };
     art::write_json(&dir.join("dataset.json"), &meta)?;
     let mut info = json!({"users": ds.n_users(), "items": ds.n_items(), "interactions": ds.interactions.len()});
+    if let Some(g) = crate::data::given::unseen(ds) {
+        info["given"] = g;
+    }
     if let Some(v) = &ds.vectors {
         info["vectors"] = json!({"dim": v.base.cols, "k": v.k, "metric": v.metric, "ground_truth": if v.from_file { "file" } else { "exact search" }});
     }
@@ -124,6 +131,7 @@ pub(super) fn read_dataset(dir: &Path, interactions: bool) -> Result<Dataset> {
         users,
         items,
         vectors,
+        given: meta.given,
         item_titles: meta.item_titles,
         user_features: meta.user_features,
         item_features: meta.item_features,

@@ -60,17 +60,26 @@ fn push_movies(ds: &mut Dataset, rows: Vec<(String, String, Vec<String>)>) {
     ds.item_features.columns.push(FeatureColumn::Numeric { name: "year".into(), values: years });
 }
 
-/// The item text `tags` from rows `(item id, tag)`.
-fn push_tags(ds: &mut Dataset, rows: impl Iterator<Item = (String, String)>) {
-    let mut tags: Vec<Vec<String>> = vec![Vec::new(); ds.n_items()];
-    for (id, tag) in rows {
-        let Some(i) = ds.items.get(id.trim()) else { continue };
+/// The item text `tags`, gathered row by row.
+struct Tags(Vec<Vec<String>>);
+
+impl Tags {
+    fn new(n_items: usize) -> Self {
+        Tags(vec![Vec::new(); n_items])
+    }
+
+    /// Adds `tag` to item `id`'s distinct tags (ids the ratings lack are skipped).
+    fn add(&mut self, ds: &Dataset, id: &str, tag: &str) {
+        let Some(i) = ds.items.get(id.trim()) else { return };
         let t = tag.trim().to_lowercase();
-        if !t.is_empty() && !tags[i as usize].contains(&t) {
-            tags[i as usize].push(t);
+        if !t.is_empty() && !self.0[i as usize].contains(&t) {
+            self.0[i as usize].push(t);
         }
     }
-    ds.item_features.columns.push(FeatureColumn::Text { name: "tags".into(), values: tags.into_iter().map(|t| t.join(", ")).collect() });
+
+    fn push(self, ds: &mut Dataset) {
+        ds.item_features.columns.push(FeatureColumn::Text { name: "tags".into(), values: self.0.into_iter().map(|t| t.join(", ")).collect() });
+    }
 }
 
 /// Lines of a `::`-separated file (1M, 10M) with exactly `n` fields, numbered from 1.
@@ -125,32 +134,49 @@ pub fn users_dat(path: &Path, ds: &mut Dataset) -> Result<()> {
 /// `tags.dat` (10M): `user::item::tag::timestamp`.
 pub fn tags_dat(path: &Path, ds: &mut Dataset) -> Result<()> {
     let text = super::movielens::read_text(path)?;
-    let rows =
-        dat_rows(path, &text, 4, "user::item::tag::timestamp").map(|r| r.map(|(_, c)| (c[1].to_string(), c[2].to_string()))).collect::<Result<Vec<_>>>()?;
-    push_tags(ds, rows.into_iter());
+    let mut tags = Tags::new(ds.n_items());
+    for row in dat_rows(path, &text, 4, "user::item::tag::timestamp") {
+        let (_, c) = row?;
+        tags.add(ds, c[1], c[2]);
+    }
+    tags.push(ds);
     Ok(())
 }
 
-/// The records of a CSV file with a header (quoted fields as the latest format writes titles
-/// with commas), each with its line number, and the header checked against `want`.
-fn csv_records(path: &Path, want: &[&str]) -> Result<Vec<(u64, csv::StringRecord)>> {
+/// Calls `each(line, record)` for the records of a CSV file with a header (quoted fields as
+/// the latest format writes titles with commas), one record at a time, after checking the
+/// header against `want`.
+fn csv_each(path: &Path, want: &[&str], mut each: impl FnMut(u64, &csv::StringRecord) -> Result<()>) -> Result<()> {
     let mut r = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_path(path).with_context(|| format!("cannot read `{}`", path.display()))?;
     let header = r.headers().map_err(|e| anyhow!("{}:1: {e}", path.display()))?.clone();
     if header.len() < want.len() || want.iter().zip(header.iter()).any(|(w, h)| !h.trim().eq_ignore_ascii_case(w)) {
         bail!("{}:1: expected the header `{}`, got `{}`", path.display(), want.join(","), printable(&header.iter().collect::<Vec<_>>().join(",")));
     }
-    let mut out = Vec::new();
-    for rec in r.records() {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            anyhow!("{}:{line}: {}", path.display(), printable(&e.to_string()))
-        })?;
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match r.read_record(&mut rec) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                bail!("{}:{line}: {}", path.display(), printable(&e.to_string()));
+            }
+        }
         let line = rec.position().map_or(0, |p| p.line());
         if rec.len() < want.len() {
             bail!("{}:{line}: expected {} fields ({}), got {}", path.display(), want.len(), want.join(","), rec.len());
         }
-        out.push((line, rec));
+        each(line, &rec)?;
     }
+}
+
+/// The records of a small CSV file (see [`csv_each`]), each with its line number.
+fn csv_records(path: &Path, want: &[&str]) -> Result<Vec<(u64, csv::StringRecord)>> {
+    let mut out = Vec::new();
+    csv_each(path, want, |line, rec| {
+        out.push((line, rec.clone()));
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -164,10 +190,14 @@ pub fn movies_csv(path: &Path, ds: &mut Dataset) -> Result<()> {
     Ok(())
 }
 
-/// `tags.csv` (latest): `userId,movieId,tag,timestamp`.
+/// `tags.csv` (latest): `userId,movieId,tag,timestamp`, streamed (ml-32m's has 2M rows).
 pub fn tags_csv(path: &Path, ds: &mut Dataset) -> Result<()> {
-    let rows = csv_records(path, &["userId", "movieId", "tag", "timestamp"])?;
-    push_tags(ds, rows.into_iter().map(|(_, r)| (r[1].to_string(), r[2].to_string())));
+    let mut tags = Tags::new(ds.n_items());
+    csv_each(path, &["userId", "movieId", "tag", "timestamp"], |_, r| {
+        tags.add(ds, &r[1], &r[2]);
+        Ok(())
+    })?;
+    tags.push(ds);
     Ok(())
 }
 

@@ -6,7 +6,6 @@
 use super::artifacts as art;
 use crate::data::{Dataset, FeatureColumn, FeatureTable, GraphData, IdMap};
 use crate::graph::NodeLabels;
-use crate::linalg::Matrix;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -58,8 +57,7 @@ pub(super) fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
     for (side, table) in [("user", &ds.user_features), ("item", &ds.item_features)] {
         for (k, c) in table.columns.iter().enumerate() {
             if let FeatureColumn::Vector { dim, values, .. } = c {
-                let m = Matrix::from_vec(c.len(), *dim as usize, values.clone())?;
-                art::write_matrix(&dir.join(vector_file(side, k)), &m)?;
+                art::write_rows(&dir.join(vector_file(side, k)), c.len(), *dim as usize, values)?;
             }
         }
     }

@@ -15,7 +15,7 @@
 //! user's interaction into training. Tags applied after a temporal split's cut-off are still
 //! text about the item from the future; filter `tags.*` by time first where that matters.
 
-use super::fields::{for_each_line, printable};
+use super::fields::{for_each_line, par_blocks, printable};
 use super::{Dataset, FeatureColumn, IdMap};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
@@ -219,29 +219,42 @@ pub fn genome_csv(path: &Path, ds: &mut Dataset) -> Result<()> {
         bail!("{source}: {dim} genome tags, more than the {MAX_GENOME_TAGS} a genome file may have (MovieLens's has 1,128); is it the right file?");
     }
     let mut values = vec![f32::NAN; ds.n_items() * dim];
-    let mut last: Option<(String, Option<u32>)> = None;
-    for_each_line(path, |line, raw| {
-        if line == 1 {
-            return genome_header(path, raw);
-        }
-        if raw.trim().is_empty() {
-            return Ok(());
-        }
-        let (movie, tag, relevance) = genome_row(path, line, raw)?;
-        // The file lists each movie's tags together: look the movie up once per movie.
-        let item = match &last {
-            Some((m, i)) if m == movie => *i,
-            _ => {
-                let i = ds.items.get(movie.trim());
-                last = Some((movie.to_string(), i));
-                i
+    let items = &ds.items;
+    // Each block's (position, relevance) pairs, parsed in parallel (`par_blocks`).
+    let parse = |first: usize, text: &str| -> Result<Vec<(usize, f32)>> {
+        let mut out = Vec::with_capacity(text.len() / 20);
+        let mut last: Option<(&str, Option<u32>)> = None;
+        for (k, raw) in text.lines().enumerate() {
+            let line = first + k;
+            if line == 1 {
+                genome_header(path, raw)?;
+                continue;
             }
-        };
-        if tag == 0 || tag as usize > dim {
-            bail!("{}:{line}: tagId {tag} is outside 1..={dim} (the genome has {dim} tags)", path.display());
+            if raw.trim().is_empty() {
+                continue;
+            }
+            let (movie, tag, relevance) = genome_row(path, line, raw)?;
+            if tag == 0 || tag as usize > dim {
+                bail!("{}:{line}: tagId {tag} is outside 1..={dim} (the genome has {dim} tags)", path.display());
+            }
+            // The file lists each movie's tags together: look the movie up once per movie.
+            let item = match last {
+                Some((m, i)) if m == movie => i,
+                _ => {
+                    let i = items.get(movie.trim());
+                    last = Some((movie, i));
+                    i
+                }
+            };
+            if let Some(i) = item {
+                out.push((i as usize * dim + tag as usize - 1, relevance));
+            }
         }
-        if let Some(i) = item {
-            values[i as usize * dim + tag as usize - 1] = relevance;
+        Ok(out)
+    };
+    par_blocks(path, parse, |pairs| {
+        for (at, r) in pairs {
+            values[at] = r;
         }
         Ok(())
     })?;

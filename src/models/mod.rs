@@ -12,6 +12,7 @@ pub mod ease;
 pub mod item2vec;
 pub mod item_space;
 pub mod itemknn;
+pub mod lightgcn;
 pub mod neural;
 pub mod node2vec;
 pub mod passthrough;
@@ -242,6 +243,7 @@ pub static KINDS: &[&ModelKind] = &[
     &itemknn::KIND,
     &als::KIND,
     &bpr::KIND,
+    &lightgcn::KIND,
 ];
 
 pub fn lookup(kind: &str) -> Option<&'static ModelKind> {

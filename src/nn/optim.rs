@@ -78,7 +78,7 @@ impl Default for OptimConfig {
 /// of this slice (global for dense parameters, per row for lazy sparse updates).
 #[allow(clippy::too_many_arguments)]
 #[inline]
-pub(super) fn update_row(cfg: &OptimConfig, lr: f32, t: u32, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+pub fn update_row(cfg: &OptimConfig, lr: f32, t: u32, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports AVX2 and FMA (checked just above).

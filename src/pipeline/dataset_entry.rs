@@ -67,8 +67,8 @@ pub(super) fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
         users: ids(&ds.users),
         items: ids(&ds.items),
         item_titles: ds.item_titles.clone(),
-        user_features: ds.user_features.clone(),
-        item_features: ds.item_features.clone(),
+        user_features: without_vectors(&ds.user_features),
+        item_features: without_vectors(&ds.item_features),
         graph: ds.graph.as_ref().map(|g| GraphMeta {
             directed: g.directed,
             label_classes: g.labels.as_ref().map(|l| l.classes.raws().to_vec()),
@@ -86,6 +86,20 @@ pub(super) fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
         info["vectors"] = json!({"dim": v.base.cols, "k": v.k, "metric": v.metric, "ground_truth": if v.from_file { "file" } else { "exact search" }});
     }
     Ok(info)
+}
+
+/// A copy of `table` whose vector columns leave their numbers behind (they go to their own
+/// files; `dataset.json` skips them, so copying them would only double the peak memory).
+fn without_vectors(table: &FeatureTable) -> FeatureTable {
+    let columns = table
+        .columns
+        .iter()
+        .map(|c| match c {
+            FeatureColumn::Vector { name, dim, .. } => FeatureColumn::Vector { name: name.clone(), dim: *dim, values: Vec::new() },
+            other => other.clone(),
+        })
+        .collect();
+    FeatureTable { columns }
 }
 
 /// The file of column `k` of a side's features, when it is a vector column.

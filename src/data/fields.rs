@@ -68,7 +68,7 @@ pub fn for_each_line(path: &Path, mut each: impl FnMut(usize, &str) -> Result<()
     }
 }
 
-/// Reads `path` in blocks of about 4 MiB cut at line ends and parses up to 8 blocks at a time
+/// Reads `path` in blocks of about 4 MiB cut at line ends and parses up to 4 blocks at a time
 /// in parallel, `parse(number of the block's first line, block)`, handing each block's result
 /// to `apply` in file order. For files of many short rows (the tag genome's 11.7M), whose
 /// parsing rather than reading is the cost: two cores parse about twice as fast as one, and
@@ -77,7 +77,7 @@ pub fn par_blocks<T: Send>(path: &Path, parse: impl Fn(usize, &str) -> Result<T>
     use rayon::prelude::*;
     use std::io::Read;
     const BLOCK: usize = 4 << 20;
-    const WAVE: usize = 8;
+    const WAVE: usize = 4;
     let mut file = std::fs::File::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
     let mut carry: Vec<u8> = Vec::new();
     let mut line = 1;

@@ -218,10 +218,13 @@ pub fn genome_csv(path: &Path, ds: &mut Dataset) -> Result<()> {
     if dim > MAX_GENOME_TAGS {
         bail!("{source}: {dim} genome tags, more than the {MAX_GENOME_TAGS} a genome file may have (MovieLens's has 1,128); is it the right file?");
     }
+    if ds.n_items() * dim > u32::MAX as usize {
+        bail!("{}: {} items x {dim} genome tags is more numbers than the genome column holds (2^32)", path.display(), ds.n_items());
+    }
     let mut values = vec![f32::NAN; ds.n_items() * dim];
     let items = &ds.items;
     // Each block's (position, relevance) pairs, parsed in parallel (`par_blocks`).
-    let parse = |first: usize, text: &str| -> Result<Vec<(usize, f32)>> {
+    let parse = |first: usize, text: &str| -> Result<Vec<(u32, f32)>> {
         let mut out = Vec::with_capacity(text.len() / 20);
         let mut last: Option<(&str, Option<u32>)> = None;
         for (k, raw) in text.lines().enumerate() {
@@ -247,14 +250,14 @@ pub fn genome_csv(path: &Path, ds: &mut Dataset) -> Result<()> {
                 }
             };
             if let Some(i) = item {
-                out.push((i as usize * dim + tag as usize - 1, relevance));
+                out.push(((i as usize * dim + tag as usize - 1) as u32, relevance));
             }
         }
         Ok(out)
     };
     par_blocks(path, parse, |pairs| {
         for (at, r) in pairs {
-            values[at] = r;
+            values[at as usize] = r;
         }
         Ok(())
     })?;

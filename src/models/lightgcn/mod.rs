@@ -160,10 +160,12 @@ impl Model for LightGcn {
                 (e, Adam { m: m.data, v: v.data, t })
             }
             None => {
-                // Xavier-uniform, as RecBole's LightGCN initialises its embeddings.
+                // Xavier-uniform per table (users, items), as RecBole's LightGCN initialises
+                // its two embedding tables.
                 let mut rng = Xoshiro256PlusPlus::seed_from_u64(input.seed);
-                let bound = (6.0 / (n + d) as f32).sqrt();
-                let data = (0..n * d).map(|_| rng.gen_range(-bound..bound)).collect();
+                let bound = |rows: usize| (6.0 / (rows + d) as f32).sqrt();
+                let (bu, bi) = (bound(nu), bound(split.n_items));
+                let data = (0..n * d).map(|k| if k < nu * d { rng.gen_range(-bu..bu) } else { rng.gen_range(-bi..bi) }).collect();
                 (Matrix { rows: n, cols: d, data }, Adam { m: vec![0.0; n * d], v: vec![0.0; n * d], t: 0 })
             }
         };

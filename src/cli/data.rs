@@ -18,22 +18,26 @@ fn data_dir(arg: &DataDirArg) -> Result<PathBuf, i32> {
 /// `runner data list | fetch`: exit 0 when every name is there, 1 when a fetch failed, 2 for
 /// an unknown name.
 pub(super) fn data(cmd: DataCommand) -> i32 {
-    use crate::data::fetch;
+    use crate::data::{fetch, fetch_amazon};
     match cmd {
         DataCommand::List(dir) => {
             let root = match data_dir(&dir) {
                 Ok(r) => r,
                 Err(code) => return code,
             };
+            let here = |name: &str| if root.join(name).exists() { "present" } else { "-" };
             for p in fetch::CATALOGUE {
-                let here = if root.join(p.name).exists() { "present" } else { "-" };
-                crate::say!("{:<16} {:>7}  {:<8} {}", p.name, p.size, here, p.about);
+                crate::say!("{:<16} {:>7}  {:<8} {}", p.name, p.size, here(p.name), p.about);
+            }
+            for c in fetch_amazon::CATEGORIES {
+                let name = fetch_amazon::fetch_name(c.name);
+                crate::say!("{name:<16} {:>7}  {:<8} Amazon Reviews 2023, {}: {} ratings, item metadata", "-", here(&name), c.name, c.ratings);
             }
             crate::say!("data folder: {}", root.display());
             0
         }
         DataCommand::Fetch(args) => {
-            if let Some(e) = args.names.iter().find_map(|n| fetch::lookup(n).err()) {
+            if let Some(e) = args.names.iter().find_map(|n| fetch::check(n).err()) {
                 eprintln!("error: {e}");
                 return 2;
             }
@@ -41,15 +45,16 @@ pub(super) fn data(cmd: DataCommand) -> i32 {
                 Ok(r) => r,
                 Err(code) => return code,
             };
-            let mirror = args.mirror.clone().unwrap_or_else(fetch::default_mirror);
             exit_on_interrupt(|_| "the partial download is kept under .fetch/; run the same command again to resume".into());
             let mut code = 0;
             for name in &args.names {
                 let dest = root.join(name);
                 let bar = fetch::Bar::new(!args.quiet);
+                let mirror = args.mirror.clone().unwrap_or_else(|| fetch::default_mirror(name));
                 match fetch::fetch(name, &dest, &mirror, &bar) {
                     Ok(fetch::Fetched::Present(p)) => crate::say!("{name}: already in {}", p.display()),
                     Ok(fetch::Fetched::Unpacked(p)) => crate::say!("{name}: downloaded, verified and unpacked into {}", p.display()),
+                    Ok(fetch::Fetched::Downloaded(p)) => crate::say!("{name}: downloaded and verified into {}", p.display()),
                     Err(e) => {
                         eprintln!("error: {name}: {e:#}");
                         code = 1;

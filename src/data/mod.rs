@@ -3,13 +3,15 @@
 //!
 //! This file holds the dataset types and the registry of dataset kinds ([`DatasetKind`],
 //! [`KINDS`], [`resolve`], [`file_fingerprint`]); each loader is a file of its own
-//! (`movielens`, `table`, `synthetic`, `edges`, `vectors`) that imports the registry's types
+//! (`movielens`, `table`, `synthetic`, `edges`, `vectors`, `amazon`) that imports the registry's types
 //! from here.
 
+pub mod amazon;
 pub mod corpus;
 pub mod edges;
 pub mod features;
 pub mod fetch;
+pub mod fetch_amazon;
 mod fields;
 pub mod filter;
 pub mod movielens;
@@ -181,7 +183,7 @@ impl std::fmt::Debug for DatasetKind {
     }
 }
 
-pub static KINDS: &[&DatasetKind] = &[&movielens::KIND, &table::KIND, &synthetic::KIND, &edges::KIND, &vectors::KIND];
+pub static KINDS: &[&DatasetKind] = &[&movielens::KIND, &table::KIND, &synthetic::KIND, &edges::KIND, &vectors::KIND, &amazon::KIND];
 
 pub fn lookup(kind: &str) -> Option<&'static DatasetKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)

@@ -205,34 +205,37 @@ fn the_text_amazon_config_runs_on_the_fixture() {
 // --- runner data fetch amazon-<Category> -------------------------------------------------
 
 /// Serves `raw/review_categories/All_Beauty.jsonl.gz` and
-/// `raw/meta_categories/meta_All_Beauty.jsonl.gz` (honouring `Range`); logs each path.
+/// `raw/meta_categories/meta_All_Beauty.jsonl.gz` (honouring `Range`; the meta file can be
+/// swapped between requests); logs each path and its `Range` header.
 struct Server {
     port: u16,
-    log: Arc<Mutex<Vec<String>>>,
+    meta: Arc<Mutex<Vec<u8>>>,
+    log: Arc<Mutex<Vec<(String, Option<usize>)>>>,
 }
 
 fn serve(reviews: Vec<u8>, meta: Vec<u8>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let l = log.clone();
+    let meta = Arc::new(Mutex::new(meta));
+    let (l, m) = (log.clone(), meta.clone());
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let (l, r, m) = (l.clone(), reviews.clone(), meta.clone());
+            let (l, r, m) = (l.clone(), reviews.clone(), m.lock().unwrap().clone());
             std::thread::spawn(move || answer(stream, &r, &m, &l));
         }
     });
-    Server { port, log }
+    Server { port, meta, log }
 }
 
-fn answer(mut stream: TcpStream, reviews: &[u8], meta: &[u8], log: &Mutex<Vec<String>>) {
+fn answer(mut stream: TcpStream, reviews: &[u8], meta: &[u8], log: &Mutex<Vec<(String, Option<usize>)>>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request = String::new();
     if reader.read_line(&mut request).is_err() {
         return;
     }
     let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut from = 0usize;
+    let mut from = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
@@ -240,11 +243,12 @@ fn answer(mut stream: TcpStream, reviews: &[u8], meta: &[u8], log: &Mutex<Vec<St
         }
         if let Some((k, v)) = line.split_once(':') {
             if k.eq_ignore_ascii_case("range") {
-                from = v.trim().trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap_or(0);
+                from = v.trim().trim_start_matches("bytes=").trim_end_matches('-').parse().ok();
             }
         }
     }
-    log.lock().unwrap().push(path.clone());
+    log.lock().unwrap().push((path.clone(), from));
+    let from = from.unwrap_or(0);
     let body = match path.as_str() {
         "/raw/review_categories/All_Beauty.jsonl.gz" => reviews,
         "/raw/meta_categories/meta_All_Beauty.jsonl.gz" => meta,
@@ -333,10 +337,19 @@ fn a_truncated_gzip_leaves_no_dataset_folder() {
         .collect();
     parts.sort();
     assert_eq!(parts, ["All_Beauty.jsonl.gz.part"]);
+    // Once the mirror serves a whole file, the next fetch resumes the verified reviews (a
+    // `Range` from their end: nothing more is sent) and completes.
+    *s.meta.lock().unwrap() = fixture_gz("meta_All_Beauty.jsonl");
+    let (code, out, err) = fetch(d.path(), &s, "amazon-All_Beauty");
+    assert_eq!(code, 0, "{out}\n{err}");
+    let reviews_len = fixture_gz("All_Beauty.jsonl").len();
+    let asked: Vec<Option<usize>> = s.log.lock().unwrap().iter().filter(|(p, _)| p.ends_with("/All_Beauty.jsonl.gz")).map(|(_, r)| *r).collect();
+    assert_eq!(asked, [None, Some(reviews_len)]);
+    assert_eq!(load_amazon(&d.path().join("data/amazon-All_Beauty"), "All_Beauty").unwrap().item_features.names().len(), 8);
     // A server with neither file: a 404 naming the URL, nothing created.
     let (code, _, err) = fetch(d.path(), &s, "amazon-Books");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("raw/review_categories/Books.jsonl.gz answered HTTP 404"), "{err}");
     assert!(!d.path().join("data/amazon-Books").exists());
-    assert!(s.log.lock().unwrap().iter().all(|p| p.starts_with("/raw/")), "{:?}", s.log.lock().unwrap());
+    assert!(s.log.lock().unwrap().iter().all(|(p, _)| p.starts_with("/raw/")), "{:?}", s.log.lock().unwrap());
 }

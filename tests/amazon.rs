@@ -210,8 +210,11 @@ fn the_text_amazon_config_runs_on_the_fixture() {
 struct Server {
     port: u16,
     meta: Arc<Mutex<Vec<u8>>>,
-    log: Arc<Mutex<Vec<(String, Option<usize>)>>>,
+    log: Arc<Log>,
 }
+
+/// Each request's path and the start of its `Range`.
+type Log = Mutex<Vec<(String, Option<usize>)>>;
 
 fn serve(reviews: Vec<u8>, meta: Vec<u8>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -228,7 +231,7 @@ fn serve(reviews: Vec<u8>, meta: Vec<u8>) -> Server {
     Server { port, meta, log }
 }
 
-fn answer(mut stream: TcpStream, reviews: &[u8], meta: &[u8], log: &Mutex<Vec<(String, Option<usize>)>>) {
+fn answer(mut stream: TcpStream, reviews: &[u8], meta: &[u8], log: &Log) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request = String::new();
     if reader.read_line(&mut request).is_err() {

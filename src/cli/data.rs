@@ -15,6 +15,9 @@ fn data_dir(arg: &DataDirArg) -> Result<PathBuf, i32> {
     Ok(arg.data_dir.clone().or_else(|| std::env::var_os("RUNNER_DATA_DIR").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("data")))
 }
 
+/// The narrowest name column of `runner data list`.
+const CATALOGUE_WIDTH: usize = 16;
+
 /// `runner data list | fetch`: exit 0 when every name is there, 1 when a fetch failed, 2 for
 /// an unknown name.
 pub(super) fn data(cmd: DataCommand) -> i32 {
@@ -26,12 +29,15 @@ pub(super) fn data(cmd: DataCommand) -> i32 {
                 Err(code) => return code,
             };
             let here = |name: &str| if root.join(name).exists() { "present" } else { "-" };
+            let amazon: Vec<(String, &str)> = fetch_amazon::CATEGORIES.iter().map(|c| (fetch_amazon::fetch_name(c.name), c.ratings)).collect();
+            let w = CATALOGUE_WIDTH.max(amazon.iter().map(|(n, _)| n.len()).max().unwrap_or(0));
             for p in fetch::CATALOGUE {
-                crate::say!("{:<16} {:>7}  {:<8} {}", p.name, p.size, here(p.name), p.about);
+                crate::say!("{:<w$} {:>7}  {:<8} {}", p.name, p.size, here(p.name), p.about);
             }
-            for c in fetch_amazon::CATEGORIES {
-                let name = fetch_amazon::fetch_name(c.name);
-                crate::say!("{name:<16} {:>7}  {:<8} Amazon Reviews 2023, {}: {} ratings, item metadata", "-", here(&name), c.name, c.ratings);
+            // The release publishes no download sizes; the ratings say how large each is.
+            for (name, ratings) in &amazon {
+                let category = name.trim_start_matches("amazon-");
+                crate::say!("{name:<w$} {:>7}  {:<8} Amazon Reviews 2023, {category}: {ratings} ratings, item metadata", "-", here(name));
             }
             crate::say!("data folder: {}", root.display());
             0

@@ -224,8 +224,8 @@ fn review(path: &Path, line: usize, text: &str, ds: &mut Dataset) -> Result<()> 
         Some(s) => timestamp(path, line, &s)?,
         None => bail!("{}:{line}: timestamp `{}` is not a number (milliseconds since 1970)", path.display(), printable(&r.timestamp.to_string())),
     };
-    let user = ds.users.intern(&r.user_id);
-    let item = ds.items.intern(&r.parent_asin);
+    let user = ds.users.intern(r.user_id.trim());
+    let item = ds.items.intern(r.parent_asin.trim());
     ds.interactions.push(Interaction { user, item, rating: rating as f32, ts: ms.div_euclid(1000) });
     Ok(())
 }

@@ -195,7 +195,7 @@ fn the_text_amazon_config_runs_on_the_fixture() {
     let (summary, tables) = run(vec![exp], false);
     assert_eq!(summary.failed, 0);
     let models: Vec<&str> = tables[0].iter().filter_map(|r| r["model"].as_str()).collect();
-    for m in ["popularity", "dssm", "cdssm", "two_tower_text"] {
+    for m in ["popularity", "random", "dssm", "cdssm", "two_tower_text"] {
         assert!(models.contains(&m), "no {m} row in {models:?}");
     }
     let dssm = tables[0].iter().find(|r| r["model"] == "dssm").unwrap();

@@ -97,13 +97,13 @@ pub static KIND: DatasetKind = DatasetKind {
     fingerprint: |v, dir| {
         let p: AmazonParams = params::parse(v)?;
         let files = Files::find(&p.root(dir)?, &p.category)?;
-        file_fingerprint(&files.reviews.iter().chain(files.meta.iter()).cloned().collect::<Vec<_>>())
+        file_fingerprint(&std::iter::once(files.reviews).chain(files.meta).collect::<Vec<_>>())
     },
 };
 
 /// The files of one category in a folder.
 struct Files {
-    reviews: Option<PathBuf>,
+    reviews: PathBuf,
     meta: Option<PathBuf>,
 }
 
@@ -112,21 +112,17 @@ impl Files {
     /// read when both it and a `.jsonl.gz` are there.
     fn find(root: &Path, category: &str) -> Result<Files> {
         let pick = |stem: &str| [format!("{stem}.jsonl"), format!("{stem}.jsonl.gz")].into_iter().map(|n| root.join(n)).find(|p| p.is_file());
-        let files = Files { reviews: pick(category), meta: pick(&format!("meta_{category}")) };
-        if files.reviews.is_none() {
+        let Some(reviews) = pick(category) else {
             let present = categories_in(root);
             let hint = match crate::params::nearest(category, present.iter().map(String::as_str)) {
                 Some(n) => format!(" (did you mean `{n}`?)"),
                 None if !present.is_empty() => format!("; it holds the categories {}", present.join(", ")),
                 None => String::new(),
             };
-            bail!(
-                "`{}` holds no reviews file for category `{}`: expected `{category}.jsonl` or `{category}.jsonl.gz`{hint}",
-                root.display(),
-                printable(category)
-            );
-        }
-        Ok(files)
+            let c = printable(category);
+            bail!("`{}` holds no reviews file for category `{c}`: expected `{c}.jsonl` or `{c}.jsonl.gz`{hint}", root.display());
+        };
+        Ok(Files { reviews, meta: pick(&format!("meta_{category}")) })
     }
 }
 
@@ -234,7 +230,7 @@ fn review(path: &Path, line: usize, text: &str, ds: &mut Dataset) -> Result<()> 
 /// when it is there.
 pub fn load_amazon(root: &Path, category: &str) -> Result<Dataset> {
     let files = Files::find(root, category)?;
-    let reviews = files.reviews.as_deref().unwrap_or(root);
+    let reviews = &files.reviews;
     let mut ds = Dataset { name: format!("amazon-{category}"), ..Default::default() };
     each_line(reviews, |line, text| review(reviews, line, text, &mut ds))?;
     if ds.interactions.is_empty() {

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use runner::data::vectors::{fvecs, hdf5, npy};
-use runner::data::{amazon, edges, movielens, table};
+use runner::data::{amazon, edges, given, movielens, table};
 use std::path::Path;
 
 const VALID: &str = r#"[experiment]
@@ -136,6 +136,17 @@ proptest! {
             std::fs::write(&el, body).unwrap();
             let _ = edges::load_edges(&el, None, false);
             let _ = edges::load_edges(&el, Some(&el), true);
+            // A shipped split: each file in turn is the random body, in both formats.
+            std::fs::write(d.path().join("ok.txt"), "0 1 2\n1 2\n").unwrap();
+            std::fs::write(d.path().join("r.txt"), body).unwrap();
+            for (train, test) in [("r.txt", "ok.txt"), ("ok.txt", "r.txt")] {
+                for format in [given::GivenFormat::Lists, given::GivenFormat::Pairs] {
+                    let p = given::GivenParams { train: train.into(), test: test.into(), valid: None, format };
+                    if let Ok(ds) = given::load(&p, d.path()) {
+                        let _ = given::split(&ds, &given::GivenSplit::default());
+                    }
+                }
+            }
         }
     }
 
@@ -143,7 +154,7 @@ proptest! {
     fn movielens_side_files_survive_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400), text in "[0-9a-z,:|\"\t\n .()-]{0,300}") {
         // Valid ratings from the fixtures, each side file replaced by the random body.
         let fx = Path::new("tests/fixtures/movielens");
-        for (variant, sides) in [("ml-1m", &["movies.dat", "users.dat"][..]), ("ml-10m", &["movies.dat", "tags.dat"][..]), ("ml-latest", &["movies.csv", "tags.csv"][..])] {
+        for (variant, sides) in [("ml-1m", &["movies.dat", "users.dat"][..]), ("ml-10m", &["movies.dat", "tags.dat"][..]), ("ml-latest", &["movies.csv", "tags.csv"][..]), ("ml-20m", &["genome-scores.csv", "genome-tags.csv"][..])] {
             for side in sides {
                 for body in [&bytes[..], text.as_bytes()] {
                     let d = tempfile::tempdir().unwrap();

@@ -98,6 +98,65 @@ fn every_variant_reads_its_side_files() {
     assert!(e.contains("tags.csv:1") && e.contains("expected the header `userId,movieId,tag,timestamp`"), "{e}");
 }
 
+/// The tag genome of 20M / 25M / 32M as the item vector `genome`: one relevance per tag, NaN
+/// for a movie without scores, the size from `genome-tags.csv` or else the largest tag id, and
+/// bad rows named by file and line.
+#[test]
+fn the_tag_genome_is_an_item_vector() {
+    use runner::data::movielens::{load_movielens, MlVariant};
+    use runner::data::FeatureColumn;
+    let fx = std::path::Path::new("tests/fixtures/movielens/ml-20m");
+    let genome = |ds: &runner::data::Dataset, id: &str| -> Vec<f32> {
+        let i = ds.items.get(id).unwrap() as usize;
+        match ds.item_features.get("genome") {
+            Some(FeatureColumn::Vector { dim, values, .. }) => values[i * *dim as usize..(i + 1) * *dim as usize].to_vec(),
+            other => panic!("genome is not a vector: {other:?}"),
+        }
+    };
+    let ds = load_movielens(fx, MlVariant::Auto).unwrap();
+    assert_eq!(ds.item_features.names(), ["title", "genres", "year", "tags", "genome"]);
+    assert_eq!(genome(&ds, "260"), [0.05, 0.95, 0.03, 0.99925]);
+    assert_eq!(genome(&ds, "1"), [0.025, 0.1, 0.9875, 0.2]);
+    assert!(genome(&ds, "1193").iter().all(|x| x.is_nan()), "a movie without scores");
+    assert!(ds.items.get("3000").is_none(), "scores of an unrated movie add no item");
+
+    let d = tempfile::tempdir().unwrap();
+    for f in ["ratings.csv", "genome-scores.csv"] {
+        std::fs::copy(fx.join(f), d.path().join(f)).unwrap();
+    }
+    let ds2 = load_movielens(d.path(), MlVariant::Auto).unwrap();
+    assert_eq!(genome(&ds2, "260"), genome(&ds, "260"), "without genome-tags.csv the largest tag id sizes the vector");
+
+    let scores = std::fs::read_to_string(fx.join("genome-scores.csv")).unwrap();
+    std::fs::copy(fx.join("genome-tags.csv"), d.path().join("genome-tags.csv")).unwrap();
+    for (bad, want) in [
+        (scores.replace("260,4,0.99925", "260,5,0.5"), "genome-scores.csv:29: tagId 5 is outside 1..=4"),
+        (scores.replace("24,2,0.2", "24,2,high"), "genome-scores.csv:15: relevance `high` is not a number"),
+        (scores.replace("24,2,0.2", "24,2"), "genome-scores.csv:15: expected 3 fields"),
+        (scores.replace("movieId,tagId,relevance", "movie,tag,rel"), "genome-scores.csv:1: expected the header"),
+    ] {
+        std::fs::write(d.path().join("genome-scores.csv"), bad).unwrap();
+        let e = format!("{:#}", load_movielens(d.path(), MlVariant::Auto).unwrap_err());
+        assert!(e.contains(want), "{e}");
+    }
+}
+
+/// A tower reads the genome as standardised numbers, end to end through the cache (the vector
+/// travels as a binary file beside `dataset.json`).
+#[test]
+fn a_tower_trains_on_the_genome() {
+    let fx = std::fs::canonicalize("tests/fixtures/movielens").unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let body = format!(
+        "[experiment]\nname = \"genome\"\nseeds = [1]\ndata_dir = \"{}\"\n\n[dataset]\nkind = \"movielens\"\npath = \"ml-20m\"\n\n[split]\nkind = \"leave_last_out\"\n\n[[model]]\nkind = \"two_tower\"\ndim = 8\nembedding_dim = 8\nhidden = [8]\nepochs = 2\nbatch_size = 8\nuser = {{ id = true }}\nitem = {{ id = false, features = [\"genome\", \"year\"] }}\n\n[metrics]\nk = [3]\n",
+        fx.display()
+    );
+    let cfg = write_config(d.path(), "genome.toml", &body);
+    let (summary, tables) = run(vec![load(&cfg, &sandbox_sets(d.path()))], false);
+    assert_eq!(summary.failed, 0);
+    assert!(tables[0][0]["metrics"]["Recall@3"].as_f64().is_some(), "{}", tables[0][0]);
+}
+
 /// A text tower reads 10M's tags and a feature tower 1M's user features, end to end.
 #[test]
 fn towers_train_on_the_side_features_of_1m_and_10m() {

@@ -51,8 +51,9 @@ k = [10]
 metrics = ["recall", "ndcg"]
 TOML
 cd "$here/../.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/runner-ci-target}"
 cargo build --release --quiet
-bin="${CARGO_TARGET_DIR:-$HOME/.cache/runner-ci-target}/release/runner"
+bin="$CARGO_TARGET_DIR/release/runner"
 cd "$OUT"
 /usr/bin/time -v -o time.txt "$bin" run run.toml --jobs 1 2>&1 | tee run.log
 n=$(python3 -c "import json; print(json.load(open('$(ls cache/data/*/manifest.json | head -1)'))['info']['interactions'])")

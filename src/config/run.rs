@@ -125,9 +125,30 @@ pub(super) fn validate_run(t: &Value, mi: usize, overrides: &Overrides, seed: u6
             Some("remove min_rating / k_core / user_core / item_core".into()),
         ));
     }
-    // A vectors dataset brings its own queries: it is not split.
-    let default_split = if vectors { "none" } else { "leave_last_out" };
+    let given = dkind == crate::data::given::KIND.kind;
+    if given && !filter.is_noop() {
+        return Err(sm.error(
+            "dataset",
+            format!("filters ({}) do not apply to a `given` dataset: they would change the split its files ship", filter.describe()),
+            Some("remove min_rating / k_core / user_core / item_core (filter the files themselves to change the protocol)".into()),
+        ));
+    }
+    // A vectors dataset brings its own queries: it is not split; a given dataset its split.
+    let default_split = if vectors {
+        "none"
+    } else if given {
+        "given"
+    } else {
+        "leave_last_out"
+    };
     let (skind, srest) = kind_and_rest(t.get("split").unwrap_or(&null), "split", Some(default_split), &crate::data::split::kind_names(), sm)?;
+    if skind == crate::data::split::GIVEN.kind && !given {
+        return Err(sm.error(
+            "split.kind",
+            format!("`given` uses the split a dataset ships, and a `{dkind}` dataset ships none"),
+            Some("use [dataset] kind = \"given\" with its train / test files, or another split kind".into()),
+        ));
+    }
     let sentry = crate::data::split::lookup(&skind).expect("kind checked above");
     let sparams = (sentry.parse)(&srest).map_err(|e| param_err(sm, "split", e))?;
 

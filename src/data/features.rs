@@ -22,6 +22,17 @@ pub enum FeatureColumn {
     Numeric { name: String, values: Vec<f32> },
     /// Free text per row (titles, descriptions), read by the text encoders.
     Text { name: String, values: Vec<String> },
+    /// `dim` numbers per row, row-major, NaN where the source has none (MovieLens's tag
+    /// genome: 1,128 relevances per movie). The numeric encoder standardises each dimension
+    /// as it does a numeric column. `values` is not serialised: the data stage stores it as a
+    /// binary matrix beside `dataset.json`, since 11.7M numbers as JSON text would be most of
+    /// the entry and slow to read back.
+    Vector {
+        name: String,
+        dim: u32,
+        #[serde(skip)]
+        values: Vec<f32>,
+    },
 }
 
 impl FeatureColumn {
@@ -30,7 +41,8 @@ impl FeatureColumn {
             FeatureColumn::Categorical { name, .. }
             | FeatureColumn::MultiHot { name, .. }
             | FeatureColumn::Numeric { name, .. }
-            | FeatureColumn::Text { name, .. } => name,
+            | FeatureColumn::Text { name, .. }
+            | FeatureColumn::Vector { name, .. } => name,
         }
     }
 
@@ -40,6 +52,7 @@ impl FeatureColumn {
             FeatureColumn::MultiHot { values, .. } => values.len(),
             FeatureColumn::Numeric { values, .. } => values.len(),
             FeatureColumn::Text { values, .. } => values.len(),
+            FeatureColumn::Vector { dim, values, .. } => values.len() / (*dim).max(1) as usize,
         }
     }
 
@@ -96,6 +109,11 @@ impl FeatureTable {
                 }
                 FeatureColumn::Text { name, values } => {
                     FeatureColumn::Text { name: name.clone(), values: keep.iter().map(|i| values[pick(i)].clone()).collect() }
+                }
+                FeatureColumn::Vector { name, dim, values } => {
+                    let d = *dim as usize;
+                    let values = keep.iter().flat_map(|i| values[pick(i) * d..(pick(i) + 1) * d].iter().copied()).collect();
+                    FeatureColumn::Vector { name: name.clone(), dim: *dim, values }
                 }
             })
             .collect();

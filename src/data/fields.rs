@@ -1,7 +1,7 @@
-//! Values read from the text fields of data files, shared by the loaders: timestamps, and a
+//! What the loaders share to read text data files: lines streamed in blocks, timestamps, and a
 //! bad value made safe to quote in an error.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 /// A timestamp: a whole number that fits 64 bits (Unix seconds, milliseconds, or any integer
@@ -35,4 +35,35 @@ pub fn printable(s: &str) -> String {
         out.push_str("...");
     }
     out
+}
+
+/// Calls `each(line number, line)` for every line of `path`, read in 1 MiB blocks rather
+/// than whole: a 20M-rating file is 500 MB of text, which would otherwise sit in memory beside
+/// the interactions parsed from it. Lines are UTF-8 or, failing that, Latin-1 (as
+/// `movielens::read_text`); a trailing `\r` is dropped.
+pub fn for_each_line(path: &Path, mut each: impl FnMut(usize, &str) -> Result<()>) -> Result<()> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut buf = Vec::new();
+    let mut latin = String::new();
+    let mut line = 0;
+    loop {
+        buf.clear();
+        if r.read_until(b'\n', &mut buf).with_context(|| format!("cannot read `{}`", path.display()))? == 0 {
+            return Ok(());
+        }
+        line += 1;
+        let mut bytes = buf.as_slice();
+        bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        match std::str::from_utf8(bytes) {
+            Ok(text) => each(line, text)?,
+            Err(_) => {
+                latin.clear();
+                latin.extend(bytes.iter().map(|&b| b as char));
+                each(line, &latin)?;
+            }
+        }
+    }
 }

@@ -131,8 +131,10 @@ fn densify(ds: Dataset) -> Dataset {
         item_features: ds.item_features.select_rows(&iold),
         // Node ids would no longer match; the data stage refuses filters on graph datasets.
         graph: None,
-        // Likewise base rows and neighbour ids (the config refuses filters on vectors).
+        // Likewise base rows and neighbour ids (the config refuses filters on vectors),
+        // and a shipped split's boundaries (refused on `given` datasets).
         vectors: None,
+        given: None,
     }
 }
 

@@ -3,8 +3,8 @@
 //!
 //! This file holds the dataset types and the registry of dataset kinds ([`DatasetKind`],
 //! [`KINDS`], [`resolve`], [`file_fingerprint`]); each loader is a file of its own
-//! (`movielens`, `table`, `synthetic`, `edges`, `vectors`, `amazon`) that imports the registry's types
-//! from here.
+//! (`movielens`, `table`, `synthetic`, `edges`, `vectors`, `given`, `amazon`) that imports the
+//! registry's types from here.
 
 pub mod amazon;
 pub mod corpus;
@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod fetch_amazon;
 mod fields;
 pub mod filter;
+pub mod given;
 pub mod movielens;
 pub mod movielens_side;
 pub mod split;
@@ -116,6 +117,16 @@ pub struct Dataset {
     /// Set by vectors datasets (`kind = "vectors"`): base and query vectors and the true
     /// neighbours, with no interactions; the queries are the users, the base vectors the items.
     pub vectors: Option<std::sync::Arc<vectors::VectorSet>>,
+    /// Set by datasets that ship their split (`kind = "given"`): the interactions are the
+    /// training rows, then the validation rows, then the test rows.
+    pub given: Option<GivenParts>,
+}
+
+/// Where a shipped split's parts start in [`Dataset::interactions`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct GivenParts {
+    pub valid_from: usize,
+    pub test_from: usize,
 }
 
 /// What a graph dataset adds to its interactions.
@@ -140,6 +151,7 @@ impl Dataset {
             item_features: self.item_features.clone(),
             graph: self.graph.clone(),
             vectors: self.vectors.clone(),
+            given: self.given,
         }
     }
 
@@ -183,7 +195,7 @@ impl std::fmt::Debug for DatasetKind {
     }
 }
 
-pub static KINDS: &[&DatasetKind] = &[&movielens::KIND, &table::KIND, &synthetic::KIND, &edges::KIND, &vectors::KIND, &amazon::KIND];
+pub static KINDS: &[&DatasetKind] = &[&movielens::KIND, &table::KIND, &synthetic::KIND, &edges::KIND, &vectors::KIND, &given::KIND, &amazon::KIND];
 
 pub fn lookup(kind: &str) -> Option<&'static DatasetKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)

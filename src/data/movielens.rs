@@ -2,7 +2,7 @@
 //! titles, genres, tags and user features beside them: 100K's here, the others' in
 //! [`super::movielens_side`]), downloaded first when `fetch` is on.
 
-use super::fields::{printable, timestamp};
+use super::fields::{for_each_line, printable, timestamp};
 use super::movielens_side::{self as side, fill_nan_with_mean};
 use super::{canon, file_fingerprint, resolve, Dataset, DatasetKind, FeatureColumn, FeatureTable, IdMap, Interaction};
 use crate::params::{self, ParamError, Validate};
@@ -75,7 +75,7 @@ impl MovieLensParams {
 
 pub static KIND: DatasetKind = DatasetKind {
     kind: "movielens",
-    about: "MovieLens 100K (u.data; items: title, genres, year; users: age, gender, occupation, zip_prefix), 1M (ratings.dat; movies.dat: title, genres, year; users.dat: as 100K), 10M (movies.dat; tags.dat: item text tags), latest/20M/25M/32M (ratings.csv; movies.csv: title, genres, year; tags.csv: tags)",
+    about: "MovieLens 100K (u.data; items: title, genres, year; users: age, gender, occupation, zip_prefix), 1M (ratings.dat; movies.dat: title, genres, year; users.dat: as 100K), 10M (movies.dat; tags.dat: item text tags), latest/20M/25M/32M (ratings.csv; movies.csv: title, genres, year; tags.csv: tags; genome-scores.csv: item vector genome)",
     version: 2,
     parse: canon::<MovieLensParams>,
     load: |v, dir| {
@@ -126,7 +126,8 @@ fn side_files(root: &Path, v: MlVariant) -> Vec<PathBuf> {
         MlVariant::K100 => vec![dir.join("u.item"), dir.join("u.user")],
         // 1M ships users.dat, 10M tags.dat; each is read where present.
         MlVariant::M1 | MlVariant::M10 => vec![dir.join("movies.dat"), dir.join("users.dat"), dir.join("tags.dat")],
-        MlVariant::Latest | MlVariant::Auto => vec![dir.join("movies.csv"), dir.join("tags.csv")],
+        // 20M, 25M and 32M add the tag genome; `genome-tags.csv` is read with the scores.
+        MlVariant::Latest | MlVariant::Auto => vec![dir.join("movies.csv"), dir.join("tags.csv"), dir.join("genome-scores.csv"), dir.join("genome-tags.csv")],
     }
 }
 
@@ -156,26 +157,58 @@ fn rating_value(path: &Path, line: usize, s: &str) -> Result<f32> {
     Ok(r as f32)
 }
 
-/// Parses `user sep item sep rating sep ts` lines (MovieLens 100K, 1M, 10M).
-fn parse_ratings(path: &Path, sep: &str, header: bool, ds: &mut Dataset) -> Result<()> {
-    let text = read_text(path)?;
-    for (n, raw) in text.lines().enumerate().skip(header as usize) {
-        let line = n + 1;
-        if raw.trim().is_empty() {
-            continue;
+/// Dense ids of numeric raw ids, remembering the last one: ratings files list a user's
+/// ratings together, so most lines skip the id map (and the string it is keyed by).
+struct NumericIds {
+    last: Option<(u64, u32)>,
+}
+
+impl NumericIds {
+    fn intern(&mut self, map: &mut IdMap, raw: u64) -> u32 {
+        match self.last {
+            Some((r, i)) if r == raw => i,
+            _ => {
+                let i = map.intern(&raw.to_string());
+                self.last = Some((raw, i));
+                i
+            }
         }
-        let cols: Vec<&str> = if sep == "\t" { raw.split(|c| c == '\t' || c == ' ').filter(|s| !s.is_empty()).collect() } else { raw.split(sep).collect() };
-        if cols.len() != 4 {
-            bail!("{}:{line}: expected 4 fields (user, item, rating, timestamp), got {}", path.display(), cols.len());
+    }
+}
+
+/// Parses `user sep item sep rating sep ts` lines (MovieLens 100K, 1M, 10M, latest).
+fn parse_ratings(path: &Path, sep: &str, header: bool, ds: &mut Dataset) -> Result<()> {
+    let (mut users, mut items) = (NumericIds { last: None }, NumericIds { last: None });
+    for_each_line(path, |line, raw| {
+        if (header && line == 1) || raw.trim().is_empty() {
+            return Ok(());
+        }
+        // The four fields without collecting them (a line with more is counted, not stored).
+        let mut cols = [""; 4];
+        let mut n = 0;
+        let mut put = |f| {
+            if n < 4 {
+                cols[n] = f;
+            }
+            n += 1;
+        };
+        if sep == "\t" {
+            raw.split(|c| c == '\t' || c == ' ').filter(|s| !s.is_empty()).for_each(&mut put);
+        } else {
+            raw.split(sep).for_each(&mut put);
+        }
+        if n != 4 {
+            bail!("{}:{line}: expected 4 fields (user, item, rating, timestamp), got {n}", path.display());
         }
         let user: u64 = number(path, line, "user id", cols[0])?;
         let item: u64 = number(path, line, "item id", cols[1])?;
         let rating = rating_value(path, line, cols[2])?;
         let ts = timestamp(path, line, cols[3])?;
-        let u = ds.users.intern(&user.to_string());
-        let i = ds.items.intern(&item.to_string());
+        let u = users.intern(&mut ds.users, user);
+        let i = items.intern(&mut ds.items, item);
         ds.interactions.push(Interaction { user: u, item: i, rating, ts });
-    }
+        Ok(())
+    })?;
     if ds.interactions.is_empty() {
         bail!("{}: no ratings (the file is empty)", path.display());
     }
@@ -211,7 +244,7 @@ pub fn load_movielens(root: &Path, variant: MlVariant) -> Result<Dataset> {
         }
         MlVariant::Latest | MlVariant::Auto => {
             type Reader = fn(&Path, &mut Dataset) -> Result<()>;
-            let readers: [Reader; 2] = [side::movies_csv, side::tags_csv];
+            let readers: [Reader; 3] = [side::movies_csv, side::tags_csv, side::genome_csv];
             for (path, read) in side.iter().zip(readers) {
                 if path.exists() {
                     read(path, &mut ds)?;

@@ -8,13 +8,14 @@
 //! | 10M | `tags.dat` | item text `tags` |
 //! | latest | `movies.csv` | item `title`, `genres`, `year` |
 //! | latest | `tags.csv` | item text `tags` |
+//! | 20M, 25M, 32M | `genome-scores.csv` (+ `genome-tags.csv`) | item vector `genome` (1,128 tag relevances) |
 //!
 //! `tags` holds each item's distinct tags (lower-cased, in first-use order), whoever applied
 //! them and without their users or times: the towers read it as item text, so it carries no
 //! user's interaction into training. Tags applied after a temporal split's cut-off are still
 //! text about the item from the future; filter `tags.*` by time first where that matters.
 
-use super::fields::printable;
+use super::fields::{for_each_line, printable};
 use super::{Dataset, FeatureColumn, IdMap};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
@@ -59,17 +60,26 @@ fn push_movies(ds: &mut Dataset, rows: Vec<(String, String, Vec<String>)>) {
     ds.item_features.columns.push(FeatureColumn::Numeric { name: "year".into(), values: years });
 }
 
-/// The item text `tags` from rows `(item id, tag)`.
-fn push_tags(ds: &mut Dataset, rows: impl Iterator<Item = (String, String)>) {
-    let mut tags: Vec<Vec<String>> = vec![Vec::new(); ds.n_items()];
-    for (id, tag) in rows {
-        let Some(i) = ds.items.get(id.trim()) else { continue };
+/// The item text `tags`, gathered row by row.
+struct Tags(Vec<Vec<String>>);
+
+impl Tags {
+    fn new(n_items: usize) -> Self {
+        Tags(vec![Vec::new(); n_items])
+    }
+
+    /// Adds `tag` to item `id`'s distinct tags (ids the ratings lack are skipped).
+    fn add(&mut self, ds: &Dataset, id: &str, tag: &str) {
+        let Some(i) = ds.items.get(id.trim()) else { return };
         let t = tag.trim().to_lowercase();
-        if !t.is_empty() && !tags[i as usize].contains(&t) {
-            tags[i as usize].push(t);
+        if !t.is_empty() && !self.0[i as usize].contains(&t) {
+            self.0[i as usize].push(t);
         }
     }
-    ds.item_features.columns.push(FeatureColumn::Text { name: "tags".into(), values: tags.into_iter().map(|t| t.join(", ")).collect() });
+
+    fn push(self, ds: &mut Dataset) {
+        ds.item_features.columns.push(FeatureColumn::Text { name: "tags".into(), values: self.0.into_iter().map(|t| t.join(", ")).collect() });
+    }
 }
 
 /// Lines of a `::`-separated file (1M, 10M) with exactly `n` fields, numbered from 1.
@@ -124,32 +134,49 @@ pub fn users_dat(path: &Path, ds: &mut Dataset) -> Result<()> {
 /// `tags.dat` (10M): `user::item::tag::timestamp`.
 pub fn tags_dat(path: &Path, ds: &mut Dataset) -> Result<()> {
     let text = super::movielens::read_text(path)?;
-    let rows =
-        dat_rows(path, &text, 4, "user::item::tag::timestamp").map(|r| r.map(|(_, c)| (c[1].to_string(), c[2].to_string()))).collect::<Result<Vec<_>>>()?;
-    push_tags(ds, rows.into_iter());
+    let mut tags = Tags::new(ds.n_items());
+    for row in dat_rows(path, &text, 4, "user::item::tag::timestamp") {
+        let (_, c) = row?;
+        tags.add(ds, c[1], c[2]);
+    }
+    tags.push(ds);
     Ok(())
 }
 
-/// The records of a CSV file with a header (quoted fields as the latest format writes titles
-/// with commas), each with its line number, and the header checked against `want`.
-fn csv_records(path: &Path, want: &[&str]) -> Result<Vec<(u64, csv::StringRecord)>> {
+/// Calls `each(line, record)` for the records of a CSV file with a header (quoted fields as
+/// the latest format writes titles with commas), one record at a time, after checking the
+/// header against `want`.
+fn csv_each(path: &Path, want: &[&str], mut each: impl FnMut(u64, &csv::StringRecord) -> Result<()>) -> Result<()> {
     let mut r = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_path(path).with_context(|| format!("cannot read `{}`", path.display()))?;
     let header = r.headers().map_err(|e| anyhow!("{}:1: {e}", path.display()))?.clone();
     if header.len() < want.len() || want.iter().zip(header.iter()).any(|(w, h)| !h.trim().eq_ignore_ascii_case(w)) {
         bail!("{}:1: expected the header `{}`, got `{}`", path.display(), want.join(","), printable(&header.iter().collect::<Vec<_>>().join(",")));
     }
-    let mut out = Vec::new();
-    for rec in r.records() {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            anyhow!("{}:{line}: {}", path.display(), printable(&e.to_string()))
-        })?;
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match r.read_record(&mut rec) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                bail!("{}:{line}: {}", path.display(), printable(&e.to_string()));
+            }
+        }
         let line = rec.position().map_or(0, |p| p.line());
         if rec.len() < want.len() {
             bail!("{}:{line}: expected {} fields ({}), got {}", path.display(), want.len(), want.join(","), rec.len());
         }
-        out.push((line, rec));
+        each(line, &rec)?;
     }
+}
+
+/// The records of a small CSV file (see [`csv_each`]), each with its line number.
+fn csv_records(path: &Path, want: &[&str]) -> Result<Vec<(u64, csv::StringRecord)>> {
+    let mut out = Vec::new();
+    csv_each(path, want, |line, rec| {
+        out.push((line, rec.clone()));
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -163,11 +190,113 @@ pub fn movies_csv(path: &Path, ds: &mut Dataset) -> Result<()> {
     Ok(())
 }
 
-/// `tags.csv` (latest): `userId,movieId,tag,timestamp`.
+/// `tags.csv` (latest): `userId,movieId,tag,timestamp`, streamed (ml-32m's has 2M rows).
 pub fn tags_csv(path: &Path, ds: &mut Dataset) -> Result<()> {
-    let rows = csv_records(path, &["userId", "movieId", "tag", "timestamp"])?;
-    push_tags(ds, rows.into_iter().map(|(_, r)| (r[1].to_string(), r[2].to_string())));
+    let mut tags = Tags::new(ds.n_items());
+    csv_each(path, &["userId", "movieId", "tag", "timestamp"], |_, r| {
+        tags.add(ds, &r[1], &r[2]);
+        Ok(())
+    })?;
+    tags.push(ds);
     Ok(())
+}
+
+/// `genome-scores.csv` (20M, 25M, 32M): `movieId,tagId,relevance`, one relevance in [0, 1] per
+/// movie and genome tag, as the item vector feature `genome` (movies the genome lacks get NaN,
+/// which the numeric encoder reads as 0 after standardising). `genome-tags.csv` beside it says
+/// how many tags there are; without it, the largest tag id does (a first pass over the file).
+/// Streamed line by line: 20M's file is 11.7M rows, 310 MB.
+pub fn genome_csv(path: &Path, ds: &mut Dataset) -> Result<()> {
+    let tags = path.with_file_name("genome-tags.csv");
+    let dim = if tags.exists() { genome_tag_count(&tags)? } else { genome_max_tag(path)? };
+    let source = if tags.exists() { tags.display() } else { path.display() };
+    if dim == 0 {
+        bail!("{source}: no genome tags (the file lists none)");
+    }
+    // GroupLens's genome has 1,128 tags; a larger count is a damaged file, not a genome to
+    // allocate items x tags numbers for.
+    if dim > MAX_GENOME_TAGS {
+        bail!("{source}: {dim} genome tags, more than the {MAX_GENOME_TAGS} a genome file may have (MovieLens's has 1,128); is it the right file?");
+    }
+    let mut values = vec![f32::NAN; ds.n_items() * dim];
+    let mut last: Option<(String, Option<u32>)> = None;
+    for_each_line(path, |line, raw| {
+        if line == 1 {
+            return genome_header(path, raw);
+        }
+        if raw.trim().is_empty() {
+            return Ok(());
+        }
+        let (movie, tag, relevance) = genome_row(path, line, raw)?;
+        // The file lists each movie's tags together: look the movie up once per movie.
+        let item = match &last {
+            Some((m, i)) if m == movie => *i,
+            _ => {
+                let i = ds.items.get(movie.trim());
+                last = Some((movie.to_string(), i));
+                i
+            }
+        };
+        if tag == 0 || tag as usize > dim {
+            bail!("{}:{line}: tagId {tag} is outside 1..={dim} (the genome has {dim} tags)", path.display());
+        }
+        if let Some(i) = item {
+            values[i as usize * dim + tag as usize - 1] = relevance;
+        }
+        Ok(())
+    })?;
+    ds.item_features.columns.push(FeatureColumn::Vector { name: "genome".into(), dim: dim as u32, values });
+    Ok(())
+}
+
+const MAX_GENOME_TAGS: usize = 10_000;
+
+fn genome_header(path: &Path, raw: &str) -> Result<()> {
+    if raw.trim().eq_ignore_ascii_case("movieId,tagId,relevance") {
+        Ok(())
+    } else {
+        bail!("{}:1: expected the header `movieId,tagId,relevance`, got `{}`", path.display(), printable(raw))
+    }
+}
+
+/// `(movieId, tagId, relevance)` of one row.
+fn genome_row<'a>(path: &Path, line: usize, raw: &'a str) -> Result<(&'a str, u32, f32)> {
+    let mut f = raw.split(',');
+    let (Some(movie), Some(tag), Some(rel), None) = (f.next(), f.next(), f.next(), f.next()) else {
+        bail!("{}:{line}: expected 3 fields (movieId,tagId,relevance), got {}", path.display(), raw.split(',').count());
+    };
+    let tag: u32 = tag.trim().parse().map_err(|_| anyhow!("{}:{line}: tagId `{}` is not a whole number", path.display(), printable(tag)))?;
+    let rel: f32 = rel.trim().parse().map_err(|_| anyhow!("{}:{line}: relevance `{}` is not a number", path.display(), printable(rel)))?;
+    if !rel.is_finite() {
+        bail!("{}:{line}: relevance `{}` is not a finite number", path.display(), rel);
+    }
+    Ok((movie, tag, rel))
+}
+
+/// Tags listed by `genome-tags.csv` (`tagId,tag`), whose ids run from 1.
+fn genome_tag_count(path: &Path) -> Result<usize> {
+    let rows = csv_records(path, &["tagId", "tag"])?;
+    for (k, (line, r)) in rows.iter().enumerate() {
+        if r[0].trim() != (k + 1).to_string() {
+            bail!("{}:{line}: tagId `{}` breaks the numbering 1, 2, 3, ... (expected {})", path.display(), printable(&r[0]), k + 1);
+        }
+    }
+    Ok(rows.len())
+}
+
+/// The largest tag id of `genome-scores.csv`, when `genome-tags.csv` is missing.
+fn genome_max_tag(path: &Path) -> Result<usize> {
+    let mut max = 0;
+    for_each_line(path, |line, raw| {
+        if line == 1 {
+            return genome_header(path, raw);
+        }
+        if !raw.trim().is_empty() {
+            max = max.max(genome_row(path, line, raw)?.1 as usize);
+        }
+        Ok(())
+    })?;
+    Ok(max)
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ pub struct SplitKind {
     pub apply: fn(&Value, &Dataset) -> anyhow::Result<Split>,
 }
 
-pub static KINDS: &[&SplitKind] = &[&LEAVE_LAST_OUT, &TEMPORAL, &RANDOM, &NONE, &EDGE_HOLDOUT, &COLD_ITEMS];
+pub static KINDS: &[&SplitKind] = &[&LEAVE_LAST_OUT, &TEMPORAL, &RANDOM, &NONE, &EDGE_HOLDOUT, &COLD_ITEMS, &GIVEN];
 
 pub fn lookup(kind: &str) -> Option<&'static SplitKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)
@@ -218,6 +218,14 @@ pub static COLD_ITEMS: SplitKind = SplitKind {
     apply: |v, ds| cold_items(ds, &params::parse::<ColdItems>(v)?),
 };
 
+pub static GIVEN: SplitKind = SplitKind {
+    kind: "given",
+    about: "the split a `given` dataset ships, unchanged (a paper's exact protocol)",
+    version: 1,
+    parse: canon::<super::given::GivenSplit>,
+    apply: |v, ds| super::given::split(ds, &params::parse::<super::given::GivenSplit>(v)?),
+};
+
 /// Each user's interactions sorted by time (ties keep file order), user by user, from one
 /// sorted index over the interactions: a `Vec` per user (the former way) cost more in growth
 /// slack and headers than the data itself on a 25M-interaction run.
@@ -340,7 +348,7 @@ pub fn edge_holdout(ds: &Dataset, p: &EdgeHoldout) -> anyhow::Result<Split> {
 
 /// Enforces the no-leakage invariant (drops held-out rows whose item the user trained on, and
 /// held-out rows of users with no training data), then sorts every list by (user, ts).
-fn finish(mut s: Split) -> Split {
+pub(super) fn finish(mut s: Split) -> Split {
     for list in [&mut s.train, &mut s.valid, &mut s.test] {
         // Lists built user by user are sorted already, and a stable sort needs a buffer of
         // half the list (174 MB for 14.5M training interactions).

@@ -33,7 +33,7 @@ pub fn categories(ds: &Dataset, by: Option<&str>) -> Result<Option<Vec<Vec<u32>>
                     })
                     .collect(),
             ),
-            FeatureColumn::Numeric { .. } | FeatureColumn::Text { .. } => None,
+            FeatureColumn::Numeric { .. } | FeatureColumn::Text { .. } | FeatureColumn::Vector { .. } => None,
         }
     };
     if let Some(name) = by {

@@ -66,11 +66,18 @@ impl<'a> Reader<'a> {
 }
 
 pub fn write_matrix(path: &Path, m: &Matrix) -> Result<()> {
+    write_rows(path, m.rows, m.cols, &m.data)
+}
+
+/// [`write_matrix`] of `rows` x `cols` numbers held elsewhere than a [`Matrix`] (a vector
+/// feature column), without copying them into one.
+pub fn write_rows(path: &Path, rows: usize, cols: usize, data: &[f32]) -> Result<()> {
+    anyhow::ensure!(data.len() == rows * cols, "internal: {} numbers for {rows} x {cols}", data.len());
     let mut w = create(path)?;
     w.write_all(MATRIX_MAGIC)?;
-    w.write_all(&(m.rows as u64).to_le_bytes())?;
-    w.write_all(&(m.cols as u64).to_le_bytes())?;
-    for x in &m.data {
+    w.write_all(&(rows as u64).to_le_bytes())?;
+    w.write_all(&(cols as u64).to_le_bytes())?;
+    for x in data {
         w.write_all(&x.to_le_bytes())?;
     }
     w.flush()?;

@@ -506,23 +506,31 @@ fn every_encoder_passes_a_gradient_check() {
     let b = crate::nn::Bags::recency_weighted(&hist_refs, 3, 0.5);
     let w: Vec<f32> = b.weights[6..9].to_vec();
     assert!((w[0] - 1.0 / 7.0).abs() < 1e-6 && (w[1] - 2.0 / 7.0).abs() < 1e-6 && (w[2] - 4.0 / 7.0).abs() < 1e-6, "{w:?}");
-    // The numeric encoder has no parameters: its block is the standardised column (missing
-    // values 0) and nothing flows back.
+    // The numeric encoder has no parameters: its block is the standardised columns (missing
+    // values 0), a vector column giving one column per dimension, and nothing flows back.
+    let genome = [1.0, 7.0, 2.0, 7.0, 3.0, 7.0, 4.0, 7.0, 5.0, 7.0, f32::NAN, 7.0];
     let num = encoders::build(
-        &Input::Numeric(vec![("year", &[1990.0, 2000.0, f32::NAN, 1995.0, 2010.0, 1980.0])]),
+        &Input::Numeric(vec![("year", &[1990.0, 2000.0, f32::NAN, 1995.0, 2010.0, 1980.0], 1), ("genome", &genome, 2)]),
         &mut Build { store: &mut store, side: "item", n_rows: 6, dim: 4, present: &present },
     )
     .unwrap();
     seen_kinds.push(num.kind());
+    assert_eq!(num.width(), 3);
     let mut b = InputBuilder::new(6);
     num.push(&store, &Rows { ids: &[0, 1, 2, 3, 4, 5], history: &[] }, &mut b);
     let x = b.build(&store);
-    let known = [x[0], x[1], x[3], x[4], x[5]];
-    let mean: f32 = known.iter().sum::<f32>() / 5.0;
-    let var: f32 = known.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / 5.0;
-    assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4 && x[2] == 0.0, "{x:?}");
+    let col = |c: usize| -> Vec<f32> { (0..6).map(|r| x[r * 3 + c]).collect() };
+    let standardised = |v: &[f32]| {
+        let mean: f32 = v.iter().sum::<f32>() / v.len() as f32;
+        let var: f32 = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / v.len() as f32;
+        mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4
+    };
+    let (year, g0, g1) = (col(0), col(1), col(2));
+    assert!(standardised(&[year[0], year[1], year[3], year[4], year[5]]) && year[2] == 0.0, "{x:?}");
+    assert!(standardised(&g0[..5]) && g0[5] == 0.0 && g0[0] < g0[4], "{x:?}");
+    assert!(g1.iter().all(|&v| v == 0.0), "a constant dimension carries nothing: {x:?}");
     let mut grads = Vec::new();
-    b.scatter(&[1.0; 6], &mut grads);
+    b.scatter(&[1.0; 18], &mut grads);
     assert!(grads.is_empty());
     // Every registered kind was exercised.
     for k in encoders::KINDS {

@@ -85,7 +85,8 @@ impl<'a> Tower<'a> {
                 bail!("{side} feature `{name}` has {} rows for {n_rows} {side}s", col.len());
             }
             match col {
-                FeatureColumn::Numeric { name, values } => numeric.push((name.as_str(), values.as_slice())),
+                FeatureColumn::Numeric { name, values } => numeric.push((name.as_str(), values.as_slice(), 1)),
+                FeatureColumn::Vector { name, dim, values } => numeric.push((name.as_str(), values.as_slice(), *dim as usize)),
                 column => inputs.push(Input::Column { name: column.name(), column }),
             }
         }

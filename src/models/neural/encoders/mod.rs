@@ -50,8 +50,9 @@ pub enum Input<'a> {
     Id,
     /// A feature column of the side's feature table.
     Column { name: &'a str, column: &'a FeatureColumn },
-    /// All numeric columns of the side, standardised together.
-    Numeric(Vec<(&'a str, &'a [f32])>),
+    /// All numeric and vector columns of the side: (name, row-major values, numbers per
+    /// row), each dimension standardised.
+    Numeric(Vec<(&'a str, &'a [f32], usize)>),
     /// The user's last `len` items through the item embeddings `table`.
     History { table: TableId, len: usize, pooling: super::params::Pooling, decay: f32 },
     /// Columns of the side read as words, hashed into `buckets` letter trigrams.

@@ -1,4 +1,5 @@
-//! `numeric`: a side's numeric columns, standardised on the training rows, one column each.
+//! `numeric`: a side's numeric columns and vector columns (e.g. the tag genome), each
+//! dimension standardised on the training rows and given one input column.
 
 use super::{Build, Encoder, EncoderKind, Input, Rows};
 use crate::nn::{InputBuilder, ParamStore};
@@ -7,34 +8,43 @@ use anyhow::Result;
 pub static KIND: EncoderKind = EncoderKind { name: "numeric", about: "numeric columns, standardised (missing values are 0)", build };
 
 fn build<'a>(input: &Input<'a>, b: &mut Build) -> Option<Result<Box<dyn Encoder + 'a>>> {
-    let Input::Numeric(cols) = input else { return None };
-    let cols = cols
-        .iter()
-        .map(|&(_, values)| {
+    let Input::Numeric(inputs) = input else { return None };
+    let mut cols = Vec::new();
+    for &(_, values, dim) in inputs {
+        for offset in 0..dim {
             // Standardise on the rows present in the training split.
-            let vals: Vec<f64> = values.iter().zip(b.present).filter(|(v, &p)| p && v.is_finite()).map(|(v, _)| *v as f64).collect();
+            let at = |r: usize| values[r * dim + offset];
+            let vals: Vec<f64> = (0..b.present.len()).filter(|&r| b.present[r] && at(r).is_finite()).map(|r| at(r) as f64).collect();
             let n = vals.len().max(1) as f64;
             let mean = vals.iter().sum::<f64>() / n;
             let sd = (vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
             let sd = if sd > 1e-12 { sd } else { 1.0 };
-            (values, mean as f32, sd as f32)
-        })
-        .collect();
+            cols.push(Col { values, stride: dim, offset, mean: mean as f32, sd: sd as f32 });
+        }
+    }
     Some(Ok(Box::new(Numeric { cols })))
 }
 
+/// One input column: dimension `offset` of rows `stride` numbers wide.
+struct Col<'a> {
+    values: &'a [f32],
+    stride: usize,
+    offset: usize,
+    mean: f32,
+    sd: f32,
+}
+
 pub struct Numeric<'a> {
-    /// (values, mean, standard deviation) per column.
-    cols: Vec<(&'a [f32], f32, f32)>,
+    cols: Vec<Col<'a>>,
 }
 
 impl Numeric<'_> {
     /// The standardised value of row `i` in column `c` (0 when missing).
     pub fn value(&self, c: usize, i: u32) -> f32 {
-        let (vals, mean, sd) = self.cols[c];
-        let x = vals[i as usize];
+        let col = &self.cols[c];
+        let x = col.values[i as usize * col.stride + col.offset];
         if x.is_finite() {
-            (x - mean) / sd
+            (x - col.mean) / col.sd
         } else {
             0.0
         }

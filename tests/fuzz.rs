@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use runner::data::vectors::{fvecs, hdf5, npy};
-use runner::data::{edges, given, movielens, table};
+use runner::data::{amazon, edges, given, movielens, table};
 use std::path::Path;
 
 const VALID: &str = r#"[experiment]
@@ -219,6 +219,53 @@ proptest! {
         if let Ok(ds) = table::load_table(&csv, &p) {
             // Whatever loads holds only finite ratings.
             prop_assert!(ds.interactions.iter().all(|it| it.rating.is_finite()));
+        }
+    }
+
+    #[test]
+    fn amazon_loader_survives_random_and_near_valid_lines(
+        bytes in proptest::collection::vec(any::<u8>(), 0..600),
+        fields in proptest::collection::vec((0usize..6, "(-?[0-9]{1,14}(\\.[0-9])?|\"[a-z$ ,.0-9]{0,6}\"|null|true|\\[\\]|\\{\\}|\\[\"x\", 1\\]|)"), 1..8),
+        cut in 0usize..200,
+    ) {
+        // Random bytes as either file (and gzipped), then a line of the release's layout
+        // (read as a review and as an item) with random values in some fields, and a copy cut
+        // short at a random byte.
+        let mut line: std::collections::BTreeMap<&str, String> = [
+            ("user_id", "\"U\""),
+            ("parent_asin", "\"B07J3GH1W1\""),
+            ("rating", "5.0"),
+            ("timestamp", "1588687728923"),
+            ("price", "null"),
+            ("title", "\"T\""),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
+        let keys: Vec<&str> = line.keys().copied().collect();
+        for (k, v) in &fields {
+            line.insert(keys[*k], v.clone());
+        }
+        let line = format!("{{{}}}", line.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect::<Vec<_>>().join(", "));
+        let near = format!("{line}\n{}", &line[..cut.min(line.len())]);
+        let fx = Path::new("tests/fixtures/amazon");
+        for body in [&bytes[..], near.as_bytes()] {
+            for (file, other) in [("All_Beauty.jsonl", "meta_All_Beauty.jsonl"), ("meta_All_Beauty.jsonl", "All_Beauty.jsonl")] {
+                let d = tempfile::tempdir().unwrap();
+                std::fs::copy(fx.join(other), d.path().join(other)).unwrap();
+                std::fs::write(d.path().join(file), body).unwrap();
+                let _ = amazon::load_amazon(d.path(), "All_Beauty");
+                std::fs::remove_file(d.path().join(file)).unwrap();
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                std::io::Write::write_all(&mut gz, body).unwrap();
+                let gz = gz.finish().unwrap();
+                for len in [gz.len(), cut * gz.len() / 200] {
+                    std::fs::write(d.path().join(format!("{file}.gz")), &gz[..len]).unwrap();
+                    if let Ok(ds) = amazon::load_amazon(d.path(), "All_Beauty") {
+                        prop_assert!(ds.interactions.iter().all(|it| it.rating.is_finite()));
+                    }
+                }
+            }
         }
     }
 }

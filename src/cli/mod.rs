@@ -50,8 +50,8 @@ pub enum Command {
 pub enum DataCommand {
     /// The datasets `fetch` knows, and whether each is in the data folder.
     List(DataDirArg),
-    /// Download, check against the published MD5, and unpack to `<data folder>/<name>`;
-    /// an interrupted download resumes where it stopped.
+    /// Download, check (against the published MD5; Amazon's files by decompressing them),
+    /// and unpack to `<data folder>/<name>`; an interrupted download resumes where it stopped.
     Fetch(FetchArgs),
 }
 
@@ -67,12 +67,13 @@ pub struct DataDirArg {
 
 #[derive(Args, Debug)]
 pub struct FetchArgs {
-    /// Dataset names, e.g. ml-100k ml-1m (see `runner data list`).
+    /// Dataset names, e.g. ml-100k ml-1m amazon-All_Beauty (see `runner data list`).
     #[arg(required = true)]
     pub names: Vec<String>,
     #[command(flatten)]
     pub dir: DataDirArg,
-    /// Base URL of the archives (default: RUNNER_FETCH_MIRROR, else GroupLens).
+    /// Base URL of the archives (default: RUNNER_FETCH_MIRROR, else the publisher's: GroupLens
+    /// for ml-*, the UCSD data repository for amazon-*).
     #[arg(long)]
     pub mirror: Option<String>,
     /// No progress bar.

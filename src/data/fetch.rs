@@ -10,6 +10,9 @@
 //! at a time (a lock file under `.fetch/`); a second process waits and then finds it done.
 //!
 //! Nothing is downloaded unless asked: offline use stays the default.
+//!
+//! Amazon Reviews 2023 categories (`amazon-<Category>`) are fetched by
+//! [`super::fetch_amazon`] through the same lock, download and resume.
 
 use crate::interrupt;
 use crate::params::nearest;
@@ -85,6 +88,7 @@ pub static CATALOGUE: &[Published] = &[
     },
 ];
 
+/// A MovieLens dataset of the catalogue (what `kind = "movielens", fetch = true` may name).
 pub fn lookup(name: &str) -> Result<&'static Published> {
     CATALOGUE.iter().find(|p| p.name == name).ok_or_else(|| {
         let names: Vec<&str> = CATALOGUE.iter().map(|p| p.name).collect();
@@ -93,9 +97,25 @@ pub fn lookup(name: &str) -> Result<&'static Published> {
     })
 }
 
-/// The mirror to download from: `RUNNER_FETCH_MIRROR`, else GroupLens.
-pub fn default_mirror() -> String {
-    std::env::var("RUNNER_FETCH_MIRROR").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| GROUPLENS.to_string())
+/// Whether `runner data fetch` knows `name`: a MovieLens dataset or `amazon-<Category>`.
+pub fn check(name: &str) -> Result<()> {
+    if let Some(category) = name.strip_prefix("amazon-") {
+        return super::fetch_amazon::lookup_category(category).map(|_| ());
+    }
+    lookup(name).map(|_| ()).map_err(|e| {
+        let all = CATALOGUE.iter().map(|p| p.name.to_string()).chain(super::fetch_amazon::names()).collect::<Vec<_>>();
+        match nearest(name, all.iter().map(String::as_str)) {
+            Some(n) if n.starts_with("amazon-") => anyhow!("`{name}` is not a dataset the runner can fetch (did you mean `{n}`?)"),
+            _ => e,
+        }
+    })
+}
+
+/// The mirror to download `name` from: `RUNNER_FETCH_MIRROR`, else the publisher's site
+/// (GroupLens; for `amazon-*`, the McAuley lab's data repository).
+pub fn default_mirror(name: &str) -> String {
+    let publisher = if name.starts_with("amazon-") { super::fetch_amazon::AMAZON_2023 } else { GROUPLENS };
+    std::env::var("RUNNER_FETCH_MIRROR").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| publisher.to_string())
 }
 
 /// What a fetch reports as it goes.
@@ -123,42 +143,22 @@ pub enum Fetched {
     Present(PathBuf),
     /// Downloaded, verified and unpacked now.
     Unpacked(PathBuf),
+    /// Downloaded and verified now, kept compressed (Amazon's `.jsonl.gz` files).
+    Downloaded(PathBuf),
 }
 
 /// Fetches `name` into `dest` (normally `<data>/<name>`) from `mirror` unless `dest` exists.
 pub fn fetch(name: &str, dest: &Path, mirror: &str, progress: &dyn Progress) -> Result<Fetched> {
+    if let Some(category) = name.strip_prefix("amazon-") {
+        return super::fetch_amazon::fetch(category, dest, mirror, progress);
+    }
     let published = lookup(name)?;
-    if dest.exists() {
+    let Some((work, _lock)) = begin(name, dest, progress)? else {
         return Ok(Fetched::Present(dest.to_path_buf()));
-    }
-    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let work = parent.join(".fetch");
-    fs::create_dir_all(&work).with_context(|| format!("cannot create `{}` (is the data folder writable?)", work.display()))?;
-    let lock_path = work.join(format!("{name}.lock"));
-    let lock = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .with_context(|| format!("cannot create `{}`", lock_path.display()))?;
-    if matches!(lock.try_lock(), Err(fs::TryLockError::WouldBlock)) {
-        progress.say(&format!("another process is fetching `{name}`; waiting for it"));
-        lock.lock().with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
-    }
-    // The other process may have finished it meanwhile.
-    if dest.exists() {
-        return Ok(Fetched::Present(dest.to_path_buf()));
-    }
+    };
     let base = if mirror.ends_with('/') { mirror.to_string() } else { format!("{mirror}/") };
     let url = format!("{base}{}", published.file);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_recv_response(Some(Duration::from_secs(60)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-
+    let agent = agent();
     let expected = published_md5(&agent, &format!("{url}.md5"), published.file)?;
     let part = work.join(format!("{}.part", published.file));
     download(&agent, &url, &part, progress)?;
@@ -178,12 +178,51 @@ pub fn fetch(name: &str, dest: &Path, mirror: &str, progress: &dyn Progress) -> 
     Ok(Fetched::Unpacked(unpacked))
 }
 
+/// Takes the fetch lock of `name` (waiting while another process holds it); `None` when
+/// `dest` is there (before or after the wait), else the scratch folder `<parent>/.fetch`
+/// and the lock, held until it is dropped.
+pub(super) fn begin(name: &str, dest: &Path, progress: &dyn Progress) -> Result<Option<(PathBuf, File)>> {
+    if dest.exists() {
+        return Ok(None);
+    }
+    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let work = parent.join(".fetch");
+    fs::create_dir_all(&work).with_context(|| format!("cannot create `{}` (is the data folder writable?)", work.display()))?;
+    let lock_path = work.join(format!("{name}.lock"));
+    let lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .with_context(|| format!("cannot create `{}`", lock_path.display()))?;
+    if matches!(lock.try_lock(), Err(fs::TryLockError::WouldBlock)) {
+        progress.say(&format!("another process is fetching `{name}`; waiting for it"));
+        lock.lock().with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
+    }
+    // The other process may have finished it meanwhile.
+    if dest.exists() {
+        return Ok(None);
+    }
+    Ok(Some((work, lock)))
+}
+
+/// The HTTP client of every download: bounded waits to connect and for the headers.
+pub(super) fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
 /// Fetches the data a config names when it is missing (`fetch = true`), printing progress.
 pub fn ensure(name: &str, dest: &Path) -> Result<()> {
     if dest.exists() {
         return Ok(());
     }
-    let mirror = default_mirror();
+    let mirror = default_mirror(name);
     eprintln!("fetching `{name}` into `{}` from {mirror} (fetch = true)", dest.display());
     fetch(name, dest, &mirror, &Bar::new(true)).map(|_| ())
 }
@@ -288,7 +327,7 @@ fn published_md5(agent: &ureq::Agent, url: &str, file: &str) -> Result<String> {
 }
 
 /// Downloads `url` into `part`, resuming what `part` already holds.
-fn download(agent: &ureq::Agent, url: &str, part: &Path, progress: &dyn Progress) -> Result<()> {
+pub(super) fn download(agent: &ureq::Agent, url: &str, part: &Path, progress: &dyn Progress) -> Result<()> {
     // A server whose ranges do not match the request is asked again from the start, a few
     // times, never endlessly.
     const ATTEMPTS: usize = 3;

@@ -3,13 +3,15 @@
 //!
 //! This file holds the dataset types and the registry of dataset kinds ([`DatasetKind`],
 //! [`KINDS`], [`resolve`], [`file_fingerprint`]); each loader is a file of its own
-//! (`movielens`, `table`, `synthetic`, `edges`, `vectors`, `given`) that imports the registry's types
-//! from here.
+//! (`movielens`, `table`, `synthetic`, `edges`, `vectors`, `given`, `amazon`) that imports the
+//! registry's types from here.
 
+pub mod amazon;
 pub mod corpus;
 pub mod edges;
 pub mod features;
 pub mod fetch;
+pub mod fetch_amazon;
 mod fields;
 pub mod filter;
 pub mod given;
@@ -193,7 +195,7 @@ impl std::fmt::Debug for DatasetKind {
     }
 }
 
-pub static KINDS: &[&DatasetKind] = &[&movielens::KIND, &table::KIND, &synthetic::KIND, &edges::KIND, &vectors::KIND, &given::KIND];
+pub static KINDS: &[&DatasetKind] = &[&movielens::KIND, &table::KIND, &synthetic::KIND, &edges::KIND, &vectors::KIND, &given::KIND, &amazon::KIND];
 
 pub fn lookup(kind: &str) -> Option<&'static DatasetKind> {
     KINDS.iter().copied().find(|k| k.kind == kind)

@@ -544,14 +544,7 @@ mod tests {
 
     fn planted(seed: u64) -> Split {
         // 4 clusters of 10 items, 40 users each drawing 8 items of their cluster.
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let mut train = Vec::new();
-        for user in 0..40u32 {
-            for ts in 0..8 {
-                train.push(Interaction { user, item: (user % 4) * 10 + rng.gen_range(0..10), rating: 1.0, ts });
-            }
-        }
-        Split { n_users: 40, n_items: 40, train, ..Default::default() }
+        crate::models::planted::split(40, 8, seed)
     }
 
     #[test]

@@ -508,19 +508,12 @@ pub static KIND: ModelKind = ModelKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Dataset, Interaction, Split};
-    use crate::linalg;
+    use crate::data::{Dataset, Split};
+    use crate::models::planted::cluster_hits;
 
     /// 4 clusters of 10 items; every user's items stay in one cluster.
     fn planted() -> Split {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
-        let mut train = Vec::new();
-        for user in 0..80u32 {
-            for ts in 0..6 {
-                train.push(Interaction { user, item: (user % 4) * 10 + rng.gen_range(0..10), rating: 1.0, ts });
-            }
-        }
-        Split { n_users: 80, n_items: 40, train, ..Default::default() }
+        crate::models::planted::split(80, 6, 4)
     }
 
     /// Stopped after 2 of 5 epochs and resumed from the checkpoint: the same bits as an
@@ -538,22 +531,6 @@ mod tests {
         assert!(rest.items == whole.items && rest.users == whole.users);
         assert_eq!(rest.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(), vec![3, 4, 5]);
         assert!(whole.notes.get("valid_recall@10").is_none(), "no validation split, nothing logged");
-    }
-
-    /// The share of users whose top unseen item lies in their own cluster.
-    fn cluster_hits(t: &Trained, split: &Split) -> f64 {
-        let seen = crate::models::item_space::user_items(split);
-        let hits = (0..split.n_users)
-            .filter(|&u| {
-                let q = t.users.row(u);
-                let best = (0..40u32)
-                    .filter(|i| seen[u].binary_search(i).is_err())
-                    .max_by(|&a, &b| linalg::dot(q, t.items.row(a as usize)).total_cmp(&linalg::dot(q, t.items.row(b as usize))))
-                    .unwrap();
-                best / 10 == (u % 4) as u32
-            })
-            .count();
-        hits as f64 / split.n_users as f64
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub mod lightgcn;
 pub mod neural;
 pub mod node2vec;
 pub mod passthrough;
+#[cfg(test)]
+pub mod planted;
 pub mod popularity;
 pub mod random;
 pub mod valid_recall;

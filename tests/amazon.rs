@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use runner::data::amazon::load_amazon;
 use runner::data::{Dataset, FeatureColumn};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -232,24 +232,8 @@ fn serve(reviews: Vec<u8>, meta: Vec<u8>) -> Server {
 }
 
 fn answer(mut stream: TcpStream, reviews: &[u8], meta: &[u8], log: &Log) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut request = String::new();
-    if reader.read_line(&mut request).is_err() {
-        return;
-    }
-    let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut from = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("range") {
-                from = v.trim().trim_start_matches("bytes=").trim_end_matches('-').parse().ok();
-            }
-        }
-    }
+    let Some((path, range)) = read_request(&stream) else { return };
+    let from: Option<usize> = range.and_then(|v| v.trim_start_matches("bytes=").trim_end_matches('-').parse().ok());
     log.lock().unwrap().push((path.clone(), from));
     let from = from.unwrap_or(0);
     let body = match path.as_str() {

@@ -2,8 +2,9 @@
 //! 127.0.0.1 that serves a small generated MovieLens archive and its `.md5`, and can cut a
 //! download short, publish a wrong checksum, serve a broken archive or ignore `Range`.
 
+mod common;
 use md5::{Digest, Md5};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
@@ -53,24 +54,7 @@ fn md5_hex(bytes: &[u8]) -> String {
 }
 
 fn answer(mut stream: TcpStream, archive: &[u8], b: &Mutex<Behaviour>, log: &Mutex<Vec<(String, Option<String>)>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut request = String::new();
-    if reader.read_line(&mut request).is_err() {
-        return;
-    }
-    let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut range = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("range") {
-                range = Some(v.trim().to_string());
-            }
-        }
-    }
+    let Some((path, range)) = common::read_request(&stream) else { return };
     log.lock().unwrap().push((path.clone(), range.clone()));
     let (stall_after, stall_md5, bad_ranges) = {
         let b = b.lock().unwrap();

@@ -106,3 +106,26 @@ pub fn runner(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let o = c.output().unwrap();
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
 }
+
+/// The path and `Range` header of an HTTP request read from `stream` (the local servers of
+/// the fetch tests); `None` when the request line cannot be read.
+pub fn read_request(stream: &std::net::TcpStream) -> Option<(String, Option<String>)> {
+    use std::io::{BufRead, BufReader};
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut request = String::new();
+    reader.read_line(&mut request).ok()?;
+    let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut range = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("range") {
+                range = Some(v.trim().to_string());
+            }
+        }
+    }
+    Some((path, range))
+}

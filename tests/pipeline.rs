@@ -357,3 +357,33 @@ fn exclude_seen_leaves_out_training_items_and_false_keeps_them() {
     assert!((recall(true) - 3.0 / 7.0).abs() < 1e-9, "exclude_seen = true: {}", recall(true));
     assert_eq!(recall(false), 0.0, "exclude_seen = false recommends A, which every user 1-5 had");
 }
+
+/// `[metrics] sampled` adds the sampled columns beside the full ranking's, changes only the
+/// eval key, and (one test item per user, among fewer items) never scores below the full
+/// ranking's Hit@K; a cut-off above the negatives is a config error naming the key.
+#[test]
+fn sampled_evaluation_adds_its_columns_next_to_full_ranking() {
+    let d = tempfile::tempdir().unwrap();
+    let body = SMALL.replace("k = [5, 10]", "k = [5, 10]\nsampled = { negatives = 50, seed = 3 }");
+    let cfg = write_config(d.path(), "sampled.toml", &body);
+    let plain = write_config(d.path(), "plain.toml", SMALL);
+    let sets = sandbox_sets(d.path());
+    let (a, b) = (load(&cfg, &sets), load(&plain, &sets));
+    let (ka, kb) = (pipeline::run_keys(&a, &a.runs[0]).unwrap(), pipeline::run_keys(&b, &b.runs[0]).unwrap());
+    assert!(ka.train == kb.train && ka.index == kb.index && ka.eval != kb.eval);
+    let (_, tables) = run(vec![a], false);
+    for row in &tables[0] {
+        for k in [5, 10] {
+            let (hr, full) = (metric(row, &format!("HR@{k} (50 neg)")), metric(row, &format!("Hit@{k}")));
+            assert!(hr >= full - 1e-12 && metric(row, &format!("NDCG@{k} (50 neg)")) <= hr, "{row}");
+        }
+    }
+    let pop = tables[0].iter().find(|r| r["model"] == "popularity").unwrap();
+    let rnd = tables[0].iter().find(|r| r["model"] == "random").unwrap();
+    assert!(metric(pop, "HR@10 (50 neg)") > metric(rnd, "HR@10 (50 neg)"));
+    // Random ranks the test item among 51 at random: HR@10 near 10/51.
+    assert!((metric(rnd, "HR@10 (50 neg)") - 10.0 / 51.0).abs() < 0.08, "{rnd}");
+    let bad = write_config(d.path(), "bad.toml", &SMALL.replace("k = [5, 10]", "k = [5, 10]\nsampled = { negatives = 5 }"));
+    let e = runner::config::load(&bad, &[]).err().expect("refused").to_string();
+    assert!(e.contains("metrics.sampled.negatives") && e.contains("k = 10"), "{e}");
+}

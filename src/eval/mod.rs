@@ -8,6 +8,7 @@ pub mod link_prediction;
 pub mod map;
 pub mod node_classification;
 pub mod retrieval;
+pub mod sampled;
 pub mod similarity;
 pub mod spec;
 

@@ -224,6 +224,9 @@ impl Task for Retrieval {
                 means.insert(format!("ANNRecall@{k}"), overlap[ki] / users.len() as f64);
             }
         }
+        if let Some(sc) = &cfg.sampled {
+            means.extend(super::sampled::evaluate(split, trained, index.metric(), sc, &cfg.k, &users, &test)?);
+        }
         let per_user = PerUser { users: users.iter().map(|&u| input.dataset.users.raw(u).to_string()).collect(), n_relevant, columns };
         Ok(TaskResult { users: users.len(), metrics: means, latency: Some(latency), per_user: Some(per_user), ..Default::default() })
     }

@@ -86,6 +86,33 @@ pub struct MetricsSection {
     /// (a seeded sample of the items with training data when there are more).
     #[serde(skip_serializing_if = "is_default_map")]
     pub map: MapParams,
+    /// Retrieval: also rank each test item among sampled negatives ([`super::sampled`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<SampledEval>,
+}
+
+/// `[metrics] sampled = { negatives = 100, by = "uniform", seed = 42 }`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SampledEval {
+    pub negatives: usize,
+    pub by: SampleBy,
+    pub seed: u64,
+}
+
+impl Default for SampledEval {
+    fn default() -> Self {
+        SampledEval { negatives: 100, by: SampleBy::Uniform, seed: 42 }
+    }
+}
+
+/// How sampled negatives are drawn.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SampleBy {
+    Uniform,
+    /// In proportion to training interactions.
+    Popularity,
 }
 
 /// `[metrics] map = { perplexity = 30, iterations = 1000, max_items = 10000 }`.
@@ -141,6 +168,7 @@ impl Default for MetricsSection {
             similarity_pairs: DEFAULT_PAIRS,
             similarity_by: None,
             map: MapParams::default(),
+            sampled: None,
         }
     }
 }
@@ -159,6 +187,17 @@ impl Validate for MetricsSection {
         ensure_param!(m.theta.is_finite() && m.theta > 0.0 && m.theta <= 1.0, "map.theta", "must be in (0, 1], got {}", m.theta);
         ensure_param!(m.learning_rate.is_finite() && m.learning_rate >= 0.0, "map.learning_rate", "must be >= 0 (0 = auto), got {}", m.learning_rate);
         ensure_param!((100..=100_000_000).contains(&self.similarity_pairs), "similarity_pairs", "must be in [100, 100000000], got {}", self.similarity_pairs);
+        if let Some(sm) = &self.sampled {
+            ensure_param!(sm.negatives >= 1, "sampled.negatives", "must be at least 1, got {}", sm.negatives);
+            let kmax = self.k.iter().copied().max().unwrap_or(0);
+            ensure_param!(
+                kmax <= sm.negatives,
+                "sampled.negatives",
+                "{} negatives rank each test item among {} items, fewer than the cut-off k = {kmax}",
+                sm.negatives,
+                sm.negatives + 1
+            );
+        }
         ensure_param!(!self.task.0.is_empty(), "task", "needs at least one task; tasks: {}", kind_names().join(", "));
         for (i, t) in self.task.0.iter().enumerate() {
             let known = kind_names();

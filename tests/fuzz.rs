@@ -143,7 +143,7 @@ proptest! {
                 for format in [given::GivenFormat::Lists, given::GivenFormat::Pairs] {
                     let p = given::GivenParams { train: train.into(), test: test.into(), valid: None, format };
                     if let Ok(ds) = given::load(&p, d.path()) {
-                        let _ = given::split(&ds, &given::GivenSplit::default());
+                        let _ = runner::data::split::given_split(&ds, &Default::default());
                     }
                 }
             }

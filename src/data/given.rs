@@ -8,7 +8,7 @@
 //! boundaries and change the paper's split). Ids seen only in the held-out files are
 //! counted when loading and kept, so `n_items` counts them as the papers' code does
 //! (LightGCN's loader sizes its tables by the largest id in either file); what the split
-//! does with them is [`GivenSplit::test_only_items`].
+//! does with them is `[split] kind = "given"`'s `test_only_items` ([`super::split::GivenSplit`]).
 
 use super::fields::{for_each_line, printable, timestamp};
 use super::{canon, file_fingerprint, resolve, Dataset, DatasetKind, GivenParts, Interaction};
@@ -77,26 +77,6 @@ pub static KIND: DatasetKind = DatasetKind {
         file_fingerprint(&p.files(dir)?)
     },
 };
-
-/// What a given split does with held-out rows whose item no training line has.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum TestOnlyItems {
-    /// Kept, as LightGCN's code keeps them: they count in each user's relevant items and,
-    /// having no trained vector, are never retrieved (a miss).
-    #[default]
-    Keep,
-    /// Dropped, as SELFRec's loader drops test rows with an item it never trained on.
-    Drop,
-}
-
-/// `[split] kind = "given"`: the dataset's own split, unchanged.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct GivenSplit {
-    pub test_only_items: TestOnlyItems,
-}
-impl Validate for GivenSplit {}
 
 /// Reads the files in order (train, valid, test). Ratings default to 1 and times to the line's
 /// position across the files, so each user's items keep the files' order.
@@ -192,35 +172,10 @@ pub fn unseen(ds: &Dataset) -> Option<serde_json::Value> {
     }))
 }
 
-/// The dataset's split as its files give it. Held-out rows of users without training lines
-/// are dropped (no query can be formed for them; every split kind does so), and so are rows
-/// repeating an item the user trained on (a leak); items only in held-out files are kept or
-/// dropped as `p` says.
-pub fn split(ds: &Dataset, p: &GivenSplit) -> Result<super::Split> {
-    let Some(g) = ds.given else {
-        bail!("[split] kind = \"given\" uses the split a dataset ships; `{}` ships none (use [dataset] kind = \"given\", or another split kind)", ds.name);
-    };
-    let its = &ds.interactions;
-    let mut s = super::Split {
-        n_users: ds.n_users(),
-        n_items: ds.n_items(),
-        train: its[..g.valid_from].to_vec(),
-        valid: its[g.valid_from..g.test_from].to_vec(),
-        test: its[g.test_from..].to_vec(),
-        candidates: None,
-    };
-    if p.test_only_items == TestOnlyItems::Drop {
-        let mut trained = vec![false; ds.n_items()];
-        s.train.iter().for_each(|it| trained[it.item as usize] = true);
-        s.valid.retain(|it| trained[it.item as usize]);
-        s.test.retain(|it| trained[it.item as usize]);
-    }
-    Ok(super::split::finish(s))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::split::{given_split as split, GivenSplit, TestOnlyItems};
 
     fn write(dir: &Path, name: &str, text: &str) {
         std::fs::write(dir.join(name), text).unwrap();

@@ -222,9 +222,58 @@ pub static GIVEN: SplitKind = SplitKind {
     kind: "given",
     about: "the split a `given` dataset ships, unchanged (a paper's exact protocol)",
     version: 1,
-    parse: canon::<super::given::GivenSplit>,
-    apply: |v, ds| super::given::split(ds, &params::parse::<super::given::GivenSplit>(v)?),
+    parse: canon::<GivenSplit>,
+    apply: |v, ds| given_split(ds, &params::parse::<GivenSplit>(v)?),
 };
+
+/// What a given split does with held-out rows whose item no training line has.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TestOnlyItems {
+    /// Kept, as LightGCN's code keeps them: they count in each user's relevant items and,
+    /// having no trained vector, are never retrieved (a miss).
+    #[default]
+    Keep,
+    /// Dropped, as SELFRec's loader drops test rows with an item it never trained on.
+    Drop,
+}
+
+/// `[split] kind = "given"`: the dataset's own split, unchanged.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GivenSplit {
+    pub test_only_items: TestOnlyItems,
+}
+impl Validate for GivenSplit {}
+
+/// The dataset's split as its files give it. Held-out rows of users without training lines
+/// are dropped (no query can be formed for them; every split kind does so), and so are rows
+/// repeating an item the user trained on (a leak); items only in held-out files are kept or
+/// dropped as `p` says.
+pub fn given_split(ds: &Dataset, p: &GivenSplit) -> anyhow::Result<Split> {
+    let Some(g) = ds.given else {
+        anyhow::bail!(
+            "[split] kind = \"given\" uses the split a dataset ships; `{}` ships none (use [dataset] kind = \"given\", or another split kind)",
+            ds.name
+        );
+    };
+    let its = &ds.interactions;
+    let mut s = Split {
+        n_users: ds.n_users(),
+        n_items: ds.n_items(),
+        train: its[..g.valid_from].to_vec(),
+        valid: its[g.valid_from..g.test_from].to_vec(),
+        test: its[g.test_from..].to_vec(),
+        candidates: None,
+    };
+    if p.test_only_items == TestOnlyItems::Drop {
+        let mut trained = vec![false; ds.n_items()];
+        s.train.iter().for_each(|it| trained[it.item as usize] = true);
+        s.valid.retain(|it| trained[it.item as usize]);
+        s.test.retain(|it| trained[it.item as usize]);
+    }
+    Ok(finish(s))
+}
 
 /// Each user's interactions sorted by time (ties keep file order), user by user, from one
 /// sorted index over the interactions: a `Vec` per user (the former way) cost more in growth
@@ -348,7 +397,7 @@ pub fn edge_holdout(ds: &Dataset, p: &EdgeHoldout) -> anyhow::Result<Split> {
 
 /// Enforces the no-leakage invariant (drops held-out rows whose item the user trained on, and
 /// held-out rows of users with no training data), then sorts every list by (user, ts).
-pub(super) fn finish(mut s: Split) -> Split {
+fn finish(mut s: Split) -> Split {
     for list in [&mut s.train, &mut s.valid, &mut s.test] {
         // Lists built user by user are sorted already, and a stable sort needs a buffer of
         // half the list (174 MB for 14.5M training interactions).

@@ -27,6 +27,17 @@ pub fn timestamp(path: &Path, line: usize, s: &str) -> Result<i64> {
     Ok(x as i64)
 }
 
+/// A rating: any finite number (negative ratings are kept: some datasets encode dislikes so).
+pub fn rating(path: &Path, line: usize, s: &str) -> Result<f32> {
+    let Ok(r) = s.trim().parse::<f64>() else {
+        bail!("{}:{line}: rating `{}` is not a number", path.display(), printable(s));
+    };
+    if !r.is_finite() || r.abs() > f32::MAX as f64 {
+        bail!("{}:{line}: rating `{}` is not a finite number", path.display(), printable(s.trim()));
+    }
+    Ok(r as f32)
+}
+
 /// `s` made safe to quote in an error: control and non-UTF-8 characters escaped, at most 80
 /// characters (a binary file misnamed `.csv` must not dump its bytes on the terminal).
 pub fn printable(s: &str) -> String {

@@ -10,10 +10,10 @@
 //! (LightGCN's loader sizes its tables by the largest id in either file); what the split
 //! does with them is `[split] kind = "given"`'s `test_only_items` ([`super::split::GivenSplit`]).
 
-use super::fields::{for_each_line, printable, timestamp};
+use super::fields::{for_each_line, rating, timestamp};
 use super::{canon, file_fingerprint, resolve, Dataset, DatasetKind, GivenParts, Interaction};
 use crate::params::{self, ParamError, Validate};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -100,14 +100,6 @@ pub fn load(p: &GivenParams, dir: &Path) -> Result<Dataset> {
         bail!("{}: no test interactions (the file is empty)", files[files.len() - 1].display());
     }
     ds.given = Some(parts);
-    if let Some(u) = unseen(&ds) {
-        let (users, items, rows) = (&u["held_out_users_without_training"], &u["held_out_items_without_training"], &u["held_out_rows_on_those_items"]);
-        if users != 0 || items != 0 {
-            eprintln!(
-                "note: the held-out files name {items} item(s) that no training line has ({rows} row(s); [split] test_only_items decides: \"keep\", the default, as LightGCN's code does, or \"drop\", as SELFRec's does) and {users} user(s) without a training line (their rows are dropped: no query can be formed)"
-            );
-        }
-    }
     Ok(ds)
 }
 
@@ -134,16 +126,7 @@ fn read_file(path: &Path, format: GivenFormat, ds: &mut Dataset) -> Result<()> {
                         if rest.len() > 3 { "; for LightGCN's `user item item ...` lines set format = \"lists\"" } else { "" }
                     );
                 }
-                let rating = match rest.get(1) {
-                    Some(r) => {
-                        let x: f32 = r.parse().map_err(|_| anyhow!("{}:{line}: rating `{}` is not a number", path.display(), printable(r)))?;
-                        if !x.is_finite() {
-                            bail!("{}:{line}: rating `{}` is not a finite number", path.display(), printable(r));
-                        }
-                        x
-                    }
-                    None => 1.0,
-                };
+                let rating = rest.get(1).map(|r| rating(path, line, r)).transpose()?.unwrap_or(1.0);
                 let ts = rest.get(2).map(|t| timestamp(path, line, t)).transpose()?;
                 push(rest[0], rating, ts);
             }
@@ -153,7 +136,7 @@ fn read_file(path: &Path, format: GivenFormat, ds: &mut Dataset) -> Result<()> {
 }
 
 /// How many held-out users and items no training line has: what a paper's split leaves the
-/// runner to decide, reported by the data stage.
+/// runner to decide, reported by the data stage (in its manifest, and by [`note`]).
 pub fn unseen(ds: &Dataset) -> Option<serde_json::Value> {
     let g = ds.given?;
     let train = &ds.interactions[..g.valid_from];
@@ -170,6 +153,16 @@ pub fn unseen(ds: &Dataset) -> Option<serde_json::Value> {
         "held_out_items_without_training": new_items.len(),
         "held_out_rows_on_those_items": held.iter().filter(|it| new_items.contains(&it.item)).count(),
     }))
+}
+
+/// The line the data stage prints about [`unseen`]'s counts, when there are any.
+pub fn note(u: &serde_json::Value) -> Option<String> {
+    let (users, items, rows) = (&u["held_out_users_without_training"], &u["held_out_items_without_training"], &u["held_out_rows_on_those_items"]);
+    (users != 0 || items != 0).then(|| {
+        format!(
+            "note: the held-out files name {items} item(s) that no training line has ({rows} row(s); [split] test_only_items decides: \"keep\", the default, as LightGCN's code does, or \"drop\", as SELFRec's does) and {users} user(s) without a training line (their rows are dropped: no query can be formed)"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -192,6 +185,7 @@ mod tests {
         assert_eq!(ds.interactions.len(), 9);
         let u = unseen(&ds).unwrap();
         assert_eq!((u["held_out_users_without_training"].as_u64(), u["held_out_items_without_training"].as_u64()), (Some(1), Some(1)), "{u}");
+        assert!(note(&u).is_some_and(|n| n.contains("1 item(s)") && n.contains("1 user(s)")));
         let s = split(&ds, &GivenSplit::default()).unwrap();
         assert_eq!(s.train.len(), 5);
         // User 3 has no training line: dropped; item 9 is kept (LightGCN's way), so user 0 tests on 4 and 9.

@@ -2,7 +2,7 @@
 //! titles, genres, tags and user features beside them: 100K's here, the others' in
 //! [`super::movielens_side`]), downloaded first when `fetch` is on.
 
-use super::fields::{for_each_line, printable, timestamp};
+use super::fields::{for_each_line, printable, rating, timestamp};
 use super::movielens_side::{self as side, fill_nan_with_mean};
 use super::{canon, file_fingerprint, resolve, Dataset, DatasetKind, FeatureColumn, FeatureTable, IdMap, Interaction};
 use crate::params::{self, ParamError, Validate};
@@ -148,15 +148,6 @@ fn number<T: std::str::FromStr>(path: &Path, line: usize, what: &str, s: &str) -
     s.trim().parse().map_err(|_| anyhow!("{}:{line}: {what} `{}` is not a number", path.display(), printable(s)))
 }
 
-/// A rating: any finite number (negative ratings are kept: some datasets encode dislikes so).
-fn rating_value(path: &Path, line: usize, s: &str) -> Result<f32> {
-    let r: f64 = number(path, line, "rating", s)?;
-    if !r.is_finite() || r.abs() > f32::MAX as f64 {
-        bail!("{}:{line}: rating `{}` is not a finite number", path.display(), s.trim());
-    }
-    Ok(r as f32)
-}
-
 /// Dense ids of numeric raw ids, remembering the last one: ratings files list a user's
 /// ratings together, so most lines skip the id map (and the string it is keyed by).
 struct NumericIds {
@@ -202,7 +193,7 @@ fn parse_ratings(path: &Path, sep: &str, header: bool, ds: &mut Dataset) -> Resu
         }
         let user: u64 = number(path, line, "user id", cols[0])?;
         let item: u64 = number(path, line, "item id", cols[1])?;
-        let rating = rating_value(path, line, cols[2])?;
+        let rating = rating(path, line, cols[2])?;
         let ts = timestamp(path, line, cols[3])?;
         let u = users.intern(&mut ds.users, user);
         let i = items.intern(&mut ds.items, item);

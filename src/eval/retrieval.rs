@@ -225,7 +225,7 @@ impl Task for Retrieval {
             }
         }
         if let Some(sc) = &cfg.sampled {
-            means.extend(super::sampled::evaluate(split, trained, index.metric(), sc, &cfg.k, &users, &test)?);
+            means.extend(super::sampled::evaluate(split, trained, index.metric(), sc, &cfg.k, &users, &test, cfg.exclude_seen.then_some(&seen[..]))?);
         }
         let per_user = PerUser { users: users.iter().map(|&u| input.dataset.users.raw(u).to_string()).collect(), n_relevant, columns };
         Ok(TaskResult { users: users.len(), metrics: means, latency: Some(latency), per_user: Some(per_user), ..Default::default() })

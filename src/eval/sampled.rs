@@ -32,12 +32,36 @@ pub fn column(name: &str, k: usize, cfg: &SampledEval) -> String {
     format!("{name}@{k} ({} {by}neg)", cfg.negatives)
 }
 
+/// Training counts as popularity weights, with what every user's draw needs computed once
+/// per evaluation rather than once per user: the running sums, and how many items can be
+/// drawn at all.
+pub struct Popularity {
+    weights: Vec<u64>,
+    cumulative: Vec<u64>,
+    drawable: usize,
+}
+
+impl Popularity {
+    pub fn new(weights: Vec<u64>) -> Self {
+        let cumulative = weights
+            .iter()
+            .scan(0u64, |s, &w| {
+                *s += w;
+                Some(*s)
+            })
+            .collect();
+        let drawable = weights.iter().filter(|&&w| w > 0).count();
+        Popularity { weights, cumulative, drawable }
+    }
+}
+
 /// The negatives of user `u`: `cfg.negatives` distinct items outside `excluded` (sorted),
-/// drawn uniformly or by `weights` (training counts).
-pub fn negatives(u: u32, n_items: usize, excluded: &[u32], weights: &[u64], cfg: &SampledEval) -> Result<Vec<u32>> {
+/// drawn uniformly or by `pop`.
+pub fn negatives(u: u32, n_items: usize, excluded: &[u32], pop: &Popularity, cfg: &SampledEval) -> Result<Vec<u32>> {
+    let (weights, cumulative) = (&pop.weights, &pop.cumulative);
     let eligible = match cfg.by {
         SampleBy::Uniform => n_items - excluded.len(),
-        SampleBy::Popularity => (0..n_items as u32).filter(|i| weights[*i as usize] > 0 && excluded.binary_search(i).is_err()).count(),
+        SampleBy::Popularity => pop.drawable - excluded.iter().filter(|&&i| weights[i as usize] > 0).count(),
     };
     if eligible < cfg.negatives {
         bail!(
@@ -47,16 +71,6 @@ pub fn negatives(u: u32, n_items: usize, excluded: &[u32], weights: &[u64], cfg:
         );
     }
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(crate::sampling::derive_seed(cfg.seed, u as u64 + 1));
-    let cumulative: Vec<u64> = match cfg.by {
-        SampleBy::Uniform => Vec::new(),
-        SampleBy::Popularity => weights
-            .iter()
-            .scan(0u64, |s, &w| {
-                *s += w;
-                Some(*s)
-            })
-            .collect(),
-    };
     let mut out: Vec<u32> = Vec::with_capacity(cfg.negatives);
     // Rejection: when negatives are few next to the eligible items (the usual 100 of
     // thousands) a draw is rarely rejected; otherwise, pick from the eligible list directly.
@@ -106,6 +120,8 @@ pub fn negatives(u: u32, n_items: usize, excluded: &[u32], weights: &[u64], cfg:
 
 /// Mean over `users` (each user's mean over their test items, `test`) of HR@k and NDCG@k for
 /// every `k`, each test item ranked among its user's negatives by the model's score.
+/// `seen`: each user's training and validation items when the caller has them (sorted).
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     split: &Split,
     trained: &Trained,
@@ -114,15 +130,23 @@ pub fn evaluate(
     ks: &[usize],
     users: &[u32],
     test: &[Vec<u32>],
+    seen: Option<&[Vec<u32>]>,
 ) -> Result<BTreeMap<String, f64>> {
     if split.candidates.is_some() {
         bail!("[metrics] sampled ranks each test item among items drawn from the whole catalogue; a cold_items split ranks among its held-out items only: leave `sampled` out");
     }
     let items = prepare_items(metric, &trained.items);
-    let weights = split.train_item_counts();
+    let pop = Popularity::new(split.train_item_counts());
     // Whatever `exclude_seen` says for the full ranking: a negative is an item the user has
     // not interacted with.
-    let seen = split.seen_sorted();
+    let own;
+    let seen = match seen {
+        Some(s) => s,
+        None => {
+            own = split.seen_sorted();
+            &own[..]
+        }
+    };
     let mut sums = vec![(0.0f64, 0.0f64); ks.len()];
     for &u in users {
         let mut relevant = test[u as usize].clone();
@@ -131,7 +155,7 @@ pub fn evaluate(
         let mut excluded: Vec<u32> = seen[u as usize].iter().chain(&relevant).copied().collect();
         excluded.sort_unstable();
         excluded.dedup();
-        let negs = negatives(u, split.n_items, &excluded, &weights, cfg)?;
+        let negs = negatives(u, split.n_items, &excluded, &pop, cfg)?;
         let q = prepare_query(metric, trained.users.row(u as usize));
         let neg_scores: Vec<(f32, u32)> = negs.iter().map(|&j| (score(metric, &q, items.row(j as usize)), j)).collect();
         let mut user = vec![(0.0f64, 0.0f64); ks.len()];
@@ -175,25 +199,26 @@ mod tests {
     fn negatives_are_distinct_unseen_and_seeded() {
         let excluded: Vec<u32> = (0..200).step_by(3).collect();
         let weights: Vec<u64> = (0..200u64).map(|i| if i % 7 == 0 { 0 } else { i }).collect();
+        let pop = Popularity::new(weights.clone());
         for by in [SampleBy::Uniform, SampleBy::Popularity] {
             for n in [10, 100, 110] {
                 let c = cfg(n, by, 9);
-                let a = negatives(5, 200, &excluded, &weights, &c).unwrap();
+                let a = negatives(5, 200, &excluded, &pop, &c).unwrap();
                 assert_eq!(a.len(), n);
                 assert!(a.windows(2).all(|w| w[0] < w[1]), "distinct");
                 assert!(a.iter().all(|i| excluded.binary_search(i).is_err()));
                 if by == SampleBy::Popularity {
                     assert!(a.iter().all(|&i| weights[i as usize] > 0), "{a:?}");
                 }
-                assert_eq!(a, negatives(5, 200, &excluded, &weights, &c).unwrap());
+                assert_eq!(a, negatives(5, 200, &excluded, &pop, &c).unwrap());
                 if n < 100 {
-                    assert_ne!(a, negatives(5, 200, &excluded, &weights, &cfg(n, by, 10)).unwrap());
-                    assert_ne!(a, negatives(6, 200, &excluded, &weights, &c).unwrap());
+                    assert_ne!(a, negatives(5, 200, &excluded, &pop, &cfg(n, by, 10)).unwrap());
+                    assert_ne!(a, negatives(6, 200, &excluded, &pop, &c).unwrap());
                 }
             }
         }
         // 133 items are eligible uniformly; asking for more is an error naming the key.
-        let e = negatives(5, 200, &excluded, &weights, &cfg(134, SampleBy::Uniform, 1)).unwrap_err().to_string();
+        let e = negatives(5, 200, &excluded, &pop, &cfg(134, SampleBy::Uniform, 1)).unwrap_err().to_string();
         assert!(e.contains("negatives = 134") && e.contains("133 items"), "{e}");
     }
 
@@ -209,7 +234,7 @@ mod tests {
         };
         let c = cfg(19, SampleBy::Uniform, 1);
         let test = vec![vec![10u32]];
-        let m = evaluate(&split, &trained, Metric::Ip, &c, &[5, 10], &[0], &test).unwrap();
+        let m = evaluate(&split, &trained, Metric::Ip, &c, &[5, 10], &[0], &test, None).unwrap();
         assert_eq!(m["HR@10 (19 neg)"], 1.0);
         assert!((m["NDCG@10 (19 neg)"] - 1.0 / 11f64.log2()).abs() < 1e-12);
         assert_eq!(m["HR@5 (19 neg)"], 0.0);
@@ -218,7 +243,7 @@ mod tests {
         let mut split = split;
         split.train = (15..20).map(|i| Interaction { user: 0, item: i, rating: 1.0, ts: 0 }).collect();
         let c = cfg(14, SampleBy::Uniform, 1);
-        let m = evaluate(&split, &trained, Metric::Ip, &c, &[5], &[0], &test).unwrap();
+        let m = evaluate(&split, &trained, Metric::Ip, &c, &[5], &[0], &test, None).unwrap();
         assert_eq!(m["HR@5 (14 neg)"], 1.0);
         assert!((m["NDCG@5 (14 neg)"] - 1.0 / 6f64.log2()).abs() < 1e-12);
     }

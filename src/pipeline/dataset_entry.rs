@@ -80,6 +80,9 @@ pub(super) fn write_dataset(dir: &Path, ds: &Dataset) -> Result<Value> {
     art::write_json(&dir.join("dataset.json"), &meta)?;
     let mut info = json!({"users": ds.n_users(), "items": ds.n_items(), "interactions": ds.interactions.len()});
     if let Some(g) = crate::data::given::unseen(ds) {
+        if let Some(line) = crate::data::given::note(&g) {
+            eprintln!("{line}");
+        }
         info["given"] = g;
     }
     if let Some(v) = &ds.vectors {

@@ -20,6 +20,7 @@ pub mod passthrough;
 pub mod planted;
 pub mod popularity;
 pub mod random;
+pub mod sasrec;
 pub mod valid_recall;
 
 use crate::data::corpus::Corpus;
@@ -246,6 +247,7 @@ pub static KINDS: &[&ModelKind] = &[
     &als::KIND,
     &bpr::KIND,
     &lightgcn::KIND,
+    &sasrec::KIND,
 ];
 
 pub fn lookup(kind: &str) -> Option<&'static ModelKind> {

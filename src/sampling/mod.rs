@@ -193,6 +193,40 @@ pub fn build(table: &Value, catalog: &Arc<Catalog>, seed: u64) -> Result<Box<dyn
     (k.build)(&canon, catalog, seed)
 }
 
+/// Draws left before a row whose negatives keep landing on the user's items gives up.
+pub const REDRAWS: usize = 10;
+
+/// One negative per `(user, positive)` row of `rows`, redrawn while it is the positive or an
+/// item the user trained on (the paper code of LightGCN and SASRec, and RecBole, sample
+/// negatives the same way); `None` for a row still unlucky after [`REDRAWS`] draws, counted
+/// in `skipped`. The model leaves such a row out of its loss.
+pub fn unseen_negatives(sampler: &mut dyn Sampler, catalog: &Catalog, rows: &[(u32, u32)], scorer: &dyn Scorer, skipped: &mut u64) -> Result<Vec<Option<u32>>> {
+    let mut out = vec![None; rows.len()];
+    let mut left: Vec<usize> = (0..rows.len()).collect();
+    let mut neg = Vec::with_capacity(rows.len());
+    for _ in 0..REDRAWS {
+        let (us, pos): (Vec<u32>, Vec<u32>) = left.iter().map(|&r| rows[r]).unzip();
+        neg.clear();
+        let n = if sampler.shared() { us.len() } else { 1 };
+        sampler.sample(&Batch { users: &us, positives: &pos }, n, scorer, &mut neg)?;
+        let mut again = Vec::new();
+        for (k, &r) in left.iter().enumerate() {
+            let ((u, i), j) = (rows[r], neg[k]);
+            if j == i || catalog.user_items[u as usize].binary_search(&j).is_ok() {
+                again.push(r);
+            } else {
+                out[r] = Some(j);
+            }
+        }
+        left = again;
+        if left.is_empty() {
+            break;
+        }
+    }
+    *skipped += left.len() as u64;
+    Ok(out)
+}
+
 /// A uniform draw from `0..n` other than `skip` (`n >= 2`): exact, one random number.
 #[inline]
 pub(crate) fn uniform_except<R: Rng>(rng: &mut R, n: u32, skip: u32) -> u32 {

@@ -24,7 +24,7 @@ use crate::index::Metric;
 use crate::linalg::Matrix;
 use crate::nn::optim::{update_row, OptimConfig};
 use crate::params::{self, ParamError, Validate};
-use crate::sampling::{self, derive_seed, Batch, Catalog, Scorer};
+use crate::sampling::{self, derive_seed, Catalog, Scorer};
 use anyhow::{anyhow, Result};
 use graph::NormGraph;
 use rand::seq::SliceRandom;
@@ -97,9 +97,6 @@ impl Scorer for Propagated<'_> {
         Ok(m)
     }
 }
-
-/// Draws left before a pair whose negatives keep landing on the user's items is skipped.
-const REDRAWS: usize = 10;
 
 /// The loss of one batch of `(u, i, j)` node triples (items offset by `n_users`) and its
 /// gradient with respect to `E⁰`; `e` is the propagated `E`, `e0` the layer-0 table.
@@ -258,8 +255,8 @@ impl LightGcn {
     }
 }
 
-/// One negative per pair of `chunk`, redrawn while it is an item the user trained on: the
-/// batch's `(user, positive, negative)` node triples (items offset by `n_users`).
+/// One negative per pair of `chunk` ([`sampling::unseen_negatives`]): the batch's
+/// `(user, positive, negative)` node triples (items offset by `n_users`).
 fn negatives(
     sampler: &mut dyn sampling::Sampler,
     catalog: &Catalog,
@@ -268,30 +265,8 @@ fn negatives(
     skipped: &mut u64,
 ) -> Result<Vec<(usize, usize, usize)>> {
     let nu = catalog.n_users;
-    let mut rows: Vec<(u32, u32)> = chunk.to_vec();
-    let mut out = Vec::with_capacity(chunk.len());
-    let mut neg = Vec::with_capacity(chunk.len());
-    for _ in 0..REDRAWS {
-        let (us, pos): (Vec<u32>, Vec<u32>) = rows.iter().copied().unzip();
-        neg.clear();
-        let n = if sampler.shared() { us.len() } else { 1 };
-        sampler.sample(&Batch { users: &us, positives: &pos }, n, scorer, &mut neg)?;
-        let mut again = Vec::new();
-        for (k, &(u, i)) in rows.iter().enumerate() {
-            let j = neg[k];
-            if j == i || catalog.user_items[u as usize].binary_search(&j).is_ok() {
-                again.push((u, i));
-            } else {
-                out.push((u as usize, nu + i as usize, nu + j as usize));
-            }
-        }
-        rows = again;
-        if rows.is_empty() {
-            break;
-        }
-    }
-    *skipped += rows.len() as u64;
-    Ok(out)
+    let negs = sampling::unseen_negatives(sampler, catalog, chunk, scorer, skipped)?;
+    Ok(chunk.iter().zip(negs).filter_map(|(&(u, i), j)| Some((u as usize, nu + i as usize, nu + j? as usize))).collect())
 }
 
 pub static KIND: ModelKind = ModelKind {

@@ -495,3 +495,25 @@ fn asha_prunes_lightgcn_trials() {
     let tuned = rows.iter().find(|r| r["model"] == "lightgcn").unwrap();
     assert!(tuned["metrics"]["Recall@10"].as_f64().is_some(), "{tuned}");
 }
+
+/// SASRec, too: validation per epoch, promotions resumed from its checkpoint (weights, item
+/// table and Adam's state).
+#[test]
+fn asha_prunes_sasrec_trials() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let body = std::fs::read_to_string(config(d.path(), &data, "random", "[1]"))
+        .unwrap()
+        .replace("kind = \"item2vec\"\ndim = 8\nepochs = 3\nthreads = 1", "kind = \"sasrec\"\ndim = 8\nblocks = 1\nmax_len = 10\nepochs = 9")
+        .replace("window = { int = [1, 4] }, lr = { log_uniform = [0.002, 0.2] }", "dropout = { uniform = [0.0, 0.5] }, lr = { log_uniform = [0.001, 0.05] }")
+        .replace("trials = 6", "trials = 9\npruner = { kind = \"asha\", min_epochs = 1, eta = 3 }");
+    let cfg = write_config(d.path(), "sasrec.toml", &body);
+    let (trials, rows, _) = tune_and_run(&cfg, &d.path().join("a"));
+    let col = |name: &str| trials[0].iter().position(|h| h == name).unwrap();
+    let epochs: Vec<usize> = trials[1..].iter().map(|r| r[col("epochs")].parse().unwrap()).collect();
+    let status: Vec<&str> = trials[1..].iter().map(|r| r[col("status")].as_str()).collect();
+    assert!(epochs.iter().all(|e| [1, 3, 9].contains(e)) && epochs.contains(&1), "{epochs:?}");
+    assert!(status.contains(&"pruned") && status.contains(&"chosen"), "{status:?}");
+    let tuned = rows.iter().find(|r| r["model"] == "sasrec").unwrap();
+    assert!(tuned["metrics"]["Recall@10"].as_f64().is_some(), "{tuned}");
+}

@@ -69,6 +69,10 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--loss", default="BPR", choices=["BPR", "CE"])
     a = ap.parse_args()
+    # RecBole writes TensorBoard logs into the working directory: keep them in the work folder.
+    a.work, a.data = os.path.abspath(a.work), os.path.abspath(a.data)
+    os.makedirs(a.work, exist_ok=True)
+    os.chdir(a.work)
 
     import torch
     from recbole.config import Config

@@ -22,5 +22,6 @@ pub mod pipeline;
 pub mod report;
 pub mod sampling;
 pub mod search;
+pub mod service;
 pub mod sgns;
 pub mod term;

@@ -21,7 +21,7 @@ pub(super) fn replay_searches(exp: Experiment) -> (Experiment, Vec<anyhow::Error
 }
 
 /// Loads the config and picks the run: Ok((plan, experiment index, run index)).
-fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
+pub(super) fn choose(c: &RunChoice) -> Result<(pipeline::Plan, usize), i32> {
     let exp = match config::load(&c.config, &c.set) {
         Ok(e) => e,
         Err(e) => {

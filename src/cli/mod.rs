@@ -5,6 +5,7 @@ mod data;
 mod kinds;
 mod report;
 mod run;
+mod serve;
 mod stage;
 
 use crate::config::{self, ConfigError, Experiment};
@@ -33,6 +34,8 @@ pub enum Command {
     Similar(AskArgs),
     /// Write a run's item (and user) vectors with raw ids: npy, parquet or word2vec text.
     Export(ExportArgs),
+    /// Answer recommendation requests over HTTP/JSON from a run's cached vectors and index.
+    Serve(serve::ServeArgs),
     /// Render the tables, plots and pages of finished experiments again from the cache,
     /// computing nothing: a results folder of one experiment, or one holding several.
     Report(ReportArgs),
@@ -98,7 +101,7 @@ pub struct ReportArgs {
 
 /// Which run of a config to use: by default the first model that is not a baseline, its
 /// first point and the first seed, said on stderr when there was a choice (`ask.rs`).
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct RunChoice {
     /// The experiment spec file (TOML).
     pub config: PathBuf,
@@ -309,6 +312,7 @@ pub fn main() -> i32 {
         Command::Recommend(args) => ask::ask(args, true),
         Command::Similar(args) => ask::ask(args, false),
         Command::Export(args) => ask::export(args),
+        Command::Serve(args) => serve::serve(args),
         Command::Report(args) => report::report_again(args),
         Command::Compare(args) => report::compare(args),
         Command::Data(cmd) => data::data(cmd),

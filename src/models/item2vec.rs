@@ -171,6 +171,10 @@ pub struct Item2Vec {
 }
 
 impl Model for Item2Vec {
+    fn history_query(&self) -> Option<super::HistoryQuery> {
+        Some(super::HistoryQuery::Pooled { last: self.params.query_last, weighting: self.params.query_weighting })
+    }
+
     fn corpus_params(&self) -> Option<serde_json::Value> {
         Some(json!({ "max_len": self.params.max_len }))
     }

@@ -207,6 +207,13 @@ pub trait Model: Send + Sync {
         false
     }
 
+    /// How a history given at question time (`runner serve`'s `{"history": [...]}`) becomes
+    /// this model's query vector, computed the way training computed the users' queries, or
+    /// `None` when the query needs more than the cached vectors (a user node, a tower).
+    fn history_query(&self) -> Option<HistoryQuery> {
+        self.scores_items().then_some(HistoryQuery::ItemSpace)
+    }
+
     /// Whether `[sampler]` affects training; only then is it hashed into the train key, so
     /// changing the sampler does not retrain popularity or item2vec.
     fn uses_sampler(&self) -> bool {
@@ -217,6 +224,33 @@ pub trait Model: Send + Sync {
     /// `kind`) when the config loads; the error's path is a key of the model.
     fn check_sampler(&self, _sampler: Option<&serde_json::Value>) -> Result<(), crate::params::ParamError> {
         Ok(())
+    }
+}
+
+/// How [`Model::history_query`] turns a history (item indices, oldest first) into a query.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum HistoryQuery {
+    /// The mean of the last `last` items' unit vectors, weighted as `weighting`
+    /// ([`item2vec::query_vectors`]).
+    Pooled { last: usize, weighting: item2vec::QueryWeighting },
+    /// One query for every user, whatever their history (popularity).
+    Shared,
+    /// The history's 0/1 row in item space (models that score items).
+    ItemSpace,
+}
+
+impl HistoryQuery {
+    /// The query of `history` over `trained`'s item vectors (`Shared`: the first user's).
+    pub fn query(&self, trained: &Trained, history: &[u32]) -> Vec<f32> {
+        match *self {
+            HistoryQuery::Pooled { last, weighting } => item2vec::query_vectors(&trained.items, &[history.to_vec()], last, weighting).data,
+            HistoryQuery::Shared => trained.users.row(0).to_vec(),
+            HistoryQuery::ItemSpace => {
+                let mut q = vec![0.0f32; trained.items.cols];
+                history.iter().for_each(|&i| q[i as usize] = 1.0);
+                q
+            }
+        }
     }
 }
 

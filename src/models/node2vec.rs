@@ -218,6 +218,12 @@ impl Node2Vec {
 }
 
 impl Model for Node2Vec {
+    /// Only the co-occurrence graph's queries pool item vectors; a bipartite graph's user is
+    /// a node of its own, a dataset graph has no users.
+    fn history_query(&self) -> Option<super::HistoryQuery> {
+        (self.params.graph == GraphParam::Cooccurrence).then_some(super::HistoryQuery::Pooled { last: QUERY_LAST, weighting: QueryWeighting::Mean })
+    }
+
     fn corpus_params(&self) -> Option<serde_json::Value> {
         let p = &self.params;
         Some(json!({

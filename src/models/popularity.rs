@@ -16,6 +16,10 @@ impl Validate for PopularityParams {}
 pub struct Popularity;
 
 impl Model for Popularity {
+    fn history_query(&self) -> Option<super::HistoryQuery> {
+        Some(super::HistoryQuery::Shared)
+    }
+
     /// A 1-d embedding: items carry `ln(1 + count)`, users carry 1, so the inner product is a
     /// monotone function of popularity and the shared index machinery ranks it.
     fn fit(&self, input: &TrainInput) -> Result<Trained> {

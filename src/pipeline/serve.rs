@@ -6,7 +6,7 @@ use super::stages::Executor;
 use super::StageKind;
 use crate::data::{Dataset, Split};
 use crate::index::{AnnIndex, Hit, IndexKind, Metric};
-use crate::models::Trained;
+use crate::models::{HistoryQuery, Trained};
 use anyhow::{anyhow, bail, Result};
 use std::sync::Arc;
 
@@ -31,6 +31,11 @@ pub struct Served {
     /// Items without a trained vector (all-zero rows), sorted, found once at load: left out
     /// of every answer, as the eval stage leaves them out.
     pub untrained: Vec<u32>,
+    /// How a history given at question time becomes a query ([`crate::models::Model::history_query`]).
+    pub history_query: Option<HistoryQuery>,
+    /// Each user's training and validation items, sorted: never recommended to them. Found
+    /// once at load, so a question costs a search, not a scan of the interactions.
+    pub seen: Vec<Vec<u32>>,
 }
 
 /// How `similar` ranks, as [`Served::similar_by`] decides it.
@@ -54,7 +59,7 @@ pub struct Similar {
 }
 
 /// One answer: an item with its raw id, title (when the dataset has titles) and score.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Answer {
     pub item: String,
     pub title: Option<String>,
@@ -97,7 +102,6 @@ impl<'a> Executor<'a> {
         let untrained = crate::index::common::untrained_rows(&trained.items);
         Ok(Served {
             dataset,
-            split,
             trained,
             index,
             label,
@@ -106,6 +110,9 @@ impl<'a> Executor<'a> {
             no_geometry,
             index_kind: run.index.kind,
             untrained,
+            history_query: model.history_query(),
+            seen: split.seen_sorted(),
+            split,
         })
     }
 }
@@ -176,13 +183,50 @@ impl Served {
     /// the eval stage ranks them with `exclude_seen`).
     pub fn recommend(&self, user_raw: &str, k: usize) -> Result<Vec<Answer>> {
         let u = self.user(user_raw)?;
-        let mut seen: Vec<u32> = self.split.train.iter().chain(&self.split.valid).filter(|it| it.user == u).map(|it| it.item).collect();
-        seen.sort_unstable();
-        seen.dedup();
         // Never an item the model did not train (the eval stage leaves them out too).
-        let seen = crate::index::common::merged(&seen, &self.untrained);
+        let seen = crate::index::common::merged(&self.seen[u as usize], &self.untrained);
         let hits = self.index.search(self.trained.users.row(u as usize), k, &seen)?;
         Ok(self.answers(hits))
+    }
+
+    /// The top `k` items for a user given by a history of raw item ids (oldest first) rather
+    /// than by id: the query is computed from the history as training computed the users'
+    /// ([`HistoryQuery`]), so a training user's own history gives their cached answer. The
+    /// history's items and `exclude` are never answered.
+    pub fn recommend_history(&self, history_raw: &[String], k: usize, exclude_raw: &[String]) -> Result<Vec<Answer>> {
+        let Some(how) = self.history_query else {
+            bail!(
+                "{} computes a user's query from training (a `{}` user vector), not from a history given now; ask for a known user with {{\"user\": ID}}, or serve a model that pools item vectors (item2vec, node2vec on the co-occurrence graph, itemknn, ease, popularity)",
+                self.label,
+                self.model_kind
+            );
+        };
+        let history = history_raw.iter().map(|r| self.item(r)).collect::<Result<Vec<u32>>>()?;
+        let query = how.query(&self.trained, &history);
+        let mut seen = history.clone();
+        for r in exclude_raw {
+            seen.push(self.item(r)?);
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        let seen = crate::index::common::merged(&seen, &self.untrained);
+        Ok(self.answers(self.index.search(&query, k, &seen)?))
+    }
+
+    /// [`Served::recommend`] with more items left out (raw ids).
+    pub fn recommend_excluding(&self, user_raw: &str, k: usize, exclude_raw: &[String]) -> Result<Vec<Answer>> {
+        if exclude_raw.is_empty() {
+            return self.recommend(user_raw, k);
+        }
+        let u = self.user(user_raw)?;
+        let mut seen = self.seen[u as usize].clone();
+        for r in exclude_raw {
+            seen.push(self.item(r)?);
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        let seen = crate::index::common::merged(&seen, &self.untrained);
+        Ok(self.answers(self.index.search(self.trained.users.row(u as usize), k, &seen)?))
     }
 
     /// How `similar` ranks for this run when asked for `metric` (`None`: the default); an

@@ -1,0 +1,252 @@
+//! `runner serve`: the release binary on a free port, asked over real HTTP. Answers are checked
+//! against `runner recommend` / `similar` and the run's vectors; every bad request against
+//! its status and JSON error; load, a reload under load and SIGTERM against lost requests.
+
+mod common;
+use common::*;
+use runner::pipeline::{stages::Executor, Plan};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const CFG: &str = r#"
+[experiment]
+name = "svc"
+seeds = [1]
+
+[dataset]
+kind = "synthetic"
+n_users = 300
+n_items = 150
+n_clusters = 5
+mean_len = 12
+seed = 3
+
+[[model]]
+kind = "item2vec"
+dim = 16
+epochs = 5
+threads = 1
+
+[[model]]
+kind = "ease"
+
+[[model]]
+kind = "als"
+iterations = 3
+
+[metrics]
+k = [10]
+"#;
+
+struct Service {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &Path, extra: &[&str]) -> Service {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_runner"));
+    c.args(["serve", "svc.toml", "--addr", "127.0.0.1:0"]).args(extra).current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("no address line: {line:?}")).to_string();
+    Service { child, url }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+fn post(url: &str, body: &str) -> (u16, Value) {
+    let mut r = agent().post(&format!("{url}/recommend")).header("content-type", "application/json").send(body).unwrap();
+    let text = r.body_mut().read_to_string().unwrap();
+    (r.status().as_u16(), serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
+}
+
+fn get(url: &str, path: &str) -> (u16, String) {
+    let mut r = agent().get(&format!("{url}{path}")).call().unwrap();
+    let text = r.body_mut().read_to_string().unwrap();
+    (r.status().as_u16(), text)
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["items"].as_array().unwrap_or_else(|| panic!("no items: {v}")).iter().map(|a| a["item"].as_str().unwrap().to_string()).collect()
+}
+
+/// Item ids of `runner recommend` / `similar`'s numbered answer lines.
+fn answer_ids(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.trim_start().split_once(". "))
+        .filter(|(n, _)| n.parse::<usize>().is_ok())
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+fn trained(dir: &Path) -> Plan {
+    write_config(dir, "svc.toml", CFG);
+    let (code, _, err) = runner(dir, &["run", "-q", "svc.toml"]);
+    assert_eq!(code, 0, "{err}");
+    let exp = load(&dir.join("svc.toml"), &[format!("experiment.cache_dir=\"{}\"", dir.join("results/cache").display())]);
+    runner::pipeline::plan(vec![exp]).unwrap()
+}
+
+#[test]
+fn answers_equal_recommend_and_histories_equal_cached_queries() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = trained(d.path());
+    let served = Executor::new(&plan, false, false).serve(0, 0).unwrap();
+    let svc = start(d.path(), &[]);
+    let (code, health) = get(&svc.url, "/health");
+    assert_eq!(code, 200, "{health}");
+    assert!(health.contains("item2vec") && health.contains("\"history_queries\":true"), "{health}");
+
+    for u in [0u32, 7, 123] {
+        let user = served.dataset.users.raw(u).to_string();
+        let (code, out, err) = runner(d.path(), &["recommend", "svc.toml", "--user", &user, "-k", "10"]);
+        assert_eq!(code, 0, "{err}");
+        let (status, v) = post(&svc.url, &json!({"user": user, "k": 10}).to_string());
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(ids(&v), answer_ids(&out), "user {user}: the service answers as `runner recommend`");
+        // The user's own training history, given online, is the cached query: same answer.
+        let history: Vec<String> = served.split.train.iter().filter(|it| it.user == u).map(|it| served.dataset.items.raw(it.item).to_string()).collect();
+        let (status, h) = post(&svc.url, &json!({"history": history, "k": 10}).to_string());
+        assert_eq!((status, h["query"].as_str()), (200, Some("history")), "{h}");
+        assert_eq!(ids(&h), ids(&v), "user {user}: history online vs cached query");
+        // `exclude` leaves the first answer out and moves the rest up.
+        let first = ids(&v)[0].clone();
+        let (_, x) = post(&svc.url, &json!({"user": user, "k": 9, "exclude": [first]}).to_string());
+        assert_eq!(ids(&x), ids(&v)[1..].to_vec());
+    }
+    // A user id given as a JSON number is read as its digits (MovieLens' ids are numbers;
+    // the synthetic dataset's are `u<n>`, so `5` is unknown here, and said so).
+    let (status, v) = post(&svc.url, r#"{"user": 5}"#);
+    assert_eq!(status, 404, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("unknown user `5`"), "{v}");
+
+    let item = served.dataset.items.raw(3).to_string();
+    let (code, out, _) = runner(d.path(), &["similar", "svc.toml", "--item", &item, "-k", "5"]);
+    assert_eq!(code, 0);
+    let (status, body) = get(&svc.url, &format!("/similar/{item}?k=5"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ids(&serde_json::from_str(&body).unwrap()), answer_ids(&out));
+
+    // A scoring model's online history is its 0/1 row: again the cached answer.
+    let ease = start(d.path(), &["--model", "ease"]);
+    let history: Vec<String> = served.split.train.iter().filter(|it| it.user == 7).map(|it| served.dataset.items.raw(it.item).to_string()).collect();
+    let user = served.dataset.users.raw(7).to_string();
+    let (_, a) = post(&ease.url, &json!({"user": user}).to_string());
+    let (_, b) = post(&ease.url, &json!({"history": history}).to_string());
+    assert_eq!(ids(&a).len(), 10);
+    assert_eq!(ids(&a), ids(&b), "ease: history online vs cached query");
+    // ALS's user vector is solved in training: a history cannot be answered, and says why.
+    let als = start(d.path(), &["--model", "als"]);
+    let (status, e) = post(&als.url, r#"{"history": ["i1"]}"#);
+    assert_eq!(status, 422, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("from training"), "{e}");
+}
+
+#[test]
+fn bad_requests_get_their_status_and_a_json_error() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = trained(d.path());
+    let served = Executor::new(&plan, false, false).serve(0, 0).unwrap();
+    let svc = start(d.path(), &["--max-body", "2000"]);
+    let user = served.dataset.users.raw(2).to_string();
+    let big = json!({"history": vec!["i1"; 1000]}).to_string();
+    for (body, status, says) in [
+        ("{\"user\": ", 400, "not a valid question"),
+        ("[1, 2]", 400, "not a valid question"),
+        (r#"{"user": true}"#, 400, "an id"),
+        (r#"{"user": "u1", "k": "ten"}"#, 400, "not a valid question"),
+        (r#"{"usr": "u1"}"#, 400, "unknown field `usr`"),
+        (r#"{}"#, 400, "needs `user`"),
+        (r#"{"user": "u1", "history": ["i1"]}"#, 400, "not both"),
+        (r#"{"user": "u1", "k": 0}"#, 400, "between 1 and"),
+        (r#"{"user": "u1", "k": 100000}"#, 400, "between 1 and"),
+        (&format!(r#"{{"user": "{user}x"}}"#), 404, "did you mean"),
+        (r#"{"history": ["i1", "nope"]}"#, 404, "unknown item"),
+        (r#"{"user": "u1", "features": {"age": 3}}"#, 422, "user tower"),
+        (&big, 413, "over 2000 bytes"),
+    ] {
+        let (got, v) = post(&svc.url, body);
+        assert_eq!(got, status, "{body:.60}: {v}");
+        assert!(v["error"].as_str().is_some_and(|e| e.contains(says)), "{body:.60}: {v}");
+    }
+    for (path, status) in [("/nope", 404), ("/similar/nope", 404), ("/similar/i1?k=0", 400), ("/similar/i1?q=1", 400)] {
+        let (got, body) = get(&svc.url, path);
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(serde_json::from_str::<Value>(&body).unwrap()["error"].is_string(), "{path}: {body}");
+    }
+    let (got, body) = get(&svc.url, "/recommend");
+    assert_eq!(got, 405, "{body}");
+    // The service is still up, and counted every answer.
+    let (code, metrics) = get(&svc.url, "/metrics");
+    assert_eq!(code, 200);
+    assert!(metrics.contains("runner_requests_total{route=\"/recommend\",status=\"400\"} 9"), "{metrics}");
+    assert!(metrics.contains("runner_index_items 150"), "{metrics}");
+}
+
+/// 64 clients at once get no error; a SIGHUP reload in the middle loses no request; SIGTERM
+/// lets the service finish and exit 0.
+#[cfg(unix)]
+#[test]
+fn load_reload_and_sigterm_lose_no_request() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = trained(d.path());
+    let served = Executor::new(&plan, false, false).serve(0, 0).unwrap();
+    let svc = start(d.path(), &[]);
+    let users: Vec<String> = (0..64).map(|u| served.dataset.users.raw(u).to_string()).collect();
+    let pid = svc.child.id().to_string();
+    // Clients ask until told to stop, which is after the reload was seen: requests are in
+    // flight before, during and after the swap.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = users
+        .into_iter()
+        .map(|user| {
+            let (url, stop) = (svc.url.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let first = post(&url, &json!({"user": user}).to_string());
+                let mut statuses = vec![first.0];
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) || statuses.len() < 5 {
+                    let (s, v) = post(&url, &json!({"user": user}).to_string());
+                    assert_eq!(ids(&v), ids(&first.1), "a reload of the same run changes no answer");
+                    statuses.push(s);
+                }
+                statuses
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if get(&svc.url, "/metrics").1.contains("runner_reloads_total 1") {
+            reloaded = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reloaded, "SIGHUP did not reload");
+    let mut total = 0;
+    for c in clients {
+        let statuses = c.join().unwrap();
+        assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+        total += statuses.len();
+    }
+    assert!(total > 64 * 5, "{total} requests");
+    let mut svc = svc;
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = svc.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM drains and exits 0");
+}

@@ -121,6 +121,10 @@ fn answers_equal_recommend_and_histories_equal_cached_queries() {
         let (status, h) = post(&svc.url, &json!({"history": history, "k": 10}).to_string());
         assert_eq!((status, h["query"].as_str()), (200, Some("history")), "{h}");
         assert_eq!(ids(&h), ids(&v), "user {user}: history online vs cached query");
+        // `runner recommend --history` takes the same path.
+        let (code, out, err) = runner(d.path(), &["recommend", "svc.toml", "--history", &history.join(","), "-k", "10"]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(answer_ids(&out), ids(&h), "recommend --history");
         // `exclude` leaves the first answer out and moves the rest up.
         let first = ids(&v)[0].clone();
         let (_, x) = post(&svc.url, &json!({"user": user, "k": 9, "exclude": [first]}).to_string());
@@ -188,6 +192,28 @@ fn bad_requests_get_their_status_and_a_json_error() {
     }
     let (got, body) = get(&svc.url, "/recommend");
     assert_eq!(got, 405, "{body}");
+
+    // Over --max-in-flight: a request whose body has not all arrived holds the one slot, the
+    // next is refused with 503 and Retry-After, and once it ends the slot is free again.
+    let one = start(d.path(), &["--max-in-flight", "1"]);
+    let addr = one.url.strip_prefix("http://").unwrap().to_string();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    use std::io::{Read, Write};
+    slow.write_all(b"POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"user\"").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut r = agent().post(&format!("{}/recommend", one.url)).send(r#"{"user": "u1"}"#).unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    assert!(r.body_mut().read_to_string().unwrap().contains("in flight"));
+    slow.write_all(format!(": \"u1\"}}{}", " ".repeat(40 - 14)).as_bytes()).unwrap();
+    let mut reply = String::new();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = slow.read(&mut buf).unwrap();
+    reply.push_str(&String::from_utf8_lossy(&buf[..n]));
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let (status, _) = post(&one.url, r#"{"user": "u1"}"#);
+    assert_eq!(status, 200);
     // The service is still up, and counted every answer.
     let (code, metrics) = get(&svc.url, "/metrics");
     assert_eq!(code, 200);

@@ -181,7 +181,7 @@ fn recommend_header(served: &Served, user: &str) -> String {
         (name.to_string(), format!("{score_of} the user's query vector and the item's vector"))
     };
     format!(
-        "# recommended for user {} by {by} {}; score = {score}; left out: items the user had and items without a trained vector; model {}",
+        "# recommended for {} by {by} {}; score = {score}; left out: items the user had and items without a trained vector; model {}",
         esc(user),
         through_index(served),
         esc(&served.label)
@@ -229,8 +229,19 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
     };
     let loaded = t.elapsed();
     let t = std::time::Instant::now();
+    if !recommend && args.history.is_some() {
+        eprintln!("error: --history is for `recommend`");
+        return 2;
+    }
     let (what, answers, history) = match (recommend, &args.user, &args.item) {
-        (true, Some(u), _) => (format!("user {u}"), served.recommend(u, args.k).map(|a| (recommend_header(&served, u), a)), served.history(u)),
+        (true, None, _) if args.history.is_some() => {
+            let h = args.history.as_deref().unwrap_or_default();
+            let header = recommend_header(&served, &format!("the history {}", h.join(",")));
+            (format!("history {}", h.join(",")), served.recommend_history(h, args.k, &[]).map(|a| (header, a)), Ok(Vec::new()))
+        }
+        (true, Some(u), _) => {
+            (format!("user {u}"), served.recommend(u, args.k).map(|a| (recommend_header(&served, &format!("user {u}")), a)), served.history(u))
+        }
         (false, _, Some(i)) => {
             let by = match served.similar_by(args.metric) {
                 Ok(by) => by,
@@ -242,7 +253,7 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
             (format!("item {i}"), served.similar(i, args.k, by).map(|s| (similar_header(&served, &s.item, by), s.answers)), Ok(Vec::new()))
         }
         (true, None, _) => {
-            eprintln!("error: recommend needs --user ID");
+            eprintln!("error: recommend needs --user ID or --history ID,ID,...");
             return 2;
         }
         (false, _, None) => {
@@ -253,6 +264,7 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
     // An id that is not in the dataset is a wrong request (2, like an unknown model, point
     // or seed); anything else that fails here is 1.
     let unknown = match (&args.user, &args.item) {
+        (None, _) if recommend => args.history.iter().flatten().any(|i| served.dataset.items.get(i).is_none()),
         (Some(u), _) if recommend => served.dataset.users.get(u).is_none(),
         (_, Some(i)) if !recommend => served.dataset.items.get(i).is_none(),
         _ => false,

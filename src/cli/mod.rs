@@ -128,6 +128,10 @@ pub struct AskArgs {
     /// The user's raw id (recommend).
     #[arg(long)]
     pub user: Option<String>,
+    /// recommend: a history instead of a user, item ids or titles oldest first, comma-separated
+    /// (`--history 50,172,181`); the query is made from it as training made the users'.
+    #[arg(long, value_delimiter = ',', conflicts_with = "user")]
+    pub history: Option<Vec<String>>,
     /// The item's raw id (similar).
     #[arg(long)]
     pub item: Option<String>,

@@ -9,8 +9,11 @@
 //!   `B_l[j][s] = |pq_j[s]|² + 2 <c_j, pq_j[s]>` precomputed at build (faiss's
 //!   "precomputed tables"), so a list costs `m x 256` additions before its scan.
 //!
-//! The original vectors are kept (they make `rerank` a pure search key); `memory_bytes`
-//! counts them.
+//! The original vectors are saved with the index (they make `rerank` a pure search key), but
+//! a loaded index reads them only when a search re-ranks (`rerank > 0`): with `rerank = 0` it
+//! holds just the lists, the codebooks and the codes, as faiss' `IndexIVFPQ` does (at 200,000
+//! x 128 and `m = 16` that is about 4 MiB instead of 101 MiB). `memory_bytes` counts what is
+//! held.
 
 use super::common::{self, TopK};
 use super::ivf_flat::{fill_nprobe, nprobe_of, Lists};
@@ -108,8 +111,12 @@ pub struct IvfPqIndex {
     codes: Vec<u8>,
     /// L2 only: `nlist x m x 256` per-list table terms (empty otherwise).
     btab: Vec<f32>,
-    /// Original vectors by id (normalised for cosine), for re-ranking.
+    /// Original vectors by id (normalised for cosine), for re-ranking: `0 x dim` until a
+    /// loaded index is asked to re-rank.
     vecs: Matrix,
+    rows: usize,
+    /// The folder a loaded index came from, to read the vectors from on demand.
+    dir: Option<std::path::PathBuf>,
     nprobe: usize,
     rerank: usize,
 }
@@ -152,7 +159,7 @@ impl IvfPqIndex {
         let pq = ProductQuantizer::train(&resid, p.m, p.train_iters, seed ^ 0x7071)?;
         let codes = pq.encode(&resid)?;
         let btab = if metric == Metric::L2 { l2_terms(&lists, &pq) } else { vec![] };
-        Ok(IvfPqIndex { metric, dim: d, lists, pq, codes, btab, vecs, nprobe: p.nprobe, rerank: p.rerank })
+        Ok(IvfPqIndex { metric, dim: d, lists, pq, codes, btab, rows: vecs.rows, vecs, dir: None, nprobe: p.nprobe, rerank: p.rerank })
     }
 
     pub fn load(p: &IvfPqParams, dir: &Path) -> Result<Self> {
@@ -166,9 +173,26 @@ impl IvfPqIndex {
         let lists = Lists::load(dir, h.nlist, h.dim, h.rows, h.metric)?;
         let pq = ProductQuantizer::new(h.m, h.dim / h.m, common::read_array(dir, "pq_centroids.f32", h.m * KSUB * (h.dim / h.m))?);
         let codes = common::read_array(dir, "codes.u8", h.rows * h.m)?;
-        let vecs = Matrix::from_vec(h.rows, h.dim, common::read_array(dir, "vectors.f32", h.rows * h.dim)?)?;
         let btab = if h.metric == Metric::L2 { l2_terms(&lists, &pq) } else { vec![] };
-        Ok(IvfPqIndex { metric: h.metric, dim: h.dim, lists, pq, codes, btab, vecs, nprobe: p.nprobe, rerank: p.rerank })
+        let vecs = Matrix::zeros(0, h.dim);
+        let mut index =
+            IvfPqIndex { metric: h.metric, dim: h.dim, lists, pq, codes, btab, vecs, rows: h.rows, dir: Some(dir.to_path_buf()), nprobe: p.nprobe, rerank: 0 };
+        index.set_rerank(p.rerank)?;
+        Ok(index)
+    }
+
+    /// Sets the re-ranking depth, reading the vectors first when it needs them.
+    fn set_rerank(&mut self, rerank: usize) -> Result<()> {
+        if rerank > 0 && self.vecs.rows != self.rows {
+            let dir = self.dir.as_ref().context("internal: an ivf_pq index without its vectors or their folder")?;
+            self.vecs = Matrix::from_vec(
+                self.rows,
+                self.dim,
+                common::read_array(dir, "vectors.f32", self.rows * self.dim).context("reading the vectors `rerank` needs")?,
+            )?;
+        }
+        self.rerank = rerank;
+        Ok(())
     }
 }
 
@@ -220,7 +244,7 @@ impl IvfPqIndex {
 
 impl AnnIndex for IvfPqIndex {
     fn len(&self) -> usize {
-        self.vecs.rows
+        self.rows
     }
 
     fn dim(&self) -> usize {
@@ -255,7 +279,7 @@ impl AnnIndex for IvfPqIndex {
         }
         let s: S = serde_json::from_value(super::hnsw::strip(params, &["rerank"])).context("`rerank`")?;
         if let Some(r) = s.rerank {
-            self.rerank = r;
+            self.set_rerank(r)?;
         }
         Ok(())
     }
@@ -280,6 +304,12 @@ impl AnnIndex for IvfPqIndex {
         self.lists.save(dir)?;
         common::write_array(dir, "pq_centroids.f32", &self.pq.centroids)?;
         common::write_array(dir, "codes.u8", &self.codes)?;
-        common::write_array(dir, "vectors.f32", &self.vecs.data)
+        if self.vecs.rows == self.rows {
+            common::write_array(dir, "vectors.f32", &self.vecs.data)
+        } else {
+            let from = self.dir.as_ref().context("internal: an ivf_pq index without its vectors or their folder")?;
+            let vecs: Vec<f32> = common::read_array(from, "vectors.f32", self.rows * self.dim)?;
+            common::write_array(dir, "vectors.f32", &vecs)
+        }
     }
 }

@@ -388,3 +388,33 @@ fn exclusion_lists_merge_sorted_and_untrained_rows_are_the_zero_ones() {
     m.data.copy_from_slice(&[0.0, 0.0, 1.0, 0.0, 0.0, -0.0, 0.0, 1e-30]);
     assert_eq!(untrained_rows(&m), [0, 2], "-0.0 is zero; a tiny value is a trained vector");
 }
+
+/// A loaded `ivf_pq` that does not re-rank holds the codes, not the vectors: within 1.3x of
+/// what faiss' `IndexIVFPQ` holds (codes, 8-byte ids, centroids, codebooks); asked to re-rank
+/// it reads them, and answers as the index that was built.
+#[test]
+fn ivf_pq_loaded_without_rerank_holds_only_its_codes() {
+    let (n, d, m, nlist) = (20_000usize, 32usize, 8usize, 16usize);
+    let items = clustered(n, d, 8, 5);
+    let queries = clustered(20, d, 8, 6);
+    let k = lookup("ivf_pq").unwrap();
+    let canon = (k.parse)(&json!({"nlist": nlist, "nprobe": 8, "m": m})).unwrap();
+    let (b, _) = split_keys(k, &canon);
+    let built = (k.build)(&b, &items, Metric::Ip, 3).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    built.save(dir.path()).unwrap();
+    let mut back = (k.load)(&b, dir.path()).unwrap();
+    back.set_search_params(&json!({"nprobe": 8, "rerank": 0})).unwrap();
+    let faiss = n * m + n * 8 + nlist * d * 4 + m * 256 * (d / m) * 4;
+    let held = back.memory_bytes();
+    assert!(held as f64 <= 1.3 * faiss as f64, "{held} bytes held, faiss' IVFPQ {faiss}");
+    assert!(built.memory_bytes() >= held + n * d * 4, "the built index keeps its vectors");
+    let none: Vec<&[u32]> = vec![&[]; queries.rows];
+    assert_eq!(back.search_batch(&queries, 10, &none).unwrap(), built.search_batch(&queries, 10, &none).unwrap());
+    let mut built = built;
+    for idx in [&mut back, &mut built] {
+        idx.set_search_params(&json!({"rerank": 50})).unwrap();
+    }
+    assert_eq!(back.memory_bytes(), built.memory_bytes(), "re-ranking reads the vectors");
+    assert_eq!(back.search_batch(&queries, 10, &none).unwrap(), built.search_batch(&queries, 10, &none).unwrap());
+}

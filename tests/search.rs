@@ -474,46 +474,42 @@ fn a_repeated_point_counts_its_training_once() {
     assert!(secs[0] > 0.0 && secs[1] == 0.0 && secs[2] == 0.0, "{csv}");
 }
 
-/// LightGCN reports validation per epoch and resumes from its checkpoint (embeddings and
-/// Adam's state), so ASHA prunes it like the other iterative models.
-#[test]
-fn asha_prunes_lightgcn_trials() {
+/// A 9-trial random search of `kind` (its model table `model`, its space `space`) under ASHA
+/// (rungs at 1, 3 and 9 epochs): trials stop at rungs, some are pruned, one is chosen and its
+/// row has test metrics.
+fn asha_prunes(kind: &str, model: &str, space: &str) {
     let d = tempfile::tempdir().unwrap();
     let data = table(d.path(), |_, i| i);
     let body = std::fs::read_to_string(config(d.path(), &data, "random", "[1]"))
         .unwrap()
-        .replace("kind = \"item2vec\"\ndim = 8\nepochs = 3\nthreads = 1", "kind = \"lightgcn\"\ndim = 8\nepochs = 9\nbatch_size = 64")
-        .replace("window = { int = [1, 4] }, lr = { log_uniform = [0.002, 0.2] }", "layers = { int = [1, 3] }, lr = { log_uniform = [0.001, 0.1] }")
+        .replace("kind = \"item2vec\"\ndim = 8\nepochs = 3\nthreads = 1", model)
+        .replace("window = { int = [1, 4] }, lr = { log_uniform = [0.002, 0.2] }", space)
         .replace("trials = 6", "trials = 9\npruner = { kind = \"asha\", min_epochs = 1, eta = 3 }");
-    let cfg = write_config(d.path(), "lightgcn.toml", &body);
+    let cfg = write_config(d.path(), &format!("{kind}.toml"), &body);
     let (trials, rows, _) = tune_and_run(&cfg, &d.path().join("a"));
     let col = |name: &str| trials[0].iter().position(|h| h == name).unwrap();
     let epochs: Vec<usize> = trials[1..].iter().map(|r| r[col("epochs")].parse().unwrap()).collect();
     let status: Vec<&str> = trials[1..].iter().map(|r| r[col("status")].as_str()).collect();
-    assert!(epochs.iter().all(|e| [1, 3, 9].contains(e)) && epochs.contains(&1), "{epochs:?}");
-    assert!(status.contains(&"pruned") && status.contains(&"chosen"), "{status:?}");
-    let tuned = rows.iter().find(|r| r["model"] == "lightgcn").unwrap();
+    assert!(epochs.iter().all(|e| [1, 3, 9].contains(e)) && epochs.contains(&1), "{kind}: {epochs:?}");
+    assert!(status.contains(&"pruned") && status.contains(&"chosen"), "{kind}: {status:?}");
+    let tuned = rows.iter().find(|r| r["model"] == kind).unwrap();
     assert!(tuned["metrics"]["Recall@10"].as_f64().is_some(), "{tuned}");
+}
+
+/// LightGCN reports validation per epoch and resumes from its checkpoint (embeddings and
+/// Adam's state), so ASHA prunes it like the other iterative models.
+#[test]
+fn asha_prunes_lightgcn_trials() {
+    asha_prunes("lightgcn", "kind = \"lightgcn\"\ndim = 8\nepochs = 9\nbatch_size = 64", "layers = { int = [1, 3] }, lr = { log_uniform = [0.001, 0.1] }");
 }
 
 /// SASRec, too: validation per epoch, promotions resumed from its checkpoint (weights, item
 /// table and Adam's state).
 #[test]
 fn asha_prunes_sasrec_trials() {
-    let d = tempfile::tempdir().unwrap();
-    let data = table(d.path(), |_, i| i);
-    let body = std::fs::read_to_string(config(d.path(), &data, "random", "[1]"))
-        .unwrap()
-        .replace("kind = \"item2vec\"\ndim = 8\nepochs = 3\nthreads = 1", "kind = \"sasrec\"\ndim = 8\nblocks = 1\nmax_len = 10\nepochs = 9")
-        .replace("window = { int = [1, 4] }, lr = { log_uniform = [0.002, 0.2] }", "dropout = { uniform = [0.0, 0.5] }, lr = { log_uniform = [0.001, 0.05] }")
-        .replace("trials = 6", "trials = 9\npruner = { kind = \"asha\", min_epochs = 1, eta = 3 }");
-    let cfg = write_config(d.path(), "sasrec.toml", &body);
-    let (trials, rows, _) = tune_and_run(&cfg, &d.path().join("a"));
-    let col = |name: &str| trials[0].iter().position(|h| h == name).unwrap();
-    let epochs: Vec<usize> = trials[1..].iter().map(|r| r[col("epochs")].parse().unwrap()).collect();
-    let status: Vec<&str> = trials[1..].iter().map(|r| r[col("status")].as_str()).collect();
-    assert!(epochs.iter().all(|e| [1, 3, 9].contains(e)) && epochs.contains(&1), "{epochs:?}");
-    assert!(status.contains(&"pruned") && status.contains(&"chosen"), "{status:?}");
-    let tuned = rows.iter().find(|r| r["model"] == "sasrec").unwrap();
-    assert!(tuned["metrics"]["Recall@10"].as_f64().is_some(), "{tuned}");
+    asha_prunes(
+        "sasrec",
+        "kind = \"sasrec\"\ndim = 8\nblocks = 1\nmax_len = 10\nepochs = 9",
+        "dropout = { uniform = [0.0, 0.5] }, lr = { log_uniform = [0.001, 0.05] }",
+    );
 }

@@ -276,3 +276,31 @@ fn load_reload_and_sigterm_lose_no_request() {
     let status = svc.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "SIGTERM drains and exits 0");
 }
+
+/// Running the config again with `--force` replaces the served cache entries: the service
+/// notices and reloads, and keeps answering.
+#[test]
+fn a_forced_run_reloads_the_service() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = trained(d.path());
+    let served = Executor::new(&plan, false, false).serve(0, 0).unwrap();
+    let svc = start(d.path(), &[]);
+    let user = served.dataset.users.raw(3).to_string();
+    let (status, before) = post(&svc.url, &json!({"user": user}).to_string());
+    assert_eq!(status, 200);
+    // Entry folders' times have one-second resolution on some filesystems.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, _, err) = runner(d.path(), &["run", "-q", "--force=train", "svc.toml"]);
+    assert_eq!(code, 0, "{err}");
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if get(&svc.url, "/metrics").1.contains("runner_reloads_total 1") {
+            reloaded = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(reloaded, "the forced run was not noticed");
+    let (status, after) = post(&svc.url, &json!({"user": user}).to_string());
+    assert_eq!((status, ids(&after)), (200, ids(&before)), "one thread, one seed: the same vectors again");
+}

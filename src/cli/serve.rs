@@ -19,7 +19,8 @@ pub struct ServeArgs {
     /// Largest request body in bytes; larger get 413.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_body: usize,
-    /// Do not reload when the config file changes (SIGHUP still reloads).
+    /// Do not reload when the config file or the served cache entries change (SIGHUP still
+    /// reloads).
     #[arg(long)]
     pub no_watch: bool,
 }

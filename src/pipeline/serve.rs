@@ -36,6 +36,9 @@ pub struct Served {
     /// Each user's training and validation items, sorted: never recommended to them. Found
     /// once at load, so a question costs a search, not a scan of the interactions.
     pub seen: Vec<Vec<u32>>,
+    /// The cache entries the answers come from (train, index): a service reloads when one
+    /// is replaced (the config run again with `--force`).
+    pub sources: Vec<std::path::PathBuf>,
 }
 
 /// How `similar` ranks, as [`Served::similar_by`] decides it.
@@ -113,6 +116,7 @@ impl<'a> Executor<'a> {
             history_query: model.history_query(),
             seen: split.seen_sorted(),
             split,
+            sources: vec![self.caches[ei].entry_dir(StageKind::Train.name(), &keys.train), self.caches[ei].entry_dir(StageKind::Index.name(), &keys.index)],
         })
     }
 }

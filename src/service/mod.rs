@@ -11,9 +11,10 @@
 //! Every failure is a JSON `{"error": ...}` with its status: 400 a malformed or wrong request,
 //! 404 an unknown user or item (with near ids), 405 a wrong method, 413 a body over the cap,
 //! 422 a question the model cannot answer, 503 too many requests in flight (with
-//! `Retry-After`). `SIGHUP`, or a change to the config file, loads the run again and swaps it
-//! in: a request holds the run it started on to its end, so none fails during a swap, and a
-//! failed load keeps the old run. `SIGTERM` or Ctrl-C stops accepting, lets the requests in
+//! `Retry-After`). `SIGHUP`, or a change to the config file or to the cache entries served
+//! (the config run again with `--force`), loads the run again and swaps it in: a request
+//! holds the run it started on to its end, so none fails during a swap, and a failed load
+//! keeps the old run. `SIGTERM` or Ctrl-C stops accepting, lets the requests in
 //! flight finish, and returns.
 
 pub mod metrics;
@@ -44,7 +45,7 @@ pub struct Options {
     pub max_in_flight: usize,
     /// Largest request body, in bytes; larger get 413.
     pub max_body: usize,
-    /// Watched for changes: a new modification time reloads.
+    /// Watched, with the served cache entries: a new modification time reloads.
     pub config: Option<std::path::PathBuf>,
 }
 
@@ -303,15 +304,27 @@ pub fn serve(first: Served, load: Loader, opts: Options) -> Result<()> {
         if let Some(path) = opts.config.clone() {
             let app = app.clone();
             tokio::spawn(async move {
-                let mut last = mtime(&path);
+                // The config's and the served entries' modification times; a change reloads
+                // once they have held still for a second, so a run that replaces the train
+                // and then the index entry is not caught between the two.
+                let signature =
+                    |app: &App| -> Vec<Option<SystemTime>> { std::iter::once(mtime(&path)).chain(app.current().sources.iter().map(|p| mtime(p))).collect() };
+                let mut last = signature(&app);
+                let mut changed: Option<Vec<Option<SystemTime>>> = None;
                 loop {
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    let now = mtime(&path);
-                    if now.is_some() && now != last {
-                        last = now;
-                        let app = app.clone();
-                        let _ = tokio::task::spawn_blocking(move || app.reload("the config changed")).await;
+                    let now = signature(&app);
+                    if now == last {
+                        continue;
                     }
+                    if changed.as_ref() != Some(&now) {
+                        changed = Some(now);
+                        continue;
+                    }
+                    changed = None;
+                    let app2 = app.clone();
+                    let _ = tokio::task::spawn_blocking(move || app2.reload("the config or its cache entries changed")).await;
+                    last = signature(&app);
                 }
             });
         }

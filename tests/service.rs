@@ -130,6 +130,33 @@ fn answers_equal_recommend_and_histories_equal_cached_queries() {
         let (_, x) = post(&svc.url, &json!({"user": user, "k": 9, "exclude": [first]}).to_string());
         assert_eq!(ids(&x), ids(&v)[1..].to_vec());
     }
+    // `filter`: the answers are the full ranking's items that match, in its order.
+    let user = served.dataset.users.raw(7).to_string();
+    let (_, all) = post(&svc.url, &json!({"user": user, "k": 150}).to_string());
+    let feature = |name: &str| served.dataset.item_features.get(name).unwrap().clone();
+    let runner::data::FeatureColumn::Text { values: titles, .. } = feature("title") else { panic!("title is text") };
+    let runner::data::FeatureColumn::Numeric { values: prices, .. } = feature("price") else { panic!("price is numeric") };
+    let item_no = |raw: &str| served.dataset.items.get(raw).unwrap() as usize;
+    let word = titles[item_no(&ids(&all)[20])].split(' ').next().unwrap().to_string();
+    let price = prices[item_no(&ids(&all)[30])];
+    for (filter, matches) in [
+        (json!({"title": word.to_uppercase()}), Box::new(|i: usize| titles[i].to_lowercase().contains(&word.to_lowercase())) as Box<dyn Fn(usize) -> bool>),
+        (json!({"price": price}), Box::new(|i: usize| prices[i] == price)),
+    ] {
+        let (status, f) = post(&svc.url, &json!({"user": user, "k": 5, "filter": filter}).to_string());
+        assert_eq!(status, 200, "{f}");
+        let want: Vec<String> = ids(&all).into_iter().filter(|r| matches(item_no(r))).take(5).collect();
+        assert!(!want.is_empty());
+        assert_eq!(ids(&f), want, "filter {filter}");
+    }
+    for (filter, says) in
+        [(json!({"titel": "x"}), "did you mean `title`"), (json!({"category": "x"}), "category codes"), (json!({"price": "cheap"}), "by a number")]
+    {
+        let (status, e) = post(&svc.url, &json!({"user": user, "filter": filter}).to_string());
+        assert_eq!(status, 400, "{e}");
+        assert!(e["error"].as_str().unwrap().contains(says), "{filter}: {e}");
+    }
+
     // A user id given as a JSON number is read as its digits (MovieLens' ids are numbers;
     // the synthetic dataset's are `u<n>`, so `5` is unknown here, and said so).
     let (status, v) = post(&svc.url, r#"{"user": 5}"#);

@@ -237,7 +237,7 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
         (true, None, _) if args.history.is_some() => {
             let h = args.history.as_deref().unwrap_or_default();
             let header = recommend_header(&served, &format!("the history {}", h.join(",")));
-            (format!("history {}", h.join(",")), served.recommend_history(h, args.k, &[]).map(|a| (header, a)), Ok(Vec::new()))
+            (format!("history {}", h.join(",")), served.recommend_history(h, args.k, &[], &[]).map(|a| (header, a)), Ok(Vec::new()))
         }
         (true, Some(u), _) => {
             (format!("user {u}"), served.recommend(u, args.k).map(|a| (recommend_header(&served, &format!("user {u}")), a)), served.history(u))

@@ -196,8 +196,8 @@ impl Served {
     /// The top `k` items for a user given by a history of raw item ids (oldest first) rather
     /// than by id: the query is computed from the history as training computed the users'
     /// ([`HistoryQuery`]), so a training user's own history gives their cached answer. The
-    /// history's items and `exclude` are never answered.
-    pub fn recommend_history(&self, history_raw: &[String], k: usize, exclude_raw: &[String]) -> Result<Vec<Answer>> {
+    /// history's items, `exclude` and `also` (item numbers) are never answered.
+    pub fn recommend_history(&self, history_raw: &[String], k: usize, exclude_raw: &[String], also: &[u32]) -> Result<Vec<Answer>> {
         let Some(how) = self.history_query else {
             bail!(
                 "{} computes a user's query from training (a `{}` user vector), not from a history given now; ask for a known user with {{\"user\": ID}}, or serve a model that pools item vectors (item2vec, node2vec on the co-occurrence graph, itemknn, ease, popularity)",
@@ -208,6 +208,7 @@ impl Served {
         let history = history_raw.iter().map(|r| self.item(r)).collect::<Result<Vec<u32>>>()?;
         let query = how.query(&self.trained, &history);
         let mut seen = history.clone();
+        seen.extend_from_slice(also);
         for r in exclude_raw {
             seen.push(self.item(r)?);
         }
@@ -217,13 +218,55 @@ impl Served {
         Ok(self.answers(self.index.search(&query, k, &seen)?))
     }
 
-    /// [`Served::recommend`] with more items left out (raw ids).
-    pub fn recommend_excluding(&self, user_raw: &str, k: usize, exclude_raw: &[String]) -> Result<Vec<Answer>> {
-        if exclude_raw.is_empty() {
+    /// Items that do not match `value` in the item feature `column`, sorted: what a filter
+    /// leaves out. A string matches a genre-like column's label or is found in a text column
+    /// (case-insensitive); a number equals a numeric column's value. Columns of category
+    /// codes without names cannot be matched by name, and say so.
+    pub fn filtered_out(&self, column: &str, value: &serde_json::Value) -> Result<Vec<u32>> {
+        use crate::data::FeatureColumn;
+        let cols = &self.dataset.item_features;
+        let Some(col) = cols.get(column) else {
+            let names = cols.names();
+            let hint = crate::params::nearest(column, names.iter().copied()).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
+            bail!(
+                "unknown item feature `{}`; {hint}features: {}",
+                crate::term::escape_controls(column),
+                if names.is_empty() { "none".into() } else { names.join(", ") }
+            );
+        };
+        let n = self.dataset.items.len();
+        let keep: Vec<bool> = match (col, value) {
+            (FeatureColumn::MultiHot { labels, values, .. }, serde_json::Value::String(v)) if !labels.is_empty() => {
+                let Some(code) = labels.iter().position(|l| l.eq_ignore_ascii_case(v)) else {
+                    bail!("`{column}` has no value `{}` (values: {})", crate::term::escape_controls(v), labels.join(", "));
+                };
+                values.iter().map(|row| row.contains(&(code as u32))).collect()
+            }
+            (FeatureColumn::Text { values, .. }, serde_json::Value::String(v)) => {
+                let needle = v.to_lowercase();
+                values.iter().map(|t| t.to_lowercase().contains(&needle)).collect()
+            }
+            (FeatureColumn::Numeric { values, .. }, serde_json::Value::Number(v)) => {
+                let v = v.as_f64().unwrap_or(f64::NAN) as f32;
+                values.iter().map(|&x| x == v).collect()
+            }
+            (FeatureColumn::Categorical { .. } | FeatureColumn::MultiHot { .. } | FeatureColumn::Vector { .. }, _) => {
+                bail!("`{column}` holds category codes or vectors, not values a filter can name")
+            }
+            (_, v) => bail!("`{column}` is filtered by a {}, not by {v}", if matches!(col, FeatureColumn::Numeric { .. }) { "number" } else { "string" }),
+        };
+        Ok((0..n as u32).filter(|&i| !keep.get(i as usize).copied().unwrap_or(false)).collect())
+    }
+
+    /// [`Served::recommend`] with more items left out: raw ids, and item numbers `also`
+    /// (sorted; a filter's [`Served::filtered_out`]).
+    pub fn recommend_excluding(&self, user_raw: &str, k: usize, exclude_raw: &[String], also: &[u32]) -> Result<Vec<Answer>> {
+        if exclude_raw.is_empty() && also.is_empty() {
             return self.recommend(user_raw, k);
         }
         let u = self.user(user_raw)?;
         let mut seen = self.seen[u as usize].clone();
+        seen.extend_from_slice(also);
         for r in exclude_raw {
             seen.push(self.item(r)?);
         }

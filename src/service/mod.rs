@@ -3,7 +3,7 @@
 //!
 //! | route | answers |
 //! |---|---|
-//! | `POST /recommend` | `{"user": ID}` or `{"history": [ID, ...]}`, optional `k` (10), `exclude` |
+//! | `POST /recommend` | `{"user": ID}` or `{"history": [ID, ...]}`, optional `k` (10), `exclude`, `filter` |
 //! | `GET /similar/{item}?k=10` | the items nearest to one, as `runner similar` ranks them |
 //! | `GET /health` | the run served, its sizes |
 //! | `GET /metrics` | Prometheus text: requests, latency histograms, reloads, index size |
@@ -121,6 +121,9 @@ struct Ask {
     #[serde(default)]
     exclude: Vec<Id>,
     k: Option<usize>,
+    /// Item feature values every answer must have (`{"genres": "Comedy"}`).
+    #[serde(default)]
+    filter: serde_json::Map<String, serde_json::Value>,
     /// Answered with 422: the user towers do not run online yet.
     features: Option<serde_json::Value>,
     text: Option<serde_json::Value>,
@@ -168,9 +171,18 @@ async fn recommend(State(app): State<Arc<App>>, body: Body) -> Response {
     }
     let served = app.current();
     let exclude: Vec<String> = ask.exclude.into_iter().map(|i| i.0).collect();
+    let mut also = Vec::new();
+    for (column, value) in &ask.filter {
+        match served.filtered_out(column, value) {
+            Ok(out) => also.extend(out),
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("`filter`: {e:#}")),
+        }
+    }
+    also.sort_unstable();
+    also.dedup();
     let (query, answers) = match (ask.user, ask.history) {
-        (Some(u), None) => ("user", served.recommend_excluding(&u.0, k, &exclude)),
-        (None, Some(h)) => ("history", served.recommend_history(&h.into_iter().map(|i| i.0).collect::<Vec<_>>(), k, &exclude)),
+        (Some(u), None) => ("user", served.recommend_excluding(&u.0, k, &exclude, &also)),
+        (None, Some(h)) => ("history", served.recommend_history(&h.into_iter().map(|i| i.0).collect::<Vec<_>>(), k, &exclude, &also)),
         (Some(_), Some(_)) => return error(StatusCode::BAD_REQUEST, "give `user` or `history`, not both"),
         (None, None) => return error(StatusCode::BAD_REQUEST, "a question needs `user` (an id) or `history` (item ids, oldest first)"),
     };

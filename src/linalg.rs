@@ -59,6 +59,12 @@ impl Matrix {
     }
 }
 
+/// `ln(1 + e^x)` without overflow for large `x` or loss of precision for very negative `x`:
+/// the logistic losses' `-log σ(-x)`.
+pub fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
 /// Dot product written as 8 independent accumulators so LLVM vectorises it (AVX2 on x86-64
 /// without `target-cpu=native`: the loop body compiles to packed mul/add on SSE2 too).
 #[inline]

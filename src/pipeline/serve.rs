@@ -186,11 +186,21 @@ impl Served {
     /// The top `k` items for a user through the run's index, never one they already had (as
     /// the eval stage ranks them with `exclude_seen`).
     pub fn recommend(&self, user_raw: &str, k: usize) -> Result<Vec<Answer>> {
-        let u = self.user(user_raw)?;
-        // Never an item the model did not train (the eval stage leaves them out too).
-        let seen = crate::index::common::merged(&self.seen[u as usize], &self.untrained);
-        let hits = self.index.search(self.trained.users.row(u as usize), k, &seen)?;
-        Ok(self.answers(hits))
+        self.recommend_excluding(user_raw, k, &[], &[])
+    }
+
+    /// The top `k` items for `query` through the run's index, leaving out `out` (item
+    /// numbers), `exclude_raw` (raw ids or titles), `also` and every item without a trained
+    /// vector (the eval stage leaves those out too).
+    fn ranked(&self, query: &[f32], k: usize, mut out: Vec<u32>, exclude_raw: &[String], also: &[u32]) -> Result<Vec<Answer>> {
+        out.extend_from_slice(also);
+        for r in exclude_raw {
+            out.push(self.item(r)?);
+        }
+        out.sort_unstable();
+        out.dedup();
+        let out = crate::index::common::merged(&out, &self.untrained);
+        Ok(self.answers(self.index.search(query, k, &out)?))
     }
 
     /// The top `k` items for a user given by a history of raw item ids (oldest first) rather
@@ -207,15 +217,7 @@ impl Served {
         };
         let history = history_raw.iter().map(|r| self.item(r)).collect::<Result<Vec<u32>>>()?;
         let query = how.query(&self.trained, &history);
-        let mut seen = history.clone();
-        seen.extend_from_slice(also);
-        for r in exclude_raw {
-            seen.push(self.item(r)?);
-        }
-        seen.sort_unstable();
-        seen.dedup();
-        let seen = crate::index::common::merged(&seen, &self.untrained);
-        Ok(self.answers(self.index.search(&query, k, &seen)?))
+        self.ranked(&query, k, history, exclude_raw, also)
     }
 
     /// Items that do not match `value` in the item feature `column`, sorted: what a filter
@@ -258,22 +260,11 @@ impl Served {
         Ok((0..n as u32).filter(|&i| !keep.get(i as usize).copied().unwrap_or(false)).collect())
     }
 
-    /// [`Served::recommend`] with more items left out: raw ids, and item numbers `also`
-    /// (sorted; a filter's [`Served::filtered_out`]).
+    /// [`Served::recommend`] with more items left out: raw ids, and item numbers `also` (a
+    /// filter's [`Served::filtered_out`]).
     pub fn recommend_excluding(&self, user_raw: &str, k: usize, exclude_raw: &[String], also: &[u32]) -> Result<Vec<Answer>> {
-        if exclude_raw.is_empty() && also.is_empty() {
-            return self.recommend(user_raw, k);
-        }
         let u = self.user(user_raw)?;
-        let mut seen = self.seen[u as usize].clone();
-        seen.extend_from_slice(also);
-        for r in exclude_raw {
-            seen.push(self.item(r)?);
-        }
-        seen.sort_unstable();
-        seen.dedup();
-        let seen = crate::index::common::merged(&seen, &self.untrained);
-        Ok(self.answers(self.index.search(self.trained.users.row(u as usize), k, &seen)?))
+        self.ranked(self.trained.users.row(u as usize), k, self.seen[u as usize].clone(), exclude_raw, also)
     }
 
     /// How `similar` ranks for this run when asked for `metric` (`None`: the default); an

@@ -178,8 +178,6 @@ async fn recommend(State(app): State<Arc<App>>, body: Body) -> Response {
             Err(e) => return error(StatusCode::BAD_REQUEST, format!("`filter`: {e:#}")),
         }
     }
-    also.sort_unstable();
-    also.dedup();
     let (query, answers) = match (ask.user, ask.history) {
         (Some(u), None) => ("user", served.recommend_excluding(&u.0, k, &exclude, &also)),
         (None, Some(h)) => ("history", served.recommend_history(&h.into_iter().map(|i| i.0).collect::<Vec<_>>(), k, &exclude, &also)),

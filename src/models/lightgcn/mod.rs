@@ -109,8 +109,8 @@ pub fn batch_loss(g: &NormGraph, layers: usize, reg: f32, e0: &Matrix, e: &Matri
     for &(u, i, j) in triples {
         let (eu, ei, ej) = (e.row(u), e.row(i), e.row(j));
         let x: f32 = eu.iter().zip(ei).zip(ej).map(|((a, p), n)| a * (p - n)).sum();
-        // softplus(-x), stable for either sign; its derivative in x is -σ(-x).
-        loss += if x > 0.0 { (-x as f64).exp().ln_1p() } else { -x as f64 + (x as f64).exp().ln_1p() };
+        // softplus(-x); its derivative in x is -σ(-x).
+        loss += crate::linalg::softplus(-x as f64);
         let z = -1.0 / (1.0 + x.exp()) / b;
         for k in 0..d {
             let (a, p, n) = (eu[k], ei[k], ej[k]);

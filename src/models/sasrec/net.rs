@@ -406,7 +406,7 @@ pub fn position_loss(loss: Loss, out: &[f32], table: &[f32], d: usize, t: usize,
     let dot = |i: u32| o.iter().zip(row(i)).map(|(a, b)| a * b).sum::<f32>();
     let cands: Vec<u32> = std::iter::once(pos).chain(negs.iter().copied()).collect();
     let s: Vec<f32> = cands.iter().map(|&i| dot(i)).collect();
-    let softplus = |x: f32| if x > 0.0 { x as f64 + (-x as f64).exp().ln_1p() } else { (x as f64).exp().ln_1p() };
+    let softplus = |x: f32| crate::linalg::softplus(x as f64);
     let sigmoid = |x: f32| 1.0 / (1.0 + (-x).exp());
     let (value, ds): (f64, Vec<f32>) = match loss {
         Loss::Bce => {

@@ -22,7 +22,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "yardsticks"))
-from common import load_ml100k, rank_metrics, read_export  # noqa: E402
+from common import load_ml100k, rank_metrics, run_ml100k  # noqa: E402
 from sampled import sampled_metrics  # noqa: E402
 
 STAMP = time.strftime("%Y%m%dT%H%M%S")
@@ -34,45 +34,11 @@ def log(msg):
 
 def ours(a, seed, split):
     name = f"sasrec_s{seed}"
-    path = os.path.join(a.work, f"{name}.toml")
-    with open(path, "w") as f:
-        f.write(f"""[experiment]
-name = "{name}"
-seeds = [{seed}]
-cache_dir = "{a.work}/cache-{STAMP}"
-results_dir = "{a.work}/results"
-data_dir = "{a.data_dir}"
-
-[dataset]
-kind = "movielens"
-path = "ml-100k"
-
-[split]
-kind = "leave_last_out"
-
-[[model]]
-kind = "sasrec"
-dim = {a.dim}
-blocks = {a.blocks}
-heads = {a.heads}
-max_len = {a.max_len}
-dropout = {a.dropout}
-lr = {a.lr}
-batch_size = {a.batch}
-epochs = {a.epochs}
-
-[metrics]
-k = [10]
-metrics = ["recall", "ndcg"]
-latency_queries = 10
-""")
+    model = (f"kind = \"sasrec\"\ndim = {a.dim}\nblocks = {a.blocks}\nheads = {a.heads}\nmax_len = {a.max_len}\n"
+             f"dropout = {a.dropout}\nlr = {a.lr}\nbatch_size = {a.batch}\nepochs = {a.epochs}")
     t = time.perf_counter()
-    subprocess.run([a.runner, "run", path, "--quiet", "--jobs", "1"], check=True, cwd=a.work, stdout=subprocess.DEVNULL)
+    row, users, items = run_ml100k(a.runner, a.work, a.data_dir, name, seed, model, f"{a.work}/cache-{STAMP}", split)
     log(f"ours seed {seed}: {time.perf_counter() - t:.1f}s wall")
-    row = json.load(open(os.path.join(a.work, "results", name, "results.json")))[0]
-    prefix = os.path.join(a.work, "export", name)
-    subprocess.run([a.runner, "export", path, "--format", "npy", "--out", prefix], check=True, cwd=a.work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    users, items, _, _ = read_export(prefix, split)
     recall, ndcg = rank_metrics(users, items, split)
     hr100, ndcg100 = sampled_metrics(users, items, split)
     per_epoch = [e["seconds"] for e in row["epochs"]]

@@ -12,6 +12,10 @@ items excluded, higher score first and ties to the lower item id. With one held-
 Recall@10 is a hit in the top 10 and NDCG@10 = 1 / log2(rank + 2) (rank from 0).
 """
 
+import json
+import os
+import subprocess
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -103,3 +107,40 @@ def read_export(prefix, split):
     users, uids = load("users", split.users)
     items, iids = load("items", split.items)
     return users, items, uids, iids
+
+
+def run_ml100k(runner, work, data_dir, name, seed, model_toml, cache, split):
+    """Trains one model with the runner on MovieLens 100K's leave-last-out split (`model_toml`:
+    the `[[model]]` table's lines; `split` that split as `load_ml100k` rebuilds it), exports
+    its vectors and returns (the results row, dense-ordered user and item vectors) for the
+    RecBole comparisons' runner side."""
+    path = os.path.join(work, f"{name}.toml")
+    with open(path, "w") as f:
+        f.write(f"""[experiment]
+name = "{name}"
+seeds = [{seed}]
+cache_dir = "{cache}"
+results_dir = "{work}/results"
+data_dir = "{data_dir}"
+
+[dataset]
+kind = "movielens"
+path = "ml-100k"
+
+[split]
+kind = "leave_last_out"
+
+[[model]]
+{model_toml}
+
+[metrics]
+k = [10]
+metrics = ["recall", "ndcg"]
+latency_queries = 10
+""")
+    subprocess.run([runner, "run", path, "--quiet", "--jobs", "1"], check=True, cwd=work, stdout=subprocess.DEVNULL)
+    row = json.load(open(os.path.join(work, "results", name, "results.json")))[0]
+    prefix = os.path.join(work, "export", name)
+    subprocess.run([runner, "export", path, "--format", "npy", "--out", prefix], check=True, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    users, items, _, _ = read_export(prefix, split)
+    return row, users, items

@@ -4,7 +4,8 @@
 use super::{exit_on_interrupt, print_config_errors, AskArgs, ExportArgs, RunChoice};
 use crate::config::{self, Experiment, RunSpec};
 use crate::index::Metric;
-use crate::pipeline::serve::{Served, SimilarBy};
+use crate::models::BadQuestion;
+use crate::pipeline::serve::{Question, Served, SimilarBy};
 use crate::pipeline::{self, stages::Executor};
 use std::path::{Path, PathBuf};
 
@@ -229,15 +230,26 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
     };
     let loaded = t.elapsed();
     let t = std::time::Instant::now();
-    if !recommend && args.history.is_some() {
-        eprintln!("error: --history is for `recommend`");
+    if !recommend && (args.history.is_some() || args.features.is_some()) {
+        eprintln!("error: --history and --features are for `recommend`");
         return 2;
     }
+    let features = match args.features.as_deref().map(parse_features).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: --features: {e}");
+            return 2;
+        }
+    };
     let (what, answers, history) = match (recommend, &args.user, &args.item) {
-        (true, None, _) if args.history.is_some() => {
-            let h = args.history.as_deref().unwrap_or_default();
-            let header = recommend_header(&served, &format!("the history {}", h.join(",")));
-            (format!("history {}", h.join(",")), served.recommend_history(h, args.k, &[], &[]).map(|a| (header, a)), Ok(Vec::new()))
+        (true, u, _) if args.history.is_some() || features.is_some() => {
+            let h = args.history.as_deref();
+            let mut parts: Vec<String> = u.iter().map(|u| format!("user {u}")).collect();
+            parts.extend(h.map(|h| format!("the history {}", h.join(","))));
+            parts.extend(args.features.iter().map(|f| format!("the features {f}")));
+            let q = Question { user: u.as_deref(), history: h, features: features.as_ref() };
+            let header = recommend_header(&served, &parts.join(" with "));
+            (parts.join(" with "), served.answer(&q, args.k, &[], &[]).map(|(_, a)| (header, a)), Ok(Vec::new()))
         }
         (true, Some(u), _) => {
             (format!("user {u}"), served.recommend(u, args.k).map(|a| (recommend_header(&served, &format!("user {u}")), a)), served.history(u))
@@ -253,7 +265,7 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
             (format!("item {i}"), served.similar(i, args.k, by).map(|s| (similar_header(&served, &s.item, by), s.answers)), Ok(Vec::new()))
         }
         (true, None, _) => {
-            eprintln!("error: recommend needs --user ID or --history ID,ID,...");
+            eprintln!("error: recommend needs --user ID, --history ID,ID,... or --features NAME=VALUE,...");
             return 2;
         }
         (false, _, None) => {
@@ -264,8 +276,9 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
     // An id that is not in the dataset is a wrong request (2, like an unknown model, point
     // or seed); anything else that fails here is 1.
     let unknown = match (&args.user, &args.item) {
-        (None, _) if recommend => args.history.iter().flatten().any(|i| served.dataset.items.get(i).is_none()),
-        (Some(u), _) if recommend => served.dataset.users.get(u).is_none(),
+        (u, _) if recommend => {
+            u.as_ref().is_some_and(|u| served.dataset.users.get(u).is_none()) || args.history.iter().flatten().any(|i| served.dataset.items.get(i).is_none())
+        }
         (_, Some(i)) if !recommend => served.dataset.items.get(i).is_none(),
         _ => false,
     };
@@ -273,7 +286,7 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
         (Ok(a), Ok(h)) => (a, h),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e:#}");
-            return if unknown { 2 } else { 1 };
+            return if unknown || e.downcast_ref::<BadQuestion>().is_some() { 2 } else { 1 };
         }
     };
     let asked = t.elapsed();
@@ -294,6 +307,26 @@ pub(super) fn ask(args: AskArgs, recommend: bool) -> i32 {
     }
     eprintln!("(loaded from the cache in {:.0} ms, answered in {:.2} ms)", loaded.as_secs_f64() * 1e3, asked.as_secs_f64() * 1e3);
     0
+}
+
+/// `--features`: a JSON object, or `name=value` pairs separated by commas, a value a number
+/// where it parses as one.
+fn parse_features(s: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    if s.trim_start().starts_with('{') {
+        return serde_json::from_str(s).map_err(|e| format!("not a JSON object: {e}"));
+    }
+    let mut m = serde_json::Map::new();
+    for pair in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let Some((k, v)) = pair.split_once('=') else { return Err(format!("`{pair}` is not NAME=VALUE")) };
+        let v = v.trim();
+        // Parsed as JSON, so `5` stays the integer 5 (a zip prefix), not 5.0.
+        let value = match serde_json::from_str::<serde_json::Number>(v).ok() {
+            Some(n) => serde_json::Value::Number(n),
+            None => serde_json::Value::String(v.to_string()),
+        };
+        m.insert(k.trim().to_string(), value);
+    }
+    Ok(m)
 }
 
 pub(super) fn export(args: ExportArgs) -> i32 {

@@ -129,9 +129,15 @@ pub struct AskArgs {
     #[arg(long)]
     pub user: Option<String>,
     /// recommend: a history instead of a user, item ids or titles oldest first, comma-separated
-    /// (`--history 50,172,181`); the query is made from it as training made the users'.
-    #[arg(long, value_delimiter = ',', conflicts_with = "user")]
+    /// (`--history 50,172,181`); the query is made from it as training made the users'. With
+    /// `--user`, the user's history is replaced (models with a user tower only).
+    #[arg(long, value_delimiter = ',')]
     pub history: Option<Vec<String>>,
+    /// recommend, models with a user tower: user feature values, `age=31,occupation=writer`
+    /// (a number where it parses as one) or a JSON object; with `--user`, they replace that
+    /// user's own.
+    #[arg(long)]
+    pub features: Option<String>,
     /// The item's raw id (similar).
     #[arg(long)]
     pub item: Option<String>,

@@ -88,7 +88,7 @@ impl AmazonParams {
 pub static KIND: DatasetKind = DatasetKind {
     kind: "amazon",
     about: "Amazon Reviews 2023, one category (<Category>.jsonl[.gz]: user_id, parent_asin, rating, timestamp; meta_<Category>.jsonl[.gz]: items' title, categories, description, features as text, price, average_rating, store, main_category)",
-    version: 1,
+    version: 2,
     parse: canon::<AmazonParams>,
     load: |v, dir| {
         let p: AmazonParams = params::parse(v)?;
@@ -335,7 +335,7 @@ impl ItemMeta {
         cols.push(FeatureColumn::Numeric { name: "price".into(), values: self.price });
         cols.push(FeatureColumn::Numeric { name: "average_rating".into(), values: self.average_rating });
         for (name, (map, values)) in [("store", self.store), ("main_category", self.main_category)] {
-            cols.push(FeatureColumn::Categorical { name: name.into(), cardinality: map.len() as u32, values });
+            cols.push(FeatureColumn::Categorical { name: name.into(), cardinality: map.len() as u32, values, labels: map.raws().to_vec() });
         }
     }
 }

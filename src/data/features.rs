@@ -6,8 +6,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FeatureColumn {
-    /// One category per row, `0..cardinality`.
-    Categorical { name: String, cardinality: u32, values: Vec<u32> },
+    /// One category per row, `0..cardinality`. `labels` names the categories when the source
+    /// does (MovieLens occupations), so a service can take `"writer"` for a code.
+    Categorical {
+        name: String,
+        cardinality: u32,
+        values: Vec<u32>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        labels: Vec<String>,
+    },
     /// A bag of categories per row (genres, tags), mean-pooled by neural models. `labels`
     /// names the categories when the source does (MovieLens genres), so text encoders can
     /// read the column as words.
@@ -95,9 +102,12 @@ impl FeatureTable {
             .columns
             .iter()
             .map(|c| match c {
-                FeatureColumn::Categorical { name, cardinality, values } => {
-                    FeatureColumn::Categorical { name: name.clone(), cardinality: *cardinality, values: keep.iter().map(|i| values[pick(i)]).collect() }
-                }
+                FeatureColumn::Categorical { name, cardinality, values, labels } => FeatureColumn::Categorical {
+                    name: name.clone(),
+                    cardinality: *cardinality,
+                    values: keep.iter().map(|i| values[pick(i)]).collect(),
+                    labels: labels.clone(),
+                },
                 FeatureColumn::MultiHot { name, cardinality, values, labels } => FeatureColumn::MultiHot {
                     name: name.clone(),
                     cardinality: *cardinality,

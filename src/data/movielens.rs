@@ -76,7 +76,7 @@ impl MovieLensParams {
 pub static KIND: DatasetKind = DatasetKind {
     kind: "movielens",
     about: "MovieLens 100K (u.data; items: title, genres, year; users: age, gender, occupation, zip_prefix), 1M (ratings.dat; movies.dat: title, genres, year; users.dat: as 100K), 10M (movies.dat; tags.dat: item text tags), latest/20M/25M/32M (ratings.csv; movies.csv: title, genres, year; tags.csv: tags; genome-scores.csv: item vector genome)",
-    version: 2,
+    version: 3,
     parse: canon::<MovieLensParams>,
     load: |v, dir| {
         let p: MovieLensParams = params::parse(v)?;
@@ -331,7 +331,12 @@ fn ml100k_users(path: &Path, ds: &mut Dataset) -> Result<()> {
         zip[u] = zmap.intern(&cols[4].chars().take(1).collect::<String>());
     }
     fill_nan_with_mean(&mut age);
-    let cat = |name: &str, m: &IdMap, v: Vec<u32>| FeatureColumn::Categorical { name: name.into(), cardinality: m.len().max(1) as u32, values: v };
+    let cat = |name: &str, m: &IdMap, v: Vec<u32>| FeatureColumn::Categorical {
+        name: name.into(),
+        cardinality: m.len().max(1) as u32,
+        values: v,
+        labels: m.raws().to_vec(),
+    };
     ds.user_features = FeatureTable {
         columns: vec![
             FeatureColumn::Numeric { name: "age".into(), values: age },

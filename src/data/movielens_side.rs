@@ -121,7 +121,12 @@ pub fn users_dat(path: &Path, ds: &mut Dataset) -> Result<()> {
         zip[u] = zmap.intern(&c[4].trim().chars().take(1).collect::<String>());
     }
     fill_nan_with_mean(&mut age);
-    let cat = |name: &str, m: &IdMap, v: Vec<u32>| FeatureColumn::Categorical { name: name.into(), cardinality: m.len().max(1) as u32, values: v };
+    let cat = |name: &str, m: &IdMap, v: Vec<u32>| FeatureColumn::Categorical {
+        name: name.into(),
+        cardinality: m.len().max(1) as u32,
+        values: v,
+        labels: m.raws().to_vec(),
+    };
     ds.user_features.columns = vec![
         FeatureColumn::Numeric { name: "age".into(), values: age },
         cat("gender", &gmap, gender),

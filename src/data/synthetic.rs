@@ -151,7 +151,12 @@ pub fn generate(p: &SyntheticParams) -> Dataset {
     ds.item_titles = Some((0..p.n_items).map(|i| format!("Item {i} (cluster {})", cluster_of(i, c))).collect());
     ds.item_features = FeatureTable {
         columns: vec![
-            FeatureColumn::Categorical { name: "category".into(), cardinality: c as u32, values: (0..p.n_items).map(|i| cluster_of(i, c) as u32).collect() },
+            FeatureColumn::Categorical {
+                name: "category".into(),
+                cardinality: c as u32,
+                values: (0..p.n_items).map(|i| cluster_of(i, c) as u32).collect(),
+                labels: Vec::new(),
+            },
             FeatureColumn::MultiHot {
                 name: "tags".into(),
                 cardinality: (c + 5) as u32,
@@ -164,7 +169,7 @@ pub fn generate(p: &SyntheticParams) -> Dataset {
     };
     ds.user_features = FeatureTable {
         columns: vec![
-            FeatureColumn::Categorical { name: "segment".into(), cardinality: c as u32, values: segment },
+            FeatureColumn::Categorical { name: "segment".into(), cardinality: c as u32, values: segment, labels: Vec::new() },
             FeatureColumn::Numeric { name: "age".into(), values: age },
         ],
     };

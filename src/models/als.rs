@@ -517,7 +517,7 @@ impl Model for Als {
         }
         let (items, users) = (Matrix::from_vec(split.n_items, f, y)?, Matrix::from_vec(split.n_users, f, x)?);
         let checkpoint = (to < p.iterations).then(|| Checkpoint { epoch: to, tables: vec![("users".into(), users.clone()), ("items".into(), items.clone())] });
-        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint })
+        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint, weights: None })
     }
 
     fn epoch_key(&self) -> Option<&'static str> {

@@ -486,7 +486,7 @@ impl Model for Bpr {
         }
         let (items, users) = (items.into_matrix()?, users.into_matrix()?);
         let checkpoint = (to < p.epochs).then(|| Checkpoint { epoch: to, tables: vec![("users".into(), users.clone()), ("items".into(), items.clone())] });
-        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint })
+        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint, weights: None })
     }
 
     fn epoch_key(&self) -> Option<&'static str> {

@@ -117,7 +117,7 @@ impl Model for Ease {
         let users = item_space::user_rows(split);
         let mut notes = serde_json::Map::new();
         notes.insert("scores_items".into(), json!(item_space::NOTE));
-        Ok(Trained { items, users, metric: Metric::Ip, epochs: Vec::new(), notes, checkpoint: None })
+        Ok(Trained { items, users, metric: Metric::Ip, epochs: Vec::new(), notes, checkpoint: None, weights: None })
     }
 
     fn uses_seed(&self) -> bool {

@@ -231,7 +231,7 @@ impl Model for Item2Vec {
         notes.insert("skipped_users_lt2_items".into(), json!(short_users));
         notes.insert("untrained_items".into(), json!(untrained));
         notes.insert("threads".into(), json!(if p.threads == 0 { rayon::current_num_threads() } else { p.threads }));
-        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint })
+        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint, weights: None })
     }
 
     fn epoch_key(&self) -> Option<&'static str> {

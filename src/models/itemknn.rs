@@ -184,7 +184,7 @@ impl Model for ItemKnn {
         let mut notes = serde_json::Map::new();
         notes.insert("scores_items".into(), json!(item_space::NOTE));
         notes.insert("mean_neighbours".into(), json!(kept as f64 / n.max(1) as f64));
-        Ok(Trained { items, users, metric: Metric::Ip, epochs: Vec::new(), notes, checkpoint: None })
+        Ok(Trained { items, users, metric: Metric::Ip, epochs: Vec::new(), notes, checkpoint: None, weights: None })
     }
 
     fn uses_seed(&self) -> bool {

@@ -117,6 +117,10 @@ pub struct Trained {
     /// The state to resume from, when training stopped before the schedule's end
     /// ([`TrainInput::stop_epoch`]).
     pub checkpoint: Option<Checkpoint>,
+    /// The trained network in safetensors, for models that answer a question about a user by
+    /// running it ([`Model::online`]): kept in the train entry, read only by `runner serve`
+    /// and `recommend --features`.
+    pub weights: Option<Vec<u8>>,
 }
 
 /// A configured model.
@@ -214,6 +218,14 @@ pub trait Model: Send + Sync {
         self.scores_items().then_some(HistoryQuery::ItemSpace)
     }
 
+    /// The encoder that answers a question about a user by running the trained network on
+    /// what the question says (features, text, a history): the two-tower family's user tower.
+    /// `weights` are the train entry's ([`Trained::weights`]); `None` for models whose query
+    /// is a cached vector or pooled item vectors ([`Model::history_query`]).
+    fn online(&self, _dataset: std::sync::Arc<Dataset>, _split: &Split, _seed: u64, _weights: &[u8]) -> Result<Option<Box<dyn OnlineQuery>>> {
+        Ok(None)
+    }
+
     /// Whether `[sampler]` affects training; only then is it hashed into the train key, so
     /// changing the sampler does not retrain popularity or item2vec.
     fn uses_sampler(&self) -> bool {
@@ -226,6 +238,38 @@ pub trait Model: Send + Sync {
         Ok(())
     }
 }
+
+/// A question about a user for [`Model::online`]'s encoder.
+pub struct UserQuestion<'a> {
+    /// A training user: their id, and their features and training history unless given here.
+    pub user: Option<u32>,
+    /// Items, oldest first, instead of the user's training history.
+    pub history: Option<&'a [u32]>,
+    /// Feature and text values by column name, as JSON (`{"age": 31, "occupation": "writer"}`).
+    pub features: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// A model's user encoder at question time ([`Model::online`]).
+pub trait OnlineQuery: Send + Sync {
+    /// The query vector of the user the question describes: for a training user asked as
+    /// training saw them, their cached vector bit for bit (one thread).
+    fn query(&self, q: &UserQuestion) -> Result<Vec<f32>>;
+    /// The feature and text columns a question may give.
+    fn inputs(&self) -> Vec<String>;
+}
+
+/// A question the model cannot take as asked (a missing or unknown feature, a value of the
+/// wrong type): the service answers 400 with the message.
+#[derive(Debug)]
+pub struct BadQuestion(pub String);
+
+impl std::fmt::Display for BadQuestion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadQuestion {}
 
 /// How [`Model::history_query`] turns a history (item indices, oldest first) into a query.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -278,7 +278,7 @@ impl Model for Node2Vec {
         notes.insert("nodes".into(), json!(nodes));
         notes.insert("untrained_nodes".into(), json!(untrained));
         notes.insert("threads".into(), json!(if p.threads == 0 { rayon::current_num_threads() } else { p.threads }));
-        Ok(Trained { items, users, metric: Metric::Cos, epochs, notes, checkpoint })
+        Ok(Trained { items, users, metric: Metric::Cos, epochs, notes, checkpoint, weights: None })
     }
 
     fn epoch_key(&self) -> Option<&'static str> {

@@ -26,7 +26,7 @@ impl Model for Passthrough {
         let v = input.dataset.vectors.as_ref().ok_or_else(|| anyhow!("model kind `passthrough` needs a vectors dataset ([dataset] kind = \"vectors\")"))?;
         let mut notes = serde_json::Map::new();
         notes.insert("passthrough".into(), serde_json::json!(format!("{} base and {} query vectors of the dataset", v.base.rows, v.queries.rows)));
-        Ok(Trained { items: v.base.clone(), users: v.queries.clone(), metric: v.metric, epochs: Vec::new(), notes, checkpoint: None })
+        Ok(Trained { items: v.base.clone(), users: v.queries.clone(), metric: v.metric, epochs: Vec::new(), notes, checkpoint: None, weights: None })
     }
 
     /// The same vectors for every seed: one cached stage serves them all.

@@ -119,17 +119,41 @@ impl Mlp {
         linear(store, o.w, o.b, &cur, rows, o.inp, o.out, &mut y);
         t.inputs.push(cur);
         if normalize {
-            t.norms = y
-                .chunks_mut(o.out)
-                .map(|r| {
-                    let n = (r.iter().map(|v| v * v).sum::<f32>() + 1e-12).sqrt();
-                    r.iter_mut().for_each(|v| *v /= n);
-                    n
-                })
-                .collect();
+            t.norms = normalize_rows(&mut y, o.out);
         }
         t.y = y;
         t
+    }
+
+    /// The forward pass in eval mode (no dropout; BatchNorm as the per-column affine map of
+    /// its running statistics) of `rows` rows of `x`, one matrix product per layer. A row's
+    /// output depends on that row alone and is computed the same way whatever the number of
+    /// rows around it, so the user vectors the train stage caches and the one `runner serve`
+    /// computes for a single question agree bit for bit; dfdx's product, whose kernel changes
+    /// with the row count, does not give that.
+    pub fn host_eval(&self, store: &ParamStore, x: Vec<f32>, rows: usize, normalize: bool) -> Vec<f32> {
+        let mut cur = x;
+        for (lin, bn) in &self.hidden {
+            let mut h = vec![0.0f32; rows * lin.out];
+            linear(store, lin.w, lin.b, &cur, rows, lin.inp, lin.out, &mut h);
+            if let Some(bn) = bn {
+                let (s, t) = bn.eval_affine(store);
+                h.chunks_mut(lin.out).for_each(|r| r.iter_mut().zip(&s).zip(&t).for_each(|((v, s), t)| *v = *v * s + t));
+            }
+            match self.activation {
+                Activation::Relu => h.iter_mut().for_each(|v| *v = v.max(0.0)),
+                Activation::Tanh => crate::linalg::tanh_inplace(&mut h),
+                Activation::Identity => {}
+            }
+            cur = h;
+        }
+        let o = &self.out;
+        let mut y = vec![0.0f32; rows * o.out];
+        linear(store, o.w, o.b, &cur, rows, o.inp, o.out, &mut y);
+        if normalize {
+            normalize_rows(&mut y, o.out);
+        }
+        y
     }
 
     /// Backward pass of a block given the gradient `dy` of its output.
@@ -182,6 +206,18 @@ impl Mlp {
 
 /// `out = x W + b` for `x: rows x inp`, `W: inp x out`.
 #[allow(clippy::too_many_arguments)]
+/// Scales each `width`-wide row of `y` to unit norm (`x / sqrt(|x|^2 + 1e-12)`); returns the
+/// norms.
+fn normalize_rows(y: &mut [f32], width: usize) -> Vec<f32> {
+    y.chunks_mut(width)
+        .map(|r| {
+            let n = (r.iter().map(|v| v * v).sum::<f32>() + 1e-12).sqrt();
+            r.iter_mut().for_each(|v| *v /= n);
+            n
+        })
+        .collect()
+}
+
 fn linear(store: &ParamStore, w: ParamId, b: Option<ParamId>, x: &[f32], rows: usize, inp: usize, out: usize, y: &mut [f32]) {
     match b {
         Some(b) => {

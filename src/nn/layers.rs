@@ -55,6 +55,13 @@ pub struct BatchNorm1d {
 }
 
 impl BatchNorm1d {
+    /// Eval mode as `y = x * s + t`, with `s = gamma / sqrt(rv + eps)` and `t = beta - rm * s`.
+    pub fn eval_affine(&self, store: &ParamStore) -> (Vec<f32>, Vec<f32>) {
+        let s: Vec<f32> = (0..self.dim).map(|j| store.value(self.gamma)[j] / (store.value(self.running_var)[j] + self.eps).sqrt()).collect();
+        let t: Vec<f32> = (0..self.dim).map(|j| store.value(self.beta)[j] - store.value(self.running_mean)[j] * s[j]).collect();
+        (s, t)
+    }
+
     pub fn new(store: &mut ParamStore, name: &str, dim: usize) -> Result<Self> {
         Ok(BatchNorm1d {
             gamma: store.dense(&format!("{name}.gamma"), 1, dim, Init::Const(1.0))?,
@@ -91,9 +98,7 @@ impl BatchNorm1d {
             ctx.buffer_updates.push((self.running_var, rv));
             y
         } else {
-            // y = x * s + t with s = gamma / sqrt(rv + eps), t = beta - rm * s.
-            let s: Vec<f32> = (0..d).map(|j| ctx.store.value(self.gamma)[j] / (ctx.store.value(self.running_var)[j] + self.eps).sqrt()).collect();
-            let t: Vec<f32> = (0..d).map(|j| ctx.store.value(self.beta)[j] - ctx.store.value(self.running_mean)[j] * s[j]).collect();
+            let (s, t) = self.eval_affine(ctx.store);
             let s = ctx.dev().tensor_from_vec(s, (d,)).broadcast_like::<_, Axis<0>>(&(n, d));
             let t = ctx.dev().tensor_from_vec(t, (d,)).broadcast_like::<_, Axis<0>>(&(n, d));
             x * s + t

@@ -475,3 +475,38 @@ fn catch_up_matches_dense_updates_of_a_rarely_touched_row() {
         }
     }
 }
+
+/// Eval mode on the host equals the tape's (BatchNorm from its running statistics, no
+/// bias before it, dropout off), and a row's output is the same bits alone as among others.
+#[test]
+fn host_eval_matches_the_tape_and_does_not_depend_on_the_other_rows() {
+    let (rows, inp) = (37usize, 9usize);
+    let x = weights(rows * inp, 0.4);
+    for batch_norm in [false, true] {
+        let mut store = ParamStore::new(3).unwrap();
+        let mlp = Mlp::new(&mut store, "m", inp, &[16, 8], 5, Activation::Tanh, batch_norm, 0.3).unwrap();
+        for (lin, bn) in &mlp.hidden {
+            if let Some(bn) = bn {
+                let n = bn.dim;
+                store.set_value(bn.running_mean, &weights(n, 1.1));
+                store.set_value(bn.running_var, &weights(n, 2.2).iter().map(|v| 1.5 + v).collect::<Vec<_>>());
+                store.set_value(bn.beta, &weights(n, 0.7));
+            }
+            assert_eq!(lin.b.is_some(), !batch_norm);
+        }
+        for normalize in [false, true] {
+            let host = mlp.host_eval(&store, x.clone(), rows, normalize);
+            let mut ctx = Ctx::new(&store, false, 0);
+            let leaf = ctx.input(rows, inp, x.clone());
+            let y = mlp.forward(&mut ctx, leaf);
+            let tape = if normalize { l2_normalize(y, 1e-12) } else { y }.as_vec();
+            for (i, (p, q)) in host.iter().zip(&tape).enumerate() {
+                assert!((p - q).abs() <= 1e-5 + 1e-4 * q.abs(), "batch_norm={batch_norm} normalize={normalize} [{i}]: host {p} vs tape {q}");
+            }
+            for r in [0, 5, 36] {
+                let one = mlp.host_eval(&store, x[r * inp..(r + 1) * inp].to_vec(), 1, normalize);
+                assert_eq!(one, host[r * 5..(r + 1) * 5], "row {r} alone");
+            }
+        }
+    }
+}

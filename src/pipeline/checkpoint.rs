@@ -42,3 +42,21 @@ pub fn read(cache: &Cache, key: &str) -> Result<Option<(Checkpoint, Vec<EpochLog
 fn file_name(table: &str) -> String {
     format!("ckpt-{table}.f32")
 }
+
+/// The file of a train entry's network weights ([`crate::models::Trained::weights`]).
+const WEIGHTS: &str = "weights.safetensors";
+
+/// Writes the weights into the entry being built at `dir`; returns the manifest's record.
+pub fn write_weights(dir: &Path, bytes: &[u8]) -> Result<Value> {
+    std::fs::write(dir.join(WEIGHTS), bytes)?;
+    Ok(json!({"file": WEIGHTS, "bytes": bytes.len()}))
+}
+
+/// The weights kept in a train entry at `dir` whose manifest info is `info`, `None` when the
+/// model keeps none.
+pub fn read_weights(dir: &Path, info: &Value) -> Result<Option<Vec<u8>>> {
+    if info.get("weights").is_none() {
+        return Ok(None);
+    }
+    Ok(Some(std::fs::read(dir.join(WEIGHTS)).map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.join(WEIGHTS).display()))?))
+}

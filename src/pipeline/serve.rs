@@ -6,7 +6,7 @@ use super::stages::Executor;
 use super::StageKind;
 use crate::data::{Dataset, Split};
 use crate::index::{AnnIndex, Hit, IndexKind, Metric};
-use crate::models::{HistoryQuery, Trained};
+use crate::models::{BadQuestion, HistoryQuery, OnlineQuery, Trained, UserQuestion};
 use anyhow::{anyhow, bail, Result};
 use std::sync::Arc;
 
@@ -39,6 +39,20 @@ pub struct Served {
     /// The cache entries the answers come from (train, index): a service reloads when one
     /// is replaced (the config run again with `--force`).
     pub sources: Vec<std::path::PathBuf>,
+    /// The model's user encoder at question time, from the train entry's weights
+    /// ([`crate::models::Model::online`]): the two-tower family's user tower.
+    pub online: Option<Box<dyn OnlineQuery>>,
+}
+
+/// A question about one user: a training user, a history, feature values, or several of them
+/// (a training user whose history or features the question replaces).
+#[derive(Clone, Copy, Default)]
+pub struct Question<'a> {
+    pub user: Option<&'a str>,
+    /// Raw item ids or titles, oldest first.
+    pub history: Option<&'a [String]>,
+    /// Feature and text values by column name (models with [`Served::online`] only).
+    pub features: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 /// How `similar` ranks, as [`Served::similar_by`] decides it.
@@ -101,6 +115,11 @@ impl<'a> Executor<'a> {
         let trained = self.load_trained(&keys.train)?;
         let index = self.load_index(&keys.index, &run.index.search)?;
         let model = &run.model.model;
+        let weights = self.with_entry(&keys.train, |dir, m| super::checkpoint::read_weights(dir, &m.info))?;
+        let online = match &weights {
+            Some(w) => model.online(dataset.clone(), &split, run.seed, w)?,
+            None => None,
+        };
         let no_geometry = if model.scores_items() { None } else { model.geometry_note() };
         let untrained = crate::index::common::untrained_rows(&trained.items);
         Ok(Served {
@@ -116,6 +135,7 @@ impl<'a> Executor<'a> {
             history_query: model.history_query(),
             seen: split.seen_sorted(),
             split,
+            online,
             sources: vec![self.caches[ei].entry_dir(StageKind::Train.name(), &keys.train), self.caches[ei].entry_dir(StageKind::Index.name(), &keys.index)],
         })
     }
@@ -205,19 +225,56 @@ impl Served {
 
     /// The top `k` items for a user given by a history of raw item ids (oldest first) rather
     /// than by id: the query is computed from the history as training computed the users'
-    /// ([`HistoryQuery`]), so a training user's own history gives their cached answer. The
-    /// history's items, `exclude` and `also` (item numbers) are never answered.
+    /// ([`HistoryQuery`], or the user tower), so a training user's own history gives their
+    /// cached answer. The history's items, `exclude` and `also` (item numbers) are never answered.
     pub fn recommend_history(&self, history_raw: &[String], k: usize, exclude_raw: &[String], also: &[u32]) -> Result<Vec<Answer>> {
-        let Some(how) = self.history_query else {
-            bail!(
-                "{} computes a user's query from training (a `{}` user vector), not from a history given now; ask for a known user with {{\"user\": ID}}, or serve a model that pools item vectors (item2vec, node2vec on the co-occurrence graph, itemknn, ease, popularity)",
-                self.label,
-                self.model_kind
-            );
+        Ok(self.answer(&Question { history: Some(history_raw), ..Default::default() }, k, exclude_raw, also)?.1)
+    }
+
+    /// The top `k` items for the user a question describes, and how its query was made
+    /// (`user`: the cached vector, `history`: pooled from the history, `tower`: the user
+    /// tower run on the question). What the user had (a training user's items, the
+    /// history), `exclude_raw` and `also` (item numbers) are never answered. A question the
+    /// model cannot take as asked is a [`BadQuestion`]; an unknown id starts with `unknown`.
+    pub fn answer(&self, q: &Question, k: usize, exclude_raw: &[String], also: &[u32]) -> Result<(&'static str, Vec<Answer>)> {
+        let user = q.user.map(|r| self.user(r)).transpose()?;
+        let history = q.history.map(|h| h.iter().map(|r| self.item(r)).collect::<Result<Vec<u32>>>()).transpose()?;
+        let empty = serde_json::Map::new();
+        let features = q.features.unwrap_or(&empty);
+        let mut out = user.map(|u| self.seen[u as usize].clone()).unwrap_or_default();
+        out.extend(history.iter().flatten());
+        let bad = |m: String| anyhow::Error::new(BadQuestion(m));
+        let (how, query) = match (&self.online, user, &history) {
+            (_, Some(u), None) if features.is_empty() => ("user", self.trained.users.row(u as usize).to_vec()),
+            (Some(tower), ..) => {
+                if user.is_none() && history.is_none() && features.is_empty() {
+                    return Err(bad("a question needs `user` (an id), `history` (item ids, oldest first) or `features`".into()));
+                }
+                ("tower", tower.query(&UserQuestion { user, history: history.as_deref(), features })?)
+            }
+            (None, ..) if !features.is_empty() => {
+                bail!(
+                    "{} reads no user features: its query is {}; ask with `user` or `history`",
+                    self.label,
+                    if self.history_query.is_some() { "pooled from a history" } else { "a trained vector per user" }
+                )
+            }
+            (None, Some(_), Some(_)) => {
+                return Err(bad("give `user` or `history`, not both (only a model with a user tower takes a user with a new history)".into()))
+            }
+            (None, None, Some(h)) => {
+                let Some(how) = self.history_query else {
+                    bail!(
+                        "{} computes a user's query from training (a `{}` user vector), not from a history given now; ask for a known user with {{\"user\": ID}}, or serve a model that pools item vectors (item2vec, node2vec on the co-occurrence graph, itemknn, ease, popularity) or runs a user tower (two_tower, dssm, cdssm, youtube_dnn)",
+                        self.label,
+                        self.model_kind
+                    );
+                };
+                ("history", how.query(&self.trained, h))
+            }
+            (None, _, None) => return Err(bad("a question needs `user` (an id) or `history` (item ids, oldest first)".into())),
         };
-        let history = history_raw.iter().map(|r| self.item(r)).collect::<Result<Vec<u32>>>()?;
-        let query = how.query(&self.trained, &history);
-        self.ranked(&query, k, history, exclude_raw, also)
+        Ok((how, self.ranked(&query, k, out, exclude_raw, also)?))
     }
 
     /// Items that do not match `value` in the item feature `column`, sorted: what a filter
@@ -263,8 +320,7 @@ impl Served {
     /// [`Served::recommend`] with more items left out: raw ids, and item numbers `also` (a
     /// filter's [`Served::filtered_out`]).
     pub fn recommend_excluding(&self, user_raw: &str, k: usize, exclude_raw: &[String], also: &[u32]) -> Result<Vec<Answer>> {
-        let u = self.user(user_raw)?;
-        self.ranked(self.trained.users.row(u as usize), k, self.seen[u as usize].clone(), exclude_raw, also)
+        Ok(self.answer(&Question { user: Some(user_raw), ..Default::default() }, k, exclude_raw, also)?.1)
     }
 
     /// How `similar` ranks for this run when asked for `metric` (`None`: the default); an

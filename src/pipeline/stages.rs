@@ -319,6 +319,7 @@ impl<'a> Executor<'a> {
                         epochs: serde_json::from_value(m.info["epochs"].clone()).unwrap_or_default(),
                         notes: m.info["notes"].as_object().cloned().unwrap_or_default(),
                         checkpoint: None,
+                        weights: None,
                     })
                 }
             };
@@ -507,7 +508,7 @@ impl<'a> Executor<'a> {
                 }
                 // The checkpoint goes to the cache only: the vectors stay in memory for the
                 // index and eval stages, the model state (as large again) does not.
-                let checkpoint = trained.checkpoint.take();
+                let (checkpoint, weights) = (trained.checkpoint.take(), trained.weights.take());
                 let trained = Arc::new(trained);
                 check_trained(&trained, &split, run.model.model.learns_embeddings()).with_context(what)?;
                 let t2 = trained.clone();
@@ -525,6 +526,9 @@ impl<'a> Executor<'a> {
                         }
                         if let Some(c) = &checkpoint {
                             info["checkpoint"] = super::checkpoint::write(dir, c)?;
+                        }
+                        if let Some(w) = &weights {
+                            info["weights"] = super::checkpoint::write_weights(dir, w)?;
                         }
                         if let Some(e) = resumed_from {
                             info["resumed_from_epoch"] = json!(e);

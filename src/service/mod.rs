@@ -3,7 +3,7 @@
 //!
 //! | route | answers |
 //! |---|---|
-//! | `POST /recommend` | `{"user": ID}` or `{"history": [ID, ...]}`, optional `k` (10), `exclude`, `filter` |
+//! | `POST /recommend` | `{"user": ID}`, `{"history": [ID, ...]}` and/or `{"features": {...}}` (user towers), optional `k` (10), `exclude`, `filter` |
 //! | `GET /similar/{item}?k=10` | the items nearest to one, as `runner similar` ranks them |
 //! | `GET /health` | the run served, its sizes |
 //! | `GET /metrics` | Prometheus text: requests, latency histograms, reloads, index size |
@@ -19,7 +19,8 @@
 
 pub mod metrics;
 
-use crate::pipeline::serve::{Answer, Served};
+use crate::models::BadQuestion;
+use crate::pipeline::serve::{Answer, Question, Served};
 use anyhow::{Context, Result};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -124,9 +125,12 @@ struct Ask {
     /// Item feature values every answer must have (`{"genres": "Comedy"}`).
     #[serde(default)]
     filter: serde_json::Map<String, serde_json::Value>,
-    /// Answered with 422: the user towers do not run online yet.
-    features: Option<serde_json::Value>,
-    text: Option<serde_json::Value>,
+    /// User feature values for the user tower (`{"age": 31, "occupation": "writer"}`).
+    #[serde(default)]
+    features: serde_json::Map<String, serde_json::Value>,
+    /// User text columns (`user.text`), by name.
+    #[serde(default)]
+    text: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -143,10 +147,17 @@ fn check_k(k: Option<usize>) -> std::result::Result<usize, Response> {
     }
 }
 
-/// A question `Served` refused: an unknown id is 404, anything else the model cannot answer.
+/// A question `Served` refused: a question asked wrongly is 400, an unknown id 404, anything
+/// else the model cannot answer 422.
 fn refused(e: anyhow::Error) -> Response {
     let msg = format!("{e:#}");
-    let status = if msg.starts_with("unknown") { StatusCode::NOT_FOUND } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if e.downcast_ref::<BadQuestion>().is_some() {
+        StatusCode::BAD_REQUEST
+    } else if msg.starts_with("unknown") {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     error(status, msg)
 }
 
@@ -163,11 +174,11 @@ async fn recommend(State(app): State<Arc<App>>, body: Body) -> Response {
         Ok(k) => k,
         Err(r) => return r,
     };
-    if ask.features.is_some() || ask.text.is_some() {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "`features` and `text` need the user tower online, which this service does not run yet; ask with `user` or `history`",
-        );
+    let mut features = ask.features;
+    for (name, v) in ask.text {
+        if features.insert(name.clone(), v).is_some() {
+            return error(StatusCode::BAD_REQUEST, format!("`{}` is given in both `features` and `text`", crate::term::escape_controls(&name)));
+        }
     }
     let served = app.current();
     let exclude: Vec<String> = ask.exclude.into_iter().map(|i| i.0).collect();
@@ -178,14 +189,10 @@ async fn recommend(State(app): State<Arc<App>>, body: Body) -> Response {
             Err(e) => return error(StatusCode::BAD_REQUEST, format!("`filter`: {e:#}")),
         }
     }
-    let (query, answers) = match (ask.user, ask.history) {
-        (Some(u), None) => ("user", served.recommend_excluding(&u.0, k, &exclude, &also)),
-        (None, Some(h)) => ("history", served.recommend_history(&h.into_iter().map(|i| i.0).collect::<Vec<_>>(), k, &exclude, &also)),
-        (Some(_), Some(_)) => return error(StatusCode::BAD_REQUEST, "give `user` or `history`, not both"),
-        (None, None) => return error(StatusCode::BAD_REQUEST, "a question needs `user` (an id) or `history` (item ids, oldest first)"),
-    };
-    match answers {
-        Ok(items) => Json(Answers { model: &served.label, query, items }).into_response(),
+    let history: Option<Vec<String>> = ask.history.map(|h| h.into_iter().map(|i| i.0).collect());
+    let q = Question { user: ask.user.as_ref().map(|u| u.0.as_str()), history: history.as_deref(), features: Some(&features) };
+    match served.answer(&q, k, &exclude, &also) {
+        Ok((query, items)) => Json(Answers { model: &served.label, query, items }).into_response(),
         Err(e) => refused(e),
     }
 }
@@ -224,7 +231,8 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         "items": s.dataset.items.len(),
         "indexed": s.index.len(),
         "index": s.index_kind.kind,
-        "history_queries": s.history_query.is_some(),
+        "history_queries": s.history_query.is_some() || s.online.is_some(),
+        "user_tower": s.online.as_ref().map(|o| json!({ "features": o.inputs() })),
     }))
     .into_response()
 }

@@ -238,7 +238,7 @@ impl Model for LightGcn {
                 ("adam_t".into(), Matrix { rows: 1, cols: 1, data: vec![adam.t as f32] }),
             ],
         });
-        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint })
+        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint, weights: None })
     }
 }
 

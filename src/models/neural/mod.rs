@@ -13,6 +13,7 @@
 //! | `loss.rs` | the fused loss and its gradient |
 //! | `step.rs` | one step: the CPU fast path over row blocks, or dfdx's tape |
 //! | `train.rs` | the training loop, early stopping |
+//! | `online.rs` | the user tower at question time, from the trained weights |
 //! | `two_tower.rs` | `kind = "two_tower"` |
 //! | `dssm.rs` | `kind = "dssm"`: two-tower defaults for text (word hashing, tanh, gamma) |
 //! | `cdssm.rs` | `kind = "cdssm"`: DSSM with a convolution over word windows |
@@ -23,6 +24,7 @@ pub mod dssm;
 pub mod encoders;
 pub mod loss;
 pub mod negatives;
+pub mod online;
 pub mod params;
 pub mod step;
 pub mod tower;
@@ -30,6 +32,8 @@ pub mod train;
 pub mod two_tower;
 pub mod youtube_dnn;
 
+#[cfg(test)]
+mod online_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

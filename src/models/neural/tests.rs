@@ -85,7 +85,7 @@ fn invalid_configs_name_the_key() {
 
 /// `n_users` users in `k` clusters; each interacts with `per_user` distinct items of its
 /// cluster (items `i` with `i % k == cluster`); the last one is the test item.
-fn planted(n_users: usize, n_items: usize, k: usize, per_user: usize, seed: u64) -> (Dataset, Split) {
+pub(super) fn planted(n_users: usize, n_items: usize, k: usize, per_user: usize, seed: u64) -> (Dataset, Split) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut split = Split { n_users, n_items, ..Default::default() };
     for u in 0..n_users {
@@ -112,7 +112,12 @@ fn planted(n_users: usize, n_items: usize, k: usize, per_user: usize, seed: u64)
     }
     ds.item_features = FeatureTable {
         columns: vec![
-            FeatureColumn::Categorical { name: "genre".into(), cardinality: k as u32, values: (0..n_items as u32).map(|i| i % k as u32).collect() },
+            FeatureColumn::Categorical {
+                name: "genre".into(),
+                cardinality: k as u32,
+                values: (0..n_items as u32).map(|i| i % k as u32).collect(),
+                labels: Vec::new(),
+            },
             FeatureColumn::MultiHot {
                 name: "tags".into(),
                 cardinality: 2 * k as u32,
@@ -415,7 +420,7 @@ fn the_fused_softmax_row_gives_the_general_paths_bits() {
 /// A small feature table for encoder tests: 6 rows.
 fn encoder_columns() -> Vec<FeatureColumn> {
     vec![
-        FeatureColumn::Categorical { name: "genre".into(), cardinality: 3, values: vec![0, 2, 1, 2, 0, 1] },
+        FeatureColumn::Categorical { name: "genre".into(), cardinality: 3, values: vec![0, 2, 1, 2, 0, 1], labels: Vec::new() },
         FeatureColumn::MultiHot {
             name: "tags".into(),
             cardinality: 4,
@@ -450,7 +455,7 @@ fn every_encoder_passes_a_gradient_check() {
     let ids = [3u32, 0, 5, 3, 1];
     let hists: Vec<Vec<u32>> = vec![vec![1, 4], vec![], vec![2, 2, 0, 5], vec![3], vec![0, 1, 2, 3, 4, 5]];
     let hist_refs: Vec<&[u32]> = hists.iter().map(Vec::as_slice).collect();
-    let rows = Rows { ids: &ids, history: &hist_refs };
+    let rows = Rows { ids: &ids, history: &hist_refs, given: None };
     let mut store = ParamStore::new(3).unwrap();
     let items = store.table("item.id", 6, 4, crate::nn::Init::Normal(0.5)).unwrap();
     let cases: Vec<(&str, Input)> = vec![
@@ -517,7 +522,7 @@ fn every_encoder_passes_a_gradient_check() {
     seen_kinds.push(num.kind());
     assert_eq!(num.width(), 3);
     let mut b = InputBuilder::new(6);
-    num.push(&store, &Rows { ids: &[0, 1, 2, 3, 4, 5], history: &[] }, &mut b);
+    num.push(&store, &Rows { ids: &[0, 1, 2, 3, 4, 5], history: &[], given: None }, &mut b);
     let x = b.build(&store);
     let col = |c: usize| -> Vec<f32> { (0..6).map(|r| x[r * 3 + c]).collect() };
     let standardised = |v: &[f32]| {
@@ -562,7 +567,7 @@ fn encoders_compose_into_a_tower_input() {
     assert_eq!(tower.mlp.hidden[0].0.inp, 18);
     let ids = [0u32, 7, 39];
     let hs: Vec<&[u32]> = vec![&[1, 2], &[], &[4, 5, 6, 7]];
-    let rows = Rows { ids: &ids, history: &hs };
+    let rows = Rows { ids: &ids, history: &hs, given: None };
     let whole = tower.input(&store, &rows).build(&store);
     let mut off = 0;
     for e in &tower.encoders {
@@ -680,8 +685,8 @@ fn host_step_matches_the_graph_step() {
         assert!(super::step::host_ready(&user, &item));
         let mut negs = Negatives::new(&p, None, &split, 3).unwrap();
         let cand = negs.step(&users, &positives, &NoScorer, &log_q).unwrap();
-        let ub = user.input(&store, &Rows { ids: &users, history: &hr });
-        let ib = item.input(&store, &Rows { ids: &cand.items, history: &[] });
+        let ub = user.input(&store, &Rows { ids: &users, history: &hr, given: None });
+        let ib = item.input(&store, &Rows { ids: &cand.items, history: &[], given: None });
         let input = StepInput { store: &store, user: &user, item: &item, ub: &ub, ib: &ib, cand: &cand, loss: p.loss, temperature: p.temperature, seed: 1 };
         let (h, g) = (host_step(&input), graph_step(&input).unwrap());
         assert!((h.loss - g.loss).abs() <= 1e-5 * g.loss.abs().max(1.0), "{loss}: loss {} vs {}", h.loss, g.loss);

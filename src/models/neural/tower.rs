@@ -1,10 +1,10 @@
 //! A tower: the concatenation of its encoders' blocks -> MLP -> optional L2 normalisation.
 
-use super::encoders::{self, Build, Encoder, Input, Rows};
+use super::encoders::{self, Build, Encoder, Given, Input, Rows};
 use super::params::{TowerFeatures, TwoTowerParams};
-use crate::data::{FeatureColumn, FeatureTable};
+use crate::data::{Dataset, FeatureColumn, FeatureTable, Split};
 use crate::linalg::Matrix;
-use crate::nn::{l2_normalize, to_matrix, Ctx, InputBuilder, LeafId, Mlp, ParamStore, TMat, TableId};
+use crate::nn::{l2_normalize, Ctx, Init, InputBuilder, LeafId, Mlp, ParamStore, TMat, TableId};
 use anyhow::{bail, Result};
 
 /// The item side's text, which the user tower's `text_history` reads.
@@ -49,6 +49,41 @@ pub fn check_columns(side: &str, cfg: &TowerFeatures, table: &FeatureTable) -> R
         feature_column(side, name, table)?;
     }
     Ok(())
+}
+
+/// Both towers of a model over one dataset and split, their parameters in `store`: what
+/// training builds, and what serving builds again to load the trained weights into, so the
+/// two cannot disagree on the architecture.
+pub struct Towers<'a> {
+    pub store: ParamStore,
+    pub item: Tower<'a>,
+    pub user: Tower<'a>,
+    /// Items of the history that any user encoder reads (the pooled ids, the text).
+    pub history_len: usize,
+}
+
+impl<'a> Towers<'a> {
+    pub fn build(p: &TwoTowerParams, dataset: &'a Dataset, split: &Split, seed: u64) -> Result<Self> {
+        let (mut user_present, mut item_present) = (vec![false; split.n_users], vec![false; split.n_items]);
+        for it in &split.train {
+            user_present[it.user as usize] = true;
+            item_present[it.item as usize] = true;
+        }
+        let mut store = ParamStore::new(seed)?;
+        let n_items = split.n_items;
+        let item = Tower::build(&mut store, "item", &p.item, p, n_items, &dataset.item_features, &item_present, None, None)?;
+        let history = if p.user.history > 0 {
+            Some(match item.id_table {
+                Some(t) => t,
+                None => store.table("user.history", n_items, p.embedding_dim, Init::Normal(0.1))?,
+            })
+        } else {
+            None
+        };
+        let item_text = ItemText { columns: text_columns("item", &p.item.text, &dataset.item_features)?, n_items };
+        let user = Tower::build(&mut store, "user", &p.user, p, split.n_users, &dataset.user_features, &user_present, history, Some(item_text))?;
+        Ok(Towers { store, item, user, history_len: p.user.history.max(p.user.text_history) })
+    }
 }
 
 pub struct Tower<'a> {
@@ -133,17 +168,21 @@ impl<'a> Tower<'a> {
 
     /// Vectors of `ids` in eval mode, in chunks; `hist(i)` is row `i`'s history.
     pub fn encode(&self, store: &ParamStore, ids: &[u32], hist: &dyn Fn(u32) -> Vec<u32>) -> Matrix {
-        let mut out = Matrix::zeros(0, 0);
+        self.encode_given(store, ids, hist, None)
+    }
+
+    /// [`Tower::encode`] with feature values `given` for every row instead of the dataset's.
+    /// Through [`Mlp::host_eval`]: a row's vector does not depend on the rows beside it, so
+    /// one question's vector equals the cached one.
+    pub fn encode_given(&self, store: &ParamStore, ids: &[u32], hist: &dyn Fn(u32) -> Vec<u32>, given: Option<&Given>) -> Matrix {
+        let mut out = Matrix::zeros(0, self.mlp.out.out);
         for chunk in ids.chunks(4096) {
             let hs: Vec<Vec<u32>> = chunk.iter().map(|&i| hist(i)).collect();
             let hr: Vec<&[u32]> = hs.iter().map(|h| h.as_slice()).collect();
-            let b = self.input(store, &Rows { ids: chunk, history: &hr });
-            let mut ctx = Ctx::new(store, false, 0);
-            let (_, y) = self.forward(&mut ctx, &b);
-            let m = to_matrix(&y);
-            out.cols = m.cols;
-            out.rows += m.rows;
-            out.data.extend_from_slice(&m.data);
+            let b = self.input(store, &Rows { ids: chunk, history: &hr, given });
+            let y = self.mlp.host_eval(store, b.build(store), chunk.len(), self.normalize);
+            out.rows += chunk.len();
+            out.data.extend_from_slice(&y);
         }
         out
     }

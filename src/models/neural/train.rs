@@ -11,12 +11,12 @@ use super::encoders::Rows;
 use super::negatives::{Negatives, TowerScorer};
 use super::params::TwoTowerParams;
 use super::step;
-use super::tower::{text_columns, ItemText, Tower};
+use super::tower::Towers;
 use crate::data::{Dataset, Split};
 use crate::index::Metric;
 use crate::models::valid_recall::Validation;
 use crate::models::{EpochLog, Trained};
-use crate::nn::{Init, OptimConfig, ParamStore};
+use crate::nn::{OptimConfig, ParamStore};
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -67,32 +67,14 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
         bail!("two_tower: the split has no users or items");
     }
     let hist = Histories::new(split);
-    let mut user_present = vec![false; n_users];
-    let mut item_present = vec![false; n_items];
     let mut item_count = vec![0u64; n_items];
     for it in &split.train {
-        user_present[it.user as usize] = true;
-        item_present[it.item as usize] = true;
         item_count[it.item as usize] += 1;
     }
     let total = split.train.len() as f64;
     let log_q: Vec<f32> = item_count.iter().map(|&c| ((c.max(1) as f64) / total).ln() as f32).collect();
 
-    // Architecture.
-    let mut store = ParamStore::new(seed)?;
-    let item_tower = Tower::build(&mut store, "item", &p.item, p, n_items, &dataset.item_features, &item_present, None, None)?;
-    let history = if p.user.history > 0 {
-        Some(match item_tower.id_table {
-            Some(t) => t,
-            None => store.table("user.history", n_items, p.embedding_dim, Init::Normal(0.1))?,
-        })
-    } else {
-        None
-    };
-    let item_text = ItemText { columns: text_columns("item", &p.item.text, &dataset.item_features)?, n_items };
-    let user_tower = Tower::build(&mut store, "user", &p.user, p, n_users, &dataset.user_features, &user_present, history, Some(item_text))?;
-    // Items of the history that any user encoder reads (the pooled ids, the text).
-    let history_len = p.user.history.max(p.user.text_history);
+    let Towers { mut store, item: item_tower, user: user_tower, history_len } = Towers::build(p, dataset, split, seed)?;
     let opt = OptimConfig { kind: p.optimizer, lr: p.lr, weight_decay: p.weight_decay, clip_norm: p.clip_norm, sparse: p.sparse_update, ..Default::default() };
 
     // Early-stopping users.
@@ -150,8 +132,8 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
                         &before[before.len().saturating_sub(history_len)..]
                     })
                     .collect();
-                let ub = user_tower.input(&store, &Rows { ids: &users, history: &hists });
-                let ib = item_tower.input(&store, &Rows { ids: &cand.items, history: &[] });
+                let ub = user_tower.input(&store, &Rows { ids: &users, history: &hists, given: None });
+                let ib = item_tower.input(&store, &Rows { ids: &cand.items, history: &[], given: None });
                 let step_seed = seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 let input = step::StepInput {
                     store: &store,
@@ -236,5 +218,7 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
     if let Some(r) = items.first_non_finite_row().or(users.first_non_finite_row()) {
         bail!("two_tower: row {r} of the output vectors is not finite; try a lower `lr`");
     }
-    Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint: None })
+    // The weights go to the train entry: `runner serve` runs the user tower from them.
+    let weights = Some(store.to_safetensors()?);
+    Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint: None, weights })
 }

@@ -7,7 +7,7 @@ use crate::params::{self, ParamError};
 use anyhow::Result;
 
 pub static KIND: ModelKind =
-    ModelKind { kind: "two_tower", about: "user and item MLP towers over ids, side features and history; softmax / BCE / BPR loss", version: 1, parse };
+    ModelKind { kind: "two_tower", about: "user and item MLP towers over ids, side features and history; softmax / BCE / BPR loss", version: 2, parse };
 
 fn parse(value: &serde_json::Value) -> Result<(Box<dyn Model>, serde_json::Value), ParamError> {
     let (p, canon): (TwoTowerParams, _) = params::canonical(value)?;
@@ -38,6 +38,16 @@ impl Model for TwoTower {
 
     fn reads_features(&self) -> bool {
         [&self.p.user, &self.p.item].iter().any(|t| !t.features.is_empty() || !t.text.is_empty())
+    }
+
+    fn online(
+        &self,
+        dataset: std::sync::Arc<crate::data::Dataset>,
+        split: &crate::data::Split,
+        seed: u64,
+        weights: &[u8],
+    ) -> Result<Option<Box<dyn crate::models::OnlineQuery>>> {
+        Ok(Some(Box::new(super::online::load(&self.p, dataset, split, seed, weights)?)))
     }
 
     fn check_dataset(&self, dataset: &crate::data::Dataset) -> Result<()> {

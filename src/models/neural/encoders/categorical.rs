@@ -1,6 +1,6 @@
 //! `categorical`: one embedding per value of a categorical column (gender, occupation...).
 
-use super::{Build, Encoder, EncoderKind, Input, Rows};
+use super::{Build, Encoder, EncoderKind, Given, GivenValue, Input, Rows};
 use crate::data::FeatureColumn;
 use crate::nn::{InputBuilder, ParamStore, TableId};
 use anyhow::{bail, Result};
@@ -14,11 +14,12 @@ fn build<'a>(input: &Input<'a>, b: &mut Build) -> Option<Result<Box<dyn Encoder 
             bail!("{} feature `{name}` holds {v}, outside its cardinality {cardinality}", b.side);
         }
         let table = b.table(&format!("feature.{name}"), *cardinality as usize)?;
-        Ok(Box::new(Categorical { table, dim: b.dim, values }) as Box<dyn Encoder>)
+        Ok(Box::new(Categorical { name, table, dim: b.dim, values }) as Box<dyn Encoder>)
     })())
 }
 
 pub struct Categorical<'a> {
+    name: &'a str,
     table: TableId,
     dim: usize,
     values: &'a [u32],
@@ -34,6 +35,10 @@ impl Encoder for Categorical<'_> {
     }
 
     fn push(&self, store: &ParamStore, rows: &Rows, input: &mut InputBuilder) {
-        input.ids(store, self.table, rows.ids.iter().map(|&i| self.values[i as usize]).collect());
+        let codes = match Given::get(rows.given, self.name) {
+            Some(GivenValue::Code(c)) => vec![*c; rows.ids.len()],
+            _ => rows.ids.iter().map(|&i| self.values[i as usize]).collect(),
+        };
+        input.ids(store, self.table, codes);
     }
 }

@@ -4,8 +4,8 @@
 //! result is max-pooled over positions ([`crate::nn::conv`]). The block is `embedding_dim`
 //! wide (the number of filters); the tower's MLP is the semantic layer on top.
 
-use super::text::MAX_TRIGRAMS;
-use super::{Build, Encoder, EncoderKind, Input, Rows, TextEncoder, TextSettings};
+use super::text::{row_text, MAX_TRIGRAMS};
+use super::{Build, Encoder, EncoderKind, Given, Input, Rows, TextEncoder, TextSettings};
 use crate::data::text::word_bags;
 use crate::data::FeatureColumn;
 use crate::nn::conv::ConvText as ConvRows;
@@ -29,21 +29,16 @@ fn build<'a>(input: &Input<'a>, b: &mut Build) -> Option<Result<Box<dyn Encoder 
         let words = row_words(columns, n, text.buckets);
         let name = if history.is_some() { "conv_history" } else { "conv" };
         let table = b.table(name, ConvRows::table_rows(text.window, text.buckets))?;
-        Ok(Box::new(ConvText { table, dim: b.dim, window: text.window, buckets: text.buckets, words, history }) as Box<dyn Encoder>)
+        Ok(Box::new(ConvText { table, dim: b.dim, window: text.window, buckets: text.buckets, words, history, columns: columns.clone() }) as Box<dyn Encoder>)
     })())
 }
 
 /// Per row, its words' trigram bags (all `columns`, in order).
 fn row_words(columns: &[(&str, &FeatureColumn)], n: usize, buckets: u32) -> Vec<Vec<Vec<u32>>> {
-    (0..n)
-        .map(|r| {
-            let text: Vec<String> = columns.iter().filter_map(|(_, c)| c.text_of(r)).collect();
-            word_bags(&text.join(" "), buckets)
-        })
-        .collect()
+    (0..n).map(|r| word_bags(&row_text(columns, r, None), buckets)).collect()
 }
 
-pub struct ConvText {
+pub struct ConvText<'a> {
     table: TableId,
     dim: usize,
     window: usize,
@@ -52,9 +47,11 @@ pub struct ConvText {
     words: Vec<Vec<Vec<u32>>>,
     /// `Some(len)`: the row is the words of the user's last `len` items.
     history: Option<usize>,
+    /// The columns the words came from, for text given with a question.
+    columns: Vec<(&'a str, &'a FeatureColumn)>,
 }
 
-impl Encoder for ConvText {
+impl Encoder for ConvText<'_> {
     fn kind(&self) -> &'static str {
         KIND.name
     }
@@ -65,6 +62,9 @@ impl Encoder for ConvText {
 
     fn push(&self, store: &ParamStore, rows: &Rows, input: &mut InputBuilder) {
         let texts: Vec<Vec<Vec<u32>>> = match self.history {
+            None if Given::any(rows.given, self.columns.iter().map(|c| c.0)) => {
+                rows.ids.iter().map(|&i| word_bags(&row_text(&self.columns, i as usize, rows.given), self.buckets)).collect()
+            }
             None => rows.ids.iter().map(|&i| self.words[i as usize].clone()).collect(),
             Some(len) => {
                 rows.history.iter().map(|h| h[h.len().saturating_sub(len)..].iter().flat_map(|&i| self.words[i as usize].iter().cloned()).collect()).collect()

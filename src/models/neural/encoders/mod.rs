@@ -27,6 +27,50 @@ pub struct Rows<'r> {
     pub ids: &'r [u32],
     /// Users: each row's history, oldest first (empty for items).
     pub history: &'r [&'r [u32]],
+    /// Values given with a question (`runner serve`) that every row of the pass reads instead
+    /// of its own row of the dataset, for the columns they name.
+    pub given: Option<&'r Given>,
+}
+
+/// Feature values given at question time, by column name, already checked against the
+/// column's type and vocabulary (see `neural::online`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Given(pub std::collections::BTreeMap<String, GivenValue>);
+
+/// One given value, in the column's own terms.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GivenValue {
+    /// A categorical column's code.
+    Code(u32),
+    /// A multi-hot column's codes.
+    Codes(Vec<u32>),
+    /// A numeric column's number (NaN: missing) or a vector column's numbers.
+    Numbers(Vec<f32>),
+    /// A text column's text.
+    Text(String),
+}
+
+impl Given {
+    fn get<'g>(given: Option<&'g Given>, name: &str) -> Option<&'g GivenValue> {
+        given.and_then(|g| g.0.get(name))
+    }
+
+    /// Whether any of `names` is given.
+    pub fn any(given: Option<&Given>, names: impl IntoIterator<Item = impl AsRef<str>>) -> bool {
+        given.is_some_and(|g| names.into_iter().any(|n| g.0.contains_key(n.as_ref())))
+    }
+
+    /// The words of `column` for row `r` as the text encoders read them: the given text (or
+    /// a given multi-hot value's labels), else the row's own ([`FeatureColumn::text_of`]).
+    pub fn text_of(given: Option<&Given>, column: &FeatureColumn, r: usize) -> Option<String> {
+        match (Given::get(given, column.name()), column) {
+            (Some(GivenValue::Text(t)), _) => Some(t.clone()),
+            (Some(GivenValue::Codes(c)), FeatureColumn::MultiHot { labels, .. }) if !labels.is_empty() => {
+                Some(c.iter().filter_map(|&v| labels.get(v as usize)).cloned().collect::<Vec<_>>().join(" "))
+            }
+            _ => column.text_of(r),
+        }
+    }
 }
 
 /// One input of a tower.

@@ -1,6 +1,6 @@
 //! `multi_hot`: the mean of the embeddings of a multi-valued column's values (genres, tags).
 
-use super::{Build, Encoder, EncoderKind, Input, Rows};
+use super::{Build, Encoder, EncoderKind, Given, GivenValue, Input, Rows};
 use crate::data::FeatureColumn;
 use crate::nn::{Bags, InputBuilder, ParamStore, TableId};
 use anyhow::{bail, Result};
@@ -18,11 +18,12 @@ fn build<'a>(input: &Input<'a>, b: &mut Build) -> Option<Result<Box<dyn Encoder 
         }
         let table = b.table(&format!("feature.{name}"), *cardinality as usize)?;
         let bag_width = values.iter().map(Vec::len).max().unwrap_or(0).clamp(1, MAX_VALUES);
-        Ok(Box::new(MultiHot { table, dim: b.dim, bag_width, values }) as Box<dyn Encoder>)
+        Ok(Box::new(MultiHot { name, table, dim: b.dim, bag_width, values }) as Box<dyn Encoder>)
     })())
 }
 
 pub struct MultiHot<'a> {
+    name: &'a str,
     table: TableId,
     dim: usize,
     /// Padded bag width.
@@ -40,7 +41,10 @@ impl Encoder for MultiHot<'_> {
     }
 
     fn push(&self, store: &ParamStore, rows: &Rows, input: &mut InputBuilder) {
-        let lists: Vec<&[u32]> = rows.ids.iter().map(|&i| self.values[i as usize].as_slice()).collect();
+        let lists: Vec<&[u32]> = match Given::get(rows.given, self.name) {
+            Some(GivenValue::Codes(c)) => vec![c.as_slice(); rows.ids.len()],
+            _ => rows.ids.iter().map(|&i| self.values[i as usize].as_slice()).collect(),
+        };
         input.bags(store, self.table, Bags::from_lists(&lists, self.bag_width));
     }
 }

@@ -1,7 +1,7 @@
 //! `numeric`: a side's numeric columns and vector columns (e.g. the tag genome), each
 //! dimension standardised on the training rows and given one input column.
 
-use super::{Build, Encoder, EncoderKind, Input, Rows};
+use super::{Build, Encoder, EncoderKind, Given, GivenValue, Input, Rows};
 use crate::nn::{InputBuilder, ParamStore};
 use anyhow::Result;
 
@@ -10,7 +10,7 @@ pub static KIND: EncoderKind = EncoderKind { name: "numeric", about: "numeric co
 fn build<'a>(input: &Input<'a>, b: &mut Build) -> Option<Result<Box<dyn Encoder + 'a>>> {
     let Input::Numeric(inputs) = input else { return None };
     let mut cols = Vec::new();
-    for &(_, values, dim) in inputs {
+    for &(name, values, dim) in inputs {
         for offset in 0..dim {
             // Standardise on the rows present in the training split.
             let at = |r: usize| values[r * dim + offset];
@@ -19,7 +19,7 @@ fn build<'a>(input: &Input<'a>, b: &mut Build) -> Option<Result<Box<dyn Encoder 
             let mean = vals.iter().sum::<f64>() / n;
             let sd = (vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
             let sd = if sd > 1e-12 { sd } else { 1.0 };
-            cols.push(Col { values, stride: dim, offset, mean: mean as f32, sd: sd as f32 });
+            cols.push(Col { name, values, stride: dim, offset, mean: mean as f32, sd: sd as f32 });
         }
     }
     Some(Ok(Box::new(Numeric { cols })))
@@ -27,6 +27,7 @@ fn build<'a>(input: &Input<'a>, b: &mut Build) -> Option<Result<Box<dyn Encoder 
 
 /// One input column: dimension `offset` of rows `stride` numbers wide.
 struct Col<'a> {
+    name: &'a str,
     values: &'a [f32],
     stride: usize,
     offset: usize,
@@ -39,10 +40,14 @@ pub struct Numeric<'a> {
 }
 
 impl Numeric<'_> {
-    /// The standardised value of row `i` in column `c` (0 when missing).
-    pub fn value(&self, c: usize, i: u32) -> f32 {
+    /// The standardised value of row `i` in column `c` (0 when missing), or of the value
+    /// given for the column.
+    pub fn value(&self, c: usize, i: u32, given: Option<&Given>) -> f32 {
         let col = &self.cols[c];
-        let x = col.values[i as usize * col.stride + col.offset];
+        let x = match Given::get(given, col.name) {
+            Some(GivenValue::Numbers(v)) => v.get(col.offset).copied().unwrap_or(f32::NAN),
+            _ => col.values[i as usize * col.stride + col.offset],
+        };
         if x.is_finite() {
             (x - col.mean) / col.sd
         } else {
@@ -65,7 +70,7 @@ impl Encoder for Numeric<'_> {
         let mut v = vec![0.0f32; rows.ids.len() * k];
         for (r, &i) in rows.ids.iter().enumerate() {
             for c in 0..k {
-                v[r * k + c] = self.value(c, i);
+                v[r * k + c] = self.value(c, i, rows.given);
             }
         }
         input.dense(k, v);

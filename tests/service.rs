@@ -36,6 +36,14 @@ kind = "ease"
 kind = "als"
 iterations = 3
 
+[[model]]
+kind = "two_tower"
+dim = 16
+hidden = [32]
+embedding_dim = 16
+epochs = 3
+user = { id = false, features = ["segment", "age"], history = 5 }
+
 [metrics]
 k = [10]
 "#;
@@ -183,6 +191,71 @@ fn answers_equal_recommend_and_histories_equal_cached_queries() {
     let (status, e) = post(&als.url, r#"{"history": ["i1"]}"#);
     assert_eq!(status, 422, "{e}");
     assert!(e["error"].as_str().unwrap().contains("from training"), "{e}");
+}
+
+/// The two-tower model's user tower runs on the question: a training user described by
+/// their own features and history (no id) gets their cached vector's answer, scores and all;
+/// a changed feature changes it; `recommend --features` answers the same; a question that
+/// gives too little or the wrong thing is a 400 that says what.
+#[test]
+fn the_user_tower_answers_a_described_user_as_training_encoded_them() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = trained(d.path());
+    let served = Executor::new(&plan, false, false).serve(0, 3).unwrap();
+    assert_eq!(served.model_kind, "two_tower");
+    let svc = start(d.path(), &["--model", "two_tower"]);
+    let (code, health) = get(&svc.url, "/health");
+    assert_eq!(code, 200);
+    assert!(health.contains(r#""user_tower":{"features":["segment","age"]}"#), "{health}");
+    let column = |name: &str| served.dataset.user_features.get(name).unwrap().clone();
+    let runner::data::FeatureColumn::Categorical { values: segment, .. } = column("segment") else { panic!("segment is categorical") };
+    let runner::data::FeatureColumn::Numeric { values: age, .. } = column("age") else { panic!("age is numeric") };
+    let raw_items = |u: u32, part: &[runner::data::Interaction]| -> Vec<String> {
+        part.iter().filter(|it| it.user == u).map(|it| served.dataset.items.raw(it.item).to_string()).collect()
+    };
+    for u in [0u32, 7, 123] {
+        let user = served.dataset.users.raw(u).to_string();
+        let (status, cached) = post(&svc.url, &json!({"user": user, "k": 10}).to_string());
+        assert_eq!((status, cached["query"].as_str()), (200, Some("user")), "{cached}");
+        let (code, out, err) = runner(d.path(), &["recommend", "svc.toml", "--model", "two_tower", "--user", &user]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(answer_ids(&out), ids(&cached));
+        // No id: the user's features and training history; their validation items are
+        // left out as a known user's are.
+        let features = json!({"segment": segment[u as usize], "age": age[u as usize]});
+        let history = raw_items(u, &served.split.train);
+        let valid = raw_items(u, &served.split.valid);
+        let ask = json!({"history": history, "features": features, "exclude": valid, "k": 10});
+        let (status, online) = post(&svc.url, &ask.to_string());
+        assert_eq!((status, online["query"].as_str()), (200, Some("tower")), "{online}");
+        assert_eq!(online["items"], cached["items"], "user {user}: the tower online vs the cached vector, scores included");
+        let (code, out, err) = runner(
+            d.path(),
+            &["recommend", "svc.toml", "--model", "two_tower", "--history", &history.join(","), "--features", &features.to_string(), "-k", "20"],
+        );
+        assert_eq!(code, 0, "{err}");
+        let first: Vec<String> = answer_ids(&out).into_iter().filter(|i| !valid.contains(i)).take(10).collect();
+        assert_eq!(first, ids(&cached), "recommend --features");
+        // The same user in another segment is another query.
+        let other = json!({"segment": (segment[u as usize] + 1) % 5});
+        let (status, moved) = post(&svc.url, &json!({"user": user, "features": other}).to_string());
+        assert_eq!((status, moved["query"].as_str()), (200, Some("tower")), "{moved}");
+        assert_ne!(moved["items"], cached["items"]);
+    }
+    for (body, says) in [
+        (json!({"features": {"age": 30}}), "missing: segment"),
+        (json!({"features": {"agee": 30, "segment": 1}}), "did you mean `age`"),
+        (json!({"features": {"age": "old", "segment": 1}}), "takes a number"),
+        (json!({"features": {"age": 30, "segment": 9}}), "codes 0..5"),
+        (json!({"user": "u1", "features": {"age": 1}, "text": {"age": 2}}), "both"),
+    ] {
+        let (status, e) = post(&svc.url, &body.to_string());
+        assert_eq!(status, 400, "{body}: {e}");
+        assert!(e["error"].as_str().unwrap().contains(says), "{body}: {e}");
+    }
+    let (code, _, err) = runner(d.path(), &["recommend", "svc.toml", "--model", "two_tower", "--features", "age=3"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing: segment"), "{err}");
 }
 
 #[test]

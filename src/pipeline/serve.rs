@@ -254,7 +254,7 @@ impl Served {
             }
             (None, ..) if !features.is_empty() => {
                 bail!(
-                    "{} reads no user features: its query is {}; ask with `user` or `history`",
+                    "{} has no user tower to read features with: its query is {}; ask with `user` or `history`",
                     self.label,
                     if self.history_query.is_some() { "pooled from a history" } else { "a trained vector per user" }
                 )

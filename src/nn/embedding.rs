@@ -178,7 +178,7 @@ impl InputBuilder {
         if cols == 0 {
             return out;
         }
-        out.par_chunks_mut(cols).enumerate().for_each(|(r, dst)| {
+        let row = |(r, dst): (usize, &mut [f32])| {
             let mut off = 0;
             for seg in &self.segments {
                 let w = seg.cols();
@@ -198,7 +198,14 @@ impl InputBuilder {
                 }
                 off += w;
             }
-        });
+        };
+        // A few rows (one question to `runner serve`) on the calling thread: handing them to
+        // the pool costs two thread wake-ups, more than gathering them.
+        if self.rows < 64 {
+            out.chunks_mut(cols).enumerate().for_each(row);
+        } else {
+            out.par_chunks_mut(cols).enumerate().for_each(row);
+        }
         let mut off = 0;
         for seg in &self.segments {
             match seg {

@@ -17,6 +17,7 @@
 //! sequence's place in it, so training is the same bits for any thread count.
 
 pub mod net;
+pub mod online;
 
 use super::{valid_recall, Checkpoint, EpochLog, Model, ModelKind, TrainInput, Trained};
 use crate::ensure_param;
@@ -138,6 +139,10 @@ impl Model for SasRec {
 
     fn epoch_key(&self) -> Option<&'static str> {
         Some("epochs")
+    }
+
+    fn online(&self, _: Arc<crate::data::Dataset>, split: &crate::data::Split, _: u64, weights: &[u8]) -> Result<Option<Box<dyn super::OnlineQuery>>> {
+        Ok(Some(Box::new(online::load(&self.0, split, weights)?)))
     }
 
     fn fit(&self, input: &TrainInput) -> Result<Trained> {
@@ -287,7 +292,9 @@ impl Model for SasRec {
                 ("adam_t".into(), Matrix { rows: 1, cols: 1, data: vec![adam.t as f32] }),
             ],
         });
-        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint, weights: None })
+        // The network goes to the train entry: `runner serve` runs it on a history.
+        let weights = Some(online::weights(&table, &dense)?);
+        Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint, weights })
     }
 }
 
@@ -328,7 +335,7 @@ fn items_for_retrieval(table: &Matrix, catalog: &Catalog) -> Matrix {
 pub static KIND: ModelKind = ModelKind {
     kind: "sasrec",
     about: "SASRec (Kang and McAuley 2018): causal self-attention over each user's recent items, next-item BCE (or sampled softmax) with negatives from [sampler], Adam",
-    version: 1,
+    version: 2,
     parse: |v| {
         let (p, canon) = params::canonical::<SasRecParams>(v)?;
         Ok((Box::new(SasRec(p)), canon))

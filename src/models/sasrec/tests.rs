@@ -188,3 +188,29 @@ fn params_and_registry() {
     let (m, _) = (KIND.parse)(&json!({"loss": "sampled_softmax", "negatives": 20})).unwrap();
     assert!(m.uses_sampler() && m.learns_embeddings() && m.epoch_key() == Some("epochs"));
 }
+
+/// The network from the train entry's weights, run on a user's own history (longer than
+/// `max_len`: the tail is what training read), gives the cached user vector bit for bit;
+/// another history another vector; features and an empty history are refused.
+#[test]
+fn the_network_online_equals_the_cached_user_vectors() {
+    let (split, _) = cycles(40, 9, 3);
+    let ds = std::sync::Arc::new(Dataset::default());
+    let m = model(3);
+    let t = m.fit(&TrainInput::new(&ds, &split, None, 2)).unwrap();
+    let q = m.online(ds.clone(), &split, 2, t.weights.as_ref().expect("sasrec keeps its weights")).unwrap().expect("sasrec runs online");
+    let seqs = split.by_user(&split.train);
+    let none = serde_json::Map::new();
+    for (u, s) in seqs.iter().enumerate() {
+        assert!(s.len() > 6);
+        let v = q.query(&crate::models::UserQuestion { user: None, history: Some(s), features: &none }).unwrap();
+        assert_eq!(v, t.users.row(u), "user {u}");
+    }
+    let other = q.query(&crate::models::UserQuestion { user: None, history: Some(&[1, 2]), features: &none }).unwrap();
+    assert_ne!(other, t.users.row(0));
+    let f = serde_json::json!({"age": 3}).as_object().unwrap().clone();
+    for (h, f, says) in [(Some(&[1u32][..]), &f, "no user features"), (Some(&[][..]), &none, "at least one item")] {
+        let e = q.query(&crate::models::UserQuestion { user: None, history: h, features: f }).unwrap_err();
+        assert!(e.downcast_ref::<crate::models::BadQuestion>().is_some() && format!("{e}").contains(says), "{e}");
+    }
+}

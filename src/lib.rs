@@ -25,3 +25,4 @@ pub mod search;
 pub mod service;
 pub mod sgns;
 pub mod term;
+pub mod tracking;

@@ -7,6 +7,7 @@ mod report;
 mod run;
 mod serve;
 mod stage;
+mod track;
 
 use crate::config::{self, ConfigError, Experiment};
 use crate::pipeline;
@@ -41,6 +42,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Two finished experiments side by side, with paired tests where the users match.
     Compare(CompareArgs),
+    /// Log finished experiments to an MLflow server from their results folders (what
+    /// `runner run` logs itself when tracking is on); runs already logged are left alone.
+    Track(TrackArgs),
     /// Published datasets: list them, or download, verify and unpack them into the data folder.
     #[command(subcommand)]
     Data(DataCommand),
@@ -208,6 +212,21 @@ pub struct RunArgs {
     /// Slurm: cancel the submitted jobs when the waiting runner is interrupted.
     #[arg(long)]
     pub cancel_on_exit: bool,
+    /// Log the finished runs to this MLflow server (default: `[tracking] mlflow`, else
+    /// MLFLOW_TRACKING_URI); a server that is down is a warning, never a failed run.
+    #[arg(long, value_name = "URI")]
+    pub track: Option<String>,
+}
+
+/// `runner track`.
+#[derive(Args, Debug)]
+pub struct TrackArgs {
+    /// Results folders of experiments (`results/<name>`), or folders holding several.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// The MLflow server (default: the config's `[tracking] mlflow`, else MLFLOW_TRACKING_URI).
+    #[arg(long, value_name = "URI")]
+    pub track: Option<String>,
 }
 
 /// `runner stage`: what a cluster job runs.
@@ -325,6 +344,7 @@ pub fn main() -> i32 {
         Command::Serve(args) => serve::serve(args),
         Command::Report(args) => report::report_again(args),
         Command::Compare(args) => report::compare(args),
+        Command::Track(args) => track::track(args),
         Command::Data(cmd) => data::data(cmd),
         Command::Stage(args) => stage::stage(args),
     }

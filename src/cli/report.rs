@@ -116,9 +116,12 @@ pub(super) fn compare(args: CompareArgs) -> i32 {
 }
 
 /// `runner report DIR...`: every experiment folder (one with `run.json`) at or below each DIR.
-pub(super) fn report_again(args: ReportArgs) -> i32 {
+/// The experiments of the results folders in `dirs` (a folder with `run.json`, or one holding
+/// such folders), each with its folder, and the exit code so far (1: a search not replayed);
+/// `Err` with the exit code when none can be loaded.
+pub(super) fn results_folders(dirs: &[PathBuf]) -> Result<(Vec<Experiment>, Vec<PathBuf>, i32), i32> {
     let mut found = Vec::new();
-    for d in &args.dirs {
+    for d in dirs {
         if d.join("run.json").is_file() {
             found.push(d.join("run.json"));
         } else if let Ok(entries) = std::fs::read_dir(d) {
@@ -130,12 +133,12 @@ pub(super) fn report_again(args: ReportArgs) -> i32 {
     if found.is_empty() {
         eprintln!(
             "error: no experiment results (a folder with run.json, written by `runner run`) in {}",
-            args.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+            dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
         );
-        return 2;
+        return Err(2);
     }
     let mut exps = Vec::new();
-    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut folders: Vec<PathBuf> = Vec::new();
     let mut code = 0;
     for f in &found {
         let dir = f.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -145,7 +148,7 @@ pub(super) fn report_again(args: ReportArgs) -> i32 {
             Ok(e) if !e.searches.is_empty() => {
                 let (e, errors) = replay_searches(e);
                 if errors.is_empty() {
-                    dirs.push(dir);
+                    folders.push(dir);
                     exps.push(e);
                 } else {
                     for err in &errors {
@@ -156,15 +159,23 @@ pub(super) fn report_again(args: ReportArgs) -> i32 {
                 }
             }
             Ok(e) => {
-                dirs.push(dir);
+                folders.push(dir);
                 exps.push(e);
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                return 2;
+                return Err(2);
             }
         }
     }
+    Ok((exps, folders, code))
+}
+
+pub(super) fn report_again(args: ReportArgs) -> i32 {
+    let (exps, dirs, mut code) = match results_folders(&args.dirs) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
     if exps.is_empty() {
         return code;
     }

@@ -207,6 +207,9 @@ pub(super) fn run(args: RunArgs) -> i32 {
     for e in search_errors.iter().chain(&errors) {
         eprintln!("error: {e:#}");
     }
+    // The tables are written: log them where researchers already look, when asked.
+    let dirs: Vec<std::path::PathBuf> = plan.experiments.iter().map(|e| e.section.results_dir.join(&e.section.name)).collect();
+    super::track::track_plan(&plan, &dirs, args.track.as_deref(), quiet);
     if errors.is_empty() && search_errors.is_empty() {
         0
     } else {

@@ -19,7 +19,7 @@ pub use crate::metrics::MetricName;
 pub use error::ConfigError;
 pub use executor::{ExecutorKind, ExecutorSection};
 pub use run::{flatten, DatasetSpec, IndexSpec, ModelSpec, RunSpec, SplitSpec};
-pub use sections::{ExperimentSection, ReportSection, MAX_NAME, MAX_POINTS};
+pub use sections::{ExperimentSection, ReportSection, TrackingSection, MAX_NAME, MAX_POINTS};
 
 use crate::models;
 use error::{hint_from_serde, nearest, SourceMap};
@@ -39,6 +39,8 @@ pub struct Experiment {
     pub report: ReportSection,
     /// `[executor]`: where the stages run (local by default).
     pub executor: ExecutorSection,
+    /// `[tracking]`: an MLflow server the finished runs are logged to.
+    pub tracking: TrackingSection,
     pub data_dir: PathBuf,
     /// Runs of the models that are not searched (a searched model's runs are its tuned runs,
     /// added once its search has chosen: see `crate::search`).
@@ -49,10 +51,10 @@ pub struct Experiment {
     pub searches: Vec<search::ModelSearch>,
 }
 
-const SECTIONS: &[&str] = &["experiment", "dataset", "split", "model", "sampler", "index", "metrics", "report", "executor", "sweep", "search"];
+const SECTIONS: &[&str] = &["experiment", "dataset", "split", "model", "sampler", "index", "metrics", "report", "executor", "tracking", "sweep", "search"];
 
 /// Sections that apply to the whole file, so a sweep cannot vary them.
-const WHOLE_FILE: &[&str] = &["experiment", "report", "executor", "sweep", "search"];
+const WHOLE_FILE: &[&str] = &["experiment", "report", "executor", "tracking", "sweep", "search"];
 
 /// Loads, layers, expands and validates one config file.
 pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
@@ -269,6 +271,7 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
     }
 
     let executor: ExecutorSection = params::parse(tree.get("executor").unwrap_or(&Value::Null)).map_err(|e| param_err(sm, "executor", e))?;
+    let tracking: TrackingSection = params::parse(tree.get("tracking").unwrap_or(&Value::Null)).map_err(|e| param_err(sm, "tracking", e))?;
     check_point_count(&global_sweep, &model_sweeps, section.max_points, sm)?;
 
     model_searches.resize(tree["model"].as_array().map_or(0, |a| a.len()), None);
@@ -305,7 +308,7 @@ fn expand_and_validate(mut tree: Value, sm: &SourceMap) -> Result<Experiment, Co
     }
     check_report_columns(&report, &runs, sm)?;
     let name_line = sm.line_of("experiment.name").or_else(|| sm.line_of("experiment"));
-    Ok(Experiment { file: sm.file.clone(), sets: Vec::new(), section, report, executor, data_dir, runs, name_line, searches })
+    Ok(Experiment { file: sm.file.clone(), sets: Vec::new(), section, report, executor, tracking, data_dir, runs, name_line, searches })
 }
 
 /// A `[report] columns` entry with a cut-off (`Recall@5`) must name one of `[metrics] k`: a

@@ -103,3 +103,25 @@ impl Validate for ReportSection {
         Ok(())
     }
 }
+
+/// `[tracking]`: where finished runs are logged besides the results folder.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingSection {
+    /// An MLflow tracking server (`http://host:5000`); `--track` and `MLFLOW_TRACKING_URI`
+    /// give one too (see `crate::tracking::uri`).
+    pub mlflow: Option<String>,
+}
+
+impl Validate for TrackingSection {
+    fn validate(&self) -> Result<(), ParamError> {
+        if let Some(u) = &self.mlflow {
+            ensure_param!(
+                u.starts_with("http://") || u.starts_with("https://"),
+                "mlflow",
+                "must be an http:// or https:// address of an MLflow server, got `{u}`"
+            );
+        }
+        Ok(())
+    }
+}

@@ -234,6 +234,7 @@ pub fn with_runs(exp: &Experiment, runs: Vec<RunSpec>) -> Experiment {
         section: exp.section.clone(),
         report: exp.report.clone(),
         executor: exp.executor.clone(),
+        tracking: exp.tracking.clone(),
         data_dir: exp.data_dir.clone(),
         runs,
         name_line: exp.name_line,

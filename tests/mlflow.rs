@@ -1,0 +1,185 @@
+//! MLflow tracking against a real `mlflow server` (SQLite store, artifact proxy), read back
+//! through MLflow's own Python client: every table metric and per-epoch loss equal to the
+//! results folder's, parents and children, params; a rerun logs nothing; a stopped server is a
+//! warning and exit 0; `runner track` logs what was missed. `.ci/run` installs MLflow into a
+//! virtualenv (RUNNER_MLFLOW_PYTHON); elsewhere the test skips without one.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TEST: &str = "mlflow";
+
+fn cfg(seeds: &str) -> String {
+    format!(
+        r#"
+[experiment]
+name = "tracked"
+seeds = {seeds}
+
+[dataset]
+kind = "synthetic"
+n_users = 200
+n_items = 100
+n_clusters = 4
+mean_len = 10
+seed = 2
+
+[[model]]
+kind = "item2vec"
+dim = 8
+epochs = 3
+threads = 1
+sweep = {{ window = [2, 4] }}
+
+[metrics]
+k = [5, 10]
+"#
+    )
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    /// The whole process group: `mlflow server` serves from worker processes of its own.
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", self.0.id())]).status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(python: &str, dir: &Path, port: u16) -> Server {
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(python)
+        .process_group(0)
+        .args(["-m", "mlflow", "server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
+        .arg("--backend-store-uri")
+        .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()))
+        .arg("--artifacts-destination")
+        .arg(dir.join("artifacts"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(180) {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let ok = ureq::get(&format!("http://127.0.0.1:{port}/health")).call().is_ok_and(|r| r.status() == 200);
+            if ok {
+                return server;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("mlflow server did not come up on port {port}");
+}
+
+/// Every run of experiment `tracked`, read by MLflow's client.
+fn read_back(python: &str, url: &str) -> Vec<Value> {
+    let script = r#"
+import json, sys
+import mlflow
+from mlflow.tracking import MlflowClient
+mlflow.set_tracking_uri(sys.argv[1])
+c = MlflowClient()
+e = c.get_experiment_by_name("tracked")
+out = []
+for r in c.search_runs([e.experiment_id], max_results=1000):
+    out.append({
+        "id": r.info.run_id, "name": r.info.run_name, "status": r.info.status, "tags": r.data.tags, "params": r.data.params,
+        "metrics": r.data.metrics,
+        "loss": [[m.step, m.value] for m in sorted(c.get_metric_history(r.info.run_id, "loss"), key=lambda m: m.step)],
+        "artifacts": [f.path for f in c.list_artifacts(r.info.run_id)],
+    })
+print(json.dumps(out))
+"#;
+    let o = Command::new(python).args(["-c", script, url]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice::<Vec<Value>>(&o.stdout).unwrap()
+}
+
+fn children(runs: &[Value]) -> Vec<&Value> {
+    runs.iter().filter(|r| r["tags"]["mlflow.parentRunId"].is_string()).collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn runs_are_logged_once_and_read_back_equal_to_the_tables() {
+    let python = std::env::var("RUNNER_MLFLOW_PYTHON").unwrap_or_else(|_| "python3".into());
+    if !Command::new(&python).args(["-c", "import mlflow"]).output().is_ok_and(|o| o.status.success()) {
+        return skip(TEST, &format!("`{python} -c 'import mlflow'` failed; set RUNNER_MLFLOW_PYTHON to a Python with MLflow"));
+    }
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let server = start(&python, &store, port);
+    write_config(d.path(), "tracked.toml", &cfg("[1, 2]"));
+    let (code, _, err) = runner(d.path(), &["run", "tracked.toml", "--track", &url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("4 runs logged, 0 logged before"), "{err}");
+
+    let runs = read_back(&python, &url);
+    let kids = children(&runs);
+    let parents: Vec<&Value> = runs.iter().filter(|r| !r["tags"]["mlflow.parentRunId"].is_string()).collect();
+    assert_eq!((parents.len(), kids.len()), (2, 4), "two points, two seeds each");
+    let table: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(d.path().join("results/tracked/results.json")).unwrap()).unwrap();
+    assert_eq!(table.len(), 4);
+    for row in &table {
+        let key = row["eval_key"].as_str().unwrap();
+        let kid = kids.iter().find(|k| k["tags"]["runner.eval_key"] == key).unwrap_or_else(|| panic!("no run for {key}"));
+        assert_eq!(kid["status"], "FINISHED");
+        let parent = parents.iter().find(|p| p["id"] == kid["tags"]["mlflow.parentRunId"]).expect("its parent is logged");
+        for (name, value) in row["metrics"].as_object().unwrap() {
+            let logged = kid["metrics"][runner::tracking::metric_key(name)].as_f64();
+            assert_eq!(logged, value.as_f64(), "{name} of {key}");
+        }
+        let epochs: Vec<Value> = row["epochs"].as_array().unwrap().iter().map(|e| serde_json::json!([e["epoch"], e["loss"]])).collect();
+        assert_eq!(epochs.len(), 3);
+        assert_eq!(kid["loss"].as_array().unwrap(), &epochs, "the loss history of {key}");
+        assert_eq!(kid["params"]["seed"], row["seed"].to_string());
+        let window = kid["params"]["model.window"].as_str().expect("the swept key is a param");
+        assert!(window == "2" || window == "4", "{window}");
+        assert_eq!(parent["params"]["model.window"].as_str(), Some(window), "a parent holds its point's params");
+        assert!(kid["params"].as_object().unwrap().len() > 5, "the whole canonical config: {}", kid["params"]);
+        assert!(kid["tags"]["runner.train_key"].is_string() && kid["tags"]["runner.data_key"].is_string());
+    }
+    for p in &parents {
+        let files = p["artifacts"].as_array().unwrap();
+        assert!(files.iter().any(|f| f == "results.csv") && files.iter().any(|f| f == "results.md"), "{p}");
+        assert_eq!(kids.iter().filter(|k| k["tags"]["mlflow.parentRunId"] == p["id"]).count(), 2, "one child per seed");
+    }
+
+    // Everything cached: nothing new is logged.
+    let (code, _, err) = runner(d.path(), &["run", "tracked.toml", "--track", &url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("0 runs logged, 4 logged before"), "{err}");
+    assert_eq!(read_back(&python, &url).len(), 6);
+
+    // The server goes away: a third seed runs, warns, and exits 0, quickly.
+    drop(server);
+    write_config(d.path(), "tracked.toml", &cfg("[1, 2, 3]"));
+    let t = Instant::now();
+    let (code, _, err) = runner(d.path(), &["run", "tracked.toml", "--track", &url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: `tracked` was not logged to MLflow") && err.contains("runner track"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(60), "a down server held the run up for {:?}", t.elapsed());
+
+    // Back up: `runner track` logs the two runs it missed, and only those.
+    let _server = start(&python, &store, port);
+    let (code, _, err) = runner(d.path(), &["track", "results/tracked", "--track", &url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("2 runs logged, 4 logged before"), "{err}");
+    let runs = read_back(&python, &url);
+    assert_eq!((runs.len(), children(&runs).len()), (8, 6));
+}

@@ -83,15 +83,55 @@ fn start(python: &str, dir: &Path, port: u16) -> Server {
     panic!("mlflow server did not come up on port {port}");
 }
 
+const TUNED: &str = r#"
+[experiment]
+name = "tuned"
+seeds = [1]
+
+[dataset]
+kind = "synthetic"
+n_users = 200
+n_items = 100
+n_clusters = 4
+mean_len = 10
+seed = 2
+
+[split]
+kind = "leave_last_out"
+validation = true
+
+[[model]]
+kind = "item2vec"
+dim = 8
+epochs = 2
+threads = 1
+
+[model.search]
+space = { window = { int = [1, 4] } }
+
+[search]
+kind = "random"
+trials = 3
+objective = "NDCG@10"
+seed = 1
+
+[metrics]
+k = [10]
+"#;
+
 /// Every run of experiment `tracked`, read by MLflow's client.
 fn read_back(python: &str, url: &str) -> Vec<Value> {
+    read_experiment(python, url, "tracked")
+}
+
+fn read_experiment(python: &str, url: &str, name: &str) -> Vec<Value> {
     let script = r#"
 import json, sys
 import mlflow
 from mlflow.tracking import MlflowClient
 mlflow.set_tracking_uri(sys.argv[1])
 c = MlflowClient()
-e = c.get_experiment_by_name("tracked")
+e = c.get_experiment_by_name(sys.argv[2])
 out = []
 for r in c.search_runs([e.experiment_id], max_results=1000):
     out.append({
@@ -102,7 +142,7 @@ for r in c.search_runs([e.experiment_id], max_results=1000):
     })
 print(json.dumps(out))
 "#;
-    let o = Command::new(python).args(["-c", script, url]).output().unwrap();
+    let o = Command::new(python).args(["-c", script, url, name]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice::<Vec<Value>>(&o.stdout).unwrap()
 }
@@ -165,6 +205,25 @@ fn runs_are_logged_once_and_read_back_equal_to_the_tables() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("0 runs logged, 4 logged before"), "{err}");
     assert_eq!(read_back(&python, &url).len(), 6);
+
+    // A search's trials are children of the tuned model's parent, beside its seed's run.
+    write_config(d.path(), "tuned.toml", TUNED);
+    let (code, _, err) = runner(d.path(), &["run", "tuned.toml", "--track", &url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1 runs logged, 0 logged before, 3 search trials"), "{err}");
+    let runs = read_experiment(&python, &url, "tuned");
+    let trials: Vec<&Value> = runs.iter().filter(|r| r["tags"]["runner.trial"].is_string()).collect();
+    let seed_run = runs.iter().find(|r| r["tags"]["runner.eval_key"].is_string()).expect("the tuned run");
+    assert_eq!((runs.len(), trials.len()), (5, 3), "a parent, the tuned seed and three trials");
+    for t in &trials {
+        assert_eq!(t["tags"]["mlflow.parentRunId"], seed_run["tags"]["mlflow.parentRunId"]);
+        assert!(t["params"]["trial"].is_string() && t["params"].as_object().unwrap().len() >= 2, "{t}");
+        assert!(t["metrics"]["valid NDCG_at_10"].is_f64(), "{t}");
+    }
+    assert_eq!(trials.iter().filter(|t| t["tags"]["runner.trial_status"] == "chosen").count(), 1);
+    let (code, _, err) = runner(d.path(), &["run", "tuned.toml", "--track", &url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("0 runs logged, 1 logged before, 0 search trials"), "{err}");
 
     // The server goes away: a third seed runs, warns, and exits 0, quickly.
     drop(server);

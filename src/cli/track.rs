@@ -17,7 +17,10 @@ pub(super) fn track_plan(plan: &Plan, dirs: &[PathBuf], flag: Option<&str>, quie
         let shown = tracking::mlflow::redact(&uri);
         match tracking::log_experiment(plan, ei, &dirs[ei], &uri) {
             Ok(l) if !quiet => {
-                eprintln!("tracked `{}` at {shown}: {} runs logged, {} logged before, {} files", exp.section.name, l.created, l.already, l.artifacts)
+                eprintln!(
+                    "tracked `{}` at {shown}: {} runs logged, {} logged before, {} search trials, {} files",
+                    exp.section.name, l.created, l.already, l.trials, l.artifacts
+                )
             }
             Ok(_) => {}
             Err(e) => {

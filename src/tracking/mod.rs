@@ -12,8 +12,9 @@
 //! logged is not logged again.
 
 pub mod mlflow;
+pub mod trials;
 
-use crate::config::TrackingSection;
+use crate::config::{Experiment, RunSpec, TrackingSection};
 use crate::pipeline::Plan;
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -32,17 +33,19 @@ pub struct Logged {
     pub created: usize,
     /// Runs the server had already (same eval key).
     pub already: usize,
+    /// Search trials logged now (children of their tuned model's parent).
+    pub trials: usize,
     /// Files uploaded as artifacts.
     pub artifacts: usize,
 }
 
-/// A metric name MLflow accepts (letters, digits, `_ - . / ` and spaces): `Recall@10` is
-/// logged as `Recall_at_10`, any other character as `_`.
+/// A metric or parameter name MLflow accepts (letters, digits, `_ - . / ` and spaces):
+/// `Recall@10` is logged as `Recall_at_10`, any other character as `_`.
 pub fn metric_key(name: &str) -> String {
     name.replace('@', "_at_").chars().map(|c| if c.is_alphanumeric() || "_-./ ".contains(c) { c } else { '_' }).collect()
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
@@ -119,28 +122,12 @@ pub fn log_experiment(plan: &Plan, ei: usize, dir: &Path, uri: &str) -> Result<L
             logged.already += 1;
             continue;
         }
-        let group = format!("{} [{}]", run.model.name, run.point_name);
-        let group_tag = format!("{}/{}", run.model.name, run.point_id);
-        if !parents.contains_key(&group_tag) {
-            let found = client.find(&exp_id, "runner.point", &group_tag)?.into_iter().next();
-            let parent = match found {
-                Some(p) => p,
-                None => {
-                    let tags = vec![("runner.point".to_string(), group_tag.clone()), ("runner.config".to_string(), exp.file.display().to_string())];
-                    let p = client.create(&exp_id, &group, &tags, now_ms())?;
-                    let params: Vec<(String, String)> = run.flat.iter().map(|(k, v)| (k.clone(), clip(v))).collect();
-                    client.log(&p.id, &[], &params, &[])?;
-                    client.finish(&p.id, false, now_ms())?;
-                    p
-                }
-            };
-            parents.insert(group_tag.clone(), (parent, false));
-        }
-        let (parent, grew) = parents.get_mut(&group_tag).expect("inserted above");
+        let (up, grew) = parent(&client, &exp_id, exp, run, &mut parents)?;
         *grew = true;
+        let group = format!("{} [{}]", run.model.name, run.point_name);
         let failed = row["status"].as_str() == Some("failed");
         let mut tags = vec![
-            ("mlflow.parentRunId".to_string(), parent.id.clone()),
+            ("mlflow.parentRunId".to_string(), up.id.clone()),
             ("runner.eval_key".to_string(), keys.eval.clone()),
             ("runner.train_key".to_string(), keys.train.clone()),
             ("runner.index_key".to_string(), keys.index.clone()),
@@ -156,11 +143,20 @@ pub fn log_experiment(plan: &Plan, ei: usize, dir: &Path, uri: &str) -> Result<L
         }
         let ts = now_ms();
         let child = client.create(&exp_id, &format!("{group} seed {}", run.seed), &tags, ts)?;
-        let mut params: Vec<(String, String)> = run.flat.iter().map(|(k, v)| (k.clone(), clip(v))).collect();
+        let mut params: Vec<(String, String)> = run.flat.iter().map(|(k, v)| (metric_key(k), clip(v))).collect();
         params.push(("seed".to_string(), run.seed.to_string()));
         client.log(&child.id, &row_metrics(row, ts), &params, &[])?;
         client.finish(&child.id, failed, now_ms())?;
         logged.created += 1;
+    }
+    // A search's trials, under the parent of the model they tuned.
+    {
+        let rows = trials::read(dir)?;
+        let mut parent_of = |model: &str| -> Result<Option<String>> {
+            let Some(run) = exp.runs.iter().find(|r| r.model.name == model && r.tuned.is_some()) else { return Ok(None) };
+            Ok(Some(parent(&client, &exp_id, exp, run, &mut parents)?.0.id.clone()))
+        };
+        logged.trials = trials::log(&client, &exp_id, &rows, &mut parent_of)?.0;
     }
     // The table and plots, on each parent that gained runs.
     let files = result_files(dir);
@@ -180,6 +176,33 @@ pub fn log_experiment(plan: &Plan, ei: usize, dir: &Path, uri: &str) -> Result<L
         }
     }
     Ok(logged)
+}
+
+/// The parent run of `run`'s model and point (found by its tag, else created with the point's
+/// params), and whether it gained runs in this pass.
+fn parent<'p>(
+    client: &mlflow::Client,
+    exp_id: &str,
+    exp: &Experiment,
+    run: &RunSpec,
+    parents: &'p mut BTreeMap<String, (mlflow::Run, bool)>,
+) -> Result<&'p mut (mlflow::Run, bool)> {
+    let group_tag = format!("{}/{}", run.model.name, run.point_id);
+    if !parents.contains_key(&group_tag) {
+        let p = match client.find(exp_id, "runner.point", &group_tag)?.into_iter().next() {
+            Some(p) => p,
+            None => {
+                let tags = vec![("runner.point".to_string(), group_tag.clone()), ("runner.config".to_string(), exp.file.display().to_string())];
+                let p = client.create(exp_id, &format!("{} [{}]", run.model.name, run.point_name), &tags, now_ms())?;
+                let params: Vec<(String, String)> = run.flat.iter().map(|(k, v)| (metric_key(k), clip(v))).collect();
+                client.log(&p.id, &[], &params, &[])?;
+                client.finish(&p.id, false, now_ms())?;
+                p
+            }
+        };
+        parents.insert(group_tag.clone(), (p, false));
+    }
+    Ok(parents.get_mut(&group_tag).expect("inserted above"))
 }
 
 /// A parameter value MLflow accepts (at most 6000 characters).

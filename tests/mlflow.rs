@@ -13,13 +13,8 @@ use std::time::{Duration, Instant};
 
 const TEST: &str = "mlflow";
 
-fn cfg(seeds: &str) -> String {
-    format!(
-        r#"
-[experiment]
-name = "tracked"
-seeds = {seeds}
-
+/// The data both experiments run on.
+const DATA: &str = r#"
 [dataset]
 kind = "synthetic"
 n_users = 200
@@ -27,7 +22,15 @@ n_items = 100
 n_clusters = 4
 mean_len = 10
 seed = 2
+"#;
 
+fn cfg(seeds: &str) -> String {
+    format!(
+        r#"
+[experiment]
+name = "tracked"
+seeds = {seeds}
+{DATA}
 [[model]]
 kind = "item2vec"
 dim = 8
@@ -83,18 +86,11 @@ fn start(python: &str, dir: &Path, port: u16) -> Server {
     panic!("mlflow server did not come up on port {port}");
 }
 
+/// A search: three trials, then the tuned run.
 const TUNED: &str = r#"
 [experiment]
 name = "tuned"
 seeds = [1]
-
-[dataset]
-kind = "synthetic"
-n_users = 200
-n_items = 100
-n_clusters = 4
-mean_len = 10
-seed = 2
 
 [split]
 kind = "leave_last_out"
@@ -207,7 +203,7 @@ fn runs_are_logged_once_and_read_back_equal_to_the_tables() {
     assert_eq!(read_back(&python, &url).len(), 6);
 
     // A search's trials are children of the tuned model's parent, beside its seed's run.
-    write_config(d.path(), "tuned.toml", TUNED);
+    write_config(d.path(), "tuned.toml", &format!("{TUNED}{DATA}"));
     let (code, _, err) = runner(d.path(), &["run", "tuned.toml", "--track", &url]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("1 runs logged, 0 logged before, 3 search trials"), "{err}");

@@ -68,6 +68,21 @@ pub struct Param {
     tensor: Mat,
 }
 
+// SAFETY: dfdx 0.13's `Cuda` device (inside every device tensor) keeps a raw `CUstream`
+// pointer, which makes it neither `Send` nor `Sync`, though the CUDA driver API is
+// thread-safe and cudarc makes the device's context current on whichever thread calls it
+// (its `CudaDevice` is `Send + Sync` for that reason). The runner's parallel code reads and
+// writes parameters' host copies; a device tensor is touched by one thread at a time (the
+// training loop's tape, or one side of `ParamStore::step`'s join refreshing its copies).
+#[cfg(feature = "cuda")]
+unsafe impl Send for Param {}
+#[cfg(feature = "cuda")]
+unsafe impl Sync for Param {}
+#[cfg(feature = "cuda")]
+unsafe impl Send for ParamStore {}
+#[cfg(feature = "cuda")]
+unsafe impl Sync for ParamStore {}
+
 /// Gradients of one step: dense by parameter, sparse by table.
 #[derive(Default)]
 pub struct Grads {

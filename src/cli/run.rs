@@ -114,7 +114,13 @@ fn run_on_slurm(args: &RunArgs, plan: &pipeline::Plan, exec: &Executor) -> i32 {
     for e in &errors {
         eprintln!("error: {e:#}");
     }
+    super::track::track_plan(plan, &results_dirs(plan), args.track.as_deref(), args.quiet);
     code
+}
+
+/// Each experiment's results folder, where its tables were written.
+fn results_dirs(plan: &pipeline::Plan) -> Vec<PathBuf> {
+    plan.experiments.iter().map(|e| e.section.results_dir.join(&e.section.name)).collect()
 }
 
 pub(super) fn run(args: RunArgs) -> i32 {
@@ -208,8 +214,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         eprintln!("error: {e:#}");
     }
     // The tables are written: log them where researchers already look, when asked.
-    let dirs: Vec<std::path::PathBuf> = plan.experiments.iter().map(|e| e.section.results_dir.join(&e.section.name)).collect();
-    super::track::track_plan(&plan, &dirs, args.track.as_deref(), quiet);
+    super::track::track_plan(&plan, &results_dirs(&plan), args.track.as_deref(), quiet);
     if errors.is_empty() && search_errors.is_empty() {
         0
     } else {

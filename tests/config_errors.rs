@@ -256,3 +256,15 @@ fn a_quoted_dotted_set_key_sweeps_as_in_a_file() {
     let threads: Vec<&str> = e.runs.iter().map(|r| r.flat["model.threads"].as_str()).collect();
     assert_eq!(threads, ["1", "2"]);
 }
+
+#[test]
+fn tracking_takes_an_mlflow_server_address() {
+    let e = err(&format!("{BASE}\n[tracking]\nmlflow = \"mlruns\"\n"), &[]);
+    assert_eq!(e.key, "tracking.mlflow");
+    assert!(e.line.is_some() && e.message.contains("http://"), "{e}");
+    let e = err(&format!("{BASE}\n[tracking]\nmlfow = \"http://x\"\n"), &[]);
+    assert_eq!((e.key.as_str(), e.hint.as_deref()), ("tracking.mlfow", Some("did you mean `mlflow`?")));
+    let d = tempfile::tempdir().unwrap();
+    let p = write_config(d.path(), "c.toml", &format!("{BASE}\n[tracking]\nmlflow = \"http://127.0.0.1:5000\"\n"));
+    assert_eq!(config::load(&p, &[]).unwrap().tracking.mlflow.as_deref(), Some("http://127.0.0.1:5000"));
+}

@@ -202,6 +202,21 @@ fn runs_are_logged_once_and_read_back_equal_to_the_tables() {
     assert!(err.contains("0 runs logged, 4 logged before"), "{err}");
     assert_eq!(read_back(&python, &url).len(), 6);
 
+    // A child left FAILED (its stage failed then, and ran again since) is replaced, not kept.
+    let before = read_back(&python, &url);
+    let first = &children(&before)[0]["id"];
+    let mark = format!(
+        "from mlflow.tracking import MlflowClient; import mlflow; mlflow.set_tracking_uri('{url}'); MlflowClient().set_terminated('{}', 'FAILED')",
+        first.as_str().unwrap()
+    );
+    assert!(Command::new(&python).args(["-c", &mark]).status().unwrap().success());
+    let (code, _, err) = runner(d.path(), &["track", "results/tracked", "--track", &url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1 runs logged, 3 logged before"), "{err}");
+    let runs = read_back(&python, &url);
+    assert_eq!(runs.len(), 6, "the failed child was deleted");
+    assert!(children(&runs).iter().all(|k| k["status"] == "FINISHED"));
+
     // A search's trials are children of the tuned model's parent, beside its seed's run.
     write_config(d.path(), "tuned.toml", &format!("{TUNED}{DATA}"));
     let (code, _, err) = runner(d.path(), &["run", "tuned.toml", "--track", &url]);

@@ -256,6 +256,10 @@ pub trait OnlineQuery: Send + Sync {
     fn query(&self, q: &UserQuestion) -> Result<Vec<f32>>;
     /// The feature and text columns a question may give.
     fn inputs(&self) -> Vec<String>;
+    /// Whether a question without a known user (a history, features) can be answered.
+    fn takes_history(&self) -> bool {
+        true
+    }
 }
 
 /// A question the model cannot take as asked (a missing or unknown feature, a value of the

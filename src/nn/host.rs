@@ -204,8 +204,6 @@ impl Mlp {
     }
 }
 
-/// `out = x W + b` for `x: rows x inp`, `W: inp x out`.
-#[allow(clippy::too_many_arguments)]
 /// Scales each `width`-wide row of `y` to unit norm (`x / sqrt(|x|^2 + 1e-12)`); returns the
 /// norms.
 fn normalize_rows(y: &mut [f32], width: usize) -> Vec<f32> {
@@ -218,6 +216,8 @@ fn normalize_rows(y: &mut [f32], width: usize) -> Vec<f32> {
         .collect()
 }
 
+/// `out = x W + b` for `x: rows x inp`, `W: inp x out`.
+#[allow(clippy::too_many_arguments)]
 fn linear(store: &ParamStore, w: ParamId, b: Option<ParamId>, x: &[f32], rows: usize, inp: usize, out: usize, y: &mut [f32]) {
     match b {
         Some(b) => {

@@ -232,6 +232,12 @@ impl Served {
             if kept.len() == k || exhausted {
                 return Ok(self.answers(kept));
             }
+            if want >= 4 * k + 1024 {
+                // They crowd the top (a query whose trained scores are mostly negative): leave
+                // them out in the search itself after all.
+                let all = crate::index::common::merged(&out, &self.untrained);
+                return Ok(self.answers(self.index.search(query, k, &all)?));
+            }
             want = (want * 2).min(self.index.len());
         }
     }

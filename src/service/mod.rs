@@ -153,6 +153,8 @@ fn refused(e: anyhow::Error) -> Response {
     let msg = format!("{e:#}");
     let status = if e.downcast_ref::<BadQuestion>().is_some() {
         StatusCode::BAD_REQUEST
+    } else if msg.starts_with("internal") {
+        StatusCode::INTERNAL_SERVER_ERROR
     } else if msg.starts_with("unknown") {
         StatusCode::NOT_FOUND
     } else {
@@ -231,7 +233,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         "items": s.dataset.items.len(),
         "indexed": s.index.len(),
         "index": s.index_kind.kind,
-        "history_queries": s.history_query.is_some() || s.online.is_some(),
+        "history_queries": s.history_query.is_some() || s.online.as_ref().is_some_and(|o| o.takes_history()),
         "user_tower": s.online.as_ref().map(|o| json!({ "features": o.inputs() })),
     }))
     .into_response()

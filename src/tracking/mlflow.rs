@@ -11,7 +11,8 @@ use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// MLflow's limits per `runs/log-batch` request.
+/// MLflow's limits per `runs/log-batch` request: 1000 metrics, 100 params, 100 tags, and
+/// 1000 items in all.
 const MAX_METRICS: usize = 1000;
 const MAX_PARAMS: usize = 100;
 const MAX_TAGS: usize = 100;
@@ -44,6 +45,8 @@ pub struct Metric {
 pub struct Run {
     pub id: String,
     pub artifact_uri: String,
+    /// `RUNNING`, `FINISHED`, `FAILED`, ...
+    pub status: String,
 }
 
 impl Client {
@@ -129,22 +132,32 @@ impl Client {
         run_of(&v["run"]).ok_or_else(|| anyhow!("runs/create: no run in {v}"))
     }
 
-    /// Logs metrics, params and tags in as many batches as MLflow's limits ask.
+    /// Logs metrics, params and tags in as many batches as MLflow's limits ask: params and
+    /// tags first (at most 100 of each a request), then metrics (1000 a request), so no request
+    /// holds more than 1000 items. The tags go last of all, in the final request, so a run
+    /// whose logging broke off does not carry its finishing tags (see `crate::tracking`).
     pub fn log(&self, run: &str, metrics: &[Metric], params: &[(String, String)], tags: &[(String, String)]) -> Result<()> {
         let kv = |(k, v): &(String, String)| json!({"key": k, "value": v});
-        let mut m = metrics.chunks(MAX_METRICS);
-        let mut p = params.chunks(MAX_PARAMS);
-        let mut t = tags.chunks(MAX_TAGS);
-        loop {
-            let (mb, pb, tb) = (m.next().unwrap_or(&[]), p.next().unwrap_or(&[]), t.next().unwrap_or(&[]));
-            if mb.is_empty() && pb.is_empty() && tb.is_empty() {
-                return Ok(());
-            }
-            let metrics: Vec<Value> = mb.iter().map(|x| json!({"key": x.key, "value": x.value, "step": x.step, "timestamp": x.timestamp})).collect();
-            let body =
-                json!({"run_id": run, "metrics": metrics, "params": pb.iter().map(kv).collect::<Vec<_>>(), "tags": tb.iter().map(kv).collect::<Vec<_>>()});
-            self.call("POST", "/api/2.0/mlflow/runs/log-batch", Some(&body))?;
+        let batch = |metrics: &[Metric], params: &[(String, String)], tags: &[(String, String)]| -> Result<()> {
+            let metrics: Vec<Value> = metrics.iter().map(|x| json!({"key": x.key, "value": x.value, "step": x.step, "timestamp": x.timestamp})).collect();
+            let body = json!({"run_id": run, "metrics": metrics, "params": params.iter().map(kv).collect::<Vec<_>>(), "tags": tags.iter().map(kv).collect::<Vec<_>>()});
+            self.call("POST", "/api/2.0/mlflow/runs/log-batch", Some(&body)).map(|_| ())
+        };
+        for p in params.chunks(MAX_PARAMS) {
+            batch(&[], p, &[])?;
         }
+        for m in metrics.chunks(MAX_METRICS) {
+            batch(m, &[], &[])?;
+        }
+        for t in tags.chunks(MAX_TAGS) {
+            batch(&[], &[], t)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a run (MLflow keeps it in its trash).
+    pub fn delete(&self, run: &str) -> Result<()> {
+        self.call("POST", "/api/2.0/mlflow/runs/delete", Some(&json!({ "run_id": run }))).map(|_| ())
     }
 
     /// Marks a run `FINISHED` or `FAILED`.
@@ -175,7 +188,12 @@ impl Client {
 }
 
 fn run_of(v: &Value) -> Option<Run> {
-    Some(Run { id: v["info"]["run_id"].as_str()?.to_string(), artifact_uri: v["info"]["artifact_uri"].as_str().unwrap_or("").to_string() })
+    let info = &v["info"];
+    Some(Run {
+        id: info["run_id"].as_str()?.to_string(),
+        artifact_uri: info["artifact_uri"].as_str().unwrap_or("").to_string(),
+        status: info["status"].as_str().unwrap_or("").to_string(),
+    })
 }
 
 /// Percent-encodes everything but unreserved characters (a query value).

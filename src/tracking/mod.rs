@@ -118,9 +118,15 @@ pub fn log_experiment(plan: &Plan, ei: usize, dir: &Path, uri: &str) -> Result<L
     for (ri, run) in exp.runs.iter().enumerate() {
         let keys = &plan.run_keys[ei][ri];
         let Some(row) = rows.iter().find(|r| r["eval_key"] == keys.eval.as_str()) else { continue };
-        if !client.find(&exp_id, "runner.eval_key", &keys.eval)?.is_empty() {
+        // Logged and finished: nothing to do. A failed run (the stage failed then; failures
+        // are not cached, so it ran again) is replaced by this one.
+        let found = client.find(&exp_id, "runner.eval_key", &keys.eval)?;
+        if found.iter().any(|r| r.status == "FINISHED") {
             logged.already += 1;
             continue;
+        }
+        for r in &found {
+            client.delete(&r.id)?;
         }
         let (up, grew) = parent(&client, &exp_id, exp, run, &mut parents)?;
         *grew = true;
@@ -128,7 +134,6 @@ pub fn log_experiment(plan: &Plan, ei: usize, dir: &Path, uri: &str) -> Result<L
         let failed = row["status"].as_str() == Some("failed");
         let mut tags = vec![
             ("mlflow.parentRunId".to_string(), up.id.clone()),
-            ("runner.eval_key".to_string(), keys.eval.clone()),
             ("runner.train_key".to_string(), keys.train.clone()),
             ("runner.index_key".to_string(), keys.index.clone()),
             ("runner.split_key".to_string(), keys.split.clone()),
@@ -145,15 +150,22 @@ pub fn log_experiment(plan: &Plan, ei: usize, dir: &Path, uri: &str) -> Result<L
         let child = client.create(&exp_id, &format!("{group} seed {}", run.seed), &tags, ts)?;
         let mut params: Vec<(String, String)> = run.flat.iter().map(|(k, v)| (metric_key(k), clip(v))).collect();
         params.push(("seed".to_string(), run.seed.to_string()));
-        client.log(&child.id, &row_metrics(row, ts), &params, &[])?;
+        // The eval key goes last: a child whose logging broke off is not taken for a logged one.
+        client.log(&child.id, &row_metrics(row, ts), &params, &[("runner.eval_key".to_string(), keys.eval.clone())])?;
         client.finish(&child.id, failed, now_ms())?;
         logged.created += 1;
     }
     // A search's trials, under the parent of the model they tuned.
     {
         let rows = trials::read(dir)?;
-        let mut parent_of = |model: &str| -> Result<Option<String>> {
-            let Some(run) = exp.runs.iter().find(|r| r.model.name == model && r.tuned.is_some()) else { return Ok(None) };
+        // A search's label is the model's name, or `<model>-<sweep point id>` under a sweep,
+        // whose tuned runs are point `tuned-<sweep point id>`.
+        let mut parent_of = |model: &str, search: &str| -> Result<Option<String>> {
+            let point = match search.strip_prefix(model).and_then(|rest| rest.strip_prefix('-')) {
+                Some(id) => format!("tuned-{id}"),
+                None => "tuned".to_string(),
+            };
+            let Some(run) = exp.runs.iter().find(|r| r.model.name == model && r.tuned.is_some() && r.point_id == point) else { return Ok(None) };
             Ok(Some(parent(&client, &exp_id, exp, run, &mut parents)?.0.id.clone()))
         };
         logged.trials = trials::log(&client, &exp_id, &rows, &mut parent_of)?.0;
@@ -192,10 +204,10 @@ fn parent<'p>(
         let p = match client.find(exp_id, "runner.point", &group_tag)?.into_iter().next() {
             Some(p) => p,
             None => {
-                let tags = vec![("runner.point".to_string(), group_tag.clone()), ("runner.config".to_string(), exp.file.display().to_string())];
+                let tags = vec![("runner.config".to_string(), exp.file.display().to_string())];
                 let p = client.create(exp_id, &format!("{} [{}]", run.model.name, run.point_name), &tags, now_ms())?;
                 let params: Vec<(String, String)> = run.flat.iter().map(|(k, v)| (metric_key(k), clip(v))).collect();
-                client.log(&p.id, &[], &params, &[])?;
+                client.log(&p.id, &[], &params, &[("runner.point".to_string(), group_tag.clone())])?;
                 client.finish(&p.id, false, now_ms())?;
                 p
             }
@@ -206,7 +218,7 @@ fn parent<'p>(
 }
 
 /// A parameter value MLflow accepts (at most 6000 characters).
-fn clip(v: &str) -> String {
+pub(crate) fn clip(v: &str) -> String {
     if v.len() <= mlflow::MAX_PARAM_VALUE {
         return v.to_string();
     }

@@ -4,7 +4,7 @@
 //! tag. A trial is tagged with its search, number and point, so it is logged once.
 
 use super::mlflow::{Client, Metric};
-use super::{metric_key, now_ms};
+use super::{clip, metric_key, now_ms};
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -64,19 +64,21 @@ pub fn read(dir: &Path) -> Result<Vec<TrialRow>> {
 
 /// Logs the trials not yet logged as children of `parent_of(model)`; returns how many were
 /// created and how many the server had.
-pub fn log(client: &Client, exp_id: &str, rows: &[TrialRow], parent_of: &mut dyn FnMut(&str) -> Result<Option<String>>) -> Result<(usize, usize)> {
+pub fn log(client: &Client, exp_id: &str, rows: &[TrialRow], parent_of: &mut dyn FnMut(&str, &str) -> Result<Option<String>>) -> Result<(usize, usize)> {
     let (mut created, mut already) = (0, 0);
     for t in rows {
         let id = format!("{}/{}/{}/{}", t.model, t.search, t.trial, t.point);
-        if !client.find(exp_id, "runner.trial", &id)?.is_empty() {
+        let status = ("runner.trial_status".to_string(), t.status.clone());
+        if let Some(found) = client.find(exp_id, "runner.trial", &id)?.into_iter().next() {
+            // A resumed search may have chosen another trial since.
+            client.log(&found.id, &[], &[], &[status])?;
             already += 1;
             continue;
         }
-        let Some(parent) = parent_of(&t.model)? else { continue };
-        let mut tags =
-            vec![("mlflow.parentRunId".to_string(), parent), ("runner.trial".to_string(), id), ("runner.trial_status".to_string(), t.status.clone())];
+        let Some(parent) = parent_of(&t.model, &t.search)? else { continue };
+        let mut tags = vec![("mlflow.parentRunId".to_string(), parent), status];
         if !t.error.is_empty() {
-            tags.push(("runner.error".to_string(), t.error.clone()));
+            tags.push(("runner.error".to_string(), clip(&t.error)));
         }
         let ts = now_ms();
         let name = format!("{} trial {}{}", t.model, t.trial, if t.search.is_empty() { String::new() } else { format!(" ({})", t.search) });
@@ -84,7 +86,8 @@ pub fn log(client: &Client, exp_id: &str, rows: &[TrialRow], parent_of: &mut dyn
         let metrics: Vec<Metric> = t.metrics.iter().map(|(k, v)| Metric { key: k.clone(), value: *v, step: 0, timestamp: ts }).collect();
         let mut params: Vec<(String, String)> = t.values.iter().map(|(k, v)| (metric_key(k), v.clone())).collect();
         params.push(("trial".to_string(), t.trial.clone()));
-        client.log(&run.id, &metrics, &params, &[])?;
+        // The trial's id goes last: a trial whose logging broke off is logged again.
+        client.log(&run.id, &metrics, &params, &[("runner.trial".to_string(), id)])?;
         client.finish(&run.id, t.status == "failed", now_ms())?;
         created += 1;
     }

@@ -82,18 +82,26 @@ fn code(name: &str, cardinality: u32, labels: &[String], v: &Value) -> Result<u3
     Err(bad(format!("`{name}` has no value `{}` that training saw; {near}values: {}", esc(&text), listed(labels))))
 }
 
-/// `v` in `column`'s own terms; `as_text`: the column is read as words (`user.text`).
-fn parse_value(column: &FeatureColumn, v: &Value, as_text: bool) -> Result<GivenValue> {
+/// `v` in `column`'s own terms: a text column's text, a category's label (or code), a
+/// multi-hot column's labels, numbers. A labelled column read as words (`user.text`) takes
+/// its labels too: the text encoders read given codes as their labels' words.
+pub(super) fn parse_value(column: &FeatureColumn, v: &Value) -> Result<GivenValue> {
     let name = column.name();
     match (column, v) {
-        (_, Value::String(s)) if as_text => Ok(GivenValue::Text(s.clone())),
+        (FeatureColumn::Text { .. }, Value::String(s)) => Ok(GivenValue::Text(s.clone())),
         (FeatureColumn::Text { .. }, _) => Err(bad(format!("`{name}` is text: give a string, not {v}"))),
         (FeatureColumn::Categorical { cardinality, labels, .. }, v) => Ok(GivenValue::Code(code(name, *cardinality, labels, v)?)),
-        (FeatureColumn::MultiHot { cardinality, labels, .. }, Value::Array(vs)) => {
-            Ok(GivenValue::Codes(vs.iter().map(|v| code(name, *cardinality, labels, v)).collect::<Result<_>>()?))
-        }
-        (FeatureColumn::MultiHot { cardinality, labels, .. }, v @ (Value::String(_) | Value::Number(_))) => {
-            Ok(GivenValue::Codes(vec![code(name, *cardinality, labels, v)?]))
+        (FeatureColumn::MultiHot { cardinality, labels, values, .. }, v @ (Value::Array(_) | Value::String(_) | Value::Number(_))) => {
+            let codes: Vec<u32> = match v {
+                Value::Array(vs) => vs.iter().map(|v| code(name, *cardinality, labels, v)).collect::<Result<_>>()?,
+                v => vec![code(name, *cardinality, labels, v)?],
+            };
+            // The encoder's bags are as wide as the longest row training saw.
+            let width = super::encoders::multi_hot::bag_width(values);
+            if codes.len() > width {
+                return Err(bad(format!("`{name}` holds at most {width} values a row (as training saw it), got {}", codes.len())));
+            }
+            Ok(GivenValue::Codes(codes))
         }
         (FeatureColumn::Numeric { .. }, Value::Number(n)) => Ok(GivenValue::Numbers(vec![n.as_f64().unwrap_or(f64::NAN) as f32])),
         // Missing, as a missing value in the data: the standardised 0.
@@ -121,7 +129,7 @@ impl OnlineTower {
                 return Err(bad(format!("the user tower reads no feature `{}`; {near}it reads: {it_reads}", crate::term::escape_controls(name))));
             }
             let column = ds.user_features.get(name).with_context(|| format!("internal: the user tower reads `{name}`, which the dataset lacks"))?;
-            given.0.insert(name.clone(), parse_value(column, v, self.text.contains(name))?);
+            given.0.insert(name.clone(), parse_value(column, v)?);
         }
         Ok(given)
     }
@@ -158,5 +166,9 @@ impl OnlineQuery for OnlineTower {
 
     fn inputs(&self) -> Vec<String> {
         self.features.iter().chain(&self.text).cloned().collect()
+    }
+
+    fn takes_history(&self) -> bool {
+        !self.id
     }
 }

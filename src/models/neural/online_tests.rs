@@ -115,3 +115,17 @@ fn a_tower_with_user_ids_refuses_new_users() {
     let e = online::load(&other, Arc::new(ds), &split, 1, trained.weights.as_ref().unwrap()).err().expect("refused");
     assert!(format!("{e:#}").contains("do not fit"), "{e:#}");
 }
+
+/// A labelled multi-hot column takes labels (one, or a list no longer than training's rows),
+/// also when the tower reads it as words.
+#[test]
+fn multi_hot_values_are_labels_within_the_trained_width() {
+    let col =
+        FeatureColumn::MultiHot { name: "tags".into(), cardinality: 3, values: vec![vec![0, 1], vec![2]], labels: vec!["a".into(), "b".into(), "c".into()] };
+    use super::encoders::GivenValue;
+    assert_eq!(online::parse_value(&col, &json!(["a", "c"])).unwrap(), GivenValue::Codes(vec![0, 2]));
+    assert_eq!(online::parse_value(&col, &json!("B")).unwrap(), GivenValue::Codes(vec![1]));
+    let e = online::parse_value(&col, &json!(["a", "b", "c"])).unwrap_err();
+    assert!(e.downcast_ref::<BadQuestion>().is_some() && e.to_string().contains("at most 2 values"), "{e}");
+    assert!(online::parse_value(&col, &json!({"a": 1})).unwrap_err().to_string().contains("list of values"));
+}

@@ -10,6 +10,11 @@ pub static KIND: EncoderKind = EncoderKind { name: "multi_hot", about: "the mean
 /// Values kept per row (the last ones beyond this are dropped).
 const MAX_VALUES: usize = 64;
 
+/// Values a row's bag holds: the longest row's, at most [`MAX_VALUES`].
+pub fn bag_width(values: &[Vec<u32>]) -> usize {
+    values.iter().map(Vec::len).max().unwrap_or(0).clamp(1, MAX_VALUES)
+}
+
 fn build<'a>(input: &Input<'a>, b: &mut Build) -> Option<Result<Box<dyn Encoder + 'a>>> {
     let Input::Column { name, column: FeatureColumn::MultiHot { cardinality, values, .. } } = input else { return None };
     Some((|| {
@@ -17,7 +22,7 @@ fn build<'a>(input: &Input<'a>, b: &mut Build) -> Option<Result<Box<dyn Encoder 
             bail!("{} feature `{name}` holds {v}, outside its cardinality {cardinality}", b.side);
         }
         let table = b.table(&format!("feature.{name}"), *cardinality as usize)?;
-        let bag_width = values.iter().map(Vec::len).max().unwrap_or(0).clamp(1, MAX_VALUES);
+        let bag_width = bag_width(values);
         Ok(Box::new(MultiHot { name, table, dim: b.dim, bag_width, values }) as Box<dyn Encoder>)
     })())
 }

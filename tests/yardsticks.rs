@@ -80,8 +80,8 @@ fn every_yardstick_beats_popularity_on_the_quickstart_data() {
     let bpr = row("bpr")["epochs"].as_array().unwrap().iter().map(|e| e["loss"].as_f64().unwrap()).collect::<Vec<_>>();
     assert!(bpr.len() == 20 && bpr[19] < bpr[0], "bpr loss per epoch: {bpr:?}");
 
-    // `similar` on itemknn answers the item's kept neighbours: the largest entries of its row
-    // of S, which is column `i` of the item vectors.
+    // `similar` on itemknn answers what it recommends to a user who had only the item: the
+    // items that keep it among their neighbours, by similarity (column `i` of the item vectors).
     let ri = plan.experiments[0].runs.iter().position(|r| r.model.name == "itemknn").unwrap();
     let served = exec.serve(0, ri).unwrap();
     assert!(served.scores_items);

@@ -72,7 +72,8 @@ def ease(a, s):
 
 def itemknn(a, s):
     """SciPy item kNN: cosine of items' 0/1 user columns, top k per item (ties to the lower id),
-    positive similarities only; item j's vector is column j of S."""
+    positive similarities only; item j's vector is its own kept row of S (Dacrema et al.'s
+    convention: j is scored by its neighbours among the user's items)."""
     x = s.train_csr(np.float64)
     t = time.perf_counter()
     xt = x.T.tocsr()
@@ -98,7 +99,7 @@ def itemknn(a, s):
     fit_s = time.perf_counter() - t
     del ids
     users = s.train_csr().toarray()
-    return users, np.ascontiguousarray(kept.T, dtype=np.float32), fit_s, kept
+    return users, np.ascontiguousarray(kept, dtype=np.float32), fit_s, kept.T
 
 
 def synth(a):

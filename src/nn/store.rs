@@ -301,23 +301,11 @@ impl ParamStore {
     }
 
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
-        use safetensors::tensor::{Dtype, TensorView};
-        let mut blobs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-        let bytes = |d: &[f32]| d.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-        for p in &self.params {
-            blobs.push((p.name.clone(), vec![p.rows, p.cols], bytes(&p.data)));
-        }
-        for t in &self.tables {
-            blobs.push((t.name.clone(), vec![t.rows, t.dim], bytes(&t.data)));
-        }
-        let views = blobs
-            .iter()
-            .map(|(n, s, b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b)?)))
-            .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-        let mut meta = HashMap::new();
-        meta.insert("format".to_string(), "runner-nn".to_string());
-        meta.insert("step".to_string(), self.step.to_string());
-        Ok(safetensors::serialize(views, &Some(meta))?)
+        let mut tensors: Vec<(&str, [usize; 2], &[f32])> = Vec::new();
+        tensors.extend(self.params.iter().map(|p| (p.name.as_str(), [p.rows, p.cols], p.data.as_slice())));
+        tensors.extend(self.tables.iter().map(|t| (t.name.as_str(), [t.rows, t.dim], t.data.as_slice())));
+        let meta = [("format", "runner-nn".to_string()), ("step", self.step.to_string())];
+        write_f32(&tensors, &meta)
     }
 
     /// Loads values saved by [`ParamStore::save`] into a store built with the same
@@ -332,13 +320,7 @@ impl ParamStore {
         if st.len() != self.params.len() + self.tables.len() {
             bail!("checkpoint holds {} tensors, the model has {}", st.len(), self.params.len() + self.tables.len());
         }
-        let read = |name: &str, shape: [usize; 2]| -> Result<Vec<f32>> {
-            let v = st.tensor(name).with_context(|| format!("checkpoint lacks `{name}`"))?;
-            if v.dtype() != safetensors::Dtype::F32 || v.shape() != shape {
-                bail!("`{name}` is {:?} {:?} in the checkpoint, the model wants F32 {:?}", v.dtype(), v.shape(), shape);
-            }
-            Ok(v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-        };
+        let read = |name: &str, shape: [usize; 2]| read_f32(&st, name, shape);
         for i in 0..self.params.len() {
             let (name, r, c) = (self.params[i].name.clone(), self.params[i].rows, self.params[i].cols);
             let v = read(&name, [r, c])?;
@@ -349,4 +331,27 @@ impl ParamStore {
         }
         Ok(())
     }
+}
+
+/// `tensors` (name, rows x cols, values) as safetensors bytes with `meta`: the one writer of
+/// saved weights (a [`ParamStore`], SASRec's item table and dense vector).
+pub fn write_f32(tensors: &[(&str, [usize; 2], &[f32])], meta: &[(&str, String)]) -> Result<Vec<u8>> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, d)| d.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((n, s, _), b)| Ok((n.to_string(), TensorView::new(Dtype::F32, s.to_vec(), b)?)))
+        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+    let meta: HashMap<String, String> = meta.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    Ok(safetensors::serialize(views, &(!meta.is_empty()).then_some(meta))?)
+}
+
+/// Tensor `name` of `st`, which must be F32 of `shape`.
+pub fn read_f32(st: &safetensors::SafeTensors, name: &str, shape: [usize; 2]) -> Result<Vec<f32>> {
+    let v = st.tensor(name).with_context(|| format!("the weights lack `{name}`"))?;
+    if v.dtype() != safetensors::Dtype::F32 || v.shape() != shape {
+        bail!("`{name}` is {:?} {:?} in the weights, the model wants F32 {:?}", v.dtype(), v.shape(), shape);
+    }
+    Ok(v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }

@@ -8,20 +8,13 @@ use super::SasRecParams;
 use crate::data::Split;
 use crate::linalg::Matrix;
 use crate::models::{BadQuestion, OnlineQuery, UserQuestion};
-use anyhow::{anyhow, ensure, Result};
+use anyhow::Result;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// The weights as safetensors: the item table `items` and the flat dense parameters `dense`.
 pub fn weights(table: &Matrix, dense: &[f32]) -> Result<Vec<u8>> {
-    use safetensors::tensor::{Dtype, TensorView};
-    let bytes = |d: &[f32]| d.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let (t, w) = (bytes(&table.data), bytes(dense));
-    let views = vec![
-        ("items".to_string(), TensorView::new(Dtype::F32, vec![table.rows, table.cols], &t)?),
-        ("dense".to_string(), TensorView::new(Dtype::F32, vec![1, dense.len()], &w)?),
-    ];
-    Ok(safetensors::serialize(views, &None)?)
+    crate::nn::store::write_f32(&[("items", [table.rows, table.cols], &table.data), ("dense", [1, dense.len()], dense)], &[])
 }
 
 pub struct OnlineSasRec {
@@ -37,11 +30,7 @@ pub struct OnlineSasRec {
 pub fn load(p: &SasRecParams, split: &Split, weights: &[u8]) -> Result<OnlineSasRec> {
     let st = safetensors::SafeTensors::deserialize(weights)?;
     let layout = Layout::new(Shape { d: p.dim, heads: p.heads, blocks: p.blocks, max_len: p.max_len });
-    let read = |name: &str, shape: [usize; 2]| -> Result<Vec<f32>> {
-        let v = st.tensor(name).map_err(|_| anyhow!("the train entry's weights lack `{name}`"))?;
-        ensure!(v.shape() == shape, "the train entry's `{name}` is {:?}, the model's {shape:?}", v.shape());
-        Ok(v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-    };
+    let read = |name: &str, shape: [usize; 2]| crate::nn::store::read_f32(&st, name, shape);
     let table = Matrix { rows: split.n_items, cols: p.dim, data: read("items", [split.n_items, p.dim])? };
     let dense = read("dense", [1, layout.len])?;
     Ok(OnlineSasRec { dense, table, max_len: p.max_len, seqs: split.by_user(&split.train), layout })

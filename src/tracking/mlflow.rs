@@ -169,7 +169,7 @@ impl Client {
     /// Uploads `bytes` as the run's artifact `name` through the server's artifact proxy;
     /// `Ok(false)` when the run's artifacts are not the proxy's (`mlflow-artifacts:/...`), so
     /// the caller records where the files are instead.
-    pub fn upload(&self, run: &Run, name: &str, bytes: Vec<u8>) -> Result<bool> {
+    pub fn upload(&self, run: &Run, name: &str, bytes: &[u8]) -> Result<bool> {
         let Some(path) = run.artifact_uri.strip_prefix("mlflow-artifacts:") else { return Ok(false) };
         // `mlflow-artifacts:/1/<run>/artifacts` or `mlflow-artifacts://host/1/<run>/artifacts`.
         let path = path.trim_start_matches('/');

@@ -90,17 +90,23 @@ fn git_commit(config: &Path) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
 }
 
-/// The experiment's table files and plots in `dir`, for the parents' artifacts.
-fn result_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
+/// The experiment's table files and plots in `dir` (name, bytes), for the parents' artifacts.
+fn result_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.is_file() && p.extension().is_some_and(|x| ["md", "csv", "json", "tex", "svg", "html"].contains(&x.to_str().unwrap_or(""))))
         .collect();
-    files.sort();
-    files
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("file").to_string();
+            Ok((name, std::fs::read(p).with_context(|| format!("reading {}", p.display()))?))
+        })
+        .collect()
 }
 
 /// Logs experiment `ei` of `plan`, whose table `runner run` wrote to `dir`, to the MLflow
@@ -170,14 +176,13 @@ pub fn log_experiment(plan: &Plan, ei: usize, dir: &Path, uri: &str) -> Result<L
         };
         logged.trials = trials::log(&client, &exp_id, &rows, &mut parent_of)?.0;
     }
-    // The table and plots, on each parent that gained runs.
-    let files = result_files(dir);
-    for (parent, _) in parents.values().filter(|(_, grew)| *grew) {
+    // The table and plots, read once, on each parent that gained runs.
+    let grown: Vec<&mlflow::Run> = parents.values().filter(|(_, grew)| *grew).map(|(p, _)| p).collect();
+    let files = if grown.is_empty() { Vec::new() } else { result_files(dir)? };
+    for parent in grown {
         let mut proxied = true;
-        for f in &files {
-            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("file").to_string();
-            let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-            if !client.upload(parent, &name, bytes)? {
+        for (name, bytes) in &files {
+            if !client.upload(parent, name, bytes)? {
                 proxied = false;
                 break;
             }

@@ -29,9 +29,8 @@ pub struct OnlineTower {
     cell: Cell,
     /// Training histories: a known user's history unless the question gives one.
     hist: Histories,
-    /// The user tower's feature columns and text columns.
-    features: Vec<String>,
-    text: Vec<String>,
+    /// The columns the user tower reads: its feature columns, then its text columns.
+    reads: Vec<String>,
     /// Whether the user tower embeds the user's id (then only training users can be asked).
     id: bool,
 }
@@ -44,7 +43,7 @@ pub fn load(p: &TwoTowerParams, dataset: Arc<Dataset>, split: &Split, seed: u64,
         towers.store.from_safetensors(weights).context("the train entry's weights do not fit the model's towers")?;
         Ok(towers)
     })?;
-    Ok(OnlineTower { cell, hist: Histories::new(split), features: p.user.features.clone(), text: p.user.text.clone(), id: p.user.id })
+    Ok(OnlineTower { cell, hist: Histories::new(split), reads: p.user.features.iter().chain(&p.user.text).cloned().collect(), id: p.user.id })
 }
 
 fn bad(msg: String) -> anyhow::Error {
@@ -120,7 +119,7 @@ pub(super) fn parse_value(column: &FeatureColumn, v: &Value) -> Result<GivenValu
 impl OnlineTower {
     /// The question's feature values, checked against the columns the user tower reads.
     fn given(&self, ds: &Dataset, features: &serde_json::Map<String, Value>) -> Result<Given> {
-        let reads = self.inputs();
+        let reads = &self.reads;
         let mut given = Given::default();
         for (name, v) in features {
             if !reads.contains(name) {
@@ -145,8 +144,7 @@ impl OnlineQuery for OnlineTower {
                     "the user tower embeds each training user's id (`user.id = true`), so it can only encode a known `user` (whose features and history a question may replace); train with `user.id = false` to answer new users".into(),
                 ));
             }
-            let reads = self.inputs();
-            let missing: Vec<&str> = reads.iter().filter(|n| !given.0.contains_key(*n)).map(String::as_str).collect();
+            let missing: Vec<&str> = self.reads.iter().filter(|n| !given.0.contains_key(*n)).map(String::as_str).collect();
             if !missing.is_empty() {
                 return Err(bad(format!("a new user (no `user` given) needs every feature the user tower reads; missing: {}", missing.join(", "))));
             }
@@ -165,7 +163,7 @@ impl OnlineQuery for OnlineTower {
     }
 
     fn inputs(&self) -> Vec<String> {
-        self.features.iter().chain(&self.text).cloned().collect()
+        self.reads.clone()
     }
 
     fn takes_history(&self) -> bool {

@@ -84,15 +84,6 @@ fn run_config(dir: &Path, name: &str, body: &str) -> Plan {
     runner::pipeline::plan(vec![exp]).unwrap()
 }
 
-/// Item ids of the numbered answer lines (`  1. <id> <score> <title>`).
-fn answer_ids(out: &str) -> Vec<String> {
-    out.lines()
-        .filter_map(|l| l.trim_start().split_once(". "))
-        .filter(|(n, _)| n.parse::<usize>().is_ok())
-        .map(|(_, rest)| rest.split_whitespace().next().unwrap().to_string())
-        .collect()
-}
-
 /// `metric`'s score of two vectors, higher is nearer (L2: minus the squared distance).
 fn score(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
     let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>();

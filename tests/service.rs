@@ -90,15 +90,6 @@ fn ids(v: &Value) -> Vec<String> {
     v["items"].as_array().unwrap_or_else(|| panic!("no items: {v}")).iter().map(|a| a["item"].as_str().unwrap().to_string()).collect()
 }
 
-/// Item ids of `runner recommend` / `similar`'s numbered answer lines.
-fn answer_ids(out: &str) -> Vec<String> {
-    out.lines()
-        .filter_map(|l| l.trim_start().split_once(". "))
-        .filter(|(n, _)| n.parse::<usize>().is_ok())
-        .map(|(_, rest)| rest.split_whitespace().next().unwrap().to_string())
-        .collect()
-}
-
 fn trained(dir: &Path) -> Plan {
     write_config(dir, "svc.toml", CFG);
     let (code, _, err) = runner(dir, &["run", "-q", "svc.toml"]);

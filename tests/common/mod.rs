@@ -130,3 +130,12 @@ pub fn read_request(stream: &std::net::TcpStream) -> Option<(String, Option<Stri
     }
     Some((path, range))
 }
+
+/// Item ids of `runner recommend` / `similar`'s numbered answer lines (`  1. <id> <score> <title>`).
+pub fn answer_ids(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.trim_start().split_once(". "))
+        .filter(|(n, _)| n.parse::<usize>().is_ok())
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap().to_string())
+        .collect()
+}

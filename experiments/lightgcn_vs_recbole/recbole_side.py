@@ -30,6 +30,33 @@ def write_atomic(split, folder, name):
             f.write("".join(f"{split.users[a]}\t{split.items[b]}\n" for a, b in zip(u.tolist(), i.tolist())))
 
 
+def base_config(work, seed, **extra):
+    """RecBole settings every side here shares (this one, ../sasrec_vs_recbole's and
+    ../yardsticks'): the split's atomic files in `work`, CPU, the seed, reproducible and
+    quiet; `extra` adds the model's and overrides any."""
+    return {
+        "data_path": work, "benchmark_filename": ["train", "valid", "test"],
+        "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "load_col": {"inter": ["user_id", "item_id"]},
+        "device": "cpu", "use_gpu": False, "seed": seed, "reproducibility": True, "show_progress": False,
+        "checkpoint_dir": os.path.join(work, "saved"), "log_wandb": False, "state": "ERROR", **extra,
+    }
+
+
+def prepare(model, name, cfg):
+    """RecBole's config, dataset and training data for `model` on dataset `name`, seeded as
+    RecBole's own quick start seeds them (again before the model is built)."""
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import init_seed
+
+    config = Config(model=model, dataset=name, config_dict=cfg)
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train_data, _, _ = data_preparation(config, dataset)
+    init_seed(config["seed"], config["reproducibility"])
+    return config, dataset, train_data
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -49,30 +76,19 @@ def main():
     os.chdir(a.work)
 
     import torch
-    from recbole.config import Config
-    from recbole.data import create_dataset, data_preparation
     from recbole.model.general_recommender import LightGCN
     from recbole.trainer import Trainer
-    from recbole.utils import init_seed
 
     torch.set_num_threads(a.threads)
     split = load_ml100k(a.data)
     name = "ml100k_llo"
     write_atomic(split, a.work, name)
-    cfg = {
-        "data_path": a.work, "benchmark_filename": ["train", "valid", "test"],
-        "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "load_col": {"inter": ["user_id", "item_id"]},
+    cfg = base_config(a.work, a.seed, **{
         "embedding_size": a.dim, "n_layers": a.layers, "reg_weight": a.reg, "require_pow": True,
         "learning_rate": a.lr, "train_batch_size": a.batch, "epochs": a.epochs,
         "train_neg_sample_args": {"distribution": "uniform", "sample_num": 1},
-        "device": "cpu", "use_gpu": False, "seed": a.seed, "reproducibility": True, "show_progress": False,
-        "checkpoint_dir": os.path.join(a.work, "saved"), "log_wandb": False, "state": "ERROR",
-    }
-    config = Config(model="LightGCN", dataset=name, config_dict=cfg)
-    init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    train_data, _, _ = data_preparation(config, dataset)
-    init_seed(config["seed"], config["reproducibility"])
+    })
+    config, dataset, train_data = prepare("LightGCN", name, cfg)
     model = LightGCN(config, train_data.dataset).to("cpu")
     trainer = Trainer(config, model)
     per_epoch, losses = [], []

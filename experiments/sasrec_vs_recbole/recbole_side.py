@@ -11,6 +11,7 @@ usage: recbole_side.py --data u.data --work DIR --seed S --epochs E [--threads T
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -22,6 +23,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "yardsticks"))
 from common import load_ml100k, rank_metrics  # noqa: E402
 from sampled import sampled_metrics  # noqa: E402
+
+# The RecBole settings and set-up the sides share (a module of the same file name, so loaded by path).
+_spec = importlib.util.spec_from_file_location("recbole_shared", os.path.join(HERE, "..", "lightgcn_vs_recbole", "recbole_side.py"))
+recbole_shared = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(recbole_shared)
 
 
 def histories(split):
@@ -75,34 +81,24 @@ def main():
     os.chdir(a.work)
 
     import torch
-    from recbole.config import Config
-    from recbole.data import create_dataset, data_preparation
     from recbole.model.sequential_recommender import SASRec
     from recbole.trainer import Trainer
-    from recbole.utils import init_seed
 
     torch.set_num_threads(a.threads)
     split = load_ml100k(a.data)
     seqs = histories(split)
     name = f"ml100k_seq{a.max_len}"
     rows = write_atomic(split, seqs, a.work, name, a.max_len)
-    cfg = {
-        "data_path": a.work, "benchmark_filename": ["train", "valid", "test"],
-        "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "alias_of_item_id": ["item_id_list"],
+    cfg = recbole_shared.base_config(a.work, a.seed, **{
+        "alias_of_item_id": ["item_id_list"],
         "load_col": {"inter": ["user_id", "item_id", "item_id_list"]}, "MAX_ITEM_LIST_LENGTH": a.max_len,
         "n_layers": a.blocks, "n_heads": a.heads, "hidden_size": a.dim, "inner_size": a.dim,
         "hidden_dropout_prob": a.dropout, "attn_dropout_prob": a.dropout, "hidden_act": "relu", "layer_norm_eps": 1e-8,
         "initializer_range": 0.02, "loss_type": a.loss,
         "train_neg_sample_args": {"distribution": "uniform", "sample_num": 1} if a.loss == "BPR" else None,
         "learning_rate": a.lr, "train_batch_size": a.batch, "epochs": a.epochs,
-        "device": "cpu", "use_gpu": False, "seed": a.seed, "reproducibility": True, "show_progress": False,
-        "checkpoint_dir": os.path.join(a.work, "saved"), "log_wandb": False, "state": "ERROR",
-    }
-    config = Config(model="SASRec", dataset=name, config_dict=cfg)
-    init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    train_data, _, _ = data_preparation(config, dataset)
-    init_seed(config["seed"], config["reproducibility"])
+    })
+    config, dataset, train_data = recbole_shared.prepare("SASRec", name, cfg)
     model = SASRec(config, train_data.dataset).to("cpu")
     trainer = Trainer(config, model)
     iid = dataset.field2token_id["item_id"]

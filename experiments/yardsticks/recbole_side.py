@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lightgcn_vs_recbole"))
 from common import load_ml100k, rank_metrics  # noqa: E402
-from recbole_side import write_atomic  # noqa: E402  (lightgcn_vs_recbole's)
+from recbole_side import base_config, prepare, write_atomic  # noqa: E402  (lightgcn_vs_recbole's)
 
 
 def main():
@@ -39,12 +39,9 @@ def main():
     os.chdir(a.work)
 
     import torch
-    from recbole.config import Config
-    from recbole.data import create_dataset, data_preparation
     from recbole.data.interaction import Interaction
     from recbole.model.general_recommender import BPR, EASE, ItemKNN
     from recbole.trainer import Trainer
-    from recbole.utils import init_seed
 
     torch.set_num_threads(a.threads)
     split = load_ml100k(a.data)
@@ -57,18 +54,8 @@ def main():
         "itemknn": (ItemKNN, {"k": 100, "shrink": 0.0}),
         "bpr": (BPR, {"embedding_size": 64, "learning_rate": 1e-3, "train_batch_size": 2048, "epochs": a.epochs}),
     }[a.model]
-    cfg = {
-        "data_path": a.work, "benchmark_filename": ["train", "valid", "test"],
-        "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "load_col": {"inter": ["user_id", "item_id"]},
-        "train_neg_sample_args": {"distribution": "uniform", "sample_num": 1},
-        "device": "cpu", "use_gpu": False, "seed": a.seed, "reproducibility": True, "show_progress": False,
-        "checkpoint_dir": os.path.join(a.work, "saved"), "log_wandb": False, "state": "ERROR", **extra,
-    }
-    config = Config(model=cls.__name__, dataset=name, config_dict=cfg)
-    init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    train_data, _, _ = data_preparation(config, dataset)
-    init_seed(config["seed"], config["reproducibility"])
+    cfg = base_config(a.work, a.seed, train_neg_sample_args={"distribution": "uniform", "sample_num": 1}, **extra)
+    config, dataset, train_data = prepare(cls.__name__, name, cfg)
     t = time.perf_counter()
     model = cls(config, train_data.dataset).to("cpu")
     losses = []

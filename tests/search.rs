@@ -513,3 +513,14 @@ fn asha_prunes_sasrec_trials() {
         "dropout = { uniform = [0.0, 0.5] }, lr = { log_uniform = [0.001, 0.05] }",
     );
 }
+
+/// The towers too: a promoted trial goes on from its checkpoint (parameters, optimiser
+/// moments, the early-stopping state), and the same code serves DSSM, CDSSM and YouTube DNN.
+#[test]
+fn asha_prunes_two_tower_trials() {
+    asha_prunes(
+        "two_tower",
+        "kind = \"two_tower\"\ndim = 8\nhidden = [16]\nembedding_dim = 8\nbatch_size = 64\nepochs = 9",
+        "lr = { log_uniform = [0.001, 0.05] }, temperature = { uniform = [0.05, 0.5] }",
+    );
+}

@@ -294,6 +294,57 @@ impl ParamStore {
         self.tables.iter_mut().for_each(|t| t.catch_up_all(cfg, step));
     }
 
+    /// Everything a training needs to go on where it stopped, as named arrays: each dense
+    /// parameter's values and moments (`p<i>`, `pm<i>`, `pv<i>`), each table's values, moments
+    /// and per-row steps (`t<i>`, `tm<i>`, `tv<i>`, `tt<i>`; the steps' u32 bits stored as
+    /// f32), and the step count (`step`). Positional names: a store is only restored into one
+    /// built by the same code from the same configuration (shapes are checked).
+    pub fn state(&self) -> Vec<(String, [usize; 2], Vec<f32>)> {
+        let bits = |t: &[u32]| t.iter().map(|&x| f32::from_bits(x)).collect::<Vec<f32>>();
+        let mut out = vec![("step".to_string(), [1, 1], vec![f32::from_bits(self.step)])];
+        for (i, p) in self.params.iter().enumerate() {
+            out.push((format!("p{i}"), [p.rows, p.cols], p.data.clone()));
+            out.push((format!("pm{i}"), [p.rows, p.cols], p.m.clone()));
+            out.push((format!("pv{i}"), [p.rows, p.cols], p.v.clone()));
+        }
+        for (i, t) in self.tables.iter().enumerate() {
+            let (m, v, steps) = t.optimiser_state();
+            let r = if steps.is_empty() { 0 } else { t.rows };
+            out.push((format!("t{i}"), [t.rows, t.dim], t.data.clone()));
+            out.push((format!("tm{i}"), [r, t.dim], m.to_vec()));
+            out.push((format!("tv{i}"), [r, t.dim], v.to_vec()));
+            out.push((format!("tt{i}"), [r, 1], bits(steps)));
+        }
+        out
+    }
+
+    /// Restores what [`ParamStore::state`] returned; `get(name)` gives an array and its shape.
+    pub fn restore(&mut self, get: impl Fn(&str) -> Option<([usize; 2], Vec<f32>)>) -> Result<()> {
+        let want = |name: &str, shape: Option<[usize; 2]>| -> Result<Vec<f32>> {
+            let (s, v) = get(name).with_context(|| format!("the saved state lacks `{name}`"))?;
+            if let Some(shape) = shape {
+                anyhow::ensure!(s == shape, "the saved `{name}` is {s:?}, the model's is {shape:?}");
+            }
+            Ok(v)
+        };
+        let step = want("step", Some([1, 1]))?;
+        self.step = step[0].to_bits();
+        for i in 0..self.params.len() {
+            let shape = [self.params[i].rows, self.params[i].cols];
+            let data = want(&format!("p{i}"), Some(shape))?;
+            self.set_value(ParamId(i), &data);
+            self.params[i].m = want(&format!("pm{i}"), Some(shape))?;
+            self.params[i].v = want(&format!("pv{i}"), Some(shape))?;
+        }
+        for (i, t) in self.tables.iter_mut().enumerate() {
+            t.data = want(&format!("t{i}"), Some([t.rows, t.dim]))?;
+            let (m, v) = (want(&format!("tm{i}"), None)?, want(&format!("tv{i}"), None)?);
+            let steps = want(&format!("tt{i}"), None)?.iter().map(|x| x.to_bits()).collect();
+            t.set_optimiser_state(m, v, steps)?;
+        }
+        Ok(())
+    }
+
     /// Saves every parameter, buffer and table (values only) as safetensors.
     pub fn save(&self, path: &Path) -> Result<()> {
         let bytes = self.to_safetensors()?;

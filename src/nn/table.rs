@@ -167,6 +167,30 @@ impl EmbeddingTable {
 }
 
 impl EmbeddingTable {
+    /// The optimiser's per-row state (moments or accumulator, and per-row steps), empty
+    /// before the first update: with the values, what a resumed training needs.
+    pub fn optimiser_state(&self) -> (&[f32], &[f32], &[u32]) {
+        (&self.m, &self.v, &self.t)
+    }
+
+    /// Sets the state [`EmbeddingTable::optimiser_state`] returned (all three empty, or of the
+    /// table's sizes). [`SparseOptimizer::CatchUp`]'s sums are a function of the step alone
+    /// and are computed again when needed.
+    pub fn set_optimiser_state(&mut self, m: Vec<f32>, v: Vec<f32>, t: Vec<u32>) -> anyhow::Result<()> {
+        let sizes = (m.len(), v.len(), t.len());
+        anyhow::ensure!(
+            sizes == (0, 0, 0) || sizes == (self.data.len(), self.data.len(), self.rows),
+            "table `{}`: optimiser state of {sizes:?} numbers for a {} x {} table",
+            self.name,
+            self.rows,
+            self.dim
+        );
+        (self.m, self.v, self.t) = (m, v, t);
+        Ok(())
+    }
+}
+
+impl EmbeddingTable {
     /// With [`SparseOptimizer::CatchUp`], brings every row up to global step `step` (the
     /// moves dense Adam made on momentum since each row's last update), so values read now,
     /// for validation or at the end of training, are the dense optimiser's. No-op otherwise.

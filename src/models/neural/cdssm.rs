@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 pub static KIND: ModelKind = ModelKind {
     kind: "cdssm",
     about: "CDSSM: a max-pooled tanh convolution over word trigrams of item and history text, cosine scaled by gamma",
-    version: 2,
+    version: 3,
     parse,
 };
 

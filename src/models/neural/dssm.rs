@@ -14,7 +14,7 @@ use crate::params::{self, ParamError};
 use serde_json::{json, Value};
 
 pub static KIND: ModelKind =
-    ModelKind { kind: "dssm", about: "DSSM: letter-trigram word hashing of item and history text, tanh MLP towers, cosine scaled by gamma", version: 2, parse };
+    ModelKind { kind: "dssm", about: "DSSM: letter-trigram word hashing of item and history text, tanh MLP towers, cosine scaled by gamma", version: 3, parse };
 
 /// The keys DSSM sets differently from `two_tower`, merged under the config's own.
 pub fn defaults() -> Value {

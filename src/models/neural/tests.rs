@@ -212,6 +212,63 @@ fn early_stopping_stops_after_patience_epochs_without_progress() {
     assert!(!b.notes.contains_key("best_epoch"));
 }
 
+/// A training stopped at an epoch and resumed from its checkpoint (once, or at two rungs)
+/// ends with the vectors of an uninterrupted one, bit for bit: parameters, optimiser moments
+/// (lazy and catch-up sparse updates, BatchNorm's running statistics), each epoch's order and
+/// negatives (a `hard` sampler's pools), dropout, and early stopping's state, also when
+/// patience ran out before the rung.
+#[test]
+fn resumed_training_equals_an_uninterrupted_one() {
+    use crate::models::TrainInput;
+    let (ds, split) = planted(200, 100, 5, 10, 3);
+    let s = serde_json::json!({"kind": "mixed", "parts": [{"kind": "frequency"}, {"kind": "hard", "pool": 10, "refresh_steps": 3}]});
+    let cases = [
+        serde_json::json!({"epochs": 6, "loss": "bpr", "negatives": 4, "dropout": 0.2}),
+        serde_json::json!({"epochs": 6, "sparse_update": "catch_up", "batch_norm": true}),
+        serde_json::json!({"epochs": 40, "lr": 0.05, "patience": 2}),
+    ];
+    for case in cases {
+        let mut v = serde_json::json!({"dim": 8, "hidden": [16], "embedding_dim": 8, "batch_size": 64, "lr": 0.01, "user": {"history": 4}});
+        v.as_object_mut().unwrap().extend(case.as_object().unwrap().clone());
+        let p = params(v.clone());
+        let sampler = (p.loss == Loss::Bpr).then_some(&s);
+        let run = |resume: Option<&crate::models::Checkpoint>, stop: Option<usize>| {
+            let mut input = TrainInput::new(&ds, &split, None, 7);
+            (input.sampler, input.resume, input.stop_epoch) = (sampler, resume, stop);
+            super::train::train(&p, &input).unwrap()
+        };
+        let full = run(None, None);
+        assert!(full.checkpoint.is_none(), "{v}: a whole training keeps no checkpoint");
+        let stops = if p.patience > 0 {
+            // Patience runs out after the best epoch + 2: one rung before it, one after.
+            let end = full.epochs.len();
+            assert!(end < p.epochs, "{v}: early stopping should stop before epoch {}", p.epochs);
+            vec![end - 2, end + 3]
+        } else {
+            vec![2, 4]
+        };
+        let first = run(None, Some(stops[0]));
+        let c1 = first.checkpoint.clone().expect("a stopped training keeps a checkpoint");
+        assert_eq!(c1.epoch, stops[0]);
+        let once = run(Some(&c1), None);
+        let second = run(Some(&c1), Some(stops[1]));
+        let twice = run(second.checkpoint.as_ref(), None);
+        for (what, t) in [("resumed once", &once), ("resumed twice", &twice)] {
+            assert!(t.items == full.items && t.users == full.users, "{v}: {what} differs from the uninterrupted training");
+            assert_eq!(t.notes.get("best_epoch"), full.notes.get("best_epoch"), "{v}: {what}");
+            assert_eq!(t.notes.get("valid_recall@10"), full.notes.get("valid_recall@10"), "{v}: {what}");
+        }
+        assert_eq!(first.epochs.len() + once.epochs.len(), full.epochs.len(), "{v}: epochs trained in the two parts");
+        // The checkpoint does not fit another architecture.
+        let mut other = v.clone();
+        other["hidden"] = serde_json::json!([12]);
+        let mut input = TrainInput::new(&ds, &split, None, 7);
+        input.resume = Some(&c1);
+        let e = super::train::train(&params(other), &input).unwrap_err().to_string();
+        assert!(e.contains("does not fit"), "{e}");
+    }
+}
+
 #[test]
 fn layout_lists_in_batch_and_sampled_columns() {
     let mut col_of = vec![u32::MAX; 10];
@@ -283,9 +340,10 @@ fn sampled_fits_are_deterministic_and_bad_combinations_are_errors() {
     assert_eq!(a.items, b.items);
     assert_eq!(a.users, b.users);
     assert_ne!(a.items, c.items);
-    // A refresh every 3 steps (3 epochs of ceil(1600 / 64) = 25 steps).
+    // A refresh at each epoch's first step and every 3 steps after it: 3 epochs of
+    // ceil(1600 / 64) = 25 steps, refreshed at steps 1, 4, ..., 25 of each (9).
     assert_eq!(a.notes["steps"], 75);
-    assert_eq!(a.notes["hard_refreshes"], 25);
+    assert_eq!(a.notes["hard_refreshes"], 27);
     // The sampler changes training.
     let u = fit_with(&p, &ds, &split, 7, Some(&serde_json::json!({"kind": "uniform"}))).unwrap();
     assert_ne!(a.items, u.items);

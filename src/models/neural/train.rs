@@ -14,10 +14,12 @@ use super::step;
 use super::tower::Towers;
 use crate::data::{Dataset, Split};
 use crate::index::Metric;
+use crate::linalg::Matrix;
 use crate::models::valid_recall::Validation;
-use crate::models::{EpochLog, Trained};
+use crate::models::{Checkpoint, EpochLog, TrainInput, Trained};
 use crate::nn::{OptimConfig, ParamStore};
-use anyhow::{bail, Result};
+use crate::sampling::derive_seed;
+use anyhow::{anyhow, bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -59,6 +61,78 @@ pub fn fit(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64) -> R
 
 /// [`fit`] with the canonical `[sampler]` table (with its `kind`) when the config has one.
 pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64, sampler: Option<&serde_json::Value>) -> Result<Trained> {
+    let mut input = TrainInput::new(dataset, split, None, seed);
+    input.sampler = sampler;
+    train(p, &input)
+}
+
+/// Early stopping's state between epochs; with the parameters and the optimiser's state,
+/// what a [`Checkpoint`] keeps so that a training stopped at an epoch goes on bit for bit.
+#[derive(Default)]
+struct Early {
+    best: Option<(f64, usize, ParamStore)>,
+    since_best: usize,
+    /// Patience ran out: no more epochs, whatever the schedule says.
+    stopped: bool,
+    valid_recalls: Vec<f64>,
+}
+
+/// f64s as pairs of f32 cells holding their bits (a checkpoint holds f32 arrays).
+fn f64_cells(x: &[f64]) -> Vec<f32> {
+    x.iter().map(|v| v.to_bits()).flat_map(|b| [f32::from_bits((b >> 32) as u32), f32::from_bits(b as u32)]).collect()
+}
+
+fn cells_f64(x: &[f32]) -> Vec<f64> {
+    x.chunks_exact(2).map(|c| f64::from_bits(((c[0].to_bits() as u64) << 32) | c[1].to_bits() as u64)).collect()
+}
+
+fn checkpoint_of(epoch: usize, store: &ParamStore, early: &Early) -> Checkpoint {
+    let mut tables: Vec<(String, Matrix)> = Vec::new();
+    let mut put = |name: String, [rows, cols]: [usize; 2], data: Vec<f32>| tables.push((name, Matrix { rows, cols, data }));
+    for (name, shape, data) in store.state() {
+        put(name, shape, data);
+    }
+    let (best_r, best_epoch) = early.best.as_ref().map_or((0.0, 0), |(r, e, _)| (*r, *e));
+    let flags = [early.stopped as u32, early.since_best as u32, best_epoch as u32, early.best.is_some() as u32];
+    put("early".into(), [1, 4], flags.iter().map(|&x| f32::from_bits(x)).collect());
+    let mut numbers = vec![best_r];
+    numbers.extend(&early.valid_recalls);
+    put("early_recalls".into(), [1, 2 * numbers.len()], f64_cells(&numbers));
+    if let Some((_, _, best)) = &early.best {
+        for (name, shape, data) in best.state() {
+            put(format!("best_{name}"), shape, data);
+        }
+    }
+    Checkpoint { epoch, tables }
+}
+
+/// Restores the state [`checkpoint_of`] saved into `store` (built as the stopped training's
+/// was) and returns early stopping's.
+fn restore(c: &Checkpoint, store: &mut ParamStore) -> Result<Early> {
+    let get = |prefix: &str, name: &str| c.tables.iter().find(|(n, _)| n.strip_prefix(prefix) == Some(name)).map(|(_, m)| ([m.rows, m.cols], m.data.clone()));
+    let fresh = store.clone();
+    store.restore(|name| get("", name)).map_err(|e| anyhow!("the checkpoint at epoch {} does not fit this model: {e:#}", c.epoch))?;
+    let flags: Vec<u32> = get("", "early").map(|(_, d)| d.iter().map(|x| x.to_bits()).collect()).unwrap_or_default();
+    anyhow::ensure!(flags.len() == 4, "the checkpoint at epoch {} holds no early-stopping state", c.epoch);
+    let numbers = get("", "early_recalls").map(|(_, d)| cells_f64(&d)).unwrap_or_default();
+    anyhow::ensure!(!numbers.is_empty(), "the checkpoint at epoch {} holds no validation history", c.epoch);
+    let best = if flags[3] == 1 {
+        let mut b = fresh;
+        b.restore(|name| get("best_", name))?;
+        Some((numbers[0], flags[2] as usize, b))
+    } else {
+        None
+    };
+    Ok(Early { best, since_best: flags[1] as usize, stopped: flags[0] == 1, valid_recalls: numbers[1..].to_vec() })
+}
+
+/// Trains `input`'s epochs of the schedule (all of them, or from its checkpoint to its
+/// `stop_epoch`) and encodes every user and item. Each epoch's example order and negatives
+/// come from `(seed, epoch)` alone (a sampler is built afresh for each epoch: a `hard` one
+/// refreshes at every epoch's first step), so a training resumed from a checkpoint goes on exactly
+/// as an uninterrupted one (on the host path, for any thread count: see [`step`]).
+pub fn train(p: &TwoTowerParams, input: &TrainInput) -> Result<Trained> {
+    let (dataset, split, seed, sampler) = (input.dataset, input.split, input.seed, input.sampler);
     let (n_users, n_items) = (split.n_users, split.n_items);
     if split.train.is_empty() {
         bail!("two_tower: the training split is empty");
@@ -76,11 +150,12 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
 
     let Towers { mut store, item: item_tower, user: user_tower, history_len } = Towers::build(p, dataset, split, seed)?;
     let opt = OptimConfig { kind: p.optimizer, lr: p.lr, weight_decay: p.weight_decay, clip_norm: p.clip_norm, sparse: p.sparse_update, ..Default::default() };
+    let (from, to) = input.span(p.epochs)?;
 
     // Early-stopping users.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x7470_7477_0000_0000);
-    let early = p.patience > 0 && !split.valid.is_empty();
-    let validation = early.then(|| {
+    let early_on = p.patience > 0 && !split.valid.is_empty();
+    let validation = early_on.then(|| {
         let mut us: Vec<u32> = split.valid.iter().map(|i| i.user).collect();
         us.dedup();
         us.shuffle(&mut rng);
@@ -94,23 +169,31 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
     };
     let all_users: Vec<u32> = (0..n_users as u32).collect();
     let all_items: Vec<u32> = (0..n_items as u32).collect();
+    // Checks the sampler before anything trains; each epoch draws from its own below.
     let mut negatives = Negatives::new(p, sampler, split, seed)?;
     let fast = step::host_ready(&user_tower, &item_tower);
 
-    let mut order: Vec<usize> = (0..split.train.len()).collect();
+    let mut early = match input.resume {
+        Some(c) => restore(c, &mut store)?,
+        None => Early::default(),
+    };
     let mut epochs = Vec::new();
-    let mut valid_recalls = Vec::new();
-    let mut best: Option<(f64, usize, ParamStore)> = None;
-    let mut since_best = 0;
-    let mut global_step = 0u64;
+    let mut global_step = store.step as u64;
     let mut step_secs: Vec<f64> = Vec::new();
+    let mut sampler_counts = serde_json::Map::new();
     let bsz = p.batch_size.min(split.train.len()).max(1);
     // The loop runs on a worker of rayon's pool, so that each step's parallel phases start
     // and end on the pool's own threads instead of waking them from outside every time.
     rayon::scope(|_| -> Result<()> {
-        'epochs: for epoch in 0..p.epochs {
+        for epoch in from..to {
+            if early.stopped {
+                break;
+            }
             let t0 = Instant::now();
-            order.shuffle(&mut rng);
+            let epoch_seed = derive_seed(seed, epoch as u64 + 1);
+            let mut order: Vec<usize> = (0..split.train.len()).collect();
+            order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(epoch_seed));
+            negatives = Negatives::new(p, sampler, split, derive_seed(epoch_seed, 0x9c))?;
             let (mut loss_sum, mut n_ex) = (0.0f64, 0usize);
             step_secs.clear();
             for (step, chunk) in order.chunks(bsz).enumerate() {
@@ -172,40 +255,47 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
             // the tables (validation, the saved model) as it would have left them.
             store.catch_up(&opt);
             let secs = t0.elapsed().as_secs_f64();
-            epochs.push(EpochLog {
+            let mut log = EpochLog {
                 epoch: epoch + 1,
                 loss: loss_sum / n_ex.max(1) as f64,
                 seconds: secs,
                 throughput: n_ex as f64 / secs.max(1e-9),
                 ..Default::default()
-            });
+            };
             if let Some(validation) = &validation {
                 let iv = item_tower.encode(&store, &all_items, &|_| Vec::new());
                 let uv = user_tower.encode(&store, &validation.users, &hist_of);
                 let r = validation.recall(&uv, &iv, p.eval_k)?;
-                valid_recalls.push(r);
-                if best.as_ref().is_none_or(|(b, _, _)| r > *b) {
-                    best = Some((r, epoch + 1, store.clone()));
-                    since_best = 0;
+                early.valid_recalls.push(r);
+                log.valid.insert(format!("valid_recall@{}", p.eval_k), r);
+                if early.best.as_ref().is_none_or(|(b, _, _)| r > *b) {
+                    early.best = Some((r, epoch + 1, store.clone()));
+                    early.since_best = 0;
                 } else {
-                    since_best += 1;
-                    if since_best >= p.patience {
-                        break 'epochs;
-                    }
+                    early.since_best += 1;
+                    early.stopped = early.since_best >= p.patience;
                 }
+            }
+            epochs.push(log);
+            // The sampler's own counts (a `hard` sampler's refreshes), summed over epochs.
+            for (k, v) in negatives.sampler.notes() {
+                let sum = sampler_counts.get(&k).and_then(serde_json::Value::as_u64).unwrap_or(0) + v.as_u64().unwrap_or(0);
+                sampler_counts.insert(k, sum.into());
             }
         }
         Ok(())
     })?;
+    let checkpoint = (to < p.epochs).then(|| checkpoint_of(to, &store, &early));
     let mut notes = serde_json::Map::new();
-    if let Some((r, e, s)) = best {
+    if let Some((r, e, s)) = early.best {
         store = s;
         notes.insert("best_epoch".into(), e.into());
         notes.insert(format!("best_valid_recall@{}", p.eval_k), r.into());
-        notes.insert(format!("valid_recall@{}", p.eval_k), valid_recalls.into());
+        notes.insert(format!("valid_recall@{}", p.eval_k), early.valid_recalls.into());
     }
     notes.insert("parameters".into(), store.n_params().into());
     notes.extend(negatives.notes());
+    notes.extend(sampler_counts);
     notes.insert("step_path".into(), if fast { "host" } else { "graph" }.into());
     notes.insert("steps".into(), global_step.into());
     if !step_secs.is_empty() {
@@ -220,5 +310,5 @@ pub fn fit_with(p: &TwoTowerParams, dataset: &Dataset, split: &Split, seed: u64,
     }
     // The weights go to the train entry: `runner serve` runs the user tower from them.
     let weights = Some(store.to_safetensors()?);
-    Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint: None, weights })
+    Ok(Trained { items, users, metric: Metric::Ip, epochs, notes, checkpoint, weights })
 }

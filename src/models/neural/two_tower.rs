@@ -1,13 +1,13 @@
 //! `kind = "two_tower"`: user and item towers over ids, side features and history.
 
 use super::params::TwoTowerParams;
-use super::train::fit_with;
+use super::train::train;
 use crate::models::{Model, ModelKind, TrainInput, Trained};
 use crate::params::{self, ParamError};
 use anyhow::Result;
 
 pub static KIND: ModelKind =
-    ModelKind { kind: "two_tower", about: "user and item MLP towers over ids, side features and history; softmax / BCE / BPR loss", version: 2, parse };
+    ModelKind { kind: "two_tower", about: "user and item MLP towers over ids, side features and history; softmax / BCE / BPR loss", version: 3, parse };
 
 fn parse(value: &serde_json::Value) -> Result<(Box<dyn Model>, serde_json::Value), ParamError> {
     let (p, canon): (TwoTowerParams, _) = params::canonical(value)?;
@@ -33,7 +33,11 @@ impl Model for TwoTower {
     }
 
     fn fit(&self, input: &TrainInput) -> Result<Trained> {
-        fit_with(&self.p, input.dataset, input.split, input.seed, input.sampler)
+        train(&self.p, input)
+    }
+
+    fn epoch_key(&self) -> Option<&'static str> {
+        Some("epochs")
     }
 
     fn reads_features(&self) -> bool {

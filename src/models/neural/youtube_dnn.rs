@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 pub static KIND: ModelKind = ModelKind {
     kind: "youtube_dnn",
     about: "YouTube DNN: mean watch history + user features / item id + features, 256 ReLU -> 128, sampled softmax with logQ",
-    version: 2,
+    version: 3,
     parse,
 };
 

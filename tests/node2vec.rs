@@ -197,6 +197,36 @@ fn graph_tasks_on_an_edges_dataset() {
     assert!(format!("{:#}", errors[0]).contains("graph dataset"), "{:#}", errors[0]);
 }
 
+/// A node2vec search chooses on a fixed validation share of the labelled nodes (Macro-F1
+/// there), and the tuned row reports the test protocol on the others.
+#[test]
+fn a_node2vec_search_chooses_on_validation_nodes() {
+    let d = tempfile::tempdir().unwrap();
+    planted_graph(d.path());
+    let body = GRAPH
+        .replace("repeats = 3", "repeats = 3\nvalid_fraction = 0.3")
+        .replace("threads = 1", "threads = 1\nsearch = { space = { p = { log_uniform = [0.25, 4.0] }, q = { log_uniform = [0.25, 4.0] } } }")
+        + "\n[search]\nkind = \"random\"\ntrials = 3\nobjective = \"Macro-F1\"\nseed = 1\n";
+    let mut sets = sandbox_sets(d.path());
+    sets.push(format!("experiment.data_dir=\"{}\"", d.path().display()));
+    let exp = load(&write_config(d.path(), "s.toml", &body), &sets);
+    let opts = runner::search::study::Options { jobs: 1, force: false, progress: false, log: &|_| {}, mode: runner::search::study::Mode::Local };
+    let (exps, errors) = runner::search::tune(vec![exp], &opts);
+    assert!(errors.is_empty(), "{errors:?}");
+    let (_, tables) = run(exps, false);
+    let csv = std::fs::read_to_string(d.path().join("results/planted/trials.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "3 trials: {csv}");
+    assert!(csv.lines().next().unwrap().contains("Macro-F1") && csv.contains("chosen"), "{csv}");
+    let row = &tables[0][0];
+    assert!(metric(row, "Macro-F1") > 0.8, "{row}");
+    // A search needs validation nodes, and its objective must be one the task computes.
+    let err = |b: &str| format!("{}", config::load(&write_config(d.path(), "bad.toml", b), &sets).err().expect("should be refused"));
+    let e = err(&body.replace("\nvalid_fraction = 0.3", ""));
+    assert!(e.contains("valid_fraction") && e.contains("test nodes would choose"), "{e}");
+    let e = err(&body.replace("objective = \"Macro-F1\"", "objective = \"NDCG@10\""));
+    assert!(e.contains("Macro-F1") && e.contains("NDCG@10"), "{e}");
+}
+
 #[test]
 fn ppi_node_classification_matches_the_paper() {
     let Some(data) = shared_file("ppi_node_classification_matches_the_paper", "graphs/PPI.edg") else {

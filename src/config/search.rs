@@ -401,11 +401,27 @@ fn check_search(
         }
     }
     let (skind, sp) = (base.split.kind.kind, &base.split.params);
+    let node_classes = base.metrics.task.has("node_classification");
+    if node_classes && base.metrics.task.0.len() > 1 {
+        return Err(sm.error(
+            "metrics.task",
+            "a search chooses on one task's validation data, but [metrics] task lists several",
+            Some("search with task = \"node_classification\" alone".into()),
+        ));
+    }
     let has_valid = match skind {
+        _ if node_classes => base.metrics.valid_fraction > 0.0,
         "leave_last_out" => sp.get("validation") == Some(&Value::Bool(true)),
         "temporal" | "random" => sp.get("valid_ratio").and_then(Value::as_f64).is_some_and(|r| r > 0.0),
         _ => false,
     };
+    if node_classes && !has_valid {
+        return Err(sm.error(
+            at,
+            "a search chooses on validation data, but node classification holds no validation nodes: the test nodes would choose",
+            Some("set [metrics] valid_fraction, e.g. valid_fraction = 0.2 (a fixed share of the labelled nodes)".into()),
+        ));
+    }
     if !has_valid {
         let hint = match skind {
             "leave_last_out" => "set [split] validation = true (each user's second-to-last interaction validates)".to_string(),
@@ -420,17 +436,20 @@ fn check_search(
     }
     let columns: Vec<String> = if base.metrics.task.has("retrieval") {
         base.metrics.metrics.iter().flat_map(|&m| base.metrics.k.iter().map(move |&k| crate::metrics::column(m, k))).collect()
+    } else if node_classes {
+        vec!["Macro-F1".into(), "Micro-F1".into()]
     } else {
         Vec::new()
     };
     if !columns.contains(&s.spec.objective) {
         let o = &s.spec.objective;
         let hint = if columns.is_empty() {
-            "the objective is a ranking metric of [metrics] task \"retrieval\"".to_string()
+            "the objective is a ranking metric of [metrics] task \"retrieval\", or Macro-F1 / Micro-F1 of \"node_classification\"".to_string()
         } else {
+            let from = if node_classes { "node classification gives" } else { "[metrics] k and metrics give" };
             match nearest(o, columns.iter().map(String::as_str)) {
-                Some(n) => format!("did you mean `{n}`? ([metrics] k and metrics give: {})", columns.join(", ")),
-                None => format!("[metrics] k and metrics give: {}", columns.join(", ")),
+                Some(n) => format!("did you mean `{n}`? ({from}: {})", columns.join(", ")),
+                None => format!("{from}: {}", columns.join(", ")),
             }
         };
         return Err(sm.error(objective_key, format!("`{o}` is not a metric the validation evaluation computes"), Some(hint)));

@@ -171,6 +171,7 @@ mod tests {
             metrics: &metrics,
             split_params: &serde_json::Value::Null,
             seed: 1,
+            target: crate::eval::EvalTarget::Test,
             scores_unseen_items: false,
             no_geometry: false,
         };

@@ -67,6 +67,9 @@ pub struct EvalInput<'a> {
     pub split_params: &'a serde_json::Value,
     /// The run's seed.
     pub seed: u64,
+    /// Which held-out data it scores (the split is already [`EvalTarget::view`]ed; tasks
+    /// with their own held-out data, such as node classification, read this).
+    pub target: EvalTarget,
     /// Whether the model embeds items from their content ([`crate::models::Model::scores_unseen_items`]).
     pub scores_unseen_items: bool,
     /// Whether the model's vectors are no embedding ([`crate::models::Model::geometry_note`]:

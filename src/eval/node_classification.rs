@@ -39,7 +39,13 @@ impl Task for NodeClassification {
             .ok_or_else(|| anyhow!("node classification needs node labels: [dataset] kind = \"edges\" with `labels = \"...\"`"))?;
         // The run's seed draws the classifier's splits: the eval key follows it through the
         // train key (node2vec uses its seed).
-        let cfg = NodeClassConfig { train_fraction: input.metrics.train_fraction, repeats: input.metrics.repeats, ..Default::default() };
+        let cfg = NodeClassConfig {
+            train_fraction: input.metrics.train_fraction,
+            repeats: input.metrics.repeats,
+            valid_fraction: input.metrics.valid_fraction,
+            on_validation: input.target == super::EvalTarget::Validation,
+            ..Default::default()
+        };
         let r = graph::node_classification(&input.trained.items, labels, &cfg, input.seed)?;
         let metrics = BTreeMap::from([
             ("Macro-F1".to_string(), r.macro_f1),

@@ -74,6 +74,10 @@ pub struct MetricsSection {
     /// Node classification: random train/test splits averaged over.
     #[serde(skip_serializing_if = "is_ten")]
     pub repeats: usize,
+    /// Node classification: fraction of the labelled nodes set aside (the same draw for every
+    /// run) for a search to choose on; the train/test splits come from the others.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub valid_fraction: f64,
     /// Similarity task: item pairs sampled (seeded by the run's seed).
     #[serde(skip_serializing_if = "is_default_pairs")]
     pub similarity_pairs: usize,
@@ -151,6 +155,9 @@ fn is_retrieval(t: &Tasks) -> bool {
 fn is_half(x: &f64) -> bool {
     *x == 0.5
 }
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
 fn is_ten(x: &usize) -> bool {
     *x == 10
 }
@@ -165,6 +172,7 @@ impl Default for MetricsSection {
             latency_queries: 1000,
             train_fraction: 0.5,
             repeats: 10,
+            valid_fraction: 0.0,
             similarity_pairs: DEFAULT_PAIRS,
             similarity_by: None,
             map: MapParams::default(),
@@ -180,6 +188,7 @@ impl Validate for MetricsSection {
         ensure_param!(!self.metrics.is_empty(), "metrics", "needs at least one metric");
         ensure_param!(self.train_fraction > 0.0 && self.train_fraction < 1.0, "train_fraction", "must be in (0, 1), got {}", self.train_fraction);
         ensure_param!(self.repeats >= 1, "repeats", "must be at least 1");
+        ensure_param!((0.0..1.0).contains(&self.valid_fraction), "valid_fraction", "must be in [0, 1), got {}", self.valid_fraction);
         let m = &self.map;
         ensure_param!(m.perplexity.is_finite() && m.perplexity >= 2.0 && m.perplexity <= 200.0, "map.perplexity", "must be in [2, 200], got {}", m.perplexity);
         ensure_param!((50..=100_000).contains(&m.iterations), "map.iterations", "must be in [50, 100000], got {}", m.iterations);

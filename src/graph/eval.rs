@@ -5,7 +5,10 @@
 //!   top-k classes by score, k = its number of true classes (the DeepWalk / node2vec
 //!   protocol); Macro- and Micro-F1 are averaged over `repeats` seeded random splits.
 //!   Macro-F1 averages over the classes that occur in the test nodes' true or predicted
-//!   labels of that split (a class absent from both has no defined F1).
+//!   labels of that split (a class absent from both has no defined F1). With a validation
+//!   share, a fixed draw of the labelled nodes is set aside first: a search's evaluation runs
+//!   the protocol on those nodes alone, the test evaluation on the others, so choosing a
+//!   configuration reads no label the test protocol uses.
 //! - [`link_split`] + [`link_prediction_auc`]: hold out a fraction of the edges while never
 //!   removing an edge of a random spanning forest (so every connected component stays
 //!   connected), sample as many non-edges, embed the residual graph (the caller's job), then
@@ -36,13 +39,23 @@ pub struct NodeClassConfig {
     /// Random splits averaged over.
     pub repeats: usize,
     pub logreg: LogRegConfig,
+    /// Fraction of the labelled nodes held out for model selection: the same nodes for every
+    /// run and seed (a fixed draw), never a test node; 0 = none (the paper's protocol).
+    pub valid_fraction: f64,
+    /// Run the protocol on the validation nodes alone (their own train/test draws), so that
+    /// a search reads no label of the nodes the test protocol uses.
+    pub on_validation: bool,
 }
 
 impl Default for NodeClassConfig {
     fn default() -> Self {
-        NodeClassConfig { train_fraction: 0.5, repeats: 10, logreg: LogRegConfig::default() }
+        NodeClassConfig { train_fraction: 0.5, repeats: 10, logreg: LogRegConfig::default(), valid_fraction: 0.0, on_validation: false }
     }
 }
+
+/// The random stream of the validation nodes' draw: independent of every run's seed, so a
+/// search chooses every model on the same nodes.
+const VALID_STREAM: u64 = 0x7661_6c69_6400;
 
 /// Scores of one split.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,6 +111,16 @@ fn row_f64(emb: &Matrix, u: u32) -> Vec<f64> {
     emb.row(u as usize).iter().map(|&x| x as f64).collect()
 }
 
+/// The `n` validation nodes of the labelled nodes `labelled`, sorted: a draw that depends on
+/// nothing else (not the run's seed), so every run and model of a search holds out the same.
+pub fn validation_nodes(labelled: &[u32], n: usize) -> Vec<u32> {
+    let mut order = labelled.to_vec();
+    order.shuffle(&mut rng_for(0, VALID_STREAM));
+    order.truncate(n);
+    order.sort_unstable();
+    order
+}
+
 /// Node classification of `emb` (one row per dense node id) against `labels`.
 pub fn node_classification(emb: &Matrix, labels: &NodeLabels, cfg: &NodeClassConfig, seed: u64) -> Result<NodeClassResult> {
     if emb.rows != labels.of_node.len() {
@@ -109,7 +132,20 @@ pub fn node_classification(emb: &Matrix, labels: &NodeLabels, cfg: &NodeClassCon
     if cfg.repeats == 0 {
         bail!("repeats must be at least 1");
     }
-    let nodes = labels.labelled_nodes();
+    if !(0.0..1.0).contains(&cfg.valid_fraction) {
+        bail!("valid_fraction must be in [0, 1), got {}", cfg.valid_fraction);
+    }
+    let labelled = labels.labelled_nodes();
+    let n_valid = ((labelled.len() as f64) * cfg.valid_fraction).round() as usize;
+    if cfg.valid_fraction > 0.0 && (n_valid == 0 || n_valid == labelled.len()) {
+        bail!("{} labelled nodes cannot be split with valid_fraction {}", labelled.len(), cfg.valid_fraction);
+    }
+    if cfg.on_validation && n_valid == 0 {
+        bail!("node classification on validation nodes needs [metrics] valid_fraction > 0");
+    }
+    // The nodes the protocol runs on: the validation draw, or the labelled nodes outside it.
+    let valid = validation_nodes(&labelled, n_valid);
+    let nodes = if cfg.on_validation { valid } else { labelled.iter().copied().filter(|u| valid.binary_search(u).is_err()).collect() };
     let n_train = ((nodes.len() as f64) * cfg.train_fraction).round() as usize;
     if n_train == 0 || n_train == nodes.len() {
         bail!("{} labelled nodes cannot be split with train_fraction {}", nodes.len(), cfg.train_fraction);
@@ -137,7 +173,7 @@ pub fn node_classification(emb: &Matrix, labels: &NodeLabels, cfg: &NodeClassCon
     }
     let (macro_f1, macro_f1_std) = mean_std(splits.iter().map(|s| s.macro_f1));
     let (micro_f1, micro_f1_std) = mean_std(splits.iter().map(|s| s.micro_f1));
-    Ok(NodeClassResult { macro_f1, micro_f1, macro_f1_std, micro_f1_std, splits, n_labelled: nodes.len(), n_classes: k })
+    Ok(NodeClassResult { macro_f1, micro_f1, macro_f1_std, micro_f1_std, splits, n_labelled: labelled.len(), n_classes: k })
 }
 
 /// A link-prediction split: the residual graph to embed, and labelled pairs.

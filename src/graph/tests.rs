@@ -427,6 +427,37 @@ fn node_classification_on_planted_communities() {
     assert!(rn.micro_f1 < 0.75, "{rn:?}");
 }
 
+/// With a validation share, the validation protocol reads only the labels of the validation
+/// nodes and the test protocol only the others' (changing the other side's labels changes
+/// nothing), and the validation nodes are the same whatever the run's seed.
+#[test]
+fn node_classification_validation_and_test_read_disjoint_labels() {
+    let g = planted(60, 0.25, 0.01, 3);
+    let emb = adjacency_rows(&g);
+    let classes = IdMap::from_raws(vec!["a".into(), "b".into(), "c".into()]);
+    let labels = NodeLabels { classes, of_node: (0..120).map(|u| vec![(u / 60) as u32]).collect() };
+    let valid = super::eval::validation_nodes(&labels.labelled_nodes(), 30);
+    assert_eq!(valid.len(), 30);
+    let (on_valid, on_test) = (
+        NodeClassConfig { repeats: 3, valid_fraction: 0.25, on_validation: true, ..Default::default() },
+        NodeClassConfig { repeats: 3, valid_fraction: 0.25, ..Default::default() },
+    );
+    let (v, t) = (node_classification(&emb, &labels, &on_valid, 1).unwrap(), node_classification(&emb, &labels, &on_test, 1).unwrap());
+    assert!(v.micro_f1 > 0.85 && t.micro_f1 > 0.85, "{v:?} {t:?}");
+    // The labels of one side replaced by ones unrelated to the communities.
+    let flipped = |inside: bool| NodeLabels {
+        classes: labels.classes.clone(),
+        of_node: (0..120u32).map(|u| if valid.contains(&u) == inside { vec![u % 3] } else { labels.of_node[u as usize].clone() }).collect(),
+    };
+    assert_eq!(node_classification(&emb, &flipped(false), &on_valid, 1).unwrap(), v, "validation read a test node's label");
+    assert_eq!(node_classification(&emb, &flipped(true), &on_test, 1).unwrap(), t, "the test protocol read a validation node's label");
+    assert_ne!(node_classification(&emb, &flipped(true), &on_valid, 1).unwrap(), v);
+    // The same validation nodes for another seed (the classifier's splits differ).
+    assert_eq!(super::eval::validation_nodes(&labels.labelled_nodes(), 30), valid);
+    let e = node_classification(&emb, &labels, &NodeClassConfig { on_validation: true, ..Default::default() }, 1).unwrap_err().to_string();
+    assert!(e.contains("valid_fraction"), "{e}");
+}
+
 fn components(g: &Graph) -> usize {
     let n = g.n_nodes();
     let mut seen = vec![false; n];

@@ -64,6 +64,7 @@ impl<'a> Executor<'a> {
             metrics: &run.metrics,
             split_params: &run.split.params,
             seed: run.seed,
+            target: run.target,
             scores_unseen_items: run.model.model.scores_unseen_items(),
             no_geometry: run.model.model.geometry_note().is_some(),
         };

@@ -18,9 +18,9 @@
 //! other thread can see them half-written), with the same arithmetic, and is reproducible bit
 //! for bit.
 //!
-//! Initialisation as `implicit`: factors uniform in `(-0.5, 0.5) / factors`; item biases 0
-//! (`implicit` draws them like the factors). The loss in `epochs` is the mean of `-ln σ(x_uij)`
-//! over the epoch's steps.
+//! Initialisation as `implicit`: factors and item biases uniform in `(-0.5, 0.5) / factors`,
+//! zero for an item without training interactions; user biases 1. The loss in `epochs` is the
+//! mean of `-ln σ(x_uij)` over the epoch's steps.
 
 use super::{valid_recall, Checkpoint, EpochLog, Model, ModelKind, TrainInput, Trained};
 use crate::ensure_param;
@@ -371,7 +371,14 @@ impl Model for Bpr {
                 let mut rng = Xoshiro256PlusPlus::seed_from_u64(input.seed);
                 let scale = 1.0 / p.factors as f32;
                 let users = Table::new(split.n_users, d, |k| if k + 1 == d { 1.0 } else { (rng.gen::<f32>() - 0.5) * scale });
-                let items = Table::new(split.n_items, d, |k| if k + 1 == d { 0.0 } else { (rng.gen::<f32>() - 0.5) * scale });
+                // The item bias is drawn like the factors, and an item without training
+                // interactions starts at zero, as `implicit` initialises them.
+                let mut trained = vec![false; split.n_items];
+                split.train.iter().for_each(|it| trained[it.item as usize] = true);
+                let items = Table::new(split.n_items, d, |_| (rng.gen::<f32>() - 0.5) * scale);
+                for (i, _) in trained.iter().enumerate().filter(|(_, t)| !**t) {
+                    items.write(i, &vec![0.0; d]);
+                }
                 (users, items)
             }
         };
@@ -497,8 +504,9 @@ impl Model for Bpr {
 pub static KIND: ModelKind = ModelKind {
     kind: "bpr",
     about: "matrix factorisation by BPR (Rendle et al. 2009), SGD with lock-free threads; negatives from [sampler] (uniform by default)",
-    // 2: the logged loss summed through products of σ (the vectors are as in 1).
-    version: 2,
+    // 2: the logged loss summed through products of σ (the vectors are as in 1); 3: item
+    // biases drawn like the factors, untrained items start at zero (as `implicit`).
+    version: 3,
     parse: |v| {
         let (p, canon) = params::canonical::<BprParams>(v)?;
         Ok((Box::new(Bpr(p)), canon))

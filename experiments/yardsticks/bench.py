@@ -1,7 +1,7 @@
 """Drives both sides of the yardstick benchmarks, interleaved (ours, anchor, ours, anchor ...)
 round by round, and appends one JSON line per measurement to --out.
 
-usage: bench.py ml100k|items|synthetic --runner BIN --work DIR --data-dir DIR --out FILE [--rounds R]
+usage: bench.py ml100k|items|synthetic|bpr_seeds --runner BIN --work DIR --data-dir DIR --out FILE [--rounds R]
 """
 
 import argparse
@@ -108,6 +108,21 @@ def ml100k(a):
             emit(a, our_record(rows[0], "ml100k", "bpr_uniform", t, it_bpr))
 
 
+def bpr_seeds(a):
+    """BPR quality over many seeds, one thread: ours (frequency sampler, `implicit`'s negatives)
+    then `implicit`, seed by seed (--first-seed .. --first-seed + --rounds - 1)."""
+    ds = '[dataset]\nkind = "movielens"\npath = "ml-100k"'
+    u_data = os.path.join(a.data_dir, "ml-100k", "u.data")
+    it_bpr = 50
+    for seed in range(a.first_seed, a.first_seed + a.rounds):
+        models = (f'[[model]]\nname = "bpr_freq"\nkind = "bpr"\nfactors = 64\nlr = 0.05\nregularization = 0.01\nepochs = {it_bpr}\nthreads = 1\n'
+                  f'[sampler]\nkind = "frequency"\nalpha = 1.0')
+        _, rows = ours(a, "bprf_seeds", ds, models, seed, "bpr(freq) T=1")
+        emit(a, our_record(rows[0], "bpr_seeds", "bpr_freq", 1, it_bpr))
+        rec = anchor(a, ["bpr", "--data", u_data, "--threads", "1", "--seed", str(seed), "--lr", "0.05", "--iterations", str(it_bpr)], "bpr T=1")
+        emit(a, {"bench": "bpr_seeds", **rec})
+
+
 def items(a):
     ds = '[dataset]\nkind = "movielens"\npath = "ml-100k"'
     u_data = os.path.join(a.data_dir, "ml-100k", "u.data")
@@ -159,7 +174,7 @@ def synthetic(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["ml100k", "items", "synthetic"])
+    ap.add_argument("what", choices=["ml100k", "items", "synthetic", "bpr_seeds"])
     ap.add_argument("--runner", required=True)
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--work", required=True)
@@ -168,10 +183,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--synth-als-iters", type=int, default=3)
     ap.add_argument("--synth-bpr-epochs", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=1, help="bpr_seeds: the first seed (--rounds seeds from it)")
     a = ap.parse_args()
     a.work, a.data_dir, a.out = (os.path.abspath(p) for p in (a.work, a.data_dir, a.out))
     os.makedirs(a.work, exist_ok=True)
-    {"ml100k": ml100k, "items": items, "synthetic": synthetic}[a.what](a)
+    {"ml100k": ml100k, "items": items, "synthetic": synthetic, "bpr_seeds": bpr_seeds}[a.what](a)
 
 
 if __name__ == "__main__":

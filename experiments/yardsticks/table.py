@@ -89,7 +89,36 @@ def item_table():
     return verdicts
 
 
+def seeds_table():
+    """BPR quality over many seeds (bench.py bpr_seeds): means, the paired difference with its
+    standard error, and how often 3 consecutive seeds alone fall within 2%."""
+    by = defaultdict(dict)
+    for r in rows:
+        if r.get("bench") == "bpr_seeds":
+            by[r["side"]][r["seed"]] = r
+    seeds = sorted(set(by["ours"]) & set(by["anchor"]))
+    if len(seeds) < 2:
+        return []
+    print(f"\n## BPR vs implicit over {len(seeds)} seeds (MovieLens 100K, T = 1, implicit's negatives)\n")
+    print("| metric | ours, mean (sd) | implicit, mean (sd) | ours / implicit - 1 | standard error | 3-seed groups within 2 % | 3-seed groups' range |")
+    print("|---|---|---|---|---|---|---|")
+    verdicts = []
+    for m, name in (("recall", "Recall@10"), ("ndcg", "NDCG@10")):
+        a = [by["ours"][s][m] for s in seeds]
+        b = [by["anchor"][s][m] for s in seeds]
+        d = [x - y for x, y in zip(a, b)]
+        rel = st.mean(a) / st.mean(b) - 1
+        se = st.stdev(d) / len(d) ** 0.5 / st.mean(b)
+        groups = [st.mean(a[i:i + 3]) / st.mean(b[i:i + 3]) - 1 for i in range(0, len(a) - 2, 3)]
+        within = sum(abs(g) <= 0.02 for g in groups)
+        print(f"| {name} | {st.mean(a):.4f} ({st.stdev(a):.4f}) | {st.mean(b):.4f} ({st.stdev(b):.4f}) | {rel:+.2%} | {se:.2%} | "
+              f"{within} of {len(groups)} | {min(groups):+.1%} to {max(groups):+.1%} |")
+        verdicts.append(f"bpr {name} within 2% of implicit over {len(seeds)} seeds: {'MET' if abs(rel) <= 0.02 else 'NOT MET'} ({rel:+.2%} ± {se:.2%})")
+    return verdicts
+
+
 v = []
+v += seeds_table()
 v += factor_table("ml100k", "ALS and BPR vs implicit, MovieLens 100K (leave-last-out), 64 factors")
 v += factor_table("synthetic", "ALS and BPR vs implicit, synthetic 500,000 users")
 v += item_table()

@@ -98,6 +98,11 @@ fn invalid_params_are_config_errors_naming_the_key() {
     assert_eq!(e.key, "metrics.repeats", "{e}");
     let e = config_err(&SMALL.replace("k = [10]", "k = [10]\ntask = \"node_classification\"\ntrain_fraction = 1.5"));
     assert_eq!(e.key, "metrics.train_fraction", "{e}");
+    // Validation nodes are node classification's; retrieval takes its validation from [split].
+    let e = config_err(&SMALL.replace("k = [10]", "k = [10]\nvalid_fraction = 0.2"));
+    assert!(e.key == "metrics.valid_fraction" && e.message.contains("node_classification"), "{e}");
+    let e = config_err(&SMALL.replace("k = [10]", "k = [10]\ntask = \"node_classification\"\nvalid_fraction = 1.0"));
+    assert_eq!(e.key, "metrics.valid_fraction", "{e}");
 }
 
 /// Four communities of 25 nodes (dense inside, a few edges between), labelled by community.

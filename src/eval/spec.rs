@@ -189,6 +189,11 @@ impl Validate for MetricsSection {
         ensure_param!(self.train_fraction > 0.0 && self.train_fraction < 1.0, "train_fraction", "must be in (0, 1), got {}", self.train_fraction);
         ensure_param!(self.repeats >= 1, "repeats", "must be at least 1");
         ensure_param!((0.0..1.0).contains(&self.valid_fraction), "valid_fraction", "must be in [0, 1), got {}", self.valid_fraction);
+        ensure_param!(
+            self.valid_fraction == 0.0 || self.task.has("node_classification"),
+            "valid_fraction",
+            "holds out labelled nodes for task \"node_classification\", which [metrics] task does not list; other tasks take validation data from [split]"
+        );
         let m = &self.map;
         ensure_param!(m.perplexity.is_finite() && m.perplexity >= 2.0 && m.perplexity <= 200.0, "map.perplexity", "must be in [2, 200], got {}", m.perplexity);
         ensure_param!((50..=100_000).contains(&m.iterations), "map.iterations", "must be in [50, 100000], got {}", m.iterations);

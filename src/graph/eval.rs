@@ -72,6 +72,7 @@ pub struct NodeClassResult {
     pub macro_f1_std: f64,
     pub micro_f1_std: f64,
     pub splits: Vec<F1Scores>,
+    /// Labelled nodes the protocol ran on (the validation draw, or the others).
     pub n_labelled: usize,
     pub n_classes: usize,
 }
@@ -173,7 +174,7 @@ pub fn node_classification(emb: &Matrix, labels: &NodeLabels, cfg: &NodeClassCon
     }
     let (macro_f1, macro_f1_std) = mean_std(splits.iter().map(|s| s.macro_f1));
     let (micro_f1, micro_f1_std) = mean_std(splits.iter().map(|s| s.micro_f1));
-    Ok(NodeClassResult { macro_f1, micro_f1, macro_f1_std, micro_f1_std, splits, n_labelled: labelled.len(), n_classes: k })
+    Ok(NodeClassResult { macro_f1, micro_f1, macro_f1_std, micro_f1_std, splits, n_labelled: nodes.len(), n_classes: k })
 }
 
 /// A link-prediction split: the residual graph to embed, and labelled pairs.

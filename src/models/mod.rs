@@ -82,7 +82,9 @@ impl<'a> TrainInput<'a> {
 pub struct Checkpoint {
     /// Epochs done.
     pub epoch: usize,
-    /// The model's named tables (skip-gram: centre and context; ALS, BPR: users and items).
+    /// The model's named tables (skip-gram: centre and context; ALS, BPR: users and items;
+    /// the towers: their parameter store's values and optimiser state, `p<i>`, `t<i>`, ...,
+    /// and early stopping's, `early*` and `best_*`).
     pub tables: Vec<(String, Matrix)>,
 }
 

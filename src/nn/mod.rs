@@ -61,7 +61,7 @@ pub const DEVICE: &str = if cfg!(feature = "cuda") { "cuda" } else { "cpu" };
 pub fn new_device(seed: u64) -> Result<Dev> {
     #[cfg(feature = "cuda")]
     {
-        Cuda::try_build(0, seed).map_err(|e| anyhow!("cannot open CUDA device 0 ({e:?}); check nvidia-smi, or train with a CPU build"))
+        Cuda::try_build(0, seed).map_err(|e| anyhow!("no CUDA device: cannot open device 0 ({e:?}); check `nvidia-smi`, or train with a CPU build"))
     }
     #[cfg(not(feature = "cuda"))]
     {

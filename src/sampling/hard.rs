@@ -7,7 +7,9 @@
 //! first time the user appears in a batch after a refresh, for all new users of the batch in
 //! one blocked search, and reused until the next refresh. A row's negatives are drawn
 //! uniformly (with replacement) from its user's pool, minus the row's positive. A user whose
-//! pool is empty (they have seen every item) gets uniform negatives.
+//! pool is empty (they have seen every item) gets uniform negatives. The towers build a new
+//! sampler for each epoch (so that a pruned trial resumes exactly), so there it also refreshes
+//! at every epoch's first step.
 
 use super::{uniform_except, Batch, Catalog, Sampler, SamplerKind, Scorer};
 use crate::ensure_param;

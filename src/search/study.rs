@@ -127,10 +127,13 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
             _ => spec.trials,
         }
         .min(spec.trials - records.len());
-        let done: Vec<Trial> = records.iter().map(|r| r.trial.clone()).collect();
+        // The finished trials, then the batch's proposals so far (no objective yet), so that a
+        // sampler can avoid proposing a point twice in one batch.
+        let mut done: Vec<Trial> = records.iter().map(|r| r.trial.clone()).collect();
         let mut batch = Vec::with_capacity(size);
         for number in records.len()..records.len() + size {
             let point = tidy(&spec.space, sampler.propose(number, &done));
+            done.push(Trial { number, point: point.clone(), objective: None, pruned_at: None });
             let values = to_values(&spec.space, &point);
             let mut run = search.run_at(&values, seed).map_err(|e| anyhow!("search of model `{}`, trial {number}: {e}", search.name))?;
             run.target = EvalTarget::Validation;

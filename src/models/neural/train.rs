@@ -118,7 +118,7 @@ fn restore(c: &Checkpoint, store: &mut ParamStore) -> Result<Early> {
     anyhow::ensure!(!numbers.is_empty(), "the checkpoint at epoch {} holds no validation history", c.epoch);
     let best = if flags[3] == 1 {
         let mut b = fresh;
-        b.restore(|name| get("best_", name))?;
+        b.restore(|name| get("best_", name)).map_err(|e| anyhow!("the best copy in the checkpoint at epoch {} does not fit this model: {e:#}", c.epoch))?;
         Some((numbers[0], flags[2] as usize, b))
     } else {
         None

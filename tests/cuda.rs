@@ -31,6 +31,8 @@ results_dir = "{0}/results"
 kind = "synthetic"
 n_users = 50
 n_items = 40
+n_clusters = 4
+mean_len = 5
 seed = 1
 
 [[model]]

@@ -61,7 +61,13 @@ pub const DEVICE: &str = if cfg!(feature = "cuda") { "cuda" } else { "cpu" };
 pub fn new_device(seed: u64) -> Result<Dev> {
     #[cfg(feature = "cuda")]
     {
-        Cuda::try_build(0, seed).map_err(|e| anyhow!("no CUDA device: cannot open device 0 ({e:?}); check `nvidia-smi`, or train with a CPU build"))
+        // cudarc's `CudaDevice::new` (under dfdx's `try_build`) unwraps the driver's answers:
+        // ask them here first, so that a machine without a GPU gets an error, not a panic.
+        use cudarc::driver::result;
+        let hint = "check `nvidia-smi`, or train with a CPU build";
+        let count = result::init().and_then(|_| result::device::get_count()).map_err(|e| anyhow!("no CUDA device: the driver says {e}; {hint}"))?;
+        anyhow::ensure!(count > 0, "no CUDA device: the driver sees none; {hint}");
+        Cuda::try_build(0, seed).map_err(|e| anyhow!("no CUDA device: cannot open device 0 ({e:?}); {hint}"))
     }
     #[cfg(not(feature = "cuda"))]
     {

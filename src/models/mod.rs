@@ -84,7 +84,7 @@ pub struct Checkpoint {
     pub epoch: usize,
     /// The model's named tables (skip-gram: centre and context; ALS, BPR: users and items;
     /// the towers: their parameter store's values and optimiser state, `p<i>`, `t<i>`, ...,
-    /// and early stopping's, `early*` and `best_*`).
+    /// and early stopping's, `early*` and the best epoch's values `best_*`).
     pub tables: Vec<(String, Matrix)>,
 }
 

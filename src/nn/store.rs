@@ -318,6 +318,32 @@ impl ParamStore {
         out
     }
 
+    /// Only the values of [`ParamStore::state`] (`p<i>`, `t<i>`): what a copy kept to be read,
+    /// never trained on, needs.
+    pub fn values(&self) -> Vec<(String, [usize; 2], Vec<f32>)> {
+        let mut out: Vec<(String, [usize; 2], Vec<f32>)> =
+            self.params.iter().enumerate().map(|(i, p)| (format!("p{i}"), [p.rows, p.cols], p.data.clone())).collect();
+        out.extend(self.tables.iter().enumerate().map(|(i, t)| (format!("t{i}"), [t.rows, t.dim], t.data.clone())));
+        out
+    }
+
+    /// Restores what [`ParamStore::values`] returned, leaving the optimiser's state as it is.
+    pub fn restore_values(&mut self, get: impl Fn(&str) -> Option<([usize; 2], Vec<f32>)>) -> Result<()> {
+        let want = |name: &str, shape: [usize; 2]| -> Result<Vec<f32>> {
+            let (s, v) = get(name).with_context(|| format!("the saved values lack `{name}`"))?;
+            anyhow::ensure!(s == shape, "the saved `{name}` is {s:?}, the model's is {shape:?}");
+            Ok(v)
+        };
+        for i in 0..self.params.len() {
+            let data = want(&format!("p{i}"), [self.params[i].rows, self.params[i].cols])?;
+            self.set_value(ParamId(i), &data);
+        }
+        for (i, t) in self.tables.iter_mut().enumerate() {
+            t.data = want(&format!("t{i}"), [t.rows, t.dim])?;
+        }
+        Ok(())
+    }
+
     /// Restores what [`ParamStore::state`] returned; `get(name)` gives an array and its shape.
     pub fn restore(&mut self, get: impl Fn(&str) -> Option<([usize; 2], Vec<f32>)>) -> Result<()> {
         let want = |name: &str, shape: Option<[usize; 2]>| -> Result<Vec<f32>> {

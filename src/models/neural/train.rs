@@ -99,7 +99,7 @@ fn checkpoint_of(epoch: usize, store: &ParamStore, early: &Early) -> Checkpoint 
     numbers.extend(&early.valid_recalls);
     put("early_recalls".into(), [1, 2 * numbers.len()], f64_cells(&numbers));
     if let Some((_, _, best)) = &early.best {
-        for (name, shape, data) in best.state() {
+        for (name, shape, data) in best.values() {
             put(format!("best_{name}"), shape, data);
         }
     }
@@ -118,7 +118,8 @@ fn restore(c: &Checkpoint, store: &mut ParamStore) -> Result<Early> {
     anyhow::ensure!(!numbers.is_empty(), "the checkpoint at epoch {} holds no validation history", c.epoch);
     let best = if flags[3] == 1 {
         let mut b = fresh;
-        b.restore(|name| get("best_", name)).map_err(|e| anyhow!("the best copy in the checkpoint at epoch {} does not fit this model: {e:#}", c.epoch))?;
+        b.restore_values(|name| get("best_", name))
+            .map_err(|e| anyhow!("the best copy in the checkpoint at epoch {} does not fit this model: {e:#}", c.epoch))?;
         Some((numbers[0], flags[2] as usize, b))
     } else {
         None

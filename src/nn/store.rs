@@ -294,32 +294,9 @@ impl ParamStore {
         self.tables.iter_mut().for_each(|t| t.catch_up_all(cfg, step));
     }
 
-    /// Everything a training needs to go on where it stopped, as named arrays: each dense
-    /// parameter's values and moments (`p<i>`, `pm<i>`, `pv<i>`), each table's values, moments
-    /// and per-row steps (`t<i>`, `tm<i>`, `tv<i>`, `tt<i>`; the steps' u32 bits stored as
-    /// f32), and the step count (`step`). Positional names: a store is only restored into one
-    /// built by the same code from the same configuration (shapes are checked).
-    pub fn state(&self) -> Vec<(String, [usize; 2], Vec<f32>)> {
-        let bits = |t: &[u32]| t.iter().map(|&x| f32::from_bits(x)).collect::<Vec<f32>>();
-        let mut out = vec![("step".to_string(), [1, 1], vec![f32::from_bits(self.step)])];
-        for (i, p) in self.params.iter().enumerate() {
-            out.push((format!("p{i}"), [p.rows, p.cols], p.data.clone()));
-            out.push((format!("pm{i}"), [p.rows, p.cols], p.m.clone()));
-            out.push((format!("pv{i}"), [p.rows, p.cols], p.v.clone()));
-        }
-        for (i, t) in self.tables.iter().enumerate() {
-            let (m, v, steps) = t.optimiser_state();
-            let r = if steps.is_empty() { 0 } else { t.rows };
-            out.push((format!("t{i}"), [t.rows, t.dim], t.data.clone()));
-            out.push((format!("tm{i}"), [r, t.dim], m.to_vec()));
-            out.push((format!("tv{i}"), [r, t.dim], v.to_vec()));
-            out.push((format!("tt{i}"), [r, 1], bits(steps)));
-        }
-        out
-    }
-
-    /// Only the values of [`ParamStore::state`] (`p<i>`, `t<i>`): what a copy kept to be read,
-    /// never trained on, needs.
+    /// The values alone (`p<i>` per dense parameter or buffer, `t<i>` per table): what a copy
+    /// that is read, never trained on, needs. Positional names: they are only restored into a
+    /// store built by the same code from the same configuration (shapes are checked).
     pub fn values(&self) -> Vec<(String, [usize; 2], Vec<f32>)> {
         let mut out: Vec<(String, [usize; 2], Vec<f32>)> =
             self.params.iter().enumerate().map(|(i, p)| (format!("p{i}"), [p.rows, p.cols], p.data.clone())).collect();
@@ -327,45 +304,51 @@ impl ParamStore {
         out
     }
 
-    /// Restores what [`ParamStore::values`] returned, leaving the optimiser's state as it is.
+    /// Everything a training needs to go on where it stopped: the [`ParamStore::values`], each
+    /// dense parameter's moments (`pm<i>`, `pv<i>`), each table's moments and per-row steps
+    /// (`tm<i>`, `tv<i>`, `tt<i>`; the steps' u32 bits stored as f32) and the step count
+    /// (`step`).
+    pub fn state(&self) -> Vec<(String, [usize; 2], Vec<f32>)> {
+        let mut out = self.values();
+        out.push(("step".to_string(), [1, 1], vec![f32::from_bits(self.step)]));
+        for (i, p) in self.params.iter().enumerate() {
+            out.push((format!("pm{i}"), [p.rows, p.cols], p.m.clone()));
+            out.push((format!("pv{i}"), [p.rows, p.cols], p.v.clone()));
+        }
+        for (i, t) in self.tables.iter().enumerate() {
+            let (m, v, steps) = t.optimiser_state();
+            let r = if steps.is_empty() { 0 } else { t.rows };
+            out.push((format!("tm{i}"), [r, t.dim], m.to_vec()));
+            out.push((format!("tv{i}"), [r, t.dim], v.to_vec()));
+            out.push((format!("tt{i}"), [r, 1], steps.iter().map(|&x| f32::from_bits(x)).collect()));
+        }
+        out
+    }
+
+    /// Restores what [`ParamStore::values`] returned, leaving the optimiser's state as it is;
+    /// `get(name)` gives an array and its shape.
     pub fn restore_values(&mut self, get: impl Fn(&str) -> Option<([usize; 2], Vec<f32>)>) -> Result<()> {
-        let want = |name: &str, shape: [usize; 2]| -> Result<Vec<f32>> {
-            let (s, v) = get(name).with_context(|| format!("the saved values lack `{name}`"))?;
-            anyhow::ensure!(s == shape, "the saved `{name}` is {s:?}, the model's is {shape:?}");
-            Ok(v)
-        };
         for i in 0..self.params.len() {
-            let data = want(&format!("p{i}"), [self.params[i].rows, self.params[i].cols])?;
+            let data = saved(&get, &format!("p{i}"), Some([self.params[i].rows, self.params[i].cols]))?;
             self.set_value(ParamId(i), &data);
         }
         for (i, t) in self.tables.iter_mut().enumerate() {
-            t.data = want(&format!("t{i}"), [t.rows, t.dim])?;
+            t.data = saved(&get, &format!("t{i}"), Some([t.rows, t.dim]))?;
         }
         Ok(())
     }
 
-    /// Restores what [`ParamStore::state`] returned; `get(name)` gives an array and its shape.
+    /// Restores what [`ParamStore::state`] returned.
     pub fn restore(&mut self, get: impl Fn(&str) -> Option<([usize; 2], Vec<f32>)>) -> Result<()> {
-        let want = |name: &str, shape: Option<[usize; 2]>| -> Result<Vec<f32>> {
-            let (s, v) = get(name).with_context(|| format!("the saved state lacks `{name}`"))?;
-            if let Some(shape) = shape {
-                anyhow::ensure!(s == shape, "the saved `{name}` is {s:?}, the model's is {shape:?}");
-            }
-            Ok(v)
-        };
-        let step = want("step", Some([1, 1]))?;
-        self.step = step[0].to_bits();
-        for i in 0..self.params.len() {
-            let shape = [self.params[i].rows, self.params[i].cols];
-            let data = want(&format!("p{i}"), Some(shape))?;
-            self.set_value(ParamId(i), &data);
-            self.params[i].m = want(&format!("pm{i}"), Some(shape))?;
-            self.params[i].v = want(&format!("pv{i}"), Some(shape))?;
+        self.restore_values(&get)?;
+        self.step = saved(&get, "step", Some([1, 1]))?[0].to_bits();
+        for (i, p) in self.params.iter_mut().enumerate() {
+            p.m = saved(&get, &format!("pm{i}"), Some([p.rows, p.cols]))?;
+            p.v = saved(&get, &format!("pv{i}"), Some([p.rows, p.cols]))?;
         }
         for (i, t) in self.tables.iter_mut().enumerate() {
-            t.data = want(&format!("t{i}"), Some([t.rows, t.dim]))?;
-            let (m, v) = (want(&format!("tm{i}"), None)?, want(&format!("tv{i}"), None)?);
-            let steps = want(&format!("tt{i}"), None)?.iter().map(|x| x.to_bits()).collect();
+            let (m, v) = (saved(&get, &format!("tm{i}"), None)?, saved(&get, &format!("tv{i}"), None)?);
+            let steps = saved(&get, &format!("tt{i}"), None)?.iter().map(|x| x.to_bits()).collect();
             t.set_optimiser_state(m, v, steps)?;
         }
         Ok(())
@@ -408,6 +391,15 @@ impl ParamStore {
         }
         Ok(())
     }
+}
+
+/// Array `name` of a saved state, which must be `shape` when one is given.
+fn saved(get: &impl Fn(&str) -> Option<([usize; 2], Vec<f32>)>, name: &str, shape: Option<[usize; 2]>) -> Result<Vec<f32>> {
+    let (s, v) = get(name).with_context(|| format!("the saved state lacks `{name}`"))?;
+    if let Some(shape) = shape {
+        anyhow::ensure!(s == shape, "the saved `{name}` is {s:?}, the model's is {shape:?}");
+    }
+    Ok(v)
 }
 
 /// `tensors` (name, rows x cols, values) as safetensors bytes with `meta`: the one writer of

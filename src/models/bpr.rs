@@ -376,8 +376,9 @@ impl Model for Bpr {
                 let mut trained = vec![false; split.n_items];
                 split.train.iter().for_each(|it| trained[it.item as usize] = true);
                 let items = Table::new(split.n_items, d, |_| (rng.gen::<f32>() - 0.5) * scale);
+                let zero = vec![0.0; d];
                 for (i, _) in trained.iter().enumerate().filter(|(_, t)| !**t) {
-                    items.write(i, &vec![0.0; d]);
+                    items.write(i, &zero);
                 }
                 (users, items)
             }

@@ -169,8 +169,14 @@ pub struct Candidates {
 impl Negatives {
     /// From the canonical `[sampler]` table, or the loss's default without one.
     pub fn new(p: &TwoTowerParams, cfg: Option<&serde_json::Value>, split: &Split, seed: u64) -> Result<Self> {
+        Self::with_catalog(p, cfg, &Arc::new(Catalog::from_split(split)), seed)
+    }
+
+    /// [`Negatives::new`] over a catalogue already built from the split (training builds a
+    /// sampler per epoch from one catalogue).
+    pub fn with_catalog(p: &TwoTowerParams, cfg: Option<&serde_json::Value>, catalog: &Arc<Catalog>, seed: u64) -> Result<Self> {
         let default = default_sampler(p);
-        let sampler = sampling::build(cfg.unwrap_or(&default), &Arc::new(Catalog::from_split(split)), sampling_seed(seed))
+        let sampler = sampling::build(cfg.unwrap_or(&default), catalog, sampling_seed(seed))
             .map_err(|e| anyhow!("two_tower: {}{e:#}", if cfg.is_some() { "[sampler]: " } else { "" }))?;
         let in_batch = (p.loss == Loss::Softmax && p.in_batch) || sampler.in_batch();
         let extra = if sampler.in_batch() { 0 } else { p.negatives };
@@ -186,7 +192,7 @@ impl Negatives {
             );
         }
         let shared = sampler.shared();
-        Ok(Negatives { sampler, in_batch, extra, shared, correct, col_of: vec![u32::MAX; split.n_items], drawn: Vec::new(), rows: Vec::new() })
+        Ok(Negatives { sampler, in_batch, extra, shared, correct, col_of: vec![u32::MAX; catalog.n_items], drawn: Vec::new(), rows: Vec::new() })
     }
 
     /// Draws the negatives of a batch (`log_q`: log of each item's training frequency).

@@ -18,11 +18,12 @@ use crate::linalg::Matrix;
 use crate::models::valid_recall::Validation;
 use crate::models::{Checkpoint, EpochLog, TrainInput, Trained};
 use crate::nn::{OptimConfig, ParamStore};
-use crate::sampling::derive_seed;
+use crate::sampling::{derive_seed, Catalog};
 use anyhow::{anyhow, bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Training interactions flattened per user: `items[start[u]..start[u + 1]]` in time order.
@@ -171,7 +172,8 @@ pub fn train(p: &TwoTowerParams, input: &TrainInput) -> Result<Trained> {
     let all_users: Vec<u32> = (0..n_users as u32).collect();
     let all_items: Vec<u32> = (0..n_items as u32).collect();
     // Checks the sampler before anything trains; each epoch draws from its own below.
-    let mut negatives = Negatives::new(p, sampler, split, seed)?;
+    let catalog = Arc::new(Catalog::from_split(split));
+    let mut negatives = Negatives::with_catalog(p, sampler, &catalog, seed)?;
     let fast = step::host_ready(&user_tower, &item_tower);
 
     let mut early = match input.resume {
@@ -194,7 +196,7 @@ pub fn train(p: &TwoTowerParams, input: &TrainInput) -> Result<Trained> {
             let epoch_seed = derive_seed(seed, epoch as u64 + 1);
             let mut order: Vec<usize> = (0..split.train.len()).collect();
             order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(epoch_seed));
-            negatives = Negatives::new(p, sampler, split, derive_seed(epoch_seed, 0x9c))?;
+            negatives = Negatives::with_catalog(p, sampler, &catalog, derive_seed(epoch_seed, 0x9c))?;
             let (mut loss_sum, mut n_ex) = (0.0f64, 0usize);
             step_secs.clear();
             for (step, chunk) in order.chunks(bsz).enumerate() {

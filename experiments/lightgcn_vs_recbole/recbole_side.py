@@ -30,6 +30,29 @@ def write_atomic(split, folder, name):
             f.write("".join(f"{split.users[a]}\t{split.items[b]}\n" for a, b in zip(u.tolist(), i.tolist())))
 
 
+def side_args(epochs):
+    """The arguments every RecBole side here takes (this one, ../sasrec_vs_recbole's and
+    ../yardsticks'); a side adds its model's own."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=epochs)
+    ap.add_argument("--threads", type=int, default=2)
+    return ap
+
+
+def enter_work(a):
+    """Makes `a.work` and `a.data` absolute, works in `a.work` (RecBole writes its TensorBoard
+    logs into the working directory) and sets PyTorch's threads."""
+    a.work, a.data = os.path.abspath(a.work), os.path.abspath(a.data)
+    os.makedirs(a.work, exist_ok=True)
+    os.chdir(a.work)
+    import torch
+
+    torch.set_num_threads(a.threads)
+
+
 def base_config(work, seed, **extra):
     """RecBole settings every side here shares (this one, ../sasrec_vs_recbole's and
     ../yardsticks'): the split's atomic files in `work`, CPU, the seed, reproducible and
@@ -58,28 +81,19 @@ def prepare(model, name, cfg):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=2)
+    ap = side_args(epochs=100)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--reg", type=float, default=1e-4)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=2048)
     a = ap.parse_args()
-    # RecBole writes TensorBoard logs into the working directory: keep them in the work folder.
-    a.work, a.data = os.path.abspath(a.work), os.path.abspath(a.data)
-    os.makedirs(a.work, exist_ok=True)
-    os.chdir(a.work)
+    enter_work(a)
 
     import torch
     from recbole.model.general_recommender import LightGCN
     from recbole.trainer import Trainer
 
-    torch.set_num_threads(a.threads)
     split = load_ml100k(a.data)
     name = "ml100k_llo"
     write_atomic(split, a.work, name)

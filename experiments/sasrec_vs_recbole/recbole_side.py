@@ -10,7 +10,6 @@ usage: recbole_side.py --data u.data --work DIR --seed S --epochs E [--threads T
        [--dim 64 --blocks 2 --heads 1 --max-len 50 --dropout 0.2 --lr 1e-3 --batch 128 --loss BPR]
 """
 
-import argparse
 import importlib.util
 import json
 import os
@@ -60,12 +59,7 @@ def write_atomic(split, seqs, folder, name, max_len):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=2)
+    ap = recbole_shared.side_args(epochs=20)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--blocks", type=int, default=2)
     ap.add_argument("--heads", type=int, default=1)
@@ -75,16 +69,12 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--loss", default="BPR", choices=["BPR", "CE"])
     a = ap.parse_args()
-    # RecBole writes TensorBoard logs into the working directory: keep them in the work folder.
-    a.work, a.data = os.path.abspath(a.work), os.path.abspath(a.data)
-    os.makedirs(a.work, exist_ok=True)
-    os.chdir(a.work)
+    recbole_shared.enter_work(a)
 
     import torch
     from recbole.model.sequential_recommender import SASRec
     from recbole.trainer import Trainer
 
-    torch.set_num_threads(a.threads)
     split = load_ml100k(a.data)
     seqs = histories(split)
     name = f"ml100k_seq{a.max_len}"

@@ -80,6 +80,13 @@ def our_record(row, bench, label, threads, iters):
             "recall": row["metrics"]["Recall@10"], "ndcg": row["metrics"]["NDCG@10"]}
 
 
+def bpr_freq(epochs, threads):
+    """Our BPR as `implicit` trains it: 64 factors, lr 0.05, regularization 0.01, negatives in
+    proportion to popularity (the frequency sampler, alpha 1)."""
+    return (f'[[model]]\nname = "bpr_freq"\nkind = "bpr"\nfactors = 64\nlr = 0.05\nregularization = 0.01\nepochs = {epochs}\nthreads = {threads}\n'
+            f'[sampler]\nkind = "frequency"\nalpha = 1.0')
+
+
 ML = 'dataset_kind = "movielens"'
 
 
@@ -98,8 +105,7 @@ def ml100k(a):
             # BPR: implicit draws negatives in proportion to popularity (a random training pair's
             # item) and skips liked ones: ours with the frequency sampler (alpha 1) matches it;
             # ours with the default uniform sampler is the second row.
-            models = (f'[[model]]\nname = "bpr_freq"\nkind = "bpr"\nfactors = 64\nlr = 0.05\nregularization = 0.01\nepochs = {it_bpr}\nthreads = {t}\n'
-                      f'[sampler]\nkind = "frequency"\nalpha = 1.0')
+            models = bpr_freq(it_bpr, t)
             _, rows = ours(a, f"bprf_t{t}", ds, models, seed, f"bpr(freq) T={t}")
             emit(a, our_record(rows[0], "ml100k", "bpr_freq", t, it_bpr))
             rec = anchor(a, ["bpr", "--data", u_data, "--threads", str(t), "--seed", str(seed), "--lr", "0.05", "--iterations", str(it_bpr)], f"bpr T={t}")
@@ -115,8 +121,7 @@ def bpr_seeds(a):
     u_data = os.path.join(a.data_dir, "ml-100k", "u.data")
     it_bpr = 50
     for seed in range(a.first_seed, a.first_seed + a.rounds):
-        models = (f'[[model]]\nname = "bpr_freq"\nkind = "bpr"\nfactors = 64\nlr = 0.05\nregularization = 0.01\nepochs = {it_bpr}\nthreads = 1\n'
-                  f'[sampler]\nkind = "frequency"\nalpha = 1.0')
+        models = bpr_freq(it_bpr, 1)
         _, rows = ours(a, "bprf_seeds", ds, models, seed, "bpr(freq) T=1")
         emit(a, our_record(rows[0], "bpr_seeds", "bpr_freq", 1, it_bpr))
         rec = anchor(a, ["bpr", "--data", u_data, "--threads", "1", "--seed", str(seed), "--lr", "0.05", "--iterations", str(it_bpr)], "bpr T=1")
@@ -163,8 +168,7 @@ def synthetic(a):
             args = ["als", "--data", csv, "--threads", str(t), "--seed", str(seed), "--alpha", "2.0", "--iterations", str(it_als)]
             rec = anchor(a, args + ([] if evaluate else ["--no-eval"]), f"synthetic als T={t}")
             emit(a, {"bench": "synthetic", **rec})
-            models = (f'[[model]]\nname = "bpr_freq"\nkind = "bpr"\nfactors = 64\nlr = 0.05\nregularization = 0.01\nepochs = {it_bpr}\nthreads = {t}\n'
-                      f'[sampler]\nkind = "frequency"\nalpha = 1.0')
+            models = bpr_freq(it_bpr, t)
             _, rows = ours(a, f"syn_bpr_t{t}", ds, models, seed, f"synthetic bpr T={t}")
             emit(a, our_record(rows[0], "synthetic", "bpr_freq", t, it_bpr))
             args = ["bpr", "--data", csv, "--threads", str(t), "--seed", str(seed), "--lr", "0.05", "--iterations", str(it_bpr)]

@@ -10,7 +10,6 @@ usage: recbole_side.py --data u.data --work DIR --model ease|itemknn|bpr [--seed
        [--epochs 100] [--threads 2]
 """
 
-import argparse
 import json
 import os
 import sys
@@ -22,28 +21,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lightgcn_vs_recbole"))
 from common import load_ml100k, rank_metrics  # noqa: E402
-from recbole_side import base_config, prepare, write_atomic  # noqa: E402  (lightgcn_vs_recbole's)
+from recbole_side import base_config, enter_work, prepare, side_args, write_atomic  # noqa: E402  (lightgcn_vs_recbole's)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--work", required=True)
+    ap = side_args(epochs=100)
     ap.add_argument("--model", required=True, choices=["ease", "itemknn", "bpr"])
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    a.work, a.data = os.path.abspath(a.work), os.path.abspath(a.data)
-    os.makedirs(a.work, exist_ok=True)
-    os.chdir(a.work)
+    enter_work(a)
 
     import torch
     from recbole.data.interaction import Interaction
     from recbole.model.general_recommender import BPR, EASE, ItemKNN
     from recbole.trainer import Trainer
 
-    torch.set_num_threads(a.threads)
     split = load_ml100k(a.data)
     name = "ml100k_llo"
     write_atomic(split, a.work, name)

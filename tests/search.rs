@@ -524,3 +524,46 @@ fn asha_prunes_two_tower_trials() {
         "lr = { log_uniform = [0.001, 0.05] }, temperature = { uniform = [0.05, 0.5] }",
     );
 }
+
+/// `enqueue`: trial 0 is the given point, keys left out take the model's value as written, and
+/// the trials after it are the ones a search without it runs; errors name the `enqueue` line.
+#[test]
+fn enqueued_points_run_first_and_bad_ones_name_their_line() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let cfg = config(d.path(), &data, "random", "[1]");
+    let base = std::fs::read_to_string(&cfg).unwrap();
+    let (plain, _, _) = tune_and_run(&cfg, &d.path().join("a"));
+    let with = write_config(d.path(), "enqueued.toml", &base.replace("trials = 6", "trials = 6\nenqueue = [{ window = 2 }]"));
+    let (trials, _, _) = tune_and_run(&with, &d.path().join("a"));
+    let header = &trials[0];
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    // item2vec's lr as written is its default, 0.025.
+    assert_eq!((trials[1][col("window")].as_str(), trials[1][col("lr")].as_str()), ("2", "0.025"));
+    let status = col("status");
+    let strip = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
+        rows.iter().map(|r| r.iter().enumerate().filter(|(i, _)| *i != status).map(|(_, c)| c.clone()).collect()).collect()
+    };
+    assert_eq!(strip(&trials[2..]), strip(&plain[2..]), "the trials after the enqueued one are the plain search's");
+    assert_ne!(trials[1], plain[1]);
+
+    let err = |from: &str, to: &str| {
+        let cfg = write_config(d.path(), "bad.toml", &base.replace(from, to));
+        runner::config::load(&cfg, &[]).err().map(|e| format!("{e}")).unwrap_or_default()
+    };
+    let line = base.lines().position(|l| l.starts_with("trials = 6")).unwrap() + 2;
+    let e = err("trials = 6", "trials = 6\nenqueue = [{ windw = 2 }]");
+    assert!(e.contains(&format!(":{line}")) && e.contains("search.enqueue") && e.contains("did you mean `window`"), "{e}");
+    // The model's window as written (item2vec's default 5) is outside int [1, 4].
+    let e = err("trials = 6", "trials = 6\nenqueue = [{}]");
+    assert!(e.contains("window = 5 (the model's value as written) lies outside"), "{e}");
+    let e = err("trials = 6", "trials = 6\nenqueue = [{ window = 1 }, { window = 2, lr = 0.5 }]");
+    assert!(e.contains("lr = 0.5 lies outside") && e.contains("enqueued point 1"), "{e}");
+    let grid = base
+        .replace("window = { int = [1, 4] }, lr = { log_uniform = [0.002, 0.2] }", "window = { choice = [1, 2] }, lr = { choice = [0.01, 0.1] }")
+        .replace("kind = \"random\"", "kind = \"grid\"\ntrials = 4\nenqueue = [{ window = 1 }]")
+        .replace("trials = 6\n", "");
+    let cfg = write_config(d.path(), "grid.toml", &grid);
+    let e = format!("{}", runner::config::load(&cfg, &[]).err().unwrap());
+    assert!(e.contains("tries every point"), "{e}");
+}

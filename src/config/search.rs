@@ -68,6 +68,9 @@ pub struct SearchSpec {
     pub space: Vec<(String, Dist)>,
     /// Stops weak trials early; `None` trains every trial to the end.
     pub pruner: Option<PrunerSpec>,
+    /// `enqueue`: the first trials' points, every space key set (keys a table leaves out take
+    /// the model's value as written), each value inside its distribution.
+    pub enqueued: Vec<BTreeMap<String, Value>>,
 }
 
 /// `pruner = { kind = "asha", min_epochs, eta }`: asynchronous successive halving over the
@@ -177,6 +180,7 @@ struct Raw {
     batch: Option<usize>,
     space: Option<Map<String, Value>>,
     pruner: Option<Value>,
+    enqueue: Option<Vec<Map<String, Value>>>,
 }
 
 impl Validate for Raw {}
@@ -298,6 +302,7 @@ pub(super) fn parse_model(
             batch,
             space: dists,
             pruner: None,
+            enqueued: Vec::new(),
         };
         let name = tree["model"][mi].get("name").or_else(|| tree["model"][mi].get("kind")).and_then(Value::as_str).unwrap_or("").to_string();
         let label = if base.is_empty() { name.clone() } else { format!("{name}-{}", sweep::point_id(base)) };
@@ -315,7 +320,74 @@ pub(super) fn parse_model(
             search.spec.pruner = Some(p);
         }
         check_search(&search, &space, &at, &key_of(&own_raw, |r| r.objective.is_some(), &at_model, "objective"), section, sm)?;
+        if let Some(tables) = own_raw.enqueue.as_ref().or(top_raw.enqueue.as_ref()) {
+            let key = key_of(&own_raw, |r| r.enqueue.is_some(), &at_model, "enqueue");
+            search.spec.enqueued = parse_enqueue(tables, &search, &key, section, sm)?;
+        }
         Ok(Some(search))
+    }
+}
+
+/// `enqueue = [{ key = value, ... }, ...]`: points tried first, in order (Optuna's
+/// `enqueue_trial`). A key a table leaves out takes the model's value as written, so
+/// `enqueue = [{}]` tries the model's own configuration first; every value must lie inside its
+/// key's distribution (a listed choice, the range) so that the samplers can reason about it.
+fn parse_enqueue(
+    tables: &[Map<String, Value>],
+    s: &ModelSearch,
+    key: &str,
+    section: &ExperimentSection,
+    sm: &SourceMap,
+) -> Result<Vec<BTreeMap<String, Value>>, ConfigError> {
+    if s.spec.kind == SearchKind::Grid {
+        return Err(sm.error(key, "a grid search tries every point of its lists already", Some("drop `enqueue`, or use kind = \"random\" or \"tpe\"".into())));
+    }
+    let base = s.run_at(&BTreeMap::new(), section.seeds[0])?;
+    let mut out = Vec::new();
+    for (n, table) in tables.iter().enumerate() {
+        // Errors name the `enqueue` line; with several points, also which one.
+        let (at, which) = (key, if tables.len() > 1 { format!(" (enqueued point {n})") } else { String::new() });
+        if let Some(k) = table.keys().find(|k| !s.spec.space.iter().any(|(sk, _)| sk == *k)) {
+            let hint = nearest(k, s.spec.space.iter().map(|(sk, _)| sk.as_str())).map_or("an enqueued point sets keys of the space only".to_string(), |n| {
+                format!("did you mean `{n}`? (an enqueued point sets keys of the space only)")
+            });
+            return Err(sm.error(at, format!("`{k}` is not a key of the search space{which}"), Some(hint)));
+        }
+        let mut point = BTreeMap::new();
+        for (k, d) in &s.spec.space {
+            let value = match table.get(k) {
+                Some(v) => v.clone(),
+                None => match k.split('.').try_fold(&base.model.params, |v, seg| v.get(seg)) {
+                    Some(v) if !v.is_null() => v.clone(),
+                    _ => return Err(sm.error(at, format!("`{k}` has no value in model `{}` as written{which}", s.name), Some(format!("give it: {k} = ...")))),
+                },
+            };
+            if !inside(d, &value) {
+                let whose = if table.contains_key(k) { "" } else { " (the model's value as written)" };
+                return Err(sm.error(
+                    at,
+                    format!("{k} = {value}{whose} lies outside its search distribution{which}"),
+                    Some("widen the space, or enqueue a value inside it".into()),
+                ));
+            }
+            point.insert(k.clone(), value);
+        }
+        out.push(point);
+    }
+    Ok(out)
+}
+
+/// Where `v` sits in a `choice` list: the same value, numbers compared as numbers (32 = 32.0).
+pub fn choice_index(choices: &[Value], v: &Value) -> Option<usize> {
+    choices.iter().position(|c| c == v || matches!((c.as_f64(), v.as_f64()), (Some(a), Some(b)) if a == b))
+}
+
+/// Whether `v` is a value distribution `d` can propose.
+fn inside(d: &Dist, v: &Value) -> bool {
+    match *d {
+        Dist::Choice(ref c) => choice_index(c, v).is_some(),
+        Dist::Uniform(a, b) | Dist::LogUniform(a, b) => v.as_f64().is_some_and(|x| (a..=b).contains(&x)),
+        Dist::Int { low, high, .. } => v.as_i64().is_some_and(|x| (low..=high).contains(&x)),
     }
 }
 

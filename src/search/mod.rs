@@ -55,8 +55,32 @@ pub trait Sampler {
     fn propose(&self, number: usize, done: &[Trial]) -> Point;
 }
 
-/// The sampler of a search.
+/// The sampler of a search: its kind's, after the `enqueue`d points.
 pub fn sampler(spec: &SearchSpec) -> Box<dyn Sampler> {
+    let inner = kind_sampler(spec);
+    if spec.enqueued.is_empty() {
+        return inner;
+    }
+    let points = spec.enqueued.iter().map(|v| from_values(&spec.space, v)).collect();
+    Box::new(Enqueued { points, inner })
+}
+
+/// `enqueue`: trial `n` is the `n`th given point while there is one, then the sampler's
+/// proposal (Optuna's `enqueue_trial`). Trial numbers are not shifted, so the random trials
+/// after them are the ones a search without `enqueue` draws at those numbers, and TPE counts
+/// the enqueued trials among its start-up trials, as Optuna does.
+struct Enqueued {
+    points: Vec<Point>,
+    inner: Box<dyn Sampler>,
+}
+
+impl Sampler for Enqueued {
+    fn propose(&self, number: usize, done: &[Trial]) -> Point {
+        self.points.get(number).cloned().unwrap_or_else(|| self.inner.propose(number, done))
+    }
+}
+
+fn kind_sampler(spec: &SearchSpec) -> Box<dyn Sampler> {
     match spec.kind {
         SearchKind::Random => Box::new(random::RandomSampler { space: spec.space.clone(), seed: spec.seed }),
         SearchKind::Grid => Box::new(grid::GridSampler::new(&spec.space, spec.seed)),
@@ -90,6 +114,24 @@ pub fn to_values(space: &[(String, Dist)], point: &Point) -> BTreeMap<String, Va
             _ => continue,
         };
         out.insert(k.clone(), v);
+    }
+    out
+}
+
+/// The point of config values `values` (the inverse of [`to_values`]); keys or values outside
+/// the space are left out (the config refused them already).
+pub fn from_values(space: &[(String, Dist)], values: &BTreeMap<String, Value>) -> Point {
+    let mut out = Point::new();
+    for (k, d) in space {
+        let Some(v) = values.get(k) else { continue };
+        let p = match d {
+            Dist::Choice(c) => crate::config::search::choice_index(c, v).map(Param::Choice),
+            Dist::Uniform(..) | Dist::LogUniform(..) => v.as_f64().map(Param::Float),
+            Dist::Int { .. } => v.as_i64().map(Param::Int),
+        };
+        if let Some(p) = p {
+            out.insert(k.clone(), p);
+        }
     }
     out
 }
@@ -169,4 +211,43 @@ pub fn tune(exps: Vec<crate::config::Experiment>, opts: &study::Options) -> (Vec
         out.push(study::with_runs(&exp, runs));
     }
     (out, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The enqueued points come first, unchanged; the trials after them are the ones the
+    /// sampler proposes at those numbers without `enqueue`.
+    #[test]
+    fn enqueued_points_are_the_first_trials() {
+        let space = vec![
+            ("dim".to_string(), Dist::Choice(vec![16.into(), 32.into()])),
+            ("lr".to_string(), Dist::LogUniform(1e-3, 0.1)),
+            ("window".to_string(), Dist::Int { low: 1, high: 9, log: false }),
+        ];
+        let mut spec = SearchSpec {
+            kind: SearchKind::Random,
+            trials: 4,
+            objective: "NDCG@10".into(),
+            direction: Direction::Maximize,
+            seed: 5,
+            n_startup_trials: 10,
+            n_ei_candidates: 24,
+            batch: 1,
+            space: space.clone(),
+            pruner: None,
+            enqueued: Vec::new(),
+        };
+        let plain: Vec<Point> = (0..4).map(|n| sampler(&spec).propose(n, &[])).collect();
+        let given = BTreeMap::from([("dim".to_string(), Value::from(32.0)), ("lr".to_string(), Value::from(0.01)), ("window".to_string(), Value::from(3))]);
+        spec.enqueued = vec![given.clone()];
+        let s = sampler(&spec);
+        let first = s.propose(0, &[]);
+        assert_eq!(first, Point::from([("dim".into(), Param::Choice(1)), ("lr".into(), Param::Float(0.01)), ("window".into(), Param::Int(3))]));
+        // 32.0 is the choice 32: the values come back as the list writes them.
+        assert_eq!(to_values(&space, &first)["dim"], Value::from(32));
+        assert_ne!(first, plain[0]);
+        assert_eq!((1..4).map(|n| s.propose(n, &[])).collect::<Vec<_>>(), plain[1..]);
+    }
 }

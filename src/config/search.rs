@@ -60,6 +60,8 @@ pub struct SearchSpec {
     pub n_startup_trials: usize,
     /// TPE: candidates drawn from the good trials' density per proposal.
     pub n_ei_candidates: usize,
+    /// TPE: one joint density over the keys (Optuna 5's default), else one per key.
+    pub multivariate: bool,
     /// Trials proposed together (planned and run as one batch, so `--jobs` runs them side by
     /// side); a proposal sees only the results of earlier batches, so it never depends on
     /// `--jobs` or on which trial of a batch finished first.
@@ -177,6 +179,7 @@ struct Raw {
     seed: Option<u64>,
     n_startup_trials: Option<usize>,
     n_ei_candidates: Option<usize>,
+    multivariate: Option<bool>,
     batch: Option<usize>,
     space: Option<Map<String, Value>>,
     pruner: Option<Value>,
@@ -299,6 +302,7 @@ pub(super) fn parse_model(
             seed: own_raw.seed.or(top_raw.seed).unwrap_or(42),
             n_startup_trials: num(|r| r.n_startup_trials).unwrap_or(10),
             n_ei_candidates,
+            multivariate: own_raw.multivariate.or(top_raw.multivariate).unwrap_or(true),
             batch,
             space: dists,
             pruner: None,

@@ -90,6 +90,7 @@ fn kind_sampler(spec: &SearchSpec) -> Box<dyn Sampler> {
             direction: spec.direction,
             n_startup_trials: spec.n_startup_trials,
             n_ei_candidates: spec.n_ei_candidates,
+            multivariate: spec.multivariate,
         }),
     }
 }
@@ -234,6 +235,7 @@ mod tests {
             seed: 5,
             n_startup_trials: 10,
             n_ei_candidates: 24,
+            multivariate: true,
             batch: 1,
             space: space.clone(),
             pruner: None,

@@ -107,10 +107,15 @@ impl Numeric {
         }
     }
 
-    /// A draw: a kernel by weight, then its truncated Gaussian (by inverting its CDF); with
-    /// a step, rounded to the grid.
+    /// A draw: a kernel by weight, then its truncated Gaussian ([`Self::sample_kernel`]).
     pub fn sample(&self, rng: &mut impl Rng) -> f64 {
         let k = pick(&self.weights, rng);
+        self.sample_kernel(k, rng)
+    }
+
+    /// A draw from kernel `k`'s truncated Gaussian (by inverting its CDF); with a step,
+    /// rounded to the grid. The multivariate TPE picks one kernel for every key.
+    pub fn sample_kernel(&self, k: usize, rng: &mut impl Rng) -> f64 {
         let (a, b) = self.support();
         let (mu, sigma) = (self.mus[k], self.sigmas[k]);
         let (pa, pb) = (phi((a - mu) / sigma), phi((b - mu) / sigma));
@@ -125,54 +130,65 @@ impl Numeric {
 
     /// Log density (log probability of the value's bin, with a step) of the mixture at `x`.
     pub fn log_pdf(&self, x: f64) -> f64 {
-        let (a, b) = self.support();
-        let terms: Vec<f64> = (0..self.mus.len())
-            .map(|k| {
-                let (mu, sigma) = (self.mus[k], self.sigmas[k]);
-                let z = phi((b - mu) / sigma) - phi((a - mu) / sigma);
-                let p = match self.step {
-                    Some(s) => {
-                        let (l, r) = self.bin(x, s);
-                        ((phi((r - mu) / sigma) - phi((l - mu) / sigma)) / z).max(1e-300).ln()
-                    }
-                    None => -0.5 * ((x - mu) / sigma).powi(2) - (sigma * (2.0 * std::f64::consts::PI).sqrt()).ln() - z.max(1e-300).ln(),
-                };
-                self.weights[k].ln() + p
-            })
-            .collect();
+        let terms: Vec<f64> = (0..self.mus.len()).map(|k| self.weights[k].ln() + self.log_kernel(k, x)).collect();
         log_sum_exp(&terms)
+    }
+
+    /// Log density (bin probability, with a step) of kernel `k` alone at `x`, unweighted.
+    pub fn log_kernel(&self, k: usize, x: f64) -> f64 {
+        let (a, b) = self.support();
+        let (mu, sigma) = (self.mus[k], self.sigmas[k]);
+        let z = phi((b - mu) / sigma) - phi((a - mu) / sigma);
+        match self.step {
+            Some(s) => {
+                let (l, r) = self.bin(x, s);
+                ((phi((r - mu) / sigma) - phi((l - mu) / sigma)) / z).max(1e-300).ln()
+            }
+            None => -0.5 * ((x - mu) / sigma).powi(2) - (sigma * (2.0 * std::f64::consts::PI).sqrt()).ln() - z.max(1e-300).ln(),
+        }
     }
 }
 
 /// A categorical estimator: each observation a kernel that puts its weight on the observed
-/// choice plus `1 / kernels` smoothing on every choice, the prior kernel only the smoothing;
-/// kept as the mixture's probability of each choice.
+/// choice plus `1 / kernels` smoothing on every choice, the prior kernel only the smoothing.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Categorical {
+    /// Each kernel's probability of each choice (the prior's last).
+    pub rows: Vec<Vec<f64>>,
+    /// The kernels' weights, normalised (as [`Numeric`]'s for the same observations).
+    pub weights: Vec<f64>,
+    /// The mixture's probability of each choice.
     pub probs: Vec<f64>,
 }
 
 impl Categorical {
     pub fn new(obs: &[usize], n_choices: usize) -> Self {
         if obs.is_empty() {
-            return Categorical { probs: vec![1.0 / n_choices as f64; n_choices] };
+            let uniform = vec![1.0 / n_choices as f64; n_choices];
+            return Categorical { rows: vec![uniform.clone()], weights: vec![1.0], probs: uniform };
         }
         let kernels = obs.len() + 1;
         let mut weights = default_weights(obs.len());
         weights.push(1.0);
         let total: f64 = weights.iter().sum();
+        weights.iter_mut().for_each(|w| *w /= total);
+        let rows: Vec<Vec<f64>> = (0..kernels)
+            .map(|k| {
+                let mut row = vec![1.0 / kernels as f64; n_choices];
+                if let Some(&o) = obs.get(k) {
+                    row[o] += 1.0;
+                }
+                let sum: f64 = row.iter().sum();
+                row.iter().map(|r| r / sum).collect()
+            })
+            .collect();
         let mut probs = vec![0.0; n_choices];
-        for (k, w) in weights.iter().enumerate() {
-            let mut row = vec![1.0 / kernels as f64; n_choices];
-            if let Some(&o) = obs.get(k) {
-                row[o] += 1.0;
-            }
-            let sum: f64 = row.iter().sum();
-            for (p, r) in probs.iter_mut().zip(&row) {
-                *p += w / total * r / sum;
+        for (w, row) in weights.iter().zip(&rows) {
+            for (p, r) in probs.iter_mut().zip(row) {
+                *p += w * r;
             }
         }
-        Categorical { probs }
+        Categorical { rows, weights, probs }
     }
 
     pub fn sample(&self, rng: &mut impl Rng) -> usize {
@@ -182,10 +198,20 @@ impl Categorical {
     pub fn log_pdf(&self, i: usize) -> f64 {
         self.probs[i].ln()
     }
+
+    /// A draw from kernel `k` alone.
+    pub fn sample_kernel(&self, k: usize, rng: &mut impl Rng) -> usize {
+        pick(&self.rows[k], rng)
+    }
+
+    /// Kernel `k`'s log probability of choice `i`, unweighted.
+    pub fn log_kernel(&self, k: usize, i: usize) -> f64 {
+        self.rows[k][i].ln()
+    }
 }
 
 /// An index drawn with probability proportional to `weights`.
-fn pick(weights: &[f64], rng: &mut impl Rng) -> usize {
+pub fn pick(weights: &[f64], rng: &mut impl Rng) -> usize {
     let total: f64 = weights.iter().sum();
     let mut u = rng.gen::<f64>() * total;
     for (i, w) in weights.iter().enumerate() {
@@ -206,7 +232,7 @@ fn phi_inv(p: f64) -> f64 {
     std::f64::consts::SQRT_2 * erf_inv(2.0 * p - 1.0)
 }
 
-fn log_sum_exp(xs: &[f64]) -> f64 {
+pub fn log_sum_exp(xs: &[f64]) -> f64 {
     let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !m.is_finite() {
         return m;

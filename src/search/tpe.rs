@@ -1,12 +1,14 @@
 //! `kind = "tpe"`: the Tree-structured Parzen Estimator (Bergstra et al. 2011) with Optuna's
-//! defaults, each key independently (Optuna's `multivariate = False`).
+//! defaults: by default one joint density over every key (Optuna 5's `multivariate`, its
+//! default for one objective; Falkner et al. 2018), or each key independently
+//! (`multivariate = false`, Optuna's default before version 5).
 //!
 //! Until `n_startup_trials` trials have an objective, proposals are random. Then the finished
-//! trials are split into the best `gamma(n) = min(ceil(0.1 n), 25)` ("good") and the rest;
-//! per key a Parzen estimator of each group ([`super::parzen`]) gives `l(x)` and `g(x)`, and of
+//! trials are split into the best `gamma(n) = min(ceil(0.1 n), 25)` ("good") and the rest; a
+//! Parzen estimator of each group ([`super::parzen`]) gives `l(x)` and `g(x)`, and of
 //! `n_ei_candidates` draws from `l` the one with the largest `l(x) / g(x)` is proposed.
 
-use super::parzen::{Categorical, Numeric};
+use super::parzen::{log_sum_exp, pick, Categorical, Numeric};
 use super::random::draw;
 use super::{trial_rng, Param, Point, Sampler, Trial};
 use crate::config::search::{Direction, Dist};
@@ -18,6 +20,8 @@ pub struct TpeSampler {
     pub direction: Direction,
     pub n_startup_trials: usize,
     pub n_ei_candidates: usize,
+    /// One joint density over every key (Optuna 5's default), or one per key.
+    pub multivariate: bool,
 }
 
 /// Optuna's default `gamma`: how many finished trials count as good.
@@ -59,7 +63,13 @@ impl Sampler for TpeSampler {
             // The estimators weigh observations oldest first.
             good.sort_by_key(|t| t.number);
             bad.sort_by_key(|t| t.number);
-            let model = |rng: &mut _, cands: usize| -> Point { self.space.iter().map(|(k, d)| (k.clone(), self.one(k, d, &good, &bad, cands, rng))).collect() };
+            let model = |rng: &mut _, cands: usize| -> Point {
+                if self.multivariate {
+                    self.joint(&good, &bad, cands, rng)
+                } else {
+                    self.space.iter().map(|(k, d)| (k.clone(), self.one(k, d, &good, &bad, cands, rng))).collect()
+                }
+            };
             let mut point = model(&mut rng, self.n_ei_candidates);
             for _ in 0..REDRAWS {
                 if !seen(&point) {
@@ -83,18 +93,57 @@ impl Sampler for TpeSampler {
 /// earlier trial.
 const REDRAWS: usize = 16;
 
+/// A key's two estimators: of the good trials (`l`) and of the others (`g`).
+enum Pair {
+    Choice(Categorical, Categorical),
+    /// In the kernels' space (logarithms for log keys).
+    Numeric(Numeric, Numeric),
+}
+
+impl Pair {
+    fn l_weights(&self) -> &[f64] {
+        match self {
+            Pair::Choice(l, _) => &l.weights,
+            Pair::Numeric(l, _) => &l.weights,
+        }
+    }
+
+    fn sample_kernel(&self, k: usize, rng: &mut impl Rng) -> f64 {
+        match self {
+            Pair::Choice(l, _) => l.sample_kernel(k, rng) as f64,
+            Pair::Numeric(l, _) => l.sample_kernel(k, rng),
+        }
+    }
+
+    /// Kernel `k` of `l` (`good`) or `g` at `x`.
+    fn log_kernel(&self, good: bool, k: usize, x: f64) -> f64 {
+        match (self, good) {
+            (Pair::Choice(l, _), true) => l.log_kernel(k, x as usize),
+            (Pair::Choice(_, g), false) => g.log_kernel(k, x as usize),
+            (Pair::Numeric(l, _), true) => l.log_kernel(k, x),
+            (Pair::Numeric(_, g), false) => g.log_kernel(k, x),
+        }
+    }
+
+    fn weights(&self, good: bool) -> &[f64] {
+        match (self, good) {
+            (Pair::Choice(l, _), true) => &l.weights,
+            (Pair::Choice(_, g), false) => &g.weights,
+            (Pair::Numeric(l, _), true) => &l.weights,
+            (Pair::Numeric(_, g), false) => &g.weights,
+        }
+    }
+}
+
 impl TpeSampler {
-    /// The proposal for key `k`: of `cands` draws from `l`, the one with the largest
-    /// `log l - log g`.
-    fn one(&self, k: &str, d: &Dist, good: &[&Trial], bad: &[&Trial], cands: usize, rng: &mut impl Rng) -> Param {
+    /// Key `k`'s estimators of the good and the other trials.
+    fn pair(&self, k: &str, d: &Dist, good: &[&Trial], bad: &[&Trial]) -> Pair {
         match d {
             Dist::Choice(c) => {
                 let obs = |ts: &[&Trial]| -> Vec<usize> {
                     ts.iter().filter_map(|t| if let Some(Param::Choice(i)) = t.point.get(k) { Some(*i) } else { None }).collect()
                 };
-                let (l, g) = (Categorical::new(&obs(good), c.len()), Categorical::new(&obs(bad), c.len()));
-                let cands: Vec<usize> = (0..cands).map(|_| l.sample(rng)).collect();
-                Param::Choice(argmax(&cands, |&i| l.log_pdf(i) - g.log_pdf(i)))
+                Pair::Choice(Categorical::new(&obs(good), c.len()), Categorical::new(&obs(bad), c.len()))
             }
             _ => {
                 let (low, high, step, log) = match *d {
@@ -116,17 +165,63 @@ impl TpeSampler {
                     Dist::Int { low, high, log: true } => Numeric::log_int(o, low as f64, high as f64),
                     _ => Numeric::new(o, low, high, step),
                 };
-                let (l, g) = (estimator(&obs(good)), estimator(&obs(bad)));
-                let cands: Vec<f64> = (0..cands).map(|_| l.sample(rng)).collect();
-                let x = argmax(&cands, |&x| l.log_pdf(x) - g.log_pdf(x));
-                match *d {
-                    Dist::Uniform(a, b) => Param::Float(x.clamp(a, b)),
-                    Dist::LogUniform(a, b) => Param::Float(x.exp().clamp(a, b)),
-                    Dist::Int { low, high, log } => Param::Int((if log { x.exp() } else { x }).round().clamp(low as f64, high as f64) as i64),
-                    Dist::Choice(_) => unreachable!("handled above"),
-                }
+                Pair::Numeric(estimator(&obs(good)), estimator(&obs(bad)))
             }
         }
+    }
+
+    /// The proposal for key `k` alone (`multivariate = false`): of `cands` draws from `l`, the
+    /// one with the largest `log l - log g`.
+    fn one(&self, k: &str, d: &Dist, good: &[&Trial], bad: &[&Trial], cands: usize, rng: &mut impl Rng) -> Param {
+        match self.pair(k, d, good, bad) {
+            Pair::Choice(l, g) => {
+                let cands: Vec<usize> = (0..cands).map(|_| l.sample(rng)).collect();
+                Param::Choice(argmax(&cands, |&i| l.log_pdf(i) - g.log_pdf(i)))
+            }
+            Pair::Numeric(l, g) => {
+                let cands: Vec<f64> = (0..cands).map(|_| l.sample(rng)).collect();
+                to_param(d, argmax(&cands, |&x| l.log_pdf(x) - g.log_pdf(x)))
+            }
+        }
+    }
+
+    /// The proposal for every key at once (`multivariate = true`, Optuna 5's default for one
+    /// objective): each estimator is a mixture over the same kernels, one per observed trial
+    /// (and the prior), whose components are products over the keys; a candidate takes all
+    /// its values from one kernel of `l`, and the one with the largest joint
+    /// `log l(x) - log g(x)` of `cands` wins. Keys that work together (a learning rate and the
+    /// epochs it suits) are thus proposed together, as they were observed. Bandwidths are the
+    /// univariate ones, as in Optuna 5.
+    fn joint(&self, good: &[&Trial], bad: &[&Trial], cands: usize, rng: &mut impl Rng) -> Point {
+        let pairs: Vec<Pair> = self.space.iter().map(|(k, d)| self.pair(k, d, good, bad)).collect();
+        let weights = pairs[0].l_weights().to_vec();
+        let draws: Vec<Vec<f64>> = (0..cands)
+            .map(|_| {
+                let k = pick(&weights, rng);
+                pairs.iter().map(|p| p.sample_kernel(k, rng)).collect()
+            })
+            .collect();
+        let indices: Vec<usize> = (0..draws.len()).collect();
+        let best = argmax(&indices, |&i| log_joint(&pairs, true, &draws[i]) - log_joint(&pairs, false, &draws[i]));
+        self.space.iter().zip(&draws[best]).map(|((k, d), &x)| (k.clone(), to_param(d, x))).collect()
+    }
+}
+
+/// The joint log density of `l` (`good`) or `g` at `x` (one value per key, in the kernels'
+/// space): a mixture over the kernels of products over the keys.
+fn log_joint(pairs: &[Pair], good: bool, x: &[f64]) -> f64 {
+    let w = pairs[0].weights(good);
+    let terms: Vec<f64> = (0..w.len()).map(|k| w[k].ln() + pairs.iter().zip(x).map(|(p, &v)| p.log_kernel(good, k, v)).sum::<f64>()).collect();
+    log_sum_exp(&terms)
+}
+
+/// A value in the kernels' space as the key's parameter (a choice's index as a number).
+fn to_param(d: &Dist, x: f64) -> Param {
+    match *d {
+        Dist::Choice(_) => Param::Choice(x as usize),
+        Dist::Uniform(a, b) => Param::Float(x.clamp(a, b)),
+        Dist::LogUniform(a, b) => Param::Float(x.exp().clamp(a, b)),
+        Dist::Int { low, high, log } => Param::Int((if log { x.exp() } else { x }).round().clamp(low as f64, high as f64) as i64),
     }
 }
 
@@ -183,7 +278,7 @@ mod tests {
         let (mut tpe_wins, mut tpe_sum, mut rnd_sum, mut near_total) = (0, 0.0, 0.0, 0);
         let seeds = 8;
         for seed in 0..seeds {
-            let tpe = TpeSampler { space: space.clone(), seed, direction: Direction::Maximize, n_startup_trials: 10, n_ei_candidates: 24 };
+            let tpe = TpeSampler { space: space.clone(), seed, direction: Direction::Maximize, n_startup_trials: 10, n_ei_candidates: 24, multivariate: false };
             let rnd = RandomSampler { space: space.clone(), seed };
             let (bt, br) = (run(&tpe, f, 40), run(&rnd, f, 40));
             // Near the peak: how many of the last 20 proposals are within 0.5 of it.
@@ -221,7 +316,7 @@ mod tests {
             (a * 3 + b) as f64
         };
         for seed in 0..5 {
-            let tpe = TpeSampler { space: space.clone(), seed, direction: Direction::Maximize, n_startup_trials: 3, n_ei_candidates: 24 };
+            let tpe = TpeSampler { space: space.clone(), seed, direction: Direction::Maximize, n_startup_trials: 3, n_ei_candidates: 24, multivariate: false };
             let mut done: Vec<Trial> = Vec::new();
             for n in 0..13 {
                 let p = tpe.propose(n, &done);
@@ -242,7 +337,13 @@ mod tests {
             ("c".to_string(), Dist::Int { low: 2, high: 6, log: false }),
             ("d".to_string(), Dist::Choice(vec!["x".into(), "y".into(), "z".into()])),
         ];
-        let tpe = TpeSampler { space, seed: 3, direction: Direction::Minimize, n_startup_trials: 4, n_ei_candidates: 24 };
+        for multivariate in [false, true] {
+            let tpe = TpeSampler { space: space.clone(), seed: 3, direction: Direction::Minimize, n_startup_trials: 4, n_ei_candidates: 24, multivariate };
+            deterministic_and_in_range(&tpe);
+        }
+    }
+
+    fn deterministic_and_in_range(tpe: &TpeSampler) {
         let f = |p: &Point| {
             let (Param::Float(a), Param::Int(b), Param::Int(c), Param::Choice(d)) = (p["a"], p["b"], p["c"], p["d"]) else { panic!() };
             (a.log10() + 2.0).powi(2) + ((b as f64).log2() - 3.0).powi(2) + (c as f64 - 4.0).powi(2) + d as f64
@@ -256,7 +357,7 @@ mod tests {
             }
             done
         };
-        let (first, second) = (once(&tpe), once(&tpe));
+        let (first, second) = (once(tpe), once(tpe));
         assert_eq!(first, second);
         for t in &first {
             let (Param::Float(a), Param::Int(b), Param::Int(c)) = (t.point["a"], t.point["b"], t.point["c"]) else { panic!() };
@@ -264,5 +365,103 @@ mod tests {
         }
         let best = super::super::best(Direction::Minimize, &first).unwrap().objective.unwrap();
         assert!(best < 1.5, "best {best}");
+    }
+
+    /// Good trials sit near (0.1, 0.1) and (0.9, 0.9): the joint density proposes both keys
+    /// near the same corner, as observed; one density per key pairs the corners at random.
+    #[test]
+    fn multivariate_proposals_keep_the_keys_together() {
+        let space = vec![("x".to_string(), Dist::Uniform(0.0, 1.0)), ("y".to_string(), Dist::Uniform(0.0, 1.0))];
+        let mut done = Vec::new();
+        let mut push = |x: f64, y: f64, objective: f64| {
+            let number = done.len();
+            done.push(Trial {
+                number,
+                point: Point::from([("x".into(), Param::Float(x)), ("y".into(), Param::Float(y))]),
+                objective: Some(objective),
+                pruned_at: None,
+            });
+        };
+        // 10 good trials (gamma(100) = 10), 5 per corner; 90 others on a 10 x 9 lattice.
+        for i in 0..5 {
+            let d = 0.01 * (i as f64 - 2.0);
+            push(0.1 + d, 0.1 - d, 1.0);
+            push(0.9 + d, 0.9 - d, 1.0);
+        }
+        for i in 0..10 {
+            for j in 0..9 {
+                push(0.05 + 0.1 * i as f64, 0.06 + 0.11 * j as f64, 0.0);
+            }
+        }
+        let same_corner = |multivariate: bool| -> usize {
+            (0..60)
+                .filter(|&seed| {
+                    let tpe =
+                        TpeSampler { space: space.clone(), seed, direction: Direction::Maximize, n_startup_trials: 10, n_ei_candidates: 24, multivariate };
+                    let p = tpe.propose(done.len(), &done);
+                    let (Param::Float(x), Param::Float(y)) = (p["x"], p["y"]) else { panic!() };
+                    (x < 0.5) == (y < 0.5)
+                })
+                .count()
+        };
+        let (joint, apart) = (same_corner(true), same_corner(false));
+        assert!(joint >= 54, "joint: {joint} of 60 proposals had both keys at one corner");
+        assert!(apart <= 45, "independent: {apart} of 60 (about half expected)");
+    }
+
+    /// Optuna 5.1's own `_ParzenEstimator` on 30 observations of one key of each kind
+    /// (`experiments/search/optuna_parzen.py` prints these numbers): the joint density and
+    /// each key's own match it to 1e-9, the bandwidths, prior, magic clip, weight ramp and
+    /// integer bins included.
+    #[test]
+    fn the_densities_are_optunas() {
+        let space = vec![
+            ("a".to_string(), Dist::Uniform(-5.0, 5.0)),
+            ("b".to_string(), Dist::LogUniform(1e-3, 0.1)),
+            ("c".to_string(), Dist::Int { low: 1, high: 20, log: true }),
+            ("d".to_string(), Dist::Int { low: 2, high: 6, log: false }),
+            ("e".to_string(), Dist::Choice(vec!["x".into(), "y".into(), "z".into()])),
+        ];
+        let trials: Vec<Trial> = (0..30usize)
+            .map(|i| Trial {
+                number: i,
+                point: Point::from([
+                    ("a".into(), Param::Float(-5.0 + 10.0 * ((i * 7) % 30) as f64 / 29.0)),
+                    ("b".into(), Param::Float(1e-3 * 100f64.powf(((i * 11) % 30) as f64 / 29.0))),
+                    ("c".into(), Param::Int(1 + ((i * 13) % 20) as i64)),
+                    ("d".into(), Param::Int(2 + ((i * 3) % 5) as i64)),
+                    ("e".into(), Param::Choice((i * 5) % 3)),
+                ]),
+                objective: Some(0.0),
+                pruned_at: None,
+            })
+            .collect();
+        // Optuna 5.1.0 with a stable argsort: Optuna's own sort of the observations is
+        // NumPy's quicksort, which orders equal values (the integer key `d` repeats each
+        // value) arbitrarily and so pairs bandwidths with weights differently; the runner
+        // breaks ties by trial number (the script explains and prints both).
+        let joint = [-1.215044025484993e+01, -1.447117889324286e+01, -1.112677188969107e+01, -1.314649124327061e+01];
+        let a = [-2.328445134664143e+00, -2.920964937638526e+00, -2.350683590604753e+00, -2.263503787508371e+00];
+        let b = [-1.499561186224426e+00, -1.238780748455426e+00, -1.479171233011099e+00, -1.922910694734271e+00];
+        let c = [-3.349251932643240e+00, -3.080111231230730e+00, -3.046852245237725e+00, -2.875069662360383e+00];
+        let d = [-1.584517695926893e+00, -1.684497195764649e+00, -1.548729539623422e+00, -1.602764477234404e+00];
+        let e = [-1.068242949738694e+00, -1.137918754083159e+00, -1.090933051822626e+00, -1.068242949738694e+00];
+        let points: [[f64; 5]; 4] = [[0.3, 0.004, 3.0, 4.0, 1.0], [-4.9, 0.09, 20.0, 2.0, 0.0], [2.2, 0.02, 1.0, 6.0, 2.0], [-1.0, 0.0011, 7.0, 3.0, 1.0]];
+        let tpe = TpeSampler { space: space.clone(), seed: 0, direction: Direction::Maximize, n_startup_trials: 10, n_ei_candidates: 24, multivariate: true };
+        let all: Vec<&Trial> = trials.iter().collect();
+        let pairs: Vec<Pair> = space.iter().map(|(k, d)| tpe.pair(k, d, &all, &[])).collect();
+        let close = |got: f64, want: f64, what: &str| assert!((got - want).abs() < 1e-9, "{what}: {got} vs Optuna's {want}");
+        for (i, p) in points.iter().enumerate() {
+            // The kernels' space: logarithms for the log keys, a choice's index.
+            let x = [p[0], p[1].ln(), p[2].ln(), p[3], p[4]];
+            for (j, want) in [a[i], b[i], c[i], d[i], e[i]].into_iter().enumerate() {
+                let got = match &pairs[j] {
+                    Pair::Numeric(l, _) => l.log_pdf(x[j]),
+                    Pair::Choice(l, _) => l.log_pdf(x[j] as usize),
+                };
+                close(got, want, &format!("key {} at point {i}", space[j].0));
+            }
+            close(log_joint(&pairs, true, &x), joint[i], &format!("joint at point {i}"));
+        }
     }
 }

@@ -25,6 +25,7 @@ import csv
 import glob
 import json
 import shutil
+from pathlib import Path
 
 import common
 
@@ -65,6 +66,15 @@ def main():
                     if r["status"] == "chosen":
                         by_point.setdefault(tuple(r[k] for k in KEYS), (r, []))[1].append(path.rsplit("/", 1)[1][:-4])
         grid = [dict(r, chosen_by=runs) for r, runs in by_point.values()]
+        # Points measured by an earlier call are not trained again.
+        done = set()
+        if Path(out).exists():
+            with open(out) as f:
+                done = {json.dumps(json.loads(line)["point"], sort_keys=True) for line in f}
+        grid = [r for r in grid if json.dumps({k: parse(r[k]) for k in KEYS}, sort_keys=True) not in done]
+        if not grid:
+            print("every chosen point is measured already")
+            return
     else:
         with open(common.RESULTS / "asha_vs_grid" / "grid.csv") as f:
             grid = sorted(csv.DictReader(f), key=lambda r: -float(r["valid NDCG@10"]))[: a.top]

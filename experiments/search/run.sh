@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs both tuning benchmarks of issue 29 and writes results/ (raw JSON lines, every trials.csv,
 # machine.txt, summary.md).
-# usage: ./run.sh [tpe|asha|asha-extra|asha-extra2|tpe-extra|noise|all]   (default all, in that order)
+# usage: ./run.sh [tpe|asha|asha-extra|asha-extra2|tpe-extra|noise|tpe-mv|all]   (default all, in that order)
 # env: RUNNER_BIN (default $HOME/.cache/search-bench/runner: a release build with the ASHA
 #      pruner), VENV (a venv with optuna; default $HOME/.cache/optuna-venv),
 #      RUNNER_DATA_DIR (default ../shared/data from the repo root), SEARCH_BENCH_WORK (caches
@@ -43,6 +43,11 @@ if [[ "$what" == tpe-extra || "$what" == all ]]; then
     # Beyond the issue's 5 seeds: 10 more seeds at the same budget, and a doubled budget.
     "$py" "$here/tpe_vs_optuna.py" --seeds 6 7 8 9 10 11 12 13 14 15 --trials 25 --startup 10 --epochs 5 --tag tpe_vs_optuna_seeds6-15
     "$py" "$here/tpe_vs_optuna.py" --seeds 1 2 3 4 5 --trials 50 --startup 10 --epochs 5 --tag tpe_vs_optuna_50trials
+fi
+if [[ "$what" == tpe-mv || "$what" == all ]]; then
+    # The runner's side with its multivariate TPE (the default since c947659; the runs above
+    # were recorded with the univariate one, and Optuna's side does not depend on it).
+    "$py" "$here/tpe_vs_optuna.py" --only-ours --seeds $(seq 1 15) --trials 25 --startup 10 --epochs 5 --tag tpe_multivariate
 fi
 if [[ "$what" == noise || "$what" == all ]]; then
     # The grid's best points and every run's choice, retrained with training seeds 2-5.

@@ -156,21 +156,28 @@ def noise_tables(top, chosen):
         for k, r in by_point.items():
             fresh = [x["valid_ndcg10"] for x in r if x["seed"] != 1]
             worth[k] = (statistics.mean(fresh), statistics.mean(x["test_ndcg10"] for x in r), r[0])
+        # Which run chose which point: from the runs' own trials.csv.
         runs = {}
-        for k, (_, _, x) in worth.items():
-            for run in x["chosen_by"]:
-                runs[run] = k
+        for path in sorted((common.RESULTS / "asha_vs_grid").glob("*.csv")):
+            with open(path) as f:
+                for r in csv.DictReader(f):
+                    if r["status"] == "chosen":
+                        k = json.dumps({c: json.loads(r[c]) for c in ["window", "lr", "negatives", "alpha", "dim"]}, sort_keys=True)
+                        if k in worth:
+                            runs[path.stem] = k
         grid_key = runs.get("grid")
         if grid_key is None:
             return "\n".join(out)
         gv, gt, _ = worth[grid_key]
-        out += ["", "| run | chosen point | its valid NDCG@10 as searched (seed 1) | valid NDCG@10, mean of seeds 2-5 | vs the grid's choice | test NDCG@10, mean of seeds 1-5 | vs the grid's choice |",
-                "|---|---|---|---|---|---|---|"]
+        cost = {("grid" if x["seed"] is None else f"{x['side']}-seed{x['seed']}"): x["train_s"] for x in load("asha_vs_grid.jsonl")}
+        out += ["", "| run | chosen point | its valid NDCG@10 as searched (seed 1) | valid NDCG@10, mean of seeds 2-5 | vs the grid's choice | test NDCG@10, mean of seeds 1-5 | vs the grid's choice | train s / grid's |",
+                "|---|---|---|---|---|---|---|---|"]
         order = sorted(runs, key=lambda n: (n != "grid", n))
         for run in order:
             v, t, x = worth[runs[run]]
             out.append(f"| {run} | {fmt_point(x['point'])} | {x['valid_ndcg10_seed1_as_searched']:.4f} | {v:.4f} | "
-                       f"{100 * (v / gv - 1):+.1f}% | {t:.4f} | {100 * (t / gt - 1):+.1f}% |")
+                       f"{100 * (v / gv - 1):+.1f}% | {t:.4f} | {100 * (t / gt - 1):+.1f}% | "
+                       + (f"{100 * cost[run] / cost['grid']:.1f}% |" if run in cost and "grid" in cost else "- |"))
         variants = {}
         for run in order:
             if run != "grid":
@@ -178,8 +185,11 @@ def noise_tables(top, chosen):
         out.append("")
         for side, rs in variants.items():
             rel = [100 * (worth[runs[r]][0] / gv - 1) for r in rs]
-            out.append(f"- {side}: the choice's fresh-seed validation score vs the grid's choice {statistics.mean(rel):+.1f}% on average "
-                       f"({min(rel):+.1f}% to {max(rel):+.1f}%); within 1% or better in {sum(v >= -1.0 for v in rel)} of {len(rel)} runs.")
+            m, sd = ms(rel)
+            se = sd / len(rel) ** 0.5
+            out.append(f"- {side}: the choice's fresh-seed validation score vs the grid's choice {m:+.1f}% on average "
+                       f"(standard error {se:.1f}%; {min(rel):+.1f}% to {max(rel):+.1f}%); within 1% or better in "
+                       f"{sum(v >= -1.0 for v in rel)} of {len(rel)} runs.")
     return "\n".join(out)
 
 
@@ -195,6 +205,12 @@ if __name__ == "__main__":
     if load("tpe_vs_optuna_seeds6-15.jsonl"):
         print("### Benchmark 1, pooled: seeds 1-15, 25 trials\n")
         print(tpe_table(pooled) + "\n")
+    mv = load("tpe_multivariate.jsonl")
+    if mv:
+        optuna_rows = [x for x in pooled if x["side"] == "optuna-tpe"]
+        for title, seeds in [("seeds 1-5 (the issue's measurement)", range(1, 6)), ("seeds 1-15", range(1, 16))]:
+            print(f"### Benchmark 1, the runner's multivariate TPE against Optuna's, {title}, 25 trials\n")
+            print(tpe_table([x for x in mv + optuna_rows if x["seed"] in seeds]) + "\n")
     print("\n### Benchmark 2: ASHA vs dense grid\n")
     print(asha_table(load("asha_vs_grid.jsonl")))
     if load("grid_noise.jsonl") or load("grid_noise_chosen.jsonl"):

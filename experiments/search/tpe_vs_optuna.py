@@ -4,7 +4,8 @@ Both sides tune item2vec on ML-100K (leave-last-out, validation = each user's se
 interaction) over the same space with the same trial budget and the same number of random
 start-up trials. The objective is always the runner's own validation NDCG@10:
 - ours: one `runner run` per search seed with `[search] kind = "tpe", seed = s`;
-- Optuna: `TPESampler(seed=s)` proposes, and each trial runs the SAME runner binary on a
+- Optuna: `TPESampler(seed=s)` proposes (Optuna 5: the multivariate TPE, its default for one
+  objective; the runner's default too since c947659, `--univariate` for its other mode), and each trial runs the SAME runner binary on a
   config whose search is a 1-point grid at Optuna's values, reading its trials.csv.
 Every (side, seed) has its own cache folder, so no side gets free cache hits from the other
 or from another seed. Seeds are interleaved: ours then Optuna's for each seed.
@@ -50,6 +51,7 @@ def main():
     ap.add_argument("--startup", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--tag", default="tpe_vs_optuna", help="names the JSON lines file, the tables folder and the work folder")
+    ap.add_argument("--univariate", action="store_true", help="the runner's TPE with multivariate = false (one density per key, its only mode before c947659)")
     ap.add_argument("--only-ours", action="store_true", help="run the runner's side only (Optuna's runs do not depend on the runner's sampler)")
     a = ap.parse_args()
     out = common.RESULTS / f"{a.tag}.jsonl"
@@ -69,6 +71,8 @@ def main():
         shutil.rmtree(d, ignore_errors=True)
         search = {"kind": "tpe", "trials": a.trials, "n_startup_trials": a.startup, "objective": "NDCG@10",
                   "seed": s, "space": SPACE}
+        if a.univariate:
+            search["multivariate"] = False
         rows, wall = common.run_runner(common.config(f"ours-seed{s}", model, search), d / "config.toml", d / "cache", d / "res")
         shutil.copy(d / "res" / f"ours-seed{s}" / "trials.csv", tables / f"ours-seed{s}.csv")
         vals = [common.objective(r) for r in rows]

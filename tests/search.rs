@@ -567,3 +567,43 @@ fn enqueued_points_run_first_and_bad_ones_name_their_line() {
     let e = format!("{}", runner::config::load(&cfg, &[]).err().unwrap());
     assert!(e.contains("tries every point"), "{e}");
 }
+
+/// Hyperband: 9 epochs from 1 at eta 3 make 3 brackets (first rungs 1, 3 and none); a trial
+/// competes in its own bracket only, starts at its bracket's rung, and trains each epoch once.
+#[test]
+fn hyperband_brackets_start_trials_at_later_rungs() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let body = std::fs::read_to_string(config(d.path(), &data, "random", "[1]"))
+        .unwrap()
+        .replace("epochs = 3", "epochs = 9")
+        .replace("trials = 6", "trials = 17\npruner = { kind = \"hyperband\", min_epochs = 1, eta = 3 }");
+    let cfg = write_config(d.path(), "hyperband.toml", &body);
+    let (trials, _, _) = tune_and_run(&cfg, &d.path().join("a"));
+    let header = &trials[0];
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<(usize, usize, &str)> =
+        trials[1..].iter().map(|r| (r[col("bracket")].parse().unwrap(), r[col("epochs")].parse().unwrap(), r[col("status")].as_str())).collect();
+    for b in 0..3 {
+        assert!(rows.iter().any(|r| r.0 == b), "no trial in bracket {b}: {rows:?}");
+    }
+    for &(bracket, epochs, status) in &rows {
+        let first_rung = [1, 3, 9][bracket];
+        assert!(epochs >= first_rung, "bracket {bracket} starts at {first_rung} epochs: {rows:?}");
+        assert_eq!(epochs == 9, status != "pruned", "{rows:?}");
+    }
+    assert!(rows.iter().filter(|r| r.0 == 2).all(|r| r.1 == 9 && r.2 != "pruned"), "the last bracket is never pruned: {rows:?}");
+    // Each bracket's first trial goes on at each of its rungs (its own ladder).
+    for b in 0..3 {
+        assert_eq!(rows.iter().find(|r| r.0 == b).unwrap().1, 9, "{rows:?}");
+    }
+    // Every epoch trained once: a trial of bracket b trains from scratch to its first rung.
+    let trainings = item2vec_trainings(&d.path().join("a/cache"));
+    assert_eq!(trainings.iter().map(|t| t.1).sum::<usize>(), rows.iter().map(|r| r.1).sum::<usize>());
+    let from_scratch = trainings.iter().filter(|t| t.2.is_none()).count();
+    assert_eq!(from_scratch, rows.len(), "one training from zero per trial, at its bracket's first rung");
+
+    // A rerun decides the same from the cache.
+    let (again, _, ran) = tune_and_run(&cfg, &d.path().join("a"));
+    assert_eq!((again, ran), (trials, 0));
+}

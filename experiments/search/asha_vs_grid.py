@@ -9,7 +9,7 @@ the grid's) and the sum of `train_s` over trials.csv (a pruned trial's is the su
 rungs; a promotion resumes from its checkpoint).
 
 usage: python asha_vs_grid.py [--epochs 27] [--trials 90] [--seeds 1 2 3] [--kinds random tpe]
-                              [--min-epochs 1] [--suffix LABEL] [--skip-grid]
+                              [--min-epochs 1] [--pruner asha|hyperband] [--suffix LABEL] [--skip-grid]
 Appends one JSON line per run to results/asha_vs_grid.jsonl and copies each trials.csv to
 results/asha_vs_grid/.
 """
@@ -36,6 +36,7 @@ def main():
     ap.add_argument("--kinds", nargs="+", default=["random", "tpe"])
     ap.add_argument("--skip-grid", action="store_true")
     ap.add_argument("--min-epochs", type=int, default=1)
+    ap.add_argument("--pruner", default="asha", choices=["asha", "hyperband"])
     ap.add_argument("--suffix", default="", help="appended to each ASHA run's label, e.g. -360t")
     ap.add_argument("--out", default=str(common.RESULTS / "asha_vs_grid.jsonl"))
     a = ap.parse_args()
@@ -53,7 +54,7 @@ def main():
     for s in a.seeds:
         for kind in a.kinds:
             runs.append((f"asha-{kind}{a.suffix}", s, {"kind": kind, "trials": a.trials, "objective": "NDCG@10", "seed": s,
-                                              "space": space, "pruner": {"kind": "asha", "min_epochs": a.min_epochs, "eta": 3}}))
+                                              "space": space, "pruner": {"kind": a.pruner, "min_epochs": a.min_epochs, "eta": 3}}))
     for label, s, search in runs:
         name = label if s is None else f"{label}-seed{s}"
         d = base / name

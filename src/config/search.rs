@@ -75,8 +75,9 @@ pub struct SearchSpec {
     pub enqueued: Vec<BTreeMap<String, Value>>,
 }
 
-/// `pruner = { kind = "asha", min_epochs, eta }`: asynchronous successive halving over the
-/// model's epochs (see `crate::search::asha`).
+/// `pruner = { kind = "asha" | "hyperband", min_epochs, eta }`: asynchronous successive
+/// halving over the model's epochs, in one ladder or in Hyperband's brackets (see
+/// `crate::search::asha`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrunerSpec {
     /// The first rung: every trial trains this many epochs before its first comparison.
@@ -87,17 +88,18 @@ pub struct PrunerSpec {
     pub epoch_key: &'static str,
     /// The model's `epochs`: the last rung, where a trial that was never pruned ends.
     pub max_epochs: usize,
+    /// `kind = "hyperband"`: brackets that start their trials at later rungs.
+    pub hyperband: bool,
 }
 
-const PRUNERS: &[&str] = &["asha"];
+const PRUNERS: &[&str] = &["asha", "hyperband"];
 
 /// A `pruner` table as written.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPruner {
     /// Checked before parsing (`PRUNERS`); required here so a table without it is an error.
-    #[serde(rename = "kind")]
-    _kind: String,
+    kind: String,
     #[serde(default = "one")]
     min_epochs: usize,
     #[serde(default = "three")]
@@ -440,7 +442,7 @@ fn parse_pruner(v: &Value, key: &str, s: &ModelSearch, section: &ExperimentSecti
             Some(format!("lower min_epochs, or raise the model's `{epoch_key}`")),
         ));
     }
-    Ok(PrunerSpec { min_epochs: raw.min_epochs, eta: raw.eta, epoch_key, max_epochs })
+    Ok(PrunerSpec { min_epochs: raw.min_epochs, eta: raw.eta, epoch_key, max_epochs, hyperband: raw.kind == "hyperband" })
 }
 
 /// The key a setting was written at: the model's table when it set it, else `[search]`.

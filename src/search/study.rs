@@ -28,6 +28,8 @@ pub struct TrialRecord {
     pub error: Option<String>,
     /// Epochs it trained, with a pruner (0 without one).
     pub epochs: usize,
+    /// Its Hyperband bracket (0 otherwise): the rung it started at.
+    pub bracket: usize,
 }
 
 /// How the study runs its batches.
@@ -85,6 +87,8 @@ pub struct Outcome {
     pub trials: Vec<TrialRecord>,
     /// Whether a pruner ran (`trials.csv` then shows each trial's epochs).
     pub pruned: bool,
+    /// Whether it was Hyperband (`trials.csv` then shows each trial's bracket).
+    pub hyperband: bool,
 }
 
 impl Outcome {
@@ -103,19 +107,23 @@ impl Outcome {
 ///
 /// With a pruner a batch runs rung by rung ([`super::asha`]): every trial of the batch
 /// trains to the first rung's epochs, those the pruner keeps go on from their checkpoints to
-/// the next rung, and so on; a trial that clears every rung trains to the model's end.
+/// the next rung, and so on; a trial that clears every rung trains to the model's end. With
+/// Hyperband a trial of bracket `b` joins at rung `b`, training from scratch to it, and
+/// competes with its bracket's trials only.
 pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Outcome> {
     let spec = &search.spec;
     let sampler = sampler(spec);
     let seed = exp.section.seeds[0];
-    let pruner: Option<(Box<dyn Pruner>, usize)> = spec.pruner.as_ref().map(|p| (Box::new(Asha::from(p)) as Box<dyn Pruner>, p.max_epochs));
+    let pruner: Option<(Asha, usize)> = spec.pruner.as_ref().map(|p| (Asha::from(p), p.max_epochs));
     // The rungs' epochs, then the end (`None`: the whole training, as without a pruner).
     let steps: Vec<Option<usize>> = match &pruner {
         Some((a, max)) => a.rungs(*max).into_iter().map(Some).chain([None]).collect(),
         None => vec![None],
     };
-    // Every score reported at each rung, in trial-number order: what later trials compete with.
-    let mut at_rung: Vec<Vec<f64>> = vec![Vec::new(); steps.len()];
+    // Every score reported at each rung of each bracket, in trial-number order: what later
+    // trials of the bracket compete with.
+    let brackets = pruner.as_ref().map_or(1, |(a, max)| a.brackets(*max));
+    let mut at_rung: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); steps.len()]; brackets];
     let mut records: Vec<TrialRecord> = Vec::new();
     // Train keys whose seconds a trial already counted.
     let mut counted = std::collections::HashSet::new();
@@ -144,6 +152,7 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                 seconds: 0.0,
                 error: None,
                 epochs: 0,
+                bracket: pruner.as_ref().map_or(0, |(a, max)| a.bracket(*max, spec.seed, number)),
             };
             batch.push((record, run));
         }
@@ -154,8 +163,18 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
             if active.is_empty() {
                 break;
             }
-            let resume_from = k.checked_sub(1).and_then(|j| steps[j]);
-            let runs: Vec<RunSpec> = active.iter().map(|&i| RunSpec { stop_epoch: stop, resume_from, ..batch[i].1.clone() }).collect();
+            // A trial of bracket `b` trains from scratch to step `b`, then resumes step by step.
+            let now: Vec<usize> = active.iter().copied().filter(|&i| batch[i].0.bracket <= k).collect();
+            if now.is_empty() {
+                continue;
+            }
+            let runs: Vec<RunSpec> = now
+                .iter()
+                .map(|&i| {
+                    let resume_from = if batch[i].0.bracket == k { None } else { steps[k - 1] };
+                    RunSpec { stop_epoch: stop, resume_from, ..batch[i].1.clone() }
+                })
+                .collect();
             let plan = pipeline::plan_with(vec![with_runs(exp, runs)], false)?;
             if let Mode::Find(key, slot) = &opts.mode {
                 if plan.by_key.contains_key(*key) {
@@ -184,8 +203,9 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                     }
                 }
             }
-            let mut kept = Vec::new();
-            for (j, &i) in active.iter().enumerate() {
+            // Trials that stop here: failed, pruned, or at the end.
+            let mut stopped = Vec::new();
+            for (j, &i) in now.iter().enumerate() {
                 let r = &mut batch[i].0;
                 let (value, seconds, error) = match exec.validation_summary(&plan.run_keys[0][j].eval) {
                     Ok(s) => match s.metric(&spec.objective) {
@@ -201,21 +221,27 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                 }
                 r.trial.objective = value;
                 r.error = error;
-                let Some(v) = value else { continue };
+                let Some(v) = value else {
+                    stopped.push(i);
+                    continue;
+                };
                 match (stop, &pruner) {
                     (Some(e), Some((asha, _))) => {
                         r.epochs = e;
-                        at_rung[k].push(v);
-                        if asha.promotes(spec.direction, v, &at_rung[k]) {
-                            kept.push(i);
-                        } else {
+                        let rung = &mut at_rung[r.bracket][k];
+                        rung.push(v);
+                        if !asha.promotes(spec.direction, v, rung) {
                             r.trial.pruned_at = Some(e);
+                            stopped.push(i);
                         }
                     }
-                    (_, p) => r.epochs = p.as_ref().map_or(0, |(_, max)| *max),
+                    (_, p) => {
+                        r.epochs = p.as_ref().map_or(0, |(_, max)| *max);
+                        stopped.push(i);
+                    }
                 }
             }
-            active = kept;
+            active.retain(|i| !stopped.contains(i));
         }
         records.extend(batch.into_iter().map(|(r, _)| r));
     }
@@ -226,6 +252,7 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
         direction: spec.direction,
         trials: records,
         pruned: pruner.is_some(),
+        hyperband: pruner.as_ref().is_some_and(|(a, _)| a.hyperband),
     })
 }
 
@@ -295,6 +322,7 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
         .chain(keys.iter().map(|k| k.to_string()))
         .chain(objectives.iter().cloned())
         .chain(outcomes.iter().any(|o| o.pruned).then(|| "epochs".to_string()))
+        .chain(outcomes.iter().any(|o| o.hyperband).then(|| "bracket".to_string()))
         .chain(["train_s", "status", "error"].map(String::from))
         .collect();
     writeln!(out, "{}", header.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(","))?;
@@ -311,6 +339,9 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
             row.extend(objectives.iter().map(|c| if *c == col { t.trial.objective.map_or(String::new(), |v| format!("{v}")) } else { String::new() }));
             if outcomes.iter().any(|o| o.pruned) {
                 row.push(if o.pruned { t.epochs.to_string() } else { String::new() });
+            }
+            if outcomes.iter().any(|o| o.hyperband) {
+                row.push(if o.hyperband { t.bracket.to_string() } else { String::new() });
             }
             row.push(format!("{:.3}", t.seconds));
             row.push(

@@ -12,6 +12,7 @@ pub use crate::params;
 mod run;
 pub mod search;
 mod sections;
+mod space;
 pub mod sweep;
 
 pub use crate::eval::spec::{MetricsSection, Tasks};

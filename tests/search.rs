@@ -247,6 +247,16 @@ fn item2vec_trainings(cache: &Path) -> Vec<(serde_json::Value, usize, Option<u64
     out
 }
 
+/// A random search of item2vec over 9 epochs with `trials` trials and pruner `kind`
+/// (`min_epochs = 1`, `eta = 3`).
+fn pruned_search(dir: &Path, data: &Path, trials: usize, kind: &str) -> std::path::PathBuf {
+    let body = std::fs::read_to_string(config(dir, data, "random", "[1]"))
+        .unwrap()
+        .replace("epochs = 3", "epochs = 9")
+        .replace("trials = 6", &format!("trials = {trials}\npruner = {{ kind = \"{kind}\", min_epochs = 1, eta = 3 }}"));
+    write_config(dir, &format!("{kind}.toml"), &body)
+}
+
 /// ASHA over epochs: weak trials stop at a rung, promoted ones go on from their rung's
 /// checkpoint (no epoch is trained twice), the choice is among trials that trained to the end,
 /// and the chosen vectors are those of an uninterrupted training with the same values.
@@ -254,11 +264,7 @@ fn item2vec_trainings(cache: &Path) -> Vec<(serde_json::Value, usize, Option<u64
 fn asha_prunes_weak_trials_and_promotions_resume_from_their_checkpoints() {
     let d = tempfile::tempdir().unwrap();
     let data = table(d.path(), |_, i| i);
-    let body = std::fs::read_to_string(config(d.path(), &data, "random", "[1]"))
-        .unwrap()
-        .replace("epochs = 3", "epochs = 9")
-        .replace("trials = 6", "trials = 9\npruner = { kind = \"asha\", min_epochs = 1, eta = 3 }");
-    let cfg = write_config(d.path(), "asha.toml", &body);
+    let cfg = pruned_search(d.path(), &data, 9, "asha");
     let (trials, rows, _) = tune_and_run(&cfg, &d.path().join("a"));
     let header = &trials[0];
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
@@ -574,11 +580,7 @@ fn enqueued_points_run_first_and_bad_ones_name_their_line() {
 fn hyperband_brackets_start_trials_at_later_rungs() {
     let d = tempfile::tempdir().unwrap();
     let data = table(d.path(), |_, i| i);
-    let body = std::fs::read_to_string(config(d.path(), &data, "random", "[1]"))
-        .unwrap()
-        .replace("epochs = 3", "epochs = 9")
-        .replace("trials = 6", "trials = 17\npruner = { kind = \"hyperband\", min_epochs = 1, eta = 3 }");
-    let cfg = write_config(d.path(), "hyperband.toml", &body);
+    let cfg = pruned_search(d.path(), &data, 17, "hyperband");
     let (trials, _, _) = tune_and_run(&cfg, &d.path().join("a"));
     let header = &trials[0];
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();

@@ -101,13 +101,6 @@ enum Pair {
 }
 
 impl Pair {
-    fn l_weights(&self) -> &[f64] {
-        match self {
-            Pair::Choice(l, _) => &l.weights,
-            Pair::Numeric(l, _) => &l.weights,
-        }
-    }
-
     fn sample_kernel(&self, k: usize, rng: &mut impl Rng) -> f64 {
         match self {
             Pair::Choice(l, _) => l.sample_kernel(k, rng) as f64,
@@ -194,7 +187,7 @@ impl TpeSampler {
     /// univariate ones, as in Optuna 5.
     fn joint(&self, good: &[&Trial], bad: &[&Trial], cands: usize, rng: &mut impl Rng) -> Point {
         let pairs: Vec<Pair> = self.space.iter().map(|(k, d)| self.pair(k, d, good, bad)).collect();
-        let weights = pairs[0].l_weights().to_vec();
+        let weights = pairs[0].weights(true).to_vec();
         let draws: Vec<Vec<f64>> = (0..cands)
             .map(|_| {
                 let k = pick(&weights, rng);

@@ -47,6 +47,10 @@ pub struct Trial {
     /// The epochs the objective was measured after, when a pruner stopped the trial early:
     /// a pruned trial's score is not comparable with finished trials' (see `tpe`).
     pub pruned_at: Option<usize>,
+    /// With a pruner, (epochs, validation objective) at every rung the trial reached, the end
+    /// included, in order; empty without one. Scores at the same epochs are comparable
+    /// across trials, whichever rung or bracket they started at.
+    pub rungs: Vec<(usize, f64)>,
 }
 
 /// Where to try next.

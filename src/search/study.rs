@@ -141,12 +141,12 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
         let mut batch = Vec::with_capacity(size);
         for number in records.len()..records.len() + size {
             let point = tidy(&spec.space, sampler.propose(number, &done));
-            done.push(Trial { number, point: point.clone(), objective: None, pruned_at: None });
+            done.push(Trial { number, point: point.clone(), objective: None, pruned_at: None, rungs: Vec::new() });
             let values = to_values(&spec.space, &point);
             let mut run = search.run_at(&values, seed).map_err(|e| anyhow!("search of model `{}`, trial {number}: {e}", search.name))?;
             run.target = EvalTarget::Validation;
             let record = TrialRecord {
-                trial: Trial { number, point, objective: None, pruned_at: None },
+                trial: Trial { number, point, objective: None, pruned_at: None, rungs: Vec::new() },
                 point: run.point_id.clone(),
                 values,
                 seconds: 0.0,
@@ -228,6 +228,7 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                 match (stop, &pruner) {
                     (Some(e), Some((asha, _))) => {
                         r.epochs = e;
+                        r.trial.rungs.push((e, v));
                         let rung = &mut at_rung[r.bracket][k];
                         rung.push(v);
                         if !asha.promotes(spec.direction, v, rung) {
@@ -237,6 +238,9 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                     }
                     (_, p) => {
                         r.epochs = p.as_ref().map_or(0, |(_, max)| *max);
+                        if let Some((_, max)) = p {
+                            r.trial.rungs.push((*max, v));
+                        }
                         stopped.push(i);
                     }
                 }

@@ -41,23 +41,23 @@ impl Sampler for TpeSampler {
         // several, which would mostly repeat), then at random, and kept only when every draw
         // repeats (a nearly exhausted space). A proposal that is new on the first draw consumes
         // the same random numbers as without this rule.
-        let seen = |p: &Point| done.iter().any(|t| &t.point == p);
-        let mut finished: Vec<&Trial> = done.iter().filter(|t| t.objective.is_some_and(f64::is_finite)).collect();
-        let mut point = if finished.len() < self.n_startup_trials {
+        // A point some trial pruned is not a repeat: another trial of it may land in a later
+        // Hyperband bracket and show what it scores with more epochs (its cached rungs cost
+        // nothing again).
+        let seen = |p: &Point| done.iter().any(|t| &t.point == p && t.pruned_at.is_none());
+        let mut scored = observations(done, self.n_startup_trials);
+        let mut point = if scored.len() < self.n_startup_trials {
             random(&mut rng)
         } else {
-            // Best first; equal objectives by trial number, so the split is deterministic. As
-            // in Optuna, a pruned trial ranks below every finished one, and among pruned trials
-            // the one that got further ranks higher, whatever its score.
-            finished.sort_by(|a, b| {
-                let (x, y) = (a.objective.unwrap_or(f64::NAN), b.objective.unwrap_or(f64::NAN));
+            // Best first; equal objectives by trial number, so the split is deterministic.
+            scored.sort_by(|(a, x), (b, y)| {
                 let o = match self.direction {
-                    Direction::Maximize => y.total_cmp(&x),
-                    Direction::Minimize => x.total_cmp(&y),
+                    Direction::Maximize => y.total_cmp(x),
+                    Direction::Minimize => x.total_cmp(y),
                 };
-                let reach = |t: &Trial| t.pruned_at.map_or(usize::MAX, |e| e);
-                reach(b).cmp(&reach(a)).then(o).then(a.number.cmp(&b.number))
+                o.then(a.number.cmp(&b.number))
             });
+            let finished: Vec<&Trial> = scored.iter().map(|(t, _)| *t).collect();
             let n_good = gamma(finished.len());
             let (mut good, mut bad) = (finished[..n_good].to_vec(), finished[n_good..].to_vec());
             // The estimators weigh observations oldest first.
@@ -87,6 +87,32 @@ impl Sampler for TpeSampler {
         }
         point
     }
+}
+
+/// The trials TPE models, each with the score it is ranked by. Without a pruner: every trial
+/// with a finite objective. With one, the scores at the most epochs that at least `enough`
+/// trials reached (BOHB's rule, Falkner et al. 2018): those are comparable with each other,
+/// while a pruned trial's score at 1 epoch and a finished one's at 27 are not. Optuna ranks
+/// every pruned trial below every finished one instead; with most trials pruned, its good
+/// group is then the few trials that reached the end, mostly the first one (which the pruner
+/// always promotes), and TPE kept proposing that trial's neighbourhood (measured in
+/// `experiments/search`). Fewer than `enough` at every rung: none (proposals stay random, as
+/// in the start-up).
+fn observations(done: &[Trial], enough: usize) -> Vec<(&Trial, f64)> {
+    let finite = |v: f64| v.is_finite().then_some(v);
+    if done.iter().all(|t| t.rungs.is_empty()) {
+        return done.iter().filter_map(|t| Some((t, finite(t.objective?)?))).collect();
+    }
+    let mut epochs: Vec<usize> = done.iter().flat_map(|t| t.rungs.iter().map(|r| r.0)).collect();
+    epochs.sort_unstable_by(|a, b| b.cmp(a));
+    epochs.dedup();
+    for e in epochs {
+        let at: Vec<(&Trial, f64)> = done.iter().filter_map(|t| Some((t, finite(t.rungs.iter().find(|r| r.0 == e)?.1)?))).collect();
+        if at.len() >= enough {
+            return at;
+        }
+    }
+    Vec::new()
 }
 
 /// Draws from the good trials' density tried before random ones when a proposal repeats an
@@ -244,7 +270,7 @@ mod tests {
         for n in 0..trials {
             let point = sampler.propose(n, &done);
             let y = f(&point);
-            done.push(Trial { number: n, point, objective: Some(y), pruned_at: None });
+            done.push(Trial { number: n, point, objective: Some(y), pruned_at: None, rungs: Vec::new() });
             best.push(best.last().copied().unwrap_or(f64::NEG_INFINITY).max(y));
         }
         best
@@ -255,6 +281,56 @@ mod tests {
             Param::Float(v) => v,
             _ => panic!(),
         }
+    }
+
+    /// With a pruner, trials are ranked by their scores at the most epochs that enough of
+    /// them reached (BOHB): here 3 epochs, which 10 of the 12 trials reached.
+    #[test]
+    fn with_a_pruner_trials_rank_at_the_deepest_well_filled_rung() {
+        let trial = |n: usize, rungs: Vec<(usize, f64)>| Trial {
+            number: n,
+            point: Point::from([("x".into(), Param::Float(n as f64 / 12.0))]),
+            objective: rungs.last().map(|r| r.1),
+            pruned_at: (rungs.len() < 3).then(|| rungs.last().map_or(0, |r| r.0)),
+            rungs,
+        };
+        let done: Vec<Trial> = (0..12)
+            .map(|n| match n {
+                0 | 1 => trial(n, vec![(1, 0.1), (3, 0.2), (9, 0.3)]),
+                2..=9 => trial(n, vec![(1, 0.1), (3, n as f64)]),
+                _ => trial(n, vec![(1, 0.5)]),
+            })
+            .collect();
+        let at = |enough| observations(&done, enough).iter().map(|(t, v)| (t.number, *v)).collect::<Vec<_>>();
+        assert_eq!(at(10), [(0, 0.2), (1, 0.2)].into_iter().chain((2..10).map(|n| (n, n as f64))).collect::<Vec<_>>());
+        assert_eq!(at(2), vec![(0, 0.3), (1, 0.3)]);
+        assert_eq!(at(11).len(), 12);
+        assert!(at(13).is_empty());
+    }
+
+    /// Optuna's rule would make trial 0 (the only one that reached the end, with a poor
+    /// score) good; at the rung where everyone is comparable it is the worst, and TPE
+    /// proposes near the trials that were best there.
+    #[test]
+    fn with_a_pruner_tpe_follows_the_best_scores_at_a_shared_rung() {
+        let space = vec![("x".to_string(), Dist::Uniform(0.0, 1.0))];
+        let mut done = vec![Trial {
+            number: 0,
+            point: Point::from([("x".into(), Param::Float(0.9))]),
+            objective: Some(0.1),
+            pruned_at: None,
+            rungs: vec![(1, 0.1), (3, 0.1)],
+        }];
+        for n in 1..30 {
+            let x = n as f64 / 30.0;
+            let v = 1.0 - (x - 0.2).abs();
+            done.push(Trial { number: n, point: Point::from([("x".into(), Param::Float(x))]), objective: Some(v), pruned_at: Some(1), rungs: vec![(1, v)] });
+        }
+        let tpe = TpeSampler { space, seed: 3, direction: Direction::Maximize, n_startup_trials: 10, n_ei_candidates: 24, multivariate: true };
+        let xs: Vec<f64> = (30..50).map(|n| x(&tpe.propose(n, &done))).collect();
+        let near = xs.iter().filter(|v| (**v - 0.2).abs() < 0.15).count();
+        let far = xs.iter().filter(|v| **v > 0.75).count();
+        assert!(near >= 15 && far == 0, "{xs:?}");
     }
 
     #[test]
@@ -283,7 +359,7 @@ mod tests {
                     near += 1;
                 }
                 let y = f(&p);
-                done.push(Trial { number: n, point: p, objective: Some(y), pruned_at: None });
+                done.push(Trial { number: n, point: p, objective: Some(y), pruned_at: None, rungs: Vec::new() });
             }
             // Random puts 2 of 20 there on average (and 5 or more with probability 4%).
             assert!(near >= 5, "seed {seed}: only {near} of TPE's last 20 proposals near the peak");
@@ -317,8 +393,29 @@ mod tests {
                     assert!(done.iter().all(|t| t.point != p), "seed {seed}: trial {n} repeats {p:?}");
                 }
                 let y = f(&p);
-                done.push(Trial { number: n, point: p, objective: Some(y), pruned_at: None });
+                done.push(Trial { number: n, point: p, objective: Some(y), pruned_at: None, rungs: Vec::new() });
             }
+        }
+    }
+
+    /// A pruned trial's point may come again (in another bracket it can train further); a
+    /// finished one's may not: with every other point of a 12-point space finished, the
+    /// proposal is the pruned one.
+    #[test]
+    fn tpe_may_propose_a_pruned_point_again() {
+        let choice = |n: usize| Dist::Choice((0..n).map(|i| Value::from(i as i64)).collect());
+        let space = vec![("a".to_string(), choice(4)), ("b".to_string(), choice(3))];
+        let pruned = Point::from([("a".into(), Param::Choice(3)), ("b".into(), Param::Choice(2))]);
+        for seed in 0..5 {
+            let done: Vec<Trial> = (0..12)
+                .map(|n| {
+                    let point = Point::from([("a".into(), Param::Choice(n / 3)), ("b".into(), Param::Choice(n % 3))]);
+                    let cut = point == pruned;
+                    Trial { number: n, point, objective: Some(n as f64), pruned_at: cut.then_some(1), rungs: vec![(if cut { 1 } else { 3 }, n as f64)] }
+                })
+                .collect();
+            let tpe = TpeSampler { space: space.clone(), seed, direction: Direction::Maximize, n_startup_trials: 3, n_ei_candidates: 24, multivariate: true };
+            assert_eq!(tpe.propose(12, &done), pruned, "seed {seed}");
         }
     }
 
@@ -346,7 +443,7 @@ mod tests {
             for n in 0..30 {
                 let p = s.propose(n, &done);
                 let y = f(&p);
-                done.push(Trial { number: n, point: p, objective: Some(y), pruned_at: None });
+                done.push(Trial { number: n, point: p, objective: Some(y), pruned_at: None, rungs: Vec::new() });
             }
             done
         };
@@ -373,6 +470,7 @@ mod tests {
                 point: Point::from([("x".into(), Param::Float(x)), ("y".into(), Param::Float(y))]),
                 objective: Some(objective),
                 pruned_at: None,
+                rungs: Vec::new(),
             });
         };
         // 10 good trials (gamma(100) = 10), 5 per corner; 90 others on a 10 x 9 lattice.
@@ -427,6 +525,7 @@ mod tests {
                 ]),
                 objective: Some(0.0),
                 pruned_at: None,
+                rungs: Vec::new(),
             })
             .collect();
         // Optuna 5.1.0 with a stable argsort: Optuna's own sort of the observations is

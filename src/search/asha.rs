@@ -30,6 +30,7 @@ pub trait Pruner {
     fn promotes(&self, direction: Direction, value: f64, competing: &[f64]) -> bool;
 }
 
+#[derive(Clone, Copy, Debug)]
 pub struct Asha {
     pub min_epochs: usize,
     pub eta: usize,
@@ -86,6 +87,14 @@ impl Asha {
             x -= a;
         }
         n - 1
+    }
+}
+
+impl Asha {
+    /// The epochs trial `number` is first scored at: its bracket's first rung (the end for
+    /// the last bracket).
+    pub fn start_epochs(&self, max_epochs: usize, seed: u64, number: usize) -> usize {
+        self.rungs(max_epochs).get(self.bracket(max_epochs, seed, number)).copied().unwrap_or(max_epochs)
     }
 }
 

@@ -8,6 +8,7 @@
 //! Parzen estimator of each group ([`super::parzen`]) gives `l(x)` and `g(x)`, and of
 //! `n_ei_candidates` draws from `l` the one with the largest `l(x) / g(x)` is proposed.
 
+use super::asha::Asha;
 use super::parzen::{log_sum_exp, pick, Categorical, Numeric};
 use super::random::draw;
 use super::{trial_rng, Param, Point, Sampler, Trial};
@@ -22,6 +23,8 @@ pub struct TpeSampler {
     pub n_ei_candidates: usize,
     /// One joint density over every key (Optuna 5's default), or one per key.
     pub multivariate: bool,
+    /// The search's pruner and the model's epochs: where each trial starts (its bracket).
+    pub pruner: Option<(Asha, usize)>,
 }
 
 /// Optuna's default `gamma`: how many finished trials count as good.
@@ -41,10 +44,11 @@ impl Sampler for TpeSampler {
         // several, which would mostly repeat), then at random, and kept only when every draw
         // repeats (a nearly exhausted space). A proposal that is new on the first draw consumes
         // the same random numbers as without this rule.
-        // A point some trial pruned is not a repeat: another trial of it may land in a later
-        // Hyperband bracket and show what it scores with more epochs (its cached rungs cost
-        // nothing again).
-        let seen = |p: &Point| done.iter().any(|t| &t.point == p && t.pruned_at.is_none());
+        // A point some trial pruned is a repeat only where this trial starts no further than
+        // that one stopped: in a later Hyperband bracket it shows what the point scores with
+        // more epochs.
+        let start = self.pruner.map_or(usize::MAX, |(a, max)| a.start_epochs(max, self.seed, number));
+        let seen = |p: &Point| done.iter().any(|t| &t.point == p && t.pruned_at.is_none_or(|e| e >= start));
         let mut scored = observations(done, self.n_startup_trials);
         let mut point = if scored.len() < self.n_startup_trials {
             random(&mut rng)
@@ -326,7 +330,7 @@ mod tests {
             let v = 1.0 - (x - 0.2).abs();
             done.push(Trial { number: n, point: Point::from([("x".into(), Param::Float(x))]), objective: Some(v), pruned_at: Some(1), rungs: vec![(1, v)] });
         }
-        let tpe = TpeSampler { space, seed: 3, direction: Direction::Maximize, n_startup_trials: 10, n_ei_candidates: 24, multivariate: true };
+        let tpe = TpeSampler { space, seed: 3, direction: Direction::Maximize, n_startup_trials: 10, n_ei_candidates: 24, multivariate: true, pruner: None };
         let xs: Vec<f64> = (30..50).map(|n| x(&tpe.propose(n, &done))).collect();
         let near = xs.iter().filter(|v| (**v - 0.2).abs() < 0.15).count();
         let far = xs.iter().filter(|v| **v > 0.75).count();
@@ -347,7 +351,15 @@ mod tests {
         let (mut tpe_wins, mut tpe_sum, mut rnd_sum, mut near_total) = (0, 0.0, 0.0, 0);
         let seeds = 8;
         for seed in 0..seeds {
-            let tpe = TpeSampler { space: space.clone(), seed, direction: Direction::Maximize, n_startup_trials: 10, n_ei_candidates: 24, multivariate: false };
+            let tpe = TpeSampler {
+                space: space.clone(),
+                seed,
+                direction: Direction::Maximize,
+                n_startup_trials: 10,
+                n_ei_candidates: 24,
+                multivariate: false,
+                pruner: None,
+            };
             let rnd = RandomSampler { space: space.clone(), seed };
             let (bt, br) = (run(&tpe, f, 40), run(&rnd, f, 40));
             // Near the peak: how many of the last 20 proposals are within 0.5 of it.
@@ -385,7 +397,15 @@ mod tests {
             (a * 3 + b) as f64
         };
         for seed in 0..5 {
-            let tpe = TpeSampler { space: space.clone(), seed, direction: Direction::Maximize, n_startup_trials: 3, n_ei_candidates: 24, multivariate: false };
+            let tpe = TpeSampler {
+                space: space.clone(),
+                seed,
+                direction: Direction::Maximize,
+                n_startup_trials: 3,
+                n_ei_candidates: 24,
+                multivariate: false,
+                pruner: None,
+            };
             let mut done: Vec<Trial> = Vec::new();
             for n in 0..13 {
                 let p = tpe.propose(n, &done);
@@ -398,25 +418,46 @@ mod tests {
         }
     }
 
-    /// A pruned trial's point may come again (in another bracket it can train further); a
-    /// finished one's may not: with every other point of a 12-point space finished, the
-    /// proposal is the pruned one.
+    /// A pruned trial's point may come again when the new trial starts beyond where that one
+    /// stopped (a later Hyperband bracket trains it further), not otherwise; a finished
+    /// one's never. Of a 12-point space, 10 points finished, one was pruned after 1 epoch
+    /// and one is untried: trials that start at the first rung propose the untried point,
+    /// later starters may also propose the pruned one.
     #[test]
-    fn tpe_may_propose_a_pruned_point_again() {
+    fn tpe_may_propose_a_pruned_point_in_a_later_bracket() {
         let choice = |n: usize| Dist::Choice((0..n).map(|i| Value::from(i as i64)).collect());
         let space = vec![("a".to_string(), choice(4)), ("b".to_string(), choice(3))];
-        let pruned = Point::from([("a".into(), Param::Choice(3)), ("b".into(), Param::Choice(2))]);
-        for seed in 0..5 {
-            let done: Vec<Trial> = (0..12)
-                .map(|n| {
-                    let point = Point::from([("a".into(), Param::Choice(n / 3)), ("b".into(), Param::Choice(n % 3))]);
-                    let cut = point == pruned;
-                    Trial { number: n, point, objective: Some(n as f64), pruned_at: cut.then_some(1), rungs: vec![(if cut { 1 } else { 3 }, n as f64)] }
-                })
-                .collect();
-            let tpe = TpeSampler { space: space.clone(), seed, direction: Direction::Maximize, n_startup_trials: 3, n_ei_candidates: 24, multivariate: true };
-            assert_eq!(tpe.propose(12, &done), pruned, "seed {seed}");
+        let at = |n: usize| Point::from([("a".into(), Param::Choice(n / 3)), ("b".into(), Param::Choice(n % 3))]);
+        let done: Vec<Trial> = (0..11)
+            .map(|n| {
+                let cut = n == 10;
+                Trial { number: n, point: at(n), objective: Some(n as f64), pruned_at: cut.then_some(1), rungs: vec![(if cut { 1 } else { 27 }, n as f64)] }
+            })
+            .collect();
+        let asha = Asha { min_epochs: 1, eta: 3, hyperband: true };
+        let (mut later, mut pruned_again) = (0, 0);
+        for seed in 0..4 {
+            let tpe = TpeSampler {
+                space: space.clone(),
+                seed,
+                direction: Direction::Maximize,
+                n_startup_trials: 3,
+                n_ei_candidates: 24,
+                multivariate: true,
+                pruner: Some((asha, 27)),
+            };
+            for number in 11..31 {
+                let p = tpe.propose(number, &done);
+                if asha.start_epochs(27, seed, number) == 1 {
+                    assert_eq!(p, at(11), "seed {seed}, trial {number}");
+                } else {
+                    assert!(p == at(11) || p == at(10), "seed {seed}, trial {number}: {p:?}");
+                    later += 1;
+                    pruned_again += usize::from(p == at(10));
+                }
+            }
         }
+        assert!(later > 10 && pruned_again > 0, "{later} later starters, {pruned_again} proposed the pruned point");
     }
 
     #[test]
@@ -428,7 +469,15 @@ mod tests {
             ("d".to_string(), Dist::Choice(vec!["x".into(), "y".into(), "z".into()])),
         ];
         for multivariate in [false, true] {
-            let tpe = TpeSampler { space: space.clone(), seed: 3, direction: Direction::Minimize, n_startup_trials: 4, n_ei_candidates: 24, multivariate };
+            let tpe = TpeSampler {
+                space: space.clone(),
+                seed: 3,
+                direction: Direction::Minimize,
+                n_startup_trials: 4,
+                n_ei_candidates: 24,
+                multivariate,
+                pruner: None,
+            };
             deterministic_and_in_range(&tpe);
         }
     }
@@ -487,8 +536,15 @@ mod tests {
         let same_corner = |multivariate: bool| -> usize {
             (0..60)
                 .filter(|&seed| {
-                    let tpe =
-                        TpeSampler { space: space.clone(), seed, direction: Direction::Maximize, n_startup_trials: 10, n_ei_candidates: 24, multivariate };
+                    let tpe = TpeSampler {
+                        space: space.clone(),
+                        seed,
+                        direction: Direction::Maximize,
+                        n_startup_trials: 10,
+                        n_ei_candidates: 24,
+                        multivariate,
+                        pruner: None,
+                    };
                     let p = tpe.propose(done.len(), &done);
                     let (Param::Float(x), Param::Float(y)) = (p["x"], p["y"]) else { panic!() };
                     (x < 0.5) == (y < 0.5)
@@ -539,7 +595,15 @@ mod tests {
         let d = [-1.584517695926893e+00, -1.684497195764649e+00, -1.548729539623422e+00, -1.602764477234404e+00];
         let e = [-1.068242949738694e+00, -1.137918754083159e+00, -1.090933051822626e+00, -1.068242949738694e+00];
         let points: [[f64; 5]; 4] = [[0.3, 0.004, 3.0, 4.0, 1.0], [-4.9, 0.09, 20.0, 2.0, 0.0], [2.2, 0.02, 1.0, 6.0, 2.0], [-1.0, 0.0011, 7.0, 3.0, 1.0]];
-        let tpe = TpeSampler { space: space.clone(), seed: 0, direction: Direction::Maximize, n_startup_trials: 10, n_ei_candidates: 24, multivariate: true };
+        let tpe = TpeSampler {
+            space: space.clone(),
+            seed: 0,
+            direction: Direction::Maximize,
+            n_startup_trials: 10,
+            n_ei_candidates: 24,
+            multivariate: true,
+            pruner: None,
+        };
         let all: Vec<&Trial> = trials.iter().collect();
         let pairs: Vec<Pair> = space.iter().map(|(k, d)| tpe.pair(k, d, &all, &[])).collect();
         let close = |got: f64, want: f64, what: &str| assert!((got - want).abs() < 1e-9, "{what}: {got} vs Optuna's {want}");

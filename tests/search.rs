@@ -257,6 +257,42 @@ fn pruned_search(dir: &Path, data: &Path, trials: usize, kind: &str) -> std::pat
     write_config(dir, &format!("{kind}.toml"), &body)
 }
 
+/// A point pruned early and drawn again for a later Hyperband bracket goes on from the
+/// checkpoint its first trial left (the issue: a trial never trains again from zero): on a
+/// 4-point space, no point's epoch is trained twice however often it is drawn.
+#[test]
+fn a_point_drawn_again_for_a_later_bracket_resumes_from_its_cached_rung() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let cfg = pruned_search(d.path(), &data, 24, "hyperband");
+    let body = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("window = { int = [1, 4] }, lr = { log_uniform = [0.002, 0.2] }", "window = { choice = [1, 4] }, lr = { choice = [0.002, 0.2] }");
+    assert!(body.contains("choice = [0.002, 0.2]"));
+    let cfg = write_config(d.path(), "repeats.toml", &body);
+    let (trials, _, _) = tune_and_run(&cfg, &d.path().join("a"));
+    let header = &trials[0];
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    // (point, bracket, epochs, status) per trial.
+    let rows: Vec<(&str, usize, usize, &str)> = trials[1..]
+        .iter()
+        .map(|r| (r[col("point")].as_str(), r[col("bracket")].parse().unwrap(), r[col("epochs")].parse().unwrap(), r[col("status")].as_str()))
+        .collect();
+    // The case in question happened: a point pruned at one epoch, drawn again later for a
+    // bracket that starts further.
+    let again = rows.iter().enumerate().any(|(n, a)| a.3 == "pruned" && a.2 == 1 && rows[n + 1..].iter().any(|b| b.0 == a.0 && b.1 >= 1));
+    assert!(again, "{rows:?}");
+    let mut furthest = std::collections::BTreeMap::new();
+    for r in &rows {
+        let e = furthest.entry(r.0).or_insert(0);
+        *e = (*e).max(r.2);
+    }
+    let trainings = item2vec_trainings(&d.path().join("a/cache"));
+    let trained: usize = trainings.iter().map(|t| t.1).sum();
+    assert_eq!(trained, furthest.values().sum::<usize>(), "{rows:?} {:?}", trainings.iter().map(|t| (t.1, t.2)).collect::<Vec<_>>());
+    assert_eq!(trainings.iter().filter(|t| t.2.is_none()).count(), furthest.len(), "one training from zero per point");
+}
+
 /// ASHA over epochs: weak trials stop at a rung, promoted ones go on from their rung's
 /// checkpoint (no epoch is trained twice), the choice is among trials that trained to the end,
 /// and the chosen vectors are those of an uninterrupted training with the same values.

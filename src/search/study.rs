@@ -163,15 +163,23 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
             if active.is_empty() {
                 break;
             }
-            // A trial of bracket `b` trains from scratch to step `b`, then resumes step by step.
+            // A trial of bracket `b` starts at step `b`, then resumes step by step. It starts
+            // from the deepest rung below step `b` that an earlier trial of its point reached
+            // (a point pruned early and proposed again for a later bracket: that rung's
+            // checkpoint is cached), else from scratch.
             let now: Vec<usize> = active.iter().copied().filter(|&i| batch[i].0.bracket <= k).collect();
             if now.is_empty() {
                 continue;
             }
+            let target = stop.or(pruner.as_ref().map(|p| p.1)).unwrap_or(usize::MAX);
             let runs: Vec<RunSpec> = now
                 .iter()
                 .map(|&i| {
-                    let resume_from = if batch[i].0.bracket == k { None } else { steps[k - 1] };
+                    let resume_from = if batch[i].0.bracket == k {
+                        reached_below(records.iter().chain(batch.iter().map(|b| &b.0)), &batch[i].0.trial.point, target)
+                    } else {
+                        steps[k - 1]
+                    };
                     RunSpec { stop_epoch: stop, resume_from, ..batch[i].1.clone() }
                 })
                 .collect();
@@ -258,6 +266,12 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
         pruned: pruner.is_some(),
         hyperband: pruner.as_ref().is_some_and(|(a, _)| a.hyperband),
     })
+}
+
+/// The most epochs below `target` that a trial of `point` among `trials` trained to (earlier
+/// batches', and the rungs this batch has run so far).
+fn reached_below<'a>(trials: impl Iterator<Item = &'a TrialRecord>, point: &super::Point, target: usize) -> Option<usize> {
+    trials.filter(|r| &r.trial.point == point).flat_map(|r| r.trial.rungs.iter().map(|x| x.0)).filter(|&e| e < target).max()
 }
 
 /// The experiment with `runs` in place of its own (and no searches: a batch of trials).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs both tuning benchmarks of issue 29 and writes results/ (raw JSON lines, every trials.csv,
 # machine.txt, summary.md).
-# usage: ./run.sh [tpe|asha|asha-extra|asha-extra2|tpe-extra|noise|tpe-mv|all]   (default all, in that order)
+# usage: ./run.sh [tpe|asha|asha-extra|asha-extra2|tpe-extra|tpe-mv|hyperband|bohb|noise|all]   (default all, in that order)
 # env: RUNNER_BIN (default $HOME/.cache/search-bench/runner: a release build with the ASHA
 #      pruner), VENV (a venv with optuna; default $HOME/.cache/optuna-venv),
 #      RUNNER_DATA_DIR (default ../shared/data from the repo root), SEARCH_BENCH_WORK (caches
@@ -48,6 +48,14 @@ if [[ "$what" == tpe-mv || "$what" == all ]]; then
     # The runner's side with its multivariate TPE (the default since c947659; the runs above
     # were recorded with the univariate one, and Optuna's side does not depend on it).
     "$py" "$here/tpe_vs_optuna.py" --only-ours --seeds $(seq 1 15) --trials 25 --startup 10 --epochs 5 --tag tpe_multivariate
+fi
+if [[ "$what" == hyperband || "$what" == all ]]; then
+    # Hyperband's brackets (f830f7d), random proposals.
+    "$py" "$here/asha_vs_grid.py" --epochs 27 --trials 360 --seeds 1 2 3 4 5 --kinds random --pruner hyperband --suffix=-hyperband-360t --skip-grid
+fi
+if [[ "$what" == bohb || "$what" == all ]]; then
+    # TPE with Hyperband, fitted on the deepest well-filled rung (BOHB's rule, cec8fd7/168ad9a).
+    "$py" "$here/asha_vs_grid.py" --epochs 27 --trials 360 --seeds 1 2 3 4 5 --kinds tpe --pruner hyperband --suffix=-bohb-hyperband-360t --skip-grid
 fi
 if [[ "$what" == noise || "$what" == all ]]; then
     # The grid's best points and every run's choice, retrained with training seeds 2-5.

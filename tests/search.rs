@@ -257,6 +257,29 @@ fn pruned_search(dir: &Path, data: &Path, trials: usize, kind: &str) -> std::pat
     write_config(dir, &format!("{kind}.toml"), &body)
 }
 
+/// The median rule: rungs every `interval` epochs, the first `n_startup_trials` trials at a
+/// rung always go on, some stop, and promotions resume from their checkpoints (every epoch
+/// trained once).
+#[test]
+fn the_median_rule_stops_trials_below_the_median_at_evenly_spaced_rungs() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let body = std::fs::read_to_string(pruned_search(d.path(), &data, 10, "median")).unwrap().replace("eta = 3 }", "interval = 2, n_startup_trials = 2 }");
+    assert!(body.contains("interval = 2"));
+    let cfg = write_config(d.path(), "median.toml", &body);
+    let (trials, _, _) = tune_and_run(&cfg, &d.path().join("a"));
+    let header = &trials[0];
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    // (epochs, status) per trial; the rule's arithmetic is `search::median`'s unit tests.
+    let rows: Vec<(usize, &str)> = trials[1..].iter().map(|r| (r[col("epochs")].parse().unwrap(), r[col("status")].as_str())).collect();
+    assert!(rows.iter().all(|r| [1, 3, 5, 7, 9].contains(&r.0) && (r.0 == 9) == (r.1 != "pruned")), "{rows:?}");
+    assert_eq!((rows[0].0, rows[1].0), (9, 9), "the start-up trials go on: {rows:?}");
+    assert!(rows.iter().any(|r| r.1 == "pruned"), "{rows:?}");
+    let trainings = item2vec_trainings(&d.path().join("a/cache"));
+    assert_eq!(trainings.iter().map(|t| t.1).sum::<usize>(), rows.iter().map(|r| r.0).sum::<usize>());
+    assert_eq!(trainings.iter().filter(|t| t.2.is_none()).count(), rows.len(), "one training from zero per trial");
+}
+
 /// A point pruned early and drawn again for a later Hyperband bracket goes on from the
 /// checkpoint its first trial left (the issue: a trial never trains again from zero): on a
 /// 4-point space, no point's epoch is trained twice however often it is drawn.
@@ -364,6 +387,15 @@ fn pruner_errors_name_their_key() {
     assert!(e.contains("search.pruner.min_epochs") && e.contains("nothing would be pruned"), "{e}");
     let e = err("trials = 6", "trials = 6\npruner = { kind = \"asha\" }");
     assert!(e.is_empty(), "min_epochs 1 and eta 3 by default: {e}");
+    // Each pruner's own settings only.
+    let e = err("trials = 6", "trials = 6\npruner = { kind = \"median\", eta = 3 }");
+    assert!(e.contains("search.pruner.eta") && e.contains("asha and hyperband"), "{e}");
+    let e = err("trials = 6", "trials = 6\npruner = { kind = \"asha\", interval = 2 }");
+    assert!(e.contains("search.pruner.interval") && e.contains("median"), "{e}");
+    let e = err("trials = 6", "trials = 6\npruner = { kind = \"median\", interval = 0 }");
+    assert!(e.contains("search.pruner.interval") && e.contains("at least 1"), "{e}");
+    let e = err("trials = 6", "trials = 6\npruner = { kind = \"median\" }");
+    assert!(e.is_empty(), "{e}");
     let e = err("lr = { log_uniform = [0.002, 0.2] }", "lr = { log_uniform = [0.002, 0.2] }, epochs = { int = [2, 5] } }, pruner = { kind = \"asha\"");
     assert!(e.contains("model.1.search.space.epochs") && e.contains("resource"), "{e}");
     // A model that cannot stop and resume cannot be pruned.

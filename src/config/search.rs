@@ -78,7 +78,8 @@ pub struct SearchSpec {
 
 /// `pruner = { kind = "asha" | "hyperband", min_epochs, eta }`: asynchronous successive
 /// halving over the model's epochs, in one ladder or in Hyperband's brackets (see
-/// `crate::search::asha`).
+/// `crate::search::asha`); or `{ kind = "median", min_epochs, interval, n_startup_trials }`,
+/// the median stopping rule (`crate::search::median`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrunerSpec {
     /// The first rung: every trial trains this many epochs before its first comparison.
@@ -91,9 +92,20 @@ pub struct PrunerSpec {
     pub max_epochs: usize,
     /// `kind = "hyperband"`: brackets that start their trials at later rungs.
     pub hyperband: bool,
+    /// `kind = "median"`: rungs every `interval` epochs, and the median rule at each.
+    pub median: Option<MedianRule>,
 }
 
-const PRUNERS: &[&str] = &["asha", "hyperband"];
+/// Optuna's `MedianPruner` settings, over epochs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MedianRule {
+    /// Rungs at `min_epochs`, `min_epochs + interval`, ...
+    pub interval: usize,
+    /// No trial is stopped at a rung until this many trials reached it before.
+    pub n_startup_trials: usize,
+}
+
+const PRUNERS: &[&str] = &["asha", "hyperband", "median"];
 
 /// A `pruner` table as written.
 #[derive(Clone, Debug, Deserialize)]
@@ -103,16 +115,16 @@ struct RawPruner {
     kind: String,
     #[serde(default = "one")]
     min_epochs: usize,
-    #[serde(default = "three")]
-    eta: usize,
+    /// `asha` and `hyperband` only (3 when left out).
+    eta: Option<usize>,
+    /// `median` only (1 when left out).
+    interval: Option<usize>,
+    /// `median` only (5 when left out, as Optuna's).
+    n_startup_trials: Option<usize>,
 }
 
 fn one() -> usize {
     1
-}
-
-fn three() -> usize {
-    3
 }
 
 impl Validate for RawPruner {}
@@ -408,9 +420,27 @@ fn parse_pruner(v: &Value, key: &str, s: &ModelSearch, section: &ExperimentSecti
     if raw.min_epochs == 0 {
         return Err(sm.error(&format!("{key}.min_epochs"), "must be at least 1", None));
     }
-    if raw.eta < 2 {
-        return Err(sm.error(&format!("{key}.eta"), format!("must be at least 2 (the top 1/eta of a rung goes on), got {}", raw.eta), None));
+    let median = raw.kind == "median";
+    let (wrong, for_kinds) = if median {
+        (raw.eta.map(|_| "eta"), "asha and hyperband")
+    } else {
+        (raw.interval.map(|_| "interval").or(raw.n_startup_trials.map(|_| "n_startup_trials")), "median")
+    };
+    if let Some(k) = wrong {
+        return Err(sm.error(
+            &format!("{key}.{k}"),
+            format!("`{k}` is a setting of the {for_kinds} pruners, not of `{}`", raw.kind),
+            Some(format!("drop `{k}`")),
+        ));
     }
+    let eta = raw.eta.unwrap_or(3);
+    if eta < 2 {
+        return Err(sm.error(&format!("{key}.eta"), format!("must be at least 2 (the top 1/eta of a rung goes on), got {eta}"), None));
+    }
+    if raw.interval == Some(0) {
+        return Err(sm.error(&format!("{key}.interval"), "must be at least 1 (epochs between rungs)", None));
+    }
+    let median = median.then(|| MedianRule { interval: raw.interval.unwrap_or(1), n_startup_trials: raw.n_startup_trials.unwrap_or(5) });
     let base = s.run_at(&BTreeMap::new(), section.seeds[0])?;
     let Some(epoch_key) = base.model.model.epoch_key() else {
         let can: Vec<&str> =
@@ -429,7 +459,7 @@ fn parse_pruner(v: &Value, key: &str, s: &ModelSearch, section: &ExperimentSecti
             Some(format!("lower min_epochs, or raise the model's `{epoch_key}`")),
         ));
     }
-    Ok(PrunerSpec { min_epochs: raw.min_epochs, eta: raw.eta, epoch_key, max_epochs, hyperband: raw.kind == "hyperband" })
+    Ok(PrunerSpec { min_epochs: raw.min_epochs, eta, epoch_key, max_epochs, hyperband: raw.kind == "hyperband", median })
 }
 
 /// The key a setting was written at: the model's table when it set it, else `[search]`.

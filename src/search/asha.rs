@@ -18,7 +18,7 @@
 //! early rungs of bracket 0 but can win in a later bracket.
 
 use super::better;
-use crate::config::search::{Direction, PrunerSpec};
+use crate::config::search::{Direction, MedianRule, PrunerSpec};
 
 /// When to stop a trial.
 pub trait Pruner {
@@ -36,11 +36,14 @@ pub struct Asha {
     pub eta: usize,
     /// Hyperband's brackets, else one ladder.
     pub hyperband: bool,
+    /// The median rule instead of successive halving ([`super::median`]): rungs every
+    /// `interval` epochs, one ladder.
+    pub median: Option<MedianRule>,
 }
 
 impl From<&PrunerSpec> for Asha {
     fn from(p: &PrunerSpec) -> Self {
-        Asha { min_epochs: p.min_epochs, eta: p.eta, hyperband: p.hyperband }
+        Asha { min_epochs: p.min_epochs, eta: p.eta, hyperband: p.hyperband, median: p.median }
     }
 }
 
@@ -104,12 +107,18 @@ impl Pruner for Asha {
         let mut e = self.min_epochs.max(1);
         while e < max_epochs {
             out.push(e);
-            e = e.saturating_mul(self.eta.max(2));
+            e = match self.median {
+                Some(m) => e.saturating_add(m.interval.max(1)),
+                None => e.saturating_mul(self.eta.max(2)),
+            };
         }
         out
     }
 
     fn promotes(&self, direction: Direction, value: f64, competing: &[f64]) -> bool {
+        if let Some(m) = self.median {
+            return super::median::goes_on(direction, m.n_startup_trials, value, &competing[..competing.len().saturating_sub(1)]);
+        }
         let mut sorted: Vec<f64> = competing.iter().copied().filter(|v| v.is_finite()).collect();
         if !value.is_finite() || sorted.is_empty() {
             return false;
@@ -131,17 +140,17 @@ mod tests {
 
     #[test]
     fn rungs_are_geometric_below_the_last_epoch() {
-        let a = Asha { min_epochs: 1, eta: 3, hyperband: false };
+        let a = Asha { min_epochs: 1, eta: 3, hyperband: false, median: None };
         assert_eq!(a.rungs(10), vec![1, 3, 9]);
         assert_eq!(a.rungs(9), vec![1, 3]);
         assert_eq!(a.rungs(1), Vec::<usize>::new());
-        assert_eq!(Asha { min_epochs: 2, eta: 2, hyperband: false }.rungs(20), vec![2, 4, 8, 16]);
+        assert_eq!(Asha { min_epochs: 2, eta: 2, hyperband: false, median: None }.rungs(20), vec![2, 4, 8, 16]);
     }
 
     /// Hand-worked: eta = 3, values arriving 0.5, 0.4, 0.6, 0.3, 0.55, 0.7 (maximise).
     #[test]
     fn promotion_keeps_the_top_third_so_far() {
-        let a = Asha { min_epochs: 1, eta: 3, hyperband: false };
+        let a = Asha { min_epochs: 1, eta: 3, hyperband: false, median: None };
         let arrivals = [0.5, 0.4, 0.6, 0.3, 0.55, 0.7];
         let mut seen = Vec::new();
         let mut decisions = Vec::new();
@@ -174,10 +183,10 @@ mod tests {
     /// those proportions, the same for the same seed.
     #[test]
     fn hyperband_brackets_and_allocation_are_optunas() {
-        let h = Asha { min_epochs: 1, eta: 3, hyperband: true };
+        let h = Asha { min_epochs: 1, eta: 3, hyperband: true, median: None };
         assert_eq!((h.brackets(27), h.brackets(26), h.brackets(10), h.brackets(2)), (4, 3, 3, 1));
         assert_eq!((0..4).map(|b| h.allocation(4, b)).collect::<Vec<_>>(), vec![27, 12, 6, 4]);
-        assert_eq!(Asha { min_epochs: 1, eta: 3, hyperband: false }.brackets(27), 1);
+        assert_eq!(Asha { min_epochs: 1, eta: 3, hyperband: false, median: None }.brackets(27), 1);
         let mut count = [0usize; 4];
         for n in 0..4900 {
             count[h.bracket(27, 7, n)] += 1;

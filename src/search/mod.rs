@@ -13,6 +13,7 @@
 
 pub mod asha;
 pub mod grid;
+pub mod median;
 pub mod parzen;
 pub mod random;
 pub mod study;

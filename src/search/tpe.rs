@@ -434,7 +434,7 @@ mod tests {
                 Trial { number: n, point: at(n), objective: Some(n as f64), pruned_at: cut.then_some(1), rungs: vec![(if cut { 1 } else { 27 }, n as f64)] }
             })
             .collect();
-        let asha = Asha { min_epochs: 1, eta: 3, hyperband: true };
+        let asha = Asha { min_epochs: 1, eta: 3, hyperband: true, median: None };
         let (mut later, mut pruned_again) = (0, 0);
         for seed in 0..4 {
             let tpe = TpeSampler {

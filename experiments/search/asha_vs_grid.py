@@ -9,7 +9,7 @@ the grid's) and the sum of `train_s` over trials.csv (a pruned trial's is the su
 rungs; a promotion resumes from its checkpoint).
 
 usage: python asha_vs_grid.py [--epochs 27] [--trials 90] [--seeds 1 2 3] [--kinds random tpe]
-                              [--min-epochs 1] [--pruner asha|hyperband] [--suffix LABEL] [--skip-grid]
+                              [--min-epochs 1] [--pruner asha|hyperband|median] [--interval 3] [--suffix LABEL] [--skip-grid]
 Appends one JSON line per run to results/asha_vs_grid.jsonl and copies each trials.csv to
 results/asha_vs_grid/.
 """
@@ -36,7 +36,8 @@ def main():
     ap.add_argument("--kinds", nargs="+", default=["random", "tpe"])
     ap.add_argument("--skip-grid", action="store_true")
     ap.add_argument("--min-epochs", type=int, default=1)
-    ap.add_argument("--pruner", default="asha", choices=["asha", "hyperband"])
+    ap.add_argument("--pruner", default="asha", choices=["asha", "hyperband", "median"])
+    ap.add_argument("--interval", type=int, default=3, help="median: epochs between rungs")
     ap.add_argument("--suffix", default="", help="appended to each ASHA run's label, e.g. -360t")
     ap.add_argument("--out", default=str(common.RESULTS / "asha_vs_grid.jsonl"))
     a = ap.parse_args()
@@ -51,10 +52,12 @@ def main():
         n_points *= len(v)
 
     runs = [] if a.skip_grid else [("grid", None, {"kind": "grid", "objective": "NDCG@10", "space": space})]
+    pruner = {"kind": a.pruner, "min_epochs": a.min_epochs}
+    pruner.update({"interval": a.interval} if a.pruner == "median" else {"eta": 3})
     for s in a.seeds:
         for kind in a.kinds:
             runs.append((f"asha-{kind}{a.suffix}", s, {"kind": kind, "trials": a.trials, "objective": "NDCG@10", "seed": s,
-                                              "space": space, "pruner": {"kind": a.pruner, "min_epochs": a.min_epochs, "eta": 3}}))
+                                              "space": space, "pruner": pruner}))
     for label, s, search in runs:
         name = label if s is None else f"{label}-seed{s}"
         d = base / name

@@ -247,6 +247,15 @@ fn item2vec_trainings(cache: &Path) -> Vec<(serde_json::Value, usize, Option<u64
     out
 }
 
+/// Asserts that the item2vec trainings in `cache` trained `epochs` epochs in all, and that
+/// `fresh` of them started from zero (the others resumed from a checkpoint).
+fn assert_trained(cache: &Path, epochs: usize, fresh: usize, what: &str) {
+    let trainings = item2vec_trainings(cache);
+    let runs: Vec<(usize, Option<u64>)> = trainings.iter().map(|t| (t.1, t.2)).collect();
+    assert_eq!(runs.iter().map(|t| t.0).sum::<usize>(), epochs, "{what}: {runs:?}");
+    assert_eq!(runs.iter().filter(|t| t.1.is_none()).count(), fresh, "{what}: trainings from zero: {runs:?}");
+}
+
 /// A random search of item2vec over 9 epochs with `trials` trials and pruner `kind`
 /// (`min_epochs = 1`, `eta = 3`).
 fn pruned_search(dir: &Path, data: &Path, trials: usize, kind: &str) -> std::path::PathBuf {
@@ -275,9 +284,7 @@ fn the_median_rule_stops_trials_below_the_median_at_evenly_spaced_rungs() {
     assert!(rows.iter().all(|r| [1, 3, 5, 7, 9].contains(&r.0) && (r.0 == 9) == (r.1 != "pruned")), "{rows:?}");
     assert_eq!((rows[0].0, rows[1].0), (9, 9), "the start-up trials go on: {rows:?}");
     assert!(rows.iter().any(|r| r.1 == "pruned"), "{rows:?}");
-    let trainings = item2vec_trainings(&d.path().join("a/cache"));
-    assert_eq!(trainings.iter().map(|t| t.1).sum::<usize>(), rows.iter().map(|r| r.0).sum::<usize>());
-    assert_eq!(trainings.iter().filter(|t| t.2.is_none()).count(), rows.len(), "one training from zero per trial");
+    assert_trained(&d.path().join("a/cache"), rows.iter().map(|r| r.0).sum(), rows.len(), "every epoch once, one training from zero per trial");
 }
 
 /// A point pruned early and drawn again for a later Hyperband bracket goes on from the
@@ -310,10 +317,7 @@ fn a_point_drawn_again_for_a_later_bracket_resumes_from_its_cached_rung() {
         let e = furthest.entry(r.0).or_insert(0);
         *e = (*e).max(r.2);
     }
-    let trainings = item2vec_trainings(&d.path().join("a/cache"));
-    let trained: usize = trainings.iter().map(|t| t.1).sum();
-    assert_eq!(trained, furthest.values().sum::<usize>(), "{rows:?} {:?}", trainings.iter().map(|t| (t.1, t.2)).collect::<Vec<_>>());
-    assert_eq!(trainings.iter().filter(|t| t.2.is_none()).count(), furthest.len(), "one training from zero per point");
+    assert_trained(&d.path().join("a/cache"), furthest.values().sum(), furthest.len(), &format!("one training from zero per point: {rows:?}"));
 }
 
 /// ASHA over epochs: weak trials stop at a rung, promoted ones go on from their rung's
@@ -379,23 +383,23 @@ fn pruner_errors_name_their_key() {
         let cfg = write_config(d.path(), "bad.toml", &base.replace(from, to));
         runner::config::load(&cfg, &[]).err().map(|e| format!("{e}")).unwrap_or_default()
     };
-    let e = err("trials = 6", "trials = 6\npruner = { kind = \"ashaa\" }");
-    assert!(e.contains("search.pruner.kind") && e.contains("did you mean `asha`"), "{e}");
-    let e = err("trials = 6", "trials = 6\npruner = { kind = \"asha\", eta = 1 }");
-    assert!(e.contains("search.pruner.eta") && e.contains("at least 2"), "{e}");
-    let e = err("trials = 6", "trials = 6\npruner = { kind = \"asha\", min_epochs = 3 }");
-    assert!(e.contains("search.pruner.min_epochs") && e.contains("nothing would be pruned"), "{e}");
-    let e = err("trials = 6", "trials = 6\npruner = { kind = \"asha\" }");
-    assert!(e.is_empty(), "min_epochs 1 and eta 3 by default: {e}");
-    // Each pruner's own settings only.
-    let e = err("trials = 6", "trials = 6\npruner = { kind = \"median\", eta = 3 }");
-    assert!(e.contains("search.pruner.eta") && e.contains("asha and hyperband"), "{e}");
-    let e = err("trials = 6", "trials = 6\npruner = { kind = \"asha\", interval = 2 }");
-    assert!(e.contains("search.pruner.interval") && e.contains("median"), "{e}");
-    let e = err("trials = 6", "trials = 6\npruner = { kind = \"median\", interval = 0 }");
-    assert!(e.contains("search.pruner.interval") && e.contains("at least 1"), "{e}");
-    let e = err("trials = 6", "trials = 6\npruner = { kind = \"median\" }");
-    assert!(e.is_empty(), "{e}");
+    // (pruner as written, what its error must say; nothing: no error)
+    let cases: [(&str, &[&str]); 8] = [
+        ("{ kind = \"ashaa\" }", &["search.pruner.kind", "did you mean `asha`"]),
+        ("{ kind = \"asha\", eta = 1 }", &["search.pruner.eta", "at least 2"]),
+        ("{ kind = \"asha\", min_epochs = 3 }", &["search.pruner.min_epochs", "nothing would be pruned"]),
+        // min_epochs 1 and eta 3 by default.
+        ("{ kind = \"asha\" }", &[]),
+        // Each pruner's own settings only.
+        ("{ kind = \"median\", eta = 3 }", &["search.pruner.eta", "asha and hyperband"]),
+        ("{ kind = \"asha\", interval = 2 }", &["search.pruner.interval", "median"]),
+        ("{ kind = \"median\", interval = 0 }", &["search.pruner.interval", "at least 1"]),
+        ("{ kind = \"median\" }", &[]),
+    ];
+    for (pruner, says) in cases {
+        let e = err("trials = 6", &format!("trials = 6\npruner = {pruner}"));
+        assert!(if says.is_empty() { e.is_empty() } else { says.iter().all(|w| e.contains(w)) }, "{pruner}: {e}");
+    }
     let e = err("lr = { log_uniform = [0.002, 0.2] }", "lr = { log_uniform = [0.002, 0.2] }, epochs = { int = [2, 5] } }, pruner = { kind = \"asha\"");
     assert!(e.contains("model.1.search.space.epochs") && e.contains("resource"), "{e}");
     // A model that cannot stop and resume cannot be pruned.
@@ -668,10 +672,7 @@ fn hyperband_brackets_start_trials_at_later_rungs() {
         assert_eq!(rows.iter().find(|r| r.0 == b).unwrap().1, 9, "{rows:?}");
     }
     // Every epoch trained once: a trial of bracket b trains from scratch to its first rung.
-    let trainings = item2vec_trainings(&d.path().join("a/cache"));
-    assert_eq!(trainings.iter().map(|t| t.1).sum::<usize>(), rows.iter().map(|r| r.1).sum::<usize>());
-    let from_scratch = trainings.iter().filter(|t| t.2.is_none()).count();
-    assert_eq!(from_scratch, rows.len(), "one training from zero per trial, at its bracket's first rung");
+    assert_trained(&d.path().join("a/cache"), rows.iter().map(|r| r.1).sum(), rows.len(), "one training from zero per trial, at its bracket's first rung");
 
     // A rerun decides the same from the cache.
     let (again, _, ran) = tune_and_run(&cfg, &d.path().join("a"));

@@ -266,6 +266,11 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
+    /// TPE with Optuna's defaults, maximising, without a pruner.
+    fn maximising(space: Vec<(String, Dist)>, seed: u64, n_startup_trials: usize, multivariate: bool) -> TpeSampler {
+        TpeSampler { space, seed, direction: Direction::Maximize, n_startup_trials, n_ei_candidates: 24, multivariate, pruner: None }
+    }
+
     /// Runs `trials` trials of `sampler` one at a time on `f`, returning the best objective
     /// after each (maximising).
     fn run(sampler: &dyn Sampler, f: impl Fn(&Point) -> f64, trials: usize) -> Vec<f64> {
@@ -351,15 +356,7 @@ mod tests {
         let (mut tpe_wins, mut tpe_sum, mut rnd_sum, mut near_total) = (0, 0.0, 0.0, 0);
         let seeds = 8;
         for seed in 0..seeds {
-            let tpe = TpeSampler {
-                space: space.clone(),
-                seed,
-                direction: Direction::Maximize,
-                n_startup_trials: 10,
-                n_ei_candidates: 24,
-                multivariate: false,
-                pruner: None,
-            };
+            let tpe = maximising(space.clone(), seed, 10, false);
             let rnd = RandomSampler { space: space.clone(), seed };
             let (bt, br) = (run(&tpe, f, 40), run(&rnd, f, 40));
             // Near the peak: how many of the last 20 proposals are within 0.5 of it.
@@ -397,15 +394,7 @@ mod tests {
             (a * 3 + b) as f64
         };
         for seed in 0..5 {
-            let tpe = TpeSampler {
-                space: space.clone(),
-                seed,
-                direction: Direction::Maximize,
-                n_startup_trials: 3,
-                n_ei_candidates: 24,
-                multivariate: false,
-                pruner: None,
-            };
+            let tpe = maximising(space.clone(), seed, 3, false);
             let mut done: Vec<Trial> = Vec::new();
             for n in 0..13 {
                 let p = tpe.propose(n, &done);
@@ -536,15 +525,7 @@ mod tests {
         let same_corner = |multivariate: bool| -> usize {
             (0..60)
                 .filter(|&seed| {
-                    let tpe = TpeSampler {
-                        space: space.clone(),
-                        seed,
-                        direction: Direction::Maximize,
-                        n_startup_trials: 10,
-                        n_ei_candidates: 24,
-                        multivariate,
-                        pruner: None,
-                    };
+                    let tpe = maximising(space.clone(), seed, 10, multivariate);
                     let p = tpe.propose(done.len(), &done);
                     let (Param::Float(x), Param::Float(y)) = (p["x"], p["y"]) else { panic!() };
                     (x < 0.5) == (y < 0.5)
@@ -595,15 +576,7 @@ mod tests {
         let d = [-1.584517695926893e+00, -1.684497195764649e+00, -1.548729539623422e+00, -1.602764477234404e+00];
         let e = [-1.068242949738694e+00, -1.137918754083159e+00, -1.090933051822626e+00, -1.068242949738694e+00];
         let points: [[f64; 5]; 4] = [[0.3, 0.004, 3.0, 4.0, 1.0], [-4.9, 0.09, 20.0, 2.0, 0.0], [2.2, 0.02, 1.0, 6.0, 2.0], [-1.0, 0.0011, 7.0, 3.0, 1.0]];
-        let tpe = TpeSampler {
-            space: space.clone(),
-            seed: 0,
-            direction: Direction::Maximize,
-            n_startup_trials: 10,
-            n_ei_candidates: 24,
-            multivariate: true,
-            pruner: None,
-        };
+        let tpe = maximising(space.clone(), 0, 10, true);
         let all: Vec<&Trial> = trials.iter().collect();
         let pairs: Vec<Pair> = space.iter().map(|(k, d)| tpe.pair(k, d, &all, &[])).collect();
         let close = |got: f64, want: f64, what: &str| assert!((got - want).abs() < 1e-9, "{what}: {got} vs Optuna's {want}");

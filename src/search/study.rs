@@ -26,10 +26,15 @@ pub struct TrialRecord {
     pub seconds: f64,
     /// Why it has no objective.
     pub error: Option<String>,
-    /// Epochs it trained, with a pruner (0 without one).
-    pub epochs: usize,
     /// Its Hyperband bracket (0 otherwise): the rung it started at.
     pub bracket: usize,
+}
+
+impl TrialRecord {
+    /// Epochs it trained, with a pruner (0 without one): its last rung's.
+    pub fn epochs(&self) -> usize {
+        self.trial.rungs.last().map_or(0, |r| r.0)
+    }
 }
 
 /// How the study runs its batches.
@@ -151,7 +156,6 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                 values,
                 seconds: 0.0,
                 error: None,
-                epochs: 0,
                 bracket: pruner.as_ref().map_or(0, |(a, max)| a.bracket(*max, spec.seed, number)),
             };
             batch.push((record, run));
@@ -235,7 +239,6 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                 };
                 match (stop, &pruner) {
                     (Some(e), Some((asha, _))) => {
-                        r.epochs = e;
                         r.trial.rungs.push((e, v));
                         let rung = &mut at_rung[r.bracket][k];
                         rung.push(v);
@@ -245,7 +248,6 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                         }
                     }
                     (_, p) => {
-                        r.epochs = p.as_ref().map_or(0, |(_, max)| *max);
                         if let Some((_, max)) = p {
                             r.trial.rungs.push((*max, v));
                         }
@@ -356,7 +358,7 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
             let col = valid_column(&o.objective);
             row.extend(objectives.iter().map(|c| if *c == col { t.trial.objective.map_or(String::new(), |v| format!("{v}")) } else { String::new() }));
             if outcomes.iter().any(|o| o.pruned) {
-                row.push(if o.pruned { t.epochs.to_string() } else { String::new() });
+                row.push(if o.pruned { t.epochs().to_string() } else { String::new() });
             }
             if outcomes.iter().any(|o| o.hyperband) {
                 row.push(if o.hyperband { t.bracket.to_string() } else { String::new() });

@@ -335,7 +335,7 @@ mod tests {
             let v = 1.0 - (x - 0.2).abs();
             done.push(Trial { number: n, point: Point::from([("x".into(), Param::Float(x))]), objective: Some(v), pruned_at: Some(1), rungs: vec![(1, v)] });
         }
-        let tpe = TpeSampler { space, seed: 3, direction: Direction::Maximize, n_startup_trials: 10, n_ei_candidates: 24, multivariate: true, pruner: None };
+        let tpe = maximising(space, 3, 10, true);
         let xs: Vec<f64> = (30..50).map(|n| x(&tpe.propose(n, &done))).collect();
         let near = xs.iter().filter(|v| (**v - 0.2).abs() < 0.15).count();
         let far = xs.iter().filter(|v| **v > 0.75).count();

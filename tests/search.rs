@@ -400,6 +400,10 @@ fn pruner_errors_name_their_key() {
         let e = err("trials = 6", &format!("trials = 6\npruner = {pruner}"));
         assert!(if says.is_empty() { e.is_empty() } else { says.iter().all(|w| e.contains(w)) }, "{pruner}: {e}");
     }
+    for (n, says) in [("2", "lists 1"), ("0", "at least 1")] {
+        let e = err("trials = 6", &format!("trials = 6\ntrial_seeds = {n}"));
+        assert!(e.contains("search.trial_seeds") && e.contains(says), "trial_seeds = {n}: {e}");
+    }
     let e = err("lr = { log_uniform = [0.002, 0.2] }", "lr = { log_uniform = [0.002, 0.2] }, epochs = { int = [2, 5] } }, pruner = { kind = \"asha\"");
     assert!(e.contains("model.1.search.space.epochs") && e.contains("resource"), "{e}");
     // A model that cannot stop and resume cannot be pruned.
@@ -550,6 +554,34 @@ fn a_repeated_point_counts_its_training_once() {
     let secs: Vec<f64> = lines.map(|l| l.split(',').nth(col).unwrap().parse().unwrap()).collect();
     assert_eq!(secs.len(), 3, "{csv}");
     assert!(secs[0] > 0.0 && secs[1] == 0.0 && secs[2] == 0.0, "{csv}");
+}
+
+/// `trial_seeds = 2`: each trial trains with seeds 1 and 2 and scores their mean, the very
+/// mean of the same trials searched with one seed each; the choice follows the mean, and the
+/// tuned rows of those seeds reuse the chosen trial's trainings.
+#[test]
+fn trial_seeds_score_each_trial_by_the_mean_over_its_seeds() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path(), |_, i| i);
+    let search = |seeds: &str, extra: &str, name: &str| {
+        let body = std::fs::read_to_string(config(d.path(), &data, "random", seeds)).unwrap().replace("seed = 11", &format!("seed = 11{extra}"));
+        tune_and_run(&write_config(d.path(), &format!("{name}.toml"), &body), &d.path().join(name)).0
+    };
+    let (one, two) = (search("[1]", "", "one"), search("[2]", "", "two"));
+    let both = search("[1, 2]", "\ntrial_seeds = 2", "both");
+    let col = |name: &str| both[0].iter().position(|h| h == name).unwrap();
+    let (obj, status) = (col("valid NDCG@10"), col("status"));
+    let score = |rows: &[Vec<String>], t: usize| rows[t][obj].parse::<f64>().unwrap();
+    assert_eq!(both.len(), 7);
+    for t in 1..both.len() {
+        assert_eq!(both[t][..obj], one[t][..obj], "the same points whatever the seeds");
+        assert_eq!(score(&both, t), (score(&one, t) + score(&two, t)) / 2.0, "trial {t}");
+    }
+    assert_ne!((1..7).map(|t| score(&one, t)).collect::<Vec<_>>(), (1..7).map(|t| score(&two, t)).collect::<Vec<_>>());
+    let best = (1..7).max_by(|&a, &b| score(&both, a).total_cmp(&score(&both, b))).unwrap();
+    assert_eq!(both[best][status], "chosen", "{both:?}");
+    // 6 trials x 2 seeds trained, and nothing more for the two tuned rows.
+    assert_eq!(item2vec_trainings(&d.path().join("both/cache")).len(), 12);
 }
 
 /// A 9-trial random search of `kind` (its model table `model`, its space `space`) under ASHA

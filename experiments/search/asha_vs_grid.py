@@ -10,6 +10,11 @@ rungs; a promotion resumes from its checkpoint).
 
 usage: python asha_vs_grid.py [--epochs 27] [--trials 90] [--seeds 1 2 3] [--kinds random tpe]
                               [--min-epochs 1] [--pruner asha|hyperband|median] [--interval 3] [--suffix LABEL] [--skip-grid]
+                              [--exp-seeds 1] [--trial-seeds 1] [--grid-cache NAME]
+`--exp-seeds` are `[experiment] seeds` (the tuned rows' training seeds); `--trial-seeds N` sets
+`[search] trial_seeds = N` (each trial's objective is the mean over the first N of them).
+`--grid-cache NAME` keeps the grid's cache in `work/asha_vs_grid/NAME` across runs (not
+removed first), so that grids of single seeds can fill it before a grid over their mean.
 Appends one JSON line per run to results/asha_vs_grid.jsonl and copies each trials.csv to
 results/asha_vs_grid/.
 """
@@ -32,8 +37,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=27)
     ap.add_argument("--trials", type=int, default=90)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--kinds", nargs="+", default=["random", "tpe"])
+    ap.add_argument("--seeds", type=int, nargs="*", default=[1, 2, 3])
+    ap.add_argument("--kinds", nargs="*", default=["random", "tpe"])
+    ap.add_argument("--exp-seeds", type=int, nargs="+", default=[1])
+    ap.add_argument("--trial-seeds", type=int, default=1)
+    ap.add_argument("--grid-cache", default=None)
     ap.add_argument("--skip-grid", action="store_true")
     ap.add_argument("--min-epochs", type=int, default=1)
     ap.add_argument("--pruner", default="asha", choices=["asha", "hyperband", "median"])
@@ -51,22 +59,24 @@ def main():
     for v in GRID.values():
         n_points *= len(v)
 
-    runs = [] if a.skip_grid else [("grid", None, {"kind": "grid", "objective": "NDCG@10", "space": space})]
+    extra = {"trial_seeds": a.trial_seeds} if a.trial_seeds > 1 else {}
+    runs = [] if a.skip_grid else [(f"grid{a.suffix}", None, {"kind": "grid", "objective": "NDCG@10", "space": space, **extra})]
     pruner = {"kind": a.pruner, "min_epochs": a.min_epochs}
     pruner.update({"interval": a.interval} if a.pruner == "median" else {"eta": 3})
     for s in a.seeds:
         for kind in a.kinds:
             runs.append((f"asha-{kind}{a.suffix}", s, {"kind": kind, "trials": a.trials, "objective": "NDCG@10", "seed": s,
-                                              "space": space, "pruner": pruner}))
+                                              "space": space, "pruner": pruner, **extra}))
     for label, s, search in runs:
         name = label if s is None else f"{label}-seed{s}"
         d = base / name
         shutil.rmtree(d, ignore_errors=True)
-        rows, wall = common.run_runner(common.config(name, model, search), d / "config.toml", d / "cache", d / "res")
+        cache = base / a.grid_cache if s is None and a.grid_cache else d / "cache"
+        rows, wall = common.run_runner(common.config(name, model, search, a.exp_seeds), d / "config.toml", cache, d / "res")
         shutil.copy(d / "res" / name / "trials.csv", tables / f"{name}.csv")
         c = common.chosen(rows)
         epochs = [int(r["epochs"]) for r in rows if r.get("epochs")] if "pruner" in search else [a.epochs] * len(rows)
-        rec = {"bench": "asha_vs_grid", "side": label, "seed": s,
+        rec = {"bench": "asha_vs_grid", "side": label, "seed": s, "exp_seeds": a.exp_seeds, "trial_seeds": a.trial_seeds,
                "min_epochs": search["pruner"]["min_epochs"] if "pruner" in search else None, "trials": len(rows), "grid_points": n_points,
                "max_epochs": a.epochs, "best_valid_ndcg10": common.objective(c),
                "best_values": {k: c[k] for k in GRID}, "best_epochs": int(c["epochs"]) if c.get("epochs") else a.epochs,

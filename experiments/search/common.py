@@ -32,13 +32,13 @@ def toml_value(v):
     raise TypeError(v)
 
 
-def config(name, model, search):
-    """An ML-100K leave-last-out experiment (seed 1, validation held out) with one item2vec
-    model (`model`: its keys) and a `[search]` table (`search`: its keys)."""
+def config(name, model, search, seeds=(1,)):
+    """An ML-100K leave-last-out experiment (training `seeds`, validation held out) with one
+    item2vec model (`model`: its keys) and a `[search]` table (`search`: its keys)."""
     lines = [
         "[experiment]",
         f"name = {toml_value(name)}",
-        "seeds = [1]",
+        f"seeds = {toml_value(list(seeds))}",
         "",
         "[dataset]",
         'kind = "movielens"',

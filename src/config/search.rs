@@ -67,6 +67,10 @@ pub struct SearchSpec {
     /// side); a proposal sees only the results of earlier batches, so it never depends on
     /// `--jobs` or on which trial of a batch finished first.
     pub batch: usize,
+    /// Training seeds per trial, the first of `[experiment] seeds`: a trial trains once per
+    /// seed and scores the mean of their validation objectives (at each rung too), so that the
+    /// choice follows the configuration rather than one seed's luck.
+    pub trial_seeds: usize,
     /// Model key -> distribution, in key order.
     pub space: Vec<(String, Dist)>,
     /// Stops weak trials early; `None` trains every trial to the end.
@@ -196,6 +200,7 @@ struct Raw {
     n_ei_candidates: Option<usize>,
     multivariate: Option<bool>,
     batch: Option<usize>,
+    trial_seeds: Option<usize>,
     space: Option<Map<String, Value>>,
     pruner: Option<Value>,
     enqueue: Option<Vec<Map<String, Value>>>,
@@ -301,6 +306,19 @@ pub(super) fn parse_model(
         if batch == 0 {
             return Err(sm.error(&key_of(&own_raw, |r| r.batch.is_some(), &at_model, "batch"), "must be at least 1", None));
         }
+        let trial_seeds = num(|r| r.trial_seeds).unwrap_or(1);
+        if trial_seeds == 0 || trial_seeds > section.seeds.len() {
+            let n = section.seeds.len();
+            return Err(sm.error(
+                &key_of(&own_raw, |r| r.trial_seeds.is_some(), &at_model, "trial_seeds"),
+                if trial_seeds == 0 {
+                    "must be at least 1".to_string()
+                } else {
+                    format!("each trial trains with the first {trial_seeds} of `[experiment] seeds`, which lists {n}")
+                },
+                (trial_seeds > 0).then(|| format!("list at least {trial_seeds} seeds in `[experiment] seeds`, or set trial_seeds = {n}")),
+            ));
+        }
         let n_ei_candidates = num(|r| r.n_ei_candidates).unwrap_or(24);
         if n_ei_candidates == 0 {
             return Err(sm.error(&key_of(&own_raw, |r| r.n_ei_candidates.is_some(), &at_model, "n_ei_candidates"), "must be at least 1", None));
@@ -319,6 +337,7 @@ pub(super) fn parse_model(
             n_ei_candidates,
             multivariate: own_raw.multivariate.or(top_raw.multivariate).unwrap_or(true),
             batch,
+            trial_seeds,
             space: dists,
             pruner: None,
             enqueued: Vec::new(),

@@ -243,6 +243,7 @@ mod tests {
             n_ei_candidates: 24,
             multivariate: true,
             batch: 1,
+            trial_seeds: 1,
             space: space.clone(),
             pruner: None,
             enqueued: Vec::new(),

@@ -107,8 +107,10 @@ impl Outcome {
 
 /// The trials of `search`: proposes a batch, plans it without a report, runs it, reads each
 /// trial's validation summary, and proposes the next until `trials` are done. Trials train
-/// with the experiment's first seed. Random and grid proposals never depend on results, so
-/// they are one batch; TPE's random start-up trials are one batch, then `batch` at a time.
+/// with the experiment's first seed, or its first `trial_seeds` seeds, scoring the mean of
+/// their objectives (a trial fails when one of its seeds does). Random and grid proposals
+/// never depend on results, so they are one batch; TPE's random start-up trials are one
+/// batch, then `batch` at a time.
 ///
 /// With a pruner a batch runs rung by rung ([`super::asha`]): every trial of the batch
 /// trains to the first rung's epochs, those the pruner keeps go on from their checkpoints to
@@ -118,7 +120,7 @@ impl Outcome {
 pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Outcome> {
     let spec = &search.spec;
     let sampler = sampler(spec);
-    let seed = exp.section.seeds[0];
+    let seeds = &exp.section.seeds[..spec.trial_seeds];
     let pruner: Option<(Asha, usize)> = spec.pruner.as_ref().map(|p| (Asha::from(p), p.max_epochs));
     // The rungs' epochs, then the end (`None`: the whole training, as without a pruner).
     let steps: Vec<Option<usize>> = match &pruner {
@@ -148,17 +150,22 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
             let point = tidy(&spec.space, sampler.propose(number, &done));
             done.push(Trial { number, point: point.clone(), objective: None, pruned_at: None, rungs: Vec::new() });
             let values = to_values(&spec.space, &point);
-            let mut run = search.run_at(&values, seed).map_err(|e| anyhow!("search of model `{}`, trial {number}: {e}", search.name))?;
-            run.target = EvalTarget::Validation;
+            let runs = seeds
+                .iter()
+                .map(|&seed| {
+                    let run = search.run_at(&values, seed).map_err(|e| anyhow!("search of model `{}`, trial {number}: {e}", search.name))?;
+                    Ok(RunSpec { target: EvalTarget::Validation, ..run })
+                })
+                .collect::<Result<Vec<_>>>()?;
             let record = TrialRecord {
                 trial: Trial { number, point, objective: None, pruned_at: None, rungs: Vec::new() },
-                point: run.point_id.clone(),
+                point: runs[0].point_id.clone(),
                 values,
                 seconds: 0.0,
                 error: None,
                 bracket: pruner.as_ref().map_or(0, |(a, max)| a.bracket(*max, spec.seed, number)),
             };
-            batch.push((record, run));
+            batch.push((record, runs));
         }
         let first_batch = std::mem::take(&mut first);
         // Indices into `batch` of the trials still training.
@@ -176,15 +183,16 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                 continue;
             }
             let target = stop.or(pruner.as_ref().map(|p| p.1)).unwrap_or(usize::MAX);
+            // One run per trial and seed, trial by trial.
             let runs: Vec<RunSpec> = now
                 .iter()
-                .map(|&i| {
+                .flat_map(|&i| {
                     let resume_from = if batch[i].0.bracket == k {
                         reached_below(records.iter().chain(batch.iter().map(|b| &b.0)), &batch[i].0.trial.point, target)
                     } else {
                         steps[k - 1]
                     };
-                    RunSpec { stop_epoch: stop, resume_from, ..batch[i].1.clone() }
+                    batch[i].1.iter().map(move |run| RunSpec { stop_epoch: stop, resume_from, ..run.clone() })
                 })
                 .collect();
             let plan = pipeline::plan_with(vec![with_runs(exp, runs)], false)?;
@@ -219,18 +227,31 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
             let mut stopped = Vec::new();
             for (j, &i) in now.iter().enumerate() {
                 let r = &mut batch[i].0;
-                let (value, seconds, error) = match exec.validation_summary(&plan.run_keys[0][j].eval) {
-                    Ok(s) => match s.metric(&spec.objective) {
-                        Some(v) if v.is_finite() => (Some(v), s.train_seconds(), None),
-                        _ => (None, s.train_seconds(), Some(format!("the validation evaluation has no finite `{}`", spec.objective))),
-                    },
-                    Err(e) => (None, 0.0, Some(format!("{e:#}"))),
-                };
-                // A point proposed again trains nothing (its stages are cached): its training
-                // counts once, for the first trial that ran it, whether now or in a run before.
-                if counted.insert(plan.run_keys[0][j].train.clone()) {
-                    r.seconds += seconds;
+                let (mut sum, mut error) = (0.0, None);
+                for keys in &plan.run_keys[0][j * seeds.len()..(j + 1) * seeds.len()] {
+                    let (value, seconds) = match exec.validation_summary(&keys.eval) {
+                        Ok(s) => (
+                            s.metric(&spec.objective)
+                                .filter(|v| v.is_finite())
+                                .ok_or_else(|| format!("the validation evaluation has no finite `{}`", spec.objective)),
+                            s.train_seconds(),
+                        ),
+                        Err(e) => (Err(format!("{e:#}")), 0.0),
+                    };
+                    match value {
+                        Ok(v) => sum += v,
+                        Err(e) => {
+                            error.get_or_insert(e);
+                        }
+                    }
+                    // A point proposed again trains nothing (its stages are cached): its
+                    // training counts once, for the first trial that ran it, whether now or in
+                    // a run before.
+                    if counted.insert(keys.train.clone()) {
+                        r.seconds += seconds;
+                    }
                 }
+                let value = error.is_none().then(|| sum / seeds.len() as f64);
                 r.trial.objective = value;
                 r.error = error;
                 let Some(v) = value else {

@@ -257,6 +257,11 @@ fn resumed_training_equals_an_uninterrupted_one() {
             assert!(t.items == full.items && t.users == full.users, "{v}: {what} differs from the uninterrupted training");
             assert_eq!(t.notes.get("best_epoch"), full.notes.get("best_epoch"), "{v}: {what}");
             assert_eq!(t.notes.get("valid_recall@10"), full.notes.get("valid_recall@10"), "{v}: {what}");
+            // The hard sampler's counts cover the whole training, not the resumed epochs only.
+            for k in ["hard_refreshes", "hard_steps"] {
+                assert_eq!(t.notes.get(k), full.notes.get(k), "{v}: {what}: {k}");
+                assert_eq!(full.notes.contains_key(k), sampler.is_some(), "{v}: {k}");
+            }
         }
         assert_eq!(first.epochs.len() + once.epochs.len(), full.epochs.len(), "{v}: epochs trained in the two parts");
         // The checkpoint does not fit another architecture.

@@ -76,6 +76,9 @@ struct Early {
     /// Patience ran out: no more epochs, whatever the schedule says.
     stopped: bool,
     valid_recalls: Vec<f64>,
+    /// The sampler's counts (a `hard` sampler's refreshes), summed over the epochs so far:
+    /// carried by the checkpoint so that a resumed training reports the whole training's.
+    counts: std::collections::BTreeMap<String, u64>,
 }
 
 /// f64s as pairs of f32 cells holding their bits (a checkpoint holds f32 arrays).
@@ -104,6 +107,9 @@ fn checkpoint_of(epoch: usize, store: &ParamStore, early: &Early) -> Checkpoint 
             put(format!("best_{name}"), shape, data);
         }
     }
+    for (name, &n) in &early.counts {
+        put(format!("count_{name}"), [1, 2], f64_cells(&[f64::from_bits(n)]));
+    }
     Checkpoint { epoch, tables }
 }
 
@@ -125,7 +131,8 @@ fn restore(c: &Checkpoint, store: &mut ParamStore) -> Result<Early> {
     } else {
         None
     };
-    Ok(Early { best, since_best: flags[1] as usize, stopped: flags[0] == 1, valid_recalls: numbers[1..].to_vec() })
+    let counts = c.tables.iter().filter_map(|(n, m)| Some((n.strip_prefix("count_")?.to_string(), cells_f64(&m.data).first()?.to_bits()))).collect();
+    Ok(Early { best, since_best: flags[1] as usize, stopped: flags[0] == 1, valid_recalls: numbers[1..].to_vec(), counts })
 }
 
 /// Trains `input`'s epochs of the schedule (all of them, or from its checkpoint to its
@@ -183,7 +190,6 @@ pub fn train(p: &TwoTowerParams, input: &TrainInput) -> Result<Trained> {
     let mut epochs = Vec::new();
     let mut global_step = store.step as u64;
     let mut step_secs: Vec<f64> = Vec::new();
-    let mut sampler_counts = serde_json::Map::new();
     let bsz = p.batch_size.min(split.train.len()).max(1);
     // The loop runs on a worker of rayon's pool, so that each step's parallel phases start
     // and end on the pool's own threads instead of waking them from outside every time.
@@ -280,10 +286,8 @@ pub fn train(p: &TwoTowerParams, input: &TrainInput) -> Result<Trained> {
                 }
             }
             epochs.push(log);
-            // The sampler's own counts (a `hard` sampler's refreshes), summed over epochs.
             for (k, v) in negatives.sampler.notes() {
-                let sum = sampler_counts.get(&k).and_then(serde_json::Value::as_u64).unwrap_or(0) + v.as_u64().unwrap_or(0);
-                sampler_counts.insert(k, sum.into());
+                *early.counts.entry(k).or_default() += v.as_u64().unwrap_or(0);
             }
         }
         Ok(())
@@ -298,7 +302,7 @@ pub fn train(p: &TwoTowerParams, input: &TrainInput) -> Result<Trained> {
     }
     notes.insert("parameters".into(), store.n_params().into());
     notes.extend(negatives.notes());
-    notes.extend(sampler_counts);
+    notes.extend(early.counts.iter().map(|(k, &n)| (k.clone(), n.into())));
     notes.insert("step_path".into(), if fast { "host" } else { "graph" }.into());
     notes.insert("steps".into(), global_step.into());
     if !step_secs.is_empty() {

@@ -224,7 +224,7 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                 }
             }
             // Trials that stop here: failed, pruned, or at the end.
-            let mut stopped = Vec::new();
+            let mut stopped = vec![false; batch.len()];
             for (j, &i) in now.iter().enumerate() {
                 let r = &mut batch[i].0;
                 let (mut sum, mut error) = (0.0, None);
@@ -255,7 +255,7 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                 r.trial.objective = value;
                 r.error = error;
                 let Some(v) = value else {
-                    stopped.push(i);
+                    stopped[i] = true;
                     continue;
                 };
                 match (stop, &pruner) {
@@ -265,18 +265,18 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                         rung.push(v);
                         if !asha.promotes(spec.direction, v, rung) {
                             r.trial.pruned_at = Some(e);
-                            stopped.push(i);
+                            stopped[i] = true;
                         }
                     }
                     (_, p) => {
                         if let Some((_, max)) = p {
                             r.trial.rungs.push((*max, v));
                         }
-                        stopped.push(i);
+                        stopped[i] = true;
                     }
                 }
             }
-            active.retain(|i| !stopped.contains(i));
+            active.retain(|&i| !stopped[i]);
         }
         records.extend(batch.into_iter().map(|(r, _)| r));
     }

@@ -9,12 +9,14 @@ the grid's) and the sum of `train_s` over trials.csv (a pruned trial's is the su
 rungs; a promotion resumes from its checkpoint).
 
 usage: python asha_vs_grid.py [--epochs 27] [--trials 90] [--seeds 1 2 3] [--kinds random tpe]
-                              [--min-epochs 1] [--pruner asha|hyperband|median] [--interval 3] [--suffix LABEL] [--skip-grid]
-                              [--exp-seeds 1] [--trial-seeds 1] [--grid-cache NAME]
+                              [--min-epochs 1] [--pruner asha|hyperband|median|none] [--interval 3] [--suffix LABEL] [--skip-grid]
+                              [--exp-seeds 1] [--trial-seeds 1] [--grid-cache NAME] [--search-cache NAME]
 `--exp-seeds` are `[experiment] seeds` (the tuned rows' training seeds); `--trial-seeds N` sets
 `[search] trial_seeds = N` (each trial's objective is the mean over the first N of them).
 `--grid-cache NAME` keeps the grid's cache in `work/asha_vs_grid/NAME` across runs (not
 removed first), so that grids of single seeds can fill it before a grid over their mean.
+`--search-cache NAME` runs the searches in that folder too: without a pruner a trial's
+training is the grid's very stage, found there with the seconds the grid measured for it.
 Appends one JSON line per run to results/asha_vs_grid.jsonl and copies each trials.csv to
 results/asha_vs_grid/.
 """
@@ -42,9 +44,10 @@ def main():
     ap.add_argument("--exp-seeds", type=int, nargs="+", default=[1])
     ap.add_argument("--trial-seeds", type=int, default=1)
     ap.add_argument("--grid-cache", default=None)
+    ap.add_argument("--search-cache", default=None)
     ap.add_argument("--skip-grid", action="store_true")
     ap.add_argument("--min-epochs", type=int, default=1)
-    ap.add_argument("--pruner", default="asha", choices=["asha", "hyperband", "median"])
+    ap.add_argument("--pruner", default="asha", choices=["asha", "hyperband", "median", "none"])
     ap.add_argument("--interval", type=int, default=3, help="median: epochs between rungs")
     ap.add_argument("--suffix", default="", help="appended to each ASHA run's label, e.g. -360t")
     ap.add_argument("--out", default=str(common.RESULTS / "asha_vs_grid.jsonl"))
@@ -61,17 +64,19 @@ def main():
 
     extra = {"trial_seeds": a.trial_seeds} if a.trial_seeds > 1 else {}
     runs = [] if a.skip_grid else [(f"grid{a.suffix}", None, {"kind": "grid", "objective": "NDCG@10", "space": space, **extra})]
-    pruner = {"kind": a.pruner, "min_epochs": a.min_epochs}
-    pruner.update({"interval": a.interval} if a.pruner == "median" else {"eta": 3})
+    pruner = None if a.pruner == "none" else {"kind": a.pruner, "min_epochs": a.min_epochs}
+    if pruner:
+        pruner.update({"interval": a.interval} if a.pruner == "median" else {"eta": 3})
     for s in a.seeds:
         for kind in a.kinds:
-            runs.append((f"asha-{kind}{a.suffix}", s, {"kind": kind, "trials": a.trials, "objective": "NDCG@10", "seed": s,
-                                              "space": space, "pruner": pruner, **extra}))
+            runs.append((f"{'asha-' if pruner else ''}{kind}{a.suffix}", s, {"kind": kind, "trials": a.trials, "objective": "NDCG@10", "seed": s,
+                                              "space": space, **({"pruner": pruner} if pruner else {}), **extra}))
     for label, s, search in runs:
         name = label if s is None else f"{label}-seed{s}"
         d = base / name
         shutil.rmtree(d, ignore_errors=True)
-        cache = base / a.grid_cache if s is None and a.grid_cache else d / "cache"
+        shared = a.grid_cache if s is None else a.search_cache
+        cache = base / shared if shared else d / "cache"
         rows, wall = common.run_runner(common.config(name, model, search, a.exp_seeds), d / "config.toml", cache, d / "res")
         shutil.copy(d / "res" / name / "trials.csv", tables / f"{name}.csv")
         c = common.chosen(rows)

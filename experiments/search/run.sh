@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs both tuning benchmarks of issue 29 and writes results/ (raw JSON lines, every trials.csv,
 # machine.txt, summary.md).
-# usage: ./run.sh [tpe|asha|asha-extra|asha-extra2|tpe-extra|tpe-mv|hyperband|bohb|noise|all]   (default all, in that order)
+# usage: ./run.sh [tpe|asha|asha-extra|asha-extra2|tpe-extra|tpe-mv|hyperband|bohb|seeds|noise|all]   (default all, in that order)
 # env: RUNNER_BIN (default $HOME/.cache/search-bench/runner: a release build with the ASHA
 #      pruner), VENV (a venv with optuna; default $HOME/.cache/optuna-venv),
 #      RUNNER_DATA_DIR (default ../shared/data from the repo root), SEARCH_BENCH_WORK (caches
@@ -56,6 +56,25 @@ fi
 if [[ "$what" == bohb || "$what" == all ]]; then
     # TPE with Hyperband, fitted on the deepest well-filled rung (BOHB's rule, cec8fd7/168ad9a).
     "$py" "$here/asha_vs_grid.py" --epochs 27 --trials 360 --seeds 1 2 3 4 5 --kinds tpe --pruner hyperband --suffix=-bohb-hyperband-360t --skip-grid
+fi
+if [[ "$what" == seeds || "$what" == all ]]; then
+    # Session 23: the grid once per training seed 1-3 into one cache, the grid over their mean
+    # (`trial_seeds = 3`, all cached), searches scored on the same mean, and searches without a
+    # pruner (90 trials: a quarter of the grid) replayed from the grid's cache, on one seed and
+    # on the mean of three (a trial's training is the grid's own stage there).
+    for s in 1 2 3; do
+        "$py" "$here/asha_vs_grid.py" --kinds --seeds --exp-seeds $s --suffix=-seed$s --grid-cache grid-seeds123 --out "$here/results/grid_by_seed.jsonl"
+    done
+    "$py" "$here/asha_vs_grid.py" --kinds --seeds --exp-seeds 1 2 3 --trial-seeds 3 --grid-cache grid-seeds123 --suffix=-3seeds
+    three="--skip-grid --exp-seeds 1 2 3 --trial-seeds 3"
+    "$py" "$here/asha_vs_grid.py" $three --pruner hyperband --trials 360 --kinds tpe --seeds 1 2 3 4 5 --suffix=-3seeds-hyperband-360t
+    "$py" "$here/asha_vs_grid.py" $three --pruner hyperband --trials 360 --kinds random --seeds 2 3 --suffix=-3seeds-hyperband-360t
+    "$py" "$here/asha_vs_grid.py" $three --pruner median --min-epochs 3 --interval 3 --trials 90 --kinds tpe --seeds 1 2 3 4 5 --suffix=-3seeds-median3
+    "$py" "$here/asha_vs_grid.py" $three --pruner median --min-epochs 3 --interval 3 --trials 90 --kinds random --seeds 1 2 3 --suffix=-3seeds-median3
+    "$py" "$here/asha_vs_grid.py" $three --pruner none --trials 90 --kinds tpe random --seeds 1 2 3 4 5 --search-cache grid-seeds123 --suffix=-3seeds-nopruner-90t
+    "$py" "$here/asha_vs_grid.py" --skip-grid --exp-seeds 1 --pruner none --trials 90 --kinds tpe random --seeds 1 2 3 4 5 --search-cache grid-seeds123 --suffix=-nopruner-90t --out "$here/results/grid_cache_searches.jsonl"
+    "$py" "$here/seed_mean.py" --n 3 > "$here/results/seed_mean.md"
+    "$py" "$here/seed_mean.py" --n 1 --runs nopruner > "$here/results/seed_one_nopruner.md"
 fi
 if [[ "$what" == noise || "$what" == all ]]; then
     # The grid's best points and every run's choice, retrained with training seeds 2-5.

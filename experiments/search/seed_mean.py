@@ -14,7 +14,7 @@ results/grid_by_seed.jsonl, and prints markdown:
    seconds against the grid's (its trials.csv sum, and priced at the grid's measured seconds
    per point, seed and epoch: "est.", independent of the machine's load).
 
-usage: python seed_mean.py [--n 3]
+usage: python seed_mean.py [--n 3] [--runs SUBSTRING]
 """
 
 import argparse
@@ -45,6 +45,7 @@ def near(scores, best):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=3)
+    ap.add_argument("--runs", default="", help="only the searches whose label contains this")
     a = ap.parse_args()
     seeds = list(range(1, a.n + 1))
     grids = {s: {key(r): r for r in rows_of(f"grid-seed{s}")} for s in seeds}
@@ -66,7 +67,8 @@ def main():
           f"{near(mean.values(), mean[best])} | {total:.0f} |")
 
     # The grid run with trial_seeds = N must agree with the mean computed from the seeds' grids.
-    runs = [x for x in load("asha_vs_grid.jsonl") + load("grid_by_seed.jsonl") if x.get("trial_seeds") == a.n]
+    runs = [x for x in load("asha_vs_grid.jsonl") + load("grid_by_seed.jsonl") + load("grid_cache_searches.jsonl") if x.get("trial_seeds") == a.n
+            and (x["seed"] is None or a.runs in x["side"])]
     grid_run = [x for x in runs if x["seed"] is None]
     if grid_run:
         g = grid_run[-1]
@@ -83,7 +85,7 @@ def main():
         chosen = [r for r in t if r["status"] == "chosen"][0]
         v = float(chosen["valid NDCG@10"])
         rel = (v / mean[best] - 1) * 100
-        est = sum(float(grids[s][key(r)]["train_s"]) * int(r["epochs"] or x["max_epochs"]) / x["max_epochs"]
+        est = sum(float(grids[s][key(r)]["train_s"]) * int(r.get("epochs") or x["max_epochs"]) / x["max_epochs"]
                   for r in t if float(r["train_s"] or 0) > 0 for s in seeds)
         rank = 1 + sum(m > v + 1e-12 for m in ranked)
         per_side.setdefault(x["side"], []).append((rel, x["train_s"] / total * 100, est / total * 100))

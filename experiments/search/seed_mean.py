@@ -69,7 +69,8 @@ def main():
     # The grid run with trial_seeds = N must agree with the mean computed from the seeds' grids.
     runs = [x for x in load("asha_vs_grid.jsonl") + load("grid_by_seed.jsonl") + load("grid_cache_searches.jsonl") if x.get("trial_seeds") == a.n
             and (x["seed"] is None or a.runs in x["side"])]
-    grid_run = [x for x in runs if x["seed"] is None]
+    grid_name = "grid-seed1" if a.n == 1 else f"grid-{a.n}seeds"
+    grid_run = [x for x in runs if x["seed"] is None and x["side"] == grid_name]
     if grid_run:
         g = grid_run[-1]
         print(f"\nThe grid with `trial_seeds = {a.n}` (`{g['side']}`): best {g['best_valid_ndcg10']:.6f} "

@@ -307,16 +307,16 @@ pub(super) fn parse_model(
             return Err(sm.error(&key_of(&own_raw, |r| r.batch.is_some(), &at_model, "batch"), "must be at least 1", None));
         }
         let trial_seeds = num(|r| r.trial_seeds).unwrap_or(1);
-        if trial_seeds == 0 || trial_seeds > section.seeds.len() {
-            let n = section.seeds.len();
+        let trial_seeds_key = key_of(&own_raw, |r| r.trial_seeds.is_some(), &at_model, "trial_seeds");
+        let listed = section.seeds.len();
+        if trial_seeds == 0 {
+            return Err(sm.error(&trial_seeds_key, "must be at least 1", None));
+        }
+        if trial_seeds > listed {
             return Err(sm.error(
-                &key_of(&own_raw, |r| r.trial_seeds.is_some(), &at_model, "trial_seeds"),
-                if trial_seeds == 0 {
-                    "must be at least 1".to_string()
-                } else {
-                    format!("each trial trains with the first {trial_seeds} of `[experiment] seeds`, which lists {n}")
-                },
-                (trial_seeds > 0).then(|| format!("list at least {trial_seeds} seeds in `[experiment] seeds`, or set trial_seeds = {n}")),
+                &trial_seeds_key,
+                format!("each trial trains with the first {trial_seeds} of `[experiment] seeds`, which lists {listed}"),
+                Some(format!("list at least {trial_seeds} seeds in `[experiment] seeds`, or set trial_seeds = {listed}")),
             ));
         }
         let n_ei_candidates = num(|r| r.n_ei_candidates).unwrap_or(24);

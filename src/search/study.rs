@@ -225,10 +225,10 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
             }
             // Trials that stop here: failed, pruned, or at the end.
             let mut stopped = vec![false; batch.len()];
-            for (j, &i) in now.iter().enumerate() {
+            for (&i, trial_keys) in now.iter().zip(plan.run_keys[0].chunks(seeds.len())) {
                 let r = &mut batch[i].0;
                 let (mut sum, mut error) = (0.0, None);
-                for keys in &plan.run_keys[0][j * seeds.len()..(j + 1) * seeds.len()] {
+                for keys in trial_keys {
                     let (value, seconds) = match exec.validation_summary(&keys.eval) {
                         Ok(s) => (
                             s.metric(&spec.objective)

@@ -108,7 +108,7 @@ fn checkpoint_of(epoch: usize, store: &ParamStore, early: &Early) -> Checkpoint 
         }
     }
     for (name, &n) in &early.counts {
-        put(format!("count_{name}"), [1, 2], f64_cells(&[f64::from_bits(n)]));
+        put(format!("count_{name}"), [1, 2], f64_cells(&[n as f64]));
     }
     Checkpoint { epoch, tables }
 }
@@ -131,7 +131,7 @@ fn restore(c: &Checkpoint, store: &mut ParamStore) -> Result<Early> {
     } else {
         None
     };
-    let counts = c.tables.iter().filter_map(|(n, m)| Some((n.strip_prefix("count_")?.to_string(), cells_f64(&m.data).first()?.to_bits()))).collect();
+    let counts = c.tables.iter().filter_map(|(n, m)| Some((n.strip_prefix("count_")?.to_string(), *cells_f64(&m.data).first()? as u64))).collect();
     Ok(Early { best, since_best: flags[1] as usize, stopped: flags[0] == 1, valid_recalls: numbers[1..].to_vec(), counts })
 }
 

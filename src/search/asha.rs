@@ -30,8 +30,11 @@ pub trait Pruner {
     fn promotes(&self, direction: Direction, value: f64, competing: &[f64]) -> bool;
 }
 
+/// The rungs a trial climbs and who goes on at each: one successive-halving ladder, Hyperband's
+/// brackets of them, or the median rule's evenly spaced rungs. Every pruner is one of these, so
+/// the study and TPE's fit see one type.
 #[derive(Clone, Copy, Debug)]
-pub struct Asha {
+pub struct Ladder {
     pub min_epochs: usize,
     pub eta: usize,
     /// Hyperband's brackets, else one ladder.
@@ -41,13 +44,13 @@ pub struct Asha {
     pub median: Option<MedianRule>,
 }
 
-impl From<&PrunerSpec> for Asha {
+impl From<&PrunerSpec> for Ladder {
     fn from(p: &PrunerSpec) -> Self {
-        Asha { min_epochs: p.min_epochs, eta: p.eta, hyperband: p.hyperband, median: p.median }
+        Ladder { min_epochs: p.min_epochs, eta: p.eta, hyperband: p.hyperband, median: p.median }
     }
 }
 
-impl Asha {
+impl Ladder {
     /// How many brackets: Optuna's `floor(log_eta(max / min_epochs)) + 1`, or 1 without
     /// Hyperband.
     pub fn brackets(&self, max_epochs: usize) -> usize {
@@ -91,9 +94,7 @@ impl Asha {
         }
         n - 1
     }
-}
 
-impl Asha {
     /// The epochs trial `number` is first scored at: its bracket's first rung (the end for
     /// the last bracket).
     pub fn start_epochs(&self, max_epochs: usize, seed: u64, number: usize) -> usize {
@@ -101,7 +102,7 @@ impl Asha {
     }
 }
 
-impl Pruner for Asha {
+impl Pruner for Ladder {
     fn rungs(&self, max_epochs: usize) -> Vec<usize> {
         let mut out = Vec::new();
         let mut e = self.min_epochs.max(1);
@@ -140,17 +141,17 @@ mod tests {
 
     #[test]
     fn rungs_are_geometric_below_the_last_epoch() {
-        let a = Asha { min_epochs: 1, eta: 3, hyperband: false, median: None };
+        let a = Ladder { min_epochs: 1, eta: 3, hyperband: false, median: None };
         assert_eq!(a.rungs(10), vec![1, 3, 9]);
         assert_eq!(a.rungs(9), vec![1, 3]);
         assert_eq!(a.rungs(1), Vec::<usize>::new());
-        assert_eq!(Asha { min_epochs: 2, eta: 2, hyperband: false, median: None }.rungs(20), vec![2, 4, 8, 16]);
+        assert_eq!(Ladder { min_epochs: 2, eta: 2, hyperband: false, median: None }.rungs(20), vec![2, 4, 8, 16]);
     }
 
     /// Hand-worked: eta = 3, values arriving 0.5, 0.4, 0.6, 0.3, 0.55, 0.7 (maximise).
     #[test]
     fn promotion_keeps_the_top_third_so_far() {
-        let a = Asha { min_epochs: 1, eta: 3, hyperband: false, median: None };
+        let a = Ladder { min_epochs: 1, eta: 3, hyperband: false, median: None };
         let arrivals = [0.5, 0.4, 0.6, 0.3, 0.55, 0.7];
         let mut seen = Vec::new();
         let mut decisions = Vec::new();
@@ -183,10 +184,10 @@ mod tests {
     /// those proportions, the same for the same seed.
     #[test]
     fn hyperband_brackets_and_allocation_are_optunas() {
-        let h = Asha { min_epochs: 1, eta: 3, hyperband: true, median: None };
+        let h = Ladder { min_epochs: 1, eta: 3, hyperband: true, median: None };
         assert_eq!((h.brackets(27), h.brackets(26), h.brackets(10), h.brackets(2)), (4, 3, 3, 1));
         assert_eq!((0..4).map(|b| h.allocation(4, b)).collect::<Vec<_>>(), vec![27, 12, 6, 4]);
-        assert_eq!(Asha { min_epochs: 1, eta: 3, hyperband: false, median: None }.brackets(27), 1);
+        assert_eq!(Ladder { min_epochs: 1, eta: 3, hyperband: false, median: None }.brackets(27), 1);
         let mut count = [0usize; 4];
         for n in 0..4900 {
             count[h.bracket(27, 7, n)] += 1;

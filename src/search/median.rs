@@ -36,7 +36,7 @@ pub fn goes_on(direction: Direction, n_startup_trials: usize, value: f64, earlie
 mod tests {
     use super::*;
     use crate::config::search::MedianRule;
-    use crate::search::asha::{Asha, Pruner};
+    use crate::search::asha::{Ladder, Pruner};
 
     #[test]
     fn a_trial_goes_on_when_it_is_no_worse_than_the_median() {
@@ -62,7 +62,7 @@ mod tests {
 
     #[test]
     fn median_rungs_are_evenly_spaced_and_the_rule_reads_the_earlier_trials() {
-        let a = Asha { min_epochs: 2, eta: 3, hyperband: false, median: Some(MedianRule { interval: 3, n_startup_trials: 1 }) };
+        let a = Ladder { min_epochs: 2, eta: 3, hyperband: false, median: Some(MedianRule { interval: 3, n_startup_trials: 1 }) };
         assert_eq!(a.rungs(10), vec![2, 5, 8]);
         assert_eq!(a.rungs(8), vec![2, 5]);
         assert_eq!(a.brackets(10), 1);

@@ -96,7 +96,7 @@ fn kind_sampler(spec: &SearchSpec) -> Box<dyn Sampler> {
             n_startup_trials: spec.n_startup_trials,
             n_ei_candidates: spec.n_ei_candidates,
             multivariate: spec.multivariate,
-            pruner: spec.pruner.as_ref().map(|p| (asha::Asha::from(p), p.max_epochs)),
+            pruner: spec.pruner.as_ref().map(|p| (asha::Ladder::from(p), p.max_epochs)),
         }),
     }
 }

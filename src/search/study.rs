@@ -1,7 +1,7 @@
 //! A study: the trials of one model's search, run batch by batch through the planner and the
 //! executor like sweep points, and the tuned runs that come out of it.
 
-use super::asha::{Asha, Pruner};
+use super::asha::{Ladder, Pruner};
 use super::{best, sampler, tidy, to_values, Trial};
 use crate::config::search::{Direction, ModelSearch};
 use crate::config::{Experiment, RunSpec};
@@ -121,7 +121,7 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
     let spec = &search.spec;
     let sampler = sampler(spec);
     let seeds = &exp.section.seeds[..spec.trial_seeds];
-    let pruner: Option<(Asha, usize)> = spec.pruner.as_ref().map(|p| (Asha::from(p), p.max_epochs));
+    let pruner: Option<(Ladder, usize)> = spec.pruner.as_ref().map(|p| (Ladder::from(p), p.max_epochs));
     // The rungs' epochs, then the end (`None`: the whole training, as without a pruner).
     let steps: Vec<Option<usize>> = match &pruner {
         Some((a, max)) => a.rungs(*max).into_iter().map(Some).chain([None]).collect(),
@@ -259,11 +259,11 @@ pub fn run(exp: &Experiment, search: &ModelSearch, opts: &Options) -> Result<Out
                     continue;
                 };
                 match (stop, &pruner) {
-                    (Some(e), Some((asha, _))) => {
+                    (Some(e), Some((ladder, _))) => {
                         r.trial.rungs.push((e, v));
                         let rung = &mut at_rung[r.bracket][k];
                         rung.push(v);
-                        if !asha.promotes(spec.direction, v, rung) {
+                        if !ladder.promotes(spec.direction, v, rung) {
                             r.trial.pruned_at = Some(e);
                             stopped[i] = true;
                         }

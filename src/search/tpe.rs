@@ -8,7 +8,7 @@
 //! Parzen estimator of each group ([`super::parzen`]) gives `l(x)` and `g(x)`, and of
 //! `n_ei_candidates` draws from `l` the one with the largest `l(x) / g(x)` is proposed.
 
-use super::asha::Asha;
+use super::asha::Ladder;
 use super::parzen::{log_sum_exp, pick, Categorical, Numeric};
 use super::random::draw;
 use super::{trial_rng, Param, Point, Sampler, Trial};
@@ -24,7 +24,7 @@ pub struct TpeSampler {
     /// One joint density over every key (Optuna 5's default), or one per key.
     pub multivariate: bool,
     /// The search's pruner and the model's epochs: where each trial starts (its bracket).
-    pub pruner: Option<(Asha, usize)>,
+    pub pruner: Option<(Ladder, usize)>,
 }
 
 /// Optuna's default `gamma`: how many finished trials count as good.
@@ -423,7 +423,7 @@ mod tests {
                 Trial { number: n, point: at(n), objective: Some(n as f64), pruned_at: cut.then_some(1), rungs: vec![(if cut { 1 } else { 27 }, n as f64)] }
             })
             .collect();
-        let asha = Asha { min_epochs: 1, eta: 3, hyperband: true, median: None };
+        let ladder = Ladder { min_epochs: 1, eta: 3, hyperband: true, median: None };
         let (mut later, mut pruned_again) = (0, 0);
         for seed in 0..4 {
             let tpe = TpeSampler {
@@ -433,11 +433,11 @@ mod tests {
                 n_startup_trials: 3,
                 n_ei_candidates: 24,
                 multivariate: true,
-                pruner: Some((asha, 27)),
+                pruner: Some((ladder, 27)),
             };
             for number in 11..31 {
                 let p = tpe.propose(number, &done);
-                if asha.start_epochs(27, seed, number) == 1 {
+                if ladder.start_epochs(27, seed, number) == 1 {
                     assert_eq!(p, at(11), "seed {seed}, trial {number}");
                 } else {
                     assert!(p == at(11) || p == at(10), "seed {seed}, trial {number}: {p:?}");

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs both tuning benchmarks of issue 29 and writes results/ (raw JSON lines, every trials.csv,
 # machine.txt, summary.md).
-# usage: ./run.sh [tpe|asha|asha-extra|asha-extra2|tpe-extra|tpe-mv|hyperband|bohb|seeds|noise|all]   (default all, in that order)
+# usage: ./run.sh [tpe|asha|asha-extra|asha-extra2|tpe-extra|tpe-mv|hyperband|bohb|seeds|min9|noise|all]   (default all, in that order)
 # env: RUNNER_BIN (default $HOME/.cache/search-bench/runner: a release build with the ASHA
 #      pruner), VENV (a venv with optuna; default $HOME/.cache/optuna-venv),
 #      RUNNER_DATA_DIR (default ../shared/data from the repo root), SEARCH_BENCH_WORK (caches
@@ -75,6 +75,18 @@ if [[ "$what" == seeds || "$what" == all ]]; then
     "$py" "$here/asha_vs_grid.py" --skip-grid --exp-seeds 1 --pruner none --trials 90 --kinds tpe random --seeds 1 2 3 4 5 --search-cache grid-seeds123 --suffix=-nopruner-90t --out "$here/results/grid_cache_searches.jsonl"
     "$py" "$here/seed_mean.py" --n 3 > "$here/results/seed_mean.md"
     "$py" "$here/seed_mean.py" --n 1 --runs nopruner > "$here/results/seed_one_nopruner.md"
+fi
+if [[ "$what" == min9 || "$what" == all ]]; then
+    # Session 24: one ASHA ladder whose first rung is a third of the way (9 of 27 epochs, one
+    # promotion), on one training seed (as the issue wrote it) and on the mean of seeds 1-3.
+    # A TPE run's first 90 trials are the 90-trial run's (a proposal depends on earlier trials only).
+    "$py" "$here/asha_vs_grid.py" --skip-grid --trials 90 --seeds 1 2 3 4 5 --kinds tpe random --min-epochs 9 --suffix=-min9
+    "$py" "$here/asha_vs_grid.py" --skip-grid --trials 180 --seeds 1 2 3 4 5 --kinds tpe --min-epochs 9 --suffix=-min9-180t
+    "$py" "$here/asha_vs_grid.py" --skip-grid --trials 270 --seeds 1 2 3 4 5 --kinds random --min-epochs 9 --suffix=-min9-270t
+    three="--skip-grid --exp-seeds 1 2 3 --trial-seeds 3 --min-epochs 9"
+    "$py" "$here/asha_vs_grid.py" $three --trials 180 --kinds tpe --seeds 1 2 3 4 5 --suffix=-3seeds-min9-180t
+    "$py" "$here/asha_vs_grid.py" $three --trials 270 --kinds random --seeds 1 --suffix=-3seeds-min9-270t
+    "$py" "$here/seed_mean.py" --n 3 --runs min9 > "$here/results/seed_mean_min9.md"
 fi
 if [[ "$what" == noise || "$what" == all ]]; then
     # The grid's best points and every run's choice, retrained with training seeds 2-5.

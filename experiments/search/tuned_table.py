@@ -15,6 +15,10 @@ import sys
 from pathlib import Path
 
 
+# trials.csv columns that are not searched keys.
+META = {"model", "search", "trial", "point", "valid NDCG@10", "epochs", "bracket", "train_s", "status", "error"}
+
+
 def main():
     d = Path(sys.argv[1])
     rows = json.load(open(d / "results.json"))
@@ -33,8 +37,7 @@ def main():
         if point == "tuned":
             cfg = rs[0]["config"]
             ts = [t for t in trials if t["model"] == model]
-            meta = {"model", "search", "trial", "point", "valid NDCG@10", "epochs", "bracket", "train_s", "status", "error"}
-            searched = sorted(k for k in ts[0] if k not in meta and any(t[k] for t in ts))
+            searched = sorted(k for k in ts[0] if k not in META and any(t[k] for t in ts))
             chosen = ", ".join(f"{k}={cfg.get('model.' + k, '?')}" for k in searched)
             valid = cfg.get("valid NDCG@10", "-")
             search = f"{len(ts)} ({sum(t['status'] == 'pruned' for t in ts)}), {sum(float(t['train_s']) for t in ts):.1f}"
@@ -52,8 +55,7 @@ def default_valid(model, cfg, trials):
     t0 = next((t for t in trials if t["model"] == model and t["trial"] == "0"), None)
     if t0 is None or t0["status"] not in ("ok", "chosen"):
         return "-"
-    meta = {"model", "search", "trial", "point", "valid NDCG@10", "epochs", "bracket", "train_s", "status", "error"}
-    searched = [k for k in t0 if k not in meta and t0[k]]
+    searched = [k for k in t0 if k not in META and t0[k]]
     same = all(_same(t0[k], cfg.get("model." + k)) for k in searched)
     return f"{float(t0['valid NDCG@10']):.4f}" if same else "-"
 

@@ -341,6 +341,14 @@ fn asha_prunes_weak_trials_and_promotions_resume_from_their_checkpoints() {
     assert!(status.contains(&"pruned") && status.contains(&"chosen"), "{status:?}");
     // Trial 0 is the first at every rung, so it always goes on (Optuna's rule).
     assert_eq!(epochs[0], 9);
+    // `rungs`: the objective at each rung a trial reached, the last one its objective.
+    assert_eq!(header[col("epochs") + 1], "rungs");
+    for r in &trials[1..] {
+        let rungs: Vec<(usize, &str)> = r[col("rungs")].split(' ').map(|p| p.split_once(':').map(|(e, v)| (e.parse().unwrap(), v)).unwrap()).collect();
+        let reached: Vec<usize> = rungs.iter().map(|x| x.0).collect();
+        assert_eq!(reached, [1, 3, 9].into_iter().filter(|&e| e <= r[col("epochs")].parse().unwrap()).collect::<Vec<_>>(), "{r:?}");
+        assert_eq!(rungs.last().unwrap().1, r[col("valid NDCG@10")], "{r:?}");
+    }
     // Some trials stopped at the first rung (the rule itself: `search::asha`'s unit tests).
     assert!(epochs.contains(&1), "{epochs:?}");
 

@@ -348,7 +348,9 @@ pub fn valid_column(objective: &str) -> String {
 
 /// Writes `dir/trials.csv`: every trial of every search of the experiment (model, trial
 /// number, point id, each searched key, the validation objective, training seconds, status,
-/// error), and `dir/search-<model>.svg` per search ([`plot`]).
+/// error; with a pruner its epochs and `rungs`, the objective at every rung it was scored at
+/// as `epochs:score` pairs, Optuna's intermediate values, which show whether a rung stopped
+/// trials that would have won), and `dir/search-<model>.svg` per search ([`plot`]).
 pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     let keys: std::collections::BTreeSet<&String> = outcomes.iter().flat_map(|o| o.trials.iter().flat_map(|t| t.values.keys())).collect();
@@ -363,6 +365,7 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
         .chain(keys.iter().map(|k| k.to_string()))
         .chain(objectives.iter().cloned())
         .chain(outcomes.iter().any(|o| o.pruned).then(|| "epochs".to_string()))
+        .chain(outcomes.iter().any(|o| o.pruned).then(|| "rungs".to_string()))
         .chain(outcomes.iter().any(|o| o.hyperband).then(|| "bracket".to_string()))
         .chain(["train_s", "status", "error"].map(String::from))
         .collect();
@@ -380,6 +383,7 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
             row.extend(objectives.iter().map(|c| if *c == col { t.trial.objective.map_or(String::new(), |v| format!("{v}")) } else { String::new() }));
             if outcomes.iter().any(|o| o.pruned) {
                 row.push(if o.pruned { t.epochs().to_string() } else { String::new() });
+                row.push(t.trial.rungs.iter().map(|(e, v)| format!("{e}:{v}")).collect::<Vec<_>>().join(" "));
             }
             if outcomes.iter().any(|o| o.hyperband) {
                 row.push(if o.hyperband { t.bracket.to_string() } else { String::new() });

@@ -1,6 +1,7 @@
 //! A search's trials (`trials.csv`, written by `crate::search`) as child runs of the tuned
-//! model's parent: the searched values as params, the validation objective, epochs and
-//! training seconds as metrics, the trial's status (`chosen`, `ok`, `pruned`, `failed`) as a
+//! model's parent: the searched values as params, the validation objective (with a pruner
+//! its value at every rung, `step` = epochs), epochs and training seconds as metrics, the
+//! trial's status (`chosen`, `ok`, `pruned`, `failed`) as a
 //! tag. A trial is tagged with its search, number and point, so it is logged once.
 
 use super::mlflow::{Client, Metric};
@@ -20,6 +21,9 @@ pub struct TrialRow {
     pub values: Vec<(String, String)>,
     /// Metric name -> value (the objective, epochs, training seconds).
     pub metrics: Vec<(String, f64)>,
+    /// With a pruner, the objective at each rung (`trials.csv`'s `rungs`): (epochs, value),
+    /// logged as the objective's history with `step` = epochs.
+    pub rungs: Vec<(u64, f64)>,
     pub status: String,
     pub error: String,
 }
@@ -48,6 +52,15 @@ pub fn read(dir: &Path) -> Result<Vec<TrialRow>> {
             .filter(|(_, h)| h.starts_with("valid ") || *h == "epochs" || *h == "train_s")
             .filter_map(|(i, h)| get(Some(i)).parse::<f64>().ok().map(|v| (metric_key(h), v)))
             .collect();
+        let cell = get(at("rungs"));
+        let rungs = cell
+            .split_whitespace()
+            .map(|p| p.split_once(':').and_then(|(e, v)| Some((e.parse::<u64>().ok()?, v.parse::<f64>().ok()?))))
+            .collect::<Option<Vec<_>>>()
+            .with_context(|| {
+                let line = rec.position().map_or(0, |p| p.line());
+                format!("{}:{line}: column `rungs` holds `{cell}`, not `epochs:score` pairs (rerun the search to rewrite the file)", path.display())
+            })?;
         rows.push(TrialRow {
             model: get(Some(model)),
             search: get(at("search")),
@@ -55,6 +68,7 @@ pub fn read(dir: &Path) -> Result<Vec<TrialRow>> {
             point: get(Some(point)),
             values,
             metrics,
+            rungs,
             status: get(Some(status)),
             error: get(at("error")),
         });
@@ -83,7 +97,7 @@ pub fn log(client: &Client, exp_id: &str, rows: &[TrialRow], parent_of: &mut dyn
         let ts = now_ms();
         let name = format!("{} trial {}{}", t.model, t.trial, if t.search.is_empty() { String::new() } else { format!(" ({})", t.search) });
         let run = client.create(exp_id, &name, &tags, ts)?;
-        let metrics: Vec<Metric> = t.metrics.iter().map(|(k, v)| Metric { key: k.clone(), value: *v, step: 0, timestamp: ts }).collect();
+        let metrics = metrics(t, ts);
         let mut params: Vec<(String, String)> = t.values.iter().map(|(k, v)| (metric_key(k), v.clone())).collect();
         params.push(("trial".to_string(), t.trial.clone()));
         // The trial's id goes last: a trial whose logging broke off is logged again.
@@ -92,6 +106,21 @@ pub fn log(client: &Client, exp_id: &str, rows: &[TrialRow], parent_of: &mut dyn
         created += 1;
     }
     Ok((created, already))
+}
+
+/// A trial's metrics at step 0, except the objective of a pruned search: its score at each
+/// rung with `step` = epochs, so MLflow draws the trial's learning curve and its latest value
+/// (the highest step) is the objective.
+fn metrics(t: &TrialRow, ts: i64) -> Vec<Metric> {
+    let mut out = Vec::new();
+    for (k, v) in &t.metrics {
+        if k.starts_with("valid ") && !t.rungs.is_empty() {
+            out.extend(t.rungs.iter().map(|&(step, value)| Metric { key: k.clone(), value, step, timestamp: ts }));
+        } else {
+            out.push(Metric { key: k.clone(), value: *v, step: 0, timestamp: ts });
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -114,5 +143,28 @@ mod tests {
         assert_eq!(rows[0].metrics, [("valid NDCG_at_10".to_string(), 0.125), ("train_s".to_string(), 0.5)]);
         assert_eq!((rows[1].status.as_str(), rows[1].error.as_str(), rows[1].metrics.len()), ("failed", "diverged, lower lr", 1));
         assert!(read(&d.path().join("none")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_pruned_searchs_rungs_become_the_objectives_history() {
+        let d = tempfile::tempdir().unwrap();
+        let header = "model,trial,point,model.lr,valid NDCG@10,epochs,rungs,train_s,status,error\n";
+        std::fs::write(
+            d.path().join("trials.csv"),
+            format!("{header}item2vec,0,ab12,0.1,0.3,9,1:0.1 3:0.2 9:0.3,1.0,chosen,\nitem2vec,1,cd34,0.01,0.05,1,1:0.05,0.1,pruned,\n"),
+        )
+        .unwrap();
+        let rows = read(d.path()).unwrap();
+        assert_eq!(rows[0].rungs, [(1, 0.1), (3, 0.2), (9, 0.3)]);
+        let m = metrics(&rows[0], 7);
+        let objective: Vec<(u64, f64)> = m.iter().filter(|m| m.key == "valid NDCG_at_10").map(|m| (m.step, m.value)).collect();
+        assert_eq!(objective, rows[0].rungs, "one value per rung, at step = epochs");
+        assert!(m.iter().filter(|m| m.key != "valid NDCG_at_10").all(|m| m.step == 0) && m.iter().any(|m| m.key == "epochs" && m.value == 9.0));
+        let pruned = metrics(&rows[1], 7);
+        assert_eq!(pruned.iter().filter(|m| m.key == "valid NDCG_at_10").map(|m| (m.step, m.value)).collect::<Vec<_>>(), [(1, 0.05)]);
+
+        std::fs::write(d.path().join("trials.csv"), format!("{header}item2vec,0,ab12,0.1,0.3,9,1:0.1 three:0.2,1.0,chosen,\n")).unwrap();
+        let err = format!("{:#}", read(d.path()).unwrap_err());
+        assert!(err.contains("trials.csv:2: column `rungs` holds `1:0.1 three:0.2`"), "{err}");
     }
 }

@@ -86,7 +86,7 @@ fn start(python: &str, dir: &Path, port: u16) -> Server {
     panic!("mlflow server did not come up on port {port}");
 }
 
-/// A search: three trials, then the tuned run.
+/// A search pruned by ASHA (rungs at 1 epoch and the end, 2): three trials, then the tuned run.
 const TUNED: &str = r#"
 [experiment]
 name = "tuned"
@@ -110,6 +110,7 @@ kind = "random"
 trials = 3
 objective = "NDCG@10"
 seed = 1
+pruner = { kind = "asha", min_epochs = 1, eta = 2 }
 
 [metrics]
 k = [10]
@@ -134,6 +135,7 @@ for r in c.search_runs([e.experiment_id], max_results=1000):
         "id": r.info.run_id, "name": r.info.run_name, "status": r.info.status, "tags": r.data.tags, "params": r.data.params,
         "metrics": r.data.metrics,
         "loss": [[m.step, m.value] for m in sorted(c.get_metric_history(r.info.run_id, "loss"), key=lambda m: m.step)],
+        "objective": [[m.step, m.value] for m in sorted(c.get_metric_history(r.info.run_id, "valid NDCG_at_10"), key=lambda m: m.step)],
         "artifacts": [f.path for f in c.list_artifacts(r.info.run_id)],
     })
 print(json.dumps(out))
@@ -230,6 +232,21 @@ fn runs_are_logged_once_and_read_back_equal_to_the_tables() {
         assert_eq!(t["tags"]["mlflow.parentRunId"], seed_run["tags"]["mlflow.parentRunId"]);
         assert!(t["params"]["trial"].is_string() && t["params"].as_object().unwrap().len() >= 2, "{t}");
         assert!(t["metrics"]["valid NDCG_at_10"].is_f64(), "{t}");
+    }
+    // Each trial's objective history is its trials.csv `rungs` (step = epochs), and its value
+    // the objective: the score at the trial's last rung.
+    let csv = std::fs::read_to_string(d.path().join("results/tuned/trials.csv")).unwrap();
+    let mut lines = csv.lines().map(|l| l.split(',').collect::<Vec<_>>());
+    let header = lines.next().unwrap();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for row in lines {
+        let t = trials.iter().find(|t| t["params"]["trial"] == row[col("trial")]).expect("each trial is logged");
+        let rungs: Vec<Value> = row[col("rungs")]
+            .split(' ')
+            .map(|p| p.split_once(':').map(|(e, v)| serde_json::json!([e.parse::<u64>().unwrap(), v.parse::<f64>().unwrap()])).unwrap())
+            .collect();
+        assert_eq!(t["objective"].as_array().unwrap(), &rungs, "{row:?}");
+        assert_eq!(t["metrics"]["valid NDCG_at_10"].as_f64(), Some(row[col("valid NDCG@10")].parse().unwrap()), "{row:?}");
     }
     assert_eq!(trials.iter().filter(|t| t["tags"]["runner.trial_status"] == "chosen").count(), 1);
     let (code, _, err) = runner(d.path(), &["run", "tuned.toml", "--track", &url]);

@@ -357,6 +357,7 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
     let objectives: std::collections::BTreeSet<String> = outcomes.iter().map(|o| valid_column(&o.objective)).collect();
     let mut out = Vec::new();
     let swept = outcomes.iter().any(|o| o.label != o.model);
+    let (pruned, hyperband) = (outcomes.iter().any(|o| o.pruned), outcomes.iter().any(|o| o.hyperband));
     let header: Vec<String> = ["model"]
         .iter()
         .map(|s| s.to_string())
@@ -364,9 +365,8 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
         .chain(["trial", "point"].map(String::from))
         .chain(keys.iter().map(|k| k.to_string()))
         .chain(objectives.iter().cloned())
-        .chain(outcomes.iter().any(|o| o.pruned).then(|| "epochs".to_string()))
-        .chain(outcomes.iter().any(|o| o.pruned).then(|| "rungs".to_string()))
-        .chain(outcomes.iter().any(|o| o.hyperband).then(|| "bracket".to_string()))
+        .chain(pruned.then_some(["epochs", "rungs"]).into_iter().flatten().map(String::from))
+        .chain(hyperband.then(|| "bracket".to_string()))
         .chain(["train_s", "status", "error"].map(String::from))
         .collect();
     writeln!(out, "{}", header.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(","))?;
@@ -381,11 +381,11 @@ pub fn write_trials(dir: &Path, outcomes: &[Outcome]) -> Result<()> {
             row.extend(keys.iter().map(|k| t.values.get(*k).map_or(String::new(), |v| v.as_str().map_or(v.to_string(), str::to_string))));
             let col = valid_column(&o.objective);
             row.extend(objectives.iter().map(|c| if *c == col { t.trial.objective.map_or(String::new(), |v| format!("{v}")) } else { String::new() }));
-            if outcomes.iter().any(|o| o.pruned) {
+            if pruned {
                 row.push(if o.pruned { t.epochs().to_string() } else { String::new() });
                 row.push(t.trial.rungs.iter().map(|(e, v)| format!("{e}:{v}")).collect::<Vec<_>>().join(" "));
             }
-            if outcomes.iter().any(|o| o.hyperband) {
+            if hyperband {
                 row.push(if o.hyperband { t.bracket.to_string() } else { String::new() });
             }
             row.push(format!("{:.3}", t.seconds));

@@ -253,6 +253,19 @@ fn runs_are_logged_once_and_read_back_equal_to_the_tables() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("0 runs logged, 1 logged before, 0 search trials"), "{err}");
 
+    // A damaged trials.csv is the folder's fault: named at its line, nothing sent, no "once
+    // the server answers".
+    let good = std::fs::read_to_string(d.path().join("results/tuned/trials.csv")).unwrap();
+    let bad = good.replacen(" 2:", " x2:", 1);
+    assert_ne!(bad, good, "a trial reached two rungs");
+    std::fs::write(d.path().join("results/tuned/trials.csv"), &bad).unwrap();
+    let before = read_experiment(&python, &url, "tuned").len();
+    let (code, _, err) = runner(d.path(), &["track", "results/tuned", "--track", &url]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("trials.csv:") && err.contains("column `rungs` holds") && !err.contains("once the server answers"), "{err}");
+    assert_eq!(read_experiment(&python, &url, "tuned").len(), before);
+    std::fs::write(d.path().join("results/tuned/trials.csv"), &good).unwrap();
+
     // The server goes away: a third seed runs, warns, and exits 0, quickly.
     drop(server);
     write_config(d.path(), "tracked.toml", &cfg("[1, 2, 3]"));

@@ -15,7 +15,15 @@ pub(super) fn track_plan(plan: &Plan, dirs: &[PathBuf], flag: Option<&str>, quie
     for (ei, exp) in plan.experiments.iter().enumerate() {
         let Some(uri) = tracking::uri(flag, &exp.tracking) else { continue };
         let shown = tracking::mlflow::redact(&uri);
-        match tracking::log_experiment(plan, ei, &dirs[ei], &uri) {
+        let results = match tracking::read_results(&dirs[ei]) {
+            Ok(r) => r,
+            Err(e) => {
+                ok = false;
+                eprintln!("warning: `{}` was not logged to MLflow: {e:#}", exp.section.name);
+                continue;
+            }
+        };
+        match tracking::log_experiment(plan, ei, &dirs[ei], &results, &uri) {
             Ok(l) if !quiet => {
                 eprintln!(
                     "tracked `{}` at {shown}: {} runs logged, {} logged before, {} search trials, {} files",

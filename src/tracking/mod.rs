@@ -109,13 +109,27 @@ fn result_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
         .collect()
 }
 
-/// Logs experiment `ei` of `plan`, whose table `runner run` wrote to `dir`, to the MLflow
-/// server at `uri`.
-pub fn log_experiment(plan: &Plan, ei: usize, dir: &Path, uri: &str) -> Result<Logged> {
-    let exp = &plan.experiments[ei];
+/// What `runner run` wrote to a results folder that tracking logs: the table's rows
+/// (`results.json`) and the search trials (`trials.csv`).
+pub struct Results {
+    rows: Vec<Value>,
+    trials: Vec<trials::TrialRow>,
+}
+
+/// Reads `dir`'s results, before anything is sent: a damaged file is the folder's fault, not
+/// the server's, and nothing of the experiment gets logged.
+pub fn read_results(dir: &Path) -> Result<Results> {
     let table = dir.join("results.json");
     let text = std::fs::read_to_string(&table).with_context(|| format!("reading {}", table.display()))?;
     let rows: Vec<Value> = serde_json::from_str(&text).with_context(|| format!("reading {}", table.display()))?;
+    Ok(Results { rows, trials: trials::read(dir)? })
+}
+
+/// Logs experiment `ei` of `plan`, whose `results` ([`read_results`]) `runner run` wrote to
+/// `dir`, to the MLflow server at `uri`.
+pub fn log_experiment(plan: &Plan, ei: usize, dir: &Path, results: &Results, uri: &str) -> Result<Logged> {
+    let exp = &plan.experiments[ei];
+    let rows = &results.rows;
     let client = mlflow::Client::new(uri)?;
     let exp_id = client.experiment(&exp.section.name)?;
     let commit = git_commit(&exp.file);
@@ -163,7 +177,6 @@ pub fn log_experiment(plan: &Plan, ei: usize, dir: &Path, uri: &str) -> Result<L
     }
     // A search's trials, under the parent of the model they tuned.
     {
-        let rows = trials::read(dir)?;
         // A search's label is the model's name, or `<model>-<sweep point id>` under a sweep,
         // whose tuned runs are point `tuned-<sweep point id>`.
         let mut parent_of = |model: &str, search: &str| -> Result<Option<String>> {
@@ -174,7 +187,7 @@ pub fn log_experiment(plan: &Plan, ei: usize, dir: &Path, uri: &str) -> Result<L
             let Some(run) = exp.runs.iter().find(|r| r.model.name == model && r.tuned.is_some() && r.point_id == point) else { return Ok(None) };
             Ok(Some(parent(&client, &exp_id, exp, run, &mut parents)?.0.id.clone()))
         };
-        logged.trials = trials::log(&client, &exp_id, &rows, &mut parent_of)?.0;
+        logged.trials = trials::log(&client, &exp_id, &results.trials, &mut parent_of)?.0;
     }
     // The table and plots, read once, on each parent that gained runs.
     let grown: Vec<&mlflow::Run> = parents.values().filter(|(_, grew)| *grew).map(|(p, _)| p).collect();

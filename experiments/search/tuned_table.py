@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 # trials.csv columns that are not searched keys.
-META = {"model", "search", "trial", "point", "valid NDCG@10", "epochs", "bracket", "train_s", "status", "error"}
+META = {"model", "search", "trial", "point", "valid NDCG@10", "epochs", "rungs", "bracket", "train_s", "status", "error"}
 
 
 def main():
